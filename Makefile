@@ -1,0 +1,56 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Everything else is a shortcut.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STATION := $(VENV)/bin/station
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap system-deps demo test lint typecheck layers pytest gui bench clean
+
+help:
+	@echo "make demo   set up everything, then run the lab demo end to end"
+	@echo "make test   set up everything, then lint, type-check, check layers and run the tests"
+	@echo "make gui    start the lab and the station GUI"
+	@echo "make bench  run the benchmarks (figures go to docs/performance.md by hand)"
+	@echo "make lint   ruff + mypy + import-linter only"
+
+system-deps:
+	@bash packaging/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+bootstrap: system-deps $(STAMP)
+
+demo: bootstrap
+	$(STATION) demo
+
+lint: bootstrap
+	$(VENV)/bin/ruff check station hsm tests benchmarks
+	$(VENV)/bin/ruff format --check station hsm tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+typecheck: bootstrap
+	$(VENV)/bin/mypy
+
+layers: bootstrap
+	$(VENV)/bin/lint-imports
+
+pytest: bootstrap
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint pytest
+
+gui: bootstrap
+	$(STATION) gui
+
+bench: bootstrap
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .demo

@@ -1,0 +1,1 @@
+"""Signing-key custody: CA keys and group keys that never leave their token."""

@@ -1,0 +1,54 @@
+"""What every CLI command shares: building the station, JSON output, error translation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from station.bootstrap import Station, build_station
+from station.config import StationConfig, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class CliState:
+    """Options of the root command, handed to every subcommand through click's context."""
+
+    config_path: Path | None = None
+    operator: str = ""
+
+    def config(self) -> StationConfig:
+        """Load the configuration (``--config``, ``$STATION_CONFIG`` or the default)."""
+        return load_config(self.config_path)
+
+
+pass_state = click.make_pass_decorator(CliState, ensure=True)
+
+
+@contextmanager
+def open_station(state: CliState) -> Iterator[Station]:
+    """Build the station from the CLI's config and close it afterwards."""
+    station = build_station(state.config(), operator=state.operator)
+    try:
+        yield station
+    finally:
+        station.close()
+
+
+def json_option(func: F) -> F:
+    """Add ``--json``: machine-readable output on stdout instead of the human rendering."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
+    )(func)
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as indented JSON (keys sorted, so output is stable)."""
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,280 @@
+"""Station configuration: a frozen object loaded from TOML, with environment overrides.
+
+Where the file is: ``--config PATH`` on the command line, else ``$STATION_CONFIG``, else
+``station.toml`` in the platform's user config directory (``~/.config/station`` on Linux).
+
+The file never holds a secret. It may name where a secret is (a PIN file, a connection-string
+file) and those locations may also come from the environment:
+
+==============================  =========================================================
+``STATION_DATA_DIR``            overrides ``[station] data_dir``
+``STATION_PKCS11_PIN_FILE``     overrides ``[ca] pin_file`` (a 0600 file holding the PIN)
+``STATION_DPS_CONNECTION_FILE`` overrides ``[dps] connection_string_file``
+==============================  =========================================================
+
+Every section is a frozen dataclass; the loader checks each key's type from the dataclass and
+reports unknown or mistyped keys by name, with the file they came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+import platformdirs
+
+from station.domain.errors import ConfigError
+
+APP_NAME = "station"
+CONFIG_ENV = "STATION_CONFIG"
+CONFIG_FILENAME = "station.toml"
+
+
+def default_config_path() -> Path:
+    """The config file location when neither ``--config`` nor ``$STATION_CONFIG`` is given."""
+    return Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILENAME
+
+
+def default_data_dir() -> Path:
+    """Where the database, backups and artifacts live unless the config says otherwise."""
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+@dataclass(frozen=True)
+class StationSection:
+    """``[station]``: who this station is and where it keeps its data."""
+
+    id: str = "station-01"
+    data_dir: Path = field(default_factory=default_data_dir)
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    """``[database]``: the identity store."""
+
+    path: Path | None = None  # default: <data_dir>/station.db
+    busy_timeout_ms: int = 10_000
+    backup_dir: Path | None = None  # default: <data_dir>/backups
+
+
+@dataclass(frozen=True)
+class BoardSection:
+    """``[board]``: the board link."""
+
+    baud: int = 115_200
+    timeout_s: float = 2.0
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class LabSection:
+    """``[lab]``: virtual boards and the local DPS (development, tests, demo)."""
+
+    dir: Path | None = None  # default: <data_dir>/lab
+
+
+@dataclass(frozen=True)
+class CaSection:
+    """``[ca]``: the station's intermediate CA."""
+
+    key_uri: str = ""
+    chain_file: Path | None = None
+    pin_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class DpsSection:
+    """``[dps]``: the DPS instance enrollments are pushed to."""
+
+    connection_string_file: Path | None = None
+    ca_bundle: Path | None = None  # trust anchor for a lab DPS's TLS certificate
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    """The whole configuration. Build it with :func:`load_config`."""
+
+    station: StationSection = field(default_factory=StationSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    board: BoardSection = field(default_factory=BoardSection)
+    lab: LabSection = field(default_factory=LabSection)
+    ca: CaSection = field(default_factory=CaSection)
+    dps: DpsSection = field(default_factory=DpsSection)
+    source: Path | None = None  # the file this was loaded from, if any
+
+    @property
+    def data_dir(self) -> Path:
+        """The station's data directory."""
+        return self.station.data_dir
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file of the identity store."""
+        return self.database.path or self.data_dir / "station.db"
+
+    @property
+    def backup_dir(self) -> Path:
+        """Where automatic backups (before migrations) go."""
+        return self.database.backup_dir or self.data_dir / "backups"
+
+    @property
+    def lab_dir(self) -> Path:
+        """The lab's working directory."""
+        return self.lab.dir or self.data_dir / "lab"
+
+
+_ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "STATION_DATA_DIR": ("station", "data_dir"),
+    "STATION_PKCS11_PIN_FILE": ("ca", "pin_file"),
+    "STATION_DPS_CONNECTION_FILE": ("dps", "connection_string_file"),
+}
+
+_T = TypeVar("_T")
+
+
+def resolve_config_path(explicit: Path | None, env: Mapping[str, str]) -> tuple[Path, bool]:
+    """Return the config path and whether the user named it (then it must exist)."""
+    if explicit is not None:
+        return explicit, True
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]), True
+    return default_config_path(), False
+
+
+def load_config(
+    path: Path | None = None, *, env: Mapping[str, str] | None = None
+) -> StationConfig:
+    """Load the configuration.
+
+    Args:
+        path: an explicit file (``--config``); it must exist.
+        env: the environment to read ``STATION_*`` overrides from (default: ``os.environ``).
+
+    Raises:
+        ConfigError: the file is missing (when named), unreadable, not TOML, or has an unknown or
+            mistyped key. The error names the file and the key.
+    """
+    env = os.environ if env is None else env
+    config_path, named = resolve_config_path(path, env)
+    raw: dict[str, Any] = {}
+    source: Path | None = None
+    if config_path.exists():
+        try:
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read config file {config_path}: {exc.strerror}",
+                remedy="Check the file's permissions.",
+                file=str(config_path),
+            ) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"config file {config_path} is not valid TOML: {exc}",
+                remedy="Fix the syntax error at the position shown.",
+                file=str(config_path),
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"config file {config_path} is not UTF-8 text", file=str(config_path)
+            ) from exc
+        source = config_path
+    elif named:
+        raise ConfigError(
+            f"config file {config_path} does not exist",
+            remedy="Run 'station init' to create it, or pass the right --config path.",
+            file=str(config_path),
+        )
+    for variable, (section, key) in _ENV_OVERRIDES.items():
+        if env.get(variable):
+            raw.setdefault(section, {})
+            if not isinstance(raw[section], dict):
+                break  # reported below as a mistyped section
+            raw[section][key] = env[variable]
+    return _build(StationConfig, raw, str(source or "<defaults>"), prefix="", source=source)
+
+
+def _build(cls: type[_T], raw: Mapping[str, Any], file: str, *, prefix: str, **extra: Any) -> _T:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values: dict[str, Any] = dict(extra)
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in known or key in extra:
+            raise ConfigError(
+                f"unknown key '{dotted}' in {file}",
+                remedy=f"Remove it or correct its spelling. Known keys: {', '.join(sorted(known))}.",
+                file=file,
+                key=dotted,
+            )
+        values[key] = _coerce(hints[key], value, file=file, key=dotted)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, *, file: str, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise _type_error(file, key, "a table", value)
+        return _build(hint, value, file, prefix=f"{key}.")  # type: ignore[type-var]
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _coerce(options[0], value, file=file, key=key)
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise _type_error(file, key, "a path (string)", value)
+        return Path(value).expanduser()
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _type_error(file, key, "true or false", value)
+        return value
+    if hint is int:
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _type_error(file, key, "an integer", value)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _type_error(file, key, "a number", value)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise _type_error(file, key, "a string", value)
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise _type_error(file, key, "a list", value)
+        (item,) = typing.get_args(hint)[:1]
+        return tuple(_coerce(item, v, file=file, key=f"{key}[{i}]") for i, v in enumerate(value))
+    raise ConfigError(f"unsupported config type for '{key}'", file=file, key=key)
+
+
+def _type_error(file: str, key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(
+        f"'{key}' in {file} must be {expected}, not {type(value).__name__} {value!r}",
+        remedy=f"Correct the value of '{key}'.",
+        file=file,
+        key=key,
+    )
+
+
+def render_default_config(config: StationConfig) -> str:
+    """Return the TOML text ``station init`` writes for ``config``."""
+    return (
+        "# Station configuration. Secrets never go in this file: point to them with the\n"
+        "# *_file keys or the STATION_* environment variables (see docs/admin-guide.md).\n"
+        "[station]\n"
+        f'id = "{config.station.id}"\n'
+        f'data_dir = "{config.data_dir}"\n'
+        "\n[database]\n"
+        f"busy_timeout_ms = {config.database.busy_timeout_ms}\n"
+        "\n[board]\n"
+        f"baud = {config.board.baud}\n"
+    )

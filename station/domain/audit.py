@@ -1,0 +1,164 @@
+"""The tamper-evident audit chain, as pure functions.
+
+Each event's hash covers its sequence number, time, station, operator, kind, subject, canonical
+payload and the previous event's hash. Editing, deleting, inserting or reordering any event
+therefore breaks the link to every later event, and :func:`verify_chain` names the first row that
+does not fit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from station.domain.canonical import canonical_json, sha256_hex
+from station.domain.errors import ValidationError
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An audit event before it is chained: what happened, to what, by whom, where."""
+
+    kind: str
+    subject: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    operator: str = ""
+    station: str = ""
+    time: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.kind or not self.kind.replace(".", "").replace("_", "").isalnum():
+            raise ValidationError(f"invalid event kind {self.kind!r}", kind=self.kind)
+        canonical_json(dict(self.payload))  # fail early on a payload that cannot be hashed
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """A stored, chained audit event."""
+
+    seq: int
+    time: str
+    station: str
+    operator: str
+    kind: str
+    subject: str
+    payload_json: str
+    prev_hash: str
+    hash: str
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload, decoded."""
+        decoded: dict[str, Any] = json.loads(self.payload_json)
+        return decoded
+
+
+def format_time(moment: datetime) -> str:
+    """Render a timezone-aware time as RFC 3339 UTC with microseconds."""
+    if moment.tzinfo is None:
+        raise ValidationError("audit times must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(
+    *,
+    seq: int,
+    time: str,
+    station: str,
+    operator: str,
+    kind: str,
+    subject: str,
+    payload_json: str,
+    prev_hash: str,
+) -> str:
+    """Return the chain hash of one event."""
+    material = canonical_json(
+        {
+            "seq": seq,
+            "time": time,
+            "station": station,
+            "operator": operator,
+            "kind": kind,
+            "subject": subject,
+            "payload": payload_json,
+            "prev": prev_hash,
+        }
+    )
+    return sha256_hex(material)
+
+
+def chain(draft: EventDraft, *, prev: AuditEvent | None, time: datetime) -> AuditEvent:
+    """Turn a draft into the next event after ``prev`` (``None`` for the first event)."""
+    seq = 1 if prev is None else prev.seq + 1
+    prev_hash = GENESIS_HASH if prev is None else prev.hash
+    when = format_time(draft.time or time)
+    payload_json = canonical_json(dict(draft.payload)).decode("utf-8")
+    digest = event_hash(
+        seq=seq,
+        time=when,
+        station=draft.station,
+        operator=draft.operator,
+        kind=draft.kind,
+        subject=draft.subject,
+        payload_json=payload_json,
+        prev_hash=prev_hash,
+    )
+    return AuditEvent(
+        seq=seq,
+        time=when,
+        station=draft.station,
+        operator=draft.operator,
+        kind=draft.kind,
+        subject=draft.subject,
+        payload_json=payload_json,
+        prev_hash=prev_hash,
+        hash=digest,
+    )
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The first place where the stored chain stops being consistent."""
+
+    seq: int
+    reason: str
+
+
+def verify_chain(events: Iterable[AuditEvent]) -> ChainProblem | None:
+    """Walk ``events`` in stored order and return the first inconsistency, or ``None``."""
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    for event in events:
+        if event.seq != expected_seq:
+            return ChainProblem(
+                event.seq,
+                f"sequence gap or reorder: expected event {expected_seq}, found {event.seq}",
+            )
+        if event.prev_hash != prev_hash:
+            return ChainProblem(event.seq, "prev_hash does not match the previous event's hash")
+        try:
+            canonical = canonical_json(json.loads(event.payload_json)).decode("utf-8")
+        except (ValueError, ValidationError):
+            return ChainProblem(event.seq, "payload is not valid canonical JSON")
+        if canonical != event.payload_json:
+            return ChainProblem(event.seq, "payload is not in canonical form (edited?)")
+        recomputed = event_hash(
+            seq=event.seq,
+            time=event.time,
+            station=event.station,
+            operator=event.operator,
+            kind=event.kind,
+            subject=event.subject,
+            payload_json=event.payload_json,
+            prev_hash=event.prev_hash,
+        )
+        if recomputed != event.hash:
+            return ChainProblem(event.seq, "hash does not match the event's contents (edited)")
+        prev_hash = event.hash
+        expected_seq += 1
+    return None

@@ -1,0 +1,54 @@
+"""Canonical JSON: one byte string per value, so hashes and signatures are reproducible.
+
+The form is a strict subset of RFC 8785 (JCS): object keys sorted by code point, no insignificant
+whitespace, UTF-8 without escaping non-ASCII, and no floating-point numbers at all (identity data
+never needs them, and they are the one part of JSON where serialisers disagree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from station.domain.errors import ValidationError
+
+JsonValue = None | bool | int | str | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
+
+
+def _check(value: Any, path: str) -> None:
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        raise ValidationError(f"floats are not allowed in canonical JSON (at {path})", path=path)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"object keys must be strings (at {path})", path=path)
+            _check(item, f"{path}.{key}")
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]")
+        return
+    raise ValidationError(
+        f"{type(value).__name__} is not a JSON value (at {path})", path=path, type=type(value).__name__
+    )
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise ``value`` to canonical JSON bytes.
+
+    Raises:
+        ValidationError: the value holds a float, a non-string key or a non-JSON type.
+    """
+    _check(value, "$")
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Return the lowercase hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()

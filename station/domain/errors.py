@@ -1,0 +1,155 @@
+"""The station's error hierarchy.
+
+Every error the station raises on purpose is a :class:`StationError`. It carries:
+
+* ``code``: a stable, dotted, machine-readable identifier (``"store.schema_too_new"``), used by the
+  CLI's ``--json`` output, the GUI and the tests;
+* ``message``: what happened, in one sentence a technician can read;
+* ``remedy``: what to do about it, in plain words (may be empty when there is nothing to do);
+* ``details``: structured context (file, key, row, port, ...) for logs and "technical detail".
+
+Adapters translate library exceptions into these classes (``raise ... from exc``) so that the CLI
+and the GUI translate exactly one family of errors at their boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class StationError(Exception):
+    """Base class of every deliberate station error."""
+
+    code: ClassVar[str] = "station.error"
+
+    def __init__(self, message: str, *, remedy: str = "", **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+        self.details: Mapping[str, Any] = dict(details)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly form (code, message, remedy, details)."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "remedy": self.remedy,
+            "details": {key: _jsonable(value) for key, value in self.details.items()},
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+# --------------------------------------------------------------------------- configuration
+class ConfigError(StationError):
+    """The configuration file is missing, unreadable or invalid."""
+
+    code = "config.invalid"
+
+
+# --------------------------------------------------------------------------- domain rules
+class ValidationError(StationError):
+    """A value breaks a domain rule (registration ID, manifest field, template)."""
+
+    code = "domain.invalid"
+
+
+class InvalidRegistrationIdError(ValidationError):
+    """A registration ID breaks the DPS rules."""
+
+    code = "domain.invalid_registration_id"
+
+
+class TransitionError(StationError):
+    """A state change that the state machine does not allow."""
+
+    code = "domain.invalid_transition"
+
+
+class NotFoundError(StationError):
+    """A record (device, batch, operator, ...) does not exist."""
+
+    code = "station.not_found"
+
+
+class DuplicateIdentityError(StationError):
+    """A board presents an identity (serial, EK, registration ID, key) that is already recorded."""
+
+    code = "identity.duplicate"
+
+
+class PermissionDeniedError(StationError):
+    """The operator's role does not allow the action."""
+
+    code = "auth.permission_denied"
+
+
+# --------------------------------------------------------------------------- storage
+class StoreError(StationError):
+    """The identity store cannot do what was asked."""
+
+    code = "store.error"
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer station version."""
+
+    code = "store.schema_too_new"
+
+
+class StoreBusyError(StoreError):
+    """Another process held the database lock for longer than the busy timeout."""
+
+    code = "store.busy"
+
+
+class IntegrityError(StoreError):
+    """The audit chain or a cross-reference is inconsistent."""
+
+    code = "store.integrity"
+
+
+# --------------------------------------------------------------------------- board link
+class BoardError(StationError):
+    """Something went wrong talking to a board."""
+
+    code = "board.error"
+
+
+# --------------------------------------------------------------------------- TPM
+class TpmError(StationError):
+    """The TPM answered with an error or could not be reached."""
+
+    code = "tpm.error"
+
+
+# --------------------------------------------------------------------------- CA and keys
+class CaError(StationError):
+    """The certificate authority refused or failed an operation."""
+
+    code = "ca.error"
+
+
+class KeyCustodyError(StationError):
+    """The HSM, TPM or key file holding a station key cannot be used."""
+
+    code = "hsm.error"
+
+
+# --------------------------------------------------------------------------- cloud
+class EnrollmentServiceError(StationError):
+    """The DPS enrollment service refused or failed an operation."""
+
+    code = "dps.error"

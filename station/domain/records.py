@@ -1,0 +1,142 @@
+"""Rows of the identity store as frozen value objects (what the Store port reads and writes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from station.domain.manifest import IdentityManifest
+from station.domain.states import DeviceStatus, JobState
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """A device row: the canonical manifest plus the columns the station searches by.
+
+    The index columns are copies of manifest fields; ``station db verify`` checks they agree.
+    """
+
+    registration_id: str
+    serial: str
+    batch: str
+    product: str
+    attestation: str
+    status: DeviceStatus
+    ek_sha256: str
+    cert_thumbprint: str
+    manifest_json: str
+    manifest_hash: str
+    event_seq: int
+    created_at: str
+    updated_at: str
+    id: int | None = None
+
+    @classmethod
+    def from_manifest(
+        cls, manifest: IdentityManifest, *, event_seq: int, created_at: str, updated_at: str
+    ) -> DeviceRecord:
+        """Build the row for ``manifest``, recorded by audit event ``event_seq``."""
+        return cls(
+            registration_id=manifest.registration_id,
+            serial=manifest.board.serial,
+            batch=manifest.batch,
+            product=manifest.product,
+            attestation=str(manifest.attestation),
+            status=manifest.status,
+            ek_sha256=manifest.ek_sha256,
+            cert_thumbprint=manifest.certificate_thumbprint,
+            manifest_json=manifest.canonical().decode("utf-8"),
+            manifest_hash=manifest.digest(),
+            event_seq=event_seq,
+            created_at=created_at,
+            updated_at=updated_at,
+        )
+
+    def manifest(self) -> IdentityManifest:
+        """Parse the stored manifest."""
+        return IdentityManifest.from_json(self.manifest_json)
+
+
+class CertificateStatus:
+    """States of an issuance-log entry."""
+
+    ISSUED = "issued"  # signed and logged; not yet confirmed on the board
+    INSTALLED = "installed"  # written to the board and read back
+    VOIDED = "voided"  # never reached a board, or superseded by rework
+
+    ALL = (ISSUED, INSTALLED, VOIDED)
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """One entry of the issuance log: every certificate the station's CA ever signed."""
+
+    serial_number: str  # upper-case hex, as DPS shows it
+    registration_id: str
+    thumbprint_sha256: str
+    certificate_pem: str
+    not_before: str
+    not_after: str
+    profile: str
+    status: str
+    issued_at: str
+    batch: str = ""
+    job_id: int | None = None
+    void_reason: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One provisioning attempt on one slot, persisted before each side effect."""
+
+    slot: str
+    batch: str
+    state: JobState
+    step: str
+    created_at: str
+    updated_at: str
+    board_serial: str = ""
+    registration_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A work order: devices of one product provisioned together."""
+
+    name: str
+    product: str
+    size: int
+    status: str
+    created_at: str
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class DeviceQuery:
+    """Filters for finding devices. Empty strings mean "any"."""
+
+    batch: str = ""
+    status: str = ""
+    serial: str = ""
+    registration_id: str = ""
+    ek_sha256: str = ""
+    cert_thumbprint: str = ""
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Which migrations the database has, lacks, and has but this station does not know."""
+
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+    @property
+    def is_current(self) -> bool:
+        """Whether the database is exactly at this station's schema."""
+        return not self.pending and not self.unknown

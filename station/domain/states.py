@@ -1,0 +1,92 @@
+"""Provisioning states and the transitions between them.
+
+Two state machines matter to the store:
+
+* :class:`JobState`: one provisioning attempt on one slot. It is persisted before each side effect
+  so that a crash can be resumed or voided.
+* :class:`DeviceStatus`: the life of a recorded identity.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from station.domain.errors import TransitionError
+
+
+class JobState(StrEnum):
+    """One provisioning attempt."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"  # crash, unplug or cancel mid-step: resume or void
+    FAILED = "failed"  # a step failed with a reason; retry or void
+    PASSED = "passed"
+    VOIDED = "voided"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether no further transition is possible."""
+        return self in _FINAL_JOB
+
+
+class DeviceStatus(StrEnum):
+    """A recorded identity."""
+
+    PROVISIONING = "provisioning"  # identity reserved, steps still running
+    PROVISIONED = "provisioned"
+    VOIDED = "voided"  # superseded by rework or abandoned; kept for the record
+
+
+_FINAL_JOB = frozenset({JobState.PASSED, JobState.VOIDED})
+
+_JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.CREATED: frozenset({JobState.RUNNING, JobState.VOIDED}),
+    JobState.RUNNING: frozenset(
+        {JobState.RUNNING, JobState.INTERRUPTED, JobState.FAILED, JobState.PASSED}
+    ),
+    JobState.INTERRUPTED: frozenset({JobState.RUNNING, JobState.VOIDED}),
+    JobState.FAILED: frozenset({JobState.RUNNING, JobState.VOIDED}),
+    JobState.PASSED: frozenset(),
+    JobState.VOIDED: frozenset(),
+}
+
+_DEVICE_TRANSITIONS: dict[DeviceStatus, frozenset[DeviceStatus]] = {
+    DeviceStatus.PROVISIONING: frozenset({DeviceStatus.PROVISIONED, DeviceStatus.VOIDED}),
+    DeviceStatus.PROVISIONED: frozenset({DeviceStatus.VOIDED}),
+    DeviceStatus.VOIDED: frozenset(),
+}
+
+
+def check_job_transition(current: JobState, target: JobState) -> JobState:
+    """Return ``target`` if a job may move there from ``current``.
+
+    ``RUNNING -> RUNNING`` is allowed: it records progress to the next step.
+
+    Raises:
+        TransitionError: the move is not allowed.
+    """
+    if target not in _JOB_TRANSITIONS[current]:
+        raise TransitionError(
+            f"a job cannot go from {current} to {target}",
+            kind="job",
+            current=str(current),
+            target=str(target),
+        )
+    return target
+
+
+def check_device_transition(current: DeviceStatus, target: DeviceStatus) -> DeviceStatus:
+    """Return ``target`` if a device may move there from ``current``.
+
+    Raises:
+        TransitionError: the move is not allowed.
+    """
+    if target not in _DEVICE_TRANSITIONS[current]:
+        raise TransitionError(
+            f"a device cannot go from {current} to {target}",
+            kind="device",
+            current=str(current),
+            target=str(target),
+        )
+    return target

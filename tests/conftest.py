@@ -1,0 +1,75 @@
+"""Fixtures every test tier shares: isolated config, fixed clock, a fresh station."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+# Qt must never try to open a display in tests; set before anything imports PySide6.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from station.bootstrap import Station, build_station  # noqa: E402
+from station.config import StationConfig, load_config  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+class FixedClock:
+    """A clock that advances one second per reading, from a fixed start."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        value = self.current
+        self.current += timedelta(seconds=1)
+        return value
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep every test away from the real user's config and data directories."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    for variable in list(os.environ):
+        if variable.startswith("STATION_"):
+            monkeypatch.delenv(variable)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    """A config file whose data directory is inside the test's tmp_path."""
+    path = tmp_path / "station.toml"
+    path.write_text(
+        f'[station]\nid = "test-station"\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8"
+    )
+    return path
+
+
+@pytest.fixture
+def config(config_file: Path) -> StationConfig:
+    return load_config(config_file, env={})
+
+
+@pytest.fixture
+def station(config: StationConfig, clock: FixedClock) -> Iterator[Station]:
+    built = build_station(config, clock=clock, operator="tester")
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The read-only shared test data (../shared next to the repository)."""
+    if not SHARED.is_dir():
+        pytest.fail(f"shared test data not found at {SHARED}")
+    return SHARED
