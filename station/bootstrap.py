@@ -65,7 +65,10 @@ class Station:
     def database(self) -> DatabaseService:
         """Initialise, verify, back up and migrate the identity store."""
         return DatabaseService(
-            self.store(), clock=self.clock, station_id=self.config.station.id, operator=self.operator
+            self.store(),
+            clock=self.clock,
+            station_id=self.config.station.id,
+            operator=self.operator,
         )
 
     def devices(self) -> DeviceService:

@@ -148,9 +148,7 @@ def resolve_config_path(explicit: Path | None, env: Mapping[str, str]) -> tuple[
     return default_config_path(), False
 
 
-def load_config(
-    path: Path | None = None, *, env: Mapping[str, str] | None = None
-) -> StationConfig:
+def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = None) -> StationConfig:
     """Load the configuration.
 
     Args:
@@ -209,7 +207,8 @@ def _build(cls: type[_T], raw: Mapping[str, Any], file: str, *, prefix: str, **e
         if key not in known or key in extra:
             raise ConfigError(
                 f"unknown key '{dotted}' in {file}",
-                remedy=f"Remove it or correct its spelling. Known keys: {', '.join(sorted(known))}.",
+                remedy="Remove it or correct its spelling. "
+                f"Known keys: {', '.join(sorted(known))}.",
                 file=file,
                 key=dotted,
             )
@@ -221,7 +220,7 @@ def _coerce(hint: Any, value: Any, *, file: str, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise _type_error(file, key, "a table", value)
-        return _build(hint, value, file, prefix=f"{key}.")  # type: ignore[type-var]
+        return _build(hint, value, file, prefix=f"{key}.")  # type: ignore[arg-type]
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
         options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
@@ -278,3 +277,20 @@ def render_default_config(config: StationConfig) -> str:
         "\n[board]\n"
         f"baud = {config.board.baud}\n"
     )
+
+
+def write_default_config(path: Path, config: StationConfig) -> None:
+    """Create ``path`` with :func:`render_default_config` (the parent directory too).
+
+    Raises:
+        ConfigError: the file cannot be written.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_default_config(config), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write config file {path}: {exc.strerror}",
+            remedy="Choose a writable location with --config.",
+            file=str(path),
+        ) from exc

@@ -23,6 +23,8 @@ from station.domain.records import (
     DeviceQuery,
     DeviceRecord,
     JobRecord,
+    LabelRecord,
+    OperatorRecord,
     SchemaStatus,
 )
 
@@ -50,12 +52,24 @@ class IdentityStore(Protocol):
         """Report applied, pending and unknown (newer) migrations."""
         ...
 
+    def migrate(self, *, backup_dir: Path) -> Path | None:
+        """Apply pending migrations, backing up first; returns the backup file, if one was made."""
+        ...
+
     def append_event(self, draft: EventDraft) -> AuditEvent:
         """Chain and store one audit event; returns the stored event with its hash."""
         ...
 
     def events(self, *, after_seq: int = 0) -> Iterator[AuditEvent]:
         """Iterate audit events in chain order."""
+        ...
+
+    def event(self, seq: int) -> AuditEvent | None:
+        """Return one event by sequence number."""
+        ...
+
+    def events_for(self, subject: str) -> list[AuditEvent]:
+        """Return the events about one subject (registration ID, batch, ...), oldest first."""
         ...
 
     def audit_head(self) -> tuple[int, str] | None:
@@ -74,6 +88,26 @@ class IdentityStore(Protocol):
         """Iterate every device row as stored, in id order."""
         ...
 
+    def device(self, registration_id: str) -> DeviceRecord | None:
+        """Return the device with this registration ID (any case), if recorded."""
+        ...
+
+    def count_devices(self, query: DeviceQuery) -> int:
+        """Count the devices matching ``query`` (ignoring limit and offset)."""
+        ...
+
+    def certificate(self, serial_number: str) -> CertificateRecord | None:
+        """Return the issuance-log entry for a certificate serial number (hex, any case)."""
+        ...
+
+    def count_certificates(self, *, batch: str = "", status: str = "") -> int:
+        """Count issuance-log entries, optionally for one batch and/or one status."""
+        ...
+
+    def certificates_for(self, registration_id: str) -> list[CertificateRecord]:
+        """Return every issuance-log entry for one registration ID, oldest first."""
+        ...
+
     def iter_certificates(self) -> Iterator[CertificateRecord]:
         """Iterate the issuance log in order."""
         ...
@@ -82,12 +116,48 @@ class IdentityStore(Protocol):
         """Insert or update one issuance-log entry."""
         ...
 
+    def save_job(self, record: JobRecord) -> JobRecord:
+        """Insert (``id is None``) or update a job; returns it with its id."""
+        ...
+
+    def job(self, job_id: int) -> JobRecord | None:
+        """Return one job."""
+        ...
+
     def open_jobs(self) -> list[JobRecord]:
         """Return provisioning jobs that have not reached a final state."""
         ...
 
     def batch(self, name: str) -> BatchRecord | None:
         """Return the batch called ``name``."""
+        ...
+
+    def save_batch(self, record: BatchRecord) -> BatchRecord:
+        """Insert or update a batch (by name); returns it with its id."""
+        ...
+
+    def batches(self) -> list[BatchRecord]:
+        """Return every batch, newest first."""
+        ...
+
+    def operator(self, name: str) -> OperatorRecord | None:
+        """Return the operator called ``name``."""
+        ...
+
+    def operators(self) -> list[OperatorRecord]:
+        """Return every operator."""
+        ...
+
+    def save_operator(self, record: OperatorRecord) -> OperatorRecord:
+        """Insert or update an operator (by name); returns it with its id."""
+        ...
+
+    def save_label(self, record: LabelRecord) -> LabelRecord:
+        """Append one print-log entry; returns it with its id."""
+        ...
+
+    def labels(self, registration_id: str) -> list[LabelRecord]:
+        """Return the print log of one device, oldest first."""
         ...
 
     def backup(self, target: Path) -> None:

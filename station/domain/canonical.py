@@ -33,7 +33,9 @@ def _check(value: Any, path: str) -> None:
             _check(item, f"{path}[{index}]")
         return
     raise ValidationError(
-        f"{type(value).__name__} is not a JSON value (at {path})", path=path, type=type(value).__name__
+        f"{type(value).__name__} is not a JSON value (at {path})",
+        path=path,
+        type=type(value).__name__,
     )
 
 

@@ -128,6 +128,36 @@ class BoardError(StationError):
     code = "board.error"
 
 
+class BoardTimeoutError(BoardError):
+    """The board did not answer within the timeout, after every retry."""
+
+    code = "board.timeout"
+
+
+class BoardDisconnectedError(BoardError):
+    """The board's port went away (unplugged, powered off) or cannot be opened."""
+
+    code = "board.disconnected"
+
+
+class BoardProtocolError(BoardError):
+    """The board answered something that is not a valid protocol message, after every retry."""
+
+    code = "board.protocol"
+
+
+class BoardReportedError(BoardError):
+    """The board understood the request and refused it; ``details['status']`` is its code."""
+
+    code = "board.reported"
+
+
+class BoardNotFoundError(BoardError):
+    """No board matches (slot, port or USB location), or more than one does."""
+
+    code = "board.not_found"
+
+
 # --------------------------------------------------------------------------- TPM
 class TpmError(StationError):
     """The TPM answered with an error or could not be reached."""
@@ -153,3 +183,65 @@ class EnrollmentServiceError(StationError):
     """The DPS enrollment service refused or failed an operation."""
 
     code = "dps.error"
+
+
+# --------------------------------------------------------------------------- labels
+class LabelError(StationError):
+    """A label could not be laid out, printed, reprinted or verified."""
+
+    code = "label.error"
+
+
+class LabelTemplateError(LabelError):
+    """A label template is malformed or cannot hold the data it is bound to."""
+
+    code = "label.template"
+
+
+class LabelAlreadyPrintedError(LabelError):
+    """A device already has a printed label; another copy is a reprint (QA, with a reason)."""
+
+    code = "label.already_printed"
+
+
+class ReprintReasonMissingError(LabelError):
+    """A reprint was asked for without a reason."""
+
+    code = "label.reprint_reason_missing"
+
+
+class ScanMismatchError(LabelError):
+    """A scanned label does not belong to the expected device (or to any recorded device)."""
+
+    code = "label.scan_mismatch"
+
+
+class PrinterError(LabelError):
+    """The printer refused or failed a job; nothing was counted as printed."""
+
+    code = "printer.error"
+
+
+class PrinterOfflineError(PrinterError):
+    """The printer cannot be reached or is not accepting jobs."""
+
+    code = "printer.offline"
+
+
+class PrinterOutOfMediaError(PrinterError):
+    """The printer reports that it is out of labels (or paper)."""
+
+    code = "printer.out_of_media"
+
+
+class UnknownPrinterError(PrinterError):
+    """No printer by that name exists."""
+
+    code = "printer.unknown"
+
+
+# --------------------------------------------------------------------------- lab
+class LabDpsError(StationError):
+    """The local DPS stand-in cannot start or was given bad options."""
+
+    code = "lab.dps"

@@ -114,7 +114,11 @@ class IdentityManifest:
                 f"a {self.attestation} manifest needs its {self.attestation} section",
                 attestation=str(self.attestation),
             )
-        extra = [str(kind) for kind, part in parts.items() if part is not None and kind != self.attestation]
+        extra = [
+            str(kind)
+            for kind, part in parts.items()
+            if part is not None and kind != self.attestation
+        ]
         if extra:
             raise ValidationError(
                 f"a {self.attestation} manifest cannot carry {', '.join(extra)} sections",

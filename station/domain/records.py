@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from station.domain.manifest import IdentityManifest
@@ -140,3 +141,38 @@ class SchemaStatus:
     def is_current(self) -> bool:
         """Whether the database is exactly at this station's schema."""
         return not self.pending and not self.unknown
+
+
+class Role(StrEnum):
+    """What an operator may do. Technicians provision; QA reprints and reworks; admins manage."""
+
+    TECHNICIAN = "technician"
+    QA = "qa"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class OperatorRecord:
+    """A person who uses the station. Secrets are stored only as slow hashes."""
+
+    name: str
+    role: Role
+    enabled: bool
+    created_at: str
+    pin_hash: str = ""
+    badge_hash: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One entry of the print log (prints and reprints)."""
+
+    registration_id: str
+    template: str
+    printer: str
+    kind: str  # "print" or "reprint"
+    operator: str
+    printed_at: str
+    reason: str = ""
+    id: int | None = None

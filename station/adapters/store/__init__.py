@@ -1,0 +1,1 @@
+"""The identity store on SQLite (sqlite-utils): schema, migrations, repositories, audit chain."""

@@ -1,0 +1,156 @@
+"""Versioned schema migrations for the identity store.
+
+Each migration runs in one transaction together with its record in ``_sqlite_migrations``. Never
+edit a migration that has shipped; add a new one. A database holding a migration this list does not
+know was written by a newer station and is refused (see ``SqliteStore.open``).
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "station"
+
+migrations = Migrations(MIGRATION_SET)
+
+
+def _run(db: Database, statements: str) -> None:
+    # executescript() would commit the migration's transaction, so run statement by statement.
+    for statement in statements.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migrations(name="0001_core")
+def m0001_core(db: Database) -> None:
+    """Meta, audit events, operators, batches, devices, issuance log and jobs."""
+    _run(
+        db,
+        """
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            time TEXT NOT NULL,
+            station TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        );
+        CREATE INDEX events_subject ON events(subject, seq);
+        CREATE TABLE operators (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('technician', 'qa', 'admin')),
+            enabled INTEGER NOT NULL DEFAULT 1,
+            pin_hash TEXT NOT NULL DEFAULT '',
+            badge_hash TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            product TEXT NOT NULL,
+            size INTEGER NOT NULL CHECK (size > 0),
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE devices (
+            id INTEGER PRIMARY KEY,
+            registration_id TEXT NOT NULL UNIQUE,
+            serial TEXT NOT NULL,
+            batch TEXT NOT NULL,
+            product TEXT NOT NULL,
+            attestation TEXT NOT NULL,
+            status TEXT NOT NULL,
+            ek_sha256 TEXT NOT NULL DEFAULT '',
+            cert_thumbprint TEXT NOT NULL DEFAULT '',
+            manifest TEXT NOT NULL,
+            manifest_hash TEXT NOT NULL,
+            event_seq INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX devices_serial ON devices(serial);
+        CREATE INDEX devices_batch ON devices(batch, status);
+        CREATE INDEX devices_ek ON devices(ek_sha256) WHERE ek_sha256 != '';
+        CREATE INDEX devices_cert ON devices(cert_thumbprint) WHERE cert_thumbprint != '';
+        CREATE UNIQUE INDEX devices_live_serial ON devices(serial) WHERE status != 'voided';
+        CREATE UNIQUE INDEX devices_live_ek ON devices(ek_sha256)
+            WHERE ek_sha256 != '' AND status != 'voided';
+        CREATE TABLE certificates (
+            id INTEGER PRIMARY KEY,
+            serial_number TEXT NOT NULL UNIQUE,
+            registration_id TEXT NOT NULL,
+            thumbprint_sha256 TEXT NOT NULL UNIQUE,
+            certificate_pem TEXT NOT NULL,
+            not_before TEXT NOT NULL,
+            not_after TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('issued', 'installed', 'voided')),
+            issued_at TEXT NOT NULL,
+            batch TEXT NOT NULL DEFAULT '',
+            job_id INTEGER,
+            void_reason TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX certificates_registration ON certificates(registration_id);
+        CREATE INDEX certificates_batch ON certificates(batch, status);
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            slot TEXT NOT NULL,
+            batch TEXT NOT NULL,
+            state TEXT NOT NULL,
+            step TEXT NOT NULL,
+            board_serial TEXT NOT NULL DEFAULT '',
+            registration_id TEXT NOT NULL DEFAULT '',
+            data TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX jobs_open ON jobs(state) WHERE state NOT IN ('passed', 'voided')
+        """,
+    )
+
+
+@migrations(name="0002_labels_and_outbox")
+def m0002_labels_and_outbox(db: Database) -> None:
+    """The print log and the per-device DPS push outbox."""
+    _run(
+        db,
+        """
+        CREATE TABLE labels (
+            id INTEGER PRIMARY KEY,
+            registration_id TEXT NOT NULL,
+            template TEXT NOT NULL,
+            printer TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('print', 'reprint')),
+            reason TEXT NOT NULL DEFAULT '',
+            operator TEXT NOT NULL,
+            printed_at TEXT NOT NULL
+        );
+        CREATE INDEX labels_registration ON labels(registration_id);
+        CREATE TABLE pushes (
+            id INTEGER PRIMARY KEY,
+            batch TEXT NOT NULL,
+            registration_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            etag TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            UNIQUE (batch, registration_id)
+        );
+        CREATE INDEX pushes_state ON pushes(batch, state)
+        """,
+    )
+
+
+def known_migrations() -> tuple[str, ...]:
+    """Names of every migration this station knows, in order."""
+    return tuple(m.name for m in migrations.pending(Database(memory=True)))

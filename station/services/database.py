@@ -1,0 +1,106 @@
+"""Use cases on the identity store itself: initialise, verify, back up, migrate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from station.domain.audit import AuditEvent, EventDraft
+from station.domain.records import OperatorRecord, Role, SchemaStatus
+from station.ports import Clock, IdentityStore
+from station.services.integrity import IntegrityReport, verify_store
+
+INITIALIZED = "station.initialized"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``station init`` did."""
+
+    created: bool  # False when the station was already initialised
+    event: AuditEvent | None
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A verified backup."""
+
+    path: Path
+    events: int
+    head_hash: str
+
+
+class DatabaseService:
+    """Initialise, verify, back up and migrate the identity store."""
+
+    def __init__(
+        self, store: IdentityStore, *, clock: Clock, station_id: str, operator: str
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._station = station_id
+        self._operator = operator
+
+    def initialize(self, *, config_file: str, data_dir: str, admin: str = "") -> InitResult:
+        """Record the station's initialisation as the first audit event (idempotent).
+
+        Args:
+            config_file: the config file path, recorded in the event.
+            data_dir: the data directory, recorded in the event.
+            admin: if given and no operator exists yet, this operator is created as admin, so
+                the station is never without someone allowed to manage it.
+        """
+        with self._store.atomic():
+            if self._store.audit_head() is not None:
+                return InitResult(created=False, event=None)
+            event = self._store.append_event(
+                EventDraft(
+                    kind=INITIALIZED,
+                    subject=self._station,
+                    payload={"config_file": config_file, "data_dir": data_dir},
+                    operator=self._operator or admin,
+                    station=self._station,
+                )
+            )
+            if admin and not self._store.operators():
+                self._store.save_operator(
+                    OperatorRecord(name=admin, role=Role.ADMIN, enabled=True, created_at=event.time)
+                )
+                self._store.append_event(
+                    EventDraft(
+                        kind="operator.added",
+                        subject=admin,
+                        payload={"role": str(Role.ADMIN), "enabled": True},
+                        operator=self._operator or admin,
+                        station=self._station,
+                    )
+                )
+        return InitResult(created=True, event=event)
+
+    def verify(self) -> IntegrityReport:
+        """Walk the audit chain and every cross-reference."""
+        return verify_store(self._store)
+
+    def backup(self, target: Path) -> BackupResult:
+        """Make an online, verified copy at ``target`` and record it in the audit trail."""
+        self._store.backup(target)
+        head = self._store.audit_head() or (0, "")
+        self._store.append_event(
+            EventDraft(
+                kind="database.backup",
+                subject=self._station,
+                payload={"path": str(target), "events": head[0], "head": head[1]},
+                operator=self._operator,
+                station=self._station,
+            )
+        )
+        return BackupResult(path=target, events=head[0], head_hash=head[1])
+
+    def schema_status(self) -> SchemaStatus:
+        """Applied, pending and unknown migrations."""
+        return self._store.schema_status()
+
+    def migrate(self, *, backup_dir: Path) -> tuple[SchemaStatus, Path | None]:
+        """Apply pending migrations (after a backup); return the new status and the backup."""
+        backup = self._store.migrate(backup_dir=backup_dir)
+        return self._store.schema_status(), backup
