@@ -12,8 +12,8 @@ import pytest
 # Qt must never try to open a display in tests; set before anything imports PySide6.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from station.bootstrap import Station, build_station  # noqa: E402
-from station.config import StationConfig, load_config  # noqa: E402
+from station.bootstrap import Station, build_station
+from station.config import StationConfig, load_config
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -73,3 +73,64 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"shared test data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture
+def make_manifest():
+    """Factory for valid identity manifests (symmetric-key by default, TPM or X.509 on request)."""
+    from station.domain.manifest import (
+        Attestation,
+        BoardInfo,
+        DpsTarget,
+        IdentityManifest,
+        SymmetricKeyIdentity,
+        TpmIdentity,
+        X509Identity,
+    )
+
+    def build(
+        serial: str = "SN0001",
+        *,
+        registration_id: str | None = None,
+        attestation: Attestation = Attestation.SYMMETRIC_KEY,
+        batch: str = "WO-1",
+        ek: str = "",
+        certificate_pem: str = "",
+        thumbprint: str = "",
+    ) -> IdentityManifest:
+        reg = registration_id or f"dev-{serial.lower()}"
+        parts: dict[str, object] = {}
+        if attestation is Attestation.TPM:
+            parts["tpm"] = TpmIdentity(
+                endorsement_key=ek or "AAAA", ek_sha256=(serial.lower() * 64)[:64]
+            )
+        elif attestation is Attestation.X509:
+            parts["x509"] = X509Identity(
+                certificate_pem=certificate_pem,
+                thumbprint_sha256=thumbprint,
+                serial_number="01",
+                not_before="2026-01-01T00:00:00Z",
+                not_after="2027-01-01T00:00:00Z",
+                issuer="CN=Station ICA",
+            )
+        else:
+            parts["symmetric_key"] = SymmetricKeyIdentity(group_key="group-1")
+        return IdentityManifest(
+            registration_id=reg,
+            device_id=reg,
+            attestation=attestation,
+            board=BoardInfo(
+                serial=serial, model="M1", hardware_revision="B", firmware_version="1.0"
+            ),
+            product="thermo",
+            batch=batch,
+            dps=DpsTarget(
+                global_endpoint="global.azure-devices-provisioning.net", id_scope="0ne00000001"
+            ),
+            station="test-station",
+            operator="tester",
+            provisioned_at="2026-01-02T03:04:05.000000Z",
+            **parts,  # type: ignore[arg-type]
+        )
+
+    return build

@@ -51,7 +51,8 @@ cli.add_command(ca.ca)
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
     try:
-        cli.main(args=argv, prog_name="station", standalone_mode=False)
+        # without standalone mode, click returns the code of a raised Exit instead of exiting
+        result = cli.main(args=argv, prog_name="station", standalone_mode=False)
     except StationError as exc:
         if "--json" in (argv if argv is not None else sys.argv[1:]):
             click.echo(json.dumps({"error": exc.to_dict()}, indent=2, sort_keys=True), err=True)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

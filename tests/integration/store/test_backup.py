@@ -1,0 +1,26 @@
+import sqlite3
+from pathlib import Path
+
+from station.adapters.store.sqlite_store import SqliteStore
+from station.domain.audit import EventDraft
+from station.services.integrity import verify_store
+
+
+def test_backup_is_a_verified_copy_taken_while_open(
+    store: SqliteStore, tmp_path: Path, clock
+) -> None:
+    for i in range(20):
+        store.append_event(EventDraft(kind="k", subject=f"s{i}"))
+    target = tmp_path / "backups" / "copy.db"
+    store.backup(target)
+    assert not target.with_name("copy.db.partial").exists()
+    copy = SqliteStore.open(target, clock=clock)
+    try:
+        assert copy.audit_head() == store.audit_head()
+        assert verify_store(copy).ok
+        assert len(list(copy.events())) == 20
+    finally:
+        copy.close()
+    conn = sqlite3.connect(target)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()

@@ -1,0 +1,115 @@
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from station.adapters.store import migrations as schema
+from station.adapters.store.sqlite_store import SqliteStore
+from station.domain.audit import EventDraft
+from station.domain.errors import SchemaTooNewError
+
+
+def tables(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+
+
+def test_new_database_gets_every_table_and_no_backup(db_path: Path, clock) -> None:
+    store = SqliteStore.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
+    try:
+        status = store.schema_status()
+        assert status.is_current
+        assert status.applied == schema.known_migrations()
+    finally:
+        store.close()
+    assert {
+        "events",
+        "devices",
+        "certificates",
+        "jobs",
+        "batches",
+        "pushes",
+        "labels",
+        "operators",
+    } <= tables(db_path)
+    assert not (db_path.parent / "backups").exists()
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_older_database_is_backed_up_then_migrated(db_path: Path, clock) -> None:
+    db_path.parent.mkdir(parents=True)
+    old = Database(db_path)
+    last = schema.known_migrations()[-1]
+    schema.migrations.apply(old, stop_before=last)
+    old.execute(
+        "INSERT INTO events (seq, time, station, operator, kind, subject, payload, prev_hash, hash) VALUES (1,'t','s','o','k','x','{}','0','h')"
+    )
+    old.conn.commit()
+    old.close()
+    assert "labels" not in tables(db_path)
+
+    store = SqliteStore.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
+    try:
+        assert store.schema_status().is_current
+    finally:
+        store.close()
+    assert "labels" in tables(db_path)
+    backups = list((db_path.parent / "backups").glob("*.db"))
+    assert len(backups) == 1
+    assert last in backups[0].name
+    # the backup is the old schema, with the old data
+    assert "labels" not in tables(backups[0])
+    conn = sqlite3.connect(backups[0])
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    conn.close()
+
+
+def test_database_from_a_newer_station_is_refused_untouched(db_path: Path, clock) -> None:
+    store = SqliteStore.open(db_path, clock=clock)
+    store.append_event(EventDraft(kind="k", subject="s"))
+    store.close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('station', '0099_future', 'x')"
+    )
+    conn.commit()
+    conn.close()
+    before = db_path.read_bytes()
+    with pytest.raises(SchemaTooNewError) as info:
+        SqliteStore.open(db_path, clock=clock)
+    assert "0099_future" in info.value.message
+    assert info.value.details["unknown"] == ["0099_future"]
+    assert db_path.read_bytes() == before
+
+
+def test_a_failing_migration_leaves_the_database_unchanged(
+    db_path: Path, clock, monkeypatch
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    old = Database(db_path)
+    schema.migrations.apply(old, stop_before=schema.known_migrations()[-1])
+    old.close()
+
+    broken = schema.Migrations(schema.MIGRATION_SET)
+
+    @broken(name="0001_core")
+    def _core(db):  # already applied, skipped
+        raise AssertionError
+
+    @broken(name="0002_labels_and_outbox")
+    def _labels(db):
+        db.execute("CREATE TABLE labels (id INTEGER PRIMARY KEY)")
+        db.execute("THIS IS NOT SQL")
+
+    monkeypatch.setattr(schema, "migrations", broken)
+    from station.domain.errors import StoreError
+
+    with pytest.raises(StoreError, match="migrating"):
+        SqliteStore.open(db_path, clock=clock)
+    assert "labels" not in tables(db_path)

@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import pytest
+
+from station.config import default_config_path, load_config
+from station.domain.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "station.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    config = load_config(env={})
+    assert config.source is None
+    assert config.board.baud == 115_200
+    assert config.database_path == config.data_dir / "station.db"
+    assert default_config_path().name == "station.toml"
+
+
+def test_values_from_file_and_derived_paths(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f'[station]\nid = "line-3"\ndata_dir = "{tmp_path}/d"\n[board]\nbaud = 9600\ntimeout_s = 1\n',
+    )
+    config = load_config(path, env={})
+    assert config.station.id == "line-3"
+    assert config.board.baud == 9600
+    assert config.board.timeout_s == 1.0
+    assert config.database_path == tmp_path / "d" / "station.db"
+    assert config.source == path
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    import dataclasses
+
+    config = load_config(env={})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.station.id = "x"  # type: ignore[misc]
+
+
+def test_environment_names_the_config_file_and_overrides_secret_locations(tmp_path: Path) -> None:
+    path = write(tmp_path, '[station]\nid = "from-env"\n')
+    config = load_config(
+        env={
+            "STATION_CONFIG": str(path),
+            "STATION_PKCS11_PIN_FILE": "/run/secrets/pin",
+            "STATION_DATA_DIR": str(tmp_path / "elsewhere"),
+        }
+    )
+    assert config.station.id == "from-env"
+    assert config.ca.pin_file == Path("/run/secrets/pin")
+    assert config.data_dir == tmp_path / "elsewhere"
+
+
+def test_missing_named_file_is_an_error_with_a_remedy(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.toml", env={})
+    assert "does not exist" in info.value.message
+    assert "station init" in info.value.remedy
+    assert info.value.details["file"] == str(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        ('[station]\nidd = "x"\n', "station.idd", "unknown key 'station.idd'"),
+        ("[bord]\nbaud = 1\n", "bord", "unknown key 'bord'"),
+        ('[board]\nbaud = "fast"\n', "board.baud", "must be an integer"),
+        ("[board]\nbaud = true\n", "board.baud", "must be an integer"),
+        ("[station]\ndata_dir = 3\n", "station.data_dir", "must be a path"),
+        ('station = "x"\n', "station", "must be a table"),
+    ],
+)
+def test_invalid_keys_and_types_name_key_and_file(
+    tmp_path: Path, text: str, key: str, fragment: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert fragment in info.value.message
+    assert str(path) in info.value.message
+    assert info.value.details["key"] == key
+
+
+def test_syntax_error_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[station\n")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load_config(path, env={})
+    assert info.value.details["file"] == str(path)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    path.chmod(0)
+    import os
+
+    if os.geteuid() == 0:
+        # root reads anything; a directory in its place is unreadable for everyone
+        path.chmod(0o600)
+        path.unlink()
+        path.mkdir()
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(path, env={})
