@@ -1,0 +1,67 @@
+"""One-shot background jobs for the GUI (queries, exports), run on Qt's thread pool.
+
+A task gets its own :class:`~station.bootstrap.Station` (``for_thread()``), because SQLite
+connections and ports belong to the thread that opened them. Results and errors come back to the
+GUI thread through queued signals carrying plain values; widgets are never touched off-thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from station.bootstrap import Station
+from station.domain.errors import StationError
+
+log = logging.getLogger(__name__)
+
+
+class TaskSignals(QObject):
+    """Signals of one task: exactly one of ``done`` or ``failed`` is emitted."""
+
+    done = Signal(object)
+    failed = Signal(object)
+
+
+class StationTask(QRunnable):
+    """Run ``job(station)`` on a pool thread with a station of its own."""
+
+    def __init__(self, station: Station, job: Callable[[Station], Any]) -> None:
+        super().__init__()
+        self.signals = TaskSignals()
+        self._station = station
+        self._job = job
+
+    def run(self) -> None:
+        """Thread-pool entry point: the one sanctioned broad catch for this job."""
+        own = self._station.for_thread()
+        try:
+            result = self._job(own)
+        except StationError as exc:
+            self.signals.failed.emit(exc)
+        except Exception as exc:
+            log.exception("background task failed")
+            self.signals.failed.emit(
+                StationError(f"unexpected error: {exc}", remedy="See the log for details.")
+            )
+        else:
+            self.signals.done.emit(result)
+        finally:
+            own.close()
+
+
+def start_task(
+    station: Station,
+    job: Callable[[Station], Any],
+    on_done: Callable[[Any], None],
+    on_failed: Callable[[StationError], None],
+) -> StationTask:
+    """Start ``job`` on the global pool; callbacks run on the GUI thread."""
+    task = StationTask(station, job)
+    task.signals.done.connect(on_done)
+    task.signals.failed.connect(on_failed)
+    QThreadPool.globalInstance().start(task)
+    return task
