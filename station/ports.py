@@ -10,13 +10,23 @@ thread (the slot worker, a CLI command, a one-shot job) and closed by whoever cr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from station.domain.audit import AuditEvent, EventDraft
+from station.domain.boards import DiscoveredBoard, SlotEvent
+from station.domain.certificates import (
+    CertificateFacts,
+    ChainFacts,
+    CsrFacts,
+    IssuancePlan,
+    KeyDescription,
+    SignedCertificate,
+)
+from station.domain.labels import BatchReport, LabelData, LabelTemplate, PrintReceipt
 from station.domain.records import (
     BatchRecord,
     CertificateRecord,
@@ -27,6 +37,80 @@ from station.domain.records import (
     OperatorRecord,
     SchemaStatus,
 )
+from station.protocol.ops import BoardInfo, ObjectState
+
+
+class BoardLink(Protocol):
+    """A protocol session with one board (docs/board-protocol.md); one thread, one board."""
+
+    @property
+    def port(self) -> str:
+        """The port (device path or URL) the session talks over."""
+        ...
+
+    def hello(self) -> BoardInfo:
+        """Handshake: who the board is, what it can do, whether it is locked."""
+        ...
+
+    def tpm(self, command: bytes) -> bytes:
+        """Raw TPM 2.0 command in, raw response out."""
+        ...
+
+    def keygen(self, *, replace: bool = False) -> bytes:
+        """Generate the device key inside the board; return its public key (DER SPKI)."""
+        ...
+
+    def csr(self, common_name: str) -> bytes:
+        """A CSR (DER) signed inside the board by its device key."""
+        ...
+
+    def sign(self, nonce: bytes) -> bytes:
+        """The board's ECDSA-SHA256 signature (DER) over ``nonce`` with its device key."""
+        ...
+
+    def write(self, name: str, data: bytes) -> int:
+        """Write a named object; return its generation (applied writes so far)."""
+        ...
+
+    def read(self, name: str) -> ObjectState:
+        """Read a named object (secret objects give their SHA-256 only)."""
+        ...
+
+    def lock(self) -> None:
+        """Leave manufacturing mode."""
+        ...
+
+    def reset(self, *, factory: bool = False) -> None:
+        """Restart the firmware; ``factory`` also erases objects and keys (unlocked only)."""
+        ...
+
+    def close(self) -> None:
+        """Release the port."""
+        ...
+
+
+class BoardFinder(Protocol):
+    """Discovery of board ports, slot binding by USB port path, hot-plug polling."""
+
+    def boards(self) -> list[DiscoveredBoard]:
+        """Every board port now present, with its slot if bound."""
+        ...
+
+    def board_in(self, slot: str) -> DiscoveredBoard:
+        """The board now plugged into ``slot`` (raises BoardNotFoundError otherwise)."""
+        ...
+
+    def bind_plugged(self, slot: str, location: str | None = None) -> DiscoveredBoard:
+        """Bind ``slot`` to the one unbound board plugged in (or to ``location``)."""
+        ...
+
+
+class BoardWatcher(Protocol):
+    """Hot-plug detection: what arrived in or left which slot since the last look."""
+
+    def poll(self) -> list[SlotEvent]:
+        """Look once; return the arrivals and removals since the previous call."""
+        ...
 
 
 class Clock(Protocol):
@@ -140,6 +224,14 @@ class IdentityStore(Protocol):
         """Return every batch, newest first."""
         ...
 
+    def setting(self, key: str) -> str | None:
+        """Return a station-wide setting stored in the database (never a secret)."""
+        ...
+
+    def save_setting(self, key: str, value: str) -> None:
+        """Store a station-wide setting."""
+        ...
+
     def operator(self, name: str) -> OperatorRecord | None:
         """Return the operator called ``name``."""
         ...
@@ -166,4 +258,126 @@ class IdentityStore(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
+        ...
+
+
+class LabelTemplates(Protocol):
+    """The label template library (each template proven to hold its data when loaded)."""
+
+    def names(self) -> list[str]:
+        """Names of the available templates."""
+        ...
+
+    def get(self, name: str) -> LabelTemplate:
+        """Return one template (raises NotFoundError or LabelTemplateError)."""
+        ...
+
+
+class LabelPrinter(Protocol):
+    """One printer: returns a receipt once the job was taken, else raises PrinterError."""
+
+    @property
+    def name(self) -> str:
+        """The printer spec ("cups:QUEUE", "zpl://HOST:PORT", "file:PATH")."""
+        ...
+
+    def print_labels(
+        self, template: LabelTemplate, labels: Sequence[LabelData], *, title: str
+    ) -> PrintReceipt:
+        """Print ``labels`` laid out by ``template``."""
+        ...
+
+
+class LabelPrinters(Protocol):
+    """Opens the printer a spec names."""
+
+    def printer(self, spec: str) -> LabelPrinter:
+        """Return the printer for ``spec`` (raises UnknownPrinterError for a malformed spec)."""
+        ...
+
+
+class LabelRenderer(Protocol):
+    """Draws labels and batch reports (PDF, and PNG previews for the GUI)."""
+
+    def label_pdf(self, template: LabelTemplate, labels: Sequence[LabelData]) -> bytes:
+        """Return the labels as PDF bytes."""
+        ...
+
+    def label_png(self, template: LabelTemplate, label: LabelData, *, dpi: int) -> bytes:
+        """Return a PNG preview of one label (or of the first sheet)."""
+        ...
+
+    def report_pdf(self, report: BatchReport) -> bytes:
+        """Return the batch report as PDF bytes."""
+        ...
+
+
+class CertificateAuthority(Protocol):
+    """The station's intermediate CA, ready to sign: its key is open in the HSM/TPM.
+
+    Reads CSRs into facts and turns issuance plans into signed certificates. It decides nothing:
+    the policy is in :mod:`station.domain.certificates`, the use cases in ``services.ca``.
+    """
+
+    def inspect_csr(self, data: bytes) -> CsrFacts:
+        """Parse a PEM or DER CSR (raises ``CsrRejectedError(reason="malformed")``)."""
+        ...
+
+    def sign(self, plan: IssuancePlan, public_key_der: bytes) -> SignedCertificate:
+        """Build the certificate ``plan`` describes for ``public_key_der`` and sign it."""
+        ...
+
+    def certificate(self) -> CertificateFacts:
+        """The intermediate certificate the CA signs with."""
+        ...
+
+    def chain_pem(self) -> str:
+        """The intermediate(s), PEM, leaf-side first: what a device sends after its own cert."""
+        ...
+
+    def close(self) -> None:
+        """Close the key's session."""
+        ...
+
+
+class CaAdministration(Protocol):
+    """Key custody and the CA's files: generate the key, write its CSR, check and install chains."""
+
+    def key_uri(self) -> str:
+        """The CA key's URI (configured, else recorded by ``ca init``; empty if neither)."""
+        ...
+
+    def generate_key(self, uri: str, algorithm: str) -> KeyDescription:
+        """Generate the CA key inside the token/TPM the URI names and record the URI."""
+        ...
+
+    def describe_key(self, uri: str) -> KeyDescription:
+        """Open the key and describe where it lives."""
+        ...
+
+    def make_csr(self, uri: str, subject: tuple[tuple[str, str], ...]) -> str:
+        """Write (and return) the intermediate's CSR, PEM, signed by the key ``uri`` names."""
+        ...
+
+    def pending_csr(self) -> str:
+        """The CSR written by the last ``ca init`` (empty if none)."""
+        ...
+
+    def inspect_chain(self, chain_pem: bytes, root_pem: bytes, uri: str) -> ChainFacts:
+        """Read an intermediate (+ optional further intermediates) and check it against a root."""
+        ...
+
+    def install_chain(self, chain_pem: bytes, root_pem: bytes) -> Path:
+        """Store the accepted chain and root where the CA loads them; returns the chain path."""
+        ...
+
+    def installed_certificate(self) -> CertificateFacts | None:
+        """The installed intermediate, if any."""
+        ...
+
+    def lab_root_sign(self, csr_pem: str, *, now: datetime) -> tuple[bytes, bytes]:
+        """Create a throwaway lab root in SoftHSM2 and sign ``csr_pem`` as an intermediate.
+
+        Returns the intermediate and root certificates (PEM).
+        """
         ...

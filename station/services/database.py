@@ -70,7 +70,12 @@ class DatabaseService:
                     EventDraft(
                         kind="operator.added",
                         subject=admin,
-                        payload={"role": str(Role.ADMIN), "enabled": True},
+                        payload={
+                            "role": str(Role.ADMIN),
+                            "enabled": True,
+                            "has_pin": False,
+                            "has_badge": False,
+                        },
                         operator=self._operator or admin,
                         station=self._station,
                     )

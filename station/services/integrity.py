@@ -8,7 +8,8 @@ Checks, in order:
 3. every device row: its manifest hashes to its ``manifest_hash``, its index columns equal the
    manifest's fields, and the audit event it cites recorded exactly that hash for that device;
 4. every certificate in the issuance log belongs to a recorded device, is voided, or belongs to a
-   provisioning job that is still open; X.509 devices hold an installed certificate.
+   provisioning job that is still open; X.509 devices hold an installed certificate;
+5. every operator row matches the last ``operator.*`` audit event about it.
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ def verify_store(store: IdentityStore, *, max_problems: int = 50) -> IntegrityRe
 
     if len(problems) < max_problems:
         problems.extend(_check_x509_devices(store, installed))
+    if len(problems) < max_problems:
+        problems.extend(_check_operators(store))
     return IntegrityReport(
         events=counter.n,
         devices=devices,
@@ -234,6 +237,40 @@ def _check_x509_devices(store: IdentityStore, installed: dict[str, str]) -> list
                     device.registration_id,
                     "no installed certificate in the issuance log matches this device's "
                     "certificate",
+                )
+            )
+    return problems
+
+
+def _check_operators(store: IdentityStore) -> list[Problem]:
+    """An operator row must match what the last operator.* audit event recorded.
+
+    This is what stops a role from being raised, or an account re-enabled, with plain SQL.
+    """
+    problems = []
+    for record in store.operators():
+        events = [e for e in store.events_for(record.name) if e.kind.startswith("operator.")]
+        if not events:
+            problems.append(
+                Problem("operators", record.name, "no audit event records this operator")
+            )
+            continue
+        last = events[-1].payload
+        recorded = (
+            last.get("role"),
+            last.get("enabled"),
+            last.get("has_pin"),
+            last.get("has_badge"),
+        )
+        actual = (str(record.role), record.enabled, bool(record.pin_hash), bool(record.badge_hash))
+        if recorded != actual:
+            problems.append(
+                Problem(
+                    "operators",
+                    record.name,
+                    f"row says role={actual[0]} enabled={actual[1]}, but audit event "
+                    f"{events[-1].seq} recorded role={recorded[0]} enabled={recorded[1]} "
+                    "(changed behind the station's back)",
                 )
             )
     return problems

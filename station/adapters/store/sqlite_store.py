@@ -463,6 +463,25 @@ class SqliteStore:
         ).fetchall()
         return [BatchRecord(*row) for row in rows]
 
+    # ------------------------------------------------------------------ settings
+    def setting(self, key: str) -> str | None:
+        """A station-wide setting from ``meta``."""
+        if key == _AUDIT_HEAD:
+            raise StoreError("the audit head is not a setting", key=key)
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def save_setting(self, key: str, value: str) -> None:
+        """Store a station-wide setting in ``meta``."""
+        if key == _AUDIT_HEAD:
+            raise StoreError("the audit head is not a setting", key=key)
+        with self.atomic():
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
     # ------------------------------------------------------------------ operators
     def operator(self, name: str) -> OperatorRecord | None:
         """Return the operator called ``name``."""

@@ -1,0 +1,165 @@
+"""Operators: who may use the station, with which role, and how they log in (PIN or badge)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from dataclasses import replace
+
+from station.domain.audit import EventDraft, format_time
+from station.domain.errors import NotFoundError, PermissionDeniedError, ValidationError
+from station.domain.records import OperatorRecord, Role
+from station.domain.secrets_hash import hash_secret, verify_secret
+from station.ports import Clock, IdentityStore
+from station.services.authz import require_role
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_PIN = re.compile(r"[0-9]{4,12}")
+BADGE_SALT_KEY = "operators.badge_salt"
+
+RandomBytes = Callable[[int], bytes]
+
+
+class OperatorService:
+    """Add, list, enable/disable operators and authenticate them. Changes need the admin role."""
+
+    def __init__(
+        self,
+        store: IdentityStore,
+        *,
+        clock: Clock,
+        station_id: str,
+        operator: str,
+        random_bytes: RandomBytes,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._station = station_id
+        self._operator = operator
+        self._random = random_bytes
+
+    def list(self) -> list[OperatorRecord]:
+        """Every operator, by name."""
+        return self._store.operators()
+
+    def add(self, name: str, role: Role, *, pin: str = "", badge: str = "") -> OperatorRecord:
+        """Add an operator (admin only).
+
+        Raises:
+            ValidationError: bad name or PIN, or the name/badge is taken.
+            PermissionDeniedError: the acting operator is not an admin.
+        """
+        if not _NAME.fullmatch(name):
+            raise ValidationError(
+                f"operator name {name!r} is invalid",
+                remedy="Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                name=name,
+            )
+        with self._store.atomic():
+            require_role(self._store, self._operator, {Role.ADMIN}, action="add operators")
+            if self._store.operator(name) is not None:
+                raise ValidationError(f"operator {name!r} already exists", name=name)
+            record = OperatorRecord(
+                name=name,
+                role=role,
+                enabled=True,
+                created_at=format_time(self._clock.now()),
+                pin_hash=self._pin_hash(pin) if pin else "",
+                badge_hash=self._badge_hash(badge) if badge else "",
+            )
+            if badge and self._by_badge(record.badge_hash) is not None:
+                raise ValidationError("this badge already belongs to another operator")
+            saved = self._store.save_operator(record)
+            self._audit("operator.added", saved)
+        return saved
+
+    def set_enabled(self, name: str, enabled: bool) -> OperatorRecord:
+        """Enable or disable an operator (admin only; nobody can disable themselves)."""
+        with self._store.atomic():
+            require_role(self._store, self._operator, {Role.ADMIN}, action="change operators")
+            record = self._get(name)
+            if not enabled and name == self._operator:
+                raise PermissionDeniedError(
+                    "you cannot disable yourself",
+                    remedy="Ask another admin to do it.",
+                    operator=name,
+                )
+            saved = self._store.save_operator(replace(record, enabled=enabled))
+            self._audit("operator.enabled" if enabled else "operator.disabled", saved)
+        return saved
+
+    def authenticate_pin(self, name: str, pin: str) -> OperatorRecord:
+        """Log in with name and PIN.
+
+        Raises:
+            PermissionDeniedError: unknown operator, disabled, no PIN set, or wrong PIN (the
+                message does not say which, so it cannot be used to probe names).
+        """
+        record = self._store.operator(name)
+        if (
+            record is None
+            or not record.enabled
+            or not record.pin_hash
+            or not verify_secret(pin, record.pin_hash)
+        ):
+            raise PermissionDeniedError(
+                "login refused: name or PIN is wrong, or the account is disabled",
+                remedy="Try again, or ask the station admin.",
+            )
+        return record
+
+    def authenticate_badge(self, badge: str) -> OperatorRecord:
+        """Log in with a badge scan.
+
+        Raises:
+            PermissionDeniedError: unknown or disabled badge.
+        """
+        record = self._by_badge(self._badge_hash(badge))
+        if record is None or not record.enabled:
+            raise PermissionDeniedError(
+                "badge not recognised or account disabled",
+                remedy="Scan again, or ask the station admin to register your badge.",
+            )
+        return record
+
+    # ------------------------------------------------------------------ helpers
+    def _get(self, name: str) -> OperatorRecord:
+        record = self._store.operator(name)
+        if record is None:
+            raise NotFoundError(f"no operator called {name!r}", name=name)
+        return record
+
+    def _pin_hash(self, pin: str) -> str:
+        if not _PIN.fullmatch(pin):
+            raise ValidationError("a PIN is 4 to 12 digits", remedy="Choose another PIN.")
+        return hash_secret(pin, self._random(16))
+
+    def _badge_hash(self, badge: str) -> str:
+        salt_text = self._store.setting(BADGE_SALT_KEY)
+        if salt_text is None:
+            salt_text = base64.b64encode(self._random(16)).decode("ascii")
+            self._store.save_setting(BADGE_SALT_KEY, salt_text)
+        return hash_secret(badge.strip(), base64.b64decode(salt_text))
+
+    def _by_badge(self, badge_hash: str) -> OperatorRecord | None:
+        for record in self._store.operators():
+            if record.badge_hash and record.badge_hash == badge_hash:
+                return record
+        return None
+
+    def _audit(self, kind: str, record: OperatorRecord) -> None:
+        self._store.append_event(
+            EventDraft(
+                kind=kind,
+                subject=record.name,
+                payload={
+                    "role": str(record.role),
+                    "enabled": record.enabled,
+                    "has_pin": bool(record.pin_hash),
+                    "has_badge": bool(record.badge_hash),
+                },
+                operator=self._operator,
+                station=self._station,
+            )
+        )

@@ -1,0 +1,104 @@
+import sqlite3
+from itertools import count
+
+import pytest
+
+from station.domain.errors import PermissionDeniedError, ValidationError
+from station.domain.records import Role
+from station.domain.secrets_hash import hash_secret, verify_secret
+from station.services.authz import require_role
+from station.services.integrity import verify_store
+from station.services.operators import OperatorService
+
+
+@pytest.fixture
+def admin_station(station):
+    station.database().initialize(config_file="c", data_dir="d", admin="boss")
+    station.operator = "boss"
+    return station
+
+
+def service(station, acting: str = "boss") -> OperatorService:
+    counter = count()
+    return OperatorService(
+        station.store(),
+        clock=station.clock,
+        station_id="st",
+        operator=acting,
+        random_bytes=lambda n: bytes([next(counter) % 256]) * n,
+    )
+
+
+def test_secret_hash_round_trip_and_salt() -> None:
+    one = hash_secret("1234", b"a" * 16)
+    assert one.startswith("scrypt$") and "1234" not in one
+    assert verify_secret("1234", one)
+    assert not verify_secret("1235", one)
+    assert hash_secret("1234", b"b" * 16) != one
+    assert not verify_secret("1234", "garbage")
+
+
+def test_admin_adds_operators_with_pin_and_badge_and_they_log_in(admin_station) -> None:
+    ops = service(admin_station)
+    tech = ops.add("tina", Role.TECHNICIAN, pin="2468", badge="BADGE-0042")
+    assert tech.pin_hash and "2468" not in tech.pin_hash
+    assert ops.authenticate_pin("tina", "2468").name == "tina"
+    assert ops.authenticate_badge(" BADGE-0042 ").name == "tina"
+    with pytest.raises(PermissionDeniedError, match="login refused"):
+        ops.authenticate_pin("tina", "0000")
+    with pytest.raises(PermissionDeniedError, match="login refused"):
+        ops.authenticate_pin("nobody", "2468")
+    with pytest.raises(PermissionDeniedError, match="badge not recognised"):
+        ops.authenticate_badge("BADGE-9999")
+    assert [r.name for r in ops.list()] == ["boss", "tina"]
+    assert verify_store(admin_station.store()).ok
+
+
+def test_disabled_operator_cannot_log_in_or_act(admin_station) -> None:
+    ops = service(admin_station)
+    ops.add("quinn", Role.QA, pin="1357")
+    ops.set_enabled("quinn", False)
+    with pytest.raises(PermissionDeniedError):
+        ops.authenticate_pin("quinn", "1357")
+    with pytest.raises(PermissionDeniedError, match="disabled"):
+        require_role(admin_station.store(), "quinn", {Role.QA}, action="reprint a label")
+    ops.set_enabled("quinn", True)
+    assert require_role(admin_station.store(), "quinn", {Role.QA}, action="reprint").name == "quinn"
+
+
+def test_only_admins_change_operators(admin_station) -> None:
+    service(admin_station).add("tina", Role.TECHNICIAN)
+    with pytest.raises(
+        PermissionDeniedError, match="technician; to add operators you must be admin"
+    ):
+        service(admin_station, acting="tina").add("eve", Role.ADMIN)
+    with pytest.raises(PermissionDeniedError, match="nobody is logged in"):
+        service(admin_station, acting="").add("eve", Role.ADMIN)
+    with pytest.raises(PermissionDeniedError, match="cannot disable yourself"):
+        service(admin_station).set_enabled("boss", False)
+
+
+def test_bad_names_pins_and_duplicates_are_refused(admin_station) -> None:
+    ops = service(admin_station)
+    with pytest.raises(ValidationError):
+        ops.add("bad name", Role.QA)
+    with pytest.raises(ValidationError, match="4 to 12 digits"):
+        ops.add("ok", Role.QA, pin="12ab")
+    ops.add("ok", Role.QA, badge="B1")
+    with pytest.raises(ValidationError, match="already exists"):
+        ops.add("ok", Role.QA)
+    with pytest.raises(ValidationError, match="badge already belongs"):
+        ops.add("other", Role.QA, badge="B1")
+
+
+def test_role_raised_with_plain_sql_is_caught_by_verify(admin_station, config) -> None:
+    service(admin_station).add("tina", Role.TECHNICIAN)
+    admin_station.close()
+    conn = sqlite3.connect(config.database_path)
+    conn.execute("UPDATE operators SET role = 'admin' WHERE name = 'tina'")
+    conn.commit()
+    conn.close()
+    report = verify_store(admin_station.store())
+    assert report.first is not None
+    assert (report.first.table, report.first.row) == ("operators", "tina")
+    assert "behind the station's back" in report.first.reason
