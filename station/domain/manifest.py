@@ -8,8 +8,9 @@ symmetric key was derived from; never a private key or a device secret.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from station.domain.canonical import canonical_json, sha256_hex
@@ -26,6 +27,11 @@ class Attestation(StrEnum):
     TPM = "tpm"
     X509 = "x509"
     SYMMETRIC_KEY = "symmetricKey"
+
+
+def _section(part: Any) -> dict[str, Any]:
+    """A flat section dataclass as a dict (no deep copy: every field is a string)."""
+    return {item.name: getattr(part, item.name) for item in fields(part)}
 
 
 @dataclass(frozen=True)
@@ -129,25 +135,38 @@ class IdentityManifest:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the manifest as a JSON object (with its schema tag, without empty sections)."""
-        data: dict[str, Any] = {"schema": MANIFEST_SCHEMA}
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if value is None:
-                continue
-            if hasattr(value, "__dataclass_fields__"):
-                value = asdict(value)
-            elif isinstance(value, StrEnum):
-                value = str(value)
-            data[item.name] = value
+        data: dict[str, Any] = {
+            "schema": MANIFEST_SCHEMA,
+            "registration_id": self.registration_id,
+            "device_id": self.device_id,
+            "attestation": str(self.attestation),
+            "board": _section(self.board),
+            "product": self.product,
+            "batch": self.batch,
+            "dps": _section(self.dps),
+            "station": self.station,
+            "operator": self.operator,
+            "provisioned_at": self.provisioned_at,
+            "status": str(self.status),
+        }
+        for name in ("tpm", "x509", "symmetric_key"):
+            part = getattr(self, name)
+            if part is not None:
+                data[name] = _section(part)
         return data
 
     def canonical(self) -> bytes:
         """The canonical JSON bytes that are hashed, signed and stored."""
+        return self._canonical
+
+    @cached_property
+    def _canonical(self) -> bytes:
+        # computed once: a frozen manifest always serialises to the same bytes
         return canonical_json(self.to_dict())
 
     def digest(self) -> str:
         """SHA-256 (hex) of :meth:`canonical`."""
-        return sha256_hex(self.canonical())
+        return sha256_hex(self._canonical)
 
     @property
     def ek_sha256(self) -> str:

@@ -38,14 +38,7 @@ class DeviceRecord:
     ) -> DeviceRecord:
         """Build the row for ``manifest``, recorded by audit event ``event_seq``."""
         return cls(
-            registration_id=manifest.registration_id,
-            serial=manifest.board.serial,
-            batch=manifest.batch,
-            product=manifest.product,
-            attestation=str(manifest.attestation),
-            status=manifest.status,
-            ek_sha256=manifest.ek_sha256,
-            cert_thumbprint=manifest.certificate_thumbprint,
+            **index_columns(manifest),
             manifest_json=manifest.canonical().decode("utf-8"),
             manifest_hash=manifest.digest(),
             event_seq=event_seq,
@@ -56,6 +49,20 @@ class DeviceRecord:
     def manifest(self) -> IdentityManifest:
         """Parse the stored manifest."""
         return IdentityManifest.from_json(self.manifest_json)
+
+
+def index_columns(manifest: IdentityManifest) -> dict[str, Any]:
+    """The searchable columns a device row copies from its manifest."""
+    return {
+        "registration_id": manifest.registration_id,
+        "serial": manifest.board.serial,
+        "batch": manifest.batch,
+        "product": manifest.product,
+        "attestation": str(manifest.attestation),
+        "status": manifest.status,
+        "ek_sha256": manifest.ek_sha256,
+        "cert_thumbprint": manifest.certificate_thumbprint,
+    }
 
 
 class CertificateStatus:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from station.domain.audit import AuditEvent, verify_chain
 from station.domain.canonical import sha256_hex
 from station.domain.errors import ValidationError
-from station.domain.records import CertificateStatus, DeviceRecord
+from station.domain.records import CertificateStatus, DeviceRecord, index_columns
 from station.ports import IdentityStore
 
 DEVICE_EVENT_KINDS = frozenset({"device.recorded", "device.updated", "device.voided"})
@@ -176,23 +176,8 @@ def _check_device(store: IdentityStore, device: DeviceRecord) -> list[Problem]:
         return [Problem("devices", row, f"manifest is unreadable: {exc}")]
     if manifest.canonical().decode("utf-8") != device.manifest_json:
         return [Problem("devices", row, "manifest is not in canonical form (edited)")]
-    expected = DeviceRecord.from_manifest(
-        manifest,
-        event_seq=device.event_seq,
-        created_at=device.created_at,
-        updated_at=device.updated_at,
-    )
-    for column in (
-        "registration_id",
-        "serial",
-        "batch",
-        "product",
-        "attestation",
-        "status",
-        "ek_sha256",
-        "cert_thumbprint",
-    ):
-        stored, wanted = getattr(device, column), getattr(expected, column)
+    for column, wanted in index_columns(manifest).items():
+        stored = getattr(device, column)
         if str(stored) != str(wanted):
             return [
                 Problem(

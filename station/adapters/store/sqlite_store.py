@@ -187,6 +187,15 @@ class SqliteStore:
             self._rollback()
             raise _translate(exc, self._path) from exc
 
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """A single write: joins the caller's transaction, or is its own."""
+        if self._db.conn.in_transaction:
+            yield
+        else:
+            with self.atomic():
+                yield
+
     def _rollback(self) -> None:
         # An error inside SQLite may already have ended the transaction.
         if self._db.conn.in_transaction:
@@ -195,7 +204,7 @@ class SqliteStore:
     # ------------------------------------------------------------------ audit
     def append_event(self, draft: EventDraft) -> AuditEvent:
         """Chain ``draft`` after the current head and store it, with the new head, atomically."""
-        with self.atomic():
+        with self._write():
             row = self._db.execute(
                 "SELECT seq, time, station, operator, kind, subject, payload, prev_hash, hash "
                 "FROM events ORDER BY seq DESC LIMIT 1"
@@ -273,7 +282,7 @@ class SqliteStore:
         marks = ", ".join("?" for _ in values)
         updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "created_at")
         try:
-            with self.atomic():
+            with self._write():
                 self._db.execute(
                     f"INSERT INTO devices ({columns}) VALUES ({marks}) "
                     f"ON CONFLICT(registration_id) DO UPDATE SET {updates}",
@@ -342,7 +351,7 @@ class SqliteStore:
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "serial_number")
-        with self.atomic():
+        with self._write():
             self._db.execute(
                 f"INSERT INTO certificates ({columns}) VALUES ({marks}) "
                 f"ON CONFLICT(serial_number) DO UPDATE SET {updates}",
@@ -407,7 +416,7 @@ class SqliteStore:
             "created_at": record.created_at,
             "updated_at": record.updated_at,
         }
-        with self.atomic():
+        with self._write():
             if record.id is None:
                 cursor = self._db.execute(
                     f"INSERT INTO jobs ({', '.join(values)}) "
@@ -438,7 +447,7 @@ class SqliteStore:
     # ------------------------------------------------------------------ batches
     def save_batch(self, record: BatchRecord) -> BatchRecord:
         """Insert or update a batch by name."""
-        with self.atomic():
+        with self._write():
             self._db.execute(
                 "INSERT INTO batches (name, product, size, status, created_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
@@ -475,7 +484,7 @@ class SqliteStore:
         """Store a station-wide setting in ``meta``."""
         if key == _AUDIT_HEAD:
             raise StoreError("the audit head is not a setting", key=key)
-        with self.atomic():
+        with self._write():
             self._db.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -499,7 +508,7 @@ class SqliteStore:
 
     def save_operator(self, record: OperatorRecord) -> OperatorRecord:
         """Insert or update an operator by name."""
-        with self.atomic():
+        with self._write():
             self._db.execute(
                 "INSERT INTO operators (name, role, enabled, pin_hash, badge_hash, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET role = excluded.role, "
@@ -521,7 +530,7 @@ class SqliteStore:
     # ------------------------------------------------------------------ labels
     def save_label(self, record: LabelRecord) -> LabelRecord:
         """Append one print-log entry."""
-        with self.atomic():
+        with self._write():
             cursor = self._db.execute(
                 "INSERT INTO labels (registration_id, template, printer, kind, reason, operator, "
                 "printed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -680,6 +689,9 @@ def _device_filter(query: DeviceQuery) -> tuple[str, list[Any]]:
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
+            if column in ("ek_sha256", "cert_thumbprint"):
+                # lets SQLite use the partial index (it cannot prove "? != ''" itself)
+                clauses.append(f"{column} != ''")
     return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
