@@ -18,19 +18,17 @@ reports unknown or mistyped keys by name, with the file they came from.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any
 
 import platformdirs
 
 from station.domain.errors import ConfigError
+from station.typedload import build
 
 APP_NAME = "station"
 CONFIG_ENV = "STATION_CONFIG"
@@ -40,6 +38,11 @@ CONFIG_FILENAME = "station.toml"
 def default_config_path() -> Path:
     """The config file location when neither ``--config`` nor ``$STATION_CONFIG`` is given."""
     return Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILENAME
+
+
+def shipped_templates_dir() -> Path:
+    """The ``templates/`` folder that ships next to the ``station`` package."""
+    return Path(__file__).resolve().parent.parent / "templates"
 
 
 def default_data_dir() -> Path:
@@ -53,6 +56,7 @@ class StationSection:
 
     id: str = "station-01"
     data_dir: Path = field(default_factory=default_data_dir)
+    templates_dir: Path | None = None  # default: the templates/ folder shipped with station
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class BoardSection:
     baud: int = 115_200
     timeout_s: float = 2.0
     retries: int = 3
+    slow_timeout_s: float = 30.0  # TPM / secure-element operations (slow discrete TPMs)
+    usb_ids: tuple[str, ...] = ()  # "vvvv:pppp" hex pairs discovery accepts; empty: any USB
+    slots_file: Path | None = None  # default: <data_dir>/slots.toml
 
 
 @dataclass(frozen=True)
@@ -78,15 +85,22 @@ class LabSection:
     """``[lab]``: virtual boards and the local DPS (development, tests, demo)."""
 
     dir: Path | None = None  # default: <data_dir>/lab
+    dps_port: int = 0  # local DPS stand-in port (0: any free port, printed at start)
 
 
 @dataclass(frozen=True)
 class CaSection:
     """``[ca]``: the station's intermediate CA."""
 
-    key_uri: str = ""
-    chain_file: Path | None = None
+    key_uri: str = ""  # pkcs11:/tpm:/file: URI; empty = the one 'station ca init' recorded
+    chain_file: Path | None = None  # default: <data_dir>/ca/chain.pem
     pin_file: Path | None = None
+    dir: Path | None = None  # the CA's files (CSR, chain, root); default: <data_dir>/ca
+    root_file: Path | None = None  # default: <data_dir>/ca/root.pem
+    profile_dir: Path | None = None  # certificate profiles; default: templates/certs
+    default_profile: str = "device-identity"
+    quota_spare: int = 5  # certificates a batch may use beyond its size
+    expiry_warning_days: int = 60
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,17 @@ class DpsSection:
 
     connection_string_file: Path | None = None
     ca_bundle: Path | None = None  # trust anchor for a lab DPS's TLS certificate
+
+
+@dataclass(frozen=True)
+class LabelsSection:
+    """``[labels]``: label templates, the default printer and where saved labels go."""
+
+    printer: str = ""  # "cups:QUEUE" (or a bare queue name), "zpl://HOST[:PORT]", "file:PATH"
+    template_dir: Path | None = None  # default: the templates/labels folder shipped with station
+    output_dir: Path | None = None  # default: <data_dir>/labels
+    device_template: str = "device-50x25"
+    batch_template: str = "sheet-a4-3x8"
 
 
 @dataclass(frozen=True)
@@ -107,12 +132,18 @@ class StationConfig:
     lab: LabSection = field(default_factory=LabSection)
     ca: CaSection = field(default_factory=CaSection)
     dps: DpsSection = field(default_factory=DpsSection)
+    labels: LabelsSection = field(default_factory=LabelsSection)
     source: Path | None = None  # the file this was loaded from, if any
 
     @property
     def data_dir(self) -> Path:
         """The station's data directory."""
         return self.station.data_dir
+
+    @property
+    def templates_dir(self) -> Path:
+        """Where product recipes, certificate profiles, label and enrollment templates live."""
+        return self.station.templates_dir or shipped_templates_dir()
 
     @property
     def database_path(self) -> Path:
@@ -125,6 +156,11 @@ class StationConfig:
         return self.database.backup_dir or self.data_dir / "backups"
 
     @property
+    def labels_output_dir(self) -> Path:
+        """Where saved labels and batch reports go by default."""
+        return self.labels.output_dir or self.data_dir / "labels"
+
+    @property
     def lab_dir(self) -> Path:
         """The lab's working directory."""
         return self.lab.dir or self.data_dir / "lab"
@@ -135,8 +171,6 @@ _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "STATION_PKCS11_PIN_FILE": ("ca", "pin_file"),
     "STATION_DPS_CONNECTION_FILE": ("dps", "connection_string_file"),
 }
-
-_T = TypeVar("_T")
 
 
 def resolve_config_path(explicit: Path | None, env: Mapping[str, str]) -> tuple[Path, bool]:
@@ -195,72 +229,8 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = Non
             if not isinstance(raw[section], dict):
                 break  # reported below as a mistyped section
             raw[section][key] = env[variable]
-    return _build(StationConfig, raw, str(source or "<defaults>"), prefix="", source=source)
-
-
-def _build(cls: type[_T], raw: Mapping[str, Any], file: str, *, prefix: str, **extra: Any) -> _T:
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    values: dict[str, Any] = dict(extra)
-    for key, value in raw.items():
-        dotted = f"{prefix}{key}"
-        if key not in known or key in extra:
-            raise ConfigError(
-                f"unknown key '{dotted}' in {file}",
-                remedy="Remove it or correct its spelling. "
-                f"Known keys: {', '.join(sorted(known))}.",
-                file=file,
-                key=dotted,
-            )
-        values[key] = _coerce(hints[key], value, file=file, key=dotted)
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, *, file: str, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise _type_error(file, key, "a table", value)
-        return _build(hint, value, file, prefix=f"{key}.")  # type: ignore[arg-type]
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _coerce(options[0], value, file=file, key=key)
-    if hint is Path:
-        if not isinstance(value, str) or not value:
-            raise _type_error(file, key, "a path (string)", value)
-        return Path(value).expanduser()
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise _type_error(file, key, "true or false", value)
-        return value
-    if hint is int:
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _type_error(file, key, "an integer", value)
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _type_error(file, key, "a number", value)
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise _type_error(file, key, "a string", value)
-        return value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise _type_error(file, key, "a list", value)
-        (item,) = typing.get_args(hint)[:1]
-        return tuple(_coerce(item, v, file=file, key=f"{key}[{i}]") for i, v in enumerate(value))
-    raise ConfigError(f"unsupported config type for '{key}'", file=file, key=key)
-
-
-def _type_error(file: str, key: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(
-        f"'{key}' in {file} must be {expected}, not {type(value).__name__} {value!r}",
-        remedy=f"Correct the value of '{key}'.",
-        file=file,
-        key=key,
+    return build(
+        StationConfig, raw, file=str(source or "<defaults>"), error=ConfigError, source=source
     )
 
 

@@ -1,0 +1,1 @@
+"""Loading the data templates (product recipes, enrollment templates) from TOML files."""

@@ -1,0 +1,117 @@
+"""Read ``templates/products/*.toml`` and ``templates/enrollments/*.toml`` into domain values.
+
+Each file is validated completely when it is loaded: an unknown key, a wrong type or a rule the
+domain refuses is reported with the file and the key, before any board is touched.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from station.domain.enrollments import EnrollmentTemplate
+from station.domain.errors import NotFoundError, StationError, ValidationError
+from station.domain.products import ProductRecipe, check_sample
+from station.typedload import build
+
+
+class TemplateError(ValidationError):
+    """A template file is unreadable or invalid."""
+
+    code = "template.invalid"
+
+
+_T = TypeVar("_T")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TemplateError(f"cannot read {path}: {exc.strerror}", file=str(path)) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"{path} is not valid TOML: {exc}", file=str(path)) from exc
+
+
+def _load(cls: type[_T], path: Path, table: str) -> _T:
+    raw = _read(path)
+    unknown = set(raw) - {table}
+    if unknown or table not in raw:
+        raise TemplateError(
+            f"{path} must hold exactly one [{table}] table (found: {', '.join(sorted(raw))})",
+            file=str(path),
+        )
+    try:
+        return build(cls, raw[table], file=str(path), error=TemplateError, prefix=f"{table}.")
+    except TemplateError:
+        raise
+    except StationError as exc:  # a domain rule refused the values
+        raise TemplateError(f"{path}: {exc.message}", remedy=exc.remedy, file=str(path)) from exc
+
+
+def load_product(path: Path) -> ProductRecipe:
+    """Load and validate one product recipe (``[product]`` table)."""
+    recipe = _load(ProductRecipe, path, "product")
+    if recipe.name != path.stem:
+        raise TemplateError(
+            f"{path}: product name {recipe.name!r} must match the file name {path.stem!r}",
+            file=str(path),
+        )
+    try:
+        check_sample(recipe)
+    except StationError as exc:
+        raise TemplateError(f"{path}: {exc.message}", remedy=exc.remedy, file=str(path)) from exc
+    return recipe
+
+
+def load_enrollment_template(path: Path) -> EnrollmentTemplate:
+    """Load and validate one enrollment template (``[enrollment]`` table)."""
+    template = _load(EnrollmentTemplate, path, "enrollment")
+    if template.name != path.stem:
+        raise TemplateError(
+            f"{path}: template name {template.name!r} must match the file name {path.stem!r}",
+            file=str(path),
+        )
+    return template
+
+
+class TemplateLibrary:
+    """The products and enrollment templates under one ``templates/`` directory."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def product_names(self) -> list[str]:
+        """Names of the product recipes."""
+        return sorted(p.stem for p in (self._root / "products").glob("*.toml"))
+
+    def product(self, name: str) -> ProductRecipe:
+        """Load one product recipe by name.
+
+        Raises:
+            NotFoundError: no such recipe.
+            TemplateError: the recipe is invalid.
+        """
+        path = self._root / "products" / f"{name}.toml"
+        if not path.is_file():
+            raise NotFoundError(
+                f"no product recipe called {name!r}",
+                remedy=f"Known products: {', '.join(self.product_names()) or 'none'}.",
+                product=name,
+            )
+        return load_product(path)
+
+    def enrollment_template(self, name: str) -> EnrollmentTemplate:
+        """Load one enrollment template by name."""
+        path = self._root / "enrollments" / f"{name}.toml"
+        if not path.is_file():
+            raise NotFoundError(f"no enrollment template called {name!r}", template=name)
+        return load_enrollment_template(path)
+
+    def check_all(self) -> list[str]:
+        """Load every recipe and template; return the names checked (raises on the first bad)."""
+        checked = [f"products/{self.product(n).name}" for n in self.product_names()]
+        for path in sorted((self._root / "enrollments").glob("*.toml")):
+            checked.append(f"enrollments/{load_enrollment_template(path).name}")
+        return checked
