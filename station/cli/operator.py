@@ -19,7 +19,7 @@ def operator() -> None:
 def list_operators(state: CliState, as_json: bool) -> None:
     """List operators with their role and login methods."""
     with open_station(state) as station:
-        rows = station.operators().list()
+        rows = station.operators().all()
     if as_json:
         echo_json(
             [

@@ -90,3 +90,38 @@ def check_device_transition(current: DeviceStatus, target: DeviceStatus) -> Devi
             target=str(target),
         )
     return target
+
+
+class BatchStatus(StrEnum):
+    """A batch (work order) from opening to reconciliation with DPS."""
+
+    OPEN = "open"  # devices are being provisioned into it
+    SEALED = "sealed"  # no more devices; manifest frozen and hashed
+    EXPORTED = "exported"  # handed to the cloud operator as files
+    PUSHED = "pushed"  # every enrollment is in DPS
+    RECONCILED = "reconciled"  # DPS checked against the records
+
+
+_BATCH_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
+    BatchStatus.OPEN: frozenset({BatchStatus.SEALED}),
+    BatchStatus.SEALED: frozenset({BatchStatus.EXPORTED, BatchStatus.PUSHED}),
+    BatchStatus.EXPORTED: frozenset({BatchStatus.EXPORTED, BatchStatus.PUSHED}),
+    BatchStatus.PUSHED: frozenset({BatchStatus.RECONCILED, BatchStatus.EXPORTED}),
+    BatchStatus.RECONCILED: frozenset({BatchStatus.PUSHED, BatchStatus.RECONCILED}),
+}
+
+
+def check_batch_transition(current: BatchStatus, target: BatchStatus) -> BatchStatus:
+    """Return ``target`` if a batch may move there from ``current``.
+
+    Raises:
+        TransitionError: the move is not allowed (e.g. reopening a sealed batch).
+    """
+    if target not in _BATCH_TRANSITIONS[current]:
+        raise TransitionError(
+            f"a batch cannot go from {current} to {target}",
+            kind="batch",
+            current=str(current),
+            target=str(target),
+        )
+    return target

@@ -39,7 +39,7 @@ class OperatorService:
         self._operator = operator
         self._random = random_bytes
 
-    def list(self) -> list[OperatorRecord]:
+    def all(self) -> list[OperatorRecord]:
         """Every operator, by name."""
         return self._store.operators()
 

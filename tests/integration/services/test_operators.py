@@ -50,7 +50,7 @@ def test_admin_adds_operators_with_pin_and_badge_and_they_log_in(admin_station) 
         ops.authenticate_pin("nobody", "2468")
     with pytest.raises(PermissionDeniedError, match="badge not recognised"):
         ops.authenticate_badge("BADGE-9999")
-    assert [r.name for r in ops.list()] == ["boss", "tina"]
+    assert [r.name for r in ops.all()] == ["boss", "tina"]
     assert verify_store(admin_station.store()).ok
 
 
