@@ -349,7 +349,8 @@ def _wrap(text: str, fits: Callable[[str], bool]) -> list[str]:
         while cut < len(rest) and fits(rest[: cut + 1]):
             cut += 1
         soft = max(rest.rfind(ch, 0, cut) for ch in _BREAK_AFTER)
-        if soft > 0 and rest[soft] == " ":
+        # Break at a space or punctuation only if that keeps the line at least half full.
+        if soft > 0 and soft >= cut // 2 and rest[soft] == " ":
             lines.append(rest[:soft])
             rest = rest[soft + 1 :]
             continue
@@ -464,7 +465,16 @@ def layout_label(
     barcodes: list[PlacedBarcode] = []
     for barcode in template.barcodes:
         payload = build_payload(barcode.payload, data, template)
-        placed = place_barcode(barcode, payload, measure)
+        try:
+            placed = place_barcode(barcode, payload, measure)
+        except LabelTemplateError as exc:  # the encoder itself refused the payload
+            raise LabelTemplateError(
+                f"barcode {barcode.id!r} of template {template.name!r} cannot hold a "
+                f"{len(payload)}-character {barcode.payload} payload: {exc.message}",
+                remedy="Pick a denser symbology or a shorter payload for this barcode.",
+                template=template.name,
+                field=barcode.id,
+            ) from exc
         if placed is None:
             raise LabelTemplateError(
                 f"barcode {barcode.id!r} of template {template.name!r} cannot hold a "
@@ -835,3 +845,12 @@ def summarize_batch(
         labels_printed=labels_printed,
         labels_reprinted=labels_reprinted,
     )
+
+
+@dataclass(frozen=True)
+class PrintReceipt:
+    """What a printer accepted: the station counts a label as printed only with a receipt."""
+
+    printer: str  # the printer spec ("cups:QA-Zebra", "zpl://10.0.0.5:9100", "file:/tmp/x.pdf")
+    labels: int
+    job: str = ""  # the spooler's job id, a file path, or the bytes sent

@@ -1,0 +1,1 @@
+"""Label adapters: template library, reportlab rendering, ZPL, printers and the batch report PDF."""
