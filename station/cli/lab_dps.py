@@ -1,10 +1,86 @@
-"""``station lab dps``: placeholder, filled by the local-DPS issue."""
+"""``station lab dps``: run the local DPS stand-in until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
 import click
+
+from station.cli.common import CliState, pass_state
 
 
 @click.command()
-def dps() -> None:
-    """Start the local DPS stand-in."""
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="TCP port (0: any free).")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="State directory (default: <lab dir>/dps).",
+)
+@click.option("--reset", is_flag=True, help="Forget every enrollment and the access log first.")
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Operations per minute before 429 (0: unlimited).",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="How many lab minutes pass per real minute (60: the rate window lasts 1 s).",
+)
+@click.option(
+    "--faults",
+    default="",
+    metavar="SPEC",
+    help="Random faults, e.g. '500=0.05,drop=0.02,drop-after=0.01,latency=0.2,seed=1'.",
+)
+@pass_state
+def dps(
+    state: CliState,
+    port: int | None,
+    state_dir: Path | None,
+    reset: bool,
+    rate_limit: int,
+    time_scale: float,
+    faults: str,
+) -> None:
+    """Start the local DPS stand-in (HTTPS on 127.0.0.1) and serve until interrupted."""
+    # The lab may import anything; importing it here keeps `station --help` fast.
+    from station.lab.dps import DpsOptions, FaultPlan, LocalDps
+
+    config = state.config()
+    options = DpsOptions(
+        state_dir=state_dir or config.lab_dir / "dps",
+        port=config.lab.dps_port if port is None else port,
+        reset=reset,
+        rate_limit=rate_limit,
+        time_scale=time_scale,
+        faults=FaultPlan.parse(faults),
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with LocalDps(options) as server:
+            click.echo(f"lab DPS endpoint: {server.endpoint}")
+            click.echo(f"connection string: {server.connection_string()}")
+            click.echo(f"CA bundle: {server.ca_bundle}")
+            click.echo(f"access log: {server.access_log_path}")
+            click.echo("press Ctrl-C to stop", err=True)
+            while not stop.wait(0.5):
+                pass
+            click.echo("lab DPS stopped", err=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,20 @@
+"""The local DPS stand-in: the Azure DPS service (enrollment) API on loopback HTTPS.
+
+Start it with ``station lab dps`` or in-process with :class:`LocalDps` / :func:`running_dps`.
+See docs/lab-dps.md for what it implements and its knobs.
+"""
+
+from __future__ import annotations
+
+from station.lab.dps.app import DEFAULT_API_VERSIONS, DpsOptions, LocalDps, running_dps
+from station.lab.dps.limits import FaultPlan
+from station.lab.dps.server import read_access_log
+
+__all__ = [
+    "DEFAULT_API_VERSIONS",
+    "DpsOptions",
+    "FaultPlan",
+    "LocalDps",
+    "read_access_log",
+    "running_dps",
+]

@@ -1,0 +1,280 @@
+"""Start, stop and inspect the local DPS stand-in in-process.
+
+>>> with LocalDps(DpsOptions(state_dir=tmp)) as dps:          # doctest: +SKIP
+...     client = DeviceProvisioningClient.from_connection_string(
+...         dps.connection_string(), connection_verify=str(dps.ca_bundle))
+
+State directory layout: ``dps.sqlite3`` (records), ``policies.json`` (0600, policy keys),
+``tls/`` (lab CA bundle, server certificate and key), ``access.jsonl`` (one line per request) and
+``connection-string.txt`` (0600, for ``[dps] connection_string_file``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from station.domain.errors import LabDpsError
+from station.lab.dps import auth
+from station.lab.dps.limits import FaultInjector, FaultPlan, RateLimiter
+from station.lab.dps.server import (
+    AccessLog,
+    DpsHttpServer,
+    ServerContext,
+    read_access_log,
+    service_routes,
+)
+from station.lab.dps.service import EnrollmentApi, Quotas
+from station.lab.dps.store import DpsStore
+from station.lab.dps.tls import ensure_tls
+
+DEFAULT_API_VERSIONS: Final = ("2018-04-01", "2019-03-31", "2021-10-01")
+MAX_MESSAGE_BYTES: Final = 96 * 1024
+
+
+@dataclass(frozen=True)
+class DpsOptions:
+    """How to run the stand-in. Defaults follow DPS's documented limits."""
+
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port
+    reset: bool = False
+    rate_limit: int = 1000  # operations per (scaled) minute; 0 disables throttling
+    time_scale: float = 1.0  # >1 makes the lab's minute shorter
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    max_enrollments: int = 1_000_000
+    max_groups: int = 100
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    api_versions: tuple[str, ...] = DEFAULT_API_VERSIONS
+
+
+class LocalDps:
+    """A running (after :meth:`start`) DPS stand-in on the loopback interface."""
+
+    def __init__(self, options: DpsOptions) -> None:
+        if not _is_loopback(options.host):
+            raise LabDpsError(
+                f"the lab DPS only listens on loopback, not on {options.host!r}",
+                remedy="Use 127.0.0.1 (the default) or ::1.",
+                host=options.host,
+            )
+        self.options = options
+        self.faults = FaultInjector(options.faults)
+        self._server: DpsHttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._store: DpsStore | None = None
+        self._access_log: AccessLog | None = None
+        self.api: EnrollmentApi | None = None
+        self.policies: dict[str, auth.AccessPolicy] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalDps:
+        """Open the state, bind the port and serve in a background thread.
+
+        Raises:
+            LabDpsError: the state directory or the port cannot be used.
+        """
+        if self._server is not None:
+            raise LabDpsError("the lab DPS is already running", port=self.port)
+        opts = self.options
+        try:
+            opts.state_dir.mkdir(parents=True, exist_ok=True)
+            tls_files = ensure_tls(opts.state_dir / "tls")
+            self.policies = auth.load_or_create_policies(opts.state_dir / "policies.json")
+            self._store = DpsStore(opts.state_dir / "dps.sqlite3")
+            self._access_log = AccessLog(opts.state_dir / "access.jsonl")
+        except OSError as exc:
+            self._close_state()
+            raise LabDpsError(
+                f"cannot use the lab DPS state directory {opts.state_dir}: {exc.strerror}",
+                remedy="Check that the directory is writable, or pass another --state.",
+                path=str(opts.state_dir),
+            ) from exc
+        if opts.reset:
+            self._store.reset()
+            self._access_log.truncate()
+        self.api = EnrollmentApi(
+            self._store,
+            quotas=Quotas(max_enrollments=opts.max_enrollments, max_groups=opts.max_groups),
+        )
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        tls.load_cert_chain(tls_files.certificate, tls_files.private_key)
+        context = ServerContext(
+            routes=service_routes(self.api),
+            policies=self.policies,
+            audiences=frozenset(),
+            api_versions=frozenset(opts.api_versions),
+            max_message_bytes=opts.max_message_bytes,
+            limiter=RateLimiter(opts.rate_limit, time_scale=opts.time_scale),
+            faults=self.faults,
+            access_log=self._access_log,
+        )
+        try:
+            server_cls = _server_class(opts.host)
+            self._server = server_cls((opts.host, opts.port), tls, context)
+        except OSError as exc:
+            self._close_state()
+            raise LabDpsError(
+                f"cannot listen on {opts.host} port {opts.port}: {exc.strerror}",
+                remedy="Pick another --port, or stop whatever is using it.",
+                host=opts.host,
+                port=opts.port,
+            ) from exc
+        context.audiences = frozenset(self._audiences())
+        self._write_connection_file()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="lab-dps",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections, the database and the log. Idempotent."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.close_connections()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._close_state()
+
+    def _close_state(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._access_log is not None:
+            self._access_log.close()
+            self._access_log = None
+
+    def __enter__(self) -> LocalDps:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ what clients need
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        return int(self._running().server_address[1])
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) the socket is bound to."""
+        host, port = self._running().server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def host_name(self) -> str:
+        """The ``HostName`` of the connection string (``127.0.0.1:PORT``)."""
+        host = self.options.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"{shown}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        """The service URL."""
+        return f"https://{self.host_name}"
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The PEM file clients must trust (``connection_verify=``, ``[dps] ca_bundle``)."""
+        return self.options.state_dir / "tls" / "ca.pem"
+
+    @property
+    def access_log_path(self) -> Path:
+        """The JSON-lines access log."""
+        return self.options.state_dir / "access.jsonl"
+
+    @property
+    def connection_file(self) -> Path:
+        """The 0600 file holding the owner connection string."""
+        return self.options.state_dir / "connection-string.txt"
+
+    def connection_string(self, policy: str = auth.OWNER_POLICY) -> str:
+        """The service connection string for ``policy`` (default: the owner policy)."""
+        try:
+            chosen = self.policies[policy]
+        except KeyError as exc:
+            raise LabDpsError(
+                f"the lab DPS has no policy named {policy!r}",
+                remedy=f"Use one of {', '.join(sorted(self.policies))}.",
+            ) from exc
+        return auth.connection_string(self.host_name, chosen)
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """The access-log entries so far, oldest first."""
+        return read_access_log(self.access_log_path)
+
+    def record_registration(self, registration_id: str, **kwargs: Any) -> dict[str, Any]:
+        """Store a device registration state (see :meth:`EnrollmentApi.record_registration`)."""
+        if self.api is None:
+            raise LabDpsError("the lab DPS is not running")
+        return self.api.record_registration(registration_id, **kwargs)
+
+    # ------------------------------------------------------------------ helpers
+    def _running(self) -> DpsHttpServer:
+        if self._server is None:
+            raise LabDpsError("the lab DPS is not running", remedy="Call start() first.")
+        return self._server
+
+    def _audiences(self) -> list[str]:
+        port = self.port
+        names = {self.options.host, "localhost", "127.0.0.1", "[::1]"}
+        return [n.lower() for name in names for n in (name, f"{name}:{port}")] + [
+            self.host_name.lower()
+        ]
+
+    def _write_connection_file(self) -> None:
+        path = self.connection_file
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.connection_string() + "\n")
+
+
+@contextmanager
+def running_dps(options: DpsOptions) -> Iterator[LocalDps]:
+    """Run a stand-in for the duration of a ``with`` block."""
+    with LocalDps(options) as dps:
+        yield dps
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _server_class(host: str) -> type[DpsHttpServer]:
+    import socket
+
+    if ":" not in host:
+        return DpsHttpServer
+
+    class _V6Server(DpsHttpServer):
+        address_family = socket.AF_INET6
+
+    return _V6Server

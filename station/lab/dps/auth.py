@@ -1,0 +1,181 @@
+r"""Shared access policies and SAS tokens, as DPS checks them (dps-api.md §3.1).
+
+A service-API token is ``SharedAccessSignature sr=<resource>&sig=<sig>&se=<expiry>&skn=<policy>``
+(field order free). ``sig`` is base64(HMAC-SHA256(base64decode(policy key),
+urlencode(resource) + "\\n" + se)). The resource is the DPS host name, lower-cased, optionally
+followed by a path (matched by segment). The same helpers will serve the device API later
+(resource ``{idScope}/registrations/{id}``, ``skn=registration``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode
+
+from station.lab.dps import errors as codes
+from station.lab.dps.errors import ApiError
+
+ENROLLMENT_READ = "EnrollmentRead"
+ENROLLMENT_WRITE = "EnrollmentWrite"
+REGISTRATION_READ = "RegistrationStatusRead"
+REGISTRATION_WRITE = "RegistrationStatusWrite"
+SERVICE_CONFIG = "ServiceConfig"
+ALL_PERMISSIONS = (
+    SERVICE_CONFIG,
+    ENROLLMENT_READ,
+    ENROLLMENT_WRITE,
+    REGISTRATION_READ,
+    REGISTRATION_WRITE,
+)
+OWNER_POLICY = "provisioningserviceowner"
+READER_POLICY = "enrollmentread"
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """A shared access policy: a name, a base64 key and the permissions it grants."""
+
+    name: str
+    key: str
+    permissions: frozenset[str]
+
+
+def new_key() -> str:
+    """Return a fresh 32-byte policy key, base64-encoded as DPS shows them."""
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def load_or_create_policies(path: Path) -> dict[str, AccessPolicy]:
+    """Read the lab's policies from ``path``, creating the default two on first use.
+
+    The defaults are ``provisioningserviceowner`` (every permission, like a new DPS) and
+    ``enrollmentread`` (read-only, to test permission refusals). The file is written 0600 because
+    it holds the keys.
+    """
+    if not path.exists():
+        policies = {
+            OWNER_POLICY: AccessPolicy(OWNER_POLICY, new_key(), frozenset(ALL_PERMISSIONS)),
+            READER_POLICY: AccessPolicy(
+                READER_POLICY, new_key(), frozenset({ENROLLMENT_READ, REGISTRATION_READ})
+            ),
+        }
+        raw = [
+            {"name": p.name, "key": p.key, "permissions": sorted(p.permissions)}
+            for p in policies.values()
+        ]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(raw, handle, indent=2)
+        return policies
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        item["name"]: AccessPolicy(item["name"], item["key"], frozenset(item["permissions"]))
+        for item in loaded
+    }
+
+
+def connection_string(host_name: str, policy: AccessPolicy) -> str:
+    """Return the DPS service connection string for ``policy`` on ``host_name``."""
+    return f"HostName={host_name};SharedAccessKeyName={policy.name};SharedAccessKey={policy.key}"
+
+
+def sign(resource: str, key: str, expiry: int) -> str:
+    r"""Return the base64 signature over ``urlencode(resource) + "\\n" + expiry``."""
+    message = f"{quote_plus(resource)}\n{expiry}".encode()
+    digest = hmac.new(base64.b64decode(key), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def make_token(
+    resource: str, policy: AccessPolicy, *, ttl_s: int = 3600, now: float | None = None
+) -> str:
+    """Build a SAS token for ``resource`` signed with ``policy`` (for tests and tools)."""
+    expiry = int((time.time() if now is None else now) + ttl_s)
+    fields = {"sr": resource, "sig": sign(resource, policy.key, expiry), "se": str(expiry)}
+    fields["skn"] = policy.name
+    return "SharedAccessSignature " + urlencode(fields)
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(codes.UNAUTHORIZED, message)
+
+
+def authenticate(
+    header: str | None,
+    *,
+    policies: Mapping[str, AccessPolicy],
+    audiences: Iterable[str],
+    now: float,
+) -> AccessPolicy:
+    """Check an ``Authorization`` header and return the policy that signed it.
+
+    Args:
+        header: the raw header value (None when absent).
+        policies: the service's shared access policies by name.
+        audiences: host names the service answers to (lower case, with or without port).
+        now: the current Unix time.
+
+    Raises:
+        ApiError: 401002 when the header is missing, malformed, for another resource, expired,
+            names an unknown policy or carries a wrong signature.
+    """
+    if not header:
+        raise _unauthorized("The request carries no Authorization header.")
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme != "SharedAccessSignature" or not rest:
+        raise _unauthorized("The Authorization header is not a SharedAccessSignature token.")
+    try:
+        fields = dict(parse_qsl(rest.strip(), keep_blank_values=True, strict_parsing=True))
+    except ValueError as exc:
+        raise _unauthorized("The SharedAccessSignature token is malformed.") from exc
+    missing = [name for name in ("sr", "sig", "se", "skn") if not fields.get(name)]
+    if missing:
+        raise _unauthorized(f"The SharedAccessSignature token lacks {', '.join(missing)}.")
+    resource = fields["sr"]
+    host = resource.lower().split("/", 1)[0]
+    if host not in {a.lower() for a in audiences}:
+        raise _unauthorized(f"The token's resource {resource!r} is not this service.")
+    try:
+        expiry = int(fields["se"])
+    except ValueError as exc:
+        raise _unauthorized("The token's expiry (se) is not a number.") from exc
+    if expiry <= now:
+        raise _unauthorized("The SharedAccessSignature token has expired.")
+    policy = policies.get(fields["skn"])
+    if policy is None:
+        raise _unauthorized(f"There is no shared access policy named {fields['skn']!r}.")
+    if not _signature_matches(fields["sig"], resource, policy.key, expiry):
+        raise _unauthorized("The SharedAccessSignature signature does not match.")
+    return policy
+
+
+def _signature_matches(sig: str, resource: str, key: str, expiry: int) -> bool:
+    # SDKs disagree on how the resource is encoded before signing (quote_plus, quote, raw);
+    # DPS evidently accepts them all, so the stand-in does too.
+    message_forms = {quote_plus(resource), quote(resource, safe=""), resource}
+    message_forms |= {form.lower() for form in list(message_forms)}
+    secret = base64.b64decode(key)
+    try:
+        given = base64.b64decode(sig, validate=True)
+    except ValueError:
+        return False
+    for form in message_forms:
+        expected = hmac.new(secret, f"{form}\n{expiry}".encode(), hashlib.sha256).digest()
+        if hmac.compare_digest(expected, given):
+            return True
+    return False
+
+
+def require(policy: AccessPolicy, permission: str) -> None:
+    """Refuse (401002) when ``policy`` lacks ``permission``."""
+    if permission not in policy.permissions:
+        raise _unauthorized(f"The policy {policy.name!r} does not grant {permission}.")

@@ -1,0 +1,134 @@
+"""The stand-in's state in SQLite: enrollments, enrollment groups and registration states.
+
+One table per record kind, keyed by the lower-case id, with an ever-increasing ``seq`` that gives
+queries a stable order for paging. Records are stored as the JSON the service answers with. The
+stdlib ``sqlite3`` is enough here (the lab may import anything); one connection is shared by the
+server's threads behind a lock, which keeps writes serialised like a single DPS partition.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+KINDS: Final = ("enrollments", "groups", "registrations")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS enrollments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS registrations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL,
+    group_key TEXT);
+CREATE INDEX IF NOT EXISTS registrations_group ON registrations(group_key, seq);
+"""
+
+
+class DpsStore:
+    """Thread-safe record storage for the stand-in (one SQLite file)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run a read-check-write sequence atomically (and exclusively among threads)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        """Return one record, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT doc FROM {_table(kind)} WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put(
+        self, kind: str, key: str, doc: dict[str, Any], *, group_key: str | None = None
+    ) -> None:
+        """Insert or replace a record, keeping its position (seq) when it already exists."""
+        text = json.dumps(doc, separators=(",", ":"))
+        with self._lock:
+            if kind == "registrations":
+                self._db.execute(
+                    "INSERT INTO registrations (key, doc, group_key) VALUES (?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET doc = excluded.doc, "
+                    "group_key = excluded.group_key",
+                    (key, text, group_key),
+                )
+            else:
+                self._db.execute(
+                    f"INSERT INTO {_table(kind)} (key, doc) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET doc = excluded.doc",
+                    (key, text),
+                )
+
+    def delete(self, kind: str, key: str) -> bool:
+        """Delete a record; return whether it existed."""
+        with self._lock:
+            cursor = self._db.execute(f"DELETE FROM {_table(kind)} WHERE key = ?", (key,))
+        return cursor.rowcount > 0
+
+    def count(self, kind: str) -> int:
+        """Count the records of one kind."""
+        with self._lock:
+            row = self._db.execute(f"SELECT count(*) FROM {_table(kind)}").fetchone()
+        return int(row[0])
+
+    def page(
+        self, kind: str, *, after: int, limit: int, group_key: str | None = None
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Return up to ``limit`` records after position ``after`` and the next position.
+
+        The next position is None when no record follows the page.
+        """
+        where = "seq > ?"
+        args: list[Any] = [after]
+        if group_key is not None:
+            where += " AND group_key = ?"
+            args.append(group_key)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT seq, doc FROM {_table(kind)} WHERE {where} ORDER BY seq LIMIT ?",
+                (*args, limit + 1),
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        docs = [dict(json.loads(doc)) for _, doc in rows]
+        return docs, (int(rows[-1][0]) if more and rows else None)
+
+    def reset(self) -> None:
+        """Forget every record."""
+        with self._lock:
+            for kind in KINDS:
+                self._db.execute(f"DELETE FROM {_table(kind)}")
+
+    def close(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            self._db.close()
+
+
+def _table(kind: str) -> str:
+    # Table names cannot be bound parameters; only the three known kinds are ever interpolated.
+    if kind not in KINDS:
+        raise ValueError(f"unknown record kind {kind!r}")
+    return kind
