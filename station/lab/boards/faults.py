@@ -1,0 +1,88 @@
+"""Fault injection settings for virtual boards, parsed from ``--faults`` text.
+
+Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tpm=1``.
+
+============== ==============================================================================
+``flip=P``     each byte, either direction, gets one random bit flipped with probability P
+``drop=P``     each byte, either direction, is lost with probability P
+``garbage=P``  the board answers a request with random bytes instead, with probability P
+``unplug_after=N``  the board vanishes (process exits) after sending N bytes, mid-frame
+``unplug_at=OP``    the board applies OP, sends half of the answer and vanishes
+``mute_once=OP``    the board applies OP once and loses that first answer (tests retries)
+``slow_tpm=S``      TPM commands take the slow discrete-TPM profile times S seconds
+``clone``      (runner) the last board gets a copy of the first board's TPM state
+``seed=N``     random seed, for reproducible noise
+============== ==============================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from station.protocol.ops import Op
+
+
+class FaultSpecError(ValueError):
+    """The ``--faults`` text is not valid."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fault settings of one board (all off by default)."""
+
+    flip: float = 0.0
+    drop: float = 0.0
+    garbage: float = 0.0
+    unplug_after: int = 0
+    unplug_at: str = ""
+    mute_once: str = ""
+    slow_tpm: float = 0.0
+    clone: bool = False
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Faults:
+        """Parse ``--faults`` text (empty = no faults).
+
+        Raises:
+            FaultSpecError: unknown name, bad number or unknown operation.
+        """
+        values: dict[str, object] = {}
+        kinds = {f.name: f.type for f in fields(cls)}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, _, value = item.partition("=")
+            name = name.strip()
+            if name not in kinds:
+                raise FaultSpecError(f"unknown fault '{name}'; known: {', '.join(kinds)}")
+            kind = kinds[name]
+            try:
+                if kind == "bool":
+                    values[name] = value.strip().lower() not in ("0", "false", "no")
+                elif kind == "float":
+                    number = float(value)
+                    if not 0.0 <= number <= (1.0 if name != "slow_tpm" else 100.0):
+                        raise FaultSpecError(f"fault '{name}' out of range: {value}")
+                    values[name] = number
+                elif kind == "int":
+                    values[name] = int(value)
+                    if int(value) < 0:
+                        raise FaultSpecError(f"fault '{name}' must not be negative")
+                else:
+                    if value not in {op.value for op in Op}:
+                        raise FaultSpecError(f"fault '{name}' needs an operation, not '{value}'")
+                    values[name] = value
+            except ValueError as exc:
+                if isinstance(exc, FaultSpecError):
+                    raise
+                raise FaultSpecError(f"fault '{name}' has a bad value '{value}'") from exc
+        return cls(**values)  # type: ignore[arg-type]
+
+    def render(self) -> str:
+        """The ``--faults`` text for these settings (only what differs from the default)."""
+        default = Faults()
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value != getattr(default, f.name):
+                parts.append(f.name if value is True else f"{f.name}={value}")
+        return ",".join(parts)

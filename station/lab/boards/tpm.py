@@ -1,0 +1,176 @@
+"""A real software TPM (swtpm) for one virtual board.
+
+swtpm runs as a child of the board process in ``chardev`` mode on a socketpair, so there are no
+socket files or ports to collide. The EK certificate is made once per board by ``swtpm_setup``
+with a local CA that belongs to the lab (:func:`ensure_local_ca`).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+from pathlib import Path
+
+TPM_STATE_FILE = "tpm2-00.permall"
+_CMD_SHUTDOWN = 3
+_HEADER = 10
+
+
+class TpmUnavailableError(RuntimeError):
+    """swtpm could not be set up, started or reached."""
+
+
+def ensure_local_ca(ca_dir: Path) -> Path:
+    """Write the swtpm_setup config for a lab-local CA in ``ca_dir``; return the setup config.
+
+    The CA key and certificates are created by ``swtpm_localca`` on the first ``swtpm_setup`` run
+    (it locks its directory, so boards may be set up in parallel).
+    """
+    ca_dir = ca_dir.resolve()
+    state = ca_dir / "ca"
+    state.mkdir(parents=True, exist_ok=True)
+    localca = ca_dir / "swtpm-localca.conf"
+    options = ca_dir / "swtpm-localca.options"
+    setup = ca_dir / "swtpm_setup.conf"
+    if not setup.exists():
+        localca.write_text(
+            f"statedir = {state}\nsigningkey = {state}/signkey.pem\n"
+            f"issuercert = {state}/issuercert.pem\ncertserial = {state}/certserial\n",
+            encoding="utf-8",
+        )
+        options.write_text(
+            "--platform-manufacturer StationLab\n--platform-version 1.0\n"
+            "--platform-model VirtualBoard\n",
+            encoding="utf-8",
+        )
+        tmp = setup.with_suffix(".tmp")
+        tmp.write_text(
+            "create_certs_tool = /usr/bin/swtpm_localca\n"
+            f"create_certs_tool_config = {localca}\n"
+            f"create_certs_tool_options = {options}\n"
+            "active_pcr_banks = sha256\n",
+            encoding="utf-8",
+        )
+        tmp.replace(setup)
+    return setup
+
+
+def manufacture(state_dir: Path, setup_config: Path, log_file: Path) -> None:
+    """Create a TPM state with EKs, EK certificates and a platform certificate (once).
+
+    Raises:
+        TpmUnavailableError: swtpm_setup failed (its log names the reason).
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if (state_dir / TPM_STATE_FILE).exists():
+        return
+    result = subprocess.run(
+        [
+            "swtpm_setup",
+            "--tpm2",
+            "--tpmstate",
+            str(state_dir),
+            "--create-ek-cert",
+            "--create-platform-cert",
+            "--overwrite",
+            "--config",
+            str(setup_config),
+            "--logfile",
+            str(log_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+        timeout=60,
+    )
+    if result.returncode != 0 or not (state_dir / TPM_STATE_FILE).exists():
+        raise TpmUnavailableError(f"swtpm_setup failed ({result.returncode}); see {log_file}")
+
+
+class Swtpm:
+    """A running swtpm child on socketpairs: raw command bytes in, raw response bytes out."""
+
+    def __init__(self, state_dir: Path, log_file: Path) -> None:
+        data_parent, data_child = socket.socketpair()
+        ctrl_parent, ctrl_child = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [
+                    "swtpm",
+                    "chardev",
+                    "--tpm2",
+                    "--tpmstate",
+                    f"dir={state_dir}",
+                    "--fd",
+                    str(data_child.fileno()),
+                    "--ctrl",
+                    f"type=unixio,clientfd={ctrl_child.fileno()}",
+                    "--flags",
+                    "not-need-init,startup-clear",
+                    "--log",
+                    f"file={log_file},level=1",
+                ],
+                pass_fds=(data_child.fileno(), ctrl_child.fileno()),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            data_parent.close()
+            ctrl_parent.close()
+            raise TpmUnavailableError(f"cannot start swtpm: {exc}") from exc
+        finally:
+            data_child.close()
+            ctrl_child.close()
+        self._data = data_parent
+        self._ctrl = ctrl_parent
+        self._data.settimeout(60)
+
+    @property
+    def pid(self) -> int:
+        """The swtpm process id."""
+        return self.process.pid
+
+    def transmit(self, command: bytes) -> bytes:
+        """Send one TPM command; return the complete response.
+
+        Raises:
+            TpmUnavailableError: swtpm went away or answered a broken header.
+        """
+        try:
+            self._data.sendall(command)
+            header = self._recv_exact(_HEADER)
+            (size,) = struct.unpack(">I", header[2:6])
+            if not _HEADER <= size <= 8192:
+                raise TpmUnavailableError(f"TPM response size {size} out of range")
+            return header + self._recv_exact(size - _HEADER)
+        except OSError as exc:
+            raise TpmUnavailableError(f"TPM link failed: {exc}") from exc
+
+    def _recv_exact(self, count: int) -> bytes:
+        data = bytearray()
+        while len(data) < count:
+            chunk = self._data.recv(count - len(data))
+            if not chunk:
+                raise TpmUnavailableError("swtpm closed its data channel")
+            data += chunk
+        return bytes(data)
+
+    def shutdown(self) -> None:
+        """Save state and stop swtpm (CMD_SHUTDOWN), killing it if it does not exit."""
+        try:
+            self._ctrl.settimeout(5)
+            self._ctrl.sendall(struct.pack(">I", _CMD_SHUTDOWN))
+            self._ctrl.recv(4)
+        except OSError:
+            # swtpm already gone: nothing to save; wait() below reaps it.
+            pass
+        finally:
+            self._data.close()
+            self._ctrl.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
