@@ -10,14 +10,17 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from station.bootstrap import build_station
 from station.config import StationConfig, StationSection, load_config, write_default_config
 from station.domain.errors import IntegrityError
+from station.lab.dps.app import DpsOptions, running_dps
 
 Echo = Callable[[str], None]
+DEMO_BOARDS = 6
 
 
 @dataclass
@@ -79,8 +82,49 @@ def run_demo(directory: Path, echo: Echo) -> DemoReport:
             return f"verified online backup with {result.events} events"
 
         step("Initialise the station (config, data folders, database)", initialise)
-        step("Verify the tamper-evident audit trail", verify)
-        step("Back up the database online", backup)
+        with ExitStack() as lab:
+
+            def start_dps() -> str:
+                dps = lab.enter_context(
+                    running_dps(DpsOptions(state_dir=config.lab_dir / "dps", reset=True))
+                )
+                report.artifacts["dps"] = dps.connection_file
+                return f"local DPS stand-in at {dps.endpoint} (ID scope {dps.id_scope})"
+
+            def start_boards() -> str:
+                boards = lab.enter_context(station.lab_boards())
+                started = boards.start(DEMO_BOARDS, kind="mixed")
+                kinds = ", ".join(f"{b.serial} ({b.kind})" for b in started)
+                return f"{len(started)} virtual boards on ptys at 115200 baud: {kinds}"
+
+            def bind_slots() -> str:
+                finder = station.discovery()
+                found = sorted(finder.boards(), key=lambda b: b.location)
+                for number, board in enumerate(found, start=1):
+                    finder.bind_plugged(str(number), board.location)
+                return f"slots 1-{len(found)} bound to physical ports " + ", ".join(
+                    b.location for b in found
+                )
+
+            def probe() -> str:
+                finder = station.discovery()
+                lines = []
+                for number in range(1, DEMO_BOARDS + 1):
+                    board = finder.board_in(str(number))
+                    info = station.board_session(board.device).hello()
+                    lines.append(
+                        f"slot {number}: {info.serial} {info.model} fw {info.firmware} "
+                        f"[{', '.join(info.capabilities)}]"
+                    )
+                echo("    " + "\n    ".join(lines))
+                return f"{len(lines)} boards answered hello over the board protocol"
+
+            step("Start the local DPS stand-in", start_dps)
+            step("Start the lab's virtual boards (TPM, secure element, no key)", start_boards)
+            step("Discover the boards and bind them to slots by port", bind_slots)
+            step("Probe every slot (hello and capabilities)", probe)
+            step("Verify the tamper-evident audit trail", verify)
+            step("Back up the database online", backup)
     finally:
         station.close()
     return report
