@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +50,19 @@ class AuditEvent:
     payload_json: str
     prev_hash: str
     hash: str
+
+    def computed_hash(self) -> str:
+        """The hash this event's contents and link should have."""
+        return event_hash(
+            seq=self.seq,
+            time=self.time,
+            station=self.station,
+            operator=self.operator,
+            kind=self.kind,
+            subject=self.subject,
+            payload_json=self.payload_json,
+            prev_hash=self.prev_hash,
+        )
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -98,7 +111,7 @@ def chain(draft: EventDraft, *, prev: AuditEvent | None, time: datetime) -> Audi
     prev_hash = GENESIS_HASH if prev is None else prev.hash
     when = format_time(draft.time or time)
     payload_json = canonical_json(dict(draft.payload)).decode("utf-8")
-    digest = event_hash(
+    unhashed = AuditEvent(
         seq=seq,
         time=when,
         station=draft.station,
@@ -107,18 +120,9 @@ def chain(draft: EventDraft, *, prev: AuditEvent | None, time: datetime) -> Audi
         subject=draft.subject,
         payload_json=payload_json,
         prev_hash=prev_hash,
+        hash="",
     )
-    return AuditEvent(
-        seq=seq,
-        time=when,
-        station=draft.station,
-        operator=draft.operator,
-        kind=draft.kind,
-        subject=draft.subject,
-        payload_json=payload_json,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
+    return replace(unhashed, hash=unhashed.computed_hash())
 
 
 @dataclass(frozen=True)
@@ -147,16 +151,7 @@ def verify_chain(events: Iterable[AuditEvent]) -> ChainProblem | None:
             return ChainProblem(event.seq, "payload is not valid canonical JSON")
         if canonical != event.payload_json:
             return ChainProblem(event.seq, "payload is not in canonical form (edited?)")
-        recomputed = event_hash(
-            seq=event.seq,
-            time=event.time,
-            station=event.station,
-            operator=event.operator,
-            kind=event.kind,
-            subject=event.subject,
-            payload_json=event.payload_json,
-            prev_hash=event.prev_hash,
-        )
+        recomputed = event.computed_hash()
         if recomputed != event.hash:
             return ChainProblem(event.seq, "hash does not match the event's contents (edited)")
         prev_hash = event.hash

@@ -9,11 +9,11 @@ validated here, so a bad recipe is refused when it is loaded, not halfway throug
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from station.domain.errors import InvalidRegistrationIdError, ValidationError
+from station.domain.placeholders import check_placeholders
 from station.domain.registration import normalize_registration_id
 
 
@@ -85,13 +85,16 @@ class ProductRecipe:
                 f"product name {self.name!r} is invalid (lower-case letters, digits, . _ -)",
                 product=self.name,
             )
+        where = f"product {self.name}"
         if not self.dps.id_scope:
             raise ValidationError(
                 f"product {self.name}: dps.id_scope is required", product=self.name
             )
         if self.attestation is not ProductAttestation.TPM:
-            _check_template(self.name, "registration_id", self.registration_id)
-        _check_template(self.name, "device_id", self.device_id)
+            check_placeholders(
+                self.registration_id, TEMPLATE_FIELDS, where=where, key="registration_id"
+            )
+        check_placeholders(self.device_id, TEMPLATE_FIELDS, where=where, key="device_id")
         if self.attestation is ProductAttestation.SYMMETRIC_KEY and not self.group_key:
             raise ValidationError(
                 f"product {self.name}: symmetric-key products need group_key", product=self.name
@@ -133,21 +136,6 @@ class ProductRecipe:
     def blocks(self, result: EkCertificateResult) -> bool:
         """Whether an EK-certificate result stops provisioning for this product."""
         return result in self.ek_certificate_blocks
-
-
-def _check_template(product: str, key: str, template: str) -> None:
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise ValidationError(f"product {product}: {key} template is malformed: {exc}") from exc
-    unknown = names - TEMPLATE_FIELDS
-    if unknown or "" in names:
-        raise ValidationError(
-            f"product {product}: {key} template uses unknown fields {sorted(unknown)}; "
-            f"allowed: {', '.join(sorted(TEMPLATE_FIELDS))}",
-            product=product,
-            key=key,
-        )
 
 
 def check_sample(recipe: ProductRecipe) -> None:

@@ -9,7 +9,9 @@ Two state machines matter to the store:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import TypeVar
 
 from station.domain.errors import TransitionError
 
@@ -66,14 +68,7 @@ def check_job_transition(current: JobState, target: JobState) -> JobState:
     Raises:
         TransitionError: the move is not allowed.
     """
-    if target not in _JOB_TRANSITIONS[current]:
-        raise TransitionError(
-            f"a job cannot go from {current} to {target}",
-            kind="job",
-            current=str(current),
-            target=str(target),
-        )
-    return target
+    return _check("job", _JOB_TRANSITIONS, current, target)
 
 
 def check_device_transition(current: DeviceStatus, target: DeviceStatus) -> DeviceStatus:
@@ -82,14 +77,7 @@ def check_device_transition(current: DeviceStatus, target: DeviceStatus) -> Devi
     Raises:
         TransitionError: the move is not allowed.
     """
-    if target not in _DEVICE_TRANSITIONS[current]:
-        raise TransitionError(
-            f"a device cannot go from {current} to {target}",
-            kind="device",
-            current=str(current),
-            target=str(target),
-        )
-    return target
+    return _check("device", _DEVICE_TRANSITIONS, current, target)
 
 
 class BatchStatus(StrEnum):
@@ -117,10 +105,17 @@ def check_batch_transition(current: BatchStatus, target: BatchStatus) -> BatchSt
     Raises:
         TransitionError: the move is not allowed (e.g. reopening a sealed batch).
     """
-    if target not in _BATCH_TRANSITIONS[current]:
+    return _check("batch", _BATCH_TRANSITIONS, current, target)
+
+
+_S = TypeVar("_S", bound=StrEnum)
+
+
+def _check(kind: str, table: Mapping[_S, frozenset[_S]], current: _S, target: _S) -> _S:
+    if target not in table[current]:
         raise TransitionError(
-            f"a batch cannot go from {current} to {target}",
-            kind="batch",
+            f"a {kind} cannot go from {current} to {target}",
+            kind=kind,
             current=str(current),
             target=str(target),
         )

@@ -7,8 +7,10 @@ Checks, in order:
    tail, which a chain alone cannot show);
 3. every device row: its manifest hashes to its ``manifest_hash``, its index columns equal the
    manifest's fields, and the audit event it cites recorded exactly that hash for that device;
-4. every certificate in the issuance log belongs to a recorded device, is voided, or belongs to a
-   provisioning job that is still open; X.509 devices hold an installed certificate;
+4. every certificate in the issuance log was recorded by a ``ca.certificate_issued`` audit event
+   with the same thumbprint, and belongs to a recorded device, is voided, belongs to a
+   provisioning job that is still open, or was issued by an admin outside any job (``manual``);
+   X.509 devices hold an installed certificate;
 5. every operator row matches the last ``operator.*`` audit event about it.
 """
 
@@ -27,6 +29,7 @@ from station.domain.records import CertificateStatus, DeviceRecord, index_column
 from station.ports import IdentityStore
 
 DEVICE_EVENT_KINDS = frozenset({"device.recorded", "device.updated", "device.voided"})
+CERTIFICATE_ISSUED = "ca.certificate_issued"
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,21 @@ def verify_store(store: IdentityStore, *, max_problems: int = 50) -> IntegrityRe
                 Problem("certificates", row, "thumbprint does not match the stored certificate")
             )
             continue
+        issued = counter.issued.get(cert.serial_number.upper())
+        if issued is None:
+            problems.append(
+                Problem("certificates", row, "no audit event records issuing this certificate")
+            )
+            continue
+        if issued[0] != thumbprint:
+            problems.append(
+                Problem(
+                    "certificates",
+                    row,
+                    "the audit event recorded a different certificate under this serial",
+                )
+            )
+            continue
         if cert.status == CertificateStatus.VOIDED:
             continue
         device_row = store.device(cert.registration_id)
@@ -130,13 +148,13 @@ def verify_store(store: IdentityStore, *, max_problems: int = 50) -> IntegrityRe
                 )
             else:
                 installed[cert.registration_id] = thumbprint
-        elif cert.job_id not in open_jobs and device_row is None:
+        elif cert.job_id not in open_jobs and device_row is None and not issued[1]:
             problems.append(
                 Problem(
                     "certificates",
                     row,
                     "issued but neither installed on a recorded device, voided, "
-                    "nor part of an open provisioning job",
+                    "part of an open provisioning job, nor issued manually by an admin",
                 )
             )
 
@@ -153,16 +171,23 @@ def verify_store(store: IdentityStore, *, max_problems: int = 50) -> IntegrityRe
 
 
 class _Counter:
-    """Counts events while passing them through, remembering the last."""
+    """Counts events while passing them through, remembering the last and every issuance."""
 
     def __init__(self) -> None:
         self.n = 0
         self.last: AuditEvent | None = None
+        self.issued: dict[str, tuple[str, bool]] = {}  # serial -> (thumbprint, manual)
 
     def count(self, events: Iterable[AuditEvent]) -> Iterator[AuditEvent]:
         for event in events:
             self.n += 1
             self.last = event
+            if event.kind == CERTIFICATE_ISSUED:
+                payload = event.payload
+                self.issued[str(payload.get("serial", "")).upper()] = (
+                    str(payload.get("thumbprint", "")).lower(),
+                    bool(payload.get("manual", False)),
+                )
             yield event
 
 

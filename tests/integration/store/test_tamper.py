@@ -37,6 +37,13 @@ def filled(store: SqliteStore, make_manifest, clock, db_path: Path) -> Path:
         certificate_pem=CERT_PEM,
         thumbprint=thumbprint(CERT_PEM),
     )
+    store.append_event(
+        EventDraft(
+            kind="ca.certificate_issued",
+            subject=x509.registration_id,
+            payload={"serial": "01", "thumbprint": thumbprint(CERT_PEM), "manual": False},
+        )
+    )
     store.save_certificate(
         CertificateRecord(
             serial_number="01",
@@ -75,14 +82,14 @@ def check(path: Path, clock):
 def test_untouched_database_verifies(filled: Path, clock) -> None:
     report = check(filled, clock)
     assert report.ok
-    assert (report.events, report.devices, report.certificates) == (6, 4, 1)
+    assert (report.events, report.devices, report.certificates) == (7, 4, 1)
 
 
 def test_edited_event_payload_is_named(filled: Path, clock) -> None:
-    tamper(filled, "UPDATE events SET payload = replace(payload, 'rework', 'fine') WHERE seq = 5")
+    tamper(filled, "UPDATE events SET payload = replace(payload, 'rework', 'fine') WHERE seq = 6")
     report = check(filled, clock)
     assert report.first is not None
-    assert (report.first.table, report.first.row) == ("events", "seq 5")
+    assert (report.first.table, report.first.row) == ("events", "seq 6")
     assert "edited" in report.first.reason
 
 
@@ -100,10 +107,10 @@ def test_deleted_event_is_named(filled: Path, clock) -> None:
 
 
 def test_deleted_last_event_is_caught_by_the_head(filled: Path, clock) -> None:
-    tamper(filled, "DELETE FROM events WHERE seq = 6")
+    tamper(filled, "DELETE FROM events WHERE seq = 7")
     report = check(filled, clock)
-    assert report.first is not None and report.first.row == "seq 6"
-    assert "ends at event 5" in report.first.reason
+    assert report.first is not None and report.first.row == "seq 7"
+    assert "ends at event 6" in report.first.reason
 
 
 def test_reordered_events_are_named(filled: Path, clock) -> None:
@@ -193,3 +200,54 @@ def test_voided_devices_free_their_serial_for_rework(
     assert verify_store(store).ok
     kinds = [e.kind for e in store.events_for("dev-sn5")]
     assert kinds == ["device.recorded", "device.voided", "device.recorded"]
+
+
+def test_certificate_missing_from_the_audit_trail_is_named(filled: Path, clock) -> None:
+    tamper(
+        filled,
+        "INSERT INTO certificates (serial_number, registration_id, thumbprint_sha256, certificate_pem, "
+        "not_before, not_after, profile, status, issued_at) "
+        "SELECT '02', registration_id, 'ff', certificate_pem, not_before, not_after, profile, 'voided', issued_at "
+        "FROM certificates WHERE serial_number = '01'",
+    )
+    report = check(filled, clock)
+    problems = [str(p) for p in report.problems]
+    assert any(p.startswith("certificates serial 02") for p in problems), problems
+
+
+def test_certificate_swapped_under_its_serial_is_named(filled: Path, clock) -> None:
+    other = "-----BEGIN CERTIFICATE-----\nAAECAwQFBgcICQ==\n-----END CERTIFICATE-----"
+    tamper(
+        filled,
+        "UPDATE certificates SET certificate_pem = ?, thumbprint_sha256 = ? WHERE serial_number = '01'",
+        other,
+        thumbprint(other),
+    )
+    report = check(filled, clock)
+    assert report.first is not None
+    assert (report.first.table, report.first.row) == ("certificates", "serial 01")
+    assert "different certificate" in report.first.reason
+
+
+def test_manually_issued_certificate_without_device_is_accepted(store: SqliteStore, clock) -> None:
+    store.append_event(
+        EventDraft(
+            kind="ca.certificate_issued",
+            subject="rework-1",
+            payload={"serial": "0A", "thumbprint": thumbprint(CERT_PEM), "manual": True},
+        )
+    )
+    store.save_certificate(
+        CertificateRecord(
+            serial_number="0a",
+            registration_id="rework-1",
+            thumbprint_sha256=thumbprint(CERT_PEM),
+            certificate_pem=CERT_PEM,
+            not_before="2026-01-01T00:00:00Z",
+            not_after="2027-01-01T00:00:00Z",
+            profile="device",
+            status="issued",
+            issued_at="2026-01-01T00:00:00Z",
+        )
+    )
+    assert verify_store(store).ok, verify_store(store).problems

@@ -54,8 +54,8 @@ def test_tpm_ids_do_not_come_from_templates() -> None:
     [
         ({"name": "Bad Name"}, "product name"),
         ({"dps": DpsTargetSpec(id_scope="")}, "id_scope is required"),
-        ({"registration_id": "{serial}-{secret}"}, "unknown fields ['secret']"),
-        ({"registration_id": "{}"}, "unknown fields"),
+        ({"registration_id": "{serial}-{secret}"}, "unknown placeholders ['secret']"),
+        ({"registration_id": "{}"}, "unknown placeholders"),
         ({"registration_id": "{serial"}, "malformed"),
         ({"attestation": ProductAttestation.SYMMETRIC_KEY}, "need group_key"),
         ({"ek_template": "rsa1024"}, "ek_template"),

@@ -1,0 +1,604 @@
+"""Certificate issuance policy and profiles, as pure values and functions.
+
+The CA adapter turns bytes into facts (:class:`CsrFacts`, :class:`CertificateFacts`) and plans into
+bytes; everything that *decides* lives here, so it can be tested without a key or a file:
+
+* which CSRs are acceptable (:func:`check_csr`): the signature verifies, the key is P-256, P-384 or
+  RSA >= 2048, the CSR is not absurdly large, it does not ask to be a CA, and its CN (if any) is the
+  registration ID being issued. Everything else a CSR asks for (SANs, EKUs, other extensions,
+  other subject attributes) is ignored: the certificate is built from the profile alone;
+* what a device certificate contains (:func:`plan_issuance`), from a :class:`CertificateProfile`;
+* serial numbers (:func:`serial_from_random`): positive, 127 random bits, at most 20 octets;
+* the per-batch quota (:func:`check_quota`);
+* whether an imported intermediate is acceptable (:func:`check_intermediate`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from station.domain.errors import (
+    ChainRejectedError,
+    CsrRejectedError,
+    InvalidRegistrationIdError,
+    ProfileError,
+    QuotaExceededError,
+    ValidationError,
+)
+from station.domain.registration import normalize_registration_id
+
+MAX_CSR_BYTES = 16_384
+"""A CSR larger than this is refused before it is parsed (a P-384 CSR is about 400 bytes)."""
+MAX_CSR_EXTENSIONS = 32
+MAX_SUBJECT_ATTRIBUTES = 16
+MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 8192
+SERIAL_BYTES = 16
+ALLOWED_CURVES = ("secp256r1", "secp384r1")
+ALLOWED_KEY_USAGES = frozenset({"digital_signature", "key_agreement", "key_encipherment"})
+ALLOWED_EXTENDED_KEY_USAGES = frozenset({"client_auth", "server_auth"})
+MAX_VALIDITY_DAYS = 50 * 366
+VERIFICATION_PROFILE = "dps-verification"
+
+
+# --------------------------------------------------------------------------- facts from adapters
+@dataclass(frozen=True)
+class CsrFacts:
+    """What the CA adapter read from a CSR. The policy decides on these alone.
+
+    Attributes:
+        size: DER size in bytes.
+        signature_valid: the CSR's self-signature verifies with its own public key.
+        key_type: ``ec``, ``rsa``, or the name of another algorithm (``ed25519``, ``dsa``, ...).
+        curve: the EC curve name (``secp256r1``), empty for other types.
+        key_bits: the key size in bits.
+        rsa_exponent: the RSA public exponent (0 for other types).
+        common_names: every CN in the subject, in order.
+        subject_attributes: how many attributes the subject holds.
+        extension_oids: dotted OIDs of the extensions the CSR requests (logged, never copied).
+        requests_ca: the CSR requests basicConstraints CA:TRUE.
+        requests_key_cert_sign: the CSR requests keyCertSign or cRLSign.
+        public_key_der: the SubjectPublicKeyInfo, DER (the only thing the certificate takes).
+    """
+
+    size: int
+    signature_valid: bool
+    key_type: str
+    curve: str
+    key_bits: int
+    common_names: tuple[str, ...]
+    subject_attributes: int
+    extension_oids: tuple[str, ...]
+    requests_ca: bool
+    requests_key_cert_sign: bool
+    public_key_der: bytes
+    rsa_exponent: int = 0
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    """What the CA adapter read from one certificate of an imported chain."""
+
+    subject: str
+    issuer: str
+    serial_hex: str
+    not_before: datetime
+    not_after: datetime
+    is_ca: bool
+    path_length: int | None
+    key_cert_sign: bool
+    public_key_sha256: str
+    self_issued: bool
+    thumbprint_sha256: str
+
+
+@dataclass(frozen=True)
+class ChainFacts:
+    """An intermediate certificate checked against the station's key and a root.
+
+    Attributes:
+        intermediate: the certificate the station will sign with.
+        root: the trust anchor it must chain to.
+        others: certificates between the intermediate and the root (usually none).
+        matches_key: the intermediate's public key is the station key's public key.
+        chain_verified: every signature from the intermediate up to the root verifies.
+        problem: why the chain did not verify (empty when it did).
+    """
+
+    intermediate: CertificateFacts
+    root: CertificateFacts
+    others: tuple[CertificateFacts, ...]
+    matches_key: bool
+    chain_verified: bool
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class KeyDescription:
+    """Where the CA key lives and what its holder promises (shown by ``station ca status``)."""
+
+    uri: str
+    backend: str
+    location: str
+    algorithm: str
+    sensitive: bool
+    extractable: bool
+    generated_on_device: bool
+    development_only: bool
+    public_key_sha256: str
+
+
+@dataclass(frozen=True)
+class SignedCertificate:
+    """A certificate the CA adapter built and signed, with the fields the issuance log keeps."""
+
+    pem: str
+    serial_hex: str
+    thumbprint_sha256: str
+    subject: str
+    not_before: datetime
+    not_after: datetime
+
+
+# --------------------------------------------------------------------------- profiles
+@dataclass(frozen=True)
+class CertificateProfile:
+    """A device-certificate profile (``templates/certs/<name>.toml``).
+
+    ``organization`` and ``organizational_unit`` are templates with the placeholders
+    ``{organization}``, ``{product}`` and ``{batch}``; empty ones are left out of the subject.
+    """
+
+    name: str
+    validity_days: int
+    backdate_minutes: int = 5
+    organization: str = ""
+    organizational_unit: str = ""
+    key_usage: tuple[str, ...] = ("digital_signature",)
+    extended_key_usage: tuple[str, ...] = ("client_auth",)
+    hash_algorithm: str = "sha256"
+    description: str = ""
+
+    @classmethod
+    def from_mapping(cls, name: str, raw: Mapping[str, Any]) -> CertificateProfile:
+        """Build and validate a profile from parsed TOML.
+
+        Raises:
+            ProfileError: an unknown key, a wrong type, a usage a device may not have.
+        """
+        known = {f for f in cls.__dataclass_fields__ if f != "name"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ProfileError(
+                f"certificate profile {name!r} has unknown keys: {', '.join(unknown)}",
+                remedy=f"Known keys: {', '.join(sorted(known))}.",
+                profile=name,
+            )
+        values: dict[str, Any] = {"name": name}
+        for key, value in raw.items():
+            expected = cls.__dataclass_fields__[key].type
+            if "tuple" in str(expected):
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise _profile_error(name, key, "a list of strings")
+                values[key] = tuple(value)
+            elif "int" in str(expected):
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise _profile_error(name, key, "an integer")
+                values[key] = value
+            else:
+                if not isinstance(value, str):
+                    raise _profile_error(name, key, "a string")
+                values[key] = value
+        profile = cls(**values)
+        profile.validate()
+        return profile
+
+    def validate(self) -> None:
+        """Check the profile describes a device (end-entity) certificate we are willing to sign.
+
+        Raises:
+            ProfileError: naming the offending field.
+        """
+        if not 1 <= self.validity_days <= MAX_VALIDITY_DAYS:
+            raise _profile_error(self.name, "validity_days", f"between 1 and {MAX_VALIDITY_DAYS}")
+        if not 0 <= self.backdate_minutes <= 24 * 60:
+            raise _profile_error(self.name, "backdate_minutes", "between 0 and 1440")
+        bad = set(self.key_usage) - ALLOWED_KEY_USAGES
+        if bad or not self.key_usage:
+            raise _profile_error(
+                self.name, "key_usage", f"a non-empty subset of {sorted(ALLOWED_KEY_USAGES)}"
+            )
+        bad = set(self.extended_key_usage) - ALLOWED_EXTENDED_KEY_USAGES
+        if bad:
+            raise _profile_error(
+                self.name,
+                "extended_key_usage",
+                f"a subset of {sorted(ALLOWED_EXTENDED_KEY_USAGES)}",
+            )
+        if self.hash_algorithm not in ("sha256", "sha384"):
+            raise _profile_error(self.name, "hash_algorithm", "sha256 or sha384")
+        for key in ("organization", "organizational_unit"):
+            template = getattr(self, key)
+            for _, placeholder, _, _ in string.Formatter().parse(template):
+                if placeholder is not None and placeholder not in SubjectContext.PLACEHOLDERS:
+                    raise _profile_error(
+                        self.name,
+                        key,
+                        f"a template using only {sorted(SubjectContext.PLACEHOLDERS)}",
+                    )
+
+
+def _profile_error(name: str, key: str, expected: str) -> ProfileError:
+    return ProfileError(
+        f"certificate profile {name!r}: '{key}' must be {expected}",
+        remedy=f"Fix '{key}' in templates/certs/{name}.toml.",
+        profile=name,
+        key=key,
+    )
+
+
+@dataclass(frozen=True)
+class SubjectContext:
+    """Values a profile's subject templates may use."""
+
+    PLACEHOLDERS = frozenset({"organization", "product", "batch"})
+
+    organization: str = ""
+    product: str = ""
+    batch: str = ""
+
+
+# --------------------------------------------------------------------------- plans
+@dataclass(frozen=True)
+class IssuancePlan:
+    """Exactly what goes into a certificate: the adapter adds the public key, SKI and AKI."""
+
+    serial_number: int
+    subject: tuple[tuple[str, str], ...]  # ("CN", ...), ("O", ...), ("OU", ...)
+    not_before: datetime
+    not_after: datetime
+    key_usage: frozenset[str]
+    extended_key_usage: tuple[str, ...]
+    hash_algorithm: str
+    profile: str
+    registration_id: str = ""
+
+    @property
+    def serial_hex(self) -> str:
+        """The serial as upper-case hex with an even number of digits (as DPS shows it)."""
+        return serial_hex(self.serial_number)
+
+
+def serial_hex(serial: int) -> str:
+    """Format a serial number as upper-case hex with an even number of digits."""
+    text = f"{serial:X}"
+    return text if len(text) % 2 == 0 else "0" + text
+
+
+def serial_from_random(random: bytes) -> int:
+    """Turn random bytes into a positive certificate serial (RFC 5280 4.1.2.2).
+
+    The top bit is cleared so the DER INTEGER needs no sign octet and stays within 20 octets.
+
+    Args:
+        random: exactly :data:`SERIAL_BYTES` random bytes (127 bits are used).
+
+    Raises:
+        ValueError: wrong length, or all used bits zero (draw again).
+    """
+    if len(random) != SERIAL_BYTES:
+        raise ValueError(f"need {SERIAL_BYTES} random bytes, got {len(random)}")
+    value = int.from_bytes(random, "big") & ((1 << (8 * SERIAL_BYTES - 1)) - 1)
+    if value < (1 << 64):
+        # fewer than 64 significant bits would weaken the >= 64-bit-entropy promise's spirit
+        raise ValueError("serial too small; draw again")
+    return value
+
+
+def check_csr_size(size: int) -> None:
+    """Refuse a CSR larger than :data:`MAX_CSR_BYTES` before anything parses it.
+
+    Raises:
+        CsrRejectedError: ``reason="too_large"`` or ``"empty"``.
+    """
+    if size == 0:
+        raise _reject("empty", "the CSR is empty")
+    if size > MAX_CSR_BYTES:
+        raise _reject(
+            "too_large", f"the CSR is {size} bytes, the limit is {MAX_CSR_BYTES}", size=size
+        )
+
+
+def check_csr(facts: CsrFacts, registration_id: str) -> str:
+    """Apply the CSR policy and return the normalised registration ID to issue for.
+
+    Args:
+        facts: what the adapter read from the CSR.
+        registration_id: the registration ID the station (or the admin) decided on.
+
+    Raises:
+        CsrRejectedError: with ``details["reason"]`` one of ``too_large``, ``bad_signature``,
+            ``key_type``, ``weak_key``, ``requests_ca``, ``requests_key_cert_sign``,
+            ``too_many_extensions``, ``too_many_attributes``, ``invalid_cn``, ``cn_mismatch``.
+        InvalidRegistrationIdError: ``registration_id`` itself breaks the DPS X.509 rules.
+    """
+    wanted = normalize_registration_id(registration_id, x509=True)
+    check_csr_size(facts.size)
+    if not facts.signature_valid:
+        raise _reject("bad_signature", "the CSR's signature does not verify with its own key")
+    if facts.key_type == "ec":
+        if facts.curve not in ALLOWED_CURVES:
+            raise _reject(
+                "key_type",
+                f"EC curve {facts.curve or 'unknown'} is not allowed (P-256 or P-384)",
+                curve=facts.curve,
+            )
+    elif facts.key_type == "rsa":
+        if facts.key_bits < MIN_RSA_BITS:
+            raise _reject(
+                "weak_key",
+                f"an RSA key of {facts.key_bits} bits is too weak (at least {MIN_RSA_BITS})",
+                bits=facts.key_bits,
+            )
+        if facts.key_bits > MAX_RSA_BITS:
+            raise _reject(
+                "too_large",
+                f"an RSA key of {facts.key_bits} bits is larger than {MAX_RSA_BITS}",
+                bits=facts.key_bits,
+            )
+        if facts.rsa_exponent < 65537 or facts.rsa_exponent % 2 == 0:
+            raise _reject(
+                "weak_key",
+                f"RSA public exponent {facts.rsa_exponent} is not allowed (65537 or larger, odd)",
+            )
+    else:
+        raise _reject(
+            "key_type",
+            f"{facts.key_type} keys are not allowed (P-256, P-384 or RSA >= {MIN_RSA_BITS})",
+            key_type=facts.key_type,
+        )
+    if facts.requests_ca:
+        raise _reject("requests_ca", "the CSR asks to be a CA (basicConstraints CA:TRUE)")
+    if facts.requests_key_cert_sign:
+        raise _reject(
+            "requests_key_cert_sign", "the CSR asks for keyCertSign/cRLSign (CA key usages)"
+        )
+    if len(facts.extension_oids) > MAX_CSR_EXTENSIONS:
+        raise _reject(
+            "too_many_extensions",
+            f"the CSR requests {len(facts.extension_oids)} extensions (limit {MAX_CSR_EXTENSIONS})",
+        )
+    if facts.subject_attributes > MAX_SUBJECT_ATTRIBUTES:
+        raise _reject(
+            "too_many_attributes",
+            f"the CSR subject has {facts.subject_attributes} attributes "
+            f"(limit {MAX_SUBJECT_ATTRIBUTES})",
+        )
+    if len(facts.common_names) > 1:
+        raise _reject("invalid_cn", "the CSR subject has more than one CN")
+    if facts.common_names:
+        cn = facts.common_names[0]
+        try:
+            normalized = normalize_registration_id(cn, x509=True)
+        except InvalidRegistrationIdError as exc:
+            raise _reject(
+                "invalid_cn",
+                f"the CSR's CN is not a valid registration ID: {exc.message}",
+                cn=cn,
+                rule=exc.details.get("rule", ""),
+            ) from exc
+        if normalized != wanted:
+            raise _reject(
+                "cn_mismatch",
+                f"the CSR's CN {cn!r} is not the registration ID {wanted!r}",
+                cn=cn,
+                registration_id=wanted,
+            )
+    return wanted
+
+
+def _reject(reason: str, why: str, **details: Any) -> CsrRejectedError:
+    return CsrRejectedError(
+        f"CSR refused: {why}",
+        remedy="Have the board generate a fresh key and CSR with CN = its registration ID; "
+        "if this repeats, quarantine the board.",
+        reason=reason,
+        **details,
+    )
+
+
+def plan_issuance(
+    profile: CertificateProfile,
+    registration_id: str,
+    *,
+    serial: int,
+    now: datetime,
+    ca_not_after: datetime,
+    context: SubjectContext | None = None,
+) -> IssuancePlan:
+    """Plan a device certificate: CN = registration ID, O/OU from the profile, usages, validity.
+
+    The validity starts ``backdate_minutes`` before ``now`` (board clocks drift) and never ends
+    after the CA's own ``not_after``.
+
+    Raises:
+        InvalidRegistrationIdError: the registration ID breaks the X.509 rules.
+        CaError: the CA certificate has expired.
+    """
+    cn = normalize_registration_id(registration_id, x509=True)
+    values = context or SubjectContext()
+    subject: list[tuple[str, str]] = [("CN", cn)]
+    for attr, template in (("O", profile.organization), ("OU", profile.organizational_unit)):
+        text = template.format(
+            organization=values.organization, product=values.product, batch=values.batch
+        ).strip()
+        if text:
+            if len(text) > 64 or any(ord(c) < 0x20 for c in text):
+                raise _profile_error(profile.name, attr, "at most 64 printable characters")
+            subject.append((attr, text))
+    not_before = now - timedelta(minutes=profile.backdate_minutes)
+    not_after = min(now + timedelta(days=profile.validity_days), ca_not_after)
+    if not_after <= now:
+        raise ChainRejectedError(
+            "the station's CA certificate has expired; it cannot issue",
+            remedy="Import a renewed intermediate with 'station ca import'.",
+            reason="expired",
+        )
+    return IssuancePlan(
+        serial_number=serial,
+        subject=tuple(subject),
+        not_before=not_before,
+        not_after=not_after,
+        key_usage=frozenset(profile.key_usage),
+        extended_key_usage=profile.extended_key_usage,
+        hash_algorithm=profile.hash_algorithm,
+        profile=profile.name,
+        registration_id=cn,
+    )
+
+
+def plan_verification(
+    code: str, *, serial: int, now: datetime, ca_not_after: datetime
+) -> IssuancePlan:
+    """Plan a DPS proof-of-possession certificate: subject CN = the verification code.
+
+    Raises:
+        ValidationError: the code is empty, too long or not printable ASCII.
+    """
+    text = code.strip()
+    if not text or len(text) > 64 or not all(c.isascii() and c.isalnum() for c in text):
+        raise ValidationError(
+            f"verification code {code!r} is not a DPS verification code",
+            remedy="Copy the code exactly as DPS shows it (letters and digits, at most 64).",
+            code=code,
+        )
+    return IssuancePlan(
+        serial_number=serial,
+        subject=(("CN", text),),
+        not_before=now - timedelta(minutes=5),
+        not_after=min(now + timedelta(days=30), ca_not_after),
+        key_usage=frozenset({"digital_signature"}),
+        extended_key_usage=("client_auth",),
+        hash_algorithm="sha256",
+        profile=VERIFICATION_PROFILE,
+    )
+
+
+# --------------------------------------------------------------------------- quota
+def check_quota(*, batch: str, issued: int, batch_size: int, spare: int) -> None:
+    """Stop issuance beyond the batch size plus the configured spare.
+
+    Raises:
+        QuotaExceededError: ``issued`` already reached ``batch_size + spare``.
+    """
+    limit = batch_size + spare
+    if issued >= limit:
+        raise QuotaExceededError(
+            f"batch {batch} has used its certificate quota ({issued} of {limit}: "
+            f"{batch_size} boards + {spare} spare)",
+            remedy="Check the line for a runaway or repeating board; an admin can raise "
+            "[ca] quota_spare or the batch size if the extra certificates are legitimate.",
+            batch=batch,
+            issued=issued,
+            limit=limit,
+        )
+
+
+# --------------------------------------------------------------------------- intermediate
+@dataclass(frozen=True)
+class ImportVerdict:
+    """The outcome of :func:`check_intermediate`: accepted, with warnings to show."""
+
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def check_intermediate(chain: ChainFacts, *, now: datetime, warn_days: int) -> ImportVerdict:
+    """Accept an intermediate only if the station can safely sign with it.
+
+    Raises:
+        ChainRejectedError: with ``details["reason"]``: ``key_mismatch``, ``not_ca``,
+            ``path_length``, ``no_key_cert_sign``, ``untrusted``, ``not_yet_valid``, ``expired``.
+    """
+    ica = chain.intermediate
+
+    def refuse(reason: str, why: str, remedy: str) -> ChainRejectedError:
+        return ChainRejectedError(
+            f"certificate refused: {why}", remedy=remedy, reason=reason, subject=ica.subject
+        )
+
+    if not chain.matches_key:
+        raise refuse(
+            "key_mismatch",
+            "its public key is not the station's CA key",
+            "Import the certificate the root signed for this station's CSR ('station ca init').",
+        )
+    if not ica.is_ca:
+        raise refuse("not_ca", "it is not a CA certificate", "Have the root sign it as a CA.")
+    if ica.path_length != 0:
+        raise refuse(
+            "path_length",
+            f"its pathLenConstraint is {ica.path_length}, the station requires 0",
+            "Have the root sign it with pathlen:0 (the station issues only device certificates).",
+        )
+    if not ica.key_cert_sign:
+        raise refuse(
+            "no_key_cert_sign",
+            "its key usage lacks keyCertSign",
+            "Have the root sign it with keyUsage keyCertSign.",
+        )
+    if not chain.chain_verified:
+        raise refuse(
+            "untrusted",
+            f"it does not chain to the given root ({chain.problem or 'signature mismatch'})",
+            "Check that you passed the right root certificate.",
+        )
+    for cert in (ica, *chain.others, chain.root):
+        if cert.not_before > now:
+            raise refuse(
+                "not_yet_valid",
+                f"{cert.subject} is not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC",
+                "Check the station's clock, or wait until the certificate becomes valid.",
+            )
+        if cert.not_after <= now:
+            raise refuse(
+                "expired",
+                f"{cert.subject} expired on {cert.not_after:%Y-%m-%d}",
+                "Have the root issue a fresh certificate.",
+            )
+    warnings: list[str] = []
+    soonest = min((ica, *chain.others, chain.root), key=lambda c: c.not_after)
+    days_left = (soonest.not_after - now).days
+    if days_left < warn_days:
+        warnings.append(
+            f"{soonest.subject} expires in {days_left} days ({soonest.not_after:%Y-%m-%d}); "
+            "plan its renewal now"
+        )
+    return ImportVerdict(warnings=tuple(warnings))
+
+
+# --------------------------------------------------------------------------- group keys
+def decode_group_key(text: str) -> bytes:
+    """Decode a DPS enrollment-group key (base64, as the portal and the API show it).
+
+    Raises:
+        ValidationError: not base64, or shorter than 16 bytes.
+    """
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError(
+            "the group key is not base64 text",
+            remedy="Paste the primary key exactly as DPS shows it for the enrollment group.",
+        ) from exc
+    if len(key) < 16:
+        raise ValidationError(
+            f"the group key has {len(key)} bytes; DPS keys have at least 16",
+            remedy="Paste the primary key exactly as DPS shows it for the enrollment group.",
+        )
+    return key

@@ -1,0 +1,489 @@
+"""CA use cases: set up the intermediate, import its certificate, issue device certificates.
+
+Everything here is synchronous and I/O-free: key custody and files go through
+:class:`~station.ports.CaAdministration`, signing through
+:class:`~station.ports.CertificateAuthority`, records through
+:class:`~station.ports.IdentityStore`.
+
+The rule that matters most: **the issuance-log entry is committed before a certificate is
+returned**. :meth:`CaService.issue` signs inside the store's transaction and returns only after
+that transaction has committed, so a certificate the station does not know about cannot exist
+outside the station.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from station.domain.audit import EventDraft, format_time
+from station.domain.certificates import (
+    SERIAL_BYTES,
+    CertificateFacts,
+    CertificateProfile,
+    IssuancePlan,
+    KeyDescription,
+    SignedCertificate,
+    SubjectContext,
+    check_csr,
+    check_csr_size,
+    check_intermediate,
+    check_quota,
+    decode_group_key,
+    plan_issuance,
+    plan_verification,
+    serial_from_random,
+    serial_hex,
+)
+from station.domain.errors import (
+    CaError,
+    CaNotReadyError,
+    KeyCustodyError,
+    NotFoundError,
+    ProfileError,
+)
+from station.domain.records import CertificateRecord, CertificateStatus, Role
+from station.ports import CaAdministration, CertificateAuthority, Clock, IdentityStore
+from station.services.authz import require_role
+
+_SERIAL_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class CaInitResult:
+    """What ``station ca init`` produced: the key and the CSR to take to the offline root."""
+
+    key: KeyDescription
+    csr_pem: str
+
+
+@dataclass(frozen=True)
+class CaImportResult:
+    """The installed intermediate and any warnings (expiry near)."""
+
+    certificate: CertificateFacts
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaStatus:
+    """What ``station ca status`` shows."""
+
+    key_uri: str
+    key: KeyDescription | None
+    key_error: str
+    certificate: CertificateFacts | None
+    pending_csr: bool
+    issued: int
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A certificate that is already in the issuance log, plus the chain to install with it."""
+
+    certificate: SignedCertificate
+    chain_pem: str
+    profile: str
+    registration_id: str
+    batch: str
+
+
+class CaService:
+    """The station's CA use cases.
+
+    Args:
+        store: the identity store (issuance log, batches, operators, audit).
+        admin: key custody and CA files.
+        authority: opens the signing CA on first use (the HSM session stays open afterwards).
+        profiles: certificate profiles by name.
+        clock: the station clock.
+        station_id: written into audit events.
+        operator: the operator acting (audit, and role checks for admin-only actions).
+        default_profile: the profile used when none is named.
+        quota_spare: certificates a batch may use beyond its size (rework, retries).
+        expiry_warning_days: warn on import/status when the chain expires sooner than this.
+        random_bytes: randomness for serial numbers (injected for golden tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: IdentityStore,
+        admin: CaAdministration,
+        authority: Callable[[], CertificateAuthority],
+        profiles: Mapping[str, CertificateProfile],
+        clock: Clock,
+        station_id: str,
+        operator: str = "",
+        default_profile: str = "device-identity",
+        quota_spare: int = 0,
+        expiry_warning_days: int = 30,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        self._store = store
+        self._admin = admin
+        self._authority_factory = authority
+        self._authority: CertificateAuthority | None = None
+        self._profiles = dict(profiles)
+        self._clock = clock
+        self._station_id = station_id
+        self._operator = operator
+        self._default_profile = default_profile
+        self._quota_spare = quota_spare
+        self._warn_days = expiry_warning_days
+        self._random = random_bytes
+
+    # ------------------------------------------------------------------ lifecycle
+    def init(
+        self, key_uri: str, *, algorithm: str = "ec-p256", common_name: str, organization: str = ""
+    ) -> CaInitResult:
+        """Generate the CA key in its token and write the intermediate's CSR.
+
+        Args:
+            key_uri: where to generate the key (``pkcs11:...;object=<new label>``, ``tpm:...``).
+            algorithm: ``ec-p256``, ``ec-p384`` or ``rsa-3072``.
+            common_name: the intermediate's CN ("ACME Line 3 Station CA").
+            organization: the intermediate's O (optional).
+
+        Raises:
+            KeyCustodyError: the token refused (exists, wrong PIN, missing token, ...).
+        """
+        if not common_name.strip():
+            raise CaError("the CA needs a common name", remedy="Pass --common-name.")
+        key = self._admin.generate_key(key_uri, algorithm)
+        subject: list[tuple[str, str]] = [("CN", common_name.strip())]
+        if organization.strip():
+            subject.append(("O", organization.strip()))
+        csr = self._admin.make_csr(key.uri, tuple(subject))
+        self._audit(
+            "ca.key_generated",
+            key.uri,
+            {
+                "backend": key.backend,
+                "algorithm": key.algorithm,
+                "key_sha256": key.public_key_sha256,
+            },
+        )
+        return CaInitResult(key=key, csr_pem=csr)
+
+    def import_chain(self, chain_pem: bytes, root_pem: bytes) -> CaImportResult:
+        """Install the intermediate the root signed, after checking it can be trusted.
+
+        Refused unless it matches the station's key, is a CA with pathLen 0 and keyCertSign,
+        chains to ``root_pem`` and is valid now. Warns when it expires within the warning window.
+
+        Raises:
+            ChainRejectedError: naming the failed check.
+            CaNotReadyError: no CA key yet.
+        """
+        uri = self._require_key_uri()
+        facts = self._admin.inspect_chain(chain_pem, root_pem, uri)
+        verdict = check_intermediate(facts, now=self._clock.now(), warn_days=self._warn_days)
+        self._admin.install_chain(chain_pem, root_pem)
+        self._close_authority()  # the next issuance loads the new chain
+        self._audit(
+            "ca.chain_imported",
+            facts.intermediate.subject,
+            {
+                "thumbprint": facts.intermediate.thumbprint_sha256,
+                "root": facts.root.thumbprint_sha256,
+                "not_after": format_time(facts.intermediate.not_after),
+            },
+        )
+        return CaImportResult(certificate=facts.intermediate, warnings=verdict.warnings)
+
+    def lab_root(self) -> CaImportResult:
+        """Lab and tests only: a throwaway SoftHSM2 root signs the pending CSR, then import it.
+
+        Raises:
+            CaNotReadyError: ``ca init`` has not written a CSR yet.
+        """
+        csr = self._admin.pending_csr()
+        if not csr:
+            raise CaNotReadyError(
+                "there is no intermediate CSR to sign",
+                remedy="Run 'station ca init --key URI' first.",
+            )
+        chain, root = self._admin.lab_root_sign(csr, now=self._clock.now())
+        return self.import_chain(chain, root)
+
+    def import_group_key(self, uri: str, group_key_base64: str) -> KeyDescription:
+        """Import a DPS enrollment-group key into the token or TPM (admins only).
+
+        The key is the base64 text DPS shows for the group; it is stored as a sensitive,
+        non-extractable secret, and device keys are later derived inside the token. Neither the
+        key nor anything derived from it is logged.
+
+        Raises:
+            PermissionDeniedError: the operator is not an admin.
+            ValidationError: the text is not base64 or the key is shorter than 16 bytes.
+            KeyCustodyError: the token refused (label taken, wrong PIN, ...).
+        """
+        require_role(self._store, self._operator, {Role.ADMIN}, action="import a group key")
+        key = decode_group_key(group_key_base64)
+        description = self._admin.import_group_key(uri, key)
+        self._audit(
+            "ca.group_key_imported",
+            uri,
+            {"backend": description.backend, "location": description.location},
+        )
+        return description
+
+    def status(self) -> CaStatus:
+        """Key location, intermediate subject and validity, and the issued count.
+
+        A missing or refusing token does not raise: its message is in ``key_error``.
+        """
+        uri = self._admin.key_uri()
+        key: KeyDescription | None = None
+        key_error = ""
+        if uri:
+            try:
+                key = self._admin.describe_key(uri)
+            except KeyCustodyError as exc:
+                key_error = exc.message
+        return CaStatus(
+            key_uri=uri,
+            key=key,
+            key_error=key_error,
+            certificate=self._admin.installed_certificate(),
+            pending_csr=bool(self._admin.pending_csr()),
+            issued=self._store.count_certificates(),
+        )
+
+    # ------------------------------------------------------------------ issuance
+    def issue(
+        self,
+        csr: bytes,
+        registration_id: str,
+        *,
+        profile: str = "",
+        batch: str = "",
+        job_id: int | None = None,
+        context: SubjectContext | None = None,
+        manual: bool = False,
+    ) -> IssuedCertificate:
+        """Issue a device certificate for ``registration_id`` from a board's CSR.
+
+        The certificate takes only the CSR's public key; subject, usages and validity come from
+        the profile. The issuance-log entry and its audit event are committed before this
+        returns. (Called inside a caller's own ``store.atomic()`` block, the entry commits with
+        the caller's transaction: the caller must not hand the certificate out before that.)
+
+        The batch quota counts every certificate logged for the batch, voided ones included:
+        a board that keeps failing after signing uses up the spare, which is the point.
+
+        Args:
+            csr: the CSR, PEM or DER.
+            registration_id: the device's registration ID (becomes the CN).
+            profile: a profile name (default: the configured default).
+            batch: the batch the device belongs to; its quota is enforced.
+            job_id: the provisioning job, recorded with the certificate.
+            context: values for the profile's subject templates.
+            manual: issued by an admin outside a provisioning job (``station ca issue``); the
+                audit event says so, which is what lets ``db verify`` accept a certificate that
+                belongs to no device and no job.
+
+        Raises:
+            CsrRejectedError: the CSR breaks the policy (``details["reason"]``).
+            QuotaExceededError: the batch used its quota.
+            InvalidRegistrationIdError: the registration ID breaks the X.509 rules.
+            KeyCustodyError: the HSM could not sign.
+        """
+        chosen = self._profile(profile)
+        check_csr_size(len(csr))
+        authority = self._ca()
+        facts = authority.inspect_csr(csr)
+        reg_id = check_csr(facts, registration_id)
+        ca_cert = authority.certificate()
+        with self._store.atomic():
+            if batch:
+                record = self._store.batch(batch)
+                if record is None:
+                    raise NotFoundError(
+                        f"batch {batch} does not exist",
+                        remedy="Create the batch before provisioning into it.",
+                        batch=batch,
+                    )
+                check_quota(
+                    batch=batch,
+                    issued=self._store.count_certificates(batch=batch),
+                    batch_size=record.size,
+                    spare=self._quota_spare,
+                )
+            now = self._clock.now()
+            plan = plan_issuance(
+                chosen,
+                reg_id,
+                serial=self._fresh_serial(),
+                now=now,
+                ca_not_after=ca_cert.not_after,
+                context=context or SubjectContext(batch=batch),
+            )
+            signed = self._sign(authority, plan, facts.public_key_der)
+            self._log(signed, plan, now=now, batch=batch, job_id=job_id, manual=manual)
+        return IssuedCertificate(
+            certificate=signed,
+            chain_pem=authority.chain_pem(),
+            profile=plan.profile,
+            registration_id=reg_id,
+            batch=batch,
+        )
+
+    def issue_as_admin(
+        self, csr: bytes, registration_id: str, *, profile: str = "", batch: str = ""
+    ) -> IssuedCertificate:
+        """``station ca issue``: the same issuance, for admins only (rework, policy tests).
+
+        Raises:
+            PermissionDeniedError: the operator is not an admin.
+        """
+        require_role(self._store, self._operator, {Role.ADMIN}, action="issue a certificate")
+        return self.issue(csr, registration_id, profile=profile, batch=batch, manual=True)
+
+    def verify_code(self, code: str) -> IssuedCertificate:
+        """Sign a DPS proof-of-possession certificate (subject CN = ``code``); admins only.
+
+        The certificate is logged like any other (profile ``dps-verification``).
+        """
+        require_role(
+            self._store, self._operator, {Role.ADMIN}, action="sign a verification certificate"
+        )
+        authority = self._ca()
+        ca_cert = authority.certificate()
+        with self._store.atomic():
+            now = self._clock.now()
+            plan = plan_verification(
+                code, serial=self._fresh_serial(), now=now, ca_not_after=ca_cert.not_after
+            )
+            signed = self._sign(authority, plan, b"")
+            # logged as voided at once: it proves key possession to DPS and is never a device's
+            self._log(
+                signed,
+                plan,
+                now=now,
+                batch="",
+                job_id=None,
+                status=CertificateStatus.VOIDED,
+                void_reason="DPS verification certificate, not a device identity",
+            )
+        return IssuedCertificate(
+            certificate=signed,
+            chain_pem=authority.chain_pem(),
+            profile=plan.profile,
+            registration_id="",
+            batch="",
+        )
+
+    def close(self) -> None:
+        """Close the signing CA if it was opened."""
+        self._close_authority()
+
+    # ------------------------------------------------------------------ helpers
+    def _profile(self, name: str) -> CertificateProfile:
+        chosen = name or self._default_profile
+        try:
+            return self._profiles[chosen]
+        except KeyError:
+            raise ProfileError(
+                f"there is no certificate profile {chosen!r}",
+                remedy=f"Use one of: {', '.join(sorted(self._profiles)) or '(none installed)'}.",
+                profile=chosen,
+            ) from None
+
+    def _ca(self) -> CertificateAuthority:
+        if self._authority is None:
+            self._authority = self._authority_factory()
+        return self._authority
+
+    def _sign(
+        self, authority: CertificateAuthority, plan: IssuancePlan, public_key_der: bytes
+    ) -> SignedCertificate:
+        try:
+            return authority.sign(plan, public_key_der)
+        except KeyCustodyError:
+            # the session is dead (token pulled, TPM reset): reopen on the next attempt
+            self._close_authority()
+            raise
+
+    def _close_authority(self) -> None:
+        if self._authority is not None:
+            self._authority.close()
+            self._authority = None
+
+    def _require_key_uri(self) -> str:
+        uri = self._admin.key_uri()
+        if not uri:
+            raise CaNotReadyError(
+                "the station has no CA key yet",
+                remedy="Run 'station ca init --key URI' (or set [ca] key_uri).",
+            )
+        return uri
+
+    def _fresh_serial(self) -> int:
+        for _ in range(_SERIAL_ATTEMPTS):
+            try:
+                serial = serial_from_random(self._random(SERIAL_BYTES))
+            except ValueError:
+                continue
+            if self._store.certificate(serial_hex(serial)) is None:
+                return serial
+        raise CaError(
+            "could not draw a fresh certificate serial number",
+            remedy="The random source is broken; do not issue until it is fixed.",
+        )
+
+    def _log(
+        self,
+        signed: SignedCertificate,
+        plan: IssuancePlan,
+        *,
+        now: datetime,
+        batch: str,
+        job_id: int | None,
+        status: str = CertificateStatus.ISSUED,
+        void_reason: str = "",
+        manual: bool = False,
+    ) -> None:
+        self._store.save_certificate(
+            CertificateRecord(
+                serial_number=signed.serial_hex,
+                registration_id=plan.registration_id,
+                thumbprint_sha256=signed.thumbprint_sha256,
+                certificate_pem=signed.pem,
+                not_before=format_time(signed.not_before),
+                not_after=format_time(signed.not_after),
+                profile=plan.profile,
+                status=status,
+                issued_at=format_time(now),
+                batch=batch,
+                job_id=job_id,
+                void_reason=void_reason,
+            )
+        )
+        self._audit(
+            "ca.certificate_issued",
+            plan.registration_id or signed.subject,
+            {
+                "serial": signed.serial_hex,
+                "thumbprint": signed.thumbprint_sha256,
+                "profile": plan.profile,
+                "batch": batch,
+                "not_after": format_time(signed.not_after),
+                "manual": manual,
+            },
+        )
+
+    def _audit(self, kind: str, subject: str, payload: Mapping[str, Any]) -> None:
+        self._store.append_event(
+            EventDraft(
+                kind=kind,
+                subject=subject,
+                payload=dict(payload),
+                operator=self._operator,
+                station=self._station_id,
+            )
+        )

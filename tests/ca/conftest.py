@@ -1,0 +1,185 @@
+"""CA fixtures: a SoftHSM2 token per test, the CA service over a fake (or real) store."""
+
+from __future__ import annotations
+
+import subprocess
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from hsm import PinSource
+from hsm.softhsm import SoftHsmToken
+from station.adapters.ca.admin import FileCaAdministration
+from station.adapters.ca.profiles import default_profile_dir, load_profiles
+from station.domain.records import OperatorRecord, Role
+from station.services.ca import CaService
+from tests.ca.fakes import FakeStore
+from tests.hsm.helpers import fresh_token, swtpm_process
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+class SteadyClock:
+    """The real time (openssl and outside tools check against it), never repeating a reading."""
+
+    def __init__(self) -> None:
+        self.current = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        self.current = max(datetime.now(UTC), self.current + timedelta(microseconds=1))
+        return self.current
+
+
+@dataclass
+class CaRig:
+    token: SoftHsmToken
+    pins: PinSource
+    admin: FileCaAdministration
+    store: Any
+    clock: SteadyClock
+    ca_dir: Path
+    make: Callable[..., CaService]
+
+    @property
+    def service(self) -> CaService:
+        return self.make()
+
+    def key_uri(self) -> str:
+        return self.token.uri("station-ca")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_tss(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSS2_LOG", "all+none")
+
+
+@pytest.fixture
+def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
+    return fresh_token(tmp_path / "softhsm", monkeypatch)
+
+
+@pytest.fixture
+def swtpm() -> Iterator[str]:
+    with swtpm_process() as tcti:
+        yield tcti
+
+
+def build_rig(token: SoftHsmToken, store: Any, ca_dir: Path) -> CaRig:
+    pins = PinSource(env={"STATION_PKCS11_PIN": token.pin})
+    admin = FileCaAdministration(ca_dir, configured_uri="", pin_source=pins)
+    clock = SteadyClock()
+    profiles = load_profiles(default_profile_dir())
+    services: list[CaService] = []
+
+    def make(**overrides: Any) -> CaService:
+        options: dict[str, Any] = {
+            "store": store,
+            "admin": admin,
+            "authority": admin.open_authority,
+            "profiles": profiles,
+            "clock": clock,
+            "station_id": "test-station",
+            "operator": "root",
+            "quota_spare": 1,
+        }
+        options.update(overrides)
+        service = CaService(**options)
+        services.append(service)
+        return service
+
+    rig = CaRig(token, pins, admin, store, clock, ca_dir, make)
+    rig._services = services  # type: ignore[attr-defined]
+    return rig
+
+
+@pytest.fixture
+def rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
+    store = FakeStore()
+    store.save_operator(
+        OperatorRecord(name="root", role=Role.ADMIN, enabled=True, created_at="2026-01-01")
+    )
+    store.save_operator(
+        OperatorRecord(name="tina", role=Role.TECHNICIAN, enabled=True, created_at="2026-01-01")
+    )
+    built = build_rig(softhsm, store, tmp_path / "ca")
+    yield built
+    for service in built._services:  # type: ignore[attr-defined]
+        service.close()
+
+
+@pytest.fixture
+def ready(rig: CaRig) -> CaRig:
+    """A rig whose CA has a P-256 key in SoftHSM2 and a lab-root-signed intermediate."""
+    service = rig.service
+    service.init(rig.key_uri(), common_name="Test Station CA", organization="ACME")
+    service.lab_root()
+    return rig
+
+
+def device_csr(
+    cn: str | None = "dev-0001",
+    *,
+    key: Any = None,
+    extensions: list[tuple[x509.ExtensionType, bool]] | None = None,
+    extra_subject: list[x509.NameAttribute] | None = None,
+    algorithm: Any = None,
+) -> bytes:
+    """A PEM CSR as a board would send it (a P-256 key unless ``key`` is given)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    with warnings.catch_warnings():
+        # _validate=False: hostile boards do not respect the CN length limit either
+        warnings.simplefilter("ignore", UserWarning)
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn, _validate=False)] if cn else []
+    attrs += extra_subject or []
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
+    for ext, critical in extensions or []:
+        builder = builder.add_extension(ext, critical=critical)
+    if algorithm is None and not _is_ed(key):
+        algorithm = hashes.SHA256()
+    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM)
+
+
+def _is_ed(key: Any) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return isinstance(key, ed25519.Ed25519PrivateKey)
+
+
+def openssl_verify(
+    tmp_path: Path, root_pem: bytes, chain_pem: str, leaf_pem: str, *extra: str
+) -> str:
+    """Run ``openssl verify -x509_strict`` on the leaf; return its output (asserts success)."""
+    root = tmp_path / "root.pem"
+    chain = tmp_path / "chain.pem"
+    leaf = tmp_path / "leaf.pem"
+    root.write_bytes(root_pem)
+    chain.write_text(chain_pem)
+    leaf.write_text(leaf_pem)
+    result = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-x509_strict",
+            *extra,
+            "-CAfile",
+            str(root),
+            "-untrusted",
+            str(chain),
+            str(leaf),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout

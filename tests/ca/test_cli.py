@@ -1,0 +1,165 @@
+"""``station ca`` end to end: init in SoftHSM2, lab root, status, issue, verify-code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hsm.softhsm import SoftHsmToken
+from station.cli.main import main
+from tests.ca.conftest import device_csr
+
+
+@pytest.fixture
+def station_cli(tmp_path: Path, softhsm: SoftHsmToken, monkeypatch: pytest.MonkeyPatch) -> Path:
+    config = tmp_path / "station.toml"
+    monkeypatch.setenv("STATION_CONFIG", str(config))
+    assert main(["init", "--data-dir", str(tmp_path / "data"), "--admin", "boss"]) == 0
+    pin_file = tmp_path / "ca.pin"
+    pin_file.write_text(softhsm.pin + "\n")
+    pin_file.chmod(0o600)
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write(f'\n[ca]\npin_file = "{pin_file}"\nquota_spare = 0\n')
+    return tmp_path
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
+    capsys.readouterr()
+    assert main(argv) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def test_ca_commands_end_to_end(
+    station_cli: Path, softhsm: SoftHsmToken, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp = station_cli
+    status = _json(capsys, ["ca", "status", "--json"])
+    assert status["key_uri"] == "" and status["certificate"] is None
+
+    init = _json(
+        capsys,
+        ["ca", "init", "--key", softhsm.uri("station-ca"), "--common-name", "Line CA", "--json"],
+    )
+    assert init["key"]["extractable"] is False and "BEGIN CERTIFICATE REQUEST" in init["csr_pem"]
+
+    lab = _json(capsys, ["ca", "lab-root", "--json"])
+    assert lab["certificate"]["subject"] == "CN=Line CA"
+
+    (tmp / "dev.csr").write_bytes(device_csr("dev-0001"))
+    capsys.readouterr()
+    argv = ["ca", "issue", "--csr", str(tmp / "dev.csr"), "--registration-id", "dev-0001"]
+    assert main(["--operator", "boss", *argv, "--out", str(tmp / "dev.pem")]) == 0
+    assert "issued CN=dev-0001" in capsys.readouterr().out
+    pem = (tmp / "dev.pem").read_text()
+    leaf, _, chain = pem.partition("-----END CERTIFICATE-----\n")
+    (tmp / "leaf.pem").write_text(leaf + "-----END CERTIFICATE-----\n")
+    (tmp / "chain.pem").write_text(chain)
+    result = subprocess.run(
+        [
+            "openssl", "verify", "-x509_strict", "-purpose", "sslclient",
+            "-CAfile", str(tmp / "data" / "ca" / "root.pem"),
+            "-untrusted", str(tmp / "chain.pem"), str(tmp / "leaf.pem"),
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # the same policy from the outside: a hostile CSR is refused with its reason
+    (tmp / "ca.csr").write_bytes(device_csr("dev-0002", extensions=[(_ca_true(), True)]))
+    assert (
+        main(
+            [
+                "--operator",
+                "boss",
+                "ca",
+                "issue",
+                "--csr",
+                str(tmp / "ca.csr"),
+                "--registration-id",
+                "dev-0002",
+            ]
+        )
+        == 1
+    )
+    assert "CSR refused" in capsys.readouterr().err
+    # and only admins may use it
+    assert main(["--operator", "nobody", *argv]) == 1
+    assert "unknown operator" in capsys.readouterr().err
+
+    verification = _json(
+        capsys, ["--operator", "boss", "ca", "verify-code", "ABCDEF0123", "--json"]
+    )
+    assert verification["subject"] == "CN=ABCDEF0123"
+
+    status = _json(capsys, ["ca", "status", "--json"])
+    assert status["issued"] == 2 and status["key"]["backend"] == "pkcs11"
+    assert status["certificate"]["path_length"] == 0
+    from station.bootstrap import build_station
+    from station.config import load_config
+    from station.domain.audit import verify_chain
+
+    station = build_station(load_config(tmp / "station.toml"))
+    try:
+        events = list(station.store().events())
+        assert verify_chain(events) is None
+        kinds = [e.kind for e in events]
+        assert kinds.count("ca.certificate_issued") == 2
+        assert {"ca.key_generated", "ca.chain_imported"} <= set(kinds)
+        certs = list(station.store().iter_certificates())
+        assert sorted(c.profile for c in certs) == ["device-identity", "dps-verification"]
+        assert [c.status for c in certs if c.profile == "dps-verification"] == ["voided"]
+    finally:
+        station.close()
+
+
+def test_wrong_pin_file_gives_a_clear_cli_error(
+    station_cli: Path, softhsm: SoftHsmToken, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pin_file = station_cli / "ca.pin"
+    pin_file.write_text("0000\n")
+    assert main(["ca", "init", "--key", softhsm.uri("station-ca")]) == 1
+    err = capsys.readouterr().err
+    assert "refused the PIN" in err and "what to do" in err
+    pin_file.chmod(0o644)
+    assert main(["ca", "init", "--key", softhsm.uri("station-ca")]) == 1
+    assert "chmod 600" in capsys.readouterr().err
+
+
+def _ca_true():
+    from cryptography import x509
+
+    return x509.BasicConstraints(ca=True, path_length=None)
+
+
+def test_import_group_key_from_stdin(
+    station_cli: Path, softhsm: SoftHsmToken, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    import base64
+    import hashlib
+    import hmac
+    import io
+    import os
+
+    import hsm
+
+    group_key = os.urandom(64)
+    text = base64.b64encode(group_key).decode()
+    monkeypatch.setattr("sys.stdin", io.StringIO(text + "\n"))
+    uri = softhsm.uri("group-lab")
+    assert main(["--operator", "boss", "ca", "import-group-key", "--key", uri, "--json"]) == 0
+    out = capsys.readouterr()
+    assert text not in out.out + out.err  # the key is never echoed
+    assert json.loads(out.out)["extractable"] is False
+    opened = hsm.open_group_key(
+        uri, pin_source=hsm.PinSource(env={"STATION_PKCS11_PIN": softhsm.pin})
+    )
+    try:
+        assert opened.derive("dev-1") == hmac.new(group_key, b"dev-1", hashlib.sha256).digest()
+    finally:
+        opened.close()
+    monkeypatch.setattr("sys.stdin", io.StringIO("not base64!\n"))
+    assert main(["--operator", "boss", "ca", "import-group-key", "--key", softhsm.uri("g2")]) == 1
+    assert "not base64" in capsys.readouterr().err
