@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 from pathlib import Path
@@ -42,6 +43,33 @@ from station.cli.common import CliState, pass_state
     metavar="SPEC",
     help="Random faults, e.g. '500=0.05,drop=0.02,drop-after=0.01,latency=0.2,seed=1'.",
 )
+@click.option(
+    "--id-scope",
+    default=None,
+    metavar="SCOPE",
+    help="ID scope devices register under (default: 0ne00000001).",
+)
+@click.option(
+    "--hub",
+    "hubs",
+    multiple=True,
+    metavar="HOST[=MS[/WEIGHT]]",
+    help="A linked IoT hub with its simulated latency and weight (repeat; default: two lab hubs).",
+)
+@click.option(
+    "--allocation-policy",
+    type=click.Choice(["hashed", "static", "geoLatency"]),
+    default="hashed",
+    show_default=True,
+    help="Service-level allocation policy for enrollments that set none.",
+)
+@click.option(
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=3.0,
+    show_default=True,
+    help="Seconds a registering device is told to wait before polling.",
+)
 @pass_state
 def dps(
     state: CliState,
@@ -51,10 +79,14 @@ def dps(
     rate_limit: int,
     time_scale: float,
     faults: str,
+    id_scope: str | None,
+    hubs: tuple[str, ...],
+    allocation_policy: str,
+    retry_after: float,
 ) -> None:
     """Start the local DPS stand-in (HTTPS on 127.0.0.1) and serve until interrupted."""
     # The lab may import anything; importing it here keeps `station --help` fast.
-    from station.lab.dps import DpsOptions, FaultPlan, LocalDps
+    from station.lab.dps import DEFAULT_ID_SCOPE, DpsOptions, FaultPlan, LinkedHub, LocalDps
 
     config = state.config()
     options = DpsOptions(
@@ -64,7 +96,14 @@ def dps(
         rate_limit=rate_limit,
         time_scale=time_scale,
         faults=FaultPlan.parse(faults),
+        id_scope=id_scope or DEFAULT_ID_SCOPE,
+        allocation_policy=allocation_policy,
+        retry_after_s=retry_after,
     )
+    if hubs:
+        options = dataclasses.replace(
+            options, linked_hubs=tuple(LinkedHub.parse(spec) for spec in hubs)
+        )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -75,6 +114,13 @@ def dps(
         with LocalDps(options) as server:
             click.echo(f"lab DPS endpoint: {server.endpoint}")
             click.echo(f"connection string: {server.connection_string()}")
+            click.echo(f"ID scope: {server.id_scope}")
+            linked = ", ".join(
+                f"{hub.host_name} ({hub.latency_ms:g} ms, weight {hub.weight})"
+                for hub in server.options.linked_hubs
+            )
+            click.echo(f"linked hubs: {linked}")
+            click.echo(f"allocation policy: {server.options.allocation_policy}")
             click.echo(f"CA bundle: {server.ca_bundle}")
             click.echo(f"access log: {server.access_log_path}")
             click.echo("press Ctrl-C to stop", err=True)

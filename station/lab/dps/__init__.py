@@ -1,4 +1,4 @@
-"""The local DPS stand-in: the Azure DPS service (enrollment) API on loopback HTTPS.
+"""The local DPS stand-in: the Azure DPS service (enrollment) and device registration APIs.
 
 Start it with ``station lab dps`` or in-process with :class:`LocalDps` / :func:`running_dps`.
 See docs/lab-dps.md for what it implements and its knobs.
@@ -6,14 +6,25 @@ See docs/lab-dps.md for what it implements and its knobs.
 
 from __future__ import annotations
 
-from station.lab.dps.app import DEFAULT_API_VERSIONS, DpsOptions, LocalDps, running_dps
+from station.lab.dps.allocation import LinkedHub
+from station.lab.dps.app import (
+    DEFAULT_API_VERSIONS,
+    DEFAULT_ID_SCOPE,
+    GLOBAL_ENDPOINT,
+    DpsOptions,
+    LocalDps,
+    running_dps,
+)
 from station.lab.dps.limits import FaultPlan
 from station.lab.dps.server import read_access_log
 
 __all__ = [
     "DEFAULT_API_VERSIONS",
+    "DEFAULT_ID_SCOPE",
+    "GLOBAL_ENDPOINT",
     "DpsOptions",
     "FaultPlan",
+    "LinkedHub",
     "LocalDps",
     "read_access_log",
     "running_dps",

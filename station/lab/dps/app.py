@@ -4,6 +4,9 @@
 ...     client = DeviceProvisioningClient.from_connection_string(
 ...         dps.connection_string(), connection_verify=str(dps.ca_bundle))
 
+The same server answers the device registration API (``/{idScope}/registrations/...``) for the
+ID scope in :class:`DpsOptions`, allocating devices across ``linked_hubs``.
+
 State directory layout: ``dps.sqlite3`` (records), ``policies.json`` (0600, policy keys),
 ``tls/`` (lab CA bundle, server certificate and key), ``access.jsonl`` (one line per request) and
 ``connection-string.txt`` (0600, for ``[dps] connection_string_file``).
@@ -11,6 +14,7 @@ State directory layout: ``dps.sqlite3`` (records), ``policies.json`` (0600, poli
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import ssl
@@ -22,13 +26,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from station.domain.errors import LabDpsError
-from station.lab.dps import auth
+from station.lab.dps import auth, validation
+from station.lab.dps.allocation import DEFAULT_HUBS, Allocator, LinkedHub
 from station.lab.dps.limits import FaultInjector, FaultPlan, RateLimiter
+from station.lab.dps.registration import DeviceApiSettings, DeviceRegistrationApi
 from station.lab.dps.server import (
     AccessLog,
     DpsHttpServer,
     ServerContext,
+    device_routes,
+    lab_routes,
     read_access_log,
     service_routes,
 )
@@ -38,6 +49,8 @@ from station.lab.dps.tls import ensure_tls
 
 DEFAULT_API_VERSIONS: Final = ("2018-04-01", "2019-03-31", "2021-10-01")
 MAX_MESSAGE_BYTES: Final = 96 * 1024
+DEFAULT_ID_SCOPE: Final = "0ne00000001"
+GLOBAL_ENDPOINT: Final = "global.azure-devices-provisioning.net"
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,13 @@ class DpsOptions:
     max_groups: int = 100
     max_message_bytes: int = MAX_MESSAGE_BYTES
     api_versions: tuple[str, ...] = DEFAULT_API_VERSIONS
+    # device registration API
+    id_scope: str = DEFAULT_ID_SCOPE
+    linked_hubs: tuple[LinkedHub, ...] = tuple(LinkedHub(h) for h in DEFAULT_HUBS)
+    allocation_policy: str = "hashed"  # the service-level default: hashed|static|geoLatency
+    retry_after_s: float = 3.0  # Retry-After on 202 (DPS's documented example)
+    assignment_delay_s: float = 0.0  # how long an operation stays "assigning"
+    webhook_ca_bundle: Path | None = None  # extra trust for https custom-allocation webhooks
 
 
 class LocalDps:
@@ -74,6 +94,8 @@ class LocalDps:
         self._store: DpsStore | None = None
         self._access_log: AccessLog | None = None
         self.api: EnrollmentApi | None = None
+        self.device_api: DeviceRegistrationApi | None = None
+        self._tls: ssl.SSLContext | None = None
         self.policies: dict[str, auth.AccessPolicy] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -102,15 +124,40 @@ class LocalDps:
         if opts.reset:
             self._store.reset()
             self._access_log.truncate()
-        self.api = EnrollmentApi(
-            self._store,
-            quotas=Quotas(max_enrollments=opts.max_enrollments, max_groups=opts.max_groups),
-        )
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.minimum_version = ssl.TLSVersion.TLSv1_2
         tls.load_cert_chain(tls_files.certificate, tls_files.private_key)
+        # X.509 devices: TLS verifies the client chain up to any enrolled certificate (a partial
+        # chain may end at an intermediate or at an individual enrollment's own certificate).
+        # Clients without a certificate (service API, SAS and TPM devices) are still accepted.
+        tls.verify_mode = ssl.CERT_OPTIONAL
+        tls.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        self._tls = tls
+        for kind in ("certificates", "cas"):
+            self._trust([base64.b64decode(doc["der"]) for doc in self._store.all(kind)])
+        self.api = EnrollmentApi(
+            self._store,
+            quotas=Quotas(max_enrollments=opts.max_enrollments, max_groups=opts.max_groups),
+            on_certificates=self._trust,
+        )
+        self.device_api = DeviceRegistrationApi(
+            self._store,
+            Allocator(
+                opts.linked_hubs,
+                default_policy=opts.allocation_policy,
+                webhook_ca_bundle=opts.webhook_ca_bundle,
+            ),
+            DeviceApiSettings(
+                id_scope=opts.id_scope,
+                retry_after_s=opts.retry_after_s,
+                assignment_delay_s=opts.assignment_delay_s,
+                time_scale=opts.time_scale,
+            ),
+        )
         context = ServerContext(
-            routes=service_routes(self.api),
+            routes=service_routes(self.api)
+            + device_routes(self.device_api)
+            + lab_routes(self.device_api),
             policies=self.policies,
             audiences=frozenset(),
             api_versions=frozenset(opts.api_versions),
@@ -225,6 +272,60 @@ class LocalDps:
     def access_log(self) -> list[dict[str, Any]]:
         """The access-log entries so far, oldest first."""
         return read_access_log(self.access_log_path)
+
+    @property
+    def id_scope(self) -> str:
+        """The ID scope devices register under."""
+        return self.options.id_scope
+
+    @property
+    def device_endpoint(self) -> str:
+        """Where devices register (this stand-in plays the global device endpoint too)."""
+        return self.endpoint
+
+    def add_ca_certificate(self, name: str, certificate_pem: str) -> dict[str, Any]:
+        """Upload a verified CA certificate that groups can name in ``caReferences``.
+
+        The lab's stand-in for the ARM certificate upload with "verified on upload" set.
+
+        Raises:
+            LabDpsError: the certificate cannot be parsed or the stand-in is not running.
+        """
+        store = self._running_store()
+        try:
+            cert = validation.load_certificate(certificate_pem, "certificate")
+        except Exception as exc:
+            raise LabDpsError(f"the CA certificate {name!r} cannot be parsed") from exc
+        der = cert.public_bytes(serialization.Encoding.DER)
+        doc = {
+            "name": name,
+            "thumbprint": validation.thumbprint(cert),
+            "der": base64.b64encode(der).decode("ascii"),
+            "isVerified": True,
+        }
+        store.put("cas", name.lower(), doc)
+        self._trust([der])
+        return {k: v for k, v in doc.items() if k != "der"}
+
+    def hub_devices(self, hub: str | None = None) -> list[dict[str, Any]]:
+        """The hub registry: devices the linked hubs got (all hubs, or one)."""
+        if self.device_api is None:
+            raise LabDpsError("the lab DPS is not running", remedy="Call start() first.")
+        return self.device_api.hub_devices(hub)
+
+    def _running_store(self) -> DpsStore:
+        if self._store is None:
+            raise LabDpsError("the lab DPS is not running", remedy="Call start() first.")
+        return self._store
+
+    def _trust(self, ders: list[bytes]) -> None:
+        """Add enrolled certificates to the client-certificate trust of new TLS connections."""
+        if self._tls is None:
+            return
+        for der in ders:
+            # OpenSSL's store ignores duplicates; loading is cheap and thread-safe.
+            x509.load_der_x509_certificate(der)  # refuse garbage before OpenSSL sees it
+            self._tls.load_verify_locations(cadata=der)
 
     def record_registration(self, registration_id: str, **kwargs: Any) -> dict[str, Any]:
         """Store a device registration state (see :meth:`EnrollmentApi.record_registration`)."""

@@ -179,3 +179,68 @@ def require(policy: AccessPolicy, permission: str) -> None:
     """Refuse (401002) when ``policy`` lacks ``permission``."""
     if permission not in policy.permissions:
         raise _unauthorized(f"The policy {policy.name!r} does not grant {permission}.")
+
+
+# --------------------------------------------------------------------------- device API (§3.2)
+#: Route marker: device API operations authenticate by attestation, not by a service policy.
+DEVICE_ACCESS = "DeviceAttestation"
+DEVICE_KEY_NAME = "registration"
+
+
+@dataclass(frozen=True)
+class DeviceToken:
+    """A parsed device SAS token (``skn=registration``) for one registration."""
+
+    resource: str
+    signature: str
+    expiry: int
+
+    def signed_with(self, key: str) -> bool:
+        """Return whether the token was signed with ``key`` (base64), in any accepted encoding."""
+        return _signature_matches(self.signature, self.resource, key, self.expiry)
+
+
+def device_resource(id_scope: str, registration_id: str) -> str:
+    """The resource a device signs: ``{idScope}/registrations/{registrationId}``."""
+    return f"{id_scope}/registrations/{registration_id}"
+
+
+def parse_device_token(
+    header: str, *, id_scope: str, registration_id: str, now: float
+) -> DeviceToken:
+    """Parse a device ``Authorization`` header and check everything but the signature.
+
+    Raises:
+        ApiError: 401002 when the token is malformed, not ``skn=registration``, for another
+            registration or ID scope, or expired.
+    """
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme != "SharedAccessSignature" or not rest:
+        raise _unauthorized("The Authorization header is not a SharedAccessSignature token.")
+    try:
+        fields = dict(parse_qsl(rest.strip(), keep_blank_values=True, strict_parsing=True))
+    except ValueError as exc:
+        raise _unauthorized("The SharedAccessSignature token is malformed.") from exc
+    missing = [name for name in ("sr", "sig", "se", "skn") if not fields.get(name)]
+    if missing:
+        raise _unauthorized(f"The SharedAccessSignature token lacks {', '.join(missing)}.")
+    if fields["skn"] != DEVICE_KEY_NAME:
+        raise _unauthorized(f"A device token must use skn={DEVICE_KEY_NAME}.")
+    # Devices URL-encode the resource once or not at all; both decode to the same text.
+    resource = fields["sr"]
+    expected = device_resource(id_scope, registration_id)
+    if resource.lower() not in (expected.lower(), quote_plus(expected).lower()):
+        raise _unauthorized(f"The token's resource {resource!r} is not {expected!r}.")
+    try:
+        expiry = int(fields["se"])
+    except ValueError as exc:
+        raise _unauthorized("The token's expiry (se) is not a number.") from exc
+    if expiry <= now:
+        raise _unauthorized("The SharedAccessSignature token has expired.")
+    return DeviceToken(resource, fields["sig"], expiry)
+
+
+def derive_device_key(group_key: str, registration_id: str) -> str:
+    """Derive a device key from a group key: base64(HMAC-SHA256(group key, registration ID))."""
+    digest = hmac.new(base64.b64decode(group_key), registration_id.encode(), hashlib.sha256)
+    return base64.b64encode(digest.digest()).decode("ascii")

@@ -6,7 +6,9 @@ including refusals of malformed HTTP, carries a DPS-shaped JSON body; an unexpec
 becomes a plain 500 with a tracking id and the traceback goes only to the server's log.
 
 Routes are a table of (method, path pattern, operation, permission, handler), matched
-case-insensitively; the device registration API will add its rows to the same table.
+case-insensitively. The service API's rows need a service SAS with a permission; the device API's
+rows (permission :data:`auth.DEVICE_ACCESS`) skip that: the device API attests devices itself, with
+the client certificate chain TLS verified (see :func:`peer_chain`) or a device SAS.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from station.lab.dps import auth
 from station.lab.dps import errors as codes
 from station.lab.dps.errors import ApiError
 from station.lab.dps.limits import FaultInjector, RateLimiter, retry_after_headers
+from station.lab.dps.registration import DeviceRegistrationApi
 from station.lab.dps.service import ENROLLMENTS, GROUPS, ApiRequest, ApiResponse, EnrollmentApi
 from station.lab.dps.validation import timestamp
 
@@ -109,6 +112,65 @@ def service_routes(api: EnrollmentApi) -> list[Route]:
             api.registration_delete,
         ),
     ]
+
+
+def device_routes(api: DeviceRegistrationApi) -> list[Route]:
+    """The device registration API of dps-api.md §8 (after the service routes in the table)."""
+    device = auth.DEVICE_ACCESS
+    return [
+        _route(
+            "PUT", "/{idScope}/registrations/{id}/register", "device.register", device, api.register
+        ),
+        _route(
+            "GET",
+            "/{idScope}/registrations/{id}/operations/{operationId}",
+            "device.operation",
+            device,
+            api.operation_status,
+        ),
+        _route("POST", "/{idScope}/registrations/{id}", "device.status", device, api.status_lookup),
+    ]
+
+
+def lab_routes(api: DeviceRegistrationApi) -> list[Route]:
+    """Lab-only reads (not DPS API): the hub registry, for tools in another process."""
+    read = auth.REGISTRATION_READ
+    return [
+        _route(
+            "GET",
+            "/lab/hubDevices",
+            "lab.hub_devices",
+            read,
+            lambda r: ApiResponse(200, api.hub_devices()),
+        ),
+        _route(
+            "GET",
+            "/lab/hubs/{hub}/devices",
+            "lab.hub_devices",
+            read,
+            lambda r: ApiResponse(200, api.hub_devices(r.params["hub"])),
+        ),
+    ]
+
+
+def peer_chain(connection: Any) -> tuple[bytes, ...]:
+    """The client certificate chain TLS verified (DER, leaf first), or ``()`` without one.
+
+    Python 3.11 has no public API for the chain (``SSLSocket.get_verified_chain`` is 3.13). Its
+    ``_ssl`` object has had the method since 3.10, so it is used when present; otherwise only the
+    leaf is returned and the device API completes the chain from enrolled certificates.
+    """
+    getter = getattr(getattr(connection, "_sslobj", None), "get_verified_chain", None)
+    if getter is not None:
+        try:
+            chain = getter()
+        except (ssl.SSLError, ValueError):
+            chain = None
+        if chain:
+            return tuple(bytes(cert.public_bytes(ssl._ssl.ENCODING_DER)) for cert in chain)  # type: ignore[attr-defined]
+    getpeercert = getattr(connection, "getpeercert", None)
+    leaf = getpeercert(binary_form=True) if getpeercert is not None else None
+    return (bytes(leaf),) if leaf else ()
 
 
 class AccessLog:
@@ -295,6 +357,8 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
                 f"{', '.join(sorted(ctx.api_versions))}.",
             )
         headers = {name.lower(): value for name, value in self.headers.items()}
+        if route.permission == auth.DEVICE_ACCESS:
+            return self._device(ctx, entry, route, params, headers, raw, fault)
         policy = auth.authenticate(
             headers.get("authorization"),
             policies=ctx.policies,
@@ -313,6 +377,31 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
         entry["billable"] = True
         if fault == "500":
             raise ApiError(codes.INTERNAL, "Internal server error (injected fault).")
+        return route.handler(self._request(params, headers, raw))
+
+    def _device(
+        self,
+        ctx: ServerContext,
+        entry: dict[str, Any],
+        route: Route,
+        params: dict[str, str],
+        headers: dict[str, str],
+        raw: bytes,
+        fault: str | None,
+    ) -> ApiResponse:
+        # Device operations are not service operations: no policy and no service-wide limiter
+        # (polling has its own per-device limit in the device API).
+        entry["policy"] = "device"
+        entry["billable"] = True
+        if fault == "500":
+            raise ApiError(codes.INTERNAL, "Internal server error (injected fault).")
+        request = self._request(params, headers, raw)
+        chain = peer_chain(self.connection)
+        return route.handler(
+            ApiRequest(request.params, request.headers, request.body, request.has_body, chain)
+        )
+
+    def _request(self, params: dict[str, str], headers: dict[str, str], raw: bytes) -> ApiRequest:
         body: Any = None
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if raw and media_type and not media_type.endswith(("/json", "+json")):
@@ -326,7 +415,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
             except (UnicodeDecodeError, ValueError, RecursionError) as exc:
                 # RecursionError: absurdly deep nesting, still the client's malformed body
                 raise ApiError(codes.MALFORMED_BODY, "The request body is not valid JSON.") from exc
-        return route.handler(ApiRequest(params, headers, body, has_body=bool(raw)))
+        return ApiRequest(params, headers, body, has_body=bool(raw))
 
     def _read_body(self, ctx: ServerContext, entry: dict[str, Any]) -> bytes:
         if self.headers.get("Transfer-Encoding"):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from cryptography.hazmat.primitives import serialization
+
 from station.domain.errors import LabDpsError
 from station.lab.dps import errors as codes
 from station.lab.dps import validation
@@ -38,6 +40,7 @@ class ApiRequest:
     headers: Mapping[str, str]
     body: Any = None
     has_body: bool = False
+    client_chain: tuple[bytes, ...] = ()  # DER, leaf first: the TLS client's verified chain
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class EnrollmentApi:
         store: where records live.
         quotas: the individual-enrollment and group ceilings.
         now: the clock (UTC), injectable for tests.
+        on_certificates: called with the DER of the X.509 certificates of each written record
+            (the server adds them to the device API's client-certificate trust).
     """
 
     def __init__(
@@ -105,10 +110,12 @@ class EnrollmentApi:
         *,
         quotas: Quotas | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_certificates: Callable[[list[bytes]], None] | None = None,
     ) -> None:
         self.store = store
         self.quotas = quotas or Quotas()
         self._now = now
+        self._on_certificates = on_certificates
 
     # ------------------------------------------------------------------ records
     def _path_id(self, request: ApiRequest, kind: _Kind | None = None) -> str:
@@ -199,7 +206,20 @@ class EnrollmentApi:
         record["createdDateTimeUtc"] = existing["createdDateTimeUtc"] if existing else stamp
         record["lastUpdatedDateTimeUtc"] = stamp
         self.store.put(kind.table, key, record)
+        self._keep_certificates(body)
         return record
+
+    def _keep_certificates(self, body: Any) -> None:
+        # Answers show only a certificate's info, but the device API needs the certificate itself
+        # to match chains, so it is kept by thumbprint (never echoed).
+        ders: list[bytes] = []
+        for cert in validation.enrolled_certificates(body):
+            der = cert.public_bytes(serialization.Encoding.DER)
+            doc = {"der": base64.b64encode(der).decode("ascii")}
+            self.store.put("certificates", validation.thumbprint(cert), doc)
+            ders.append(der)
+        if ders and self._on_certificates is not None:
+            self._on_certificates(ders)
 
     # ------------------------------------------------------------------ bulk
     def bulk(self, kind: _Kind, request: ApiRequest) -> ApiResponse:

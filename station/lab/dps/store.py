@@ -1,4 +1,4 @@
-"""The stand-in's state in SQLite: enrollments, enrollment groups and registration states.
+"""The stand-in's state in SQLite: enrollments, groups, registration states and the hub registry.
 
 One table per record kind, keyed by the lower-case id, with an ever-increasing ``seq`` that gives
 queries a stable order for paging. Records are stored as the JSON the service answers with. The
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-KINDS: Final = ("enrollments", "groups", "registrations")
+KINDS: Final = ("enrollments", "groups", "registrations", "certificates", "cas", "hub_devices")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS enrollments (
@@ -27,6 +27,15 @@ CREATE TABLE IF NOT EXISTS registrations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL,
     group_key TEXT);
 CREATE INDEX IF NOT EXISTS registrations_group ON registrations(group_key, seq);
+-- enrolled X.509 certificates by upper-case SHA-256 thumbprint (answers only ever show their info)
+CREATE TABLE IF NOT EXISTS certificates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+-- CA certificates a group's caReferences name (the ARM upload the lab does not emulate)
+CREATE TABLE IF NOT EXISTS cas (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+-- the linked hubs' device registry: which hub got which device (key: registration ID)
+CREATE TABLE IF NOT EXISTS hub_devices (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
 """
 
 
@@ -115,6 +124,12 @@ class DpsStore:
         docs = [dict(json.loads(doc)) for _, doc in rows]
         return docs, (int(rows[-1][0]) if more and rows else None)
 
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        """Return every record of one kind in insertion order (small tables only)."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT doc FROM {_table(kind)} ORDER BY seq").fetchall()
+        return [dict(json.loads(doc)) for (doc,) in rows]
+
     def reset(self) -> None:
         """Forget every record."""
         with self._lock:
@@ -128,7 +143,7 @@ class DpsStore:
 
 
 def _table(kind: str) -> str:
-    # Table names cannot be bound parameters; only the three known kinds are ever interpolated.
+    # Table names cannot be bound parameters; only the known kinds are ever interpolated.
     if kind not in KINDS:
         raise ValueError(f"unknown record kind {kind!r}")
     return kind

@@ -115,31 +115,56 @@ def parse_tpm2b_public(encoded: Any, where: str) -> bytes:
     return raw
 
 
-def certificate_info(encoded: Any, where: str) -> dict[str, Any]:
-    """Parse a certificate given as PEM, base64 DER or base64 PEM; return its DPS ``info``."""
+def load_certificate(encoded: Any, where: str) -> x509.Certificate:
+    """Parse a certificate given as PEM, base64 DER or base64 PEM (400006 if it is none)."""
     if not isinstance(encoded, str) or not encoded.strip():
         raise invalid(
             f"'{where}' must be a certificate (PEM or base64 DER).", codes.INVALID_CERTIFICATE
         )
     text = encoded.strip()
-    cert: x509.Certificate | None = None
     try:
         if text.startswith("-----BEGIN"):
-            cert = x509.load_pem_x509_certificate(text.encode("ascii"))
-        else:
-            raw = base64.b64decode(text, validate=True)
-            if raw.lstrip().startswith(b"-----BEGIN"):
-                cert = x509.load_pem_x509_certificate(raw)
-            else:
-                cert = x509.load_der_x509_certificate(raw)
+            return x509.load_pem_x509_certificate(text.encode("ascii"))
+        raw = base64.b64decode(text, validate=True)
+        if raw.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_certificate(raw)
+        return x509.load_der_x509_certificate(raw)
     except (ValueError, UnicodeEncodeError, binascii.Error) as exc:
         raise invalid(
             f"'{where}' is not a valid X.509 certificate.", codes.INVALID_CERTIFICATE
         ) from exc
+
+
+def thumbprint(cert: x509.Certificate) -> str:
+    """The upper-case hex SHA-256 thumbprint DPS shows (and the stand-in keys certificates by)."""
+    return cert.fingerprint(hashes.SHA256()).hex().upper()
+
+
+def enrolled_certificates(body: Any) -> list[x509.Certificate]:
+    """The certificates in an (already validated) enrollment or group request body."""
+    mech = body.get("attestation") if isinstance(body, dict) else None
+    x = mech.get("x509") if isinstance(mech, dict) else None
+    if not isinstance(x, dict):
+        return []
+    found: list[x509.Certificate] = []
+    for key in ("clientCertificates", "signingCertificates"):
+        pair = x.get(key)
+        if not isinstance(pair, dict):
+            continue
+        for slot in ("primary", "secondary"):
+            entry = pair.get(slot)
+            if isinstance(entry, dict) and entry.get("certificate") is not None:
+                found.append(load_certificate(entry["certificate"], f"{key}.{slot}"))
+    return found
+
+
+def certificate_info(encoded: Any, where: str) -> dict[str, Any]:
+    """Parse a certificate given as PEM, base64 DER or base64 PEM; return its DPS ``info``."""
+    cert = load_certificate(encoded, where)
     return {
         "subjectName": _dn(cert.subject),
         "sha1Thumbprint": cert.fingerprint(hashes.SHA1()).hex().upper(),
-        "sha256Thumbprint": cert.fingerprint(hashes.SHA256()).hex().upper(),
+        "sha256Thumbprint": thumbprint(cert),
         "issuerName": _dn(cert.issuer),
         "notBeforeUtc": timestamp(cert.not_valid_before_utc),
         "notAfterUtc": timestamp(cert.not_valid_after_utc),

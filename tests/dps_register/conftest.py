@@ -1,0 +1,301 @@
+"""Fixtures for the device registration API: a running stand-in, the official service client to
+enroll, a small X.509 PKI, a real swtpm per test and a custom-allocation webhook."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.iot.deviceprovisioning import DeviceProvisioningClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from station.domain.errors import DeviceRegistrationError
+from station.lab.dps import DpsOptions, LinkedHub, LocalDps
+from station.lab.firstboot import DeviceRegistrationClient, DeviceTpm, DpsEndpoint
+
+HUBS = (
+    LinkedHub("hub-a.azure-devices.net", latency_ms=40),
+    LinkedHub("hub-b.azure-devices.net", latency_ms=12),
+    LinkedHub("hub-c.azure-devices.net", latency_ms=90),
+)
+
+
+@pytest.fixture
+def dps_options(tmp_path: Path) -> DpsOptions:
+    # Short Retry-After so polling tests do not wait DPS's 3 s; no service-wide throttling.
+    return DpsOptions(
+        state_dir=tmp_path / "dps", linked_hubs=HUBS, retry_after_s=0.01, rate_limit=0
+    )
+
+
+@pytest.fixture
+def dps(dps_options: DpsOptions) -> Iterator[LocalDps]:
+    with LocalDps(dps_options) as server:
+        yield server
+
+
+@pytest.fixture
+def service(dps: LocalDps) -> Iterator[DeviceProvisioningClient]:
+    """The official service client, to enroll devices the way a cloud operator does."""
+    client = DeviceProvisioningClient.from_connection_string(
+        dps.connection_string(), connection_verify=str(dps.ca_bundle)
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def endpoint(dps: LocalDps) -> DpsEndpoint:
+    """The DPS info a board holds, pointing at the stand-in."""
+    return DpsEndpoint(dps.host_name, dps.id_scope, dps.ca_bundle)
+
+
+@pytest.fixture
+def device(endpoint: DpsEndpoint) -> DeviceRegistrationClient:
+    return DeviceRegistrationClient(endpoint, timeout_s=30)
+
+
+# --------------------------------------------------------------------------- X.509
+@dataclass
+class Issued:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+@dataclass
+class Pki:
+    """A root, an intermediate (the station's ICA) and device certificates under it."""
+
+    directory: Path
+    root: Issued = field(init=False)
+    ica: Issued = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = issue("Lab Root CA", ca=True)
+        self.ica = issue("Station ICA", issuer=self.root, ca=True)
+
+    def device(
+        self, registration_id: str, *, issuer: Issued | None = None, cn: str | None = None
+    ) -> Issued:
+        return issue(cn or registration_id, issuer=issuer or self.ica)
+
+    def files(self, leaf: Issued, *chain: Issued, tamper: bool = False) -> tuple[Path, Path]:
+        """Write leaf + chain PEM and the key; ``tamper`` flips a byte in the leaf's signature."""
+        der = leaf.cert.public_bytes(serialization.Encoding.DER)
+        if tamper:
+            der = der[:-8] + bytes([der[-8] ^ 0x01]) + der[-7:]
+        pem = _pem(der) + "".join(c.pem for c in chain)
+        name = f"{leaf.cert.serial_number:x}"
+        cert_file = self.directory / f"{name}.chain.pem"
+        key_file = self.directory / f"{name}.key.pem"
+        cert_file.write_text(pem)
+        key_file.write_bytes(
+            leaf.key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return cert_file, key_file
+
+
+def _pem(der: bytes) -> str:
+    body = base64.encodebytes(der).decode("ascii").replace("\n", "")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+
+
+def issue(cn: str, *, issuer: Issued | None = None, ca: bool = False) -> Issued:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.cert.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
+    return Issued(cert, key)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    directory = tmp_path / "pki"
+    directory.mkdir()
+    return Pki(directory)
+
+
+# --------------------------------------------------------------------------- swtpm
+@pytest.fixture
+def make_tpm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], DeviceTpm]]:
+    """Start real swtpm processes (unix sockets) and open DeviceTpm on them; all stopped after."""
+    monkeypatch.setenv("TSS2_LOG", "all+none")  # NV template probes log harmless ESYS errors
+    started: list[tuple[subprocess.Popen[bytes], str, DeviceTpm | None]] = []
+
+    def start() -> DeviceTpm:
+        # swtpm's socket path must stay short (< ~100 chars): not under pytest's tmp_path.
+        state = tempfile.mkdtemp(prefix="f12-tpm-", dir="/tmp")
+        sock = os.path.join(state, "tpm")
+        process = subprocess.Popen(
+            [
+                "swtpm",
+                "socket",
+                "--tpm2",
+                "--tpmstate",
+                f"dir={state}",
+                "--server",
+                f"type=unixio,path={sock}",
+                "--ctrl",
+                f"type=unixio,path={sock}.ctrl",
+                "--flags",
+                "not-need-init,startup-clear",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append((process, state, None))
+        # The socket files appear before swtpm accepts on them: retry opening until it does.
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "swtpm exited"
+            if os.path.exists(sock) and os.path.exists(sock + ".ctrl"):
+                try:
+                    tpm = DeviceTpm.open("swtpm", f"path={sock}")
+                    break
+                except DeviceRegistrationError:
+                    if time.monotonic() > deadline:
+                        raise
+            assert time.monotonic() < deadline, "swtpm did not start listening"
+            time.sleep(0.005)
+        started[-1] = (process, state, tpm)
+        return tpm
+
+    yield start
+    for process, state, tpm in started:
+        if tpm is not None:
+            tpm.close()
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- webhook
+@dataclass
+class Webhook:
+    """A custom allocation webhook on 127.0.0.1 that records requests and answers via ``decide``."""
+
+    decide: Callable[[dict[str, Any]], tuple[int, Any]]
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook(decide=lambda request: (500, {"error": "no decision configured"}))
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length))
+            with lock:
+                hook.requests.append(body)
+            status, answer = hook.decide(body)
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}/allocate"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield hook
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- raw HTTP
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def call(
+    dps: LocalDps,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    cert: tuple[Path, Path] | None = None,
+    api_version: str = "2021-10-01",
+) -> Answer:
+    """One HTTPS request to the stand-in, trusting its CA (and presenting ``cert`` if given)."""
+    import http.client
+    import ssl
+
+    tls = ssl.create_default_context(cafile=str(dps.ca_bundle))
+    if cert is not None:
+        tls.load_cert_chain(*cert)
+    host, port = dps.address
+    connection = http.client.HTTPSConnection(host, port, context=tls, timeout=30)
+    try:
+        sent = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            sent["Content-Type"] = "application/json"
+        connection.request(method, f"{path}?api-version={api_version}", body=data, headers=sent)
+        response = connection.getresponse()
+        raw = response.read()
+        lowered = {k.lower(): v for k, v in response.getheaders()}
+        return Answer(response.status, lowered, json.loads(raw) if raw else None)
+    finally:
+        connection.close()
