@@ -11,6 +11,11 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ``mute_once=OP``    the board applies OP once and loses that first answer (tests retries)
 ``slow_tpm=S``      TPM commands take the slow discrete-TPM profile times S seconds
 ``clone``      (runner) the last board gets a copy of the first board's TPM state
+``lie_ek``     the board answers ReadPublic of the EK (0x81010001) with the TPM2B_PUBLIC in
+               ``<state>/lie-ek.bin`` (another TPM's EK) instead of its own
+``tpm_failure``  the TPM answers every command with TPM_RC_FAILURE (failure mode)
+``tpm_lockout``  the TPM refuses every authorized command with TPM_RC_LOCKOUT (DA lockout)
+``bad_tpm_rsp=N``  the response to the Nth TPM command (1-based) comes back truncated
 ``seed=N``     random seed, for reproducible noise
 ============== ==============================================================================
 """
@@ -38,6 +43,10 @@ class Faults:
     mute_once: str = ""
     slow_tpm: float = 0.0
     clone: bool = False
+    lie_ek: bool = False
+    tpm_failure: bool = False
+    tpm_lockout: bool = False
+    bad_tpm_rsp: int = 0
     seed: int = 0
 
     @classmethod
@@ -76,6 +85,11 @@ class Faults:
                     raise
                 raise FaultSpecError(f"fault '{name}' has a bad value '{value}'") from exc
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def affects_tpm(self) -> bool:
+        """Whether any TPM-level fault is set (the board then wraps its TPM)."""
+        return self.lie_ek or self.tpm_failure or self.tpm_lockout or self.bad_tpm_rsp > 0
 
     def render(self) -> str:
         """The ``--faults`` text for these settings (only what differs from the default)."""

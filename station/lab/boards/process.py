@@ -31,6 +31,7 @@ from station.lab.boards.faults import Faults
 from station.lab.boards.firmware import Firmware
 from station.lab.boards.state import BoardState, Identity
 from station.lab.boards.tpm import Swtpm, ensure_local_ca, manufacture
+from station.lab.boards.tpm_faults import FaultyTpm
 from station.protocol.framing import BadFrame, FrameDecoder, FrameFault, encode_frame
 from station.protocol.messages import (
     MessageError,
@@ -216,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     tty.setraw(slave)
     loop = BoardLoop(
         master,
-        Firmware(state, swtpm, tpm_slowdown=faults.slow_tpm),
+        Firmware(
+            state,
+            FaultyTpm(swtpm, faults, state.root) if swtpm and faults.affects_tpm else swtpm,
+            tpm_slowdown=faults.slow_tpm,
+        ),
         baud=args.baud,
         faults=faults,
     )

@@ -1,0 +1,326 @@
+"""EK certificates: tolerant parsing, key comparison with the EK, chain check against anchors.
+
+Trust model (keylime's, described in templates/trust/README.md): every certificate found in the
+trust locations is a trust anchor, roots and vendor intermediates alike. An EK certificate is
+trusted when an anchor whose subject equals its issuer verifies its signature. Signatures are
+checked over the certificate's original ``tbsCertificate`` bytes, so vendor certificates that
+``cryptography`` only reads after canonical re-encoding (:mod:`.der`) still verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from station.adapters.tpm.der import (
+    DerError,
+    canonical,
+    certificate_parts,
+    children,
+    decode_oid,
+    find_oid_values,
+    read_tlv,
+    trim_to_element,
+)
+from station.domain.products import EkCertificateResult
+from station.domain.tpm import EkCertificateCheck, vendor_name
+
+log = logging.getLogger(__name__)
+
+TPM_MANUFACTURER_OID = "2.23.133.2.1"
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
+_CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
+
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "1.3.14.3.2.26": hashes.SHA1(),
+    "2.16.840.1.101.3.4.2.4": hashes.SHA224(),
+    "2.16.840.1.101.3.4.2.1": hashes.SHA256(),
+    "2.16.840.1.101.3.4.2.2": hashes.SHA384(),
+    "2.16.840.1.101.3.4.2.3": hashes.SHA512(),
+}
+_RSA_PKCS1: dict[str, hashes.HashAlgorithm] = {
+    "1.2.840.113549.1.1.5": hashes.SHA1(),
+    "1.2.840.113549.1.1.14": hashes.SHA224(),
+    "1.2.840.113549.1.1.11": hashes.SHA256(),
+    "1.2.840.113549.1.1.12": hashes.SHA384(),
+    "1.2.840.113549.1.1.13": hashes.SHA512(),
+}
+_ECDSA: dict[str, hashes.HashAlgorithm] = {
+    "1.2.840.10045.4.1": hashes.SHA1(),
+    "1.2.840.10045.4.3.1": hashes.SHA224(),
+    "1.2.840.10045.4.3.2": hashes.SHA256(),
+    "1.2.840.10045.4.3.3": hashes.SHA384(),
+    "1.2.840.10045.4.3.4": hashes.SHA512(),
+}
+_RSA_PSS = "1.2.840.113549.1.1.10"
+
+
+class MalformedCertificate(ValueError):
+    """The bytes are not a certificate, even read tolerantly."""
+
+
+@dataclass(frozen=True)
+class LoadedCertificate:
+    """A certificate read tolerantly: fields from a canonical copy, signature from the original."""
+
+    original: bytes  # padding trimmed, otherwise as found
+    cert: x509.Certificate  # parsed from the canonical re-encoding
+
+    @property
+    def canonical_subject(self) -> bytes:
+        """The subject Name, DER."""
+        return self.cert.subject.public_bytes()
+
+    @property
+    def canonical_issuer(self) -> bytes:
+        """The issuer Name, DER."""
+        return self.cert.issuer.public_bytes()
+
+
+def load_certificate(data: bytes) -> LoadedCertificate:
+    """Read one certificate from DER (NV padding allowed) or PEM.
+
+    Raises:
+        MalformedCertificate: with the reason.
+    """
+    raw = bytes(data)
+    match = _PEM.search(raw)
+    if match is not None:
+        try:
+            raw = base64.b64decode(b"".join(match.group(1).split()), validate=True)
+        except ValueError as exc:
+            raise MalformedCertificate("the PEM block is not valid base64") from exc
+    try:
+        original = trim_to_element(raw)
+        certificate_parts(original)
+        try:
+            cert = x509.load_der_x509_certificate(original)
+        except ValueError:
+            # Vendor encodings that are BER but not DER: read the fields from a canonical copy.
+            cert = x509.load_der_x509_certificate(canonical(original))
+    except (DerError, ValueError) as exc:
+        raise MalformedCertificate(f"not an X.509 certificate ({exc})") from exc
+    return LoadedCertificate(original=original, cert=cert)
+
+
+def _certificate_blobs(data: bytes) -> list[bytes]:
+    if b"-----BEGIN" in data:
+        return [match.group(0) for match in _PEM.finditer(data)]
+    return [data]
+
+
+class TrustAnchors:
+    """Certificates trusted to sign EK certificates, read from files and directories.
+
+    Only CERTIFICATE blocks are read; other PEM blocks (such as a lab CA's key next to its
+    certificate) are ignored. Unreadable certificates are logged and skipped.
+    """
+
+    def __init__(self, sources: Iterable[Path]) -> None:
+        self.sources = tuple(sources)
+        self.anchors: list[LoadedCertificate] = []
+        self.skipped: list[str] = []
+        for source in self.sources:
+            files = (
+                sorted(p for p in source.rglob("*") if p.suffix.lower() in _CERT_SUFFIXES)
+                if source.is_dir()
+                else [source]
+                if source.is_file()
+                else []
+            )
+            for path in files:
+                self._load(path)
+
+    def _load(self, path: Path) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.skipped.append(f"{path}: {exc.strerror}")
+            return
+        for blob in _certificate_blobs(data):
+            try:
+                self.anchors.append(load_certificate(blob))
+            except MalformedCertificate as exc:
+                self.skipped.append(f"{path}: {exc}")
+                log.warning("trust anchor %s skipped: %s", path, exc)
+
+    def issuers_of(self, cert: LoadedCertificate) -> list[LoadedCertificate]:
+        """Anchors whose subject equals ``cert``'s issuer."""
+        issuer = cert.canonical_issuer
+        return [a for a in self.anchors if a.canonical_subject == issuer]
+
+
+def verify_signature(cert: LoadedCertificate, issuer: LoadedCertificate) -> bool:
+    """Whether ``issuer``'s key signed ``cert`` (over the original tbsCertificate bytes)."""
+    try:
+        parts = certificate_parts(cert.original)
+        algorithm = children(read_tlv(parts.algorithm).content)
+        oid = decode_oid(algorithm[0].content)
+        key = issuer.cert.public_key()
+        if oid in _RSA_PKCS1 and isinstance(key, rsa.RSAPublicKey):
+            key.verify(parts.signature, parts.tbs, padding.PKCS1v15(), _RSA_PKCS1[oid])
+            return True
+        if oid == _RSA_PSS and isinstance(key, rsa.RSAPublicKey):
+            digest, salt = _pss_parameters(algorithm[1].content if len(algorithm) > 1 else b"")
+            pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=salt)
+            key.verify(parts.signature, parts.tbs, pss, digest)
+            return True
+        if oid in _ECDSA and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(parts.signature, parts.tbs, ec.ECDSA(_ECDSA[oid]))
+            return True
+    except (InvalidSignature, DerError, ValueError, IndexError):
+        return False
+    return False
+
+
+def _pss_parameters(content: bytes) -> tuple[hashes.HashAlgorithm, int]:
+    digest: hashes.HashAlgorithm = hashes.SHA1()
+    salt = 20
+    for item in children(content):
+        inner = children(item.content)
+        if item.tag == 0xA0 and inner:
+            digest = _HASHES[decode_oid(children(inner[0].content)[0].content)]
+        elif item.tag == 0xA2 and inner:
+            salt = int.from_bytes(inner[0].content, "big")
+    return digest, salt
+
+
+def ek_spki(ek: bytes) -> bytes:
+    """The SubjectPublicKeyInfo (DER) of a marshaled TPM2B_PUBLIC.
+
+    Raises:
+        ValueError: not a TPM2B_PUBLIC of an RSA or ECC key.
+    """
+    from tpm2_pytss.types import TPM2B_PUBLIC
+
+    try:
+        public, _ = TPM2B_PUBLIC.unmarshal(ek)
+        return bytes(public.publicArea.to_der())
+    except Exception as exc:  # tpm2-pytss raises assorted types on bad input
+        raise ValueError(f"not a usable TPM2B_PUBLIC ({exc})") from exc
+
+
+def _name(value: x509.Name) -> str:
+    try:
+        return value.rfc4514_string()
+    except ValueError:
+        return ""
+
+
+def _vendor(cert: LoadedCertificate) -> str:
+    for value in find_oid_values(cert.original, TPM_MANUFACTURER_OID):
+        text = value.decode("utf-8", "replace").strip()
+        if text:
+            return vendor_name(text)
+    organisations = cert.cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(organisations[0].value) if organisations else ""
+
+
+class X509EkCertificateVerifier:
+    """Implements :class:`station.ports.EkCertificateVerifier` with ``cryptography``.
+
+    Args:
+        anchors: the trust anchors (see :class:`TrustAnchors`).
+    """
+
+    def __init__(self, anchors: TrustAnchors) -> None:
+        self.anchors = anchors
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[Path]) -> X509EkCertificateVerifier:
+        """Load anchors from files and directories."""
+        return cls(TrustAnchors(paths))
+
+    def check(
+        self,
+        certificate: bytes | None,
+        *,
+        ek: bytes | None,
+        now: datetime,
+        nv_index: int | None = None,
+    ) -> EkCertificateCheck:
+        """See :meth:`station.ports.EkCertificateVerifier.check`."""
+        if not certificate or not certificate.strip(b"\xff\x00"):
+            return EkCertificateCheck(
+                status=EkCertificateResult.ABSENT,
+                reason="the TPM holds no EK certificate",
+                nv_index=nv_index,
+            )
+        try:
+            loaded = load_certificate(certificate)
+        except MalformedCertificate as exc:
+            return EkCertificateCheck(
+                status=EkCertificateResult.MALFORMED,
+                reason=str(exc),
+                nv_index=nv_index,
+                der=bytes(certificate),
+            )
+        cert = loaded.cert
+        base = EkCertificateCheck(
+            status=EkCertificateResult.VALID,
+            vendor=_vendor(loaded),
+            subject=_name(cert.subject),
+            issuer=_name(cert.issuer),
+            serial_number=format(cert.serial_number, "x"),
+            not_before=cert.not_valid_before_utc.isoformat(),
+            not_after=cert.not_valid_after_utc.isoformat(),
+            nv_index=nv_index,
+            der=loaded.original,
+        )
+
+        def result(
+            status: EkCertificateResult, reason: str = "", anchor: str = ""
+        ) -> EkCertificateCheck:
+            return replace(base, status=status, reason=reason, anchor=anchor)
+
+        if ek is not None:
+            try:
+                expected = ek_spki(ek)
+            except ValueError as exc:
+                return result(EkCertificateResult.MISMATCH, f"the EK cannot be compared: {exc}")
+            try:
+                actual = cert.public_key().public_bytes(
+                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            except (ValueError, TypeError) as exc:
+                return result(EkCertificateResult.MALFORMED, f"unusable public key ({exc})")
+            if actual != expected:
+                return result(
+                    EkCertificateResult.MISMATCH,
+                    "the certificate's public key is not the TPM's endorsement key",
+                )
+        issuers = self.anchors.issuers_of(loaded)
+        signer = next((a for a in issuers if verify_signature(loaded, a)), None)
+        if signer is None:
+            why = (
+                "its issuer's signature does not verify"
+                if issuers
+                else f"no trust anchor is named {base.issuer or 'as its issuer'}"
+            )
+            return result(EkCertificateResult.UNTRUSTED, why)
+        anchor = _name(signer.cert.subject)
+        for label, candidate in (("certificate", cert), ("issuer " + anchor, signer.cert)):
+            if now < candidate.not_valid_before_utc:
+                return result(
+                    EkCertificateResult.EXPIRED,
+                    f"the {label} is not valid before {candidate.not_valid_before_utc:%Y-%m-%d}",
+                    anchor,
+                )
+            if now > candidate.not_valid_after_utc:
+                return result(
+                    EkCertificateResult.EXPIRED,
+                    f"the {label} expired on {candidate.not_valid_after_utc:%Y-%m-%d}",
+                    anchor,
+                )
+        return result(EkCertificateResult.VALID, "", anchor)

@@ -1,0 +1,82 @@
+"""TPM-level faults of a virtual board: a lying EK, failure mode, DA lockout, broken responses.
+
+These sit between the firmware and swtpm (see :mod:`station.lab.boards.faults` for the switches)
+so the station can be tested against boards whose TPM misbehaves, not only their serial line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from pathlib import Path
+
+from station.lab.boards.faults import Faults
+from station.lab.boards.firmware import TpmLink
+
+EK_HANDLE = 0x81010001
+LIE_EK_FILE = "lie-ek.bin"
+_CC_READ_PUBLIC = 0x173
+_ST_NO_SESSIONS = 0x8001
+_ST_SESSIONS = 0x8002
+_RC_FAILURE = 0x101
+_RC_LOCKOUT = 0x921
+_RH_ENDORSEMENT = 0x4000000B
+_ALG_SHA256 = 0x000B
+
+
+def _error(rc: int) -> bytes:
+    return struct.pack(">HII", _ST_NO_SESSIONS, 10, rc)
+
+
+class FaultyTpm:
+    """Wrap a board's TPM and apply the TPM-level faults of ``faults``.
+
+    Args:
+        tpm: the real TPM (swtpm).
+        faults: the board's fault settings.
+        state_root: the board's state directory (where ``lie-ek.bin`` is looked up).
+    """
+
+    def __init__(self, tpm: TpmLink, faults: Faults, state_root: Path) -> None:
+        self._tpm = tpm
+        self._faults = faults
+        self._lie_file = state_root / LIE_EK_FILE
+        self._count = 0
+
+    def transmit(self, command: bytes) -> bytes:
+        """Run one command through the faults."""
+        self._count += 1
+        tag, _, code = struct.unpack(">HII", command[:10])
+        if self._faults.tpm_failure:
+            return _error(_RC_FAILURE)
+        if self._faults.tpm_lockout and tag == _ST_SESSIONS:
+            return _error(_RC_LOCKOUT)
+        if (
+            self._faults.lie_ek
+            and code == _CC_READ_PUBLIC
+            and len(command) >= 14
+            and struct.unpack(">I", command[10:14])[0] == EK_HANDLE
+            and self._lie_file.exists()
+        ):
+            return self._forged_read_public(self._lie_file.read_bytes())
+        response = self._tpm.transmit(command)
+        if self._count == self._faults.bad_tpm_rsp:
+            return response[: len(response) // 2]
+        return response
+
+    @staticmethod
+    def _forged_read_public(tpm2b_public: bytes) -> bytes:
+        # A consistent answer for another TPM's EK: its public area, its name (nameAlg SHA-256
+        # over TPMT_PUBLIC) and a qualified name under the endorsement hierarchy.
+        area = tpm2b_public[2:]
+        name = struct.pack(">H", _ALG_SHA256) + hashlib.sha256(area).digest()
+        parent = struct.pack(">I", _RH_ENDORSEMENT)
+        qualified = struct.pack(">H", _ALG_SHA256) + hashlib.sha256(parent + name).digest()
+        body = (
+            tpm2b_public
+            + struct.pack(">H", len(name))
+            + name
+            + struct.pack(">H", len(qualified))
+            + qualified
+        )
+        return struct.pack(">HII", _ST_NO_SESSIONS, 10 + len(body), 0) + body

@@ -1,0 +1,130 @@
+"""The TPM identity use case: read a board's EK, check its certificate, prove it is resident.
+
+The provisioning step machine calls :meth:`TpmIdentityService.read_identity` once per TPM board,
+on the slot's thread, with that slot's :class:`~station.ports.TpmIdentityReader`. The result is
+what the manifest and the DPS enrollment record: the EK exactly as the TPM holds it at
+0x81010001, and the registration ID derived from it.
+
+Order matters: the EK certificate is only evidence about a key; the residency proof is what ties
+that key to the TPM on this board. A board that fails the proof is rejected whatever its
+certificate says, and a certificate result the product blocks stops the board too.
+"""
+
+from __future__ import annotations
+
+from station.domain.errors import EkCertificateRejectedError, TpmResidencyError
+from station.domain.products import EkCertificateResult, ProductRecipe
+from station.domain.tpm import EkCertificateCheck, TpmIdentityResult
+from station.ports import Clock, EkCertificateVerifier, TpmIdentityReader
+
+_REMEDIES = {
+    EkCertificateResult.ABSENT: "This product requires an EK certificate; reject the board or "
+    "ask the TPM vendor for its certificate.",
+    EkCertificateResult.UNTRUSTED: "Add the TPM vendor's root or intermediate CA to the trust "
+    "folder ([tpm] trust_dir), or reject the board if its vendor is unknown.",
+    EkCertificateResult.MISMATCH: "The TPM's certificate belongs to another key: reject the "
+    "board and report it as suspect.",
+    EkCertificateResult.EXPIRED: "The EK certificate (or its issuer) is outside its validity "
+    "period: check the station clock, then reject the board.",
+    EkCertificateResult.MALFORMED: "The EK certificate cannot be read: reject the board and "
+    "report it to the TPM vendor.",
+}
+
+
+class TpmIdentityService:
+    """Read and vet TPM identities.
+
+    Args:
+        verifier: checks EK certificates against the station's trust anchors.
+        clock: the time certificates are checked at.
+    """
+
+    def __init__(self, verifier: EkCertificateVerifier, *, clock: Clock) -> None:
+        self._verifier = verifier
+        self._clock = clock
+
+    def identify(
+        self,
+        reader: TpmIdentityReader,
+        *,
+        template: str = "rsa2048",
+        create_if_absent: bool = False,
+    ) -> TpmIdentityResult:
+        """Read the identity and gather the evidence, without applying any product policy.
+
+        Steps: EK (created only if absent and allowed), SRK (created if absent), EK certificate
+        from NV (checked against the EK and the trust anchors), residency proof.
+
+        Raises:
+            TpmEkAbsentError: no EK and creating one is not allowed.
+            TpmError: the TPM failed or could not be reached.
+        """
+        key = reader.read_endorsement_key(template=template, create_if_absent=create_if_absent)
+        srk = reader.ensure_storage_root_key()
+        check = self._best_certificate(reader, key.template, key.public)
+        resident = reader.prove_residency(key.public)
+        return TpmIdentityResult.build(key, srk=srk, ek_certificate=check, resident=resident)
+
+    def _best_certificate(
+        self, reader: TpmIdentityReader, template: str, ek: bytes
+    ) -> EkCertificateCheck:
+        now = self._clock.now()
+        checks = [
+            self._verifier.check(data, ek=ek, now=now, nv_index=index)
+            for index, data in reader.read_ek_certificates(template)
+        ]
+        if not checks:
+            return self._verifier.check(None, ek=ek, now=now)
+        # A TPM may carry certificates in both NV ranges: the best verdict wins.
+        rank = [
+            EkCertificateResult.VALID,
+            EkCertificateResult.EXPIRED,
+            EkCertificateResult.UNTRUSTED,
+            EkCertificateResult.MALFORMED,
+            EkCertificateResult.MISMATCH,
+        ]
+        return min(checks, key=lambda c: rank.index(c.status) if c.status in rank else len(rank))
+
+    def admit(self, result: TpmIdentityResult, product: ProductRecipe) -> None:
+        """Apply ``product``'s policy to an identity.
+
+        Raises:
+            TpmResidencyError: the TPM could not prove it holds the EK (always blocking).
+            EkCertificateRejectedError: the certificate result is one the product blocks.
+        """
+        cert = result.ek_certificate
+        if not result.resident:
+            raise TpmResidencyError(
+                "the board's TPM could not prove it holds the endorsement key it presented",
+                remedy="Reject the board and set it aside as suspect (cloned or tampered).",
+                registration_id=result.registration_id,
+                ek_certificate=cert.status.value,
+            )
+        if product.blocks(cert.status):
+            raise EkCertificateRejectedError(
+                f"EK certificate is {cert.status.value}"
+                + (f": {cert.reason}" if cert.reason else "")
+                + f" (product {product.name} blocks this)",
+                remedy=_REMEDIES.get(cert.status, ""),
+                status=cert.status.value,
+                vendor=cert.vendor,
+                product=product.name,
+                registration_id=result.registration_id,
+            )
+
+    def read_identity(self, reader: TpmIdentityReader, product: ProductRecipe) -> TpmIdentityResult:
+        """Identify the board's TPM with ``product``'s EK rules and admit it, or raise.
+
+        Raises:
+            TpmEkAbsentError, TpmError: see :meth:`identify`.
+            TpmResidencyError, EkCertificateRejectedError: see :meth:`admit`.
+        """
+        result = self.identify(
+            reader, template=product.ek_template, create_if_absent=product.create_ek_if_absent
+        )
+        self.admit(result, product)
+        return result
+
+    def check_certificate(self, data: bytes, *, ek: bytes | None = None) -> EkCertificateCheck:
+        """Check one EK certificate (DER or PEM), optionally against an EK (TPM2B_PUBLIC)."""
+        return self._verifier.check(data, ek=ek, now=self._clock.now())

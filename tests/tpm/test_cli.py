@@ -1,0 +1,93 @@
+"""``station tpm read`` against a lab TPM board, ``station tpm verify-ek-cert`` on shared files."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from station.cli.main import main
+from station.domain.registration import tpm_registration_id
+from station.lab.boards.runner import LabBoards
+from tests.tpm.conftest import EK_CERTS, SHARED_TESTDATA, VENDOR_ROOTS
+
+
+@pytest.fixture
+def lab_station(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabBoards]:
+    """A station configured to trust the lab's TPM CA, and one lab TPM board."""
+    config = tmp_path / "station.toml"
+    config.write_text(
+        f'[station]\ndata_dir = "{tmp_path / "data"}"\n[board]\nbaud = 0\n'
+        "[tpm]\ntrust_lab_ca = true\n"
+    )
+    monkeypatch.setenv("STATION_CONFIG", str(config))
+    lab = LabBoards(tmp_path / "data" / "lab", baud=0)
+    try:
+        lab.start(1, "tpm")
+        yield lab
+    finally:
+        lab.stop()
+
+
+def test_tpm_read(
+    lab_station: LabBoards, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = lab_station.boards[1].port
+    assert main(["tpm", "read", port, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ek = base64.b64decode(out["endorsement_key"])
+    assert out["registration_id"] == tpm_registration_id(ek)
+    assert out["resident"] is True and out["origin"] == "found"
+    assert out["ek_certificate"]["status"] == "valid"
+    assert out["ek_certificate"]["nv_index"] == "0x01c00002"
+
+    assert main(["tpm", "read", port, "--product", "lab-tpm"]) == 0
+    text = capsys.readouterr().out
+    assert out["registration_id"] in text and "valid (IBM (software TPM))" in text
+    assert "passed" in text
+
+    empty = tmp_path / "no-anchors"
+    empty.mkdir()
+    assert main(["tpm", "read", port, "--product", "lab-tpm", "--roots", str(empty)]) == 2
+    text = capsys.readouterr().out
+    assert "untrusted" in text and "rejected: EK certificate is untrusted" in text
+
+
+def test_verify_ek_cert(capsys: pytest.CaptureFixture[str]) -> None:
+    padded = EK_CERTS / "keylime/st_sha256_with_rsa_ek__STM_EK_Int05__trailing_0xFF_padding.der"
+    assert main(["tpm", "verify-ek-cert", str(padded), "--roots", str(VENDOR_ROOTS)]) == 0
+    text = capsys.readouterr().out
+    assert "valid (STMicroelectronics)" in text and "STM TPM EK Intermediate CA 05" in text
+
+    swtpm = EK_CERTS / "keylime/swtpm_ek__swtpm-localca__fedora33.der"
+    assert main(["tpm", "verify-ek-cert", str(swtpm), "--roots", str(VENDOR_ROOTS), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["status"] == "untrusted"
+
+    sample = (
+        SHARED_TESTDATA
+        / "tpm-ek-samples"
+        / ("azure-sdk-python_deviceprovisioning_TEST_ENDORSEMENT_KEY.tpm2b_public.bin")
+    )
+    argv = ["tpm", "verify-ek-cert", str(swtpm), "--ek", str(sample), "--json"]
+    assert main(argv) == 2
+    assert json.loads(capsys.readouterr().out)["status"] == "mismatch"
+
+
+def test_verify_ek_cert_uses_the_shipped_trust_folder_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "station.toml"
+    config.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n')
+    monkeypatch.setenv("STATION_CONFIG", str(config))
+    cert = EK_CERTS / "keylime/nuvoton_rsa_ek__NuvotonRootCA2111__malformed.der"
+    assert main(["tpm", "verify-ek-cert", str(cert)]) == 2
+    assert "untrusted" in capsys.readouterr().out
+    config.write_text(
+        f'[station]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[tpm]\nextra_trust_dirs = ["{VENDOR_ROOTS}"]\n'
+    )
+    assert main(["tpm", "verify-ek-cert", str(cert)]) == 0
+    assert "valid (Nuvoton)" in capsys.readouterr().out

@@ -1,0 +1,178 @@
+"""TPM identity read from lab TPM boards over real ptys, checked against swtpm with tpm2-tools."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tpm2_pytss import ESAPI
+from tpm2_pytss.constants import ESYS_TR
+
+from station.adapters.board.session import BoardSession
+from station.adapters.tpm.identity import BoardTpmIdentityReader
+from station.adapters.tpm.tcti import BoardTcti
+from station.domain.errors import (
+    EkCertificateRejectedError,
+    TpmEkAbsentError,
+    TpmResidencyError,
+)
+from station.domain.products import (
+    DpsTargetSpec,
+    EkCertificateResult,
+    ProductAttestation,
+    ProductRecipe,
+)
+from station.domain.tpm import EK_HANDLE, SRK_HANDLE, EkOrigin
+from station.lab.boards.faults import Faults
+from station.lab.boards.runner import LabBoards
+from station.lab.boards.tpm_faults import LIE_EK_FILE
+from tests.tpm.conftest import direct_swtpm, lab_ca_files, service_trusting, tpm2_readpublic
+
+Connect = Callable[..., BoardSession]
+Readers = Callable[[BoardSession], BoardTpmIdentityReader]
+
+
+def product(**overrides: object) -> ProductRecipe:
+    values: dict[str, object] = {
+        "name": "lab-tpm",
+        "attestation": ProductAttestation.TPM,
+        "dps": DpsTargetSpec(id_scope="0ne00000001"),
+    }
+    values.update(overrides)
+    return ProductRecipe(**values)  # type: ignore[arg-type]
+
+
+def independent_registration_id(ek: bytes) -> str:
+    # The Azure SDKs' rule, written out again: base32(SHA-256(TPM2B_PUBLIC)), lower, no padding.
+    return base64.b32encode(hashlib.sha256(ek).digest()).decode().lower().replace("=", "")
+
+
+def test_recorded_ek_is_what_tpm2_tools_reads_from_the_same_tpm(
+    lab: LabBoards, connect: Connect, readers: Readers, tmp_path: Path
+) -> None:
+    (board,) = lab.start(1, "tpm")
+    reader = readers(connect(board.port))
+    result = service_trusting(lab_ca_files(lab)).read_identity(reader, product())
+
+    assert result.origin is EkOrigin.FOUND and result.template == "rsa2048"
+    assert result.resident
+    assert result.ek_certificate.status is EkCertificateResult.VALID
+    assert result.ek_certificate.nv_index == 0x01C00002
+    assert result.ek_certificate.vendor == "IBM (software TPM)"
+    assert base64.b64decode(result.ek_b64) == result.ek
+    assert result.registration_id == independent_registration_id(result.ek)
+    assert len(result.registration_id) == 52
+
+    reader.close()
+    lab.stop()  # the board saves its TPM state on the way out
+    with direct_swtpm(board.state_dir / "tpm") as tcti:
+        ek = tpm2_readpublic(tcti, EK_HANDLE, tmp_path / "ek.pub")
+        srk = tpm2_readpublic(tcti, SRK_HANDLE, tmp_path / "srk.pub")
+    assert ek == result.ek  # byte for byte: what DPS gets is what the device will present
+    assert srk == result.srk  # the SRK the station created is persisted
+
+
+def test_untrusted_ek_certificate_is_blocked_by_the_product(
+    lab: LabBoards, connect: Connect, readers: Readers, tmp_path: Path
+) -> None:
+    (board,) = lab.start(1, "tpm")
+    reader = readers(connect(board.port))
+    empty = tmp_path / "no-anchors"
+    empty.mkdir()
+    service = service_trusting([empty])
+    with pytest.raises(EkCertificateRejectedError) as caught:
+        service.read_identity(reader, product())
+    assert caught.value.details["status"] == "untrusted"
+    assert "swtpm-localca" in caught.value.message and caught.value.remedy
+    # A product that accepts untrusted certificates lets the same board through.
+    lenient = product(ek_certificate_blocks=frozenset({EkCertificateResult.MISMATCH}))
+    result = service.read_identity(reader, lenient)
+    assert result.ek_certificate.status is EkCertificateResult.UNTRUSTED and result.resident
+
+
+def _evict_ek(session: BoardSession) -> bytes:
+    ectx = ESAPI(BoardTcti(session))
+    try:
+        handle = ectx.tr_from_tpmpublic(EK_HANDLE)
+        public, _, _ = ectx.read_public(handle)
+        ectx.evict_control(ESYS_TR.OWNER, handle, EK_HANDLE)
+        return bytes(public.marshal())
+    finally:
+        ectx.close()
+
+
+def test_missing_ek_is_created_and_persisted_only_when_the_product_allows(
+    lab: LabBoards, connect: Connect, readers: Readers, tmp_path: Path
+) -> None:
+    (board,) = lab.start(1, "tpm")
+    session = connect(board.port)
+    original = _evict_ek(session)
+    reader = readers(session)
+    service = service_trusting(lab_ca_files(lab))
+
+    with pytest.raises(TpmEkAbsentError) as caught:
+        service.read_identity(reader, product())
+    assert "0x81010001" in caught.value.message and caught.value.remedy
+    with pytest.raises(TpmEkAbsentError):  # still absent: nothing was created
+        reader.read_endorsement_key(template="rsa2048", create_if_absent=False)
+
+    created = service.read_identity(reader, product(create_ek_if_absent=True))
+    assert created.origin is EkOrigin.CREATED
+    # The TCG default template derives the same key from the endorsement seed.
+    assert created.ek == original
+    assert created.ek_certificate.status is EkCertificateResult.VALID and created.resident
+    again = service.read_identity(reader, product(create_ek_if_absent=True))
+    assert again.origin is EkOrigin.FOUND and again.ek == created.ek
+
+    reader.close()
+    lab.stop()
+    with direct_swtpm(board.state_dir / "tpm") as tcti:
+        assert tpm2_readpublic(tcti, EK_HANDLE, tmp_path / "ek.pub") == created.ek
+
+
+def test_ecc_p256_ek_is_created_from_the_tcg_template(
+    lab: LabBoards, connect: Connect, readers: Readers
+) -> None:
+    (board,) = lab.start(1, "tpm")
+    session = connect(board.port)
+    _evict_ek(session)
+    service = service_trusting(lab_ca_files(lab))
+    recipe = product(
+        ek_template="ecc-p256",
+        create_ek_if_absent=True,
+        ek_certificate_blocks=frozenset({EkCertificateResult.MISMATCH}),
+    )
+    result = service.read_identity(readers(session), recipe)
+    assert result.template == "ecc-p256" and result.origin is EkOrigin.CREATED
+    assert result.resident
+    # swtpm_setup certifies RSA-2048 and ECC P-384 EKs only: no certificate for a P-256 EK.
+    assert result.ek_certificate.status is EkCertificateResult.ABSENT
+
+
+def test_board_lying_about_its_ek_fails_the_residency_proof(
+    lab: LabBoards, connect: Connect, readers: Readers
+) -> None:
+    (honest,) = lab.start(1, "tpm")
+    service = service_trusting(lab_ca_files(lab))
+    genuine = service.read_identity(readers(connect(honest.port)), product())
+    # The next board replays the honest board's EK when asked for 0x81010001.
+    liar_dir = lab.lab_dir / "boards" / "board-2"
+    liar_dir.mkdir(parents=True)
+    (liar_dir / LIE_EK_FILE).write_bytes(genuine.ek)
+    (liar,) = lab.start(1, "tpm", Faults(lie_ek=True))
+    reader = readers(connect(liar.port))
+
+    claimed = service.identify(reader)
+    assert claimed.ek == genuine.ek  # the lie is convincing at the EK level...
+    assert claimed.ek_certificate.status is EkCertificateResult.MISMATCH  # ...its cert is its own
+    assert not claimed.resident
+    blocks_nothing = product(ek_certificate_blocks=frozenset())
+    with pytest.raises(TpmResidencyError) as caught:
+        service.admit(claimed, blocks_nothing)
+    assert caught.value.details["registration_id"] == genuine.registration_id
+    assert "suspect" in caught.value.remedy
+    # The reader is still usable: the honest answer for its own EK handle proves nothing new.
+    assert not reader.prove_residency(genuine.ek)

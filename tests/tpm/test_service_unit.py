@@ -1,0 +1,137 @@
+"""The TPM identity service's policy, with fake ports (fast; the real ones are tested on lab boards)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from station.domain.errors import EkCertificateRejectedError, TpmResidencyError
+from station.domain.products import (
+    DpsTargetSpec,
+    EkCertificateResult,
+    ProductAttestation,
+    ProductRecipe,
+)
+from station.domain.registration import tpm_registration_id
+from station.domain.tpm import EkCertificateCheck, EkOrigin, EndorsementKey, vendor_name
+from station.services.tpm_identity import TpmIdentityService
+from tests.tpm.conftest import SHARED_TESTDATA
+
+EK = (
+    SHARED_TESTDATA
+    / "tpm-ek-samples"
+    / "azure-iot-sdk-csharp_SampleEndorsementKey.tpm2b_public.bin"
+).read_bytes()
+
+
+@dataclass
+class FakeReader:
+    certificates: list[tuple[int, bytes]] = field(default_factory=list)
+    resident: bool = True
+    calls: list[str] = field(default_factory=list)
+
+    def read_endorsement_key(self, *, template: str, create_if_absent: bool) -> EndorsementKey:
+        self.calls.append(f"ek:{template}:{create_if_absent}")
+        return EndorsementKey(public=EK, template="rsa2048", origin=EkOrigin.FOUND)
+
+    def ensure_storage_root_key(self) -> bytes:
+        self.calls.append("srk")
+        return b"srk"
+
+    def read_ek_certificates(self, template: str) -> list[tuple[int, bytes]]:
+        self.calls.append(f"certs:{template}")
+        return self.certificates
+
+    def prove_residency(self, ek: bytes) -> bool:
+        self.calls.append("proof")
+        assert ek == EK
+        return self.resident
+
+    def close(self) -> None:
+        pass
+
+
+class FakeVerifier:
+    """Maps certificate bytes to a status (the bytes *are* the status name)."""
+
+    def check(
+        self,
+        certificate: bytes | None,
+        *,
+        ek: bytes | None,
+        now: datetime,
+        nv_index: int | None = None,
+    ) -> EkCertificateCheck:
+        status = (
+            EkCertificateResult(certificate.decode()) if certificate else EkCertificateResult.ABSENT
+        )
+        return EkCertificateCheck(status=status, nv_index=nv_index, vendor="Acme")
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def recipe(**overrides: object) -> ProductRecipe:
+    values: dict[str, object] = {
+        "name": "thermo",
+        "attestation": ProductAttestation.TPM,
+        "dps": DpsTargetSpec(id_scope="0ne00000001"),
+    }
+    values.update(overrides)
+    return ProductRecipe(**values)  # type: ignore[arg-type]
+
+
+def service() -> TpmIdentityService:
+    return TpmIdentityService(FakeVerifier(), clock=Clock())
+
+
+def test_identity_carries_the_ek_and_its_registration_id() -> None:
+    reader = FakeReader(certificates=[(0x01C00002, b"valid")])
+    result = service().read_identity(reader, recipe(create_ek_if_absent=True))
+    assert result.ek == EK and result.registration_id == tpm_registration_id(EK)
+    assert result.registration_id == "sizmf6sllrqe4op4wm576nl26la72rssxmf7i7oag2fbuy7uvbaq"
+    assert result.srk == b"srk" and result.resident
+    assert result.ek_certificate.status is EkCertificateResult.VALID
+    assert reader.calls == ["ek:rsa2048:True", "srk", "certs:rsa2048", "proof"]
+
+
+def test_failed_residency_blocks_even_with_a_valid_certificate() -> None:
+    reader = FakeReader(certificates=[(0x01C00002, b"valid")], resident=False)
+    with pytest.raises(TpmResidencyError) as caught:
+        service().read_identity(reader, recipe(ek_certificate_blocks=frozenset()))
+    assert caught.value.details["ek_certificate"] == "valid"
+
+
+@pytest.mark.parametrize("status", list(EkCertificateResult))
+def test_the_product_decides_which_results_block(status: EkCertificateResult) -> None:
+    data = [] if status is EkCertificateResult.ABSENT else [(0x01C00002, status.value.encode())]
+    blocked = frozenset({status})
+    if status is EkCertificateResult.VALID:
+        blocked = frozenset()
+    with pytest.raises(EkCertificateRejectedError) if blocked else nullcontext():
+        service().read_identity(
+            FakeReader(certificates=data), recipe(ek_certificate_blocks=blocked)
+        )
+    # The same result passes a product that does not block it.
+    result = service().read_identity(
+        FakeReader(certificates=data), recipe(ek_certificate_blocks=frozenset())
+    )
+    assert result.ek_certificate.status is status
+
+
+def test_best_of_several_nv_certificates_wins() -> None:
+    reader = FakeReader(certificates=[(0x01C00002, b"mismatch"), (0x01C00012, b"valid")])
+    result = service().identify(reader)
+    assert result.ek_certificate.status is EkCertificateResult.VALID
+    assert result.ek_certificate.nv_index == 0x01C00012
+
+
+def test_vendor_names() -> None:
+    assert vendor_name("id:4E544300") == "Nuvoton"
+    assert vendor_name("53544d20") == "STMicroelectronics"
+    assert vendor_name("id:12345678") == "12345678"
