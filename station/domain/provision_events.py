@@ -1,0 +1,207 @@
+"""Provisioning steps, the events a slot reports while it runs them, and technician wording.
+
+Pure values: the provisioning service emits these events, the CLI prints them as one live line
+per slot and the GUI turns them into colours. Every failure carries a reason and a remedy a line
+technician can act on, with the technical detail (error code and message) alongside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from station.domain.products import ProductAttestation
+
+
+class Step(StrEnum):
+    """One step of the provisioning machine (persisted in the job row as its ``step``)."""
+
+    CONNECT = "connect"
+    DUPLICATES = "duplicate-check"
+    TPM_EK = "tpm-ek"
+    TPM_EK_CERT = "tpm-ek-certificate"
+    TPM_RESIDENCY = "tpm-residency"
+    TPM_SRK = "tpm-srk"
+    KEYGEN = "keygen"
+    CSR = "csr"
+    ISSUE = "issue"
+    WRITE_KEY = "write-key"
+    WRITE_CHAIN = "write-chain"
+    PROOF = "proof-of-possession"
+    WRITE_SYMKEY = "write-symkey"
+    WRITE_DPS = "write-dps"
+    LOCK = "lock"
+    RECORD = "record"
+    LABEL = "label"
+
+
+_ATTESTATION_STEPS: dict[ProductAttestation, tuple[Step, ...]] = {
+    ProductAttestation.TPM: (Step.TPM_EK, Step.TPM_EK_CERT, Step.TPM_RESIDENCY, Step.TPM_SRK),
+    ProductAttestation.X509: (Step.KEYGEN, Step.CSR, Step.ISSUE, Step.WRITE_CHAIN, Step.PROOF),
+    ProductAttestation.X509_INJECTED: (
+        Step.CSR,
+        Step.ISSUE,
+        Step.WRITE_KEY,
+        Step.WRITE_CHAIN,
+        Step.PROOF,
+    ),
+    ProductAttestation.SYMMETRIC_KEY: (Step.WRITE_SYMKEY,),
+}
+
+
+def steps_for(attestation: ProductAttestation, *, lock: bool) -> tuple[Step, ...]:
+    """The steps a board of a product with ``attestation`` goes through, in order.
+
+    Connect and the duplicate checks come first; the DPS connection info, the lock (only if the
+    recipe says so) and recording the manifest come last.
+    """
+    tail = (Step.WRITE_DPS, Step.LOCK, Step.RECORD) if lock else (Step.WRITE_DPS, Step.RECORD)
+    return (Step.CONNECT, Step.DUPLICATES, *_ATTESTATION_STEPS[attestation], *tail)
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A step began (its start is already persisted)."""
+
+    slot: str
+    step: Step
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StepPassed:
+    """A step finished well; ``detail`` is a short note ("EK 3f2a...", "kept: already on board")."""
+
+    slot: str
+    step: Step
+    detail: str = ""
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    """A step failed: ``reason`` and ``remedy`` for the technician, ``detail`` for engineers."""
+
+    slot: str
+    step: Step
+    reason: str
+    remedy: str
+    code: str
+    detail: str = ""
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """An interrupted job of this board was picked up again; ``detail`` says what was kept."""
+
+    slot: str
+    job_id: int
+    from_step: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Passed:
+    """The board is provisioned: its identity is recorded."""
+
+    slot: str
+    registration_id: str
+    serial: str
+    batch: str
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The board was not provisioned; the job stays open (resume) unless it never started."""
+
+    slot: str
+    step: Step
+    reason: str
+    remedy: str
+    code: str
+    detail: str = ""
+    serial: str = ""
+    job_id: int | None = None
+
+
+ProvisionEvent = StepStarted | StepPassed | StepFailed | Resumed | Passed | Failed
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What failed and what to do, in a technician's words."""
+
+    reason: str
+    remedy: str
+
+
+_REMEDY_BY_CODE: dict[str, str] = {
+    "board.disconnected": "Reseat the board (or its cable) in the same slot: the station "
+    "resumes where it stopped.",
+    "board.timeout": "Reseat the board; if it happens again, swap the cable, then set the "
+    "board aside for QA.",
+    "board.protocol": "Swap the cable; if it happens again, set the board aside for QA "
+    "(firmware or line noise).",
+    "board.reported": "Set the board aside for QA with this message.",
+    "identity.duplicate": "Set the board aside for QA: it is a re-run, a rework or a clone.",
+    "auth.permission_denied": "Log in as an operator allowed to do this.",
+    "ca.quota_exceeded": "Stop the line and call QA: the batch used all its certificates.",
+    "ca.csr_rejected": "Set the board aside for QA: its secure element answered an invalid "
+    "request.",
+    "provision.proof_failed": "Set the board aside for QA: it does not hold the key of its "
+    "certificate.",
+    "provision.readback_mismatch": "Reseat the board and try again; if it happens again, set "
+    "it aside for QA.",
+    "provision.wrong_product": "Check that the board belongs to this batch's product.",
+    "provision.board_locked": "Set the board aside for QA: it left manufacturing mode and "
+    "cannot be provisioned here.",
+    "provision.batch_full": "Ask QA to open the next batch.",
+    "provision.cancelled": "Start the slot again to resume this board.",
+}
+
+_WHAT_BY_STEP: dict[Step, str] = {
+    Step.CONNECT: "the board did not identify itself",
+    Step.DUPLICATES: "the board is already known to the station",
+    Step.TPM_EK: "the TPM endorsement key could not be read",
+    Step.TPM_EK_CERT: "the TPM endorsement-key certificate was refused",
+    Step.TPM_RESIDENCY: "the TPM could not prove it holds its endorsement key",
+    Step.TPM_SRK: "the TPM storage root key could not be made",
+    Step.KEYGEN: "the board could not generate its key",
+    Step.CSR: "the board's certificate request failed",
+    Step.ISSUE: "the station could not issue the certificate",
+    Step.WRITE_KEY: "the device key could not be written to the board",
+    Step.WRITE_CHAIN: "the certificate could not be written to the board",
+    Step.PROOF: "the board could not prove it holds its key",
+    Step.WRITE_SYMKEY: "the symmetric key could not be written to the board",
+    Step.WRITE_DPS: "the DPS connection info could not be written to the board",
+    Step.LOCK: "the board could not be locked",
+    Step.RECORD: "the identity could not be recorded",
+    Step.LABEL: "the label could not be printed",
+}
+
+
+def explain(step: Step, code: str, message: str, remedy: str = "") -> Explanation:
+    """Turn an error at ``step`` into a reason and a remedy for the technician.
+
+    The error's own remedy wins for errors that know better (duplicates name the batch and
+    date in their message; custody errors name the token).
+
+    Args:
+        step: the step that failed.
+        code: the error's stable code (``StationError.code``).
+        message: the error's message.
+        remedy: the error's own remedy, if it has one.
+    """
+    what = _WHAT_BY_STEP[step]
+    if code == "board.disconnected":
+        reason = f"The board was unplugged or lost power during {step}."
+    elif code in ("identity.duplicate", "provision.board_locked", "provision.wrong_product"):
+        reason = message[:1].upper() + message[1:] + "."
+    else:
+        reason = f"{what[:1].upper()}{what[1:]} ({message})."
+    advice = _REMEDY_BY_CODE.get(code) or remedy or "Set the board aside for QA with this message."
+    if code == "identity.duplicate" and remedy:
+        advice = remedy
+    return Explanation(reason=reason, remedy=advice)

@@ -1,0 +1,138 @@
+"""``station provision``: one board by port, the watched line, operator login."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+
+from station.cli.main import cli
+from station.domain.errors import PermissionDeniedError
+from tests.provision.conftest import REPO_ROOT, Rig
+
+
+def _invoke(rig: Rig, *args: str, operator: str = "tina", input: str | None = None):
+    runner = CliRunner()
+    return runner.invoke(
+        cli,
+        ["--config", str(rig.config_file), "--operator", operator, "provision", *args],
+        input=input,
+        env={"STATION_PKCS11_PIN": "1234"},
+        catch_exceptions=True,
+    )
+
+
+def test_port_provisions_one_board_and_prints_each_step(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey")
+    result = _invoke(rig, "--batch", "WO-SYM", "--port", board.port, "--slot", "A")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("[A]") and "ok   write-symkey" in line for line in lines)
+    assert any("PASS sym-" in line and board.serial in line for line in lines)
+    assert lines[-1] == "1 passed, 0 failed"
+
+
+def test_failure_says_what_to_do_and_detail_is_one_flag_away(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "se")
+    result = _invoke(rig, "--batch", "WO-NOKEY", "--port", board.port, "--detail")
+    assert result.exit_code == 1
+    assert "FAIL at connect" in result.output
+    assert "do:  Check that the board belongs to this batch's product." in result.output
+    assert "detail: provision.wrong_product" in result.output
+
+
+def test_json_outcome(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "se")
+    result = _invoke(rig, "--batch", "WO-X509", "--port", board.port, "--json")
+    assert result.exit_code == 0, result.output
+    (outcome,) = json.loads(result.output)
+    assert outcome["passed"] and outcome["registration_id"] == f"lab-{board.serial.lower()}"
+
+
+def test_operator_with_a_pin_is_asked_for_it(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey")
+    wrong = _invoke(
+        rig, "--batch", "WO-SYM", "--port", board.port, operator="quinn", input="1111\n"
+    )
+    assert isinstance(wrong.exception, PermissionDeniedError)
+    assert "login refused" in wrong.exception.message
+    right = _invoke(
+        rig, "--batch", "WO-SYM", "--port", board.port, operator="quinn", input="2468\n"
+    )
+    assert right.exit_code == 0, right.output
+    events = rig.station().store().events()
+    recorded = [e for e in events if e.kind == "device.recorded"]
+    assert [e.operator for e in recorded] == ["quinn"]
+
+
+def test_unknown_operator_cannot_provision(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey")
+    result = _invoke(rig, "--batch", "WO-SYM", "--port", board.port, operator="mallory")
+    assert isinstance(result.exception, PermissionDeniedError)
+    assert "unknown operator" in result.exception.message
+
+
+def test_watch_provisions_every_bound_slot_until_ctrl_c(rig: Rig) -> None:
+    boards = rig.lab.start(3, "se")
+    discovery = rig.station().discovery()
+    for board in boards:
+        discovery.bind_plugged(f"S{board.index}", board.location)
+    env = rig.env()
+    env["STATION_OPERATOR"] = "tina"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "station", "provision", "--batch", "WO-X509", "--watch"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    output = b""
+    try:
+        deadline = time.monotonic() + 300
+        while output.count(b" PASS ") < 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(process.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                output += chunk
+        assert output.count(b" PASS ") == 3, output.decode()
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=120)
+        output += rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+    text = output.decode()
+    for board in boards:
+        assert f"[S{board.index}]" in text
+        assert f"board {board.serial}" in text
+    assert "3 passed, 0 failed" in text
+    assert process.returncode == 0, errors.decode()
+    rig.verify()
+
+
+def test_lost_board_job_is_listed_and_voided_with_its_certificate(rig: Rig) -> None:
+    from station.lab.boards.faults import Faults
+
+    (board,) = rig.lab.start(1, "se", Faults(unplug_at="write"))
+    assert not rig.run(board.port, "WO-X509").passed  # certificate issued, board gone
+    listed = _invoke(rig, "--jobs", "--batch", "WO-X509")
+    assert listed.exit_code == 0, listed.output
+    assert f"board {board.serial}, interrupted at write-chain" in listed.output
+    job_id = rig.station().store().open_jobs()[0].id
+    voided = _invoke(rig, "--void-job", str(job_id), "--reason", "board dropped")
+    assert voided.exit_code == 0, voided.output
+    store = rig.station().store()
+    assert not store.open_jobs()
+    (cert,) = store.certificates_for(f"lab-{board.serial.lower()}")
+    assert cert.status == "voided" and cert.void_reason == "board dropped"
+    rig.verify()
