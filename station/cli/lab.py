@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from station.cli import lab_boards, lab_dps
+from station.cli import lab_boards, lab_dps, lab_power
 
 
 @click.group()
@@ -14,3 +14,4 @@ def lab() -> None:
 
 lab.add_command(lab_boards.boards)
 lab.add_command(lab_dps.dps)
+lab.add_command(lab_power.power_on_command)

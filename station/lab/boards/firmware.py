@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from station.lab.boards.poweron import HUB_OBJECT, hub_object
 from station.lab.boards.state import BoardState, Persistent, atomic_write
 from station.protocol.framing import MAX_PAYLOAD
 from station.protocol.messages import (
@@ -240,6 +241,8 @@ class Firmware:
 
     def _op_read(self, args: Mapping[str, Any]) -> dict[str, Any]:
         name: str = args["name"]
+        if name == HUB_OBJECT:
+            return self._read_hub()
         spec = OBJECTS.get(name)
         if spec is None:
             raise Refusal(Status.BAD_ARGS, f"unknown object '{name}'")
@@ -251,6 +254,13 @@ class Firmware:
         if spec.secret:
             return {"gen": generation, "sha256": hashlib.sha256(data).digest()}
         return {"gen": generation, "data": data}
+
+    def _read_hub(self) -> dict[str, Any]:
+        # Read-only: the firmware writes it at first power-on (lab extension, see poweron.py).
+        data = hub_object(self.state)
+        if data is None:
+            raise Refusal(Status.NOT_FOUND, "'hub' is set at first power-on; not powered on yet")
+        return {"gen": 1, "data": data}
 
     def _op_lock(self, args: Mapping[str, Any]) -> dict[str, Any]:
         if not self.persistent.locked:

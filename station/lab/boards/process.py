@@ -29,6 +29,7 @@ from types import FrameType
 
 from station.lab.boards.faults import Faults
 from station.lab.boards.firmware import Firmware
+from station.lab.boards.poweron import PowerOnHook
 from station.lab.boards.state import BoardState, Identity
 from station.lab.boards.tpm import Swtpm, ensure_local_ca, manufacture
 from station.lab.boards.tpm_faults import FaultyTpm
@@ -63,8 +64,10 @@ class BoardLoop:
         faults: Faults,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        power_on: PowerOnHook | None = None,
     ) -> None:
         self.fd = fd
+        self.power_on = power_on
         self._clock = clock
         self._sleep = sleep
         self.firmware = firmware
@@ -86,6 +89,9 @@ class BoardLoop:
             Unplugged: an injected unplug happened.
         """
         while not self.stopping:
+            if self.power_on is not None:
+                # Lab control: first boot runs between frames, as the firmware's main loop would.
+                self.power_on.serve(self.firmware.tpm)
             ready, _, _ = select.select([self.fd], [], [], 0.2)
             if not ready:
                 if os.getppid() != self._parent:
@@ -215,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     master, slave = pty.openpty()
     tty.setraw(master)
     tty.setraw(slave)
+    power_on = PowerOnHook(state)
+    power_on.install()
     loop = BoardLoop(
         master,
         Firmware(
@@ -224,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         baud=args.baud,
         faults=faults,
+        power_on=power_on,
     )
 
     def _stop(signum: int, frame: FrameType | None) -> None:

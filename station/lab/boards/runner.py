@@ -23,6 +23,7 @@ from types import TracebackType
 
 from station.domain.errors import LabBoardError
 from station.lab.boards.faults import Faults
+from station.lab.boards.poweron import PowerOnResult, power_on
 from station.lab.boards.state import atomic_write
 from station.lab.boards.tpm import TPM_STATE_FILE
 
@@ -160,6 +161,34 @@ class LabBoards:
             self._halt(board, signal.SIGTERM)
         self.registry_path.unlink(missing_ok=True)
 
+    def power_on(
+        self,
+        index: int,
+        *,
+        endpoint: str,
+        ca_bundle: Path | None,
+        timeout_s: float = 60.0,
+    ) -> PowerOnResult:
+        """Make board ``index`` do its first boot against the lab DPS (see poweron.py).
+
+        Raises:
+            LabBoardError: the board is unplugged or did not answer.
+        """
+        board = self.boards[index]
+        if not board.plugged or board.process is None:
+            raise LabBoardError(
+                f"virtual board {index} is not plugged in",
+                remedy="Replug the board, then power it on.",
+                board=index,
+            )
+        return power_on(
+            board.process.pid,
+            board.state_dir,
+            endpoint=endpoint,
+            ca_bundle=ca_bundle,
+            timeout_s=timeout_s,
+        )
+
     # ------------------------------------------------------------------ internals
     def _define(self, index: int, kind: str, faults: Faults) -> LabBoard:
         board = LabBoard(
@@ -267,6 +296,9 @@ class LabBoards:
                 "pid": LAB_PID,
                 "kind": board.kind,
                 "description": f"station lab board ({board.kind})",
+                # lab control (station lab power-on): the board process and its state
+                "process_id": board.process.pid if board.process is not None else None,
+                "state_dir": str(board.state_dir),
             }
             for board in sorted(self.boards.values(), key=lambda b: b.index)
             if board.plugged and board.port

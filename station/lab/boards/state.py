@@ -85,4 +85,5 @@ class BoardState:
         for path in self.objects_dir.glob("*.bin"):
             path.unlink()
         self.key_file.unlink(missing_ok=True)
+        (self.root / "dps-assignment.json").unlink(missing_ok=True)  # see poweron.py
         self.save(Persistent())

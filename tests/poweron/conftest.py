@@ -1,0 +1,134 @@
+"""Power-on rig: a real station (SQLite, SoftHSM2 CA + lab root + a known group key), lab boards
+provisioned by the real workflow, and a running lab DPS whose enrollments the tests create with
+the official service client, the way a cloud operator would."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.iot.deviceprovisioning import DeviceProvisioningClient
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from hsm.softhsm import activate, create_token
+from station.config import load_config
+from station.domain.enrollments import (
+    EnrollmentTemplate,
+    individual_enrollment,
+    symmetric_key_group,
+    x509_ca_group,
+)
+from station.domain.records import Role
+from station.lab.boards.runner import LabBoard, LabBoards
+from station.lab.dps import DpsOptions, LinkedHub, LocalDps
+from tests.ca.conftest import SteadyClock
+from tests.provision.conftest import BATCHES, GROUP_KEY_URI, PIN, Rig, split_der, write_config
+
+HUBS = (LinkedHub("hub-east.azure-devices.net"), LinkedHub("hub-west.azure-devices.net"))
+HUB_NAMES = {hub.host_name for hub in HUBS}
+ENABLED = EnrollmentTemplate(name="poweron")
+DISABLED = EnrollmentTemplate(name="poweron-off", provisioning_status="disabled")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_tss(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSS2_LOG", "all+none")
+
+
+@dataclass
+class PowerRig:
+    """The provisioning rig, the lab DPS (state in ``<lab dir>/dps``) and the HSM's group key."""
+
+    rig: Rig
+    dps: LocalDps
+    service: DeviceProvisioningClient
+    group_key: str
+
+    @property
+    def lab(self) -> LabBoards:
+        return self.rig.lab
+
+    def provision(self, kind: str, batch: str) -> tuple[LabBoard, str]:
+        """Start a board of ``kind``, provision it into ``batch``; return it and its reg ID."""
+        (board,) = self.lab.start(1, kind)
+        outcome = self.rig.run(board.port, batch)
+        assert outcome.passed, outcome
+        return board, outcome.registration_id
+
+    def manifest(self, registration_id: str) -> Any:
+        station = self.rig.station()
+        try:
+            device = station.store().device(registration_id)
+            assert device is not None
+            return device.manifest()
+        finally:
+            station.close()
+            self.rig.stations.remove(station)
+
+    def enroll(self, registration_id: str, template: EnrollmentTemplate = ENABLED) -> None:
+        """Individual enrollment from the station's record (TPM EK or X.509 leaf)."""
+        body = individual_enrollment(self.manifest(registration_id), template)
+        self.service.enrollment.create_or_update(id=registration_id, enrollment=body)
+
+    def enroll_symmetric_group(self, group_id: str = "lab-sym") -> None:
+        """A symmetric-key group holding the same group key the station's HSM holds."""
+        body = symmetric_key_group(group_id, ENABLED)
+        body["attestation"]["symmetricKey"] = {"primaryKey": self.group_key}
+        self.service.enrollment_group.create_or_update(id=group_id, enrollment_group=body)
+
+    def enroll_x509_group(self, chain_der: bytes, group_id: str = "lab-x509") -> None:
+        """An X.509 group naming the station intermediate, uploaded and verified as a CA."""
+        intermediate = split_der(chain_der)[1].public_bytes(Encoding.PEM).decode("ascii")
+        self.dps.add_ca_certificate("station-ica", intermediate)
+        body = x509_ca_group(group_id, ENABLED, ca_reference="station-ica")
+        self.service.enrollment_group.create_or_update(id=group_id, enrollment_group=body)
+
+    def power_on(self, board: LabBoard) -> Any:
+        return self.lab.power_on(
+            board.index, endpoint=self.dps.host_name, ca_bundle=self.dps.ca_bundle, timeout_s=60
+        )
+
+
+@pytest.fixture
+def power(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PowerRig]:
+    token = create_token(tmp_path / "softhsm", "station-ca", pin=PIN)
+    monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
+    monkeypatch.setenv("STATION_PKCS11_PIN", PIN)
+    activate(token.conf)
+    lab_dir = tmp_path / "lab"
+    config_file = write_config(tmp_path, lab_dir)
+    config = load_config(config_file, env={})
+    lab = LabBoards(lab_dir, baud=0, registry=config.lab_dir / "boards.json")
+    rig = Rig(config_file, config, lab, token, SteadyClock())
+    group_key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    options = DpsOptions(
+        state_dir=lab_dir / "dps", linked_hubs=HUBS, retry_after_s=0.01, rate_limit=0
+    )
+    try:
+        admin = rig.station("boss")
+        admin.database().initialize(config_file="c", data_dir="d", admin="boss")
+        ca = admin.ca()
+        ca.init(token.uri("station-ca-key"), common_name="Line 1 CA", organization="ACME")
+        ca.lab_root()
+        ca.import_group_key(GROUP_KEY_URI, group_key)
+        admin.operators().add("tina", Role.TECHNICIAN)
+        for name, product in BATCHES.items():
+            admin.batches().open(name=name, product=product, size=10)
+        admin.close()
+        rig.stations.remove(admin)
+        with (
+            LocalDps(options) as dps,
+            DeviceProvisioningClient.from_connection_string(
+                dps.connection_string(), connection_verify=str(dps.ca_bundle)
+            ) as service,
+        ):
+            yield PowerRig(rig, dps, service, group_key)
+    finally:
+        for station in rig.stations:
+            station.close()
+        lab.stop()
