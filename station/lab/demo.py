@@ -1,26 +1,52 @@
 """``station demo``: the whole product on the embedded lab, end to end, headless.
 
 The demo lives in its own directory (default ``.demo/`` in the current folder) with its own
-config, database and lab state, so it never touches a real station. Each run starts from a clean
-directory, so running it twice works.
+config, database, SoftHSM2 token and lab state, so it never touches a real station. Each run
+starts from a clean directory, so running it twice works, and every process it starts (virtual
+boards, their swtpm, the local DPS) is stopped when it ends, also on failure.
 """
 
 from __future__ import annotations
 
+import base64
+import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from station.bootstrap import build_station
-from station.config import StationConfig, StationSection, load_config, write_default_config
-from station.domain.errors import IntegrityError
-from station.lab.dps.app import DpsOptions, running_dps
+from hsm.softhsm import SoftHsmToken, activate, create_token
+from station.bootstrap import Station, build_station
+from station.config import load_config
+from station.domain.errors import IntegrityError, StationError
+from station.domain.provision_events import Failed, Passed, ProvisionEvent
+from station.domain.records import Role
+from station.lab.boards.runner import LabBoards
+from station.lab.dps.app import DpsOptions, LocalDps, running_dps
+from station.services.provision import ProvisionOutcome
+from station.services.provision_line import ProvisionLine
 
 Echo = Callable[[str], None]
-DEMO_BOARDS = 6
+
+#: The demo line: which virtual boards, and the product and batch each goes into.
+DEMO_LINE = (
+    # (board kind, product, batch)
+    ("tpm", "lab-tpm", "WO-DEMO-TPM"),
+    ("tpm", "lab-tpm", "WO-DEMO-TPM"),
+    ("se", "lab-x509", "WO-DEMO-X509"),
+    ("se", "lab-x509", "WO-DEMO-X509"),
+    ("nokey", "lab-nokey", "WO-DEMO-NOKEY"),
+    ("nokey", "lab-nokey", "WO-DEMO-NOKEY"),
+    ("nokey", "lab-sym", "WO-DEMO-SYM"),
+    ("nokey", "lab-sym", "WO-DEMO-SYM"),
+)
+DEMO_BOARDS = len(DEMO_LINE)
+PIN_LENGTH = 8
+GROUP_KEY_URI = "pkcs11:token=station-ca;object=lab-group-key"
+ADMIN, TECHNICIAN, QA = "demo-admin", "tina", "quinn"
 
 
 @dataclass
@@ -30,6 +56,185 @@ class DemoReport:
     directory: Path
     steps: list[tuple[str, float]] = field(default_factory=list)
     artifacts: dict[str, Path] = field(default_factory=dict)
+    outcomes: list[ProvisionOutcome] = field(default_factory=list)
+    attestations: dict[str, str] = field(default_factory=dict)  # registration ID -> product
+
+
+def _write_config(directory: Path, softhsm_conf: Path) -> Path:
+    data = directory / "data"
+    pin_file = directory / "ca-pin"
+    path = directory / "station.toml"
+    path.write_text(
+        "# Demo station: everything lives in this directory.\n"
+        "[station]\n"
+        'id = "demo-line-1"\n'
+        f'data_dir = "{data}"\n'
+        "[board]\n"
+        "baud = 115200\n"
+        "timeout_s = 5.0\n"
+        "slow_timeout_s = 60.0\n"
+        "[ca]\n"
+        f'pin_file = "{pin_file}"\n'
+        "[tpm]\n"
+        "trust_lab_ca = true   # the lab's swtpm EK certificates come from a local CA\n"
+        "[labels]\n"
+        f'output_dir = "{directory / "labels"}"\n'
+        f"# SoftHSM2 token config for this demo: {softhsm_conf}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+class _Demo:
+    """The demo's state between steps (one method per step)."""
+
+    def __init__(self, directory: Path, echo: Echo, lab: ExitStack) -> None:
+        self.directory = directory
+        self.echo = echo
+        self.lab = lab
+        self.report = DemoReport(directory=directory)
+        self.token: SoftHsmToken | None = None
+        self.dps: LocalDps | None = None
+        self.boards: LabBoards | None = None
+        self.stations: list[Station] = []
+
+    # -------------------------------------------------------------- helpers
+    def station(self, operator: str) -> Station:
+        config = load_config(self.directory / "station.toml", env={})
+        built = build_station(config, operator=operator)
+        self.stations.append(built)
+        return built
+
+    def close(self) -> None:
+        for built in self.stations:
+            built.close()
+        self.stations.clear()
+
+    # -------------------------------------------------------------- steps
+    def initialise(self) -> str:
+        pin = "".join(secrets.choice("0123456789") for _ in range(PIN_LENGTH))
+        self.token = create_token(self.directory / "softhsm", "station-ca", pin=pin)
+        activate(self.token.conf)  # this process's PKCS#11 module now sees the demo token
+        pin_file = self.directory / "ca-pin"
+        pin_file.write_text(pin + "\n", encoding="utf-8")
+        pin_file.chmod(0o600)
+        config_path = _write_config(self.directory, self.token.conf)
+        admin = self.station(ADMIN)
+        config = admin.config
+        for folder in (config.data_dir, config.backup_dir, config.lab_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        result = admin.database().initialize(
+            config_file=str(config_path), data_dir=str(config.data_dir), admin=ADMIN
+        )
+        self.report.artifacts["config"] = config_path
+        self.report.artifacts["database"] = config.database_path
+        seq = result.event.seq if result.event else 0
+        return f"station initialised, first audit event #{seq}; SoftHSM2 token 'station-ca'"
+
+    def set_up_ca(self) -> str:
+        assert self.token is not None
+        ca = self.station(ADMIN).ca()
+        ca.init(self.token.uri("station-ca-key"), common_name="Demo Line 1 CA", organization="Demo")
+        ca.lab_root()
+        ca.import_group_key(GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode())
+        status = ca.status()
+        subject = status.certificate.subject if status.certificate else "?"
+        self.report.artifacts["ca chain"] = self.directory / "data" / "ca" / "chain.pem"
+        return f"intermediate CA key generated inside the HSM: {subject}"
+
+    def add_people_and_batches(self) -> str:
+        admin = self.station(ADMIN)
+        admin.operators().add(TECHNICIAN, Role.TECHNICIAN)
+        admin.operators().add(QA, Role.QA)
+        sizes: dict[tuple[str, str], int] = {}
+        for _, product, batch in DEMO_LINE:
+            sizes[(product, batch)] = sizes.get((product, batch), 0) + 1
+        qa = self.station(QA)
+        for (product, batch), size in sizes.items():
+            qa.batches().open(name=batch, product=product, size=size)
+        names = ", ".join(batch for _, batch in sizes)
+        return f"operators {TECHNICIAN} (technician), {QA} (QA); batches {names}"
+
+    def start_dps(self) -> str:
+        config_dir = self.directory / "data" / "lab" / "dps"
+        self.dps = self.lab.enter_context(running_dps(DpsOptions(state_dir=config_dir, reset=True)))
+        self.report.artifacts["dps"] = self.dps.connection_file
+        return f"local DPS stand-in at {self.dps.endpoint} (ID scope {self.dps.id_scope})"
+
+    def start_boards(self) -> str:
+        station = self.station(ADMIN)
+        self.boards = self.lab.enter_context(station.lab_boards())
+        started = [self.boards.start(1, kind=kind)[0] for kind, _, _ in DEMO_LINE]
+        kinds = ", ".join(f"{b.serial} ({b.kind})" for b in started)
+        return f"{len(started)} virtual boards on ptys at 115200 baud: {kinds}"
+
+    def bind_slots(self) -> str:
+        finder = self.station(ADMIN).discovery()
+        found = sorted(finder.boards(), key=lambda b: int(b.location.split("-")[-1]))
+        for number, board in enumerate(found, start=1):
+            finder.bind_plugged(str(number), board.location)
+        return f"slots 1-{len(found)} bound to physical ports " + ", ".join(
+            b.location for b in found
+        )
+
+    def provision(self) -> str:
+        finder = self.station(TECHNICIAN).discovery()
+        printing = threading.Lock()
+
+        def show(event: ProvisionEvent) -> None:
+            if isinstance(event, Passed):
+                line = f"    slot {event.slot}: PASS {event.registration_id} ({event.serial})"
+            elif isinstance(event, Failed):
+                line = f"    slot {event.slot}: FAIL at {event.step}: {event.reason}"
+            else:
+                return
+            with printing:
+                self.echo(line)
+
+        base = self.station(TECHNICIAN)
+        lines: dict[str, ProvisionLine] = {}
+        for number, (_, product, batch) in enumerate(DEMO_LINE, start=1):
+            line = lines.setdefault(batch, ProvisionLine(base.for_thread, batch=batch, emit=show))
+            line.plugged(str(number), finder.board_in(str(number)).device)
+            self.report.attestations[str(number)] = product
+        deadline = time.monotonic() + 600
+        while not all(line.idle for line in lines.values()):
+            if time.monotonic() > deadline:
+                raise StationError("provisioning did not finish within 10 minutes")
+            time.sleep(0.2)
+        for line in lines.values():
+            line.stop()
+            self.report.outcomes.extend(line.outcomes())
+        passed = sum(1 for outcome in self.report.outcomes if outcome.passed)
+        if passed != DEMO_BOARDS:
+            raise StationError(f"only {passed} of {DEMO_BOARDS} boards passed")
+        return f"{passed} of {DEMO_BOARDS} boards PASS (4 attestation flows, slots in parallel)"
+
+    def print_labels(self) -> str:
+        labels = self.station(QA).labels()
+        printed = 0
+        for batch in sorted({batch for _, _, batch in DEMO_LINE}):
+            target = self.directory / "labels" / f"{batch}-labels.pdf"
+            outcome = labels.print_batch(batch, printer=f"file:{target}")
+            printed += len(outcome.registration_ids)
+            self.report.artifacts[f"labels {batch}"] = target
+        return f"{printed} identity labels printed to PDF (QR + Data Matrix)"
+
+    def verify(self) -> str:
+        result = self.station(ADMIN).database().verify()
+        if not result.ok:
+            raise IntegrityError(f"audit trail inconsistent: {result.first}")
+        return (
+            f"audit chain and cross-references verified ({result.events} events, "
+            f"{result.devices} devices, {result.certificates} certificates)"
+        )
+
+    def backup(self) -> str:
+        station = self.station(ADMIN)
+        target = station.config.backup_dir / "demo-backup.db"
+        result = station.database().backup(target)
+        self.report.artifacts["backup"] = target
+        return f"verified online backup with {result.events} events"
 
 
 def run_demo(directory: Path, echo: Echo) -> DemoReport:
@@ -38,93 +243,25 @@ def run_demo(directory: Path, echo: Echo) -> DemoReport:
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
-    report = DemoReport(directory=directory)
-    config_path = directory / "station.toml"
-    write_default_config(
-        config_path,
-        StationConfig(station=StationSection(id="demo-station", data_dir=directory / "data")),
-    )
-    config = load_config(config_path, env={})
-
-    def step(title: str, action: Callable[[], str]) -> None:
-        started = time.perf_counter()
-        echo(f"▶ {title}")
-        detail = action()
-        elapsed = time.perf_counter() - started
-        report.steps.append((title, elapsed))
-        echo(f"  ✔ {detail} ({elapsed:.2f} s)")
-
-    station = build_station(config, operator="demo-admin")
-    try:
-
-        def initialise() -> str:
-            for folder in (config.data_dir, config.backup_dir, config.lab_dir):
-                folder.mkdir(parents=True, exist_ok=True)
-            result = station.database().initialize(
-                config_file=str(config_path), data_dir=str(config.data_dir), admin="demo-admin"
-            )
-            report.artifacts["config"] = config_path
-            report.artifacts["database"] = config.database_path
-            return (
-                f"station initialised, first audit event #{result.event.seq if result.event else 0}"
-            )
-
-        def verify() -> str:
-            result = station.database().verify()
-            if not result.ok:
-                raise IntegrityError(f"audit trail inconsistent: {result.first}")
-            return f"audit chain verified ({result.events} events)"
-
-        def backup() -> str:
-            target = config.backup_dir / "demo-backup.db"
-            result = station.database().backup(target)
-            report.artifacts["backup"] = target
-            return f"verified online backup with {result.events} events"
-
-        step("Initialise the station (config, data folders, database)", initialise)
-        with ExitStack() as lab:
-
-            def start_dps() -> str:
-                dps = lab.enter_context(
-                    running_dps(DpsOptions(state_dir=config.lab_dir / "dps", reset=True))
-                )
-                report.artifacts["dps"] = dps.connection_file
-                return f"local DPS stand-in at {dps.endpoint} (ID scope {dps.id_scope})"
-
-            def start_boards() -> str:
-                boards = lab.enter_context(station.lab_boards())
-                started = boards.start(DEMO_BOARDS, kind="mixed")
-                kinds = ", ".join(f"{b.serial} ({b.kind})" for b in started)
-                return f"{len(started)} virtual boards on ptys at 115200 baud: {kinds}"
-
-            def bind_slots() -> str:
-                finder = station.discovery()
-                found = sorted(finder.boards(), key=lambda b: b.location)
-                for number, board in enumerate(found, start=1):
-                    finder.bind_plugged(str(number), board.location)
-                return f"slots 1-{len(found)} bound to physical ports " + ", ".join(
-                    b.location for b in found
-                )
-
-            def probe() -> str:
-                finder = station.discovery()
-                lines = []
-                for number in range(1, DEMO_BOARDS + 1):
-                    board = finder.board_in(str(number))
-                    info = station.board_session(board.device).hello()
-                    lines.append(
-                        f"slot {number}: {info.serial} {info.model} fw {info.firmware} "
-                        f"[{', '.join(info.capabilities)}]"
-                    )
-                echo("    " + "\n    ".join(lines))
-                return f"{len(lines)} boards answered hello over the board protocol"
-
-            step("Start the local DPS stand-in", start_dps)
-            step("Start the lab's virtual boards (TPM, secure element, no key)", start_boards)
-            step("Discover the boards and bind them to slots by port", bind_slots)
-            step("Probe every slot (hello and capabilities)", probe)
-            step("Verify the tamper-evident audit trail", verify)
-            step("Back up the database online", backup)
-    finally:
-        station.close()
-    return report
+    with ExitStack() as lab:
+        demo = _Demo(directory, echo, lab)
+        lab.callback(demo.close)
+        for title, action in (
+            ("Initialise the station (config, database, HSM token)", demo.initialise),
+            ("Create the intermediate CA in the HSM, signed by a lab root", demo.set_up_ca),
+            ("Add operators and open a batch per product", demo.add_people_and_batches),
+            ("Start the local DPS stand-in", demo.start_dps),
+            ("Start the lab's virtual boards (TPM, secure element, no key)", demo.start_boards),
+            ("Discover the boards and bind them to slots by port", demo.bind_slots),
+            ("Provision every board", demo.provision),
+            ("Print identity labels", demo.print_labels),
+            ("Verify the tamper-evident audit trail", demo.verify),
+            ("Back up the database online", demo.backup),
+        ):
+            started = time.perf_counter()
+            echo(f"▶ {title}")
+            detail = action()
+            elapsed = time.perf_counter() - started
+            demo.report.steps.append((title, elapsed))
+            echo(f"  ✔ {detail} ({elapsed:.2f} s)")
+        return demo.report

@@ -95,7 +95,7 @@ class LabelService:
             return matches[0]
         raise NotFoundError(
             f"no device with registration ID or serial {ref!r}",
-            remedy="Check the ID on the board or search with 'station devices find'.",
+            remedy="Check the ID on the board, or search with 'station devices show KEY'.",
             device=ref,
         )
 
@@ -147,7 +147,7 @@ class LabelService:
         if not devices:
             raise NotFoundError(
                 f"batch {batch!r} has no provisioned devices",
-                remedy="Check the batch name with 'station devices find --batch'.",
+                remedy="Check the batch name with 'station devices list --batch'.",
                 batch=batch,
             )
         todo = [d for d in devices if not self.store.labels(d.registration_id)]
@@ -370,7 +370,7 @@ class LabelService:
         if record is None and not devices:
             raise NotFoundError(
                 f"no batch called {batch!r}",
-                remedy="Check the batch name (station devices find --batch).",
+                remedy="Check the batch name (station devices list --batch B).",
                 batch=batch,
             )
         members = {d.registration_id for d in devices}
