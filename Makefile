@@ -6,7 +6,7 @@ STATION := $(VENV)/bin/station
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap system-deps demo test lint typecheck layers pytest gui bench clean
+.PHONY: help bootstrap system-deps demo test lint typecheck layers pytest gui bench clean package
 
 help:
 	@echo "make demo   set up everything, then run the lab demo end to end"
@@ -48,6 +48,13 @@ test: lint pytest
 
 gui: bootstrap
 	$(STATION) gui
+
+# One-folder app in dist/station/ (PyInstaller), then its smoke test (packaging/smoke-test.sh).
+package: bootstrap
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,package]'
+	$(VENV)/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller \
+		packaging/pyinstaller/station.spec
+	bash packaging/smoke-test.sh dist/station/station
 
 bench: bootstrap
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -20,6 +20,8 @@ PACKAGES=(
   xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libfontconfig1
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 libxcb-image0
   libxcb-randr0 libxcb-xinerama0 libxcb-xkb1
+  # packaging: validating the .desktop launcher (tests/packaging)
+  desktop-file-utils
 )
 
 # A python without the venv module (Debian's split python3) needs python3-venv as well.

@@ -1,0 +1,111 @@
+"""Refresh the station window's screenshots in docs/images/ (run: ``python packaging/screenshots.py``).
+
+Runs the real window on the lab of packaging/gui_lab.py (six virtual boards, one of them cut off
+mid-provisioning) with Qt's offscreen platform (or under ``xvfb-run``), and saves one PNG per
+view at 1366x768, the smallest screen the line runs on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gui_lab import BATCH, PEOPLE, gui_lab  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from station.gui.main_window import MainWindow  # noqa: E402
+from station.lab.boards.faults import Faults  # noqa: E402
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
+SIZE = (1366, 768)
+
+
+def wait(app: QApplication, condition: Callable[[], bool], timeout_s: float = 300.0) -> None:
+    """Run the event loop until ``condition`` holds (or fail after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not reach the expected state")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def shoot(app: QApplication, window: MainWindow, name: str) -> None:
+    """Save the window as docs/images/<name>.png."""
+    app.processEvents()
+    window.grab().save(str(OUT / f"{name}.png"))
+    print(f"saved {OUT / name}.png")
+
+
+def log_in(app: QApplication, window: MainWindow, name: str) -> None:
+    window.login.name.setText(name)
+    window.login.pin.setText(PEOPLE[name][1])
+    window.login.submit_pin()
+    wait(app, lambda: window.operator is not None and window.operator.name == name)
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    with tempfile.TemporaryDirectory() as tmp, gui_lab(
+        Path(tmp) / "lab", boards=6, faults={5: Faults(unplug_at="csr")}
+    ) as lab:
+        station = lab.station()
+        window = MainWindow(station)
+        window.resize(*SIZE)
+        window.show()
+        try:
+            shoot(app, window, "login")
+            log_in(app, window, "tina")
+            line = window.line
+            line.handle_scan(BATCH)
+            wait(app, lambda: line.batch == BATCH)
+            for slot in ("slot-1", "slot-2", "slot-3", "slot-4", "slot-5"):
+                line.start_slot(slot)
+            tiles = line.tiles
+            wait(app, lambda: all(tiles[f"slot-{n}"].result != "running" for n in range(1, 6)))
+            wait(app, lambda: all(tiles[f"slot-{n}"].result != "idle" for n in range(1, 6)))
+            tiles["slot-5"].detail_button.setChecked(True)
+            line.start_slot("slot-6")
+            wait(app, lambda: tiles["slot-6"].step_label.text().startswith("step:"))
+            shoot(app, window, "line-view")
+            wait(app, line_idle := lambda: line.idle and tiles["slot-6"].result != "running")
+            assert line_idle()
+
+            window.lock()
+            log_in(app, window, "ada")
+            window.show_view("QA")
+            qa = window.qa
+            wait(app, lambda: qa.model.rowCount() >= 5)
+            qa.table.selectRow(0)
+            wait(app, lambda: qa.current is not None and not qa.preview.pixmap().isNull())
+            qa.reason.setText("label torn at packing")
+            shoot(app, window, "qa-view")
+
+            window.show_view("Batches")
+            batches = window.batches
+            wait(app, lambda: batches.table.rowCount() >= 1)
+            batches.select(BATCH)
+            shoot(app, window, "batches-view")
+
+            window.show_view("Admin")
+            admin = window.admin
+            wait(app, lambda: admin.boards.count() == 6)
+            shoot(app, window, "admin-view")
+        finally:
+            window.close()
+            station.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
