@@ -14,5 +14,7 @@ def run(station: Station) -> int:
     """Show the main window and run the event loop until it closes."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(station)
+    if station.config.gui.hotplug:
+        window.start_hotplug()
     window.show()
     return int(app.exec())

@@ -1,12 +1,20 @@
-"""A read-only table model over device summaries."""
+"""A lazy, read-only table model over recorded devices.
+
+Rows arrive in pages from background tasks: ``canFetchMore``/``fetchMore`` ask for the next page
+when the view scrolls near the end, so a million devices open instantly and scroll without the
+GUI thread ever waiting on SQLite.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from station.domain.records import DeviceRecord
+from station.bootstrap import Station
+from station.domain.errors import StationError
+from station.domain.records import DeviceQuery, DeviceRecord
 
 COLUMNS = (
     ("Registration ID", "registration_id"),
@@ -16,32 +24,133 @@ COLUMNS = (
     ("Status", "status"),
     ("Recorded", "created_at"),
 )
+PAGE = 500
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+Runner = Callable[
+    [Callable[[Station], Any], Callable[[Any], None], Callable[[StationError], None]], Any
+]
 
 
 class DeviceTableModel(QAbstractTableModel):
-    """Rows are :class:`DeviceRecord` values handed in from a background query."""
+    """Devices matching a query, fetched page by page in the background.
 
-    def __init__(self) -> None:
+    Args:
+        run: starts a background job (``TaskRunner.run``).
+        page: rows per fetch.
+    """
+
+    loaded = Signal(int)  # total number of matches, after each page
+    failed = Signal(object)
+
+    def __init__(self, run: Runner, *, page: int = PAGE) -> None:
         super().__init__()
+        self._run = run
+        self._page = page
         self._rows: list[DeviceRecord] = []
+        self._query = DeviceQuery(limit=page)
+        self._total = 0
+        self._pending = False
+        self._generation = 0  # answers of a replaced query are dropped
+
+    # ------------------------------------------------------------------ loading
+    def set_query(self, query: DeviceQuery) -> None:
+        """Show the devices matching ``query`` (first page loads in the background)."""
+        self._generation += 1
+        self.beginResetModel()
+        self._rows = []
+        self._total = 0
+        self._query = query
+        self._pending = False
+        self.endResetModel()
+        self._request()
 
     def set_rows(self, rows: list[DeviceRecord]) -> None:
-        """Replace the rows (GUI thread only)."""
+        """Show exactly ``rows`` (a search by identifier: no paging)."""
+        self._generation += 1
         self.beginResetModel()
         self._rows = list(rows)
+        self._total = len(rows)
+        self._pending = False
         self.endResetModel()
+        self.loaded.emit(self._total)
+
+    def _request(self) -> None:
+        if self._pending:
+            return
+        self._pending = True
+        generation = self._generation
+        query = DeviceQuery(
+            batch=self._query.batch,
+            status=self._query.status,
+            limit=self._page,
+            offset=len(self._rows),
+        )
+        first = not self._rows
+
+        def job(station: Station) -> tuple[list[DeviceRecord], int]:
+            rows = station.store().devices(query)
+            # counting is a full scan of the filter: do it once per query, not per page
+            total = station.store().count_devices(query) if first else -1
+            return rows, total
+
+        self._run(
+            job,
+            lambda result: self._append(generation, result),
+            lambda error: self._failed(generation, error),
+        )
+
+    def _append(self, generation: int, result: tuple[list[DeviceRecord], int]) -> None:
+        if generation != self._generation:
+            return
+        rows, total = result
+        self._pending = False
+        if total >= 0:
+            self._total = total
+        if rows:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
+            self._rows.extend(rows)
+            self.endInsertRows()
+        if len(rows) < self._page:
+            self._total = len(self._rows)
+        self.loaded.emit(self._total)
+
+    def _failed(self, generation: int, error: StationError) -> None:
+        if generation == self._generation:
+            self._pending = False
+            self._total = len(self._rows)
+            self.failed.emit(error)
+
+    @property
+    def total(self) -> int:
+        """Matches in the database (known after the first page)."""
+        return self._total
+
+    @property
+    def loading(self) -> bool:
+        """Whether a page is on its way."""
+        return self._pending
 
     def row(self, index: int) -> DeviceRecord:
         """The record shown on row ``index``."""
         return self._rows[index]
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 - Qt API
-        """Number of rows (flat model: zero under any valid parent)."""
+    # ------------------------------------------------------------------ Qt model API
+    def canFetchMore(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        """More rows exist than are loaded (and none are on the way)."""
+        return not parent.isValid() and not self._pending and len(self._rows) < self._total
+
+    def fetchMore(self, parent: AnyIndex = QModelIndex()) -> None:  # noqa: B008
+        """Ask for the next page in the background."""
+        if not parent.isValid():
+            self._request()
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        """Loaded rows (flat model: zero under any valid parent)."""
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 - Qt API
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         """Number of columns."""
         return 0 if parent.isValid() else len(COLUMNS)
 

@@ -1,101 +1,178 @@
-"""The station's main window: a device search over the identity store.
+"""The station's main window: login, then the views the operator's role allows.
 
-The line, QA, batches and admin views grow from here; every view gets the station through its
-constructor and runs I/O in background tasks.
+Technicians see the line view; QA also the QA and batches views; admins everything. The window
+locks itself (back to the login screen) after ``[gui] lock_after_s`` seconds without input.
 """
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QPushButton,
-    QTableView,
+    QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from station.bootstrap import Station
-from station.domain.errors import StationError
-from station.domain.records import DeviceQuery, DeviceRecord
-from station.gui.devices_model import DeviceTableModel
-from station.gui.tasks import StationTask, start_task
+from station.domain.records import OperatorRecord, Role
+from station.gui.admin_view import AdminView
+from station.gui.batches_view import BatchesView
+from station.gui.line_view import LineView
+from station.gui.login import LoginView
+from station.gui.qa_view import QaView
 
-PAGE = 500
+_INPUT_EVENTS = frozenset(
+    {
+        QEvent.Type.KeyPress,
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseMove,
+        QEvent.Type.Wheel,
+    }
+)
 
 
 class MainWindow(QMainWindow):
-    """Top-level window: search box, device table, status line."""
+    """Login screen and, once logged in, the tabs of the operator's role."""
 
     def __init__(self, station: Station) -> None:
         super().__init__()
         self._station = station
-        self._tasks: set[StationTask] = set()
+        self.operator: OperatorRecord | None = None
         self._init_elements()
         self._init_connections()
         self._init_layout()
-        self.refresh()
 
     def _init_elements(self) -> None:
+        gui = self._station.config.gui
+        slots = gui.slots()
         self.setWindowTitle(f"Station {self._station.config.station.id}")
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Serial, registration ID, EK hash or certificate thumbprint")
-        self.search_button = QPushButton("Search")
-        self.model = DeviceTableModel()
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.status = QLabel("Loading…")
+        self.login = LoginView(self._station)
+        self.line = LineView(self._station, slots, beep_on_fail=gui.beep_on_fail)
+        self.qa = QaView(self._station)
+        self.batches = BatchesView(self._station)
+        self.admin = AdminView(self._station, slots)
+        self.tabs = QTabWidget()
+        self.who = QLabel("")
+        self.lock_button = QPushButton("Lock")
+        self.stack = QStackedWidget()
+        self.lock_timer = QTimer(self)
+        self.lock_timer.setSingleShot(True)
+        if gui.lock_after_s > 0:
+            self.lock_timer.setInterval(gui.lock_after_s * 1000)
+        self.lock_shortcut = QShortcut(QKeySequence("Ctrl+Shift+L"), self)
 
     def _init_connections(self) -> None:
-        self.search.returnPressed.connect(self.refresh)
-        self.search_button.clicked.connect(self.refresh)
+        self.login.logged_in.connect(self.log_in)
+        self.line.operator_switched.connect(self.log_in)
+        self.line.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.qa.rework_requested.connect(self._rework)
+        self.lock_button.clicked.connect(self.lock)
+        self.lock_shortcut.activated.connect(self.lock)
+        self.lock_timer.timeout.connect(self.lock)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)  # any input anywhere restarts the inactivity timer
 
     def _init_layout(self) -> None:
         bar = QHBoxLayout()
-        bar.addWidget(self.search, 1)
-        bar.addWidget(self.search_button)
-        layout = QVBoxLayout()
-        layout.addLayout(bar)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.status)
-        central = QWidget()
-        central.setLayout(layout)
-        self.setCentralWidget(central)
-        self.resize(1100, 640)
+        bar.addWidget(self.who, 1)
+        bar.addWidget(self.lock_button)
+        work = QWidget()
+        work_layout = QVBoxLayout(work)
+        work_layout.setContentsMargins(0, 0, 0, 0)
+        work_layout.addLayout(bar)
+        work_layout.addWidget(self.tabs, 1)
+        self.stack.addWidget(self.login)
+        self.stack.addWidget(work)
+        self.setCentralWidget(self.stack)
+        self.resize(1280, 720)
 
-    def refresh(self) -> None:
-        """Run the search in the background; the table updates when it returns."""
-        key = self.search.text().strip()
-        self.status.setText("Searching…")
+    # ------------------------------------------------------------------ session
+    def log_in(self, record: OperatorRecord) -> None:
+        """Show the views ``record``'s role allows; audit events carry their name from now on."""
+        self.operator = record
+        self._station.operator = record.name  # tasks and slot workers copy it (for_thread)
+        self.who.setText(f"{record.name} ({record.role})")
+        views: list[tuple[QWidget, str]] = [(self.line, "Line")]
+        if record.role in (Role.QA, Role.ADMIN):
+            views += [(self.qa, "QA"), (self.batches, "Batches")]
+        if record.role is Role.ADMIN:
+            views.append((self.admin, "Admin"))
+        self.tabs.blockSignals(True)
+        self.tabs.clear()
+        for widget, title in views:
+            self.tabs.addTab(widget, title)
+        self.tabs.blockSignals(False)
+        self.qa.set_role(record.role)
+        self.batches.set_role(record.role)
+        self.stack.setCurrentIndex(1)
+        self.tabs.setCurrentIndex(0)
+        self.line.refresh_batches()
+        self.line.scan.setFocus()
+        if self.lock_timer.interval() > 0 and self._station.config.gui.lock_after_s > 0:
+            self.lock_timer.start()
 
-        def job(station: Station) -> tuple[list[DeviceRecord], int]:
-            service = station.devices()
-            if key:
-                found = service.find(key)
-                return found, len(found)
-            return service.search(DeviceQuery(limit=PAGE))
+    def lock(self) -> None:
+        """Back to the login screen (slots keep running)."""
+        self.operator = None
+        self._station.operator = ""
+        self.lock_timer.stop()
+        self.stack.setCurrentIndex(0)
+        self.login.reset()
 
-        task = start_task(self._station, job, self._show, self._fail)
-        self._tasks.add(task)
-        task.signals.done.connect(lambda _result: self._tasks.discard(task))
-        task.signals.failed.connect(lambda _error: self._tasks.discard(task))
+    @property
+    def locked(self) -> bool:
+        """Whether the login screen is showing."""
+        return self.stack.currentIndex() == 0
 
-    def _show(self, result: tuple[list[DeviceRecord], int]) -> None:
-        rows, total = result
-        self.model.set_rows(rows)
-        if total:
-            database = self._station.config.database_path
-            self.status.setText(f"{total} device(s) — database {database}")
-        elif self.search.text().strip():
-            self.status.setText("No devices match.")
-        else:
-            self.status.setText("No devices recorded yet.")
+    def view_titles(self) -> list[str]:
+        """The tabs visible now."""
+        return [self.tabs.tabText(i) for i in range(self.tabs.count())]
 
-    def _fail(self, error: StationError) -> None:
-        text = error.message + (f" — {error.remedy}" if error.remedy else "")
-        self.status.setText(text)
+    def show_view(self, title: str) -> None:
+        """Switch to the tab called ``title``."""
+        self.tabs.setCurrentIndex(self.view_titles().index(title))
+
+    def _tab_changed(self, index: int) -> None:
+        widget = self.tabs.widget(index)
+        if widget is self.qa and self.qa.model.rowCount() == 0:
+            self.qa.refresh()
+        elif widget is self.batches:
+            self.batches.refresh()
+        elif widget is self.admin:
+            self.admin.refresh()
+
+    def _rework(self, batch: str, reason: str) -> None:
+        self.line.arm_rework(batch, reason)
+        self.show_view("Line")
+
+    def start_hotplug(self) -> None:
+        """Let boards start as soon as they are plugged in a bound slot."""
+        self.line.watch_hotplug()
+
+    # ------------------------------------------------------------------ Qt hooks
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Restart the inactivity timer on any input while logged in."""
+        if (
+            event.type() in _INPUT_EVENTS
+            and self.operator is not None
+            and self.lock_timer.isActive()
+        ):
+            self.lock_timer.start()
+        return False
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop the slot workers and the hot-plug watcher before the window goes."""
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.line.shutdown()
+        super().closeEvent(event)

@@ -65,3 +65,37 @@ def start_task(
     task.signals.failed.connect(on_failed)
     QThreadPool.globalInstance().start(task)
     return task
+
+
+class TaskRunner:
+    """Starts one-shot tasks for a view and keeps them referenced until they report back."""
+
+    def __init__(self, station: Station) -> None:
+        self.station = station
+        self._running: set[StationTask] = set()
+
+    def run(
+        self,
+        job: Callable[[Station], Any],
+        on_done: Callable[[Any], None],
+        on_failed: Callable[[StationError], None],
+    ) -> StationTask:
+        """Run ``job`` on the pool with a station of its own; callbacks run on the GUI thread."""
+        task = StationTask(self.station, job)
+        self._running.add(task)
+        task.signals.done.connect(lambda _r: self._running.discard(task))
+        task.signals.failed.connect(lambda _e: self._running.discard(task))
+        task.signals.done.connect(on_done)
+        task.signals.failed.connect(on_failed)
+        QThreadPool.globalInstance().start(task)
+        return task
+
+    @property
+    def busy(self) -> bool:
+        """Whether any task of this runner is still running."""
+        return bool(self._running)
+
+
+def describe(error: StationError) -> str:
+    """One line for a status bar: the message and what to do."""
+    return error.message + (f" — {error.remedy}" if error.remedy else "")

@@ -35,13 +35,13 @@ def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
     for _ in range(2):
         report = run_demo(tmp_path / "demo", lines.append)
         titles = [title for title, _ in report.steps]
-        assert "Probe every slot (hello and capabilities)" in titles
+        assert "Provision every board" in titles
         assert report.artifacts["database"].exists()
         assert report.artifacts["backup"].exists()
-    slot_lines = [
-        line for line in "\n".join(lines).splitlines() if line.strip().startswith("slot ")
-    ]
-    assert len(slot_lines) == 2 * DEMO_BOARDS
+        assert len(report.outcomes) == DEMO_BOARDS
+        assert all(outcome.passed for outcome in report.outcomes)
+    passes = [line for line in "\n".join(lines).splitlines() if ": PASS " in line]
+    assert len(passes) == 2 * DEMO_BOARDS
     leftover = _children() - before
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)

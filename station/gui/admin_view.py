@@ -1,0 +1,286 @@
+"""The admin view: CA/HSM status, DPS test, products, operators, slot binding, printer.
+
+Expiry warnings show under the CA status; "Test DPS connection" asks the configured DPS for one
+enrollment; slot binding binds the selected plugged board's physical port to a slot.
+
+Everything that touches the token, DPS, discovery or the printer runs on a pool task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station.bootstrap import Station
+from station.domain.boards import DiscoveredBoard
+from station.domain.errors import StationError
+from station.domain.labels import LabelData
+from station.domain.records import OperatorRecord, Role
+from station.gui.tasks import TaskRunner, describe
+from station.services.ca import CaStatus
+
+#: what a test print shows: obviously not a device
+TEST_LABEL = LabelData(
+    registration_id="TEST-PRINT",
+    device_id="TEST-PRINT",
+    serial="TEST0000",
+    model="test",
+    batch="TEST",
+    product="test",
+    date="2026-01-01",
+    thumbprint="0000000000000000",
+    attestation="x509",
+)
+
+#: warn when the station's CA certificate expires sooner than this
+EXPIRY_WARNING = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class AdminSnapshot:
+    """What the admin view shows, read in one background task."""
+
+    ca: CaStatus
+    expiry_warning: str
+    products: tuple[str, ...]
+    operators: tuple[OperatorRecord, ...]
+    boards: tuple[DiscoveredBoard, ...]
+
+
+class AdminView(QWidget):
+    """Status boxes and the admin's actions."""
+
+    def __init__(self, station: Station, slots: list[str]) -> None:
+        super().__init__()
+        self._station = station
+        self._tasks = TaskRunner(station)
+        self._slots = list(slots)
+        self._boards: tuple[DiscoveredBoard, ...] = ()
+        self._init_elements()
+        self._init_connections()
+        self._init_layout()
+
+    def _init_elements(self) -> None:
+        self.ca_label = QLabel("CA: not read yet")
+        self.ca_label.setWordWrap(True)
+        self.ca_label.setMinimumHeight(self.fontMetrics().lineSpacing() * 4)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.dps_button = QPushButton("Test DPS connection")
+        dps = self._station.config.dps
+        target = dps.endpoint or (
+            f"connection file {dps.connection_string_file}" if dps.connection_string_file else ""
+        )
+        self.dps_label = QLabel(f"DPS: {target or 'not configured'}")
+        self.dps_label.setWordWrap(True)
+        self.products = QListWidget()
+        self.operators = QListWidget()
+        self.op_name = QLineEdit()
+        self.op_name.setPlaceholderText("name")
+        self.op_role = QComboBox()
+        self.op_role.addItems([str(role) for role in Role])
+        self.op_pin = QLineEdit()
+        self.op_pin.setPlaceholderText("PIN")
+        self.op_pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.op_badge = QLineEdit()
+        self.op_badge.setPlaceholderText("badge (scan)")
+        self.op_badge.setEchoMode(QLineEdit.EchoMode.Password)
+        self.add_operator = QPushButton("Add operator")
+        self.toggle_operator = QPushButton("Enable / disable selected")
+        self.boards = QListWidget()
+        self.slot_box = QComboBox()
+        self.slot_box.setEditable(True)
+        self.slot_box.addItems(self._slots)
+        self.bind_button = QPushButton("Bind selected board to slot")
+        self.printer = QLineEdit(self._station.config.labels.printer)
+        self.printer.setPlaceholderText("printer URI (empty: save PDFs)")
+        self.test_print = QPushButton("Test print")
+        self.refresh_button = QPushButton("Refresh")
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+
+    def _init_connections(self) -> None:
+        self.refresh_button.clicked.connect(self.refresh)
+        self.dps_button.clicked.connect(self.test_dps)
+        self.add_operator.clicked.connect(self.add)
+        self.toggle_operator.clicked.connect(self.toggle)
+        self.bind_button.clicked.connect(self.bind)
+        self.test_print.clicked.connect(self.print_test)
+
+    def _init_layout(self) -> None:
+        ca_box = QGroupBox("CA and HSM")
+        ca_layout = QVBoxLayout(ca_box)
+        ca_layout.addWidget(self.ca_label)
+        ca_layout.addWidget(self.warning)
+        dps_box = QGroupBox("DPS target")
+        dps_layout = QVBoxLayout(dps_box)
+        dps_layout.addWidget(self.dps_label)
+        dps_layout.addWidget(self.dps_button)
+        products_box = QGroupBox("Products")
+        QVBoxLayout(products_box).addWidget(self.products)
+        ops_box = QGroupBox("Operators and roles")
+        ops_layout = QVBoxLayout(ops_box)
+        ops_layout.addWidget(self.operators)
+        form = QFormLayout()
+        form.addRow("Name", self.op_name)
+        form.addRow("Role", self.op_role)
+        form.addRow("PIN", self.op_pin)
+        form.addRow("Badge", self.op_badge)
+        ops_layout.addLayout(form)
+        ops_layout.addWidget(self.add_operator)
+        ops_layout.addWidget(self.toggle_operator)
+        slots_box = QGroupBox("Slot binding: plug a board, select it, choose the slot")
+        slots_layout = QVBoxLayout(slots_box)
+        slots_layout.addWidget(self.boards)
+        row = QHBoxLayout()
+        row.addWidget(self.slot_box, 1)
+        row.addWidget(self.bind_button)
+        slots_layout.addLayout(row)
+        printer_box = QGroupBox("Printer")
+        printer_layout = QVBoxLayout(printer_box)
+        printer_layout.addWidget(self.printer)
+        printer_layout.addWidget(self.test_print)
+        left = QVBoxLayout()
+        left.addWidget(ca_box)
+        left.addWidget(dps_box)
+        left.addWidget(products_box, 1)
+        ca_box.setMinimumHeight(self.fontMetrics().lineSpacing() * 7)
+        left.addWidget(printer_box)
+        right = QVBoxLayout()
+        right.addWidget(ops_box, 1)
+        right.addWidget(slots_box, 1)
+        columns = QHBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.refresh_button)
+        layout.addLayout(columns, 1)
+        layout.addWidget(self.message)
+
+    # ------------------------------------------------------------------ reading
+    def refresh(self) -> None:
+        """Read CA status, products, operators and plugged boards in the background."""
+
+        def job(s: Station) -> AdminSnapshot:
+            status = s.ca().status()
+            warning = ""
+            if status.key_error:
+                warning = f"CA key: {status.key_error}"
+            if status.certificate is not None:
+                left = status.certificate.not_after - s.clock.now()
+                if left < EXPIRY_WARNING:
+                    warning += f" CA certificate expires in {max(left.days, 0)} day(s)."
+            return AdminSnapshot(
+                status,
+                warning.strip(),
+                tuple(s.products().product_names()),
+                tuple(s.operators().all()),
+                tuple(s.discovery().boards()),
+            )
+
+        self._tasks.run(job, self._show, self._failed)
+
+    def _show(self, snap: AdminSnapshot) -> None:
+        cert = snap.ca.certificate
+        text = f"Key: {snap.ca.key_uri or 'not set up'}\nIssued {snap.ca.issued} certificate(s)."
+        if cert is not None:
+            text += f"\nCA: {cert.subject}, valid until {cert.not_after:%Y-%m-%d}."
+        self.ca_label.setText(text)
+        self.warning.setText(snap.expiry_warning)
+        self.products.clear()
+        self.products.addItems(list(snap.products))
+        self.operators.clear()
+        for op in snap.operators:
+            state = "" if op.enabled else " (disabled)"
+            self.operators.addItem(f"{op.name} — {op.role}{state}")
+        self._operators = snap.operators
+        self._boards = snap.boards
+        self.boards.clear()
+        for board in snap.boards:
+            slot = f" → {board.slot}" if board.slot else ""
+            self.boards.addItem(f"{board.location} ({board.device}){slot}")
+
+    # ------------------------------------------------------------------ actions
+    def test_dps(self) -> None:
+        """Ask DPS for an enrollment that does not exist: any answer proves the connection."""
+
+        def job(s: Station) -> str:
+            s.enrollment_service().get("station-connection-test")
+            return "DPS answered: connection and credentials work."
+
+        self.dps_label.setText("Testing…")
+        self._tasks.run(job, self.dps_label.setText, lambda e: self.dps_label.setText(describe(e)))
+
+    def add(self) -> None:
+        """Add an operator with the form's name, role, PIN and badge."""
+        name, role = self.op_name.text().strip(), Role(self.op_role.currentText())
+        pin, badge = self.op_pin.text(), self.op_badge.text()
+        self.op_pin.clear()
+        self.op_badge.clear()
+        self._tasks.run(
+            lambda s: s.operators().add(name, role, pin=pin, badge=badge),
+            lambda _r: self._done(f"Operator {name} added."),
+            self._failed,
+        )
+
+    def toggle(self) -> None:
+        """Enable or disable the selected operator."""
+        row = self.operators.currentRow()
+        operators = getattr(self, "_operators", ())
+        if row < 0 or row >= len(operators):
+            return
+        op = operators[row]
+        self._tasks.run(
+            lambda s: s.operators().set_enabled(op.name, not op.enabled),
+            lambda _r: self._done(f"Operator {op.name} updated."),
+            self._failed,
+        )
+
+    def bind(self) -> None:
+        """Bind the selected plugged board's physical port to the chosen slot."""
+        row = self.boards.currentRow()
+        slot = self.slot_box.currentText().strip()
+        if row < 0 or row >= len(self._boards) or not slot:
+            self.message.setText("Select a plugged board and a slot.")
+            return
+        location = self._boards[row].location
+        self._tasks.run(
+            lambda s: s.discovery().bind_plugged(slot, location),
+            lambda _b: self._done(f"Slot {slot} is bound to port {location}."),
+            self._failed,
+        )
+
+    def print_test(self) -> None:
+        """Print a sample label (no device, nothing recorded) on the chosen printer."""
+        printer = self.printer.text().strip()
+
+        def job(s: Station) -> str:
+            labels = s.labels()
+            spec = printer or labels.default_printer
+            receipt = labels.printers.printer(spec).print_labels(
+                labels.template(), [TEST_LABEL], title="station-test-print"
+            )
+            return f"Test print sent: {receipt.labels} label(s) to {receipt.printer} {receipt.job}"
+
+        self._tasks.run(job, self.message.setText, self._failed)
+
+    def _done(self, text: str) -> None:
+        self.message.setText(text)
+        self.refresh()
+
+    def _failed(self, error: StationError) -> None:
+        self.message.setText(describe(error))

@@ -1,0 +1,45 @@
+"""The admin view: CA status, operators, slot binding of a plugged lab board, test print."""
+
+from __future__ import annotations
+
+from station.domain.records import Role
+from tests.gui.conftest import WAIT_MS, log_in
+from tests.provision.conftest import Rig
+
+
+def test_admin_sees_ca_binds_a_slot_adds_an_operator_and_test_prints(
+    qtbot, rig: Rig, lab_station, window_of, tmp_path
+):
+    (board,) = rig.lab.start(1, "nokey")
+    window = window_of(lab_station)
+    log_in(qtbot, window, "ada")
+    window.show_view("Admin")
+    admin = window.admin
+    qtbot.waitUntil(lambda: admin.boards.count() == 1, timeout=WAIT_MS)
+    assert "Line 1 CA" in admin.ca_label.text()
+    assert admin.warning.text() == ""  # fresh CA: no expiry or key warning
+    assert "lab-x509" in [admin.products.item(i).text() for i in range(admin.products.count())]
+    assert board.location in admin.boards.item(0).text()
+
+    admin.boards.setCurrentRow(0)
+    admin.slot_box.setCurrentText("slot-2")
+    admin.bind_button.click()
+    qtbot.waitUntil(lambda: "slot-2" in admin.boards.item(0).text(), timeout=WAIT_MS)
+    assert lab_station.discovery().board_in("slot-2").device == board.port
+
+    admin.op_name.setText("nina")
+    admin.op_role.setCurrentText(str(Role.QA))
+    admin.op_pin.setText("8642")
+    admin.add_operator.click()
+    qtbot.waitUntil(lambda: "Operator nina added." in admin.message.text(), timeout=WAIT_MS)
+    record = lab_station.store().operator("nina")
+    assert record is not None and record.role is Role.QA and record.pin_hash != "8642"
+
+    out = tmp_path / "test-prints"
+    out.mkdir()
+    admin.printer.setText(f"file:{out}/")
+    admin.test_print.click()
+    qtbot.waitUntil(lambda: "Test print sent" in admin.message.text(), timeout=WAIT_MS)
+    printed = list(out.iterdir())
+    assert len(printed) == 1 and printed[0].read_bytes().startswith(b"%PDF")
+    assert not lab_station.store().labels("TEST-PRINT")  # nothing was counted as a label

@@ -1,0 +1,61 @@
+"""A batch is sealed, pushed to the local DPS and reconciled from the batches view."""
+
+from __future__ import annotations
+
+from station.bootstrap import Station
+from tests.batches.conftest import (  # noqa: F401 - fixtures
+    client_limits,
+    cloud,
+    cloud_config_file,
+    dps,
+    dps_ids,
+    dps_limits,
+    fill_batch,
+    pki,
+)
+from tests.gui.conftest import WAIT_MS, add_people, gui_config, log_in
+
+
+def test_qa_seals_pushes_and_reconciles_a_batch_from_the_gui(
+    qtbot,
+    cloud,  # noqa: F811
+    dps,  # noqa: F811
+    fill_batch,  # noqa: F811
+    window_of,
+):
+    ids = fill_batch(cloud, "WO-G", 23)
+    add_people(cloud)
+    station = Station(config=gui_config(cloud.config), clock=cloud.clock)
+    window = window_of(station)
+    log_in(qtbot, window, "quentin")
+    window.show_view("Batches")
+    view = window.batches
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1, timeout=WAIT_MS)
+    assert view.table.item(0, 0).text() == "WO-G"
+    assert view.table.item(0, 3).text() == "23"
+
+    view.push_button.click()  # nothing selected yet
+    assert view.message.text() == "Select a batch first."
+    view.select("WO-G")
+    view.push_button.click()  # not sealed: the service refuses, the view says so
+    qtbot.waitUntil(lambda: "seal" in view.message.text().lower(), timeout=WAIT_MS)
+    assert not dps_ids(dps)
+
+    view.seal_button.click()
+    qtbot.waitUntil(lambda: "sealed: 23 device(s)" in view.message.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: view.table.item(0, 2).text() == "sealed", timeout=WAIT_MS)
+
+    view.select("WO-G")
+    view.push_button.click()
+    qtbot.waitUntil(lambda: "pushed." in view.message.text(), timeout=WAIT_MS)
+    assert sorted(dps_ids(dps)) == sorted(ids)
+    assert view.progress.value() == 23 and view.progress.maximum() == 23
+    results = view.results.toPlainText()
+    assert "Pushed 23 of 23; conflicts 0; failed 0; billable operations 3" in results
+    qtbot.waitUntil(lambda: view.table.item(0, 2).text() == "pushed", timeout=WAIT_MS)
+
+    view.select("WO-G")
+    view.reconcile_button.click()
+    qtbot.waitUntil(lambda: view.message.text() == "Clean.", timeout=WAIT_MS)
+    assert all(line.endswith("equal") for line in view.results.toPlainText().splitlines()[1:])
+    station.close()

@@ -1,0 +1,58 @@
+"""Login by PIN or badge, role-dependent views, auto-lock."""
+
+from __future__ import annotations
+
+from station.bootstrap import Station
+from tests.gui.conftest import WAIT_MS, gui_config, log_in
+
+
+def test_technician_logs_in_with_pin_and_sees_only_the_line(qtbot, plain_station, window_of):
+    window = window_of(plain_station)
+    assert window.locked
+    log_in(qtbot, window, "terry")
+    assert not window.locked
+    assert window.view_titles() == ["Line"]
+    assert plain_station.operator == "terry"
+    assert "terry (technician)" in window.who.text()
+    # technicians can neither reprint nor rework, even if they reached the QA widgets
+    assert not window.qa.reprint_button.isEnabled()
+    assert not window.qa.rework_button.isEnabled()
+    assert not window.batches.seal_button.isEnabled()
+
+
+def test_roles_decide_the_views(qtbot, plain_station, window_of):
+    window = window_of(plain_station)
+    log_in(qtbot, window, "quentin")
+    assert window.view_titles() == ["Line", "QA", "Batches"]
+    assert window.qa.reprint_button.isEnabled()
+    window.lock()
+    assert window.locked and plain_station.operator == ""
+    log_in(qtbot, window, "ada")
+    assert window.view_titles() == ["Line", "QA", "Batches", "Admin"]
+
+
+def test_badge_scan_logs_in_and_a_wrong_pin_is_refused(qtbot, plain_station, window_of):
+    window = window_of(plain_station)
+    window.login.name.setText("terry")
+    window.login.pin.setText("0000")
+    window.login.login_button.click()
+    qtbot.waitUntil(lambda: "login refused" in window.login.message.text(), timeout=WAIT_MS)
+    assert window.locked and window.operator is None
+
+    qtbot.keyClicks(window.login.badge, "BADGE-QUENTIN")
+    qtbot.keyClick(window.login.badge, "\r")
+    qtbot.waitUntil(lambda: window.operator is not None, timeout=WAIT_MS)
+    assert window.operator.name == "quentin"
+
+
+def test_window_locks_itself_after_inactivity(qtbot, plain_station, window_of):
+    station = Station(
+        config=gui_config(plain_station.config, lock_after_s=1), clock=plain_station.clock
+    )
+    window = window_of(station)
+    log_in(qtbot, window, "terry")
+    assert window.lock_timer.isActive() and window.lock_timer.interval() == 1000
+    qtbot.waitUntil(lambda: window.locked, timeout=WAIT_MS)
+    assert station.operator == ""
+    assert window.login.badge.text() == ""
+    station.close()
