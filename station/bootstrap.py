@@ -16,16 +16,35 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from station.config import StationConfig
-from station.ports import BoardFinder, BoardLink, BoardWatcher, Clock, IdentityStore
+from station.ports import (
+    BoardFinder,
+    BoardLink,
+    BoardWatcher,
+    Clock,
+    EkCertificateVerifier,
+    EnrollmentService,
+    ExportFiles,
+    GroupKeys,
+    IdentityStore,
+    ManifestSigner,
+    ManifestTrust,
+    ProductCatalog,
+    PushOutbox,
+    TpmIdentityReader,
+)
+from station.services.batches import BatchService, CloudPorts
 from station.services.ca import CaService
 from station.services.database import DatabaseService
 from station.services.devices import DeviceService
 from station.services.operators import OperatorService
+from station.services.provision import ProvisionPorts, ProvisionService
+from station.services.tpm_identity import TpmIdentityService
 
 if TYPE_CHECKING:
+    from station.adapters.board.discovery import BoardDiscovery
     from station.lab.boards.runner import LabBoards
     from station.services.labels import LabelService
 
@@ -48,6 +67,8 @@ class Station:
     _store: IdentityStore | None = None
     _board_links: list[BoardLink] = field(default_factory=list)
     _ca: CaService | None = None
+    _cloud: dict[str, Any] = field(default_factory=dict)
+    _tpm_readers: list[TpmIdentityReader] = field(default_factory=list)
 
     # ------------------------------------------------------------------ adapters
     def store(self) -> IdentityStore:
@@ -90,6 +111,15 @@ class Station:
 
     def discovery(self) -> BoardFinder:
         """Board discovery: USB serial ports, the lab registry and the slot bindings."""
+        return self._board_discovery()
+
+    def hotplug(self) -> BoardWatcher:
+        """A poller that reports board arrival and removal per slot."""
+        from station.adapters.board.discovery import HotplugMonitor
+
+        return HotplugMonitor(self._board_discovery())
+
+    def _board_discovery(self) -> BoardDiscovery:
         from station.adapters.board.discovery import BoardDiscovery, SlotBindings
 
         board = self.config.board
@@ -98,14 +128,6 @@ class Station:
             usb_ids=board.usb_ids,
             lab_registry=self.config.lab_dir / "boards.json",
         )
-
-    def hotplug(self) -> BoardWatcher:
-        """A poller that reports board arrival and removal per slot."""
-        from station.adapters.board.discovery import BoardDiscovery, HotplugMonitor
-
-        finder = self.discovery()
-        assert isinstance(finder, BoardDiscovery)
-        return HotplugMonitor(finder)
 
     def lab_boards(self, *, baud: int | None = None, lab_dir: Path | None = None) -> LabBoards:
         """A runner for virtual boards under the lab directory (the caller stops it)."""
@@ -132,8 +154,48 @@ class Station:
         if self._ca is not None:
             self._ca.close()
             self._ca = None
+        for opened in self._cloud.values():
+            opened.close()
+        self._cloud.clear()
+        for reader in self._tpm_readers:
+            reader.close()
+        self._tpm_readers.clear()
+
+    def tpm_reader(self, link: BoardLink) -> TpmIdentityReader:
+        """The TPM behind ``link`` (one per slot; use it only on the thread that asked for it).
+
+        Its ESAPI context is closed by :meth:`close`; the board link stays the caller's.
+        """
+        from station.adapters.tpm.identity import BoardTpmIdentityReader
+
+        reader = BoardTpmIdentityReader(link, port=link.port)
+        self._tpm_readers.append(reader)
+        return reader
+
+    def ek_verifier(self, roots: Path | None = None) -> EkCertificateVerifier:
+        """EK-certificate checks against the configured trust anchors (or only ``roots``).
+
+        Anchors: ``[tpm] trust_dir`` (default templates/trust), ``[tpm] extra_trust_dirs`` and,
+        with ``[tpm] trust_lab_ca``, the lab's swtpm local CA certificates (never its key).
+        """
+        from station.adapters.tpm.ek_certs import X509EkCertificateVerifier
+
+        section = self.config.tpm
+        if roots is not None:
+            sources = [roots]
+        else:
+            sources = [section.trust_dir or self.config.templates_dir / "trust"]
+            sources += list(section.extra_trust_dirs)
+            if section.trust_lab_ca:
+                ca = self.config.lab_dir / "tpm-ca" / "ca"
+                sources += [ca / "swtpm-localca-rootca-cert.pem", ca / "issuercert.pem"]
+        return X509EkCertificateVerifier.from_paths(sources)
 
     # ------------------------------------------------------------------ services
+    def tpm_identity(self, roots: Path | None = None) -> TpmIdentityService:
+        """Read, check and admit TPM identities (EK, EK certificate, residency proof)."""
+        return TpmIdentityService(self.ek_verifier(roots), clock=self.clock)
+
     def database(self) -> DatabaseService:
         """Initialise, verify, back up and migrate the identity store."""
         return DatabaseService(
@@ -189,6 +251,146 @@ class Station:
             )
         return self._ca
 
+    def products(self) -> ProductCatalog:
+        """Product recipes and enrollment templates from the templates directory."""
+        from station.adapters.templates.loader import TemplateLibrary
+
+        return TemplateLibrary(self.config.templates_dir)
+
+    def batches(self) -> BatchService:
+        """Batches: open, progress, seal, export, push to DPS and reconcile."""
+        import time
+
+        dps = self.config.dps
+        return BatchService(
+            self.store(),
+            self.products(),
+            clock=self.clock,
+            station_id=self.config.station.id,
+            operator=self.operator,
+            cloud=CloudPorts(
+                enrollments=self.enrollment_service,
+                outbox=self.push_outbox,
+                group_keys=self.group_keys,
+                signer=self.manifest_signer,
+                exports=self.export_files,
+                monotonic=time.monotonic,
+                sleep=time.sleep,
+                rate_limit_per_minute=dps.rate_limit_per_minute,
+                time_scale=dps.time_scale,
+                intermediate_pem=self._intermediate_pem,
+            ),
+        )
+
+    def enrollment_service(self) -> EnrollmentService:
+        """The DPS service API (opened once; credentials from the connection file or Entra ID)."""
+        if "dps" not in self._cloud:
+            from station.adapters.dps.client import AzureEnrollmentService
+            from station.domain.errors import DpsCredentialsError
+
+            dps = self.config.dps
+            if dps.connection_string_file is not None:
+                self._cloud["dps"] = AzureEnrollmentService.from_connection_file(
+                    dps.connection_string_file, ca_bundle=dps.ca_bundle, timeout_s=dps.timeout_s
+                )
+            elif dps.endpoint:
+                self._cloud["dps"] = AzureEnrollmentService.from_entra_id(
+                    dps.endpoint, ca_bundle=dps.ca_bundle, timeout_s=dps.timeout_s
+                )
+            else:
+                raise DpsCredentialsError(
+                    "no DPS credentials are configured",
+                    remedy="Set [dps] connection_string_file (or $STATION_DPS_CONNECTION_FILE), "
+                    "or [dps] endpoint to sign in with Entra ID.",
+                )
+        service: EnrollmentService = self._cloud["dps"]
+        return service
+
+    def push_outbox(self) -> PushOutbox:
+        """The per-device push outbox in the station database."""
+        if "outbox" not in self._cloud:
+            from station.adapters.dps.outbox import SqliteOutbox
+
+            self.store()  # opens and migrates the database first
+            self._cloud["outbox"] = SqliteOutbox(
+                self.config.database_path, busy_timeout_ms=self.config.database.busy_timeout_ms
+            )
+        outbox: PushOutbox = self._cloud["outbox"]
+        return outbox
+
+    def group_keys(self) -> GroupKeys:
+        """Symmetric device-key derivation in the HSM (for templates that push keys)."""
+        if "group_keys" not in self._cloud:
+            from station.adapters.ca.keys import pin_source
+            from station.adapters.dps.group_keys import HsmGroupKeys
+
+            self._cloud["group_keys"] = HsmGroupKeys(pin_source(self.config.ca.pin_file, None))
+        keys: GroupKeys = self._cloud["group_keys"]
+        return keys
+
+    def manifest_signer(self) -> ManifestSigner:
+        """The batch-manifest signing key in hsm/ with its certificate chain."""
+        if "signer" not in self._cloud:
+            from station.adapters.ca.keys import pin_source
+            from station.adapters.exports.signing import HsmManifestSigner
+            from station.domain.errors import ManifestError
+
+            dps = self.config.dps
+            if not dps.manifest_key_uri or dps.manifest_chain_file is None:
+                raise ManifestError(
+                    "no batch-manifest signing key is configured",
+                    remedy="Set [dps] manifest_key_uri and [dps] manifest_chain_file.",
+                )
+            self._cloud["signer"] = HsmManifestSigner.open(
+                dps.manifest_key_uri,
+                dps.manifest_chain_file,
+                pin_source=pin_source(self.config.ca.pin_file, None),
+            )
+        signer: ManifestSigner = self._cloud["signer"]
+        return signer
+
+    def export_files(self, out: Path | None = None) -> ExportFiles:
+        """Where export files go (``out``, else ``[dps] export_dir``, else <data>/exports)."""
+        from station.adapters.exports.files import DirectoryExports
+
+        return DirectoryExports(
+            out or self.config.dps.export_dir or self.config.data_dir / "exports"
+        )
+
+    def manifest_trust(self, root_pem: bytes) -> ManifestTrust:
+        """Checks a batch manifest's chain against ``root_pem`` (the cloud side's trust)."""
+        from station.adapters.exports.signing import X509ManifestTrust
+
+        return X509ManifestTrust(root_pem)
+
+    def _intermediate_pem(self) -> str:
+        chain = self.config.ca.chain_file or self.config.data_dir / "ca" / "chain.pem"
+        try:
+            return chain.read_text(encoding="ascii")
+        except (OSError, ValueError):
+            return ""
+
+    def provisioning(self) -> ProvisionService:
+        """The provisioning step machine for this thread's slot (one station per worker)."""
+        from station.adapters.keys.device_crypto import CryptographyDeviceCrypto
+
+        return ProvisionService(
+            ProvisionPorts(
+                store=self.store(),
+                products=self.products(),
+                ca=self.ca,
+                group_keys=self.group_keys,
+                crypto=CryptographyDeviceCrypto(),
+                random_bytes=secrets.token_bytes,
+                tpm_reader=self.tpm_reader,
+                ek_verifier=self.ek_verifier,
+                labels=self.labels,
+            ),
+            clock=self.clock,
+            station_id=self.config.station.id,
+            operator=self.operator,
+        )
+
     def devices(self) -> DeviceService:
         """Find and show recorded identities."""
         return DeviceService(self.store())
@@ -211,7 +413,8 @@ class Station:
             operator=self.operator,
             default_template=section.device_template,
             batch_template=section.batch_template,
-            default_printer=section.printer,
+            # With no printer configured, labels are saved as PDFs in the output folder.
+            default_printer=section.printer or f"file:{self.config.labels_output_dir}/",
         )
 
 

@@ -19,6 +19,7 @@ reports unknown or mistyped keys by name, with the file they came from.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,7 +42,14 @@ def default_config_path() -> Path:
 
 
 def shipped_templates_dir() -> Path:
-    """The ``templates/`` folder that ships next to the ``station`` package."""
+    """The ``templates/`` folder that ships next to the ``station`` package.
+
+    In the one-folder build (PyInstaller sets ``sys.frozen`` and ``sys._MEIPASS``) it is the
+    bundle's data folder's ``templates/``, where packaging/pyinstaller/station.spec puts it.
+    """
+    bundle = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and bundle:
+        return Path(bundle) / "templates"
     return Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -109,6 +117,13 @@ class DpsSection:
 
     connection_string_file: Path | None = None
     ca_bundle: Path | None = None  # trust anchor for a lab DPS's TLS certificate
+    endpoint: str = ""  # https://NAME.azure-devices-provisioning.net: Entra ID sign-in (no file)
+    rate_limit_per_minute: int = 1000  # the DPS tier's operations per minute (0: no limit)
+    time_scale: float = 1.0  # lab only: >1 runs the rate limit on a faster clock (stand-in)
+    timeout_s: float = 30.0
+    manifest_key_uri: str = ""  # pkcs11:/tpm:/file: URI of the batch-manifest ES256 key
+    manifest_chain_file: Path | None = None  # its certificate chain (PEM, its certificate first)
+    export_dir: Path | None = None  # default: <data_dir>/exports
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,32 @@ class LabelsSection:
 
 
 @dataclass(frozen=True)
+class TpmSection:
+    """``[tpm]``: trust anchors for EK certificates."""
+
+    trust_dir: Path | None = None  # default: the templates/trust folder shipped with station
+    extra_trust_dirs: tuple[Path, ...] = ()  # more anchor folders or files (vendor roots)
+    trust_lab_ca: bool = False  # also trust the lab's swtpm local CA (<lab dir>/tpm-ca); lab only
+
+
+@dataclass(frozen=True)
+class GuiSection:
+    """``[gui]``: the desktop window."""
+
+    lock_after_s: int = 300  # lock the window after this much inactivity (0: never)
+    beep_on_fail: bool = True  # audible cue when a slot fails
+    slot_count: int = 4  # slot tiles on the line view, named slot-1 .. slot-N (1..16)
+    slot_names: tuple[str, ...] = ()  # explicit slot names instead (at most 16)
+    hotplug: bool = True  # start boards as soon as they appear in a bound slot
+
+    def slots(self) -> list[str]:
+        """The line view's slot names."""
+        if self.slot_names:
+            return list(self.slot_names[:16])
+        return [f"slot-{n}" for n in range(1, min(max(self.slot_count, 1), 16) + 1)]
+
+
+@dataclass(frozen=True)
 class StationConfig:
     """The whole configuration. Build it with :func:`load_config`."""
 
@@ -133,6 +174,8 @@ class StationConfig:
     ca: CaSection = field(default_factory=CaSection)
     dps: DpsSection = field(default_factory=DpsSection)
     labels: LabelsSection = field(default_factory=LabelsSection)
+    tpm: TpmSection = field(default_factory=TpmSection)
+    gui: GuiSection = field(default_factory=GuiSection)
     source: Path | None = None  # the file this was loaded from, if any
 
     @property

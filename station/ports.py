@@ -10,11 +10,11 @@ thread (the slot worker, a CLI command, a one-shot job) and closed by whoever cr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from station.domain.audit import AuditEvent, EventDraft
 from station.domain.boards import DiscoveredBoard, SlotEvent
@@ -26,7 +26,10 @@ from station.domain.certificates import (
     KeyDescription,
     SignedCertificate,
 )
+from station.domain.enrollments import EnrollmentTemplate
 from station.domain.labels import BatchReport, LabelData, LabelTemplate, PrintReceipt
+from station.domain.products import ProductRecipe
+from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
     BatchRecord,
     CertificateRecord,
@@ -37,6 +40,7 @@ from station.domain.records import (
     OperatorRecord,
     SchemaStatus,
 )
+from station.domain.tpm import EkCertificateCheck, EndorsementKey
 from station.protocol.ops import BoardInfo, ObjectState
 
 
@@ -118,6 +122,22 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """Return the current time, timezone-aware, in UTC."""
+        ...
+
+
+class ProductCatalog(Protocol):
+    """Where product recipes come from (``templates/products`` through an adapter)."""
+
+    def product_names(self) -> list[str]:
+        """Names of the known products."""
+        ...
+
+    def product(self, name: str) -> ProductRecipe:
+        """Load and validate one recipe; raises NotFoundError or a validation error."""
+        ...
+
+    def enrollment_template(self, name: str) -> EnrollmentTemplate:
+        """Load and validate one enrollment template; raises NotFoundError or ValidationError."""
         ...
 
 
@@ -375,9 +395,220 @@ class CaAdministration(Protocol):
         """The installed intermediate, if any."""
         ...
 
+    def import_group_key(self, uri: str, key: bytes) -> KeyDescription:
+        """Store a symmetric enrollment-group key as a non-extractable secret in the token/TPM."""
+        ...
+
     def lab_root_sign(self, csr_pem: str, *, now: datetime) -> tuple[bytes, bytes]:
         """Create a throwaway lab root in SoftHSM2 and sign ``csr_pem`` as an intermediate.
 
         Returns the intermediate and root certificates (PEM).
         """
+        ...
+
+
+class EnrollmentService(Protocol):
+    """The DPS service API (enrollment list), behind the official client.
+
+    Every method is one billable DPS operation (a query is one per page). Errors are
+    ``DpsThrottledError`` (429, with ``retry_after_s``), ``DpsTransientError`` (5xx, dropped
+    connection), ``DpsCredentialsError`` (401) or ``EnrollmentServiceError``.
+    """
+
+    @property
+    def operations(self) -> int:
+        """Billable operations made through this object so far."""
+        ...
+
+    def bulk_create(self, enrollments: Sequence[Mapping[str, Any]]) -> list[BulkItemError]:
+        """Create up to 10 individual enrollments in one call; return the refused items."""
+        ...
+
+    def get(self, registration_id: str) -> dict[str, Any] | None:
+        """DPS's enrollment for ``registration_id``, or ``None`` if there is none."""
+        ...
+
+    def query(self) -> Iterator[dict[str, Any]]:
+        """Every individual enrollment, page by page."""
+        ...
+
+    def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        """Create (or replace) an enrollment group; returns DPS's answer."""
+        ...
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        ...
+
+
+class PushOutbox(Protocol):
+    """The per-device push outbox in the station database (survives a kill at any moment)."""
+
+    def enqueue(self, batch: str, registration_ids: Iterable[str]) -> int:
+        """Add ``pending`` rows for IDs not yet in the outbox; returns how many were added."""
+        ...
+
+    def take(
+        self, batch: str, states: Sequence[PushState], limit: int, *, after_id: int = 0
+    ) -> list[OutboxEntry]:
+        """Up to ``limit`` entries of ``batch`` in ``states`` after ``after_id``, in order."""
+        ...
+
+    def mark(
+        self,
+        batch: str,
+        registration_ids: Sequence[str],
+        state: PushState,
+        *,
+        error: str = "",
+        remote: str = "",
+        attempt: bool = False,
+    ) -> None:
+        """Move entries to ``state`` (durably, before returning)."""
+        ...
+
+    def entries(self, batch: str) -> Iterator[OutboxEntry]:
+        """Every entry of ``batch``, in outbox order."""
+        ...
+
+    def counts(self, batch: str) -> dict[str, int]:
+        """Entries of ``batch`` per state."""
+        ...
+
+
+class ManifestSigner(Protocol):
+    """The batch-manifest signing key (ES256, held in hsm/) and its certificate chain."""
+
+    def sign(self, data: bytes) -> bytes:
+        """The raw (r||s, 64 bytes) ES256 signature over ``data``."""
+        ...
+
+    def chain_der(self) -> list[bytes]:
+        """The signing certificate first, then its intermediates (DER)."""
+        ...
+
+    def close(self) -> None:
+        """Release the key."""
+        ...
+
+
+class ManifestTrust(Protocol):
+    """Checks a manifest's certificate chain against a trusted root and verifies ES256."""
+
+    def signature_check(self, chain_der: Sequence[bytes]) -> Any:
+        """Return ``check(signing_input, signature) -> bool`` for the chain's leaf key.
+
+        Raises:
+            ValidationError: the chain does not lead to the trusted root or is not valid.
+        """
+        ...
+
+
+class ExportFiles(Protocol):
+    """Where exports go: whole files, written atomically (a reader never sees half a file)."""
+
+    def write(self, name: str, chunks: Iterable[str]) -> Path:
+        """Write ``chunks`` (text) to the file ``name``; return its path."""
+        ...
+
+
+class GroupKeys(Protocol):
+    """Derives symmetric device keys where the group key lives (hsm/); nothing is stored."""
+
+    def derive(self, group_key_uri: str, registration_id: str) -> bytes:
+        """HMAC-SHA256(group key, registration ID)."""
+        ...
+
+    def close(self) -> None:
+        """Release every group key opened."""
+        ...
+
+
+class TpmIdentityReader(Protocol):
+    """One board's TPM, reached through its board link (one per slot, on the slot's thread)."""
+
+    def read_endorsement_key(self, *, template: str, create_if_absent: bool) -> EndorsementKey:
+        """The EK persisted at 0x81010001.
+
+        Created from ``template`` and persisted only if absent and ``create_if_absent``.
+
+        Raises:
+            TpmEkAbsentError: no EK is persisted and creating one is not allowed.
+            TpmError: the TPM failed or could not be reached.
+        """
+        ...
+
+    def ensure_storage_root_key(self) -> bytes:
+        """The SRK at 0x81000001 (created and persisted if absent), marshaled TPM2B_PUBLIC."""
+        ...
+
+    def read_ek_certificates(self, template: str) -> list[tuple[int, bytes]]:
+        """Every EK certificate the TPM holds in NV for ``template``: (NV index, raw bytes)."""
+        ...
+
+    def prove_residency(self, ek: bytes) -> bool:
+        """Credential-activation challenge: True if this TPM holds the private part of ``ek``."""
+        ...
+
+    def close(self) -> None:
+        """Release the TPM context (the board link stays open)."""
+        ...
+
+
+class EkCertificateVerifier(Protocol):
+    """Checks EK certificates against the configured trust anchors."""
+
+    def check(
+        self,
+        certificate: bytes | None,
+        *,
+        ek: bytes | None,
+        now: datetime,
+        nv_index: int | None = None,
+    ) -> EkCertificateCheck:
+        """Check one EK certificate (None: the TPM holds none).
+
+        Parses ``certificate`` tolerantly, compares its key with ``ek`` (marshaled TPM2B_PUBLIC;
+        None skips the comparison) and validates its chain at ``now``.
+        """
+        ...
+
+
+class InjectedKey(Protocol):
+    """A device key the station made in memory for a board without a secure element."""
+
+    def csr_der(self, common_name: str) -> bytes:
+        """A CSR for ``CN=<common_name>`` signed by this key (DER)."""
+        ...
+
+    def private_key_der(self) -> bytes:
+        """The PKCS#8 DER to write to the board's ``privkey`` object."""
+        ...
+
+    def wipe(self) -> None:
+        """Overwrite and drop the key material (idempotent)."""
+        ...
+
+
+class DeviceCrypto(Protocol):
+    """Certificate parsing, injected keys and proof-of-possession checks for provisioning."""
+
+    def new_injected_key(self) -> InjectedKey:
+        """A fresh in-memory P-256 key."""
+        ...
+
+    def chain_der(self, pem: str) -> bytes:
+        """Every certificate in ``pem``, DER, concatenated in order."""
+        ...
+
+    def issuer(self, pem: str) -> str:
+        """The issuer of the first certificate in ``pem``."""
+        ...
+
+    def public_key_sha256(self, pem: str) -> str:
+        """SHA-256 (hex) of the first certificate's public key (SubjectPublicKeyInfo DER)."""
+        ...
+
+    def verify_possession(self, certificate_pem: str, nonce: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` over ``nonce`` verifies with the certificate's public key."""
         ...

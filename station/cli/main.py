@@ -14,7 +14,22 @@ from pathlib import Path
 import click
 
 from station import __version__
-from station.cli import board, ca, db, devices, init, lab
+from station.cli import (
+    batch,
+    board,
+    ca,
+    db,
+    demo,
+    devices,
+    gui,
+    init,
+    lab,
+    label,
+    manifest,
+    operator,
+    provision,
+    tpm,
+)
 from station.cli.common import CliState
 from station.domain.errors import StationError
 
@@ -46,6 +61,14 @@ cli.add_command(devices.devices)
 cli.add_command(board.board)
 cli.add_command(lab.lab)
 cli.add_command(ca.ca)
+cli.add_command(gui.gui)
+cli.add_command(demo.demo)
+cli.add_command(operator.operator)
+cli.add_command(provision.provision)
+cli.add_command(label.label)
+cli.add_command(batch.batch)
+cli.add_command(manifest.manifest)
+cli.add_command(tpm.tpm)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ The output is the JSON body of DPS's ``IndividualEnrollment`` (service API 2021-
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from station.domain.canonical import canonical_json
 from station.domain.errors import ValidationError
 from station.domain.manifest import Attestation, IdentityManifest
+from station.domain.placeholders import check_placeholders
 
 ALLOCATION_POLICIES = ("hashed", "static", "geoLatency", "custom")
 PLACEHOLDERS = frozenset(
@@ -75,25 +75,11 @@ class EnrollmentTemplate:
             raise ValidationError(f"{where}: custom_webhook_url needs allocation_policy = custom")
         if self.symmetric_keys not in ("never", "push"):
             raise ValidationError(f"{where}: symmetric_keys must be never or push")
-        _check_placeholders(where, "device_id", self.device_id)
+        check_placeholders(self.device_id, PLACEHOLDERS, where=where, key="device_id")
         for section in (self.twin_tags, self.twin_desired):
             canonical_json(dict(section))  # JSON only, no floats: twins must be reproducible
             for path, text in _strings(section, "twin"):
-                _check_placeholders(where, path, text)
-
-
-def _check_placeholders(where: str, key: str, text: str) -> None:
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-    except ValueError as exc:
-        raise ValidationError(f"{where}: {key} is malformed: {exc}") from exc
-    unknown = names - PLACEHOLDERS
-    if unknown or "" in names:
-        raise ValidationError(
-            f"{where}: {key} uses unknown placeholders {sorted(unknown)}; "
-            f"allowed: {', '.join(sorted(PLACEHOLDERS))}",
-            key=key,
-        )
+                check_placeholders(text, PLACEHOLDERS, where=where, key=path)
 
 
 def _strings(value: Any, path: str) -> list[tuple[str, str]]:
@@ -193,6 +179,14 @@ def individual_enrollment(
         "registrationId": manifest.registration_id,
         "deviceId": template.device_id.format_map(fields),
         "attestation": attestation,
+        **_policy_fields(template, fields),
+    }
+    return body
+
+
+def _policy_fields(template: EnrollmentTemplate, fields: Mapping[str, str]) -> dict[str, Any]:
+    """What individual enrollments and groups share: status, allocation, hubs, twin, edge."""
+    body: dict[str, Any] = {
         "capabilities": {"iotEdge": template.iot_edge},
         "provisioningStatus": template.provisioning_status,
         "allocationPolicy": template.allocation_policy,
@@ -216,3 +210,196 @@ def individual_enrollment(
             "properties": {"desired": _fill(template.twin_desired, fields)},
         }
     return body
+
+
+GROUP_PLACEHOLDERS = frozenset({"batch", "product", "station"})
+
+
+def _group_fields(group_id: str, batch: str, product: str, station: str) -> dict[str, str]:
+    # A group has no device: device-level placeholders stay as the group's own id.
+    return {
+        **{name: group_id for name in PLACEHOLDERS},
+        "batch": batch,
+        "product": product,
+        "station": station,
+    }
+
+
+def x509_ca_group(
+    group_id: str,
+    template: EnrollmentTemplate,
+    *,
+    ca_certificate_pem: str = "",
+    ca_reference: str = "",
+    batch: str = "",
+    product: str = "",
+    station: str = "",
+) -> dict[str, Any]:
+    """The DPS ``EnrollmentGroup`` for devices whose certificates the station's intermediate signs.
+
+    Args:
+        group_id: the enrollment group ID.
+        template: allocation, hubs, twin and status for the group.
+        ca_certificate_pem: the station intermediate (``signingCertificates``), or
+        ca_reference: the name of the intermediate already verified in DPS (``caReferences``).
+        batch: filled into twin placeholders, with ``product`` and ``station``.
+        product: see ``batch``.
+        station: see ``batch``.
+
+    Raises:
+        ValidationError: neither or both of the certificate and the CA reference are given.
+    """
+    if bool(ca_certificate_pem) == bool(ca_reference):
+        raise ValidationError(
+            "an X.509 group names the station intermediate either as a certificate or as a "
+            "verified CA reference (exactly one)",
+            group=group_id,
+        )
+    x509: dict[str, Any] = (
+        {"signingCertificates": {"primary": {"certificate": ca_certificate_pem}}}
+        if ca_certificate_pem
+        else {"caReferences": {"primary": ca_reference}}
+    )
+    return {
+        "enrollmentGroupId": group_id,
+        "attestation": {"type": "x509", "x509": x509},
+        **_policy_fields(template, _group_fields(group_id, batch, product, station)),
+    }
+
+
+def symmetric_key_group(
+    group_id: str,
+    template: EnrollmentTemplate,
+    *,
+    batch: str = "",
+    product: str = "",
+    station: str = "",
+) -> dict[str, Any]:
+    """The DPS ``EnrollmentGroup`` for symmetric-key devices.
+
+    No key is sent: DPS generates the group keys, and the station admin imports the primary key
+    into the HSM (``hsm.import_group_key``), where device keys are derived. So no group key ever
+    sits in a file or a request body the station writes.
+    """
+    return {
+        "enrollmentGroupId": group_id,
+        "attestation": {"type": "symmetricKey"},
+        **_policy_fields(template, _group_fields(group_id, batch, product, station)),
+    }
+
+
+#: Columns of the CSV export, in order. No secret is ever a column.
+CSV_COLUMNS = (
+    "registration_id",
+    "device_id",
+    "attestation",
+    "serial",
+    "model",
+    "batch",
+    "product",
+    "provisioned_at",
+    "ek_sha256",
+    "endorsement_key",
+    "certificate_sha256",
+    "certificate_serial",
+    "group_key",
+    "manifest_sha256",
+)
+
+
+def csv_row(
+    manifest: IdentityManifest, template: EnrollmentTemplate, *, manifest_sha256: str = ""
+) -> dict[str, str]:
+    """One CSV export row for ``manifest`` (public material only).
+
+    Args:
+        manifest: the identity.
+        template: gives the device ID rule.
+        manifest_sha256: the stored manifest hash, if known (else computed).
+    """
+    fields = placeholder_values(manifest)
+    return {
+        "registration_id": manifest.registration_id,
+        "device_id": template.device_id.format_map(fields),
+        "attestation": str(manifest.attestation),
+        "serial": manifest.board.serial,
+        "model": manifest.board.model,
+        "batch": manifest.batch,
+        "product": manifest.product,
+        "provisioned_at": manifest.provisioned_at,
+        "ek_sha256": manifest.tpm.ek_sha256 if manifest.tpm else "",
+        "endorsement_key": manifest.tpm.endorsement_key if manifest.tpm else "",
+        "certificate_sha256": manifest.x509.thumbprint_sha256 if manifest.x509 else "",
+        "certificate_serial": manifest.x509.serial_number if manifest.x509 else "",
+        "group_key": manifest.symmetric_key.group_key if manifest.symmetric_key else "",
+        "manifest_sha256": manifest_sha256 or manifest.digest(),
+    }
+
+
+def export_enrollment(
+    manifest: IdentityManifest, template: EnrollmentTemplate
+) -> dict[str, Any] | None:
+    """The enrollment body a file export may carry, or ``None`` for symmetric-key identities.
+
+    Symmetric-key devices never get an individual enrollment in a file: their keys would be in
+    it. They enroll through their group (:func:`symmetric_key_group`).
+    """
+    if manifest.attestation is Attestation.SYMMETRIC_KEY:
+        return None
+    return individual_enrollment(manifest, template)
+
+
+def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of an enrollment that DPS stores as given, for comparing ours with DPS's.
+
+    DPS answers with server fields (etag, times, registration state) and with certificate
+    *info* instead of the certificate; both sides are reduced to the same shape, with the
+    certificate compared by its SHA-256 thumbprint.
+    """
+    keep = (
+        "registrationId",
+        "deviceId",
+        "capabilities",
+        "provisioningStatus",
+        "allocationPolicy",
+        "reprovisionPolicy",
+        "iotHubs",
+        "iotHubHostName",
+        "customAllocationDefinition",
+        "initialTwin",
+    )
+    result: dict[str, Any] = {key: body[key] for key in keep if key in body}
+    twin = result.get("initialTwin")
+    if isinstance(twin, Mapping):
+        result["initialTwin"] = {
+            "tags": twin.get("tags") or {},
+            "desired": (twin.get("properties") or {}).get("desired") or {},
+        }
+    attestation = body.get("attestation") or {}
+    kind = attestation.get("type", "")
+    if kind == "tpm":
+        result["attestation"] = {"tpm": (attestation.get("tpm") or {}).get("endorsementKey")}
+    elif kind == "x509":
+        primary = ((attestation.get("x509") or {}).get("clientCertificates") or {}).get(
+            "primary"
+        ) or {}
+        thumb = (primary.get("info") or {}).get("sha256Thumbprint") or primary.get(
+            "sha256Thumbprint", ""
+        )
+        result["attestation"] = {"x509": str(thumb).upper()}
+    elif kind == "symmetricKey":
+        keys = attestation.get("symmetricKey") or {}
+        result["attestation"] = {"symmetricKey": keys.get("primaryKey")}
+    else:
+        result["attestation"] = {kind: None}
+    return result
+
+
+def expected_comparable(
+    manifest: IdentityManifest, template: EnrollmentTemplate, body: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`comparable` of the body we push, with the certificate reduced to its thumbprint."""
+    result = comparable(body)
+    if manifest.x509 is not None:
+        result["attestation"] = {"x509": manifest.x509.thumbprint_sha256.upper()}
+    return result

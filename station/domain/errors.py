@@ -158,11 +158,59 @@ class BoardNotFoundError(BoardError):
     code = "board.not_found"
 
 
+class LabBoardError(BoardError):
+    """A virtual lab board could not be started or managed."""
+
+    code = "board.lab"
+
+
 # --------------------------------------------------------------------------- TPM
 class TpmError(StationError):
     """The TPM answered with an error or could not be reached."""
 
     code = "tpm.error"
+
+
+class TpmUnreachableError(TpmError):
+    """The TPM command did not get through the board link (timeout, unplug, refused)."""
+
+    code = "tpm.unreachable"
+
+
+class TpmMalformedResponseError(TpmError):
+    """The TPM (or the board relaying it) sent a response that cannot be decoded."""
+
+    code = "tpm.malformed_response"
+
+
+class TpmFailureModeError(TpmError):
+    """The TPM is in failure mode (TPM_RC_FAILURE): it cannot be used until repaired."""
+
+    code = "tpm.failure_mode"
+
+
+class TpmLockoutError(TpmError):
+    """The TPM is in dictionary-attack lockout (TPM_RC_LOCKOUT)."""
+
+    code = "tpm.lockout"
+
+
+class TpmEkAbsentError(TpmError):
+    """No EK is persisted at 0x81010001 and the product does not allow creating one."""
+
+    code = "tpm.ek_absent"
+
+
+class TpmResidencyError(TpmError):
+    """The board's TPM could not activate a credential made for the EK it presented."""
+
+    code = "tpm.not_resident"
+
+
+class EkCertificateRejectedError(TpmError):
+    """The EK certificate result is one the product blocks (``details["status"]``)."""
+
+    code = "tpm.ek_certificate_rejected"
 
 
 # --------------------------------------------------------------------------- CA and keys
@@ -178,11 +226,150 @@ class KeyCustodyError(StationError):
     code = "hsm.error"
 
 
+class CsrRejectedError(CaError):
+    """A certificate signing request breaks the issuance policy (``details["reason"]`` says how)."""
+
+    code = "ca.csr_rejected"
+
+
+class QuotaExceededError(CaError):
+    """The batch has used its certificate quota (batch size plus the configured spare)."""
+
+    code = "ca.quota_exceeded"
+
+
+class ProfileError(CaError):
+    """A certificate profile is missing or invalid."""
+
+    code = "ca.profile_invalid"
+
+
+class ChainRejectedError(CaError):
+    """An intermediate certificate cannot be used (``details["reason"]`` says why)."""
+
+    code = "ca.chain_rejected"
+
+
+class CaNotReadyError(CaError):
+    """The CA has no key or no imported certificate yet."""
+
+    code = "ca.not_ready"
+
+
+class KeyPinError(KeyCustodyError):
+    """The token refused the PIN, locked it, or no PIN could be obtained."""
+
+    code = "hsm.pin"
+
+
+class KeyTokenMissingError(KeyCustodyError):
+    """No token, TPM or key file matches the key URI."""
+
+    code = "hsm.token_missing"
+
+
+class KeyTokenRemovedError(KeyCustodyError):
+    """The token went away while the station was using it."""
+
+    code = "hsm.token_removed"
+
+
+class KeyMissingError(KeyCustodyError):
+    """The token holds no key matching the key URI."""
+
+    code = "hsm.key_missing"
+
+
+class KeyExistsError(KeyCustodyError):
+    """A new key would duplicate or overwrite an existing one."""
+
+    code = "hsm.key_exists"
+
+
 # --------------------------------------------------------------------------- cloud
 class EnrollmentServiceError(StationError):
     """The DPS enrollment service refused or failed an operation."""
 
     code = "dps.error"
+
+
+class DpsThrottledError(EnrollmentServiceError):
+    """DPS answered 429; ``details["retry_after_s"]`` says when to try again."""
+
+    code = "dps.throttled"
+
+
+class DpsTransientError(EnrollmentServiceError):
+    """DPS answered 5xx, or the connection failed; the call may be retried."""
+
+    code = "dps.transient"
+
+
+class DpsCredentialsError(EnrollmentServiceError):
+    """No usable DPS credentials (missing file, malformed connection string, 401)."""
+
+    code = "dps.credentials"
+
+
+class UnresolvedJobsError(TransitionError):
+    """A batch cannot be sealed while provisioning jobs are still open (``details["jobs"]``)."""
+
+    code = "batch.unresolved_jobs"
+
+
+class ExportError(StationError):
+    """An export file could not be written."""
+
+    code = "export.write"
+
+
+class ManifestError(StationError):
+    """A signed batch manifest cannot be written or does not verify."""
+
+    code = "manifest.invalid"
+
+
+# --------------------------------------------------------------------------- provisioning
+class ProvisionError(StationError):
+    """A provisioning step could not be completed for a reason the station checked itself."""
+
+    code = "provision.error"
+
+
+class ProofOfPossessionError(ProvisionError):
+    """The board's signature over the station nonce does not verify against its certificate."""
+
+    code = "provision.proof_failed"
+
+
+class ReadbackMismatchError(ProvisionError):
+    """An object read back from the board differs from what the station wrote."""
+
+    code = "provision.readback_mismatch"
+
+
+class WrongProductError(ProvisionError):
+    """The board's model or capabilities do not fit the batch's product recipe."""
+
+    code = "provision.wrong_product"
+
+
+class BoardLockedError(ProvisionError):
+    """The board left manufacturing mode and holds no identity this station can resume."""
+
+    code = "provision.board_locked"
+
+
+class BatchFullError(ProvisionError):
+    """The batch is not open, or every device of it is provisioned or in progress."""
+
+    code = "provision.batch_full"
+
+
+class ProvisionCancelledError(ProvisionError):
+    """The operator stopped the slot; the job stays open and resumes on the next run."""
+
+    code = "provision.cancelled"
 
 
 # --------------------------------------------------------------------------- labels
@@ -245,3 +432,9 @@ class LabDpsError(StationError):
     """The local DPS stand-in cannot start or was given bad options."""
 
     code = "lab.dps"
+
+
+class DeviceRegistrationError(LabDpsError):
+    """DPS refused a device's registration, or the device could not complete it (lab firmware)."""
+
+    code = "lab.dps.registration"

@@ -1,20 +1,110 @@
-"""Batches (work orders): opening them and reading their progress."""
+"""Batches (work orders): open -> sealed -> exported and/or pushed -> reconciled.
+
+* ``open``/``all``/``progress``: planning and following the line.
+* ``seal``: no more devices; the list of (registration ID, manifest hash) is frozen into a seal
+  digest kept in the database and pinned by an audit event. Exports and pushes re-check it.
+* ``export``: DPS bulk JSON, CSV and the signed batch manifest for the cloud operator.
+* ``push``/``reconcile``: into DPS through the outbox (:mod:`station.services.push`).
+
+Who may: opening, sealing, exporting, pushing and reconciling need the QA or admin role.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from station.domain.audit import EventDraft, format_time
-from station.domain.errors import NotFoundError, ValidationError
-from station.domain.records import BatchRecord, DeviceQuery, Role
-from station.domain.states import BatchStatus, DeviceStatus
-from station.ports import Clock, IdentityStore, ProductCatalog
+from station.domain.canonical import sha256_hex
+from station.domain.enrollments import (
+    EnrollmentTemplate,
+    expected_comparable,
+    individual_enrollment,
+    symmetric_key_group,
+    x509_ca_group,
+)
+from station.domain.errors import (
+    ConfigError,
+    NotFoundError,
+    TransitionError,
+    UnresolvedJobsError,
+    ValidationError,
+)
+from station.domain.manifest import Attestation, IdentityManifest
+from station.domain.manifest_signing import seal_digest
+from station.domain.products import ProductRecipe
+from station.domain.pushes import (
+    PushState,
+    PushSummary,
+    ReconcileReport,
+    ReconcileStatus,
+)
+from station.domain.records import BatchRecord, DeviceQuery, DeviceRecord, Role
+from station.domain.states import BatchStatus, DeviceStatus, check_batch_transition
+from station.ports import (
+    Clock,
+    EnrollmentService,
+    ExportFiles,
+    GroupKeys,
+    IdentityStore,
+    ManifestSigner,
+    ProductCatalog,
+    PushOutbox,
+)
+from station.services import batch_exports
 from station.services.authz import require_role
+from station.services.push import Pusher, PushProgress, conflicts, reconcile_items
+from station.services.ratelimit import RateLimiter
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: Who may open a batch: the people who plan the line, not every technician.
 OPENERS = frozenset({Role.QA, Role.ADMIN})
+#: Who may seal, export, push and reconcile: what leaves the station is QA's or the admin's call.
+RELEASERS = frozenset({Role.QA, Role.ADMIN})
+EXPORT_FORMATS = ("bulk-json", "csv", "manifest")
+_SEAL_KEY = "batch.seal."
+_RELEASED = (BatchStatus.SEALED, BatchStatus.EXPORTED, BatchStatus.PUSHED, BatchStatus.RECONCILED)
+
+
+@dataclass(frozen=True)
+class BatchSeal:
+    """What sealing froze."""
+
+    batch: str
+    count: int
+    digest: str
+    sealed_at: str
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Files one export wrote."""
+
+    batch: str
+    files: dict[str, Path]
+    devices: int
+    group_enrolled: int  # symmetric-key devices, left out of the bulk JSON
+
+
+@dataclass
+class CloudPorts:
+    """What the cloud use cases need, opened on first use by the composition root."""
+
+    enrollments: Callable[[], EnrollmentService]
+    outbox: Callable[[], PushOutbox]
+    group_keys: Callable[[], GroupKeys]
+    signer: Callable[[], ManifestSigner]
+    exports: Callable[[Path | None], ExportFiles]
+    monotonic: Callable[[], float]
+    sleep: Callable[[float], None]
+    rate_limit_per_minute: int = 1000
+    time_scale: float = 1.0
+    intermediate_pem: Callable[[], str] = field(default=lambda: "")
 
 
 @dataclass(frozen=True)
@@ -42,12 +132,14 @@ class BatchService:
         clock: Clock,
         station_id: str,
         operator: str,
+        cloud: CloudPorts | None = None,
     ) -> None:
         self._store = store
         self._products = products
         self._clock = clock
         self._station = station_id
         self._operator = operator
+        self._cloud = cloud
 
     def open(self, *, name: str, product: str, size: int) -> BatchRecord:
         """Open batch ``name`` for ``size`` devices of ``product`` (QA or admin).
@@ -115,3 +207,450 @@ class BatchService:
                 DeviceQuery(batch=name, status=str(DeviceStatus.VOIDED))
             ),
         )
+
+    # ------------------------------------------------------------------ seal
+    def seal(self, name: str) -> BatchSeal:
+        """Seal batch ``name``: no more devices; its manifest list is frozen and hashed.
+
+        Raises:
+            NotFoundError: no such batch.
+            TransitionError: the batch is not open.
+            UnresolvedJobsError: provisioning jobs (or identities) of the batch are unresolved;
+                ``details["jobs"]`` lists them.
+            PermissionDeniedError: the operator is not QA or admin.
+        """
+        with self._store.atomic():
+            require_role(self._store, self._operator, RELEASERS, action="seal a batch")
+            record = self._batch(name)
+            check_batch_transition(BatchStatus(record.status), BatchStatus.SEALED)
+            jobs = [job for job in self._store.open_jobs() if job.batch == name]
+            unfinished = self._store.count_devices(
+                DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONING))
+            )
+            if jobs or unfinished:
+                listing = [
+                    f"job {job.id} slot {job.slot} {job.state} at {job.step}"
+                    + (f" ({board})" if (board := job.registration_id or job.board_serial) else "")
+                    for job in jobs
+                ]
+                raise UnresolvedJobsError(
+                    f"batch {name} has {len(jobs)} unresolved job(s) and {unfinished} "
+                    "identity(ies) still provisioning: " + "; ".join(listing[:20]),
+                    remedy="Resume or void each listed job at the station, then seal again.",
+                    batch=name,
+                    jobs=listing,
+                    provisioning=unfinished,
+                )
+            entries = [(d.registration_id, d.manifest_hash) for d in self._devices(name)]
+            seal = BatchSeal(
+                batch=name,
+                count=len(entries),
+                digest=seal_digest(entries),
+                sealed_at=format_time(self._clock.now()),
+            )
+            self._store.save_setting(
+                _SEAL_KEY + name,
+                json.dumps({"count": seal.count, "digest": seal.digest, "at": seal.sealed_at}),
+            )
+            self._store.save_batch(
+                BatchRecord(
+                    record.name,
+                    record.product,
+                    record.size,
+                    str(BatchStatus.SEALED),
+                    record.created_at,
+                )
+            )
+            self._store.append_event(
+                EventDraft(
+                    kind="batch.sealed",
+                    subject=name,
+                    payload={"count": seal.count, "seal_sha256": seal.digest},
+                    operator=self._operator,
+                    station=self._station,
+                )
+            )
+        return seal
+
+    def seal_of(self, name: str) -> BatchSeal:
+        """The seal of batch ``name``, re-checked against the devices now stored.
+
+        Raises:
+            TransitionError: the batch is not sealed.
+            ValidationError: the batch's devices changed after sealing.
+        """
+        text = self._store.setting(_SEAL_KEY + name)
+        record = self._batch(name)
+        if text is None or BatchStatus(record.status) not in _RELEASED:
+            raise TransitionError(
+                f"batch {name} is not sealed",
+                remedy=f"Seal it first: station batch seal {name}",
+                batch=name,
+            )
+        data = json.loads(text)
+        seal = BatchSeal(name, int(data["count"]), str(data["digest"]), str(data["at"]))
+        now = seal_digest((d.registration_id, d.manifest_hash) for d in self._devices(name))
+        if now != seal.digest:
+            raise ValidationError(
+                f"batch {name} changed after it was sealed (seal {seal.digest[:12]}, "
+                f"now {now[:12]})",
+                remedy="Run 'station db verify' and ask QA: a sealed batch must not change.",
+                batch=name,
+            )
+        return seal
+
+    def _batch(self, name: str) -> BatchRecord:
+        record = self._store.batch(name)
+        if record is None:
+            raise NotFoundError(f"no batch called {name!r}", batch=name)
+        return record
+
+    def _devices(self, name: str) -> Iterator[DeviceRecord]:
+        """The batch's provisioned devices in recording order (voided ones are not released)."""
+        for device in self._store.iter_devices():
+            if device.batch == name and device.status == DeviceStatus.PROVISIONED:
+                yield device
+
+    def _canonical_manifests(self, name: str) -> Iterator[tuple[str, bytes]]:
+        """(registration ID, stored canonical manifest) per device, each checked by its hash."""
+        for device in self._devices(name):
+            data = device.manifest_json.encode("utf-8")
+            if sha256_hex(data) != device.manifest_hash:
+                raise ValidationError(
+                    f"the stored manifest of {device.registration_id} does not match its hash",
+                    remedy="Run 'station db verify'; restore the database from a backup.",
+                    registration_id=device.registration_id,
+                )
+            yield device.registration_id, data
+
+    def _manifests(self, name: str) -> Iterator[IdentityManifest]:
+        return (device.manifest() for device in self._devices(name))
+
+    def _ports(self) -> CloudPorts:
+        if self._cloud is None:
+            raise ConfigError("this station has no cloud connection configured")
+        return self._cloud
+
+    def _template(self, recipe: ProductRecipe) -> EnrollmentTemplate:
+        return self._products.enrollment_template(recipe.enrollment_template)
+
+    def _advance(
+        self, record: BatchRecord, target: BatchStatus, payload: dict[str, Any], kind: str
+    ) -> None:
+        current = BatchStatus(record.status)
+        with self._store.atomic():
+            if current != target:
+                try:
+                    check_batch_transition(current, target)
+                except TransitionError:
+                    target = current  # e.g. exporting a pushed batch keeps it "pushed"
+            self._store.save_batch(
+                BatchRecord(
+                    record.name, record.product, record.size, str(target), record.created_at
+                )
+            )
+            self._store.append_event(
+                EventDraft(
+                    kind=kind,
+                    subject=record.name,
+                    payload=payload,
+                    operator=self._operator,
+                    station=self._station,
+                )
+            )
+
+    # ------------------------------------------------------------------ export
+    def export(
+        self, name: str, *, formats: tuple[str, ...] = EXPORT_FORMATS, out: Path | None = None
+    ) -> ExportResult:
+        """Write the batch's export files for the cloud operator.
+
+        Raises:
+            ValidationError: an unknown format, or the batch changed after sealing.
+            TransitionError: the batch is not sealed.
+            PermissionDeniedError: the operator is not QA or admin.
+        """
+        unknown = sorted(set(formats) - set(EXPORT_FORMATS))
+        if unknown or not formats:
+            raise ValidationError(
+                f"unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}"
+            )
+        require_role(self._store, self._operator, RELEASERS, action="export a batch")
+        record = self._batch(name)
+        seal = self.seal_of(name)
+        recipe = self._products.product(record.product)
+        template = self._template(recipe)
+        ports = self._ports()
+        files = ports.exports(out)
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+        written: dict[str, Path] = {}
+        if "bulk-json" in formats:
+            written["bulk-json"] = files.write(
+                f"{safe}.dps-bulk.json", batch_exports.bulk_json(self._manifests(name), template)
+            )
+        if "csv" in formats:
+            written["csv"] = files.write(
+                f"{safe}.csv",
+                batch_exports.csv_lines(
+                    ((d.manifest(), d.manifest_hash) for d in self._devices(name)), template
+                ),
+            )
+        groups = self.enrollment_groups(name)
+        if groups:
+            written["groups"] = files.write(
+                f"{safe}.dps-groups.json", [json.dumps(groups, indent=2, sort_keys=True) + "\n"]
+            )
+        if "manifest" in formats:
+            signer = ports.signer()
+            written["manifest"] = files.write(
+                f"{safe}.manifest.jwsl",
+                batch_exports.signed_manifest(
+                    lambda: self._canonical_manifests(name),
+                    signer,
+                    batch=name,
+                    product=record.product,
+                    station=self._station,
+                    sealed_at=seal.sealed_at,
+                    signed_at=format_time(self._clock.now()),
+                    seal_sha256=seal.digest,
+                ),
+            )
+        group_enrolled = (
+            self._store.count_devices(DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONED)))
+            if recipe.attestation == "symmetric-key"
+            else 0
+        )
+        self._advance(
+            record,
+            BatchStatus.EXPORTED,
+            {
+                "formats": sorted(written),
+                "files": {k: p.name for k, p in sorted(written.items())},
+                "count": seal.count,
+                "seal_sha256": seal.digest,
+            },
+            "batch.exported",
+        )
+        return ExportResult(name, written, seal.count, group_enrolled)
+
+    def enrollment_groups(self, name: str) -> list[dict[str, Any]]:
+        """The enrollment groups batch ``name``'s product needs (X.509 CA group, symmetric-key)."""
+        record = self._batch(name)
+        recipe = self._products.product(record.product)
+        template = self._template(recipe)
+        common = {"batch": name, "product": recipe.name, "station": self._station}
+        group_id = re.sub(r"[^a-z0-9-]", "-", recipe.name.lower())
+        if recipe.attestation == "symmetric-key":
+            return [symmetric_key_group(f"{group_id}-sym", template, **common)]
+        if recipe.attestation == "x509" and self._cloud is not None:
+            pem = self._cloud.intermediate_pem()
+            if pem:
+                return [
+                    x509_ca_group(f"{group_id}-x509", template, ca_certificate_pem=pem, **common)
+                ]
+        return []
+
+    def push_groups(self, name: str) -> list[str]:
+        """Create (or update) in DPS the enrollment groups batch ``name``'s product needs.
+
+        Returns:
+            The group IDs written.
+
+        Raises:
+            PermissionDeniedError: the operator is not QA or admin.
+            EnrollmentServiceError: DPS refused a group.
+        """
+        require_role(self._store, self._operator, RELEASERS, action="push enrollment groups")
+        groups = self.enrollment_groups(name)
+        ports = self._ports()
+        pusher = Pusher(ports.enrollments(), ports.outbox(), self._limiter(ports))
+        service = ports.enrollments()
+        written = []
+        for group in groups:
+            pusher.call(service.create_group, group)
+            written.append(str(group["enrollmentGroupId"]))
+        if written:
+            with self._store.atomic():
+                self._store.append_event(
+                    EventDraft(
+                        kind="batch.groups_pushed",
+                        subject=name,
+                        payload={"groups": written},
+                        operator=self._operator,
+                        station=self._station,
+                    )
+                )
+        return written
+
+    # ------------------------------------------------------------------ push
+    def push(
+        self, name: str, *, progress: Callable[[PushProgress], None] | None = None
+    ) -> PushSummary:
+        """Push the batch's individual enrollments into DPS (resumable, exactly once).
+
+        Raises:
+            TransitionError: the batch is not sealed.
+            ValidationError: the batch changed after sealing.
+            EnrollmentServiceError: DPS cannot be reached or refuses the credentials.
+            PermissionDeniedError: the operator is not QA or admin.
+        """
+        require_role(self._store, self._operator, RELEASERS, action="push a batch")
+        record = self._batch(name)
+        self.seal_of(name)
+        recipe = self._products.product(record.product)
+        template = self._template(recipe)
+        ports = self._ports()
+        if not self._eligible(recipe, template):
+            raise ValidationError(
+                f"batch {name} holds symmetric-key devices of {recipe.name}, which enroll through "
+                "their enrollment group, not individually",
+                remedy=f"Create the group from 'station batch export {name}' (the groups file); "
+                'set symmetric_keys = "push" in the enrollment template only if individual '
+                "enrollments are really wanted.",
+                batch=name,
+            )
+        outbox = ports.outbox()
+        outbox.enqueue(name, (d.registration_id for d in self._devices(name)))
+        total = sum(outbox.counts(name).values())
+        service = ports.enrollments()
+        start_ops = service.operations
+        pusher = Pusher(service, outbox, self._limiter(ports))
+        body_for = self._body_for(recipe, template)
+        pusher.run(name, body_for, total=total, progress=progress)
+        entries = list(outbox.entries(name))
+        pushed = sum(1 for e in entries if e.state is PushState.PUSHED)
+        found = conflicts(entries, lambda rid: body_for(rid)[1])
+        failed = {e.registration_id: e.last_error for e in entries if e.state is PushState.FAILED}
+        summary = PushSummary(
+            batch=name,
+            total=total,
+            pushed=pushed,
+            conflicts=tuple(found),
+            failed=failed,
+            billable_operations=service.operations - start_ops,
+            calls=pusher.counters.calls,
+            throttled=pusher.counters.throttled,
+            retried=pusher.counters.retried,
+        )
+        payload = {
+            "pushed": pushed,
+            "total": total,
+            "conflicts": len(found),
+            "failed": len(failed),
+            "billable_operations": summary.billable_operations,
+        }
+        if summary.complete and total:
+            self._advance(record, BatchStatus.PUSHED, payload, "batch.pushed")
+        else:
+            with self._store.atomic():
+                self._store.append_event(
+                    EventDraft(
+                        kind="batch.push_incomplete",
+                        subject=name,
+                        payload=payload,
+                        operator=self._operator,
+                        station=self._station,
+                    )
+                )
+        return summary
+
+    def _eligible(self, recipe: ProductRecipe, template: EnrollmentTemplate) -> bool:
+        # symmetric-key devices get individual enrollments only if the template says "push"
+        return recipe.attestation != "symmetric-key" or template.symmetric_keys == "push"
+
+    def _limiter(self, ports: CloudPorts) -> RateLimiter:
+        return RateLimiter(
+            ports.rate_limit_per_minute,
+            time_scale=ports.time_scale,
+            monotonic=ports.monotonic,
+            sleep=ports.sleep,
+        )
+
+    def _body_for(
+        self, recipe: ProductRecipe, template: EnrollmentTemplate
+    ) -> Callable[[str], tuple[dict[str, Any], dict[str, Any]]]:
+        ports = self._ports()
+
+        def build(registration_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+            device = self._store.device(registration_id)
+            if device is None:
+                raise ValidationError(f"{registration_id} is no longer recorded")
+            manifest = device.manifest()
+            keys: tuple[str, str] | None = None
+            if (
+                manifest.attestation is Attestation.SYMMETRIC_KEY
+                and template.symmetric_keys == "push"
+            ):
+                derived = ports.group_keys().derive(recipe.group_key, registration_id)
+                text = base64.b64encode(derived).decode("ascii")
+                keys = (text, text)
+            body = individual_enrollment(manifest, template, symmetric_keys=keys)
+            return body, expected_comparable(manifest, template, body)
+
+        return build
+
+    # ------------------------------------------------------------------ reconcile
+    def reconcile(self, name: str, *, repush_missing: bool = False) -> ReconcileReport:
+        """Compare DPS with the batch: equal / missing / different / unexpected extra.
+
+        Args:
+            name: the batch.
+            repush_missing: push the missing ones again (through the outbox), then compare again.
+
+        Raises:
+            TransitionError: the batch is not sealed.
+            PermissionDeniedError: the operator is not QA or admin.
+        """
+        require_role(self._store, self._operator, RELEASERS, action="reconcile a batch")
+        record = self._batch(name)
+        self.seal_of(name)
+        recipe = self._products.product(record.product)
+        template = self._template(recipe)
+        ports = self._ports()
+        service = ports.enrollments()
+        start_ops = service.operations
+        body_for = self._body_for(recipe, template)
+        eligible = self._eligible(recipe, template)
+        recorded = {d.registration_id for d in self._devices(name)}
+        pusher = Pusher(service, ports.outbox(), self._limiter(ports))
+
+        def compare() -> list[Any]:
+            expected = [(rid, body_for(rid)[1]) for rid in sorted(recorded)] if eligible else []
+            remote = pusher.call(lambda: list(service.query()))
+            return reconcile_items(name, expected, remote, recorded)
+
+        items = compare()
+        repushed = 0
+        missing = [i.registration_id for i in items if i.status is ReconcileStatus.MISSING]
+        if repush_missing and missing:
+            outbox = ports.outbox()
+            outbox.enqueue(name, missing)
+            outbox.mark(name, missing, PushState.PENDING)
+            pusher.run(name, body_for, total=len(missing))
+            repushed = len(missing)
+            items = compare()
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[str(item.status)] = counts.get(str(item.status), 0) + 1
+        report = ReconcileReport(
+            name, tuple(items), repushed, service.operations - start_ops, counts
+        )
+        payload = {
+            "counts": counts,
+            "repushed": repushed,
+            "items_sha256": sha256_hex(repr(items).encode()),
+        }
+        if report.clean:
+            self._advance(record, BatchStatus.RECONCILED, payload, "batch.reconciled")
+        else:
+            with self._store.atomic():
+                self._store.append_event(
+                    EventDraft(
+                        kind="batch.reconcile_mismatch",
+                        subject=name,
+                        payload=payload,
+                        operator=self._operator,
+                        station=self._station,
+                    )
+                )
+        return report

@@ -151,6 +151,18 @@ def m0002_labels_and_outbox(db: Database) -> None:
     )
 
 
+@migrations(name="0003_push_conflicts")
+def m0003_push_conflicts(db: Database) -> None:
+    """Outbox: DPS's version of a conflicting enrollment (shown to a human, never overwritten)."""
+    _run(
+        db,
+        """
+        ALTER TABLE pushes ADD COLUMN remote TEXT NOT NULL DEFAULT '';
+        CREATE INDEX pushes_batch_order ON pushes(batch, id)
+        """,
+    )
+
+
 def known_migrations() -> tuple[str, ...]:
     """Names of every migration this station knows, in order."""
     return tuple(m.name for m in migrations.pending(Database(memory=True)))

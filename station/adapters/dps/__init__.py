@@ -1,0 +1,1 @@
+"""DPS service API adapter (the official client) and the SQLite push outbox."""

@@ -1,0 +1,1 @@
+"""Export files for cloud operators and the batch-manifest signing key."""
