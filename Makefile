@@ -14,6 +14,7 @@ help:
 	@echo "make gui    start the lab and the station GUI"
 	@echo "make bench  run the benchmarks (figures go to docs/performance.md by hand)"
 	@echo "make lint   ruff + mypy + import-linter only"
+	@echo "make package  one-folder app in dist/station (PyInstaller) + its smoke test"
 
 system-deps:
 	@bash packaging/install-system-deps.sh
@@ -46,8 +47,10 @@ pytest: bootstrap
 
 test: lint pytest
 
+# The lab first (SoftHSM2 CA, local DPS, four virtual boards bound to slots), then the window;
+# closing the window stops the lab. See packaging/gui_lab.py for the lab logins.
 gui: bootstrap
-	$(STATION) gui
+	$(PY) packaging/gui_lab.py
 
 # One-folder app in dist/station/ (PyInstaller), then its smoke test (packaging/smoke-test.sh).
 package: bootstrap

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -24,7 +25,23 @@ def demo(directory: Path) -> None:
     click.echo("")
     click.secho("Demo finished.", fg="green", bold=True)
     total = sum(seconds for _, seconds in report.steps)
-    click.echo(f"  steps: {len(report.steps)} in {total:.1f} s")
+    click.echo(f"  {len(report.steps)} steps in {total:.1f} s")
+    products = Counter(report.attestations.values())
+    click.echo(
+        f"  devices: {len(report.outcomes)} provisioned, "
+        + ", ".join(f"{count} {product}" for product, count in sorted(products.items()))
+    )
+    seconds = dict(report.steps).get("Provision every board", 0.0)
+    if report.outcomes:
+        click.echo(
+            f"  time per board: {seconds / len(report.outcomes):.2f} s "
+            f"({len(report.outcomes)} boards in {seconds:.1f} s, slots in parallel, 115200 baud)"
+        )
+    hubs = Counter(report.hubs.values())
+    click.echo("  assigned hubs: " + ", ".join(f"{hub}: {n}" for hub, n in sorted(hubs.items())))
+    click.echo("  artifacts:")
     for name, path in report.artifacts.items():
-        click.echo(f"  {name:<10} {path}")
-    click.echo(f"  open the GUI on it: station --config {report.directory / 'station.toml'} gui")
+        click.echo(f"    {name:<10} {path}")
+    config = report.directory / "station.toml"
+    click.echo(f"  see it in the GUI: station --config {config} gui")
+    click.echo(f"  or search it:      station --config {config} devices list")

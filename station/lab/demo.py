@@ -8,24 +8,33 @@ boards, their swtpm, the local DPS) is stopped when it ends, also on failure.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from azure.iot.deviceprovisioning import DeviceProvisioningClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+import hsm
 from hsm.softhsm import SoftHsmToken, activate, create_token
 from station.bootstrap import Station, build_station
 from station.config import load_config
 from station.domain.errors import IntegrityError, StationError
 from station.domain.provision_events import Failed, Passed, ProvisionEvent
 from station.domain.records import Role
+from station.lab.boards.poweron import PowerOnResult
 from station.lab.boards.runner import LabBoards
 from station.lab.dps.app import DpsOptions, LocalDps, running_dps
+from station.services.ca import CaService
+from station.services.manifests import verify_manifest_bytes
 from station.services.provision import ProvisionOutcome
 from station.services.provision_line import ProvisionLine
 
@@ -46,6 +55,8 @@ DEMO_LINE = (
 DEMO_BOARDS = len(DEMO_LINE)
 PIN_LENGTH = 8
 GROUP_KEY_URI = "pkcs11:token=station-ca;object=lab-group-key"
+MANIFEST_KEY_URI = "pkcs11:token=station-ca;object=manifest-key"
+MANIFEST_NAME = "demo-line-1-manifest"
 ADMIN, TECHNICIAN, QA = "demo-admin", "tina", "quinn"
 
 
@@ -57,12 +68,18 @@ class DemoReport:
     steps: list[tuple[str, float]] = field(default_factory=list)
     artifacts: dict[str, Path] = field(default_factory=dict)
     outcomes: list[ProvisionOutcome] = field(default_factory=list)
-    attestations: dict[str, str] = field(default_factory=dict)  # registration ID -> product
+    attestations: dict[str, str] = field(default_factory=dict)  # slot -> product
+    hubs: dict[str, str] = field(default_factory=dict)  # board serial -> assigned hub
+
+
+def _dps_dir(directory: Path) -> Path:
+    return directory / "data" / "lab" / "dps"
 
 
 def _write_config(directory: Path, softhsm_conf: Path) -> Path:
     data = directory / "data"
     pin_file = directory / "ca-pin"
+    dps = _dps_dir(directory)
     path = directory / "station.toml"
     path.write_text(
         "# Demo station: everything lives in this directory.\n"
@@ -77,6 +94,12 @@ def _write_config(directory: Path, softhsm_conf: Path) -> Path:
         f'pin_file = "{pin_file}"\n'
         "[tpm]\n"
         "trust_lab_ca = true   # the lab's swtpm EK certificates come from a local CA\n"
+        "[dps]\n"
+        f'connection_string_file = "{dps / "connection-string.txt"}"\n'
+        f'ca_bundle = "{dps / "tls" / "ca.pem"}"\n'
+        f'manifest_key_uri = "{MANIFEST_KEY_URI}"\n'
+        f'manifest_chain_file = "{directory / "manifest-chain.pem"}"\n'
+        f'export_dir = "{directory / "exports"}"\n'
         "[labels]\n"
         f'output_dir = "{directory / "labels"}"\n'
         f"# SoftHSM2 token config for this demo: {softhsm_conf}\n",
@@ -136,11 +159,27 @@ class _Demo:
         ca = self.station(ADMIN).ca()
         ca.init(self.token.uri("station-ca-key"), common_name="Demo Line 1 CA", organization="Demo")
         ca.lab_root()
-        ca.import_group_key(GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode())
+        self._manifest_key(ca)
         status = ca.status()
         subject = status.certificate.subject if status.certificate else "?"
         self.report.artifacts["ca chain"] = self.directory / "data" / "ca" / "chain.pem"
         return f"intermediate CA key generated inside the HSM: {subject}"
+
+    def _manifest_key(self, ca: CaService) -> None:
+        """A P-256 key in the HSM for signing batch manifests, certified by the station CA."""
+        pins = hsm.PinSource(file=self.directory / "ca-pin")
+        key = hsm.generate_key(MANIFEST_KEY_URI, "ec-p256", pin_source=pins)
+        try:
+            csr = (
+                x509.CertificateSigningRequestBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, MANIFEST_NAME)]))
+                .sign(key, hashes.SHA256())
+            )
+        finally:
+            key.close()
+        issued = ca.issue_as_admin(csr.public_bytes(serialization.Encoding.PEM), MANIFEST_NAME)
+        chain = self.directory / "manifest-chain.pem"
+        chain.write_text(issued.certificate.pem + issued.chain_pem, encoding="utf-8")
 
     def add_people_and_batches(self) -> str:
         admin = self.station(ADMIN)
@@ -217,8 +256,82 @@ class _Demo:
             target = self.directory / "labels" / f"{batch}-labels.pdf"
             outcome = labels.print_batch(batch, printer=f"file:{target}")
             printed += len(outcome.registration_ids)
-            self.report.artifacts[f"labels {batch}"] = target
+            self.report.artifacts["labels"] = target.parent
         return f"{printed} identity labels printed to PDF (QR + Data Matrix)"
+
+    def enrollment_groups(self) -> str:
+        assert self.dps is not None
+        qa = self.station(QA)
+        written = []
+        for batch in sorted({batch for _, _, batch in DEMO_LINE}):
+            written += qa.batches().push_groups(batch)
+        # DPS generated the symmetric group's keys; the admin moves the primary key into the HSM
+        client = DeviceProvisioningClient.from_connection_string(
+            self.dps.connection_string(), connection_verify=str(self.dps.ca_bundle)
+        )
+        sym_group = next(group for group in written if group.endswith("-sym"))
+        keys = client.enrollment_group.get_attestation_mechanism(sym_group)["symmetricKey"]
+        self.station(ADMIN).ca().import_group_key(GROUP_KEY_URI, keys["primaryKey"])
+        return (
+            f"DPS groups {', '.join(written)}; the symmetric group key DPS generated is now a "
+            "non-extractable key in the HSM"
+        )
+
+    def seal_and_export(self) -> str:
+        qa = self.station(QA)
+        root = (self.directory / "data" / "ca" / "root.pem").read_bytes()
+        files = 0
+        for batch in sorted({batch for _, _, batch in DEMO_LINE}):
+            qa.batches().seal(batch)
+            result = qa.batches().export(batch)
+            files += len(result.files)
+            self.report.artifacts["exports"] = next(iter(result.files.values())).parent
+            manifest = next(path for kind, path in result.files.items() if "manifest" in kind)
+            check = verify_manifest_bytes(manifest.read_bytes(), qa.manifest_trust(root))
+            if not check.ok:
+                raise IntegrityError(f"signed manifest of {batch} does not verify: {check}")
+        return (
+            f"batches sealed; {files} export files; every signed manifest verifies against the root"
+        )
+
+    def push(self) -> str:
+        qa = self.station(QA)
+        pushed = billable = 0
+        clean = True
+        # symmetric-key boards enroll through their group (created above), not individually
+        individual = {batch for _, product, batch in DEMO_LINE if product != "lab-sym"}
+        for batch in sorted(individual):
+            summary = qa.batches().push(batch)
+            if not summary.complete:
+                raise StationError(f"push of {batch} incomplete: {summary}")
+            pushed += summary.pushed
+            billable += summary.billable_operations
+            clean = clean and qa.batches().reconcile(batch).clean
+        if not clean:
+            raise StationError("DPS does not hold exactly the recorded enrollments")
+        return (
+            f"{pushed} individual enrollments in DPS ({billable} billable operations, bulk of "
+            "at most 10); reconcile: every device present and equal"
+        )
+
+    def power_on(self) -> str:
+        boards, dps = self.boards, self.dps
+        assert boards is not None and dps is not None
+
+        def boot(index: int) -> PowerOnResult:
+            return boards.power_on(index, endpoint=dps.host_name, ca_bundle=dps.ca_bundle)
+
+        # every board boots at once, as a freshly packed pallet would
+        with ThreadPoolExecutor(max_workers=DEMO_BOARDS) as pool:
+            results = list(pool.map(boot, sorted(boards.boards)))
+        for result in results:
+            if result.status != "assigned":
+                raise StationError(
+                    f"board {result.serial} did not register: {result.error_code} {result.error}"
+                )
+            self.report.hubs[result.serial] = result.assigned_hub
+            self.echo(f"    {result.serial}: {result.attestation:<13} -> {result.assigned_hub}")
+        return f"all {len(results)} boards registered at first power-on and got a hub"
 
     def verify(self) -> str:
         result = self.station(ADMIN).database().verify()
@@ -248,13 +361,17 @@ def run_demo(directory: Path, echo: Echo) -> DemoReport:
         lab.callback(demo.close)
         for title, action in (
             ("Initialise the station (config, database, HSM token)", demo.initialise),
+            ("Start the local DPS stand-in", demo.start_dps),
             ("Create the intermediate CA in the HSM, signed by a lab root", demo.set_up_ca),
             ("Add operators and open a batch per product", demo.add_people_and_batches),
-            ("Start the local DPS stand-in", demo.start_dps),
+            ("Create the DPS enrollment groups (X.509 CA, symmetric key)", demo.enrollment_groups),
             ("Start the lab's virtual boards (TPM, secure element, no key)", demo.start_boards),
             ("Discover the boards and bind them to slots by port", demo.bind_slots),
             ("Provision every board", demo.provision),
             ("Print identity labels", demo.print_labels),
+            ("Seal, export and verify the signed batch manifests", demo.seal_and_export),
+            ("Push the enrollments to DPS and reconcile", demo.push),
+            ("Power the boards on: first registration with DPS", demo.power_on),
             ("Verify the tamper-evident audit trail", demo.verify),
             ("Back up the database online", demo.backup),
         ):
