@@ -64,13 +64,30 @@ def report(state: CliState, name: str, out: Path | None, as_json: bool) -> None:
 
 
 @batch.command(name="open")
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--name", "name_option", help="The work order (instead of the NAME argument).")
 @click.option("--product", required=True, help="Product recipe (templates/products/NAME.toml).")
 @click.option("--size", required=True, type=click.IntRange(1, 1_000_000), help="Devices planned.")
 @json_option
 @pass_state
-def open_batch(state: CliState, name: str, product: str, size: int, as_json: bool) -> None:
-    """Open batch NAME for SIZE devices of PRODUCT (QA or admin)."""
+def open_batch(
+    state: CliState,
+    name: str | None,
+    name_option: str | None,
+    product: str,
+    size: int,
+    as_json: bool,
+) -> None:
+    r"""Open batch NAME (the work order) for SIZE devices of PRODUCT (QA or admin).
+
+    \b
+    station batch open WO-1234 --product lab-tpm --size 100
+    station batch open --name WO-1234 --product lab-tpm --size 100
+    """
+    if (name is None) == (name_option is None):
+        raise click.UsageError("give the work order once: as NAME or as --name")
+    name = name or name_option
+    assert name is not None
     with open_station(state) as station:
         record = station.batches().open(name=name, product=product, size=size)
     if as_json:

@@ -71,6 +71,28 @@ def test_cli_open_seal_export_push_reconcile(
 ) -> None:
     base = ["--config", str(cloud_config_file), "--operator", "boss"]
     assert main([*base, "batch", "open", "WO-CLI", "--product", "lab-tpm", "--size", "2"]) == 0
+    # the spelling, with --name, works too; giving the name twice does not
+    assert (
+        main([*base, "batch", "open", "--name", "WO-CLI2", "--product", "lab-tpm", "--size", "2"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                *base,
+                "batch",
+                "open",
+                "WO-X",
+                "--name",
+                "WO-Y",
+                "--product",
+                "lab-tpm",
+                "--size",
+                "2",
+            ]
+        )
+        == 2
+    )
     from station.services.identities import record_identity
     from tests.batches.conftest import fast_ek
 
@@ -86,8 +108,8 @@ def test_cli_open_seal_export_push_reconcile(
         )
     capsys.readouterr()
     assert main([*base, "batch", "list", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert listed[0]["batch"] == "WO-CLI" and listed[0]["provisioned"] == 2
+    listed = {row["batch"]: row for row in json.loads(capsys.readouterr().out)}
+    assert listed["WO-CLI"]["provisioned"] == 2 and listed["WO-CLI2"]["provisioned"] == 0
     assert main([*base, "batch", "seal", "WO-CLI"]) == 0
     assert "sealed batch WO-CLI: 2 devices" in capsys.readouterr().out
     assert main([*base, "batch", "export", "WO-CLI", "--json"]) == 0

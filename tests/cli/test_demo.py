@@ -40,6 +40,7 @@ def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
         assert report.artifacts["backup"].exists()
         assert len(report.outcomes) == DEMO_BOARDS
         assert all(outcome.passed for outcome in report.outcomes)
+        assert len(report.hubs) == DEMO_BOARDS  # every board registered at first power-on
     passes = [line for line in "\n".join(lines).splitlines() if ": PASS " in line]
     assert len(passes) == 2 * DEMO_BOARDS
     leftover = _children() - before
