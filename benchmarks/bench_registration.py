@@ -22,9 +22,7 @@ from __future__ import annotations
 import base64
 import http.client
 import os
-import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +48,7 @@ from station.lab.firstboot import (
     TpmCredential,
     X509Credential,
 )
+from station.lab.swtpm import SocketSwtpm
 
 DPS_CEILING_PER_S = 1000 / 60
 
@@ -132,39 +131,17 @@ def _pki(directory: Path) -> tuple[str, Callable[[str], tuple[Path, Path]]]:
     return ca_pem.decode("ascii"), device
 
 
-def _start_swtpm() -> tuple[subprocess.Popen[bytes], str, DeviceTpm]:
-    state = tempfile.mkdtemp(prefix="bench-tpm-", dir="/tmp")
-    sock = os.path.join(state, "tpm")
-    process = subprocess.Popen(
-        [
-            "swtpm",
-            "socket",
-            "--tpm2",
-            "--tpmstate",
-            f"dir={state}",
-            "--server",
-            f"type=unixio,path={sock}",
-            "--ctrl",
-            f"type=unixio,path={sock}.ctrl",
-            "--flags",
-            "not-need-init,startup-clear",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def _start_swtpm() -> tuple[SocketSwtpm, DeviceTpm]:
+    swtpm = SocketSwtpm().start()
     deadline = time.monotonic() + 30
     while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait(timeout=10)
-            shutil.rmtree(state, ignore_errors=True)
-            raise RuntimeError("swtpm did not start")
-        if os.path.exists(sock + ".ctrl"):
-            try:
-                return process, state, DeviceTpm.open("swtpm", f"path={sock}")
-            except DeviceRegistrationError:
-                pass  # the socket exists before swtpm accepts on it
-        time.sleep(0.005)
+        try:
+            return swtpm, DeviceTpm.open("swtpm", swtpm.tcti_conf)
+        except DeviceRegistrationError:
+            if time.monotonic() > deadline:
+                swtpm.stop()
+                raise
+            time.sleep(0.005)  # the socket exists before swtpm accepts on it
 
 
 def main(count: int, tpm_count: int) -> None:
@@ -226,7 +203,7 @@ def main(count: int, tpm_count: int) -> None:
             tpms = [_start_swtpm() for _ in range(tpm_count)]
             try:
                 keys = []
-                for _, _, tpm in tpms:
+                for _, tpm in tpms:
                     ek, srk = tpm.endorsement_key(), tpm.storage_root_key()
                     keys.append((ek, srk))
                     service.enrollment.create_or_update(
@@ -239,7 +216,7 @@ def main(count: int, tpm_count: int) -> None:
                             },
                         },
                     )
-                tpm_creds = [TpmCredential(tpm) for _, _, tpm in tpms]
+                tpm_creds = [TpmCredential(tpm) for _, tpm in tpms]
                 tpm_s, transport_s = _paired(
                     tpm_count, lambda i: device.register(tpm_creds[i]), lambda i: _transport(dps, 3)
                 )
@@ -250,18 +227,16 @@ def main(count: int, tpm_count: int) -> None:
                 ]
 
                 def device_crypto(i: int) -> None:
-                    tpm = tpms[i][2]
+                    tpm = tpms[i][1]
                     tpm.import_authentication_key(blobs[i])
                     tpm.hmac_sha256(b"0ne00000001%2Fregistrations%2Fx\n1700000000")
 
                 device_s = _timed(tpm_count, device_crypto)
                 rows.append(("TPM (swtpm)", tpm_s, challenge_s + device_s + transport_s))
             finally:
-                for process, state, tpm in tpms:
+                for swtpm, tpm in tpms:
                     tpm.close()
-                    process.terminate()
-                    process.wait(timeout=10)
-                    shutil.rmtree(state, ignore_errors=True)
+                    swtpm.stop()
             service.close()
 
     print(

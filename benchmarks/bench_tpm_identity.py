@@ -21,7 +21,6 @@ import shutil
 import socket
 import statistics
 import struct
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from station.adapters.board.session import BoardSession, open_session
 from station.adapters.tpm.ek_certs import X509EkCertificateVerifier
 from station.adapters.tpm.identity import BoardTpmIdentityReader
 from station.lab.boards.runner import LabBoards
+from station.lab.swtpm import SocketSwtpm
 
 BAUD = 115_200
 STEPS = ("EK (ReadPublic 0x81010001)", "EK certificate (NV read + check)", "residency proof")
@@ -137,43 +137,19 @@ def on_board(lab: LabBoards, rounds: int) -> tuple[list[float], list[int], Path]
 
 def direct(state: Path, lab: LabBoards, rounds: int) -> tuple[list[float], list[float]]:
     """Per step: the whole step against swtpm directly, and the time inside TPM commands."""
-    work = Path(tempfile.mkdtemp(prefix="btpm-", dir="/tmp"))  # unix socket paths must be short
+    work = Path(tempfile.mkdtemp(prefix="btpm-"))
     shutil.copytree(state, work / "state")
-    sock = str(work / "s")
-    process = subprocess.Popen(
-        [
-            "swtpm",
-            "socket",
-            "--tpm2",
-            "--tpmstate",
-            f"dir={work / 'state'}",
-            "--server",
-            f"type=unixio,path={sock}",
-            "--ctrl",
-            f"type=unixio,path={sock}.ctrl",
-            "--flags",
-            "not-need-init,startup-clear",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(f"{sock}.ctrl"):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("swtpm did not start")
-            time.sleep(0.01)
-        raw = RawSwtpm(sock)
-        reader = BoardTpmIdentityReader(raw, port="swtpm")
-        try:
-            verifier = X509EkCertificateVerifier.from_paths(_lab_ca(lab))
-            times, busy_us = measure(reader, verifier, rounds, raw=raw)
-        finally:
-            reader.close()
-            raw.close()
+        with SocketSwtpm(state_dir=work / "state") as swtpm:
+            raw = RawSwtpm(str(swtpm.socket))
+            reader = BoardTpmIdentityReader(raw, port="swtpm")
+            try:
+                verifier = X509EkCertificateVerifier.from_paths(_lab_ca(lab))
+                times, busy_us = measure(reader, verifier, rounds, raw=raw)
+            finally:
+                reader.close()
+                raw.close()
     finally:
-        process.terminate()
-        process.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
     return times, [us / 1e6 for us in busy_us]
 

@@ -8,11 +8,6 @@ byte for byte, and the registration ID derived from it must be the SDK's.
 from __future__ import annotations
 
 import base64
-import os
-import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -21,38 +16,14 @@ from tpm2_pytss.constants import ESYS_TR
 from tpm2_pytss.utils import NVReadEK, create_ek_template
 
 from station.domain.registration import tpm_registration_id
+from station.lab.swtpm import SocketSwtpm
 
 
 @pytest.fixture
 def swtpm_ek(monkeypatch) -> Iterator[bytes]:
     monkeypatch.setenv("TSS2_LOG", "all+none")  # NV template probes log harmless ESYS errors
-    # swtpm's unix socket path must stay short (< ~100 chars), so not under pytest's tmp_path
-    state = tempfile.mkdtemp(prefix="dps-swtpm-", dir="/tmp")
-    sock = os.path.join(state, "tpm")
-    process = subprocess.Popen(
-        [
-            "swtpm",
-            "socket",
-            "--tpm2",
-            "--tpmstate",
-            f"dir={state}",
-            "--server",
-            f"type=unixio,path={sock}",
-            "--ctrl",
-            f"type=unixio,path={sock}.ctrl",
-            "--flags",
-            "not-need-init,startup-clear",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(sock) and os.path.exists(sock + ".ctrl")):
-            assert process.poll() is None, "swtpm exited"
-            assert time.monotonic() < deadline, "swtpm did not create its sockets"
-            time.sleep(0.01)
-        ectx = ESAPI(TCTILdr("swtpm", f"path={sock}"))
+    with SocketSwtpm() as tpm:
+        ectx = ESAPI(TCTILdr("swtpm", tpm.tcti_conf))
         try:
             _, template = create_ek_template("EK-RSA2048", NVReadEK(ectx))
             handle, public, *_ = ectx.create_primary(None, template, ESYS_TR.ENDORSEMENT)
@@ -60,10 +31,6 @@ def swtpm_ek(monkeypatch) -> Iterator[bytes]:
         finally:
             ectx.close()
         yield public.marshal()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_real_swtpm_ek_enrolls_and_round_trips(client, conforms, swtpm_ek):

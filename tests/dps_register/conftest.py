@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from station.domain.errors import DeviceRegistrationError
 from station.lab.dps import DpsOptions, LinkedHub, LocalDps
 from station.lab.firstboot import DeviceRegistrationClient, DeviceTpm, DpsEndpoint
+from station.lab.swtpm import SocketSwtpm
 
 HUBS = (
     LinkedHub("hub-a.azure-devices.net", latency_ms=40),
@@ -164,57 +161,28 @@ def pki(tmp_path: Path) -> Pki:
 def make_tpm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], DeviceTpm]]:
     """Start real swtpm processes (unix sockets) and open DeviceTpm on them; all stopped after."""
     monkeypatch.setenv("TSS2_LOG", "all+none")  # NV template probes log harmless ESYS errors
-    started: list[tuple[subprocess.Popen[bytes], str, DeviceTpm | None]] = []
+    started: list[tuple[SocketSwtpm, DeviceTpm]] = []
 
     def start() -> DeviceTpm:
-        # swtpm's socket path must stay short (< ~100 chars): not under pytest's tmp_path.
-        state = tempfile.mkdtemp(prefix="f12-tpm-", dir="/tmp")
-        sock = os.path.join(state, "tpm")
-        process = subprocess.Popen(
-            [
-                "swtpm",
-                "socket",
-                "--tpm2",
-                "--tpmstate",
-                f"dir={state}",
-                "--server",
-                f"type=unixio,path={sock}",
-                "--ctrl",
-                f"type=unixio,path={sock}.ctrl",
-                "--flags",
-                "not-need-init,startup-clear",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append((process, state, None))
+        swtpm = SocketSwtpm().start()
         # The socket files appear before swtpm accepts on them: retry opening until it does.
         deadline = time.monotonic() + 30
         while True:
-            assert process.poll() is None, "swtpm exited"
-            if os.path.exists(sock) and os.path.exists(sock + ".ctrl"):
-                try:
-                    tpm = DeviceTpm.open("swtpm", f"path={sock}")
-                    break
-                except DeviceRegistrationError:
-                    if time.monotonic() > deadline:
-                        raise
-            assert time.monotonic() < deadline, "swtpm did not start listening"
-            time.sleep(0.005)
-        started[-1] = (process, state, tpm)
+            try:
+                tpm = DeviceTpm.open("swtpm", swtpm.tcti_conf)
+                break
+            except DeviceRegistrationError:
+                if time.monotonic() > deadline:
+                    swtpm.stop()
+                    raise
+                time.sleep(0.005)
+        started.append((swtpm, tpm))
         return tpm
 
     yield start
-    for process, state, tpm in started:
-        if tpm is not None:
-            tpm.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        shutil.rmtree(state, ignore_errors=True)
+    for swtpm, tpm in started:
+        tpm.close()
+        swtpm.stop()
 
 
 # --------------------------------------------------------------------------- webhook
