@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -96,18 +97,29 @@ class AzureEnrollmentService:
 
     @classmethod
     def from_entra_id(
-        cls, endpoint: str, *, ca_bundle: Path | None = None, timeout_s: float = 30.0
+        cls,
+        endpoint: str,
+        *,
+        credential: TokenCredential | None = None,
+        ca_bundle: Path | None = None,
+        timeout_s: float = 30.0,
     ) -> AzureEnrollmentService:
-        """Open the service with Entra ID (``azure-identity``'s ``DefaultAzureCredential``)."""
-        try:
+        """Open the service with Entra ID.
+
+        Args:
+            endpoint: ``https://NAME.azure-devices-provisioning.net``.
+            credential: the token source; default ``DefaultAzureCredential`` (managed identity,
+                workload identity, environment, Azure CLI login: whatever the workstation has),
+                so no secret is stored by the station at all.
+            ca_bundle: extra TLS trust (lab only).
+            timeout_s: connect and read timeout.
+        """
+        if credential is None:
             from azure.identity import DefaultAzureCredential
-        except ImportError as exc:
-            raise DpsCredentialsError(
-                "Entra ID sign-in needs the azure-identity package",
-                remedy="Install it ('pip install azure-identity') or use a connection-string file.",
-            ) from exc
+
+            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
         client = DeviceProvisioningClient(
-            endpoint, DefaultAzureCredential(), **_transport_options(ca_bundle, timeout_s)
+            endpoint, credential, **_transport_options(ca_bundle, timeout_s)
         )
         return cls(client)
 
