@@ -31,6 +31,9 @@ class StationTask(QRunnable):
 
     def __init__(self, station: Station, job: Callable[[Station], Any]) -> None:
         super().__init__()
+        # Python owns the task (the callers keep it referenced until it reports); letting the
+        # pool delete the C++ side as well would free it twice when Python lets go.
+        self.setAutoDelete(False)
         self.signals = TaskSignals()
         self._station = station
         self._job = job
@@ -51,20 +54,6 @@ class StationTask(QRunnable):
             self.signals.done.emit(result)
         finally:
             own.close()
-
-
-def start_task(
-    station: Station,
-    job: Callable[[Station], Any],
-    on_done: Callable[[Any], None],
-    on_failed: Callable[[StationError], None],
-) -> StationTask:
-    """Start ``job`` on the global pool; callbacks run on the GUI thread."""
-    task = StationTask(station, job)
-    task.signals.done.connect(on_done)
-    task.signals.failed.connect(on_failed)
-    QThreadPool.globalInstance().start(task)
-    return task
 
 
 class TaskRunner:
