@@ -58,6 +58,11 @@ class MainWindow(QMainWindow):
         self.qa = QaView(self._station)
         self.batches = BatchesView(self._station)
         self.admin = AdminView(self._station, slots)
+        for view in (self.line, self.qa, self.batches, self.admin):
+            # owned by the window even while no tab shows them: a parentless widget would be
+            # destroyed after QApplication at interpreter exit, which crashes Qt
+            view.setParent(self)
+            view.hide()
         self.tabs = QTabWidget()
         self.who = QLabel("")
         self.lock_button = QPushButton("Lock")
