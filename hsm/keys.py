@@ -5,8 +5,11 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Self
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
 
 from hsm.errors import KeyNotExtractableError, UnsupportedKeyError
 
@@ -91,6 +94,87 @@ class HsmRsaKey(rsa.RSAPrivateKey):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the session."""
+
+
+class NonExtractableEcKey(HsmEcKey):
+    """An EC key whose private half never leaves its token or TPM.
+
+    Subclasses provide ``sign``, ``public_key``, ``custody``, ``close`` and :meth:`location`;
+    everything that would reveal or use the private key otherwise is refused here, once.
+    """
+
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the key lives, for messages ("token 'station-ca', key 'ca'")."""
+
+    @property
+    def curve(self) -> ec.EllipticCurve:
+        """The key's curve."""
+        return self.public_key().curve
+
+    @property
+    def key_size(self) -> int:
+        """The curve's size in bits."""
+        return self.public_key().key_size
+
+    def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
+        """Not offered: a CA key only signs."""
+        raise UnsupportedKeyError("the CA key is for signing only")
+
+    def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
+        """Always refused: the key is not extractable."""
+        raise not_extractable(self.location())
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        """Always refused: the key is not extractable."""
+        raise not_extractable(self.location())
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+
+class NonExtractableRsaKey(HsmRsaKey):
+    """An RSA key whose private half never leaves its token (signing only)."""
+
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the key lives, for messages."""
+
+    @property
+    def key_size(self) -> int:
+        """The modulus size in bits."""
+        return self.public_key().key_size
+
+    def decrypt(self, ciphertext: bytes, padding: AsymmetricPadding) -> bytes:
+        """Not offered: a CA key only signs."""
+        raise UnsupportedKeyError("the CA key is for signing only")
+
+    def private_numbers(self) -> rsa.RSAPrivateNumbers:
+        """Always refused: the key is not extractable."""
+        raise not_extractable(self.location())
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        """Always refused: the key is not extractable."""
+        raise not_extractable(self.location())
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
 
 
 def algorithm_of(public: object) -> KeyAlgorithm:

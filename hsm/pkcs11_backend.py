@@ -39,7 +39,13 @@ from hsm.errors import (
     UnsupportedKeyError,
     WrongPinError,
 )
-from hsm.keys import HsmEcKey, HsmRsaKey, KeyAlgorithm, KeyCustody, algorithm_of, not_extractable
+from hsm.keys import (
+    KeyAlgorithm,
+    KeyCustody,
+    NonExtractableEcKey,
+    NonExtractableRsaKey,
+    algorithm_of,
+)
 from hsm.pin import PinSource
 from hsm.uri import Pkcs11Uri
 
@@ -291,7 +297,7 @@ def _custody(session: _Session, private: Any, algorithm: KeyAlgorithm) -> KeyCus
     )
 
 
-class Pkcs11EcKey(HsmEcKey):
+class Pkcs11EcKey(NonExtractableEcKey):
     """An EC private key inside a PKCS#11 token, usable wherever cryptography wants a key."""
 
     def __init__(self, session: _Session, private: Any, public: ec.EllipticCurvePublicKey) -> None:
@@ -319,47 +325,18 @@ class Pkcs11EcKey(HsmEcKey):
         s = int.from_bytes(raw[half:], "big")
         return utils.encode_dss_signature(r, s)
 
-    def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
-        """Not offered: a CA key only signs."""
-        raise UnsupportedKeyError("the CA key is for signing only")
-
     def public_key(self) -> ec.EllipticCurvePublicKey:
         """The public half."""
         return self._public
-
-    @property
-    def curve(self) -> ec.EllipticCurve:
-        """The key's curve."""
-        return self._public.curve
-
-    @property
-    def key_size(self) -> int:
-        """The curve's size in bits."""
-        return self._public.key_size
-
-    def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
-        """Always refused: the key is not extractable."""
-        raise not_extractable(self._session.uri.describe())
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Always refused: the key is not extractable."""
-        raise not_extractable(self._session.uri.describe())
 
     @property
     def key_id(self) -> bytes:
         """The key's CKA_ID (how the URI names exactly this key)."""
         return self._session.uri.id
 
-    def __copy__(self) -> Pkcs11EcKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Pkcs11EcKey:
-        return self
+    def location(self) -> str:
+        """The token and key, for messages."""
+        return self._session.uri.describe()
 
     def custody(self) -> KeyCustody:
         """Where the key lives and its token attributes."""
@@ -370,7 +347,7 @@ class Pkcs11EcKey(HsmEcKey):
         self._session.close()
 
 
-class Pkcs11RsaKey(HsmRsaKey):
+class Pkcs11RsaKey(NonExtractableRsaKey):
     """An RSA private key inside a PKCS#11 token (PKCS#1 v1.5 signatures)."""
 
     def __init__(self, session: _Session, private: Any, public: rsa.RSAPublicKey) -> None:
@@ -395,42 +372,18 @@ class Pkcs11RsaKey(HsmRsaKey):
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self._session.uri)
 
-    def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
-        """Not offered: a CA key only signs."""
-        raise UnsupportedKeyError("the CA key is for signing only")
-
     def public_key(self) -> rsa.RSAPublicKey:
         """The public half."""
         return self._public
-
-    @property
-    def key_size(self) -> int:
-        """The modulus size in bits."""
-        return self._public.key_size
-
-    def private_numbers(self) -> rsa.RSAPrivateNumbers:
-        """Always refused: the key is not extractable."""
-        raise not_extractable(self._session.uri.describe())
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Always refused: the key is not extractable."""
-        raise not_extractable(self._session.uri.describe())
 
     @property
     def key_id(self) -> bytes:
         """The key's CKA_ID (how the URI names exactly this key)."""
         return self._session.uri.id
 
-    def __copy__(self) -> Pkcs11RsaKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Pkcs11RsaKey:
-        return self
+    def location(self) -> str:
+        """The token and key, for messages."""
+        return self._session.uri.describe()
 
     def custody(self) -> KeyCustody:
         """Where the key lives and its token attributes."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, NoReturn
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.utils import Buffer
 from tpm2_pytss import ESAPI, TSS2_Exception
@@ -34,7 +34,7 @@ from hsm.errors import (
     TokenRemovedError,
     UnsupportedKeyError,
 )
-from hsm.keys import HsmEcKey, KeyAlgorithm, KeyCustody, algorithm_of, not_extractable
+from hsm.keys import KeyAlgorithm, KeyCustody, NonExtractableEcKey, algorithm_of
 from hsm.uri import TpmUri
 
 _PRIMARY_TEMPLATE = "ecc256:null:aes128cfb"
@@ -93,7 +93,7 @@ def _handle(ectx: Any, uri: TpmUri) -> Any:
         ) from exc
 
 
-class TpmEcKey(HsmEcKey):
+class TpmEcKey(NonExtractableEcKey):
     """An EC private key held in a TPM, usable wherever cryptography wants a key."""
 
     def __init__(self, ectx: Any, handle: Any, uri: TpmUri) -> None:
@@ -142,42 +142,13 @@ class TpmEcKey(HsmEcKey):
             _raise_io(exc, self._uri)
         return bytes(signature)
 
-    def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
-        """Not offered: a CA key only signs."""
-        raise UnsupportedKeyError("the CA key is for signing only")
-
     def public_key(self) -> ec.EllipticCurvePublicKey:
         """The public half."""
         return self._public
 
-    @property
-    def curve(self) -> ec.EllipticCurve:
-        """The key's curve."""
-        return self._public.curve
-
-    @property
-    def key_size(self) -> int:
-        """The curve's size in bits."""
-        return self._public.key_size
-
-    def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
-        """Always refused: the key never leaves the TPM."""
-        raise not_extractable(self._uri.describe())
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Always refused: the key never leaves the TPM."""
-        raise not_extractable(self._uri.describe())
-
-    def __copy__(self) -> TpmEcKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TpmEcKey:
-        return self
+    def location(self) -> str:
+        """The TPM handle, for messages."""
+        return self._uri.describe()
 
     def custody(self) -> KeyCustody:
         """Where the key lives; a ``fixedtpm`` key can never be exported."""
