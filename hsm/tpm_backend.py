@@ -166,6 +166,21 @@ class TpmEcKey(NonExtractableEcKey):
         self._ectx.close()
 
 
+def _require_free_handle(ectx: Any, uri: TpmUri, remedy: str) -> None:
+    """Refuse to overwrite a key already persisted at the URI's handle."""
+    try:
+        ectx.tr_from_tpmpublic(uri.handle)
+    except TSS2_Exception as exc:
+        if "tcti" in str(exc):
+            _raise_io(exc, uri)
+        return
+    raise KeyExistsError(
+        f"TPM handle 0x{uri.handle:08x} already holds a key",
+        remedy=remedy,
+        handle=f"0x{uri.handle:08x}",
+    )
+
+
 def open_tpm_signer(uri: TpmUri) -> TpmEcKey:
     """Open the persistent TPM key ``uri`` names."""
     ectx = _connect(uri)
@@ -186,17 +201,7 @@ def generate_tpm_key(uri: TpmUri, algorithm: KeyAlgorithm) -> TpmEcKey:
         )
     ectx = _connect(uri)
     try:
-        try:
-            ectx.tr_from_tpmpublic(uri.handle)
-        except TSS2_Exception as exc:
-            if "tcti" in str(exc):
-                _raise_io(exc, uri)
-        else:
-            raise KeyExistsError(
-                f"TPM handle 0x{uri.handle:08x} already holds a key",
-                remedy="Pick another persistent handle, or use the existing key.",
-                handle=f"0x{uri.handle:08x}",
-            )
+        _require_free_handle(ectx, uri, "Pick another persistent handle, or use the existing key.")
         try:
             primary_public = TPM2B_PUBLIC.parse(_PRIMARY_TEMPLATE, objectAttributes=_PRIMARY_ATTRS)
             primary, *_ = ectx.create_primary(
@@ -262,17 +267,7 @@ def import_tpm_group_key(uri: TpmUri, key: bytes) -> None:
         )
     ectx = _connect(uri)
     try:
-        try:
-            ectx.tr_from_tpmpublic(uri.handle)
-        except TSS2_Exception as exc:
-            if "tcti" in str(exc):
-                _raise_io(exc, uri)
-        else:
-            raise KeyExistsError(
-                f"TPM handle 0x{uri.handle:08x} already holds a key",
-                remedy="Pick another persistent handle for the group key.",
-                handle=f"0x{uri.handle:08x}",
-            )
+        _require_free_handle(ectx, uri, "Pick another persistent handle for the group key.")
         try:
             primary_public = TPM2B_PUBLIC.parse(_PRIMARY_TEMPLATE, objectAttributes=_PRIMARY_ATTRS)
             primary, *_ = ectx.create_primary(

@@ -36,6 +36,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from station.domain.errors import LabBoardError, StationError
+from station.lab.boards.process_alive import pid_alive
 from station.lab.boards.state import BoardState, atomic_write
 
 log = logging.getLogger(__name__)
@@ -347,7 +348,7 @@ def power_on(
         answer = _read_answer(result_file)
         if answer is not None and answer.get("id") == request_id:
             return PowerOnResult.from_json(answer.get("result") or {})
-        if not _alive(pid):
+        if not pid_alive(pid):
             break
         time.sleep(0.05)
     raise LabBoardError(
@@ -363,18 +364,3 @@ def _read_answer(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A board that is our child (LabBoards) is a zombie until reaped: it still answers kill(0).
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        return False
-    return status.rsplit(")", 1)[-1].split()[0] != "Z"

@@ -24,6 +24,7 @@ from types import TracebackType
 from station.domain.errors import LabBoardError
 from station.lab.boards.faults import Faults
 from station.lab.boards.poweron import PowerOnResult, power_on
+from station.lab.boards.process_alive import pid_alive
 from station.lab.boards.state import atomic_write
 from station.lab.boards.tpm import TPM_STATE_FILE
 
@@ -312,25 +313,10 @@ def _reap_foreign(pid: int) -> None:
     """Wait (bounded) for a process that is not our child to exit; kill it if it lingers."""
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             return
         time.sleep(0.02)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); its /proc status says so.
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        return False
-    return status.rsplit(")", 1)[-1].split()[0] != "Z"
