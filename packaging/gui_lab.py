@@ -60,6 +60,7 @@ def gui_lab(
     boards: int = 4,
     faults: dict[int, Faults] | None = None,
     batch_size: int = 200,
+    baud: int = 0,
 ) -> Iterator[GuiLab]:
     """Build the lab in ``directory`` (wiped first) and stop everything on exit.
 
@@ -68,6 +69,7 @@ def gui_lab(
         boards: secure-element boards to start, bound to slot-1 .. slot-N (at most 16).
         faults: board number (1-based) -> faults for that board.
         batch_size: size of the open batch ``WO-1001``.
+        baud: emulated line speed of the boards (0 = unpaced, fastest for tests).
     """
     directory = directory.resolve()
     if directory.exists():
@@ -89,7 +91,7 @@ def gui_lab(
             'id = "line-1"\n'
             f'data_dir = "{directory / "data"}"\n'
             "[board]\n"
-            "baud = 0\n"
+            f"baud = {baud}\n"
             f'slots_file = "{directory / "slots.toml"}"\n'
             "[lab]\n"
             f'dir = "{directory / "lab"}"\n'
@@ -119,7 +121,7 @@ def gui_lab(
             for name, (role, pin, badge) in PEOPLE.items():
                 admin.operators().add(name, role, pin=pin, badge=badge)
             admin.batches().open(name=BATCH, product="lab-x509", size=batch_size)
-            lab = stack.enter_context(admin.lab_boards(baud=0))
+            lab = stack.enter_context(admin.lab_boards(baud=baud))
             started: list[LabBoard] = []
             for number in range(1, boards + 1):
                 fault = (faults or {}).get(number)

@@ -38,6 +38,12 @@ from station.services.provision_line import ProvisionLine
 @click.option("--port", help="Provision the one board on this port (device path or pyserial URL).")
 @click.option("--watch", is_flag=True, help="Provision every board plugged into a bound slot.")
 @click.option("--slot", default="", help="Slot name for --port (default: the port).")
+@click.option(
+    "--serial",
+    "scanned_serial",
+    default="",
+    help="With --port: the serial printed on a board that reports none (scan its sticker).",
+)
 @click.option("--rework", default="", help="QA: void the board's identity for REASON, redo it.")
 @click.option("--badge", is_flag=True, help="Log in by scanning a badge (prompted, hidden).")
 @click.option("--detail", is_flag=True, help="Show the technical detail of failures.")
@@ -53,6 +59,7 @@ def provision(
     port: str | None,
     watch: bool,
     slot: str,
+    scanned_serial: str,
     rework: str,
     badge: bool,
     detail: bool,
@@ -75,6 +82,8 @@ def provision(
         raise click.UsageError("--batch is required")
     if bool(port) == watch:
         raise click.UsageError("give exactly one of --port P or --watch")
+    if scanned_serial and not port:
+        raise click.UsageError("--serial goes with --port (one board)")
     _login(state, badge=badge, rework=bool(rework))
     printer = _Printer(sys.stdout, detail=detail, as_json=as_json)
     with open_station(state) as station:
@@ -84,7 +93,7 @@ def provision(
         )
         try:
             if port:
-                line.plugged(slot or port, port)
+                line.plugged(slot or port, port, scanned_serial)
                 _wait_idle(line)
             else:
                 _watch(station, line, interval)

@@ -6,8 +6,11 @@ GUI consume them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+from station.domain.errors import ValidationError
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,24 @@ class SlotEvent:
     change: PlugChange
     slot: str | None
     board: DiscoveredBoard
+
+
+#: a serial printed on a board: letters and digits first, then also . _ : / - (at most 64)
+_PRINTED_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
+
+
+def printed_serial(text: str) -> str:
+    """Check a serial number scanned from a board's sticker and return it (trimmed).
+
+    Raises:
+        ValidationError: the text cannot be a board serial (empty, too long, spaces, symbols).
+    """
+    value = text.strip()
+    if not _PRINTED_SERIAL.fullmatch(value):
+        raise ValidationError(
+            f"{value[:70]!r} is not a board serial number",
+            remedy="Scan the serial printed on the board (letters, digits and . _ : / -, "
+            "at most 64 characters).",
+            scanned=value[:70],
+        )
+    return value

@@ -366,6 +366,18 @@ class BatchFullError(ProvisionError):
     code = "provision.batch_full"
 
 
+class SerialNeededError(ProvisionError):
+    """The board reports no serial number and none was scanned for it."""
+
+    code = "provision.serial_needed"
+
+
+class SerialMismatchError(ProvisionError):
+    """The serial scanned for a board differs from the one the board reports."""
+
+    code = "provision.serial_mismatch"
+
+
 class ProvisionCancelledError(ProvisionError):
     """The operator stopped the slot; the job stays open and resumes on the next run."""
 

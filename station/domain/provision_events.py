@@ -159,6 +159,10 @@ _REMEDY_BY_CODE: dict[str, str] = {
     "cannot be provisioned here.",
     "provision.batch_full": "Ask QA to open the next batch.",
     "provision.cancelled": "Start the slot again to resume this board.",
+    "provision.serial_needed": "Scan the serial number printed on the board: the slot starts "
+    "again with it.",
+    "provision.serial_mismatch": "Scan the serial printed on the board in this slot (or start "
+    "the slot again without a scan if the board reports its own serial).",
 }
 
 _WHAT_BY_STEP: dict[Step, str] = {
@@ -197,7 +201,13 @@ def explain(step: Step, code: str, message: str, remedy: str = "") -> Explanatio
     what = _WHAT_BY_STEP[step]
     if code == "board.disconnected":
         reason = f"The board was unplugged or lost power during {step}."
-    elif code in ("identity.duplicate", "provision.board_locked", "provision.wrong_product"):
+    elif code in (
+        "identity.duplicate",
+        "provision.board_locked",
+        "provision.wrong_product",
+        "provision.serial_needed",
+        "provision.serial_mismatch",
+    ):
         reason = message[:1].upper() + message[1:] + "."
     else:
         reason = f"{what[:1].upper()}{what[1:]} ({message})."

@@ -1,21 +1,18 @@
 """The line view: one tile per slot, a scan bar and the shift's counters.
 
-Each slot is provisioned by the same synchronous service the CLI runs
-(:class:`~station.services.provision_line.ProvisionLine`: one worker thread per slot, owning that
-slot's port, TPM context and database connection). Workers report frozen events through
-``emit`` on their own threads; :class:`EventBridge` re-emits them as a Qt signal, so they reach
-the tiles queued on the GUI thread. Board arrivals come from a hot-plug watcher thread the same
-way. Everything else (discovery, scans, batch progress) runs as one-shot pool tasks.
+Each slot has a :class:`~station.gui.slot_worker.SlotWorker`: a QObject in its own QThread that
+owns the slot's station, port and TPM session and runs the same synchronous provisioning service
+the CLI runs. Workers report frozen events through signals, delivered queued on the GUI thread,
+where the tiles are updated. Board arrivals come from a :class:`HotplugWatcher` on its own thread
+the same way. Everything else (discovery, scans, batch progress) runs as one-shot pool tasks.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -33,8 +30,14 @@ from PySide6.QtWidgets import (
 )
 
 from station.bootstrap import Station
-from station.domain.boards import PlugChange, SlotEvent
-from station.domain.errors import NotFoundError, PermissionDeniedError, StationError
+from station.domain.boards import PlugChange, SlotEvent, printed_serial
+from station.domain.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    ScanMismatchError,
+    StationError,
+)
+from station.domain.labels import parse_scanned
 from station.domain.provision_events import (
     Failed,
     Passed,
@@ -47,9 +50,10 @@ from station.domain.provision_events import (
     steps_for,
 )
 from station.domain.records import OperatorRecord
+from station.gui.slot_worker import HotplugWatcher, SlotThreads, SlotWorker
 from station.gui.style import RESULT_COLOURS, scaled_font
 from station.gui.tasks import TaskRunner, describe
-from station.services.provision_line import ProvisionLine
+from station.services.provision import ProvisionOutcome
 
 #: failures a technician cannot fix at the bench: the board goes to QA
 QA_CODES = frozenset(
@@ -61,41 +65,8 @@ QA_CODES = frozenset(
         "board.reported",
     }
 )
-
-
-DRAIN_MS = 50  # how often worker events reach the tiles (fast enough to look live)
-
-
-class EventBridge(QObject):
-    """Carries values from worker threads to the GUI thread.
-
-    Provisioning events are queued (``put``, any thread) and drained on the GUI thread every
-    ``DRAIN_MS`` as one batch: sixteen busy slots then cost one repaint per tick, not one per
-    event. Board arrivals go through a queued signal.
-    """
-
-    provision_events = Signal(list)
-    plug = Signal(object)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._queue: deque[ProvisionEvent] = deque()
-        self._timer = QTimer(self)
-        self._timer.setInterval(DRAIN_MS)
-        self._timer.timeout.connect(self.drain)
-        self._timer.start()
-
-    def put(self, event: ProvisionEvent) -> None:
-        """Queue one event (called on worker threads; deque appends are thread-safe)."""
-        self._queue.append(event)
-
-    def drain(self) -> None:
-        """Hand every queued event to the GUI thread's listeners, in order."""
-        batch: list[ProvisionEvent] = []
-        while self._queue:
-            batch.append(self._queue.popleft())
-        if batch:
-            self.provision_events.emit(batch)
+#: the board reports no serial: the technician scans the one printed on it
+SERIAL_NEEDED = "provision.serial_needed"
 
 
 @dataclass(frozen=True)
@@ -110,10 +81,18 @@ class BatchChoice:
 
 
 @dataclass(frozen=True)
+class Unrecognised:
+    """A scan that is no work order, badge or label: a board serial if a slot waits for one."""
+
+    text: str
+    error: StationError  # why it is not a label, shown when no slot waits for a serial
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """What a keyboard-wedge scan turned out to be."""
 
-    kind: str  # batch | operator | label
+    kind: str  # batch | operator | label | other (a board serial, when a slot waits for one)
     value: object
 
 
@@ -130,6 +109,7 @@ class SlotTile(QFrame):
         self.slot = slot
         self.result = "idle"
         self.steps: tuple[Step, ...] = ()
+        self.port = ""  # where the current board is plugged
         self._done = 0
         self._init_elements()
         self._init_connections()
@@ -197,7 +177,7 @@ class SlotTile(QFrame):
             super().keyPressEvent(event)
 
     def set_result(self, result: str) -> None:
-        """Show ``result`` (idle, running, PASS, FAIL, needs QA) in its colours."""
+        """Show ``result`` (idle, running, PASS, FAIL, needs QA, SCAN SERIAL) in its colours."""
         self.result = result
         background, text = RESULT_COLOURS[result]
         # a palette, not a style sheet: re-polishing a tile per event would load the GUI thread
@@ -210,6 +190,7 @@ class SlotTile(QFrame):
     def begin(self, port: str, steps: tuple[Step, ...]) -> None:
         """A board was handed to this slot."""
         self.steps = steps
+        self.port = port
         self._done = 0
         self.progress.setRange(0, max(len(steps), 1))
         self.progress.setValue(0)
@@ -247,7 +228,11 @@ class SlotTile(QFrame):
             self.reason_label.setText(event.reason)
             self.remedy_label.setText(f"What to do: {event.remedy}")
             self.detail_label.setText(f"{event.code} at {event.step}: {event.detail}")
-            self.set_result("needs QA" if event.code in QA_CODES else "FAIL")
+            if event.code == SERIAL_NEEDED:
+                self.step_label.setText("waiting for a serial scan")
+                self.set_result("SCAN SERIAL")
+            else:
+                self.set_result("needs QA" if event.code in QA_CODES else "FAIL")
 
     def show_error(self, error: StationError) -> None:
         """The slot could not even start (no board, unbound slot)."""
@@ -267,19 +252,20 @@ class LineView(QWidget):
         super().__init__()
         self._station = station
         self._tasks = TaskRunner(station)
-        self._bridge = EventBridge()
         self._beep = beep_on_fail
         self._slots = list(slots)
-        self._line: ProvisionLine | None = None
+        self._workers = SlotThreads(station.for_thread, self)
         self._rework: tuple[str, str] | None = None  # (batch, reason) for the next board
-        self._old_lines: list[ProvisionLine] = []
+        # slots whose board reports no serial -> their port; the next serial scan goes to the
+        # first (insertion order; starting a waiting slot moves it to the front)
+        self._awaiting_serial: dict[str, str] = {}
         self._batch: BatchChoice | None = None
         self._shift_start = time.monotonic()
         self.passed = 0
         self.failed = 0
         self._passed_before_batch = 0
-        self._watch_stop = threading.Event()
-        self._watcher: threading.Thread | None = None
+        self._watcher: HotplugWatcher | None = None
+        self._watcher_thread: QThread | None = None
         self._init_elements()
         self._init_connections()
         self._init_layout()
@@ -292,7 +278,7 @@ class LineView(QWidget):
     def _init_elements(self) -> None:
         self.scan = QLineEdit()
         self.scan.setPlaceholderText(
-            "Scan: work order, badge, or a label (scan-back) — Ctrl+L to focus"
+            "Scan: work order, badge, label (scan-back) or a board's serial — Ctrl+L to focus"
         )
         self.scan.setFont(scaled_font(self, 1.3))
         self.batch_box = QComboBox()
@@ -309,8 +295,6 @@ class LineView(QWidget):
     def _init_connections(self) -> None:
         self.scan.returnPressed.connect(self._scanned)
         self.batch_box.activated.connect(lambda _i: self.select_batch(self.batch_box.currentText()))
-        self._bridge.provision_events.connect(self._on_events)
-        self._bridge.plug.connect(self._on_plug)
         self.focus_scan.activated.connect(self.scan.setFocus)
         for tile in self.tiles.values():
             tile.start_requested.connect(self.start_slot)
@@ -371,8 +355,6 @@ class LineView(QWidget):
         self._tasks.run(job, self._batch_selected, self._fail)
 
     def _batch_selected(self, choice: BatchChoice) -> None:
-        if self._batch is None or choice.name != self._batch.name:
-            self._retire_line()
         self._batch = choice
         self._passed_before_batch = self.passed
         if self.batch_box.findText(choice.name) < 0:
@@ -397,7 +379,11 @@ class LineView(QWidget):
             self.handle_scan(text)
 
     def handle_scan(self, text: str) -> None:
-        """Classify a scan in the background: work order, operator badge or label scan-back."""
+        """Classify a scan in the background and act on it.
+
+        A scan is a work order, an operator badge, a label (scan-back) or, while a slot waits for
+        one, the serial printed on a board that reports none.
+        """
 
         def job(s: Station) -> ScanResult:
             if s.store().batch(text) is not None:
@@ -406,6 +392,21 @@ class LineView(QWidget):
                 return ScanResult("operator", s.operators().authenticate_badge(text))
             except PermissionDeniedError:
                 pass
+            try:
+                identity = parse_scanned(text)
+            except ScanMismatchError as not_a_label:
+                return ScanResult("other", Unrecognised(text, not_a_label))
+            if (
+                identity.form == "registration_id"
+                and s.store().device(identity.registration_id) is None
+            ):
+                # a bare code that names no device: most likely a board serial, not a label
+                unknown = ScanMismatchError(
+                    f"{text[:70]!r} is not a work order, a badge or the label of a known device",
+                    remedy="Scan the work order, your badge, or the identity code on a label.",
+                    scanned=text[:200],
+                )
+                return ScanResult("other", Unrecognised(text, unknown))
             return ScanResult("label", s.labels().verify(text))
 
         self._tasks.run(job, self._scan_done, self._fail)
@@ -418,13 +419,45 @@ class LineView(QWidget):
             assert isinstance(record, OperatorRecord)
             self.operator_switched.emit(record)
             self.message.setText(f"Operator switched to {record.name}.")
-        else:
+        elif result.kind == "label":
             self.message.setText(f"Label OK: {getattr(result.value, 'registration_id', '')}.")
+        else:
+            assert isinstance(result.value, Unrecognised)
+            if self._awaiting_serial:
+                self.serial_scanned(result.value.text)
+            else:
+                self._fail(result.value.error)
+
+    def serial_scanned(self, text: str) -> None:
+        """A board serial was scanned: restart the first slot waiting for one with it."""
+        if not self._awaiting_serial:
+            self.message.setText("No slot is waiting for a serial number.")
+            return
+        slot = next(iter(self._awaiting_serial))
+        try:
+            serial = printed_serial(text)
+        except StationError as exc:
+            self.message.setText(f"Slot {slot}: {describe(exc)}")
+            return
+        port = self._awaiting_serial.pop(slot)
+        self._mark_next_serial()
+        self.message.setText(f"Slot {slot}: serial {serial} scanned, provisioning.")
+        self.plug(slot, port, serial=serial)
 
     # ------------------------------------------------------------------ slots
     def start_slot(self, slot: str) -> None:
-        """Find the board plugged in ``slot`` (background) and provision it."""
+        """Find the board plugged in ``slot`` (background) and provision it.
+
+        A slot waiting for a serial scan is not restarted: it takes the next serial scan.
+        """
         if not self._check_ready(slot):
+            return
+        if slot in self._awaiting_serial:
+            port = self._awaiting_serial.pop(slot)
+            self._awaiting_serial = {slot: port, **self._awaiting_serial}
+            self._mark_next_serial()
+            self.message.setText(f"Scan the serial printed on the board in {slot}.")
+            self.scan.setFocus()
             return
         tile = self.tiles[slot]
         tile.step_label.setText("looking for the board…")
@@ -434,33 +467,25 @@ class LineView(QWidget):
             tile.show_error,
         )
 
-    def plug(self, slot: str, port: str) -> None:
-        """Provision the board on ``port`` in ``slot`` (a worker thread runs it)."""
+    def plug(self, slot: str, port: str, *, serial: str = "") -> None:
+        """Provision the board on ``port`` in ``slot`` (its slot worker runs it).
+
+        ``serial``: scanned from a board that reports none.
+        """
         if not self._check_ready(slot) or self._batch is None:
             return
         tile = self.tiles[slot]
         if tile.result == "running":
             return  # the slot's worker is busy with the board already there
         tile.begin(port, self._batch.steps)
+        batch, reason = self._batch.name, ""
         if self._rework is not None:
-            batch, reason = self._rework
-            self._rework = None
-            line = ProvisionLine(
-                self._station.for_thread,
-                batch=batch,
-                emit=self._bridge.put,
-                rework_reason=reason,
-            )
-            self._old_lines.append(line)
-            line.plugged(slot, port)
-            return
-        if self._line is None:
-            self._line = ProvisionLine(
-                self._station.for_thread,
-                batch=self._batch.name,
-                emit=self._bridge.put,
-            )
-        self._line.plugged(slot, port)
+            (batch, reason), self._rework = self._rework, None
+        worker, created = self._workers.worker(slot)
+        if created:
+            worker.reported.connect(self._on_event)
+            worker.finished.connect(self._on_finished)
+        worker.provision(port, batch, self._station.operator, rework_reason=reason, serial=serial)
 
     def arm_rework(self, batch: str, reason: str) -> None:
         """QA: the next board started on this line is reworked (identity voided, then redone)."""
@@ -476,25 +501,39 @@ class LineView(QWidget):
             return False
         return True
 
-    def _on_events(self, events: list[ProvisionEvent]) -> None:
-        finished = False
-        beep = False
-        for event in events:
-            tile = self.tiles.get(event.slot)
-            if tile is None:
-                continue
-            tile.apply(event)
-            if isinstance(event, Passed):
-                self.passed += 1
-                finished = True
-            elif isinstance(event, Failed):
-                self.failed += 1
-                finished = beep = True
-        if finished:
-            self.batch_progress.setValue(self.batch_progress.minimum() + self._batch_done())
-            self._update_counters()
-        if beep and self._beep:
+    def _on_event(self, event: ProvisionEvent) -> None:
+        tile = self.tiles.get(event.slot)
+        if tile is None:
+            return
+        tile.apply(event)
+        if isinstance(event, Failed) and event.code == SERIAL_NEEDED:
+            self._awaiting_serial[event.slot] = tile.port  # an action, not a failure
+            self._mark_next_serial()
+            return
+        if isinstance(event, Passed):
+            self.passed += 1
+        elif isinstance(event, Failed):
+            self.failed += 1
+        else:
+            return
+        self.batch_progress.setValue(self.batch_progress.minimum() + self._batch_done())
+        self._update_counters()
+        if isinstance(event, Failed) and self._beep:
             QApplication.beep()
+
+    def _on_finished(self, outcome: ProvisionOutcome) -> None:
+        worker = self._workers.workers.get(outcome.slot)
+        if worker is not None:
+            worker.busy = False
+
+    def _mark_next_serial(self) -> None:
+        """Tell each waiting tile whether the next serial scan goes to it."""
+        for number, slot in enumerate(self._awaiting_serial):
+            self.tiles[slot].step_label.setText(
+                "the next serial scan goes here"
+                if number == 0
+                else f"waiting for a serial scan ({number} before it)"
+            )
 
     def _batch_done(self) -> int:
         start = self._batch.provisioned if self._batch is not None else 0
@@ -512,53 +551,44 @@ class LineView(QWidget):
         """Start boards automatically when they appear in a bound slot (lab or USB)."""
         if self._watcher is not None:
             return
-        station = self._station
-        stop = self._watch_stop
-        emit = self._bridge.plug.emit
-
-        def watch() -> None:
-            own = station.for_thread()
-            try:
-                watcher = own.hotplug()
-                while not stop.is_set():
-                    for change in watcher.poll():
-                        emit(change)
-                    stop.wait(0.5)
-            finally:
-                own.close()
-
-        self._watcher = threading.Thread(target=watch, name="gui-hotplug", daemon=True)
-        self._watcher.start()
+        thread = QThread(self)
+        thread.setObjectName("gui-hotplug")
+        watcher = HotplugWatcher(self._station.for_thread)
+        watcher.moveToThread(thread)
+        watcher.changed.connect(self._on_plug)
+        thread.start()
+        watcher.start()
+        self._watcher, self._watcher_thread = watcher, thread
 
     def _on_plug(self, event: SlotEvent) -> None:
         if event.change is PlugChange.ARRIVED and event.slot in self.tiles:
             self.plug(event.slot, event.board.device)
         elif event.change is PlugChange.REMOVED and event.slot in self.tiles:
+            if self._awaiting_serial.pop(event.slot, None) is not None:
+                self._mark_next_serial()
+                self.tiles[event.slot].set_result("idle")
             tile = self.tiles[event.slot]
             if tile.result != "running":
                 tile.board_label.setText("no board")
 
     # ------------------------------------------------------------------ shutdown
-    def _retire_line(self) -> None:
-        if self._line is not None:
-            self._line.stop_flag.set()  # workers end after their current step, on their own
-            self._old_lines.append(self._line)
-            self._line = None
+    @property
+    def slot_workers(self) -> dict[str, SlotWorker]:
+        """The slot workers started so far (slot -> worker)."""
+        return dict(self._workers.workers)
 
     @property
     def idle(self) -> bool:
         """Whether no slot is provisioning."""
-        lines = [*self._old_lines, *([self._line] if self._line else [])]
-        return all(line.idle for line in lines)
+        return self._workers.idle
 
     def shutdown(self, timeout: float = 120.0) -> None:
         """Stop the hot-plug watcher and every slot worker (on window close)."""
-        self._watch_stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout)
-        self._retire_line()
-        for line in self._old_lines:
-            line.stop(timeout)
+        if self._watcher is not None and self._watcher_thread is not None:
+            self._watcher.stop()
+            self._watcher_thread.wait(int(timeout * 1000))
+            self._watcher = self._watcher_thread = None
+        self._workers.shutdown(timeout)
 
     def _fail(self, error: StationError) -> None:
         self.message.setText(describe(error))

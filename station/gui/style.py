@@ -12,6 +12,7 @@ RESULT_COLOURS: dict[str, tuple[str, str]] = {
     "PASS": ("#1a8f3c", "#ffffff"),
     "FAIL": ("#c62828", "#ffffff"),
     "needs QA": ("#f2a900", "#202428"),
+    "SCAN SERIAL": ("#6a1b9a", "#ffffff"),  # the technician acts: scan the board's sticker
 }
 
 

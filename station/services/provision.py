@@ -17,6 +17,7 @@ first), so redoing a step is always safe.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -27,6 +28,7 @@ from typing import Protocol
 import cbor2
 
 from station.domain.audit import format_time
+from station.domain.boards import printed_serial
 from station.domain.certificates import SubjectContext
 from station.domain.errors import (
     BatchFullError,
@@ -40,6 +42,8 @@ from station.domain.errors import (
     ProofOfPossessionError,
     ProvisionCancelledError,
     ReadbackMismatchError,
+    SerialMismatchError,
+    SerialNeededError,
     StationError,
     TpmResidencyError,
     ValidationError,
@@ -147,11 +151,14 @@ class ProvisionRequest:
         batch: the open batch the board goes into.
         rework_reason: QA only: void the board's recorded identity with this reason and
             provision it anew (instead of stopping with "already provisioned").
+        serial: the serial scanned from the board's sticker, for boards that report none
+            (checked against the board's own serial when it reports one).
     """
 
     slot: str
     batch: str
     rework_reason: str = ""
+    serial: str = ""
 
 
 @dataclass(frozen=True)
@@ -292,7 +299,7 @@ class ProvisionService:
     # ------------------------------------------------------------------ the machine
     def _drive(self, run: _Run) -> None:
         self._begin(run, Step.CONNECT)
-        hello = run.link.hello()
+        hello = self._with_serial(run.link.hello(), run.request.serial)
         run.hello = hello
         recipe = self._recipe_for(run.request.batch)
         run.recipe = recipe
@@ -324,6 +331,26 @@ class ProvisionService:
                 f"batch {batch} is {record.status}, not open", batch=batch, status=record.status
             )
         return self._p.products.product(record.product)
+
+    @staticmethod
+    def _with_serial(hello: HelloInfo, scanned: str) -> HelloInfo:
+        """The board's own serial, or the scanned one for a board that reports none."""
+        if scanned:
+            scanned = printed_serial(scanned)
+        if not hello.serial:
+            if not scanned:
+                raise SerialNeededError(
+                    f"the board ({hello.model}) reports no serial number",
+                    model=hello.model,
+                )
+            return dataclasses.replace(hello, serial=scanned)
+        if scanned and scanned != hello.serial:
+            raise SerialMismatchError(
+                f"the board reports serial {hello.serial}, but {scanned} was scanned for it",
+                serial=hello.serial,
+                scanned=scanned,
+            )
+        return hello
 
     @staticmethod
     def _check_board(hello: HelloInfo, recipe: ProductRecipe) -> None:

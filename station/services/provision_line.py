@@ -10,6 +10,7 @@ the Qt event loop).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -74,7 +75,7 @@ class SlotWorker:
         self._request = ProvisionRequest(slot=slot, batch=batch, rework_reason=rework_reason)
         self._emit = emit
         self._stop = stop
-        self._ports: queue.Queue[str] = queue.Queue()
+        self._ports: queue.Queue[tuple[str, str]] = queue.Queue()  # (port, scanned serial)
         self.outcomes: list[ProvisionOutcome] = []
         self._thread = threading.Thread(target=self._main, name=f"slot-{slot}", daemon=True)
         self._busy = threading.Event()
@@ -83,10 +84,10 @@ class SlotWorker:
         """Start the worker thread."""
         self._thread.start()
 
-    def submit(self, port: str) -> None:
-        """Provision the board that just appeared on ``port``."""
+    def submit(self, port: str, serial: str = "") -> None:
+        """Provision the board that just appeared on ``port`` (``serial``: scanned from it)."""
         self._busy.set()
-        self._ports.put(port)
+        self._ports.put((port, serial))
 
     @property
     def idle(self) -> bool:
@@ -104,10 +105,10 @@ class SlotWorker:
             service = station.provisioning()
             while not self._stop.is_set():
                 try:
-                    port = self._ports.get(timeout=_POLL_S)
+                    port, serial = self._ports.get(timeout=_POLL_S)
                 except queue.Empty:
                     continue
-                self.outcomes.append(self._one(station, service, port))
+                self.outcomes.append(self._one(station, service, port, serial))
                 if self._ports.empty():
                     self._busy.clear()
         except Exception:  # a broken station must not vanish silently
@@ -116,28 +117,56 @@ class SlotWorker:
         finally:
             self._busy.clear()
             if station is not None:
-                with HSM_LOCK:  # closing releases HSM sessions: not concurrently with others
-                    station.close()
+                close_slot_station(station)
 
-    def _one(self, station: SlotStation, service: ProvisionService, port: str) -> ProvisionOutcome:
-        try:
-            link = station.board_session(port, handshake=False)
-        except StationError as exc:
-            why = explain(Step.CONNECT, exc.code, exc.message, exc.remedy)
-            detail = f"{exc.code}: {exc.message}"
-            self._emit(Failed(self.slot, Step.CONNECT, why.reason, why.remedy, exc.code, detail))
-            return ProvisionOutcome(
-                passed=False,
-                slot=self.slot,
-                reason=why.reason,
-                remedy=why.remedy,
-                code=exc.code,
-                detail=detail,
-            )
-        try:
-            return service.run(link, self._request, emit=self._emit, cancel=self._stop)
-        finally:
-            link.close()
+    def _one(
+        self, station: SlotStation, service: ProvisionService, port: str, serial: str
+    ) -> ProvisionOutcome:
+        request = dataclasses.replace(self._request, serial=serial)
+        return provision_on_port(
+            station, service, port, request, emit=self._emit, cancel=self._stop
+        )
+
+
+def provision_on_port(
+    station: SlotStation,
+    service: ProvisionService,
+    port: str,
+    request: ProvisionRequest,
+    *,
+    emit: Callable[[ProvisionEvent], None],
+    cancel: threading.Event,
+) -> ProvisionOutcome:
+    """Open the board on ``port`` and provision it: one board, start to end, on this thread.
+
+    Shared by the CLI's slot threads and the GUI's slot workers, so both run exactly the same
+    steps. Never raises for a board problem: a board that cannot even be opened is reported as
+    a :class:`Failed` event at the connect step and a failed outcome.
+    """
+    try:
+        link = station.board_session(port, handshake=False)
+    except StationError as exc:
+        why = explain(Step.CONNECT, exc.code, exc.message, exc.remedy)
+        detail = f"{exc.code}: {exc.message}"
+        emit(Failed(request.slot, Step.CONNECT, why.reason, why.remedy, exc.code, detail))
+        return ProvisionOutcome(
+            passed=False,
+            slot=request.slot,
+            reason=why.reason,
+            remedy=why.remedy,
+            code=exc.code,
+            detail=detail,
+        )
+    try:
+        return service.run(link, request, emit=emit, cancel=cancel)
+    finally:
+        link.close()
+
+
+def close_slot_station(station: SlotStation) -> None:
+    """Close a slot's station (its HSM sessions are released one station at a time)."""
+    with HSM_LOCK:
+        station.close()
 
 
 class ProvisionLine:
@@ -165,8 +194,11 @@ class ProvisionLine:
         self.stop_flag = threading.Event()
         self.workers: dict[str, SlotWorker] = {}
 
-    def plugged(self, slot: str, port: str) -> None:
-        """A board appeared on ``port`` in ``slot``: provision it on that slot's worker."""
+    def plugged(self, slot: str, port: str, serial: str = "") -> None:
+        """A board appeared on ``port`` in ``slot``: provision it on that slot's worker.
+
+        ``serial`` is the serial scanned from the board, for boards that report none.
+        """
         worker = self.workers.get(slot)
         if worker is None:
             worker = SlotWorker(
@@ -179,7 +211,7 @@ class ProvisionLine:
             )
             self.workers[slot] = worker
             worker.start()
-        worker.submit(port)
+        worker.submit(port, serial)
 
     @property
     def idle(self) -> bool:

@@ -53,6 +53,22 @@ def test_identical_usb_boards_keep_their_slot_by_port_path(tmp_path: Path) -> No
     assert {b.slot for b in discovery.boards()} == {"A", "B"}
 
 
+def test_a_board_swapped_within_one_poll_is_seen_leaving_and_arriving(tmp_path: Path) -> None:
+    ports = [_usb("/dev/ttyACM0", "1-1.1:1.0", serial="E6614103E7")]
+    discovery = BoardDiscovery(SlotBindings(tmp_path / "slots.toml"), comports=lambda: ports)
+    discovery.bindings.bind("A", "1-1.1:1.0")
+    monitor = HotplugMonitor(discovery)
+    assert [e.change for e in monitor.poll()] == [PlugChange.ARRIVED]
+    # the next unit goes into the same socket and gets the same device node at once
+    ports[:] = [_usb("/dev/ttyACM0", "1-1.1:1.0", serial="E6614103F2")]
+    events = monitor.poll()
+    assert [(e.change, e.slot, e.board.serial_number) for e in events] == [
+        (PlugChange.REMOVED, "A", "E6614103E7"),
+        (PlugChange.ARRIVED, "A", "E6614103F2"),
+    ]
+    assert monitor.poll() == []
+
+
 def test_usb_filter_and_non_usb_ports(tmp_path: Path) -> None:
     ports = [
         _usb("/dev/ttyACM0", "1-1.1:1.0"),

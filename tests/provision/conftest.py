@@ -61,6 +61,7 @@ class Rig:
         slot: str = "s1",
         operator: str = "tina",
         rework: str = "",
+        serial: str = "",
         events: list[ProvisionEvent] | None = None,
     ) -> ProvisionOutcome:
         """Provision the board on ``port`` with a fresh station (as a new CLI run would)."""
@@ -70,7 +71,7 @@ class Rig:
             sink = events if events is not None else []
             return station.provisioning().run(
                 link,
-                ProvisionRequest(slot=slot, batch=batch, rework_reason=rework),
+                ProvisionRequest(slot=slot, batch=batch, rework_reason=rework, serial=serial),
                 emit=sink.append,
             )
         finally:

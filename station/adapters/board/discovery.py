@@ -231,11 +231,13 @@ class HotplugMonitor:
 
     def __init__(self, discovery: BoardDiscovery) -> None:
         self.discovery = discovery
-        self._present: dict[tuple[str, str], DiscoveredBoard] = {}
+        self._present: dict[tuple[str, str, str], DiscoveredBoard] = {}
 
     def poll(self) -> list[SlotEvent]:
         """Look at the ports once; return what changed since the last look (first: arrivals)."""
-        now = {(b.location, b.device): b for b in self.discovery.boards()}
+        # the USB serial is part of the key: a board swapped faster than one poll (the same
+        # device node reused at once) still shows as one board out, another in
+        now = {(b.location, b.device, b.serial_number): b for b in self.discovery.boards()}
         bindings = self.discovery.bindings.load()  # a slot may have been bound since last look
         events = [
             SlotEvent(PlugChange.REMOVED, slot, _with_slot(board, slot))

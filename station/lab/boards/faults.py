@@ -16,6 +16,8 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ``tpm_failure``  the TPM answers every command with TPM_RC_FAILURE (failure mode)
 ``tpm_lockout``  the TPM refuses every authorized command with TPM_RC_LOCKOUT (DA lockout)
 ``bad_tpm_rsp=N``  the response to the Nth TPM command (1-based) comes back truncated
+``no_serial``  the board reports an empty serial (blank serial EEPROM: the serial is only on
+               its sticker, and the technician scans it)
 ``seed=N``     random seed, for reproducible noise
 ============== ==============================================================================
 """
@@ -47,6 +49,7 @@ class Faults:
     tpm_failure: bool = False
     tpm_lockout: bool = False
     bad_tpm_rsp: int = 0
+    no_serial: bool = False
     seed: int = 0
 
     @classmethod

@@ -80,6 +80,7 @@ class Firmware:
         state: the board's persistent state (created beforehand).
         tpm: the board's TPM, for ``tpm`` kind boards.
         tpm_slowdown: multiplies :data:`SLOW_TPM_PROFILE` (0 = answer at swtpm speed).
+        report_serial: False for a board whose serial is only printed on it (hello says "").
         sleep: how to wait (injected so tests of the profile need not sleep).
     """
 
@@ -89,12 +90,14 @@ class Firmware:
         tpm: TpmLink | None = None,
         *,
         tpm_slowdown: float = 0.0,
+        report_serial: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
         self.identity = state.identity()
         self.tpm = tpm
         self.tpm_slowdown = tpm_slowdown
+        self.report_serial = report_serial
         self._sleep = sleep
         self.persistent: Persistent = state.load()
         self.capabilities = CAPABILITIES[self.identity.kind]
@@ -165,7 +168,7 @@ class Firmware:
     def _op_hello(self, args: Mapping[str, Any]) -> dict[str, Any]:
         identity = self.identity
         return {
-            "serial": identity.serial,
+            "serial": identity.serial if self.report_serial else "",
             "model": identity.model,
             "hw": identity.hardware,
             "fw": identity.firmware,

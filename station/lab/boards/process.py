@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             state,
             FaultyTpm(swtpm, faults, state.root) if swtpm and faults.affects_tpm else swtpm,
             tpm_slowdown=faults.slow_tpm,
+            report_serial=not faults.no_serial,
         ),
         baud=args.baud,
         faults=faults,

@@ -49,6 +49,7 @@ class LabBoard:
     process: subprocess.Popen[bytes] | None = None
     port: str = ""
     swtpm_pid: int | None = None
+    generation: int = 0  # boards swapped into this location before this one
 
     @property
     def location(self) -> str:
@@ -146,6 +147,24 @@ class LabBoards:
         if board.plugged:
             self._halt(board, signal.SIGTERM)
         board.faults = faults or Faults()
+        try:
+            self._spawn(board)
+            self._await_ready(board)
+        finally:
+            self._write_registry()
+        return board
+
+    def swap(self, index: int) -> LabBoard:
+        """Take board ``index`` out of its fixture and put a factory-fresh board in its place.
+
+        The new board sits at the same physical location (so the same slot), with a new serial
+        and empty state, as when a technician swaps the next unit in on a real line.
+        """
+        board = self.boards[index]
+        self._halt(board, signal.SIGTERM)
+        board.generation += 1
+        board.serial = f"LB{self.tag}-{index:03d}-{board.generation}"
+        shutil.rmtree(board.state_dir, ignore_errors=True)
         try:
             self._spawn(board)
             self._await_ready(board)

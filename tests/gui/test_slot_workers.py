@@ -1,0 +1,165 @@
+"""Slot workers: one QObject per slot in its own QThread; widgets only on the GUI thread; the
+operator who starts a board is the one audited; serial scans for boards that report none;
+hot-plug starts boards swapped into a bound slot."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QThread
+from PySide6.QtWidgets import QApplication
+
+from station.domain.records import DeviceQuery
+from station.gui.line_view import SlotTile
+from station.lab.boards.faults import Faults
+from tests.gui.conftest import WAIT_MS, log_in
+from tests.provision.conftest import Rig
+
+DONE = ("PASS", "FAIL", "needs QA")
+
+
+def _select_batch(qtbot, line, batch: str = "WO-X509") -> None:
+    qtbot.keyClicks(line.scan, batch)
+    qtbot.keyClick(line.scan, "\r")
+    qtbot.waitUntil(lambda: line.batch == batch, timeout=WAIT_MS)
+
+
+def _scan(qtbot, line, text: str) -> None:
+    line.scan.setFocus()
+    qtbot.keyClicks(line.scan, text)
+    qtbot.keyClick(line.scan, "\r")
+
+
+def test_each_slot_runs_in_its_own_thread_and_tiles_change_on_the_gui_thread(
+    qtbot, rig: Rig, lab_station, window_of, monkeypatch
+):
+    boards = rig.lab.start(2, "se")
+    for slot, board in zip(("slot-1", "slot-2"), boards, strict=True):
+        lab_station.discovery().bind_plugged(slot, board.location)
+    applied_on: list[QThread] = []
+    original_apply = SlotTile.apply
+
+    def recording_apply(tile: SlotTile, event: object) -> None:
+        applied_on.append(QThread.currentThread())
+        original_apply(tile, event)
+
+    monkeypatch.setattr(SlotTile, "apply", recording_apply)
+    window = window_of(lab_station)
+    log_in(qtbot, window, "terry")
+    line = window.line
+    _select_batch(qtbot, line)
+    line.start_slot("slot-1")
+    line.start_slot("slot-2")
+    tiles = [line.tiles["slot-1"], line.tiles["slot-2"]]
+    qtbot.waitUntil(lambda: all(t.result in DONE for t in tiles), timeout=300_000)
+    assert [t.result for t in tiles] == ["PASS", "PASS"]
+
+    gui_thread = QApplication.instance().thread()
+    workers = line.slot_workers
+    assert sorted(workers) == ["slot-1", "slot-2"]
+    threads = {slot: worker.thread() for slot, worker in workers.items()}
+    assert gui_thread not in threads.values()
+    assert threads["slot-1"] is not threads["slot-2"]
+    assert all(thread.isRunning() for thread in threads.values())
+    assert applied_on and all(thread is gui_thread for thread in applied_on)
+    qtbot.waitUntil(lambda: line.idle, timeout=WAIT_MS)
+
+    line.shutdown()
+    assert all(thread.isFinished() for thread in threads.values())
+    # handed back to the GUI thread, where Python destroys them
+    assert all(worker.thread() is gui_thread for worker in workers.values())
+    assert line.slot_workers == {}
+
+
+def test_the_operator_who_starts_a_board_is_the_one_audited(
+    qtbot, rig: Rig, lab_station, window_of
+):
+    first, second = rig.lab.start(2, "se")
+    lab_station.discovery().bind_plugged("slot-1", first.location)
+    lab_station.discovery().bind_plugged("slot-2", second.location)
+    window = window_of(lab_station)
+    log_in(qtbot, window, "terry")
+    line = window.line
+    _select_batch(qtbot, line)
+    line.start_slot("slot-1")
+    qtbot.waitUntil(lambda: line.tiles["slot-1"].result in DONE, timeout=300_000)
+
+    # a badge scan switches the operator; the same slot worker then provisions as ada
+    _scan(qtbot, line, "BADGE-ADA")
+    qtbot.waitUntil(lambda: window.operator is not None and window.operator.name == "ada")
+    line.start_slot("slot-2")
+    qtbot.waitUntil(lambda: line.tiles["slot-2"].result in DONE, timeout=300_000)
+    assert line.tiles["slot-2"].result == "PASS"
+
+    store = lab_station.store()
+    by_serial = {}
+    for serial in (first.serial, second.serial):
+        rid = f"lab-{serial.lower()}"
+        by_serial[serial] = {e.operator for e in store.events_for(rid)}
+    assert by_serial[first.serial] == {"terry"}
+    assert by_serial[second.serial] == {"ada"}
+
+
+def test_serial_scans_go_to_the_slots_waiting_for_one(qtbot, rig: Rig, lab_station, window_of):
+    boards = rig.lab.start(2, "se", Faults(no_serial=True))
+    for slot, board in zip(("slot-1", "slot-2"), boards, strict=True):
+        lab_station.discovery().bind_plugged(slot, board.location)
+    window = window_of(lab_station)
+    log_in(qtbot, window, "terry")
+    line = window.line
+    _select_batch(qtbot, line)
+    one, two = line.tiles["slot-1"], line.tiles["slot-2"]
+    line.start_slot("slot-1")
+    qtbot.waitUntil(lambda: one.result == "SCAN SERIAL", timeout=300_000)
+    line.start_slot("slot-2")
+    qtbot.waitUntil(lambda: two.result == "SCAN SERIAL", timeout=300_000)
+    # waiting for a scan is an action for the technician, not a failure
+    assert line.failed == 0 and "Failed 0" in line.counters.text()
+    assert "reports no serial number" in one.reason_label.text()
+    assert one.step_label.text() == "the next serial scan goes here"
+    assert two.step_label.text().startswith("waiting for a serial scan")
+
+    # a scan that cannot be a serial is refused; nothing starts
+    _scan(qtbot, line, "not a serial")
+    qtbot.waitUntil(lambda: "is not a board serial number" in line.message.text(), timeout=WAIT_MS)
+    assert one.result == two.result == "SCAN SERIAL"
+
+    # Enter on slot-2's tile makes it take the next scan
+    two.setFocus()
+    qtbot.keyClick(two, Qt.Key.Key_Return)
+    assert two.step_label.text() == "the next serial scan goes here"
+    _scan(qtbot, line, "STK-B")
+    qtbot.waitUntil(lambda: two.result in DONE, timeout=300_000)
+    assert two.result == "PASS" and "STK-B" in two.board_label.text()
+    assert one.result == "SCAN SERIAL" and one.step_label.text() == "the next serial scan goes here"
+    _scan(qtbot, line, "STK-A")
+    qtbot.waitUntil(lambda: one.result in DONE, timeout=300_000)
+    assert one.result == "PASS" and "STK-A" in one.board_label.text()
+    assert line.passed == 2 and line.failed == 0
+
+    # with no slot waiting, an unknown scan is reported as such
+    _scan(qtbot, line, "STK-C")
+    qtbot.waitUntil(lambda: "STK-C" in line.message.text(), timeout=WAIT_MS)
+    assert one.result == two.result == "PASS"
+    devices, _total = lab_station.devices().search(DeviceQuery(batch="WO-X509"))
+    serials = {d.serial for d in devices}
+    assert serials == {"STK-A", "STK-B"}
+    rig.verify()
+
+
+def test_hot_plug_starts_the_board_swapped_into_a_bound_slot(
+    qtbot, rig: Rig, lab_station, window_of
+):
+    (board,) = rig.lab.start(1, "se")
+    lab_station.discovery().bind_plugged("slot-1", board.location)
+    window = window_of(lab_station)
+    log_in(qtbot, window, "terry")
+    line = window.line
+    _select_batch(qtbot, line)
+    tile = line.tiles["slot-1"]
+    window.start_hotplug()  # the board already in the fixture starts at once
+    qtbot.waitUntil(lambda: line.passed == 1, timeout=300_000)
+    first_serial = board.serial
+
+    fresh = rig.lab.swap(board.index)  # the next unit goes into the same fixture
+    assert fresh.serial != first_serial
+    qtbot.waitUntil(lambda: line.passed == 2, timeout=300_000)
+    assert tile.result == "PASS" and fresh.serial in tile.board_label.text()
