@@ -247,6 +247,8 @@ class LineView(QWidget):
 
     operator_switched = Signal(object)
     status = Signal(str)
+    #: a board's run ended: its Passed or Failed event (not a wait for a serial scan)
+    board_done = Signal(object)
 
     def __init__(self, station: Station, slots: list[str], *, beep_on_fail: bool = True) -> None:
         super().__init__()
@@ -364,6 +366,8 @@ class LineView(QWidget):
         self.batch_progress.setValue(choice.provisioned)
         self.batch_progress.setFormat(f"{choice.name}: %v / %m")
         self.message.setText(f"Batch {choice.name} ({choice.product}): plug boards in.")
+        # every slot opens its station and the CA before its first board arrives
+        self._workers.prepare([self._worker(slot) for slot in self._slots], choice.name)
         self.status.emit(f"batch {choice.name} selected")
 
     @property
@@ -481,11 +485,25 @@ class LineView(QWidget):
         batch, reason = self._batch.name, ""
         if self._rework is not None:
             (batch, reason), self._rework = self._rework, None
+        worker = self._worker(slot)
+        worker.provision(port, batch, self._station.operator, rework_reason=reason, serial=serial)
+
+    def _worker(self, slot: str) -> SlotWorker:
         worker, created = self._workers.worker(slot)
         if created:
             worker.reported.connect(self._on_event)
             worker.finished.connect(self._on_finished)
-        worker.provision(port, batch, self._station.operator, rework_reason=reason, serial=serial)
+            worker.prepared.connect(self._on_prepared)
+        return worker
+
+    def _on_prepared(self, slot: str, error: StationError | None) -> None:
+        tile = self.tiles.get(slot)
+        if tile is None or tile.result == "running":
+            return
+        if error is not None:
+            tile.show_error(error)
+        elif tile.result == "idle":
+            tile.step_label.setText("ready")
 
     def arm_rework(self, batch: str, reason: str) -> None:
         """QA: the next board started on this line is reworked (identity voided, then redone)."""
@@ -518,6 +536,7 @@ class LineView(QWidget):
             return
         self.batch_progress.setValue(self.batch_progress.minimum() + self._batch_done())
         self._update_counters()
+        self.board_done.emit(event)
         if isinstance(event, Failed) and self._beep:
             QApplication.beep()
 

@@ -7,9 +7,8 @@ locks itself (back to the login screen) after ``[gui] lock_after_s`` seconds wit
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -45,6 +44,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self._station = station
         self.operator: OperatorRecord | None = None
+        self._watching_input = False
         self._init_elements()
         self._init_connections()
         self._init_layout()
@@ -82,9 +82,6 @@ class MainWindow(QMainWindow):
         self.lock_shortcut.activated.connect(self.lock)
         self.lock_timer.timeout.connect(self.lock)
         self.tabs.currentChanged.connect(self._tab_changed)
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)  # any input anywhere restarts the inactivity timer
 
     def _init_layout(self) -> None:
         bar = QHBoxLayout()
@@ -164,6 +161,17 @@ class MainWindow(QMainWindow):
         self.line.watch_hotplug()
 
     # ------------------------------------------------------------------ Qt hooks
+    def showEvent(self, event: QShowEvent) -> None:
+        """Watch the window's input for the inactivity lock once the window exists."""
+        super().showEvent(event)
+        handle = self.windowHandle()
+        if handle is not None and not self._watching_input:
+            # the platform window sees every key and mouse event of this window before any
+            # widget, and little else: an application-wide filter would run Python for every
+            # timer, paint and signal event, and slow the GUI while sixteen slots run
+            handle.installEventFilter(self)
+            self._watching_input = True
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Restart the inactivity timer on any input while logged in."""
         if (
@@ -176,8 +184,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop the slot workers and the hot-plug watcher before the window goes."""
-        app = QApplication.instance()
-        if app is not None:
-            app.removeEventFilter(self)
+        handle = self.windowHandle()
+        if handle is not None and self._watching_input:
+            handle.removeEventFilter(self)
+            self._watching_input = False
         self.line.shutdown()
         super().closeEvent(event)

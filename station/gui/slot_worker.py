@@ -29,6 +29,7 @@ from station.services.provision_line import close_slot_station, provision_on_por
 log = logging.getLogger(__name__)
 
 HOTPLUG_POLL_MS = 500  # how often the watcher looks for boards plugged in or pulled out
+PREPARE_GAP_MS = 150  # between two slots getting ready for a batch (see SlotThreads.prepare)
 
 
 class SlotWorker(QObject):
@@ -37,10 +38,13 @@ class SlotWorker(QObject):
     Signals (emitted on the slot's thread, delivered queued to GUI-thread receivers):
         reported: each :class:`~station.domain.provision_events.ProvisionEvent` of a run.
         finished: the :class:`~station.services.provision.ProvisionOutcome` of a run.
+        prepared: (slot, error or None) once the slot is ready for a batch's boards.
     """
 
     reported = Signal(object)
     finished = Signal(object)
+    prepared = Signal(str, object)
+    _preparing = Signal(str)  # batch: GUI thread -> the slot's thread
     # port, batch, operator, rework reason, scanned serial: GUI thread -> the slot's thread
     _requested = Signal(str, str, str, str, str)
     _closing = Signal()
@@ -53,6 +57,7 @@ class SlotWorker(QObject):
         self.cancel = threading.Event()
         self.busy = False  # read and written on the GUI thread only
         self._requested.connect(self._provision)
+        self._preparing.connect(self._prepare)
         self._closing.connect(self._close)
 
     # ------------------------------------------------------------------ GUI thread
@@ -66,6 +71,10 @@ class SlotWorker(QObject):
         """
         self.busy = True
         self._requested.emit(port, batch, operator, rework_reason, serial)
+
+    def prepare(self, batch: str) -> None:
+        """Ask the slot's thread to open its station and get ready for ``batch``'s boards."""
+        self._preparing.emit(batch)
 
     def close(self) -> None:
         """Ask the slot's thread to stop after the current board and release the slot."""
@@ -98,6 +107,20 @@ class SlotWorker(QObject):
             log.exception("slot %s worker failed", self.slot)
             outcome = self._not_started("provision.internal", f"{type(exc).__name__}: {exc}", "")
         self.finished.emit(outcome)
+
+    @Slot(str)
+    def _prepare(self, batch: str) -> None:
+        error: StationError | None = None
+        try:
+            if self._station is None:
+                self._station = self._make_station()
+            self._station.provisioning().prepare(batch)
+        except StationError as exc:
+            error = exc
+        except Exception as exc:  # reported like any other problem, the slot stays usable
+            log.exception("slot %s could not get ready", self.slot)
+            error = StationError(f"{type(exc).__name__}: {exc}")
+        self.prepared.emit(self.slot, error)
 
     def _not_started(self, code: str, message: str, remedy: str) -> ProvisionOutcome:
         why = explain(Step.CONNECT, code, message, remedy)
@@ -134,6 +157,10 @@ class SlotThreads(QObject):
         self._make_station = make_station
         self.workers: dict[str, SlotWorker] = {}
         self._threads: dict[str, QThread] = {}
+        self._to_prepare: list[tuple[SlotWorker, str]] = []
+        self._prepare_timer = QTimer(self)
+        self._prepare_timer.setInterval(PREPARE_GAP_MS)
+        self._prepare_timer.timeout.connect(self._prepare_next)
 
     def worker(self, slot: str) -> tuple[SlotWorker, bool]:
         """The worker of ``slot`` and whether it was just created (connect its signals then)."""
@@ -149,6 +176,24 @@ class SlotThreads(QObject):
         thread.start()
         return worker, True
 
+    def prepare(self, workers: list[SlotWorker], batch: str) -> None:
+        """Get ``workers`` ready for ``batch``, one slot after another.
+
+        Sixteen slots opening their stations at the same instant would compete with the GUI
+        thread for the interpreter; a short gap between them keeps the window responsive.
+        """
+        self._to_prepare = [(worker, batch) for worker in workers]
+        self._prepare_next()
+        if self._to_prepare:
+            self._prepare_timer.start()
+
+    def _prepare_next(self) -> None:
+        if not self._to_prepare:
+            self._prepare_timer.stop()
+            return
+        worker, batch = self._to_prepare.pop(0)
+        worker.prepare(batch)
+
     @property
     def idle(self) -> bool:
         """Whether no slot has a board queued or running."""
@@ -156,6 +201,8 @@ class SlotThreads(QObject):
 
     def shutdown(self, timeout_s: float) -> bool:
         """Stop every worker after its current step and wait for the threads; True if all ended."""
+        self._prepare_timer.stop()
+        self._to_prepare.clear()
         for worker in self.workers.values():
             worker.close()
         ended = all(thread.wait(int(timeout_s * 1000)) for thread in self._threads.values())

@@ -378,6 +378,22 @@ class CaService:
             batch="",
         )
 
+    def open(self) -> None:
+        """Open the signing CA now (HSM session, key), not at the first issuance.
+
+        A line gets ready before its first board this way, and a missing token or a wrong PIN
+        is reported while nobody waits for a board.
+
+        Raises:
+            CaNotReadyError: no CA key configured; KeyCustodyError: the HSM refused.
+        """
+        self._ca()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the signing CA (HSM session and key) is open."""
+        return self._authority is not None
+
     def close(self) -> None:
         """Close the signing CA if it was opened."""
         self._close_authority()

@@ -241,6 +241,23 @@ class ProvisionService:
             action="rework a board" if rework else "provision boards",
         )
 
+    def prepare(self, batch: str) -> ProductRecipe:
+        """Get ready for the boards of ``batch`` before the first one arrives.
+
+        Checks that the batch is open, loads its product recipe and, for certificate flows,
+        opens the CA key in the HSM, so problems show before a board is plugged and the first
+        board does not pay for the set-up.
+
+        Raises:
+            BatchFullError: the batch is unknown or not open.
+            CaNotReadyError, KeyCustodyError: the CA key cannot be opened.
+        """
+        recipe = self._recipe_for(batch)
+        if recipe.attestation in (ProductAttestation.X509, ProductAttestation.X509_INJECTED):
+            with HSM_LOCK:
+                self._p.ca().open()
+        return recipe
+
     def open_jobs(self, batch: str = "") -> list[JobRecord]:
         """Open provisioning jobs (all, or of one batch), oldest first."""
         return [job for job in self._store.open_jobs() if not batch or job.batch == batch]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
 from station.bootstrap import Station
 from tests.gui.conftest import WAIT_MS, gui_config, log_in
 
@@ -55,4 +58,23 @@ def test_window_locks_itself_after_inactivity(qtbot, plain_station, window_of):
     qtbot.waitUntil(lambda: window.locked, timeout=WAIT_MS)
     assert station.operator == ""
     assert window.login.badge.text() == ""
+    station.close()
+
+
+def test_input_in_the_window_restarts_the_inactivity_lock(qtbot, plain_station, window_of):
+    station = Station(
+        config=gui_config(plain_station.config, lock_after_s=60), clock=plain_station.clock
+    )
+    window = window_of(station)
+    window.show()
+    qtbot.waitExposed(window)
+    log_in(qtbot, window, "terry")
+    assert window.lock_timer.isActive()
+    qtbot.wait(400)  # let the lock timer run down a little
+    assert window.lock_timer.remainingTime() <= 59_600
+    # a key press through the platform window, as a keyboard would deliver it
+    QTest.keyClick(window.windowHandle(), Qt.Key.Key_Shift)
+    assert window.lock_timer.remainingTime() > 59_600
+    assert not window.locked
+    window.lock()
     station.close()

@@ -46,6 +46,10 @@ def test_each_slot_runs_in_its_own_thread_and_tiles_change_on_the_gui_thread(
     log_in(qtbot, window, "terry")
     line = window.line
     _select_batch(qtbot, line)
+    # each slot gets ready (station, batch, CA key) before its first board
+    qtbot.waitUntil(
+        lambda: all(t.step_label.text() == "ready" for t in line.tiles.values()), timeout=WAIT_MS
+    )
     line.start_slot("slot-1")
     line.start_slot("slot-2")
     tiles = [line.tiles["slot-1"], line.tiles["slot-2"]]
@@ -54,10 +58,10 @@ def test_each_slot_runs_in_its_own_thread_and_tiles_change_on_the_gui_thread(
 
     gui_thread = QApplication.instance().thread()
     workers = line.slot_workers
-    assert sorted(workers) == ["slot-1", "slot-2"]
+    assert sorted(workers) == ["slot-1", "slot-2", "slot-3"]  # every slot, ready or busy
     threads = {slot: worker.thread() for slot, worker in workers.items()}
     assert gui_thread not in threads.values()
-    assert threads["slot-1"] is not threads["slot-2"]
+    assert len(set(threads.values())) == 3
     assert all(thread.isRunning() for thread in threads.values())
     assert applied_on and all(thread is gui_thread for thread in applied_on)
     qtbot.waitUntil(lambda: line.idle, timeout=WAIT_MS)
@@ -163,3 +167,18 @@ def test_hot_plug_starts_the_board_swapped_into_a_bound_slot(
     assert fresh.serial != first_serial
     qtbot.waitUntil(lambda: line.passed == 2, timeout=300_000)
     assert tile.result == "PASS" and fresh.serial in tile.board_label.text()
+
+
+def test_a_slot_that_cannot_get_ready_says_why_before_any_board(
+    qtbot, rig: Rig, lab_station, window_of, monkeypatch
+):
+    monkeypatch.setenv("STATION_PKCS11_PIN", "000000")  # someone changed the token PIN
+    window = window_of(lab_station)
+    log_in(qtbot, window, "terry")
+    line = window.line
+    _select_batch(qtbot, line)
+    tiles = line.tiles.values()
+    qtbot.waitUntil(lambda: all(t.result == "FAIL" for t in tiles), timeout=WAIT_MS)
+    for tile in tiles:
+        assert "PIN" in tile.reason_label.text()
+        assert tile.detail_label.text() == "hsm.pin"
