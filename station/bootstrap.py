@@ -249,6 +249,9 @@ class Station:
                 quota_spare=section.quota_spare,
                 expiry_warning_days=section.expiry_warning_days,
             )
+        # the CA session outlives a change of operator (a GUI slot keeps its station all shift):
+        # whoever acts now is the one audited
+        self._ca.operator = self.operator
         return self._ca
 
     def products(self) -> ProductCatalog:

@@ -1,13 +1,15 @@
-"""``station demo``: run the whole product on the embedded lab."""
+"""``station demo``: run the whole product on the embedded lab (headless, or in the GUI)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
 from pathlib import Path
 
 import click
 
-from station.lab.demo import run_demo
+from station.lab.demo import DEMO_LOGINS, QA, TECHNICIAN, DemoFrontEnd, run_demo
 
 
 @click.command()
@@ -19,9 +21,27 @@ from station.lab.demo import run_demo
     show_default=True,
     help="Working directory of the demo (wiped at the start of each run).",
 )
-def demo(directory: Path) -> None:
-    """Run the lab demo end to end and print what it did and where the artifacts are."""
-    report = run_demo(directory, click.echo)
+@click.option("--gui", "in_gui", is_flag=True, help="Run the operator steps in the station window.")
+@click.option(
+    "--close-when-done",
+    is_flag=True,
+    help="With --gui: close the window when the demo ends instead of waiting for you.",
+)
+@click.option(
+    "--dwell",
+    type=click.FloatRange(0, 10),
+    default=1.0,
+    show_default=True,
+    help="With --gui: seconds each view stays on screen after its step.",
+)
+def demo(directory: Path, in_gui: bool, close_when_done: bool, dwell: float) -> None:
+    """Run the lab demo end to end and print what it did and where the artifacts are.
+
+    With --gui the technician's and QA's steps are clicked through the station window (the
+    window stays open at the end until you close it, unless --close-when-done).
+    """
+    front = _gui_front(dwell, keep_open=not close_when_done) if in_gui else None
+    report = run_demo(directory, click.echo, front)
     click.echo("")
     click.secho("Demo finished.", fg="green", bold=True)
     total = sum(seconds for _, seconds in report.steps)
@@ -44,4 +64,26 @@ def demo(directory: Path) -> None:
         click.echo(f"    {name:<10} {path}")
     config = report.directory / "station.toml"
     click.echo(f"  see it in the GUI: station --config {config} gui")
+    logins = ", ".join(f"{name} / PIN {pin} ({role})" for name, (role, pin) in DEMO_LOGINS.items())
+    click.echo(f"    log in as {logins}")
     click.echo(f"  or search it:      station --config {config} devices list")
+
+
+def _gui_front(dwell: float, *, keep_open: bool) -> DemoFrontEnd:
+    """The GUI front end (Qt loads only when asked for); a clear error without a display."""
+    headless_platform = os.environ.get("QT_QPA_PLATFORM", "")
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if sys.platform.startswith("linux") and not (has_display or headless_platform):
+        raise click.UsageError(
+            "--gui needs a display: run it on the desktop, under xvfb-run, or with "
+            "QT_QPA_PLATFORM=offscreen (nothing to see then)"
+        )
+    from station.gui.demo_front import GuiFrontEnd
+
+    return GuiFrontEnd(
+        {name: pin for name, (_, pin) in DEMO_LOGINS.items()},
+        technician=TECHNICIAN,
+        qa=QA,
+        dwell_s=dwell,
+        keep_open=keep_open,
+    )

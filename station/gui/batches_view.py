@@ -42,7 +42,13 @@ class ProgressBridge(QObject):
 
 
 class BatchesView(QWidget):
-    """The batch table, an open form and the release actions."""
+    """The batch table, an open form and the release actions.
+
+    Signal ``finished``: (action, result) after a seal, export, push or reconcile; the result
+    is the service's value, or the :class:`StationError` that stopped it.
+    """
+
+    finished = Signal(str, object)
 
     def __init__(self, station: Station) -> None:
         super().__init__()
@@ -136,7 +142,7 @@ class BatchesView(QWidget):
             service = s.batches()
             return [service.progress(b.name) for b in service.all()], s.products().product_names()
 
-        self._tasks.run(job, self._show, self._failed)
+        self._tasks.run(job, self._show, self._refresh_failed)
 
     def _show(self, result: tuple[list[BatchProgress], list[str]]) -> None:
         rows, products = result
@@ -208,11 +214,13 @@ class BatchesView(QWidget):
 
     def _sealed(self, seal: BatchSeal) -> None:
         self._done(f"Batch {seal.batch} sealed: {seal.count} device(s), digest {seal.digest}.")
+        self.finished.emit("seal", seal)
 
     def _exported(self, result: ExportResult) -> None:
         files = "\n".join(f"  {kind}: {path}" for kind, path in result.files.items())
         self.results.setPlainText(f"Exported {result.devices} device(s):\n{files}")
         self._done(f"Batch {result.batch} exported.")
+        self.finished.emit("export", result)
 
     def _push_progress(self, report: PushProgress) -> None:
         self.progress.setRange(0, max(report.total, 1))
@@ -232,6 +240,7 @@ class BatchesView(QWidget):
         lines += [f"  failed {rid}: {why}" for rid, why in summary.failed.items()]
         self.results.setPlainText("\n".join(lines))
         self._done(f"Batch {summary.batch} pushed.")
+        self.finished.emit("push", summary)
 
     def _reconciled(self, report: ReconcileReport) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
@@ -243,11 +252,16 @@ class BatchesView(QWidget):
         ]
         self.results.setPlainText("\n".join(lines))
         self._done("Clean." if report.clean else "Differences found.")
+        self.finished.emit("reconcile", report)
 
     def _done(self, text: str) -> None:
         self.message.setText(text)
         self.refresh()
 
+    def _refresh_failed(self, error: StationError) -> None:
+        self.message.setText(describe(error))
+
     def _failed(self, error: StationError) -> None:
         self.progress.setRange(0, 1)
         self.message.setText(describe(error))
+        self.finished.emit("error", error)

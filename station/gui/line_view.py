@@ -261,6 +261,7 @@ class LineView(QWidget):
         # slots whose board reports no serial -> their port; the next serial scan goes to the
         # first (insertion order; starting a waiting slot moves it to the front)
         self._awaiting_serial: dict[str, str] = {}
+        self.outcomes: list[ProvisionOutcome] = []  # every finished run, in order of finishing
         self._batch: BatchChoice | None = None
         self._shift_start = time.monotonic()
         self.passed = 0
@@ -541,6 +542,7 @@ class LineView(QWidget):
             QApplication.beep()
 
     def _on_finished(self, outcome: ProvisionOutcome) -> None:
+        self.outcomes.append(outcome)
         worker = self._workers.workers.get(outcome.slot)
         if worker is not None:
             worker.busy = False

@@ -174,13 +174,14 @@ class MainWindow(QMainWindow):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Restart the inactivity timer on any input while logged in."""
-        if (
-            event.type() in _INPUT_EVENTS
-            and self.operator is not None
-            and self.lock_timer.isActive()
-        ):
-            self.lock_timer.start()
+        if event.type() in _INPUT_EVENTS:
+            self.note_input(event)
         return False
+
+    def note_input(self, event: QEvent) -> None:
+        """Input reached the window: restart the inactivity timer while logged in."""
+        if self.operator is not None and self.lock_timer.isActive():
+            self.lock_timer.start(self._station.config.gui.lock_after_s * 1000)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop the slot workers and the hot-plug watcher before the window goes."""

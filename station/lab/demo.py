@@ -1,4 +1,9 @@
-"""``station demo``: the whole product on the embedded lab, end to end, headless.
+"""``station demo``: the whole product on the embedded lab, end to end.
+
+Headless by default. The operator-facing steps (provisioning on the line, sealing, exporting,
+pushing and reconciling batches) go through a :class:`DemoFrontEnd`: :class:`HeadlessFrontEnd`
+calls the services as the CLI does; ``station demo --gui`` passes one that clicks through the
+station window instead (``station.gui.demo_front``). Everything else is the same either way.
 
 The demo lives in its own directory (default ``.demo/`` in the current folder) with its own
 config, database, SoftHSM2 token and lab state, so it never touches a real station. Each run
@@ -12,11 +17,12 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 from cryptography import x509
@@ -29,16 +35,19 @@ from station.bootstrap import Station, build_station
 from station.config import load_config
 from station.domain.errors import IntegrityError, StationError
 from station.domain.provision_events import Failed, Passed, ProvisionEvent
+from station.domain.pushes import PushSummary, ReconcileReport
 from station.domain.records import Role
 from station.lab.boards.poweron import PowerOnResult
 from station.lab.boards.runner import LabBoards
 from station.lab.dps.app import DpsOptions, LocalDps, running_dps
+from station.services.batches import BatchSeal, ExportResult
 from station.services.ca import CaService
 from station.services.manifests import verify_manifest_bytes
 from station.services.provision import ProvisionOutcome
 from station.services.provision_line import ProvisionLine
 
 Echo = Callable[[str], None]
+_T = TypeVar("_T")
 
 #: The demo line: which virtual boards, and the product and batch each goes into.
 DEMO_LINE = (
@@ -58,6 +67,12 @@ GROUP_KEY_URI = "pkcs11:token=station-ca;object=lab-group-key"
 MANIFEST_KEY_URI = "pkcs11:token=station-ca;object=manifest-key"
 MANIFEST_NAME = "demo-line-1-manifest"
 ADMIN, TECHNICIAN, QA = "demo-admin", "tina", "quinn"
+#: GUI logins of the demo's throwaway station (printed in the summary): name -> (role, PIN)
+DEMO_LOGINS = {
+    TECHNICIAN: (Role.TECHNICIAN, "1111"),
+    QA: (Role.QA, "2222"),
+    "ada": (Role.ADMIN, "3333"),
+}
 
 
 @dataclass
@@ -72,6 +87,109 @@ class DemoReport:
     hubs: dict[str, str] = field(default_factory=dict)  # board serial -> assigned hub
 
 
+class DemoFrontEnd(Protocol):
+    """Runs the demo's operator-facing steps: on the services (headless) or in the GUI."""
+
+    def open(self, station: Station) -> None:
+        """The demo station is set up (operators, batches): get ready to drive it."""
+        ...
+
+    def provision(
+        self, plan: Sequence[tuple[str, str]], show: Callable[[ProvisionEvent], None]
+    ) -> list[ProvisionOutcome]:
+        """Provision the board in each (slot, batch) of ``plan``; ``show`` sees every event."""
+        ...
+
+    def seal(self, batch: str) -> BatchSeal:
+        """Seal ``batch`` (as QA)."""
+        ...
+
+    def export(self, batch: str) -> ExportResult:
+        """Export ``batch``: bulk JSON, CSV and the signed manifest (as QA)."""
+        ...
+
+    def push(self, batch: str) -> PushSummary:
+        """Push ``batch``'s individual enrollments to DPS (as QA)."""
+        ...
+
+    def reconcile(self, batch: str) -> ReconcileReport:
+        """Compare DPS with the recorded enrollments of ``batch`` (as QA)."""
+        ...
+
+    def finish(self) -> None:
+        """Every step is done; the lab still runs (the GUI may wait for its window to close)."""
+        ...
+
+
+class HeadlessFrontEnd:
+    """The demo's operator steps on the services, exactly as the CLI runs them."""
+
+    def __init__(self) -> None:
+        self._station: Station | None = None
+
+    def open(self, station: Station) -> None:
+        """Remember the demo station (each step uses its own sibling with the right operator)."""
+        self._station = station
+
+    def _as(self, operator: str) -> Station:
+        assert self._station is not None, "open() first"
+        sibling = self._station.for_thread()
+        sibling.operator = operator
+        return sibling
+
+    def provision(
+        self, plan: Sequence[tuple[str, str]], show: Callable[[ProvisionEvent], None]
+    ) -> list[ProvisionOutcome]:
+        """One provisioning line per batch, every slot in parallel (as ``provision --watch``)."""
+        base = self._as(TECHNICIAN)
+        try:
+            finder = base.discovery()
+            lines: dict[str, ProvisionLine] = {}
+            for slot, batch in plan:
+                line = lines.setdefault(
+                    batch, ProvisionLine(base.for_thread, batch=batch, emit=show)
+                )
+                line.plugged(slot, finder.board_in(slot).device)
+            deadline = time.monotonic() + 600
+            while not all(line.idle for line in lines.values()):
+                if time.monotonic() > deadline:
+                    raise StationError("provisioning did not finish within 10 minutes")
+                time.sleep(0.2)
+            outcomes: list[ProvisionOutcome] = []
+            for line in lines.values():
+                line.stop()
+                outcomes.extend(line.outcomes())
+            return outcomes
+        finally:
+            base.close()
+
+    def seal(self, batch: str) -> BatchSeal:
+        """Seal ``batch`` as QA."""
+        return self._with_qa(lambda s: s.batches().seal(batch))
+
+    def export(self, batch: str) -> ExportResult:
+        """Export ``batch`` as QA."""
+        return self._with_qa(lambda s: s.batches().export(batch))
+
+    def push(self, batch: str) -> PushSummary:
+        """Push ``batch`` as QA."""
+        return self._with_qa(lambda s: s.batches().push(batch))
+
+    def reconcile(self, batch: str) -> ReconcileReport:
+        """Reconcile ``batch`` as QA."""
+        return self._with_qa(lambda s: s.batches().reconcile(batch))
+
+    def _with_qa(self, action: Callable[[Station], _T]) -> _T:
+        station = self._as(QA)
+        try:
+            return action(station)
+        finally:
+            station.close()
+
+    def finish(self) -> None:
+        """Nothing to wait for."""
+
+
 def _dps_dir(directory: Path) -> Path:
     return directory / "data" / "lab" / "dps"
 
@@ -79,6 +197,7 @@ def _dps_dir(directory: Path) -> Path:
 def _write_config(directory: Path, softhsm_conf: Path) -> Path:
     data = directory / "data"
     pin_file = directory / "ca-pin"
+    slot_names = ", ".join(f'"{number}"' for number in range(1, DEMO_BOARDS + 1))
     dps = _dps_dir(directory)
     path = directory / "station.toml"
     path.write_text(
@@ -102,6 +221,9 @@ def _write_config(directory: Path, softhsm_conf: Path) -> Path:
         f'export_dir = "{directory / "exports"}"\n'
         "[labels]\n"
         f'output_dir = "{directory / "labels"}"\n'
+        "[gui]\n"
+        f"slot_names = [{slot_names}]\n"
+        "hotplug = false   # the demo starts each slot itself\n"
         f"# SoftHSM2 token config for this demo: {softhsm_conf}\n",
         encoding="utf-8",
     )
@@ -111,10 +233,11 @@ def _write_config(directory: Path, softhsm_conf: Path) -> Path:
 class _Demo:
     """The demo's state between steps (one method per step)."""
 
-    def __init__(self, directory: Path, echo: Echo, lab: ExitStack) -> None:
+    def __init__(self, directory: Path, echo: Echo, lab: ExitStack, front: DemoFrontEnd) -> None:
         self.directory = directory
         self.echo = echo
         self.lab = lab
+        self.front = front
         self.report = DemoReport(directory=directory)
         self.token: SoftHsmToken | None = None
         self.dps: LocalDps | None = None
@@ -183,8 +306,8 @@ class _Demo:
 
     def add_people_and_batches(self) -> str:
         admin = self.station(ADMIN)
-        admin.operators().add(TECHNICIAN, Role.TECHNICIAN)
-        admin.operators().add(QA, Role.QA)
+        for name, (role, pin) in DEMO_LOGINS.items():
+            admin.operators().add(name, role, pin=pin)
         sizes: dict[tuple[str, str], int] = {}
         for _, product, batch in DEMO_LINE:
             sizes[(product, batch)] = sizes.get((product, batch), 0) + 1
@@ -192,7 +315,9 @@ class _Demo:
         for (product, batch), size in sizes.items():
             qa.batches().open(name=batch, product=product, size=size)
         names = ", ".join(batch for _, batch in sizes)
-        return f"operators {TECHNICIAN} (technician), {QA} (QA); batches {names}"
+        self.front.open(self.station(""))
+        people = ", ".join(f"{name} ({role})" for name, (role, _) in DEMO_LOGINS.items())
+        return f"operators {people}; batches {names}"
 
     def start_dps(self) -> str:
         config_dir = self.directory / "data" / "lab" / "dps"
@@ -217,7 +342,6 @@ class _Demo:
         )
 
     def provision(self) -> str:
-        finder = self.station(TECHNICIAN).discovery()
         printing = threading.Lock()
 
         def show(event: ProvisionEvent) -> None:
@@ -230,20 +354,10 @@ class _Demo:
             with printing:
                 self.echo(line)
 
-        base = self.station(TECHNICIAN)
-        lines: dict[str, ProvisionLine] = {}
-        for number, (_, product, batch) in enumerate(DEMO_LINE, start=1):
-            line = lines.setdefault(batch, ProvisionLine(base.for_thread, batch=batch, emit=show))
-            line.plugged(str(number), finder.board_in(str(number)).device)
+        plan = [(str(number), batch) for number, (_, _, batch) in enumerate(DEMO_LINE, start=1)]
+        for number, (_, product, _) in enumerate(DEMO_LINE, start=1):
             self.report.attestations[str(number)] = product
-        deadline = time.monotonic() + 600
-        while not all(line.idle for line in lines.values()):
-            if time.monotonic() > deadline:
-                raise StationError("provisioning did not finish within 10 minutes")
-            time.sleep(0.2)
-        for line in lines.values():
-            line.stop()
-            self.report.outcomes.extend(line.outcomes())
+        self.report.outcomes.extend(self.front.provision(plan, show))
         passed = sum(1 for outcome in self.report.outcomes if outcome.passed)
         if passed != DEMO_BOARDS:
             raise StationError(f"only {passed} of {DEMO_BOARDS} boards passed")
@@ -282,8 +396,8 @@ class _Demo:
         root = (self.directory / "data" / "ca" / "root.pem").read_bytes()
         files = 0
         for batch in sorted({batch for _, _, batch in DEMO_LINE}):
-            qa.batches().seal(batch)
-            result = qa.batches().export(batch)
+            self.front.seal(batch)
+            result = self.front.export(batch)
             files += len(result.files)
             self.report.artifacts["exports"] = next(iter(result.files.values())).parent
             manifest = next(path for kind, path in result.files.items() if "manifest" in kind)
@@ -295,18 +409,17 @@ class _Demo:
         )
 
     def push(self) -> str:
-        qa = self.station(QA)
         pushed = billable = 0
         clean = True
         # symmetric-key boards enroll through their group (created above), not individually
         individual = {batch for _, product, batch in DEMO_LINE if product != "lab-sym"}
         for batch in sorted(individual):
-            summary = qa.batches().push(batch)
+            summary = self.front.push(batch)
             if not summary.complete:
                 raise StationError(f"push of {batch} incomplete: {summary}")
             pushed += summary.pushed
             billable += summary.billable_operations
-            clean = clean and qa.batches().reconcile(batch).clean
+            clean = clean and self.front.reconcile(batch).clean
         if not clean:
             raise StationError("DPS does not hold exactly the recorded enrollments")
         return (
@@ -350,14 +463,17 @@ class _Demo:
         return f"verified online backup with {result.events} events"
 
 
-def run_demo(directory: Path, echo: Echo) -> DemoReport:
-    """Run every demo step in ``directory`` (wiped first), reporting progress through ``echo``."""
+def run_demo(directory: Path, echo: Echo, front: DemoFrontEnd | None = None) -> DemoReport:
+    """Run every demo step in ``directory`` (wiped first), reporting progress through ``echo``.
+
+    ``front`` runs the operator-facing steps (default: headless, on the services).
+    """
     directory = directory.resolve()
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     with ExitStack() as lab:
-        demo = _Demo(directory, echo, lab)
+        demo = _Demo(directory, echo, lab, front or HeadlessFrontEnd())
         lab.callback(demo.close)
         for title, action in (
             ("Initialise the station (config, database, HSM token)", demo.initialise),
@@ -381,4 +497,5 @@ def run_demo(directory: Path, echo: Echo) -> DemoReport:
             elapsed = time.perf_counter() - started
             demo.report.steps.append((title, elapsed))
             echo(f"  ✔ {detail} ({elapsed:.2f} s)")
+        demo.front.finish()
         return demo.report

@@ -130,7 +130,7 @@ class CaService:
         self._profiles = dict(profiles)
         self._clock = clock
         self._station_id = station_id
-        self._operator = operator
+        self.operator = operator  # who acts now (the station updates it when another logs in)
         self._default_profile = default_profile
         self._quota_spare = quota_spare
         self._warn_days = expiry_warning_days
@@ -222,7 +222,7 @@ class CaService:
             ValidationError: the text is not base64 or the key is shorter than 16 bytes.
             KeyCustodyError: the token refused (label taken, wrong PIN, ...).
         """
-        require_role(self._store, self._operator, {Role.ADMIN}, action="import a group key")
+        require_role(self._store, self.operator, {Role.ADMIN}, action="import a group key")
         key = decode_group_key(group_key_base64)
         description = self._admin.import_group_key(uri, key)
         self._audit(
@@ -341,7 +341,7 @@ class CaService:
         Raises:
             PermissionDeniedError: the operator is not an admin.
         """
-        require_role(self._store, self._operator, {Role.ADMIN}, action="issue a certificate")
+        require_role(self._store, self.operator, {Role.ADMIN}, action="issue a certificate")
         return self.issue(csr, registration_id, profile=profile, batch=batch, manual=True)
 
     def verify_code(self, code: str) -> IssuedCertificate:
@@ -350,7 +350,7 @@ class CaService:
         The certificate is logged like any other (profile ``dps-verification``).
         """
         require_role(
-            self._store, self._operator, {Role.ADMIN}, action="sign a verification certificate"
+            self._store, self.operator, {Role.ADMIN}, action="sign a verification certificate"
         )
         authority = self._ca()
         ca_cert = authority.certificate()
@@ -499,7 +499,7 @@ class CaService:
                 kind=kind,
                 subject=subject,
                 payload=dict(payload),
-                operator=self._operator,
+                operator=self.operator,
                 station=self._station_id,
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from station.domain.errors import BatchFullError, KeyCustodyError
+from station.services.provision import ProvisionRequest
 from tests.provision.conftest import Rig
 
 
@@ -37,3 +38,22 @@ def test_prepare_reports_a_wrong_hsm_pin_before_any_board(
     assert caught.value.code == "hsm.pin"
     # a symmetric-key batch needs no CA: it is ready
     assert rig.station().provisioning().prepare("WO-SYM").name == "lab-sym"
+
+
+def test_a_ca_opened_for_one_operator_audits_whoever_acts_next(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "se")
+    station = rig.station("tina")
+    station.provisioning().prepare("WO-X509")  # the CA session opens as tina ...
+    station.operator = "boss"  # ... then another operator logs in at the same slot
+    link = station.board_session(board.port, handshake=False)
+    try:
+        outcome = station.provisioning().run(link, ProvisionRequest(slot="s1", batch="WO-X509"))
+    finally:
+        link.close()
+    assert outcome.passed, outcome.reason
+    issued = [
+        e
+        for e in station.store().events_for(outcome.registration_id)
+        if e.kind == "ca.certificate_issued"
+    ]
+    assert [e.operator for e in issued] == ["boss"]
