@@ -6,11 +6,12 @@ STATION := $(VENV)/bin/station
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap system-deps demo test lint typecheck layers pytest gui bench clean package
+.PHONY: help bootstrap system-deps demo demo-gui test lint typecheck layers pytest gui bench clean package
 
 help:
 	@echo "make demo   set up everything, then run the lab demo end to end"
 	@echo "make test   set up everything, then lint, type-check, check layers and run the tests"
+	@echo "make demo-gui  the same demo, its operator steps clicked through the station window"
 	@echo "make gui    start the lab and the station GUI"
 	@echo "make bench  run the benchmarks (figures go to docs/performance.md by hand)"
 	@echo "make lint   ruff + mypy + import-linter only"
@@ -29,6 +30,9 @@ bootstrap: system-deps $(STAMP)
 
 demo: bootstrap
 	$(STATION) demo
+
+demo-gui: bootstrap
+	$(STATION) demo --gui
 
 lint: bootstrap
 	$(VENV)/bin/ruff check station hsm tests benchmarks

@@ -1,8 +1,9 @@
 """Refresh the station window's screenshots in docs/images/: ``python packaging/screenshots.py``.
 
-Runs the real window on the lab of packaging/gui_lab.py (six virtual boards, one of them cut off
-mid-provisioning) with Qt's offscreen platform (or under ``xvfb-run``), and saves one PNG per
-view at 1366x768, the smallest screen the line runs on.
+Runs the real window on the lab of packaging/gui_lab.py: seven virtual boards, one cut off
+mid-provisioning, one that cannot report its serial, and one still running when the line view is
+shot. Uses Qt's offscreen platform (or ``xvfb-run``) and saves one PNG per view at 1366x768, the
+smallest screen the line runs on.
 """
 
 from __future__ import annotations
@@ -68,7 +69,11 @@ def main() -> int:
     assert isinstance(app, QApplication)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        gui_lab(Path(tmp) / "lab", boards=6, faults={5: Faults(unplug_at="csr")}) as lab,
+        gui_lab(
+            Path(tmp) / "lab",
+            boards=7,
+            faults={5: Faults(unplug_at="csr"), 6: Faults(no_serial=True)},
+        ) as lab,
     ):
         station = lab.station()
         window = MainWindow(station)
@@ -80,17 +85,22 @@ def main() -> int:
             line = window.line
             line.handle_scan(BATCH)
             wait(app, lambda: line.batch == BATCH)
-            for slot in ("slot-1", "slot-2", "slot-3", "slot-4", "slot-5"):
-                line.start_slot(slot)
             tiles = line.tiles
+            wait(app, lambda: all(t.step_label.text() == "ready" for t in tiles.values()))
+            for slot in ("slot-1", "slot-2", "slot-3", "slot-4", "slot-5", "slot-6"):
+                line.start_slot(slot)
             done = ("PASS", "FAIL", "needs QA")
             wait(app, lambda: all(tiles[f"slot-{n}"].result in done for n in range(1, 6)))
+            wait(app, lambda: tiles["slot-6"].result == "SCAN SERIAL")
             tiles["slot-5"].detail_button.setChecked(True)
-            line.start_slot("slot-6")
-            wait(app, lambda: tiles["slot-6"].step_label.text().startswith("step:"))
-            window.grab().save(str(OUT / "line-view.png"))  # now: slot-6 is still running
+            line.start_slot("slot-7")
+            wait(app, lambda: tiles["slot-7"].step_label.text().startswith("step:"))
+            window.grab().save(str(OUT / "line-view.png"))  # now: slot-7 is still running
             print(f"saved {OUT / 'line-view.png'}")
-            wait(app, lambda: line.idle and tiles["slot-6"].result != "running")
+            wait(app, lambda: tiles["slot-7"].result != "running")
+            line.handle_scan("SN-STICKER-0006")  # the serial printed on slot-6's board
+            wait(app, lambda: tiles["slot-6"].result in done)
+            wait(app, lambda: line.idle)
 
             window.lock()
             log_in(app, window, "ada")
@@ -113,6 +123,7 @@ def main() -> int:
             wait(
                 app, lambda: admin.boards.count() >= 5, 120, admin.message.text
             )  # slot-5 was cut off
+            admin.products.setCurrentRow(admin.products.count() - 1)
             shoot(app, window, "admin-view")
         finally:
             window.close()

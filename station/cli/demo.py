@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from station.lab.demo import DEMO_LOGINS, QA, TECHNICIAN, DemoFrontEnd, run_demo
+from station.lab.demo import DEMO_LOGINS, QA, TECHNICIAN, DemoFrontEnd, DemoReport, run_demo
 
 
 @click.command()
@@ -41,7 +41,20 @@ def demo(directory: Path, in_gui: bool, close_when_done: bool, dwell: float) -> 
     window stays open at the end until you close it, unless --close-when-done).
     """
     front = _gui_front(dwell, keep_open=not close_when_done) if in_gui else None
-    report = run_demo(directory, click.echo, front)
+    waits = in_gui and not close_when_done
+
+    def done(report: DemoReport) -> None:
+        _summary(report)
+        if waits:
+            click.echo("The station window stays open: look around, close it to stop the lab.")
+
+    run_demo(directory, click.echo, front, on_done=done)
+    if waits:
+        click.echo("Window closed: the demo's lab is stopped.")
+
+
+def _summary(report: DemoReport) -> None:
+    """What the demo did, where its artifacts are, and how to look at them."""
     click.echo("")
     click.secho("Demo finished.", fg="green", bold=True)
     total = sum(seconds for _, seconds in report.steps)

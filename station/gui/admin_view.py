@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -28,6 +29,7 @@ from station.bootstrap import Station
 from station.domain.boards import DiscoveredBoard
 from station.domain.errors import StationError
 from station.domain.labels import LabelData
+from station.domain.products import ProductRecipe
 from station.domain.records import OperatorRecord, Role
 from station.gui.tasks import TaskRunner, describe
 from station.services.ca import CaStatus
@@ -55,7 +57,7 @@ class AdminSnapshot:
 
     ca: CaStatus
     expiry_warning: str
-    products: tuple[str, ...]
+    products: tuple[ProductRecipe, ...]
     operators: tuple[OperatorRecord, ...]
     boards: tuple[DiscoveredBoard, ...]
 
@@ -88,6 +90,10 @@ class AdminView(QWidget):
         self.dps_label = QLabel(f"DPS: {target or 'not configured'}")
         self.dps_label.setWordWrap(True)
         self.products = QListWidget()
+        self.product_detail = QLabel("Select a product to see its recipe.")
+        self.product_detail.setWordWrap(True)
+        self.product_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._recipes: tuple[ProductRecipe, ...] = ()
         self.operators = QListWidget()
         self.op_name = QLineEdit()
         self.op_name.setPlaceholderText("name")
@@ -118,6 +124,7 @@ class AdminView(QWidget):
         self.dps_button.clicked.connect(self.test_dps)
         self.add_operator.clicked.connect(self.add)
         self.toggle_operator.clicked.connect(self.toggle)
+        self.products.currentRowChanged.connect(self._show_recipe)
         self.bind_button.clicked.connect(self.bind)
         self.test_print.clicked.connect(self.print_test)
 
@@ -131,7 +138,9 @@ class AdminView(QWidget):
         dps_layout.addWidget(self.dps_label)
         dps_layout.addWidget(self.dps_button)
         products_box = QGroupBox("Products")
-        QVBoxLayout(products_box).addWidget(self.products)
+        products_layout = QVBoxLayout(products_box)
+        products_layout.addWidget(self.products, 1)
+        products_layout.addWidget(self.product_detail)
         ops_box = QGroupBox("Operators and roles")
         ops_layout = QVBoxLayout(ops_box)
         ops_layout.addWidget(self.operators)
@@ -187,12 +196,35 @@ class AdminView(QWidget):
             return AdminSnapshot(
                 status,
                 warning.strip(),
-                tuple(s.products().product_names()),
+                tuple(s.products().product(name) for name in s.products().product_names()),
                 tuple(s.operators().all()),
                 tuple(s.discovery().boards()),
             )
 
         self._tasks.run(job, self._show, self._failed)
+
+    def _show_recipe(self, row: int) -> None:
+        if not 0 <= row < len(self._recipes):
+            self.product_detail.setText("Select a product to see its recipe.")
+            return
+        recipe = self._recipes[row]
+        identity = (
+            "from the TPM endorsement key"
+            if recipe.attestation == "tpm"
+            else recipe.registration_id.replace("{prefix}", recipe.prefix or "{prefix}")
+        )
+        lines = [
+            f"Attestation: {recipe.attestation}; board model: {recipe.model or 'any'}",
+            f"Registration ID: {identity}",
+            f"Certificate profile: {recipe.certificate_profile}; lock after provisioning: "
+            + ("yes" if recipe.lock else "no"),
+            f"Label: {recipe.label_template}"
+            + (" (printed at PASS)" if recipe.auto_print_label else ""),
+            f"DPS: {recipe.dps.global_endpoint}, ID scope {recipe.dps.id_scope or 'not set'}",
+            f"Recipes are version-controlled files in "
+            f"{self._station.config.templates_dir / 'products'}: change them there.",
+        ]
+        self.product_detail.setText("\n".join(lines))
 
     def _show(self, snap: AdminSnapshot) -> None:
         cert = snap.ca.certificate
@@ -201,8 +233,9 @@ class AdminView(QWidget):
             text += f"\nCA: {cert.subject}, valid until {cert.not_after:%Y-%m-%d}."
         self.ca_label.setText(text)
         self.warning.setText(snap.expiry_warning)
+        self._recipes = snap.products
         self.products.clear()
-        self.products.addItems(list(snap.products))
+        self.products.addItems([f"{r.name} — {r.attestation}" for r in snap.products])
         self.operators.clear()
         for op in snap.operators:
             state = "" if op.enabled else " (disabled)"

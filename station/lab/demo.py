@@ -463,10 +463,17 @@ class _Demo:
         return f"verified online backup with {result.events} events"
 
 
-def run_demo(directory: Path, echo: Echo, front: DemoFrontEnd | None = None) -> DemoReport:
+def run_demo(
+    directory: Path,
+    echo: Echo,
+    front: DemoFrontEnd | None = None,
+    on_done: Callable[[DemoReport], None] | None = None,
+) -> DemoReport:
     """Run every demo step in ``directory`` (wiped first), reporting progress through ``echo``.
 
     ``front`` runs the operator-facing steps (default: headless, on the services).
+    ``on_done`` sees the report when every step is done, while the lab still runs (before a
+    GUI front end waits for its window to be closed).
     """
     directory = directory.resolve()
     if directory.exists():
@@ -497,5 +504,7 @@ def run_demo(directory: Path, echo: Echo, front: DemoFrontEnd | None = None) -> 
             elapsed = time.perf_counter() - started
             demo.report.steps.append((title, elapsed))
             echo(f"  ✔ {detail} ({elapsed:.2f} s)")
+        if on_done is not None:
+            on_done(demo.report)
         demo.front.finish()
         return demo.report

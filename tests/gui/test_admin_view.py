@@ -18,7 +18,12 @@ def test_admin_sees_ca_binds_a_slot_adds_an_operator_and_test_prints(
     qtbot.waitUntil(lambda: admin.boards.count() == 1, timeout=WAIT_MS)
     assert "Line 1 CA" in admin.ca_label.text()
     assert admin.warning.text() == ""  # fresh CA: no expiry or key warning
-    assert "lab-x509" in [admin.products.item(i).text() for i in range(admin.products.count())]
+    products = [admin.products.item(i).text() for i in range(admin.products.count())]
+    assert "lab-x509 — x509" in products and "lab-tpm — tpm" in products
+    admin.products.setCurrentRow(products.index("lab-tpm — tpm"))
+    recipe = admin.product_detail.text()
+    assert "Registration ID: from the TPM endorsement key" in recipe
+    assert "templates" in recipe and "change them there" in recipe
     assert board.location in admin.boards.item(0).text()
 
     admin.boards.setCurrentRow(0)
