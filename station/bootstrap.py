@@ -386,7 +386,7 @@ class Station:
                 crypto=CryptographyDeviceCrypto(),
                 random_bytes=secrets.token_bytes,
                 tpm_reader=self.tpm_reader,
-                ek_verifier=self.ek_verifier,
+                tpm_identity=self.tpm_identity,
                 labels=self.labels,
             ),
             clock=self.clock,

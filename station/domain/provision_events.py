@@ -146,6 +146,10 @@ _REMEDY_BY_CODE: dict[str, str] = {
     "(firmware or line noise).",
     "board.reported": "Set the board aside for QA with this message.",
     "identity.duplicate": "Set the board aside for QA: it is a re-run, a rework or a clone.",
+    "tpm.ek_certificate_rejected": "Set the board aside for QA: its TPM cannot be trusted as "
+    "delivered.",
+    "tpm.not_resident": "Set the board aside for QA as suspect: its TPM does not hold the "
+    "endorsement key it reports.",
     "auth.permission_denied": "Log in as an operator allowed to do this.",
     "ca.quota_exceeded": "Stop the line and call QA: the batch used all its certificates.",
     "ca.csr_rejected": "Set the board aside for QA: its secure element answered an invalid "

@@ -37,7 +37,6 @@ from station.domain.errors import (
     BoardReportedError,
     BoardTimeoutError,
     DuplicateIdentityError,
-    EkCertificateRejectedError,
     NotFoundError,
     ProofOfPossessionError,
     ProvisionCancelledError,
@@ -45,7 +44,6 @@ from station.domain.errors import (
     SerialMismatchError,
     SerialNeededError,
     StationError,
-    TpmResidencyError,
     ValidationError,
     WrongProductError,
 )
@@ -58,7 +56,7 @@ from station.domain.manifest import (
     TpmIdentity,
     X509Identity,
 )
-from station.domain.products import EkCertificateResult, ProductAttestation, ProductRecipe
+from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.provision_events import (
     Failed,
     Passed,
@@ -84,7 +82,6 @@ from station.ports import (
     BoardLink,
     Clock,
     DeviceCrypto,
-    EkCertificateVerifier,
     GroupKeys,
     IdentityStore,
     InjectedKey,
@@ -97,6 +94,7 @@ from station.services.authz import require_role
 from station.services.ca import CaService
 from station.services.identities import record_identity, void_identity
 from station.services.provision_jobs import JobLedger
+from station.services.tpm_identity import TpmIdentityService
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +114,6 @@ _CAPABILITY = {
 #: workers (the token library is not safe to open from several threads at once, and a single
 #: token signs one request at a time anyway).
 HSM_LOCK = threading.Lock()
-_EK_RANK = {
-    EkCertificateResult.VALID: 0,
-    EkCertificateResult.EXPIRED: 1,
-    EkCertificateResult.UNTRUSTED: 2,
-    EkCertificateResult.MALFORMED: 3,
-    EkCertificateResult.MISMATCH: 4,
-}
 _INTERRUPTING = ("board.disconnected", "board.timeout", "provision.cancelled")
 
 
@@ -212,7 +203,7 @@ class ProvisionPorts:
     crypto: DeviceCrypto
     random_bytes: Callable[[int], bytes]
     tpm_reader: Callable[[BoardLink], TpmIdentityReader] | None = None
-    ek_verifier: Callable[[], EkCertificateVerifier] | None = None
+    tpm_identity: Callable[[], TpmIdentityService] | None = None
     labels: Callable[[], LabelPrinting] | None = None
 
 
@@ -593,25 +584,11 @@ class ProvisionService:
     def _step_tpm_ek_certificate(self, run: _Run) -> None:
         assert run.recipe is not None and run.tpm is not None
         self._begin(run, Step.TPM_EK_CERT)
-        ek = base64.b64decode(run.tpm.endorsement_key)
-        found = self._tpm(run).read_ek_certificates(run.recipe.ek_template)
-        if self._p.ek_verifier is None:
-            raise WrongProductError("this station has no EK-certificate trust anchors configured")
-        verifier = self._p.ek_verifier()
-        now = self._clock.now()
-        checks = [verifier.check(der, ek=ek, now=now, nv_index=index) for index, der in found]
-        # a TPM may carry certificates in both NV ranges: the best verdict counts
-        check = (
-            min(checks, key=lambda c: _EK_RANK.get(c.status, len(_EK_RANK)))
-            if checks
-            else verifier.check(None, ek=ek, now=now)
+        identity = self._tpm_identity()
+        check = identity.best_certificate(
+            self._tpm(run), run.recipe.ek_template, base64.b64decode(run.tpm.endorsement_key)
         )
-        if run.recipe.blocks(check.status):
-            raise EkCertificateRejectedError(
-                f"EK certificate {check.summary()}",
-                remedy="Set the board aside for QA: its TPM cannot be trusted as delivered.",
-                status=str(check.status),
-            )
+        identity.admit_certificate(check, run.recipe, registration_id=run.registration_id)
         run.tpm = replace(
             run.tpm, ek_certificate_status=str(check.status), ek_certificate_vendor=check.vendor
         )
@@ -620,12 +597,17 @@ class ProvisionService:
     def _step_tpm_residency(self, run: _Run) -> None:
         assert run.tpm is not None
         self._begin(run, Step.TPM_RESIDENCY)
-        if not self._tpm(run).prove_residency(base64.b64decode(run.tpm.endorsement_key)):
-            raise TpmResidencyError(
-                "the TPM could not activate a credential made for its endorsement key",
-                remedy="Set the board aside for QA: the EK it reports is not its own.",
-            )
+        self._tpm_identity().require_residency(
+            self._tpm(run),
+            base64.b64decode(run.tpm.endorsement_key),
+            registration_id=run.registration_id,
+        )
         self._pass(run, Step.TPM_RESIDENCY, "credential activated")
+
+    def _tpm_identity(self) -> TpmIdentityService:
+        if self._p.tpm_identity is None:
+            raise WrongProductError("this station has no EK-certificate trust anchors configured")
+        return self._p.tpm_identity()
 
     def _step_tpm_srk(self, run: _Run) -> None:
         assert run.tpm is not None

@@ -1,9 +1,10 @@
 """The TPM identity use case: read a board's EK, check its certificate, prove it is resident.
 
-The provisioning step machine calls :meth:`TpmIdentityService.read_identity` once per TPM board,
-on the slot's thread, with that slot's :class:`~station.ports.TpmIdentityReader`. The result is
-what the manifest and the DPS enrollment record: the EK exactly as the TPM holds it at
-0x81010001, and the registration ID derived from it.
+``station tpm read`` calls :meth:`TpmIdentityService.read_identity` (everything at once). The
+provisioning step machine runs the same checks one persisted step at a time, through
+:meth:`~TpmIdentityService.best_certificate`, :meth:`~TpmIdentityService.admit_certificate` and
+:meth:`~TpmIdentityService.require_residency`, so both apply one policy. What is recorded is the EK
+exactly as the TPM holds it at 0x81010001, and the registration ID derived from it.
 
 Order matters: the EK certificate is only evidence about a key; the residency proof is what ties
 that key to the TPM on this board. A board that fails the proof is rejected whatever its
@@ -61,13 +62,18 @@ class TpmIdentityService:
         """
         key = reader.read_endorsement_key(template=template, create_if_absent=create_if_absent)
         srk = reader.ensure_storage_root_key()
-        check = self._best_certificate(reader, key.template, key.public)
+        check = self.best_certificate(reader, key.template, key.public)
         resident = reader.prove_residency(key.public)
         return TpmIdentityResult.build(key, srk=srk, ek_certificate=check, resident=resident)
 
-    def _best_certificate(
+    def best_certificate(
         self, reader: TpmIdentityReader, template: str, ek: bytes
     ) -> EkCertificateCheck:
+        """Read the EK certificates from NV and check each against ``ek``: the best verdict.
+
+        Raises:
+            TpmError: the TPM failed or could not be reached.
+        """
         now = self._clock.now()
         checks = [
             self._verifier.check(data, ek=ek, now=now, nv_index=index)
@@ -92,14 +98,34 @@ class TpmIdentityService:
             TpmResidencyError: the TPM could not prove it holds the EK (always blocking).
             EkCertificateRejectedError: the certificate result is one the product blocks.
         """
-        cert = result.ek_certificate
         if not result.resident:
-            raise TpmResidencyError(
-                "the board's TPM could not prove it holds the endorsement key it presented",
-                remedy="Reject the board and set it aside as suspect (cloned or tampered).",
-                registration_id=result.registration_id,
-                ek_certificate=cert.status.value,
+            raise _not_resident(
+                result.registration_id, ek_certificate=result.ek_certificate.status.value
             )
+        self.admit_certificate(
+            result.ek_certificate, product, registration_id=result.registration_id
+        )
+
+    def require_residency(
+        self, reader: TpmIdentityReader, ek: bytes, *, registration_id: str = ""
+    ) -> None:
+        """Prove the TPM holds ``ek`` (credential activation), or raise.
+
+        Raises:
+            TpmResidencyError: the TPM could not activate a credential made for ``ek``.
+            TpmError: the TPM failed or could not be reached.
+        """
+        if not reader.prove_residency(ek):
+            raise _not_resident(registration_id)
+
+    def admit_certificate(
+        self, cert: EkCertificateCheck, product: ProductRecipe, *, registration_id: str = ""
+    ) -> None:
+        """Apply ``product``'s EK-certificate policy.
+
+        Raises:
+            EkCertificateRejectedError: the certificate result is one the product blocks.
+        """
         if product.blocks(cert.status):
             raise EkCertificateRejectedError(
                 f"EK certificate is {cert.status.value}"
@@ -109,7 +135,7 @@ class TpmIdentityService:
                 status=cert.status.value,
                 vendor=cert.vendor,
                 product=product.name,
-                registration_id=result.registration_id,
+                registration_id=registration_id,
             )
 
     def read_identity(self, reader: TpmIdentityReader, product: ProductRecipe) -> TpmIdentityResult:
@@ -128,3 +154,12 @@ class TpmIdentityService:
     def check_certificate(self, data: bytes, *, ek: bytes | None = None) -> EkCertificateCheck:
         """Check one EK certificate (DER or PEM), optionally against an EK (TPM2B_PUBLIC)."""
         return self._verifier.check(data, ek=ek, now=self._clock.now())
+
+
+def _not_resident(registration_id: str, **details: str) -> TpmResidencyError:
+    return TpmResidencyError(
+        "the board's TPM could not prove it holds the endorsement key it presented",
+        remedy="Reject the board and set it aside as suspect (cloned or tampered).",
+        registration_id=registration_id,
+        **details,
+    )

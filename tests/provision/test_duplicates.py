@@ -3,6 +3,8 @@ batches; and QA rework, which voids the old identity with an audited reason."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from station.adapters.keys.device_crypto import SoftInjectedKey
@@ -112,3 +114,28 @@ def test_technician_wording_for_an_unplug() -> None:
     why = explain(Step.WRITE_CHAIN, "board.disconnected", "gone")
     assert "unplugged" in why.reason and "write-chain" in why.reason
     assert "resumes" in why.remedy
+
+
+def test_cloned_secure_element_is_caught_by_its_device_key(rig: Rig) -> None:
+    (original,) = rig.lab.start(1, "se")
+    first = rig.run(original.port, "WO-X509")
+    assert first.passed
+    # a counterfeit board whose secure element carries the original's key and keeps it
+    (clone,) = rig.lab.start(1, "se", Faults(stuck_key=True))
+    rig.lab.unplug(clone.index)
+    shutil.copy2(original.state_dir / "device-key.pem", clone.state_dir / "device-key.pem")
+    rig.lab.replug(clone.index, Faults(stuck_key=True))
+    events: list[object] = []
+    outcome = rig.run(clone.port, "WO-X509", slot="s2", events=events)
+
+    assert not outcome.passed and outcome.code == "identity.duplicate"
+    assert outcome.step is Step.KEYGEN
+    assert f"already recorded for {first.registration_id}" in outcome.reason
+    assert "cloned secure element" in outcome.reason
+    store = rig.station().store()
+    # nothing was issued for the clone; the original's identity stands
+    assert [c.registration_id for c in store.certificates_for(first.registration_id)] == [
+        first.registration_id
+    ]
+    assert store.count_certificates() == 1
+    rig.verify()

@@ -135,3 +135,23 @@ def test_vendor_names() -> None:
     assert vendor_name("id:4E544300") == "Nuvoton"
     assert vendor_name("53544d20") == "STMicroelectronics"
     assert vendor_name("id:12345678") == "12345678"
+
+
+def test_step_by_step_checks_apply_the_same_policy_as_read_identity() -> None:
+    """Provisioning runs the checks one persisted step at a time; the verdicts must not drift."""
+    ek = EK
+    reader = FakeReader(
+        certificates=[(0x01C00002, b"untrusted"), (0x01C0000A, b"valid")], resident=False
+    )
+    tpm = service()
+    check = tpm.best_certificate(reader, "rsa2048", ek)
+    assert check.status is EkCertificateResult.VALID  # the best of both NV ranges
+    tpm.admit_certificate(check, recipe(), registration_id="rid-1")  # valid: admitted
+    untrusted = tpm.best_certificate(FakeReader(certificates=[(0x01C00002, b"untrusted")]), "", ek)
+    with pytest.raises(EkCertificateRejectedError) as rejected:
+        tpm.admit_certificate(untrusted, recipe(), registration_id="rid-1")
+    assert rejected.value.details["registration_id"] == "rid-1"
+    with pytest.raises(TpmResidencyError) as caught:
+        tpm.require_residency(reader, ek, registration_id="rid-1")
+    assert caught.value.details["registration_id"] == "rid-1"
+    assert reader.calls == ["certs:rsa2048", "proof"]

@@ -81,6 +81,7 @@ class Firmware:
         tpm: the board's TPM, for ``tpm`` kind boards.
         tpm_slowdown: multiplies :data:`SLOW_TPM_PROFILE` (0 = answer at swtpm speed).
         report_serial: False for a board whose serial is only printed on it (hello says "").
+        stuck_key: a counterfeit secure element: ``keygen`` keeps and returns the key it holds.
         sleep: how to wait (injected so tests of the profile need not sleep).
     """
 
@@ -91,6 +92,7 @@ class Firmware:
         *,
         tpm_slowdown: float = 0.0,
         report_serial: bool = True,
+        stuck_key: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
@@ -98,6 +100,7 @@ class Firmware:
         self.tpm = tpm
         self.tpm_slowdown = tpm_slowdown
         self.report_serial = report_serial
+        self.stuck_key = stuck_key
         self._sleep = sleep
         self.persistent: Persistent = state.load()
         self.capabilities = CAPABILITIES[self.identity.kind]
@@ -199,6 +202,8 @@ class Firmware:
         self._unlocked()
         if self.state.key_file.exists() and not args.get("replace", False):
             raise Refusal(Status.EXISTS, "device key exists; pass replace to make a new one")
+        if self.stuck_key and self.state.key_file.exists():
+            return {"pub": _spki(self._device_key())}
         key = ec.generate_private_key(ec.SECP256R1())
         self._store_key(key)
         return {"pub": _spki(key)}

@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             FaultyTpm(swtpm, faults, state.root) if swtpm and faults.affects_tpm else swtpm,
             tpm_slowdown=faults.slow_tpm,
             report_serial=not faults.no_serial,
+            stuck_key=faults.stuck_key,
         ),
         baud=args.baud,
         faults=faults,
