@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -40,6 +42,8 @@ def demo(directory: Path, in_gui: bool, close_when_done: bool, dwell: float) -> 
     With --gui the technician's and QA's steps are clicked through the station window (the
     window stays open at the end until you close it, unless --close-when-done).
     """
+    # a `kill` must clean up like Ctrl-C does: the demo's boards and DPS are stopped
+    signal.signal(signal.SIGTERM, _interrupt)
     front = _gui_front(dwell, keep_open=not close_when_done) if in_gui else None
     waits = in_gui and not close_when_done
 
@@ -51,6 +55,10 @@ def demo(directory: Path, in_gui: bool, close_when_done: bool, dwell: float) -> 
     run_demo(directory, click.echo, front, on_done=done)
     if waits:
         click.echo("Window closed: the demo's lab is stopped.")
+
+
+def _interrupt(number: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _summary(report: DemoReport) -> None:

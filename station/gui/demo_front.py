@@ -9,8 +9,10 @@ fails loudly, with the window's own message, if the GUI does not get there.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import TypeVar
 
 from PySide6.QtCore import QEventLoop, QTimer
@@ -69,10 +71,16 @@ class GuiFrontEnd:
         self.window: MainWindow | None = None
         self._station: Station | None = None
         self._results: list[tuple[str, object]] = []
+        self._stop_signal = 0  # set by Ctrl-C / SIGTERM while Qt runs the loop
+        self._old_handlers: dict[int, object] = {}
 
     # ------------------------------------------------------------------ DemoFrontEnd
     def open(self, station: Station) -> None:
         """Open the station window on the demo station."""
+        # Qt's loop would swallow a KeyboardInterrupt raised inside a slot: note the signal
+        # and stop from the demo's own loop, so the lab is always cleaned up
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._old_handlers[number] = signal.signal(number, self._on_stop_signal)
         self._station = station.for_thread()
         self._station.operator = ""
         window = MainWindow(self._station)
@@ -137,7 +145,7 @@ class GuiFrontEnd:
             window.statusBar().showMessage(
                 "Demo finished: look around, then close the window to stop the lab."
             )
-            while window.isVisible():
+            while window.isVisible() and not self._stop_signal:
                 self._wait(0.1)
         self.close()
 
@@ -150,6 +158,9 @@ class GuiFrontEnd:
         if self._station is not None:
             self._station.close()
             self._station = None
+        for number, handler in self._old_handlers.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
+        self._old_handlers.clear()
 
     # ------------------------------------------------------------------ steps in the window
     def _batch_finished(self, action: str, result: object) -> None:
@@ -233,9 +244,15 @@ class GuiFrontEnd:
                     + (f": {shown}" if shown else ""),
                     remedy="Run `station demo` (headless) to see whether the services work.",
                 )
+            if self._stop_signal:
+                self.close()
+                raise KeyboardInterrupt
             if self.window is not None and not self.window.isVisible():
                 raise GuiDemoError("the demo window was closed before the demo finished")
             self._wait(0.02)
+
+    def _on_stop_signal(self, number: int, frame: FrameType | None) -> None:
+        self._stop_signal = number
 
     def _dwell(self) -> None:
         if self._dwell_s > 0:

@@ -47,3 +47,44 @@ def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)
     assert not leftover, f"demo left processes running: {leftover}"
+
+
+def test_a_killed_demo_stops_every_process_it_started(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "station.cli.main", "demo", "--dir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    assert demo.stdout is not None
+    for line in demo.stdout:  # wait until the boards run and are being provisioned
+        if "Discover the boards" in line:
+            break
+    lab = [pid for pid in _children() if _in_lab(pid, tmp_path)]
+    assert lab, "the demo's boards should be running now"
+    demo.send_signal(signal.SIGTERM)
+    rest = demo.stdout.read()
+    assert demo.wait(timeout=120) == 130 and "aborted" in rest
+    alive = [pid for pid in lab if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"demo left processes running after SIGTERM: {alive}"
+
+
+def _in_lab(pid: int, root: Path) -> bool:
+    try:
+        return str(root) in Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return False
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

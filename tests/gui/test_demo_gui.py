@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 from click.testing import CliRunner
+from PySide6.QtCore import QTimer
 
 from station.bootstrap import build_station
 from station.cli.main import cli
@@ -23,10 +24,20 @@ def test_demo_runs_through_the_window_and_stops_everything(qtbot, tmp_path: Path
         technician=TECHNICIAN,
         qa=QA,
         dwell_s=0,
-        keep_open=False,
+        keep_open=True,
     )
     lines: list[str] = []
-    report = run_demo(tmp_path / "demo", lines.append, front)
+    waited: list[bool] = []
+
+    def done(_report: object) -> None:
+        # the window now stays open for a look around; Ctrl-C (SIGINT) must end the demo cleanly
+        assert front.window is not None and front.window.isVisible()
+        waited.append(True)
+        QTimer.singleShot(300, lambda: os.kill(os.getpid(), signal.SIGINT))
+
+    report = run_demo(tmp_path / "demo", lines.append, front, on_done=done)
+    assert waited == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
     assert len(report.outcomes) == DEMO_BOARDS and all(o.passed for o in report.outcomes)
     assert len(report.hubs) == DEMO_BOARDS
