@@ -131,7 +131,43 @@ def main() -> int:
             window.deleteLater()
             app.processEvents()
             station.close()
+    sixteen_slots(app)
     return 0
+
+
+def sixteen_slots(app: QApplication) -> None:
+    """A full line at 1366x768: sixteen slots, one cut off, one waiting for a serial scan."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        gui_lab(
+            Path(tmp) / "lab",
+            boards=16,
+            faults={7: Faults(unplug_at="csr"), 12: Faults(no_serial=True)},
+        ) as lab,
+    ):
+        station = lab.station()
+        window = MainWindow(station)
+        window.resize(*SIZE)
+        window.show()
+        try:
+            log_in(app, window, "tina")
+            line = window.line
+            line.handle_scan(BATCH)
+            wait(app, lambda: line.batch == BATCH)
+            tiles = line.tiles
+            wait(app, lambda: all(t.step_label.text() == "ready" for t in tiles.values()))
+            for slot in tiles:
+                line.start_slot(slot)
+            done = ("PASS", "FAIL", "needs QA", "SCAN SERIAL")
+            wait(app, lambda: all(t.result in done for t in tiles.values()))
+            wait(app, lambda: line.idle)
+            shoot(app, window, "line-view-16")
+        finally:
+            window.close()
+            QThreadPool.globalInstance().waitForDone(60_000)
+            window.deleteLater()
+            app.processEvents()
+            station.close()
 
 
 if __name__ == "__main__":

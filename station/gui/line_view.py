@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -100,13 +101,16 @@ class SlotTile(QFrame):
     """One slot: name, board, step + progress, a large coloured result, reason and remedy.
 
     Keyboard: focus it with Tab; Enter starts the board plugged in it; D shows the detail.
+    ``compact`` tiles (more than nine on the line) use tighter spacing and put the board and
+    the step on one row, so sixteen fit a 1366x768 screen.
     """
 
     start_requested = Signal(str)
 
-    def __init__(self, slot: str) -> None:
+    def __init__(self, slot: str, *, compact: bool = False) -> None:
         super().__init__()
         self.slot = slot
+        self.compact = compact
         self.result = "idle"
         self.steps: tuple[Step, ...] = ()
         self.port = ""  # where the current board is plugged
@@ -131,13 +135,15 @@ class SlotTile(QFrame):
         self.progress.setValue(0)
         self.progress.setTextVisible(False)
         self.result_label = QLabel("")
-        self.result_label.setFont(scaled_font(self, 2.6, bold=True))
+        self.result_label.setFont(scaled_font(self, 2.0 if self.compact else 2.6, bold=True))
         self.result_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.reason_label = QLabel("")
         self.reason_label.setWordWrap(True)
         self.remedy_label = QLabel("")
         self.remedy_label.setWordWrap(True)
         self.remedy_label.setFont(scaled_font(self, 1.0, bold=True))
+        for label in (self.reason_label, self.remedy_label):
+            label.setVisible(False)  # shown only when there is something to say
         self.detail_label = QLabel("")
         self.detail_label.setWordWrap(True)
         self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -159,8 +165,17 @@ class SlotTile(QFrame):
         head.addWidget(self.detail_button)
         layout = QVBoxLayout(self)
         layout.addLayout(head)
-        layout.addWidget(self.board_label)
-        layout.addWidget(self.step_label)
+        if self.compact:
+            layout.setContentsMargins(6, 3, 6, 3)
+            layout.setSpacing(1)
+            self.progress.setFixedHeight(max(self.fontMetrics().height() // 2, 6))
+            board_and_step = QHBoxLayout()
+            board_and_step.addWidget(self.board_label, 1)
+            board_and_step.addWidget(self.step_label)
+            layout.addLayout(board_and_step)
+        else:
+            layout.addWidget(self.board_label)
+            layout.addWidget(self.step_label)
         layout.addWidget(self.progress)
         layout.addWidget(self.result_label, 1)
         layout.addWidget(self.reason_label)
@@ -196,9 +211,16 @@ class SlotTile(QFrame):
         self.progress.setValue(0)
         self.board_label.setText(f"board on {port}")
         self.step_label.setText("starting…")
-        for label in (self.reason_label, self.remedy_label, self.detail_label):
-            label.clear()
+        self._say("", "")
+        self.detail_label.clear()
         self.set_result("running")
+
+    def _say(self, reason: str, remedy: str) -> None:
+        """Show the reason and the remedy (hidden when empty, to keep the tile compact)."""
+        self.reason_label.setText(reason)
+        self.reason_label.setVisible(bool(reason))
+        self.remedy_label.setText(f"What to do: {remedy}" if remedy else "")
+        self.remedy_label.setVisible(bool(remedy))
 
     def apply(self, event: ProvisionEvent) -> None:
         """Update the tile from one provisioning event."""
@@ -225,8 +247,7 @@ class SlotTile(QFrame):
             if event.serial:
                 self.board_label.setText(event.serial)
             self.step_label.setText(f"stopped at: {event.step}")
-            self.reason_label.setText(event.reason)
-            self.remedy_label.setText(f"What to do: {event.remedy}")
+            self._say(event.reason, event.remedy)
             self.detail_label.setText(f"{event.code} at {event.step}: {event.detail}")
             if event.code == SERIAL_NEEDED:
                 self.step_label.setText("waiting for a serial scan")
@@ -237,8 +258,7 @@ class SlotTile(QFrame):
     def show_error(self, error: StationError) -> None:
         """The slot could not even start (no board, unbound slot)."""
         self.set_result("FAIL")
-        self.reason_label.setText(error.message)
-        self.remedy_label.setText(f"What to do: {error.remedy}" if error.remedy else "")
+        self._say(error.message, error.remedy)
         self.detail_label.setText(error.code)
 
 
@@ -291,7 +311,16 @@ class LineView(QWidget):
         self.batch_progress = QProgressBar()
         self.message = QLabel("Select a batch (scan its work order) to start.")
         self.message.setWordWrap(True)
-        self.tiles: dict[str, SlotTile] = {slot: SlotTile(slot) for slot in self._slots}
+        compact = len(self._slots) > 9
+        self.tiles: dict[str, SlotTile] = {
+            slot: SlotTile(slot, compact=compact) for slot in self._slots
+        }
+        # tiles never get cut off: when they cannot all fit (16 slots, large system font) the
+        # grid scrolls instead
+        self.tile_area = QScrollArea()
+        self.tile_area.setWidgetResizable(True)
+        self.tile_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.tile_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.focus_scan = QShortcut(QKeySequence("Ctrl+L"), self)
         self._update_counters()
 
@@ -310,15 +339,18 @@ class LineView(QWidget):
         stats = QHBoxLayout()
         stats.addWidget(self.counters, 2)
         stats.addWidget(self.batch_progress, 1)
-        grid = QGridLayout()
+        grid_host = QWidget()
+        grid = QGridLayout(grid_host)
+        grid.setContentsMargins(0, 0, 0, 0)
         columns = _columns(len(self.tiles))
         for number, tile in enumerate(self.tiles.values()):
             grid.addWidget(tile, number // columns, number % columns)
+        self.tile_area.setWidget(grid_host)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(stats)
         layout.addWidget(self.message)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self.tile_area, 1)
 
     # ------------------------------------------------------------------ batches
     def refresh_batches(self) -> None:
