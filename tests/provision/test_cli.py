@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from station.cli.main import cli
 from station.domain.errors import PermissionDeniedError
+from station.lab.boards.faults import Faults
 from tests.provision.conftest import REPO_ROOT, Rig
 
 
@@ -45,6 +46,21 @@ def test_failure_says_what_to_do_and_detail_is_one_flag_away(rig: Rig) -> None:
     assert "FAIL at connect" in result.output
     assert "do:  Check that the board belongs to this batch's product." in result.output
     assert "detail: provision.wrong_product" in result.output
+
+
+def test_a_board_without_a_serial_is_provisioned_with_the_scanned_one(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey", Faults(no_serial=True))
+    refused = _invoke(rig, "--batch", "WO-SYM", "--port", board.port)
+    assert refused.exit_code == 1
+    assert "FAIL at connect" in refused.output and "reports no serial number" in refused.output
+    assert "do:  Scan the serial number printed on the board" in refused.output
+    result = _invoke(rig, "--batch", "WO-SYM", "--port", board.port, "--serial", "SN-0042")
+    assert result.exit_code == 0, result.output
+    assert any(
+        "PASS sym-sn-0042" in line and "SN-0042" in line for line in result.output.splitlines()
+    )
+    wrong = _invoke(rig, "--batch", "WO-SYM", "--watch", "--serial", "SN-0043")
+    assert wrong.exit_code == 2 and "--serial goes with --port" in wrong.output
 
 
 def test_json_outcome(rig: Rig) -> None:
