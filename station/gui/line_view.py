@@ -256,10 +256,19 @@ class SlotTile(QFrame):
                 self.set_result("needs QA" if event.code in QA_CODES else "FAIL")
 
     def show_error(self, error: StationError) -> None:
-        """The slot could not even start (no board, unbound slot)."""
+        """The slot could not even start (no board, unbound slot, not ready)."""
         self.set_result("FAIL")
         self._say(error.message, error.remedy)
         self.detail_label.setText(error.code)
+
+    def show_ready(self) -> None:
+        """The slot is ready for boards (clears a "could not get ready" failure)."""
+        if self.result == "FAIL" and self.board_label.text() == "no board":
+            self.set_result("idle")
+            self._say("", "")
+            self.detail_label.clear()
+        if self.result == "idle":
+            self.step_label.setText("ready")
 
 
 class LineView(QWidget):
@@ -535,8 +544,8 @@ class LineView(QWidget):
             return
         if error is not None:
             tile.show_error(error)
-        elif tile.result == "idle":
-            tile.step_label.setText("ready")
+        else:
+            tile.show_ready()
 
     def arm_rework(self, batch: str, reason: str) -> None:
         """QA: the next board started on this line is reworked (identity voided, then redone)."""

@@ -182,3 +182,11 @@ def test_a_slot_that_cannot_get_ready_says_why_before_any_board(
     for tile in tiles:
         assert "PIN" in tile.reason_label.text()
         assert tile.detail_label.text() == "hsm.pin"
+    # the admin puts the right PIN back; choosing the batch again gets every slot ready
+    monkeypatch.setenv("STATION_PKCS11_PIN", "1234")
+    _select_batch(qtbot, line)
+    qtbot.waitUntil(
+        lambda: all(t.result == "idle" and t.step_label.text() == "ready" for t in tiles),
+        timeout=WAIT_MS,
+    )
+    assert all(t.reason_label.isHidden() and t.reason_label.text() == "" for t in tiles)
