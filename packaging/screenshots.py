@@ -2,8 +2,8 @@
 
 Runs the real window on the lab of packaging/gui_lab.py: seven virtual boards, one cut off
 mid-provisioning, one that cannot report its serial, and one still running when the line view is
-shot. Uses Qt's offscreen platform (or ``xvfb-run``) and saves one PNG per view at 1366x768, the
-smallest screen the line runs on.
+shot. Run it under ``xvfb-run -a`` (X11, as on a workstation) or without a display (Qt's
+offscreen platform); it saves one PNG per view at 1366x768, the smallest screen the line runs on.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if not os.environ.get("DISPLAY"):  # under xvfb-run (or a desktop) the real X11 platform draws
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

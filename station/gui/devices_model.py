@@ -24,6 +24,14 @@ COLUMNS = (
     ("Status", "status"),
     ("Recorded", "created_at"),
 )
+#: typical widest text of each column after the registration ID (sizes the columns)
+COLUMN_SAMPLES = (
+    "SN-000000-00",
+    "WO-000000",
+    "x509-injected",
+    "provisioned",
+    "2026-11-26T12:36:44Z",
+)
 PAGE = 500
 
 AnyIndex = QModelIndex | QPersistentModelIndex

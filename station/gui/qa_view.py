@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from station.bootstrap import Station
 from station.domain.errors import StationError
 from station.domain.records import DeviceQuery, DeviceRecord, Role
-from station.gui.devices_model import DeviceTableModel
+from station.gui.devices_model import COLUMN_SAMPLES, DeviceTableModel
 from station.gui.tasks import TaskRunner, describe
 from station.services.devices import DeviceDetail
 from station.services.labels import PrintOutcome
@@ -69,8 +69,15 @@ class QaView(QWidget):
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # the registration ID (up to 128 characters) gets the room; the others fit their
+        # content, measured on sample text (measuring a million rows would freeze the view)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
+        metrics = self.table.fontMetrics()
+        for column, sample in enumerate(COLUMN_SAMPLES, start=1):
+            header.resizeSection(column, metrics.horizontalAdvance(sample) + 16)
         self.status = QLabel("Loading…")
         self.title = QLabel("Select a device")
         self.detail = QPlainTextEdit()
@@ -124,6 +131,7 @@ class QaView(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])  # the device list gets the larger share
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
