@@ -17,7 +17,37 @@ from station.domain.errors import ValidationError
 JsonValue = None | bool | int | str | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
 
 
+def _is_json(value: Any) -> bool:
+    """Whether ``value`` holds only JSON types without floats (the fast path of :func:`_check`)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    # plain loops, scalars inline: this runs for every audit event and manifest
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str and not isinstance(key, str):
+                return False
+            item_kind = type(item)
+            if not (item_kind is str or item_kind is int or item is None) and not _is_json(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            item_kind = type(item)
+            if not (item_kind is str or item_kind is int or item is None) and not _is_json(item):
+                return False
+        return True
+    if isinstance(value, float):
+        return False
+    if isinstance(value, bool | int | str):  # subclasses, e.g. StrEnum members
+        return True
+    if isinstance(value, Mapping):
+        return all(isinstance(key, str) and _is_json(item) for key, item in value.items())
+    return False
+
+
 def _check(value: Any, path: str) -> None:
+    """Raise for the first value that is not JSON, naming where it is (the slow path)."""
     if value is None or isinstance(value, bool | int | str):
         return
     if isinstance(value, float):
@@ -45,7 +75,12 @@ def canonical_json(value: Any) -> bytes:
     Raises:
         ValidationError: the value holds a float, a non-string key or a non-JSON type.
     """
-    _check(value, "$")
+    if not _is_json(value):  # walk again, slowly, only to say where
+        _check(value, "$")
+    return _dumps(value)
+
+
+def _dumps(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")

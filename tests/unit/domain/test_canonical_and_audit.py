@@ -1,5 +1,6 @@
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
 
 import pytest
 from hypothesis import given
@@ -35,6 +36,32 @@ def test_canonical_json_is_independent_of_key_order(value) -> None:
 def test_canonical_json_refuses_non_canonical_values(bad) -> None:
     with pytest.raises(ValidationError):
         canonical_json(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "path"),
+    [
+        ({"a": [1, {"b": 2.0}]}, "$.a[1].b"),
+        ([None, [True, (1, 1e3)]], "$[1][1][1]"),
+        ({"a": {"b": {3: "x"}}}, "$.a.b"),
+        ({"a": b"bytes"}, "$.a"),
+        ({"a": {1, 2}}, "$.a"),
+    ],
+)
+def test_canonical_json_names_where_a_nested_bad_value_is(bad, path: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        canonical_json(bad)
+    assert caught.value.details["path"] == path
+
+
+@given(json_values)
+def test_canonical_json_accepts_json_values_in_tuples_and_str_subclasses(value) -> None:
+    class Kind(StrEnum):
+        TPM = "tpm"
+
+    wrapped = {"kind": Kind.TPM, "values": (value, [value])}
+    plain = {"kind": "tpm", "values": [value, [value]]}
+    assert canonical_json(wrapped) == canonical_json(plain)
 
 
 def _build_chain(n: int):
