@@ -68,6 +68,7 @@ QA_CODES = frozenset(
 )
 #: the board reports no serial: the technician scans the one printed on it
 SERIAL_NEEDED = "provision.serial_needed"
+SERIAL_MISMATCH = "provision.serial_mismatch"
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,9 @@ class LineView(QWidget):
         self._beep = beep_on_fail
         self._slots = list(slots)
         self._workers = SlotThreads(station.for_thread, self)
-        self._rework: tuple[str, str] | None = None  # (batch, reason) for the next board
+        # (batch, reason, serial) of the board QA armed for rework: only that board takes it
+        self._rework: tuple[str, str, str] | None = None
+        self._reworking: dict[str, tuple[str, str, str]] = {}  # slot -> the rework it runs
         # slots whose board reports no serial -> their port; the next serial scan goes to the
         # first (insertion order; starting a waiting slot moves it to the front)
         self._awaiting_serial: dict[str, str] = {}
@@ -523,10 +526,19 @@ class LineView(QWidget):
         tile = self.tiles[slot]
         if tile.result == "running":
             return  # the slot's worker is busy with the board already there
-        tile.begin(port, self._batch.steps)
         batch, reason = self._batch.name, ""
         if self._rework is not None:
-            (batch, reason), self._rework = self._rework, None
+            batch, reason, expected = self._rework
+            if serial and serial != expected:
+                self.message.setText(
+                    f"Rework is armed for board {expected}, not {serial}: scan that board."
+                )
+                return
+            # the service stops a board with another serial: a wrong board is never voided
+            self._reworking[slot] = self._rework
+            self._rework, serial = None, expected
+            self.message.setText(f"Reworking board {expected} in {slot}.")
+        tile.begin(port, self._batch.steps)
         worker = self._worker(slot)
         worker.provision(port, batch, self._station.operator, rework_reason=reason, serial=serial)
 
@@ -547,10 +559,14 @@ class LineView(QWidget):
         else:
             tile.show_ready()
 
-    def arm_rework(self, batch: str, reason: str) -> None:
-        """QA: the next board started on this line is reworked (identity voided, then redone)."""
-        self._rework = (batch, reason)
-        self.message.setText(f"Rework armed for batch {batch}: start the board's slot.")
+    def arm_rework(self, batch: str, reason: str, serial: str) -> None:
+        """QA: board ``serial`` is reworked when next started (identity voided, then redone).
+
+        The next board started takes the rework; if it is not board ``serial`` it stops at
+        connect (serial mismatch) before anything is written or voided.
+        """
+        self._rework = (batch, reason, serial)
+        self.message.setText(f"Rework armed for board {serial} (batch {batch}): start its slot.")
 
     def _check_ready(self, slot: str) -> bool:
         if slot not in self.tiles:
@@ -566,6 +582,13 @@ class LineView(QWidget):
         if tile is None:
             return
         tile.apply(event)
+        if isinstance(event, Passed | Failed):
+            rework = self._reworking.pop(event.slot, None)
+            if rework is not None and isinstance(event, Failed) and event.code == SERIAL_MISMATCH:
+                self._rework = rework  # another board was started: keep the rework for its own
+                self.message.setText(
+                    f"That was not board {rework[2]}: the rework stays armed for it."
+                )
         if isinstance(event, Failed) and event.code == SERIAL_NEEDED:
             self._awaiting_serial[event.slot] = tile.port  # an action, not a failure
             self._mark_next_serial()

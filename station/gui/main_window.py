@@ -152,8 +152,8 @@ class MainWindow(QMainWindow):
         elif widget is self.admin:
             self.admin.refresh()
 
-    def _rework(self, batch: str, reason: str) -> None:
-        self.line.arm_rework(batch, reason)
+    def _rework(self, batch: str, reason: str, serial: str) -> None:
+        self.line.arm_rework(batch, reason, serial)
         self.show_view("Line")
 
     def start_hotplug(self) -> None:

@@ -47,7 +47,7 @@ class DetailView:
 class QaView(QWidget):
     """Search box, lazy device table and the selected device's detail."""
 
-    rework_requested = Signal(str, str)  # batch, reason
+    rework_requested = Signal(str, str, str)  # batch, reason, the board's serial
 
     def __init__(self, station: Station) -> None:
         super().__init__()
@@ -234,8 +234,10 @@ class QaView(QWidget):
         if device is None or not reason:
             self.message.setText("Select a device and type the rework reason first.")
             return
-        self.rework_requested.emit(device.batch, reason)
-        self.message.setText("Rework armed: plug the board and start its slot on the line view.")
+        self.rework_requested.emit(device.batch, reason, device.serial)
+        self.message.setText(
+            f"Rework armed for board {device.serial}: plug it and start its slot on the line view."
+        )
 
     def _printed(self, outcome: PrintOutcome) -> None:
         self.reason.clear()

@@ -190,3 +190,53 @@ def test_a_slot_that_cannot_get_ready_says_why_before_any_board(
         timeout=WAIT_MS,
     )
     assert all(t.reason_label.isHidden() and t.reason_label.text() == "" for t in tiles)
+
+
+def test_a_rework_armed_for_one_board_never_voids_another(qtbot, rig: Rig, lab_station, window_of):
+    first, second = rig.lab.start(2, "se")
+    lab_station.discovery().bind_plugged("slot-1", first.location)
+    lab_station.discovery().bind_plugged("slot-2", second.location)
+    window = window_of(lab_station)
+    log_in(qtbot, window, "terry")
+    line = window.line
+    _select_batch(qtbot, line)
+    line.start_slot("slot-1")
+    line.start_slot("slot-2")
+    tiles = line.tiles
+    qtbot.waitUntil(lambda: line.passed == 2, timeout=300_000)
+
+    # QA arms a rework for the first board ...
+    window.lock()
+    log_in(qtbot, window, "quentin")
+    window.show_view("QA")
+    qa = window.qa
+    qa.search.setText(first.serial)
+    qa.search_button.click()
+    qtbot.waitUntil(lambda: qa.current is not None, timeout=WAIT_MS)
+    qa.reason.setText("wrong firmware")
+    qa.rework_button.click()
+    assert first.serial in qa.message.text()
+
+    # ... but the second board is started: it stops before anything is written or voided
+    line.start_slot("slot-2")
+    qtbot.waitUntil(lambda: tiles["slot-2"].result == "FAIL", timeout=300_000)
+    assert "provision.serial_mismatch" in tiles["slot-2"].detail_label.text()
+    assert "rework stays armed" in line.message.text()
+    second_rid = f"lab-{second.serial.lower()}"
+    statuses = [c.status for c in lab_station.store().certificates_for(second_rid)]
+    assert statuses == ["installed"]
+
+    # the first board (factory-reset) then takes the rework it was armed for
+    rig.lab.unplug(first.index)
+    for child in first.state_dir.iterdir():
+        if child.name != "board.log" and child.is_file():
+            child.unlink()
+    rig.lab.replug(first.index)
+    line.start_slot("slot-1")
+    qtbot.waitUntil(lambda: tiles["slot-1"].result == "running", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: tiles["slot-1"].result != "running", timeout=300_000)
+    assert tiles["slot-1"].result == "PASS", tiles["slot-1"].reason_label.text()
+    first_rid = f"lab-{first.serial.lower()}"
+    statuses = sorted(c.status for c in lab_station.store().certificates_for(first_rid))
+    assert statuses == ["installed", "voided"]
+    rig.verify()
