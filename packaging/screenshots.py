@@ -13,7 +13,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 if not os.environ.get("DISPLAY"):  # under xvfb-run (or a desktop) the real X11 platform draws
@@ -48,9 +49,14 @@ def wait(
         time.sleep(0.02)
 
 
-def shoot(app: QApplication, window: MainWindow, name: str) -> None:
-    """Save the window as docs/images/<name>.png."""
-    app.processEvents()
+def shoot(app: QApplication, window: MainWindow, name: str, *, settle: bool = True) -> None:
+    """Save the window as docs/images/<name>.png.
+
+    Pending events are handled first unless ``settle`` is False (a running slot must not finish
+    before the shot).
+    """
+    if settle:
+        app.processEvents()
     window.grab().save(str(OUT / f"{name}.png"))
     print(f"saved {OUT / name}.png")
 
@@ -63,112 +69,99 @@ def log_in(app: QApplication, window: MainWindow, name: str) -> None:
     wait(app, lambda: window.operator is not None and window.operator.name == name)
 
 
-def main() -> int:
-    """Take every screenshot."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
+@contextmanager
+def lab_window(app: QApplication, boards: int, faults: dict[int, Faults]) -> Iterator[MainWindow]:
+    """The station window at 1366x768 on a fresh lab, with the batch chosen and slots ready."""
     with (
         tempfile.TemporaryDirectory() as tmp,
-        gui_lab(
-            Path(tmp) / "lab",
-            boards=7,
-            faults={5: Faults(unplug_at="csr"), 6: Faults(no_serial=True)},
-        ) as lab,
+        gui_lab(Path(tmp) / "lab", boards=boards, faults=faults) as lab,
     ):
         station = lab.station()
         window = MainWindow(station)
         window.resize(*SIZE)
         window.show()
         try:
-            shoot(app, window, "login")
-            log_in(app, window, "tina")
-            line = window.line
-            line.handle_scan(BATCH)
-            wait(app, lambda: line.batch == BATCH)
-            tiles = line.tiles
-            wait(app, lambda: all(t.step_label.text() == "ready" for t in tiles.values()))
-            for slot in ("slot-1", "slot-2", "slot-3", "slot-4", "slot-5", "slot-6"):
-                line.start_slot(slot)
-            done = ("PASS", "FAIL", "needs QA")
-            wait(app, lambda: all(tiles[f"slot-{n}"].result in done for n in range(1, 6)))
-            wait(app, lambda: tiles["slot-6"].result == "SCAN SERIAL")
-            tiles["slot-5"].detail_button.setChecked(True)
-            line.start_slot("slot-7")
-            wait(app, lambda: tiles["slot-7"].step_label.text().startswith("step:"))
-            window.grab().save(str(OUT / "line-view.png"))  # now: slot-7 is still running
-            print(f"saved {OUT / 'line-view.png'}")
-            wait(app, lambda: tiles["slot-7"].result != "running")
-            line.handle_scan("SN-STICKER-0006")  # the serial printed on slot-6's board
-            wait(app, lambda: tiles["slot-6"].result in done)
-            wait(app, lambda: line.idle)
-
-            window.lock()
-            log_in(app, window, "ada")
-            window.show_view("QA")
-            qa = window.qa
-            wait(app, lambda: qa.model.rowCount() >= 5)
-            qa.table.selectRow(0)
-            wait(app, lambda: qa.current is not None and not qa.preview.pixmap().isNull())
-            qa.reason.setText("label torn at packing")
-            shoot(app, window, "qa-view")
-
-            window.show_view("Batches")
-            batches = window.batches
-            wait(app, lambda: batches.table.rowCount() >= 1)
-            batches.select(BATCH)
-            shoot(app, window, "batches-view")
-
-            window.show_view("Admin")
-            admin = window.admin
-            wait(
-                app, lambda: admin.boards.count() >= 5, 120, admin.message.text
-            )  # slot-5 was cut off
-            admin.products.setCurrentRow(admin.products.count() - 1)
-            shoot(app, window, "admin-view")
+            yield window
         finally:
             window.close()
             QThreadPool.globalInstance().waitForDone(60_000)
             window.deleteLater()
             app.processEvents()
             station.close()
+
+
+def choose_batch(app: QApplication, window: MainWindow) -> None:
+    """Scan the lab's work order and wait until every slot is ready."""
+    line = window.line
+    line.handle_scan(BATCH)
+    wait(app, lambda: line.batch == BATCH)
+    wait(app, lambda: all(t.step_label.text() == "ready" for t in line.tiles.values()))
+
+
+def main() -> int:
+    """Take every screenshot."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    faults = {5: Faults(unplug_at="csr"), 6: Faults(no_serial=True)}
+    with lab_window(app, 7, faults) as window:
+        shoot(app, window, "login")
+        log_in(app, window, "tina")
+        choose_batch(app, window)
+        line = window.line
+        tiles = line.tiles
+        for slot in ("slot-1", "slot-2", "slot-3", "slot-4", "slot-5", "slot-6"):
+            line.start_slot(slot)
+        done = ("PASS", "FAIL", "needs QA")
+        wait(app, lambda: all(tiles[f"slot-{n}"].result in done for n in range(1, 6)))
+        wait(app, lambda: tiles["slot-6"].result == "SCAN SERIAL")
+        tiles["slot-5"].detail_button.setChecked(True)
+        line.start_slot("slot-7")
+        wait(app, lambda: tiles["slot-7"].step_label.text().startswith("step:"))
+        shoot(app, window, "line-view", settle=False)  # now: slot-7 is still running
+        wait(app, lambda: tiles["slot-7"].result != "running")
+        line.handle_scan("SN-STICKER-0006")  # the serial printed on slot-6's board
+        wait(app, lambda: tiles["slot-6"].result in done)
+        wait(app, lambda: line.idle)
+
+        window.lock()
+        log_in(app, window, "ada")
+        window.show_view("QA")
+        qa = window.qa
+        wait(app, lambda: qa.model.rowCount() >= 5)
+        qa.table.selectRow(0)
+        wait(app, lambda: qa.current is not None and not qa.preview.pixmap().isNull())
+        qa.reason.setText("label torn at packing")
+        shoot(app, window, "qa-view")
+
+        window.show_view("Batches")
+        batches = window.batches
+        wait(app, lambda: batches.table.rowCount() >= 1)
+        batches.select(BATCH)
+        shoot(app, window, "batches-view")
+
+        window.show_view("Admin")
+        admin = window.admin
+        wait(app, lambda: admin.boards.count() >= 5, 120, admin.message.text)  # slot-5 was cut
+        admin.products.setCurrentRow(admin.products.count() - 1)
+        shoot(app, window, "admin-view")
     sixteen_slots(app)
     return 0
 
 
 def sixteen_slots(app: QApplication) -> None:
     """A full line at 1366x768: sixteen slots, one cut off, one waiting for a serial scan."""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        gui_lab(
-            Path(tmp) / "lab",
-            boards=16,
-            faults={7: Faults(unplug_at="csr"), 12: Faults(no_serial=True)},
-        ) as lab,
-    ):
-        station = lab.station()
-        window = MainWindow(station)
-        window.resize(*SIZE)
-        window.show()
-        try:
-            log_in(app, window, "tina")
-            line = window.line
-            line.handle_scan(BATCH)
-            wait(app, lambda: line.batch == BATCH)
-            tiles = line.tiles
-            wait(app, lambda: all(t.step_label.text() == "ready" for t in tiles.values()))
-            for slot in tiles:
-                line.start_slot(slot)
-            done = ("PASS", "FAIL", "needs QA", "SCAN SERIAL")
-            wait(app, lambda: all(t.result in done for t in tiles.values()))
-            wait(app, lambda: line.idle)
-            shoot(app, window, "line-view-16")
-        finally:
-            window.close()
-            QThreadPool.globalInstance().waitForDone(60_000)
-            window.deleteLater()
-            app.processEvents()
-            station.close()
+    faults = {7: Faults(unplug_at="csr"), 12: Faults(no_serial=True)}
+    with lab_window(app, 16, faults) as window:
+        log_in(app, window, "tina")
+        choose_batch(app, window)
+        line = window.line
+        for slot in line.tiles:
+            line.start_slot(slot)
+        done = ("PASS", "FAIL", "needs QA", "SCAN SERIAL")
+        wait(app, lambda: all(t.result in done for t in line.tiles.values()))
+        wait(app, lambda: line.idle)
+        shoot(app, window, "line-view-16")
 
 
 if __name__ == "__main__":

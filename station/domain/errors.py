@@ -378,6 +378,12 @@ class SerialMismatchError(ProvisionError):
     code = "provision.serial_mismatch"
 
 
+class ProvisionInternalError(ProvisionError):
+    """Something unexpected failed inside the station (a bug); the message names it."""
+
+    code = "provision.internal"
+
+
 class ProvisionCancelledError(ProvisionError):
     """The operator stopped the slot; the job stays open and resumes on the next run."""
 

@@ -20,11 +20,10 @@ from collections.abc import Callable
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from station.bootstrap import Station
-from station.domain.errors import StationError
-from station.domain.provision_events import Failed, Step, explain
+from station.domain.errors import ProvisionInternalError, StationError
 from station.ports import BoardWatcher
-from station.services.provision import ProvisionOutcome, ProvisionRequest
-from station.services.provision_line import close_slot_station, provision_on_port
+from station.services.provision import ProvisionRequest
+from station.services.provision_line import close_slot_station, not_started, provision_on_port
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +101,11 @@ class SlotWorker(QObject):
                 cancel=self.cancel,
             )
         except StationError as exc:  # the slot's own station could not be built
-            outcome = self._not_started(exc.code, exc.message, exc.remedy)
+            outcome = not_started(self.slot, exc, self.reported.emit)
         except Exception as exc:  # a bug must not end the slot's thread silently
             log.exception("slot %s worker failed", self.slot)
-            outcome = self._not_started("provision.internal", f"{type(exc).__name__}: {exc}", "")
+            bug = ProvisionInternalError(f"{type(exc).__name__}: {exc}")
+            outcome = not_started(self.slot, bug, self.reported.emit)
         self.finished.emit(outcome)
 
     @Slot(str)
@@ -121,19 +121,6 @@ class SlotWorker(QObject):
             log.exception("slot %s could not get ready", self.slot)
             error = StationError(f"{type(exc).__name__}: {exc}")
         self.prepared.emit(self.slot, error)
-
-    def _not_started(self, code: str, message: str, remedy: str) -> ProvisionOutcome:
-        why = explain(Step.CONNECT, code, message, remedy)
-        detail = f"{code}: {message}"
-        self.reported.emit(Failed(self.slot, Step.CONNECT, why.reason, why.remedy, code, detail))
-        return ProvisionOutcome(
-            passed=False,
-            slot=self.slot,
-            reason=why.reason,
-            remedy=why.remedy,
-            code=code,
-            detail=detail,
-        )
 
     @Slot()
     def _close(self) -> None:

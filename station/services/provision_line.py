@@ -146,21 +146,28 @@ def provision_on_port(
     try:
         link = station.board_session(port, handshake=False)
     except StationError as exc:
-        why = explain(Step.CONNECT, exc.code, exc.message, exc.remedy)
-        detail = f"{exc.code}: {exc.message}"
-        emit(Failed(request.slot, Step.CONNECT, why.reason, why.remedy, exc.code, detail))
-        return ProvisionOutcome(
-            passed=False,
-            slot=request.slot,
-            reason=why.reason,
-            remedy=why.remedy,
-            code=exc.code,
-            detail=detail,
-        )
+        return not_started(request.slot, exc, emit)
     try:
         return service.run(link, request, emit=emit, cancel=cancel)
     finally:
         link.close()
+
+
+def not_started(
+    slot: str, error: StationError, emit: Callable[[ProvisionEvent], None]
+) -> ProvisionOutcome:
+    """Report a run that failed before the board answered (no port, no station): at connect."""
+    why = explain(Step.CONNECT, error.code, error.message, error.remedy)
+    detail = f"{error.code}: {error.message}"
+    emit(Failed(slot, Step.CONNECT, why.reason, why.remedy, error.code, detail))
+    return ProvisionOutcome(
+        passed=False,
+        slot=slot,
+        reason=why.reason,
+        remedy=why.remedy,
+        code=error.code,
+        detail=detail,
+    )
 
 
 def close_slot_station(station: SlotStation) -> None:

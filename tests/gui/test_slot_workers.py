@@ -16,6 +16,16 @@ from tests.provision.conftest import Rig
 DONE = ("PASS", "FAIL", "needs QA")
 
 
+def _line_with_boards(qtbot, rig: Rig, station, window_of, boards):
+    """Bind ``boards`` to slot-1.., open the window as terry and choose the batch."""
+    for number, board in enumerate(boards, start=1):
+        station.discovery().bind_plugged(f"slot-{number}", board.location)
+    window = window_of(station)
+    log_in(qtbot, window, "terry")
+    _select_batch(qtbot, window.line)
+    return window, window.line
+
+
 def _select_batch(qtbot, line, batch: str = "WO-X509") -> None:
     qtbot.keyClicks(line.scan, batch)
     qtbot.keyClick(line.scan, "\r")
@@ -32,8 +42,6 @@ def test_each_slot_runs_in_its_own_thread_and_tiles_change_on_the_gui_thread(
     qtbot, rig: Rig, lab_station, window_of, monkeypatch
 ):
     boards = rig.lab.start(2, "se")
-    for slot, board in zip(("slot-1", "slot-2"), boards, strict=True):
-        lab_station.discovery().bind_plugged(slot, board.location)
     applied_on: list[QThread] = []
     original_apply = SlotTile.apply
 
@@ -42,10 +50,7 @@ def test_each_slot_runs_in_its_own_thread_and_tiles_change_on_the_gui_thread(
         original_apply(tile, event)
 
     monkeypatch.setattr(SlotTile, "apply", recording_apply)
-    window = window_of(lab_station)
-    log_in(qtbot, window, "terry")
-    line = window.line
-    _select_batch(qtbot, line)
+    _window, line = _line_with_boards(qtbot, rig, lab_station, window_of, boards)
     # each slot gets ready (station, batch, CA key) before its first board
     qtbot.waitUntil(
         lambda: all(t.step_label.text() == "ready" for t in line.tiles.values()), timeout=WAIT_MS
@@ -77,12 +82,7 @@ def test_the_operator_who_starts_a_board_is_the_one_audited(
     qtbot, rig: Rig, lab_station, window_of
 ):
     first, second = rig.lab.start(2, "se")
-    lab_station.discovery().bind_plugged("slot-1", first.location)
-    lab_station.discovery().bind_plugged("slot-2", second.location)
-    window = window_of(lab_station)
-    log_in(qtbot, window, "terry")
-    line = window.line
-    _select_batch(qtbot, line)
+    window, line = _line_with_boards(qtbot, rig, lab_station, window_of, (first, second))
     line.start_slot("slot-1")
     qtbot.waitUntil(lambda: line.tiles["slot-1"].result in DONE, timeout=300_000)
 
@@ -104,12 +104,7 @@ def test_the_operator_who_starts_a_board_is_the_one_audited(
 
 def test_serial_scans_go_to_the_slots_waiting_for_one(qtbot, rig: Rig, lab_station, window_of):
     boards = rig.lab.start(2, "se", Faults(no_serial=True))
-    for slot, board in zip(("slot-1", "slot-2"), boards, strict=True):
-        lab_station.discovery().bind_plugged(slot, board.location)
-    window = window_of(lab_station)
-    log_in(qtbot, window, "terry")
-    line = window.line
-    _select_batch(qtbot, line)
+    _window, line = _line_with_boards(qtbot, rig, lab_station, window_of, boards)
     one, two = line.tiles["slot-1"], line.tiles["slot-2"]
     line.start_slot("slot-1")
     qtbot.waitUntil(lambda: one.result == "SCAN SERIAL", timeout=300_000)
@@ -153,11 +148,7 @@ def test_hot_plug_starts_the_board_swapped_into_a_bound_slot(
     qtbot, rig: Rig, lab_station, window_of
 ):
     (board,) = rig.lab.start(1, "se")
-    lab_station.discovery().bind_plugged("slot-1", board.location)
-    window = window_of(lab_station)
-    log_in(qtbot, window, "terry")
-    line = window.line
-    _select_batch(qtbot, line)
+    window, line = _line_with_boards(qtbot, rig, lab_station, window_of, [board])
     tile = line.tiles["slot-1"]
     window.start_hotplug()  # the board already in the fixture starts at once
     qtbot.waitUntil(lambda: line.passed == 1, timeout=300_000)
@@ -194,12 +185,7 @@ def test_a_slot_that_cannot_get_ready_says_why_before_any_board(
 
 def test_a_rework_armed_for_one_board_never_voids_another(qtbot, rig: Rig, lab_station, window_of):
     first, second = rig.lab.start(2, "se")
-    lab_station.discovery().bind_plugged("slot-1", first.location)
-    lab_station.discovery().bind_plugged("slot-2", second.location)
-    window = window_of(lab_station)
-    log_in(qtbot, window, "terry")
-    line = window.line
-    _select_batch(qtbot, line)
+    window, line = _line_with_boards(qtbot, rig, lab_station, window_of, (first, second))
     line.start_slot("slot-1")
     line.start_slot("slot-2")
     tiles = line.tiles

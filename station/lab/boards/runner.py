@@ -147,12 +147,7 @@ class LabBoards:
         if board.plugged:
             self._halt(board, signal.SIGTERM)
         board.faults = faults or Faults()
-        try:
-            self._spawn(board)
-            self._await_ready(board)
-        finally:
-            self._write_registry()
-        return board
+        return self._start_again(board)
 
     def swap(self, index: int) -> LabBoard:
         """Take board ``index`` out of its fixture and put a factory-fresh board in its place.
@@ -165,6 +160,9 @@ class LabBoards:
         board.generation += 1
         board.serial = f"LB{self.tag}-{index:03d}-{board.generation}"
         shutil.rmtree(board.state_dir, ignore_errors=True)
+        return self._start_again(board)
+
+    def _start_again(self, board: LabBoard) -> LabBoard:
         try:
             self._spawn(board)
             self._await_ready(board)
