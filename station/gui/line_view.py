@@ -262,9 +262,9 @@ class SlotTile(QFrame):
         self._say(error.message, error.remedy)
         self.detail_label.setText(error.code)
 
-    def show_ready(self) -> None:
-        """The slot is ready for boards (clears a "could not get ready" failure)."""
-        if self.result == "FAIL" and self.board_label.text() == "no board":
+    def show_ready(self, *, after_error: bool = False) -> None:
+        """The slot is ready for boards; ``after_error`` clears its "not ready" failure."""
+        if after_error:
             self.set_result("idle")
             self._say("", "")
             self.detail_label.clear()
@@ -293,6 +293,7 @@ class LineView(QWidget):
         # slots whose board reports no serial -> their port; the next serial scan goes to the
         # first (insertion order; starting a waiting slot moves it to the front)
         self._awaiting_serial: dict[str, str] = {}
+        self._unready: set[str] = set()  # slots whose tile shows why they could not get ready
         self.outcomes: list[ProvisionOutcome] = []  # every finished run, in order of finishing
         self._batch: BatchChoice | None = None
         self._shift_start = time.monotonic()
@@ -538,6 +539,7 @@ class LineView(QWidget):
             self._reworking[slot] = self._rework
             self._rework, serial = None, expected
             self.message.setText(f"Reworking board {expected} in {slot}.")
+        self._unready.discard(slot)  # the tile shows this run from now on
         tile.begin(port, self._batch.steps)
         worker = self._worker(slot)
         worker.provision(port, batch, self._station.operator, rework_reason=reason, serial=serial)
@@ -555,9 +557,11 @@ class LineView(QWidget):
         if tile is None or tile.result == "running":
             return
         if error is not None:
+            self._unready.add(slot)
             tile.show_error(error)
         else:
-            tile.show_ready()
+            tile.show_ready(after_error=slot in self._unready)
+            self._unready.discard(slot)
 
     def arm_rework(self, batch: str, reason: str, serial: str) -> None:
         """QA: board ``serial`` is reworked when next started (identity voided, then redone).
