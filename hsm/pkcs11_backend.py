@@ -12,6 +12,7 @@ first loaded, so that variable must be set before the first key is opened.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -102,9 +103,12 @@ def reload_module(path: str = DEFAULT_MODULE) -> None:
     SoftHSM2 scans its token directory only when initialised; an admin who creates a token while
     the station runs needs this. Does nothing if the module is not loaded.
     """
-    with _libs_lock:
+    with _libs_lock, _logins_lock:
         lib = _libs.get(path)
         if lib is not None:
+            # re-initialising closes every session and login of the module
+            for key in [key for key in _logins if key[0] == path]:
+                del _logins[key]
             try:
                 lib.reinitialize()
             except p11e.PKCS11Error as exc:
@@ -162,9 +166,27 @@ def raise_translated(exc: Exception, uri: Pkcs11Uri) -> NoReturn:
     ) from exc
 
 
-# Keyed digests of the PIN that logged this process in, per token (never the PIN itself).
-_logins: dict[tuple[str, str, bytes], bytes] = {}
 _PIN_TAG_KEY = secrets.token_bytes(32)
+
+
+@dataclasses.dataclass
+class _Login:
+    """This process's login to one token, shared by every session open on it.
+
+    PKCS#11 login is per application and token, and closing the session that logged in logs
+    every session of the process out: a background task that opened the CA first and then
+    closed would break every slot's signing key ("removed or reset while in use"). So the
+    session that logged in (``holder``) stays open until the last session on the token closes;
+    the others never log in or out themselves.
+    """
+
+    holder: Any  # the python-pkcs11 Session that logged in (None: logged in outside this module)
+    pin_tag: bytes  # keyed digest of that PIN (never the PIN itself)
+    users: int = 0
+
+
+_logins: dict[tuple[str, str, bytes], _Login] = {}  # (module, token label, serial) -> login
+_logins_lock = threading.Lock()
 
 
 def _pin_tag(pin: str) -> bytes:
@@ -213,26 +235,33 @@ class _Session:
             raise_translated(exc, uri)
         source = PinSource(file=Path(uri.pin_source)) if uri.pin_source else pin_source
         pin = source.resolve(f"the PIN of {uri.describe()}")
-        login_key = (module_path(uri), token.label, getattr(token, "serial", b""))
-        try:
-            self.session = token.open(user_pin=pin, rw=rw)
-            _logins[login_key] = _pin_tag(pin)
-        except p11e.UserAlreadyLoggedIn:
-            # PKCS#11 login is per application and token: another session of this process is
-            # already logged in, and a new session shares that state. The token cannot check
-            # this PIN again, so compare it with the one that logged in.
-            known = _logins.get(login_key)
-            if known is not None and not hmac.compare_digest(known, _pin_tag(pin)):
-                raise_translated(p11e.PinIncorrect(), uri)
+        self._login_key = (module_path(uri), token.label, getattr(token, "serial", b""))
+        with _logins_lock:
+            login = _logins.get(self._login_key)
             try:
-                self.session = token.open(rw=rw)
+                if login is None:
+                    self.session, login = self._log_in(token, pin, rw=rw)
+                    _logins[self._login_key] = login
+                else:
+                    if not hmac.compare_digest(login.pin_tag, _pin_tag(pin)):
+                        # the token cannot check the PIN again while logged in: compare
+                        raise_translated(p11e.PinIncorrect(), uri)
+                    self.session = token.open(rw=rw)
+            except _ABSENT as exc:
+                raise _absent(uri) from exc
             except p11e.PKCS11Error as exc:
                 raise_translated(exc, uri)
-        except _ABSENT as exc:
-            raise _absent(uri) from exc
-        except p11e.PKCS11Error as exc:
-            raise_translated(exc, uri)
+            login.users += 1
         self._closed = False
+
+    @staticmethod
+    def _log_in(token: Any, pin: str, *, rw: bool) -> tuple[Any, _Login]:
+        try:
+            session = token.open(user_pin=pin, rw=rw)
+            return session, _Login(holder=session, pin_tag=_pin_tag(pin))
+        except p11e.UserAlreadyLoggedIn:
+            # logged in by other code in this process: share it, never log it out
+            return token.open(rw=rw), _Login(holder=None, pin_tag=_pin_tag(pin))
 
     def find(self, object_class: ObjectClass, *, required: bool = True) -> Any:
         """Return the one object of ``object_class`` matching the URI's label and id."""
@@ -252,11 +281,23 @@ class _Session:
         raise_translated(p11e.MultipleObjectsReturned() if found else p11e.NoSuchKey(), self.uri)
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
+        """Close this session; the last one on the token also logs the process out."""
+        if self._closed:
+            return
+        self._closed = True
+        with _logins_lock:
+            login = _logins.get(self._login_key)
+            last = login is None or login.users <= 1
             # a removed token has nothing left to release
             with contextlib.suppress(p11e.PKCS11Error):
-                self.session.close()
+                if login is None or self.session is not login.holder:
+                    self.session.close()
+                if last and login is not None and login.holder is not None:
+                    login.holder.close()  # logs out: no other session of ours is left
+            if login is not None:
+                login.users -= 1
+                if last:
+                    del _logins[self._login_key]
 
 
 def _public_key(session: _Session, private: Any) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:

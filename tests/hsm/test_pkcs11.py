@@ -216,3 +216,26 @@ def test_wrong_pin_is_refused_even_while_another_session_is_logged_in(
         _self_signed(key)  # closing the second session left the first one logged in
     finally:
         key.close()
+
+
+def test_closing_the_session_that_logged_in_leaves_the_others_working(
+    softhsm: SoftHsmToken, pins: PinSource
+) -> None:
+    first = hsm.generate_key(softhsm.uri("ca"), "ec-p256", pin_source=pins)
+    second = hsm.open_signer(softhsm.uri("ca"), pin_source=pins)  # a second slot's CA session
+    third = hsm.open_signer(softhsm.uri("ca"), pin_source=pins)
+    try:
+        first.close()  # the session that logged the process in (a finished background task)
+        _self_signed(second)  # still logged in: PKCS#11 login is per process
+        second.close()
+        _self_signed(third)
+    finally:
+        third.close()
+    # the last close logged out: a wrong PIN is checked by the token again
+    with pytest.raises(hsm.WrongPinError):
+        hsm.open_signer(softhsm.uri("ca"), pin_source=PinSource(env={"STATION_PKCS11_PIN": "0"}))
+    again = hsm.open_signer(softhsm.uri("ca"), pin_source=pins)
+    try:
+        _self_signed(again)
+    finally:
+        again.close()
