@@ -96,16 +96,35 @@ class HsmRsaKey(rsa.RSAPrivateKey):
         """Release the session."""
 
 
-class NonExtractableEcKey(HsmEcKey):
+class _Sealed(abc.ABC):
+    """What every non-extractable key refuses or shares, EC or RSA (a mixin, listed first)."""
+
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the key lives, for messages ("token 'station-ca', key 'ca'")."""
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        """Always refused: the key is not extractable."""
+        raise not_extractable(self.location())
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+
+class NonExtractableEcKey(_Sealed, HsmEcKey):
     """An EC key whose private half never leaves its token or TPM.
 
     Subclasses provide ``sign``, ``public_key``, ``custody``, ``close`` and :meth:`location`;
     everything that would reveal or use the private key otherwise is refused here, once.
     """
-
-    @abc.abstractmethod
-    def location(self) -> str:
-        """Where the key lives, for messages ("token 'station-ca', key 'ca'")."""
 
     @property
     def curve(self) -> ec.EllipticCurve:
@@ -125,28 +144,9 @@ class NonExtractableEcKey(HsmEcKey):
         """Always refused: the key is not extractable."""
         raise not_extractable(self.location())
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Always refused: the key is not extractable."""
-        raise not_extractable(self.location())
 
-    def __copy__(self) -> Self:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Self:
-        return self
-
-
-class NonExtractableRsaKey(HsmRsaKey):
+class NonExtractableRsaKey(_Sealed, HsmRsaKey):
     """An RSA key whose private half never leaves its token (signing only)."""
-
-    @abc.abstractmethod
-    def location(self) -> str:
-        """Where the key lives, for messages."""
 
     @property
     def key_size(self) -> int:
@@ -160,21 +160,6 @@ class NonExtractableRsaKey(HsmRsaKey):
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         """Always refused: the key is not extractable."""
         raise not_extractable(self.location())
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Always refused: the key is not extractable."""
-        raise not_extractable(self.location())
-
-    def __copy__(self) -> Self:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Self:
-        return self
 
 
 def algorithm_of(public: object) -> KeyAlgorithm:

@@ -15,8 +15,6 @@ import pytest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from hsm.softhsm import activate, create_token
-from station.config import load_config
 from station.domain.enrollments import (
     EnrollmentTemplate,
     individual_enrollment,
@@ -26,8 +24,7 @@ from station.domain.enrollments import (
 from station.domain.records import Role
 from station.lab.boards.runner import LabBoard, LabBoards
 from station.lab.dps import DpsOptions, LinkedHub, LocalDps
-from tests.ca.conftest import SteadyClock
-from tests.provision.conftest import BATCHES, GROUP_KEY_URI, PIN, Rig, split_der, write_config
+from tests.provision.conftest import BATCHES, GROUP_KEY_URI, Rig, new_rig, split_der
 
 HUBS = (LinkedHub("hub-east.azure-devices.net"), LinkedHub("hub-west.azure-devices.net"))
 HUB_NAMES = {hub.host_name for hub in HUBS}
@@ -96,15 +93,8 @@ class PowerRig:
 
 @pytest.fixture
 def power(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PowerRig]:
-    token = create_token(tmp_path / "softhsm", "station-ca", pin=PIN)
-    monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
-    monkeypatch.setenv("STATION_PKCS11_PIN", PIN)
-    activate(token.conf)
-    lab_dir = tmp_path / "lab"
-    config_file = write_config(tmp_path, lab_dir)
-    config = load_config(config_file, env={})
-    lab = LabBoards(lab_dir, baud=0, registry=config.lab_dir / "boards.json")
-    rig = Rig(config_file, config, lab, token, SteadyClock())
+    rig = new_rig(tmp_path, monkeypatch)
+    token, lab, lab_dir = rig.token, rig.lab, rig.lab.lab_dir
     group_key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
     options = DpsOptions(
         state_dir=lab_dir / "dps", linked_hubs=HUBS, retry_after_s=0.01, rate_limit=0

@@ -130,8 +130,8 @@ def write_config(tmp_path: Path, lab_dir: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+def new_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
+    """A SoftHSM2 token (activated for this test), the station config and an unstarted lab."""
     token = create_token(tmp_path / "softhsm", "station-ca", pin=PIN)
     monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
     monkeypatch.setenv("STATION_PKCS11_PIN", PIN)
@@ -140,7 +140,13 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     config_file = write_config(tmp_path, lab_dir)
     config = load_config(config_file, env={})
     lab = LabBoards(lab_dir, baud=0, registry=config.lab_dir / "boards.json")
-    built = Rig(config_file, config, lab, token, SteadyClock())
+    return Rig(config_file, config, lab, token, SteadyClock())
+
+
+@pytest.fixture
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    built = new_rig(tmp_path, monkeypatch)
+    token = built.token
     try:
         admin = built.station("boss")
         admin.database().initialize(config_file="c", data_dir="d", admin="boss")
@@ -158,7 +164,7 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     finally:
         for station in built.stations:
             station.close()
-        lab.stop()
+        built.lab.stop()
 
 
 @pytest.fixture
