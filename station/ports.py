@@ -428,8 +428,15 @@ class EnrollmentService(Protocol):
         """DPS's enrollment for ``registration_id``, or ``None`` if there is none."""
         ...
 
+    def attestation_mechanism(self, registration_id: str) -> dict[str, Any] | None:
+        """The enrollment's attestation with its symmetric keys, or ``None`` (404).
+
+        GET and query never carry symmetric keys; this is where DPS shows them.
+        """
+        ...
+
     def query(self) -> Iterator[dict[str, Any]]:
-        """Every individual enrollment, page by page."""
+        """Every individual enrollment, page by page (in an order not to rely on)."""
         ...
 
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,9 @@ The output is the JSON body of DPS's ``IndividualEnrollment`` (service API 2021-
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -349,12 +352,39 @@ def export_enrollment(
     return individual_enrollment(manifest, template)
 
 
+#: What DPS assumes for a field an enrollment leaves out (or sends as null). Real DPS answers
+#: such a field by leaving it out (``provisioningStatus``: by ``null``), so both sides are
+#: compared with these filled in.
+DPS_DEFAULTS: Mapping[str, Any] = {
+    "capabilities": {"iotEdge": False},
+    "provisioningStatus": "enabled",
+    "reprovisionPolicy": {"updateHubAssignment": True, "migrateDeviceData": True},
+}
+#: The comparable attestation of a symmetric-key enrollment DPS answered without its keys (GET
+#: and query never carry them): it must be completed through ``attestationmechanism``.
+KEYS_NOT_SHOWN: Mapping[str, Any] = {"symmetricKey": None}
+
+
+def key_fingerprint(key: str) -> str:
+    """A symmetric key's fingerprint: SHA-256 over the decoded key, hex (the key stays secret).
+
+    Comparisons, conflict records and reports carry this, never the key itself.
+    """
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raw = key.encode("utf-8")  # not base64: still fingerprinted, never shown
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
     """The part of an enrollment that DPS stores as given, for comparing ours with DPS's.
 
-    DPS answers with server fields (etag, times, registration state) and with certificate
-    *info* instead of the certificate; both sides are reduced to the same shape, with the
-    certificate compared by its SHA-256 thumbprint.
+    DPS answers with server fields (etag, times, registration state), leaves out fields sent
+    as null (see :data:`DPS_DEFAULTS`), shows certificate *info* instead of the certificate and
+    never shows symmetric keys on GET or query. Both sides are reduced to the same shape: the
+    certificate compared by its SHA-256 thumbprint, symmetric keys by their fingerprints
+    (:data:`KEYS_NOT_SHOWN` when the answer did not carry them).
     """
     keep = (
         "registrationId",
@@ -368,7 +398,14 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
         "customAllocationDefinition",
         "initialTwin",
     )
-    result: dict[str, Any] = {key: body[key] for key in keep if key in body}
+    result: dict[str, Any] = {key: body[key] for key in keep if body.get(key) is not None}
+    for key, default in DPS_DEFAULTS.items():
+        given = result.get(key)
+        if isinstance(default, Mapping):
+            result[key] = {**default, **given} if isinstance(given, Mapping) else dict(default)
+        elif given is None:
+            result[key] = default
+    result.setdefault("deviceId", body.get("registrationId"))  # DPS's default device ID
     twin = result.get("initialTwin")
     if isinstance(twin, Mapping):
         result["initialTwin"] = {
@@ -389,10 +426,26 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
         result["attestation"] = {"x509": str(thumb).upper()}
     elif kind == "symmetricKey":
         keys = attestation.get("symmetricKey") or {}
-        result["attestation"] = {"symmetricKey": keys.get("primaryKey")}
+        primary_key, secondary_key = keys.get("primaryKey"), keys.get("secondaryKey")
+        if isinstance(primary_key, str) and isinstance(secondary_key, str):
+            result["attestation"] = {
+                "symmetricKey": [key_fingerprint(primary_key), key_fingerprint(secondary_key)]
+            }
+        else:
+            result["attestation"] = dict(KEYS_NOT_SHOWN)
     else:
         result["attestation"] = {kind: None}
     return result
+
+
+def keys_not_shown(compared: Mapping[str, Any]) -> bool:
+    """Whether a :func:`comparable` came from an answer without the symmetric keys."""
+    return compared.get("attestation") == KEYS_NOT_SHOWN
+
+
+def with_attestation(body: Mapping[str, Any], mechanism: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` with its attestation replaced by what ``attestationmechanism`` answered."""
+    return {**body, "attestation": dict(mechanism)}
 
 
 def expected_comparable(

@@ -617,7 +617,7 @@ class BatchService:
         def compare() -> list[Any]:
             expected = [(rid, body_for(rid)[1]) for rid in sorted(recorded)] if eligible else []
             remote = pusher.call(lambda: list(service.query()))
-            return reconcile_items(name, expected, remote, recorded)
+            return reconcile_items(name, expected, remote, recorded, compared=pusher.compared)
 
         items = compare()
         repushed = 0

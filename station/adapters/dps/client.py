@@ -152,6 +152,15 @@ class AzureEnrollmentService:
         except ResourceNotFoundError:
             return None
 
+    def attestation_mechanism(self, registration_id: str) -> dict[str, Any] | None:
+        """DPS's attestation for ``registration_id`` with its keys, or ``None`` (404)."""
+        try:
+            return dict(
+                self._call(self._client.enrollment.get_attestation_mechanism, registration_id)
+            )
+        except ResourceNotFoundError:
+            return None
+
     def query(self) -> Iterator[dict[str, Any]]:
         """Every individual enrollment (one operation per page of up to 1,000)."""
         pages = self._call(
