@@ -372,7 +372,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
             raise ApiError(
                 codes.THROTTLED,
                 f"Too many requests: the service allows {ctx.limiter.limit} operations per minute.",
-                headers=retry_after_headers(wait, fractional=ctx.limiter.time_scale != 1.0),
+                headers=retry_after_headers(wait),
             )
         entry["billable"] = True
         if fault == "500":
