@@ -60,11 +60,16 @@ def test_the_double_answers_each_enrollment_as_real_dps_did(entry: str) -> None:
 def test_the_double_answers_nulls_generated_keys_groups_and_order_as_recorded() -> None:
     data = recordings()
     double = RecordedShapeDps()
-    first, generated = data["symmetric_key_enrollment"], data["symmetric_key_enrollment_generated_keys"]
+    first, generated = (
+        data["symmetric_key_enrollment"],
+        data["symmetric_key_enrollment_generated_keys"],
+    )
     double.put(first["request"])
     answer = double.put(generated["request"])
     # keys sent as null are generated; null fields are left out, provisioningStatus stays null
-    assert _keys_blanked(_server_blanked(answer)) == _keys_blanked(_server_blanked(generated["put"]))
+    assert _keys_blanked(_server_blanked(answer)) == _keys_blanked(
+        _server_blanked(generated["put"])
+    )
     keys = answer["attestation"]["symmetricKey"]
     assert {len(base64.b64decode(k)) for k in keys.values()} == {GENERATED_KEY_BYTES}
     # the recorded query listed the second enrollment first

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,7 +40,7 @@ from station.lab.dps.validation import timestamp
 
 log = logging.getLogger(__name__)
 
-DRAIN_LIMIT: Final = 8 * 1024 * 1024  # read (and discard) at most this much of an oversized body
+DRAIN_LIMIT: Final = 16 * 1024 * 1024  # read (and discard) at most this much of an oversized body
 CONNECTION_TIMEOUT_S: Final = 30.0
 
 Handler = Callable[[ApiRequest], ApiResponse]
@@ -220,6 +220,8 @@ class ServerContext:
     limiter: RateLimiter
     faults: FaultInjector
     access_log: AccessLog
+    # device registrations per (scaled) minute for the service's one unit (DPS: 1,000)
+    registrations: RateLimiter = field(default_factory=lambda: RateLimiter(0))
 
 
 class _Dropped(Exception):
@@ -244,6 +246,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
     timeout = CONNECTION_TIMEOUT_S  # an idle keep-alive client cannot hold a thread forever
     sys_version = ""
     server: DpsHttpServer
+    _drain_after = 0
 
     # every method goes through one place; unknown methods end in send_error (DPS-shaped)
     def do_GET(self) -> None:
@@ -286,6 +289,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ the request
     def _handle(self) -> None:
         ctx = self.server.context
+        self._drain_after = 0  # bytes of an oversized body to read and drop after answering
         started = time.monotonic()
         tracking_id = str(uuid.uuid4())
         entry: dict[str, Any] = {
@@ -340,6 +344,8 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
         # Log before answering: a client that has its answer always finds the entry.
         ctx.access_log.write(entry)
         self._send(status, payload, headers, json_body=body is not None)
+        if self._drain_after:
+            self._drain(self._drain_after)
 
     def _process(self, ctx: ServerContext, entry: dict[str, Any], fault: str | None) -> ApiResponse:
         parts = urlsplit(self.path)
@@ -363,6 +369,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
             headers.get("authorization"),
             policies=ctx.policies,
             audiences=ctx.audiences,
+            path=unquote(parts.path),
             now=time.time(),
         )
         entry["policy"] = policy.name
@@ -390,8 +397,18 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
         fault: str | None,
     ) -> ApiResponse:
         # Device operations are not service operations: no policy and no service-wide limiter
-        # (polling has its own per-device limit in the device API).
+        # (polling has its own per-device limit in the device API), but registrations have
+        # their own per-unit limit.
         entry["policy"] = "device"
+        if route.operation == "device.register":
+            wait = ctx.registrations.acquire()
+            if wait > 0:
+                raise ApiError(
+                    codes.THROTTLED,
+                    f"Too many registrations: the service takes {ctx.registrations.limit} "
+                    "device registrations per minute.",
+                    headers=retry_after_headers(wait),
+                )
         entry["billable"] = True
         if fault == "500":
             raise ApiError(codes.INTERNAL, "Internal server error (injected fault).")
@@ -421,14 +438,13 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise ApiError(codes.MALFORMED_BODY, "Chunked request bodies are not supported.")
-        length_text = self.headers.get("Content-Length", "0").strip() or "0"
-        if not length_text.isdigit():
-            self.close_connection = True
-            raise ApiError(codes.MALFORMED_BODY, "Content-Length is not a number.")
-        length = int(length_text)
+        length = self._content_length()
         entry["requestBytes"] = length
         if length > ctx.max_message_bytes:
-            self._drain(length)
+            # answered before the body is read; the body is then read and dropped (within
+            # DRAIN_LIMIT) so a client still sending it gets to read the answer
+            self.close_connection = True
+            self._drain_after = length
             raise ApiError(
                 codes.MESSAGE_TOO_LARGE,
                 f"The request body has {length} bytes; the maximum message size is "
@@ -440,10 +456,39 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
             raise ApiError(codes.MALFORMED_BODY, "The request body is shorter than Content-Length.")
         return data
 
+    def _content_length(self) -> int:
+        """The request's one Content-Length (0 without one); 400 at once when it is bad."""
+        values = {value.strip() for value in self.headers.get_all("Content-Length") or ["0"]}
+        if len(values) > 1:
+            self.close_connection = True  # the body's end is unknown: never read on
+            raise ApiError(codes.MALFORMED_BODY, "The request has conflicting Content-Lengths.")
+        text = values.pop() or "0"
+        if not text.isdigit():  # refuses "-1", "+5", "1e3", "0x10" and lists
+            self.close_connection = True
+            raise ApiError(codes.MALFORMED_BODY, "Content-Length is not a number.")
+        return int(text)
+
+    def handle_expect_100(self) -> bool:
+        """Refuse an oversized body before the client sends it (``Expect: 100-continue``)."""
+        try:
+            length = self._content_length()
+        except ApiError:
+            return True  # the request handler answers the bad header itself
+        limit = self.server.context.max_message_bytes
+        if length <= limit:
+            return bool(super().handle_expect_100())
+        self.close_connection = True
+        error = ApiError(
+            codes.MESSAGE_TOO_LARGE,
+            f"The request body has {length} bytes; the maximum message size is {limit} bytes.",
+        )
+        body = error_body(error.error_code, error.message, str(uuid.uuid4()))
+        self._send(413, json.dumps(body).encode(), {"x-ms-error-code": str(error.error_code)})
+        return False
+
     def _drain(self, length: int) -> None:
         # Reading the rest lets the client finish sending and read our 413 instead of a reset.
         if length > DRAIN_LIMIT:
-            self.close_connection = True
             return
         remaining = length
         while remaining > 0:
@@ -486,16 +531,21 @@ def _ms(started: float) -> float:
 
 
 def _match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]]:
-    allowed = False
+    allowed: list[str] = []
     for route in routes:
         found = route.pattern.match(path)
         if found is None:
             continue
         if route.method == method:
             return route, found.groupdict()
-        allowed = True
+        if route.method not in allowed:
+            allowed.append(route.method)
     if allowed:
-        raise ApiError(codes.METHOD_NOT_ALLOWED, f"The method {method} is not allowed on {path}.")
+        raise ApiError(
+            codes.METHOD_NOT_ALLOWED,
+            f"The method {method} is not allowed on {path}.",
+            headers={"Allow": ", ".join(allowed)},  # a 405 must name what is allowed (RFC 9110)
+        )
     raise ApiError(codes.ROUTE_NOT_FOUND, f"There is no resource at {path}.")
 
 

@@ -418,10 +418,19 @@ def _keep_symmetric_keys(record: dict[str, Any], existing: Mapping[str, Any], bo
 
 
 def _match(existing: Mapping[str, Any], if_match: str | None, label: str, key: str) -> None:
-    """Apply If-Match: absent or ``*`` passes, the exact etag passes, anything else is 412."""
+    """Apply If-Match: absent or ``*`` passes, the exact etag passes, anything else is 412.
+
+    DPS takes one etag (the record's, verbatim); a list of etags is not one of them, so it is
+    412 too, even when it names the current etag (an etag never contains a comma).
+    """
     if if_match is None or if_match.strip() == "*":
         return
     given = if_match.strip()
+    if "," in given:
+        raise ApiError(
+            codes.PRECONDITION_FAILED,
+            f"If-Match names several etags; {label} {key!r} is matched against one only.",
+        )
     current = str(existing.get("etag", ""))
     # Some clients (C# v1) wrap the etag in quotes; accept both forms.
     if given not in (current, f'"{current}"'):

@@ -2,9 +2,10 @@
 
 One table per record kind, keyed by the lower-case id, with an ever-increasing ``seq``. Queries
 page in a scrambled but stable order (a bijective hash of ``seq``, indexed): real DPS lists in no
-order a client may rely on, so neither does the stand-in. Records are stored as the JSON the service answers with. The
-stdlib ``sqlite3`` is enough here (the lab may import anything); one connection is shared by the
-server's threads behind a lock, which keeps writes serialised like a single DPS partition.
+order a client may rely on, so neither does the stand-in. Records are stored as the JSON the PUT
+answers with. The stdlib ``sqlite3`` is enough here (the lab may import anything); one connection
+is shared by the server's threads behind a lock, which keeps writes serialised like a single DPS
+partition.
 """
 
 from __future__ import annotations
@@ -55,9 +56,7 @@ class DpsStore:
         self._db.executescript(_SCHEMA)
         for kind in PAGED:  # IF NOT EXISTS: state directories of older stand-ins get it too
             group = "group_key, " if kind == "registrations" else ""
-            self._db.execute(
-                f"CREATE INDEX IF NOT EXISTS {kind}_order ON {kind}({group}{ORDER})"
-            )
+            self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_order ON {kind}({group}{ORDER})")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
