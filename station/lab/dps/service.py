@@ -452,7 +452,7 @@ def _page_size(header: str | None) -> int:
 
 
 def _encode_continuation(after: int) -> str:
-    return base64.b64encode(json.dumps([{"token": f"+SEQ:{after}"}]).encode()).decode("ascii")
+    return base64.b64encode(json.dumps([{"token": f"+POS:{after}"}]).encode()).decode("ascii")
 
 
 def _decode_continuation(token: str | None) -> int:
@@ -461,7 +461,7 @@ def _decode_continuation(token: str | None) -> int:
     try:
         decoded = json.loads(base64.b64decode(token, validate=True))
         text = decoded[0]["token"]
-        if not isinstance(text, str) or not text.startswith("+SEQ:"):
+        if not isinstance(text, str) or not text.startswith("+POS:"):
             raise ValueError(text)
         after = int(text[5:])
     except (ValueError, KeyError, IndexError, TypeError, binascii.Error) as exc:
