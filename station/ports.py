@@ -435,8 +435,14 @@ class EnrollmentService(Protocol):
         """
         ...
 
-    def query(self) -> Iterator[dict[str, Any]]:
-        """Every individual enrollment, page by page (in an order not to rely on)."""
+    def query_page(
+        self, continuation: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of every individual enrollment (``SELECT *``), in an order not to rely on.
+
+        Returns the page and the continuation for the next one (``None`` after the last). One
+        operation per page, so a caller can pace pages within the rate limit and retry one.
+        """
         ...
 
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:

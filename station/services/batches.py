@@ -616,8 +616,9 @@ class BatchService:
 
         def compare() -> list[Any]:
             expected = [(rid, body_for(rid)[1]) for rid in sorted(recorded)] if eligible else []
-            remote = pusher.call(lambda: list(service.query()))
-            return reconcile_items(name, expected, remote, recorded, compared=pusher.compared)
+            return reconcile_items(
+                name, expected, pusher.every_enrollment(), recorded, compared=pusher.compared
+            )
 
         items = compare()
         repushed = 0

@@ -178,6 +178,20 @@ class Pusher:
             )
             return PushState.CONFLICT
 
+    def every_enrollment(self) -> list[dict[str, Any]]:
+        """Every individual enrollment DPS holds, one page per operation within the rate limit.
+
+        A throttled or failed page is asked for again (same continuation); the pages before it
+        are kept, so a large DPS is read in one pass however often it says 429.
+        """
+        found: list[dict[str, Any]] = []
+        continuation: str | None = None
+        while True:
+            page, continuation = self.call(self._service.query_page, continuation)
+            found.extend(page)
+            if continuation is None:
+                return found
+
     def compared(self, rid: str, remote: Mapping[str, Any]) -> dict[str, Any] | None:
         """:func:`comparable` of DPS's answer for ``rid``, symmetric keys included.
 

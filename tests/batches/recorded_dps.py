@@ -15,7 +15,7 @@ import base64
 import copy
 import json
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class RecordedShapeDps:
         self._groups: dict[str, dict[str, Any]] = {}
         self.operations = 0
         self.calls: list[str] = []
+        self.page_size = 5  # small, so reconcile reads several pages
 
     # ------------------------------------------------------------------ the service port
     def bulk_create(self, enrollments: Sequence[Mapping[str, Any]]) -> list[BulkItemError]:
@@ -79,11 +80,19 @@ class RecordedShapeDps:
         sent = self._enrollments.get(registration_id.lower())
         return None if sent is None else self._attestation(sent["attestation"], "put")
 
-    def query(self) -> Iterator[dict[str, Any]]:
+    def query(self) -> list[dict[str, Any]]:
         """``SELECT *``: every enrollment, newest first (real DPS promises no order)."""
+        return [self._answer(sent, "query") for sent in reversed(self._enrollments.values())]
+
+    def query_page(
+        self, continuation: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of :meth:`query` (``page_size`` items), with an opaque continuation."""
         self._count("query")
-        for sent in reversed(list(self._enrollments.values())):
-            yield self._answer(sent, "query")
+        start = int(continuation or 0)
+        listed = self.query()[start : start + self.page_size]
+        following = start + self.page_size
+        return listed, (str(following) if following < len(self._enrollments) else None)
 
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
         """``PUT /enrollmentGroups/{id}`` (create): the answer."""

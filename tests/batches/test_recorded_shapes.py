@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from station.bootstrap import Station
+from station.domain.errors import DpsThrottledError
 from station.domain.manifest import Attestation
 from station.domain.pushes import PushState
 from tests.batches.recorded_dps import (
@@ -156,3 +157,28 @@ def test_a_key_that_differs_in_dps_is_a_conflict_named_by_fingerprint(
     assert str(found[ids[1]].status) == "different"
     assert "attestation" in found[ids[1]].differences
     assert [str(found[rid].status) for rid in (ids[0], ids[2])] == ["equal", "equal"]
+
+
+def test_reconcile_reads_dps_page_by_page_and_a_throttled_page_is_asked_again(
+    sym_cloud: Station, fill_batch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    double = RecordedShapeDps()
+    throttled: list[str | None] = []
+    real_page = double.query_page
+
+    def page_throttled_once(continuation: str | None = None) -> Any:
+        if continuation is not None and not throttled:  # the second page: 429 once
+            throttled.append(continuation)
+            raise DpsThrottledError("DPS throttled the station (429)", retry_after_s=0.0)
+        return real_page(continuation)
+
+    monkeypatch.setattr(double, "query_page", page_throttled_once)
+    monkeypatch.setattr(sym_cloud, "enrollment_service", lambda: double)
+    ids = fill_batch(sym_cloud, "WO-PAGES", 12)
+    batches = sym_cloud.batches()
+    batches.seal("WO-PAGES")
+    batches.push("WO-PAGES")
+    report = batches.reconcile("WO-PAGES")
+    assert report.counts == {"equal": 12} and len(ids) == 12
+    # pages of 5: three pages, the throttled second one asked twice, the first one not again
+    assert double.calls.count("query") == 3 and throttled == ["5"]
