@@ -446,7 +446,11 @@ class EnrollmentService(Protocol):
         ...
 
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
-        """Create (or replace) an enrollment group; returns DPS's answer."""
+        """Create an enrollment group; returns DPS's answer (409 when it exists)."""
+        ...
+
+    def get_group(self, group_id: str) -> dict[str, Any] | None:
+        """DPS's enrollment group (no symmetric keys, as DPS shows it), or ``None`` (404)."""
         ...
 
     def close(self) -> None:

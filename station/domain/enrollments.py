@@ -388,6 +388,7 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
     """
     keep = (
         "registrationId",
+        "enrollmentGroupId",
         "deviceId",
         "capabilities",
         "provisioningStatus",
@@ -405,7 +406,8 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
             result[key] = {**default, **given} if isinstance(given, Mapping) else dict(default)
         elif given is None:
             result[key] = default
-    result.setdefault("deviceId", body.get("registrationId"))  # DPS's default device ID
+    if "registrationId" in result:
+        result.setdefault("deviceId", result["registrationId"])  # DPS's default device ID
     twin = result.get("initialTwin")
     if isinstance(twin, Mapping):
         result["initialTwin"] = {
@@ -417,13 +419,7 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "tpm":
         result["attestation"] = {"tpm": (attestation.get("tpm") or {}).get("endorsementKey")}
     elif kind == "x509":
-        primary = ((attestation.get("x509") or {}).get("clientCertificates") or {}).get(
-            "primary"
-        ) or {}
-        thumb = (primary.get("info") or {}).get("sha256Thumbprint") or primary.get(
-            "sha256Thumbprint", ""
-        )
-        result["attestation"] = {"x509": str(thumb).upper()}
+        result["attestation"] = {"x509": _x509_identity(attestation.get("x509") or {})}
     elif kind == "symmetricKey":
         keys = attestation.get("symmetricKey") or {}
         primary_key, secondary_key = keys.get("primaryKey"), keys.get("secondaryKey")
@@ -436,6 +432,38 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
     else:
         result["attestation"] = {kind: None}
     return result
+
+
+def _x509_identity(x509: Mapping[str, Any]) -> str:
+    """What an X.509 attestation trusts, as one comparable string.
+
+    Its primary certificate's SHA-256 thumbprint (from DPS's ``info`` or from the PEM we send),
+    or ``ca:NAME`` for a CA reference.
+    """
+    for pair in ("clientCertificates", "signingCertificates"):
+        primary = (x509.get(pair) or {}).get("primary") or {}
+        if primary:
+            thumb = (primary.get("info") or {}).get("sha256Thumbprint") or primary.get(
+                "sha256Thumbprint"
+            )
+            if not thumb and isinstance(primary.get("certificate"), str):
+                thumb = pem_thumbprint(primary["certificate"])
+            return str(thumb or "").upper()
+    reference = (x509.get("caReferences") or {}).get("primary")
+    return f"ca:{reference}" if reference else ""
+
+
+def pem_thumbprint(pem: str) -> str:
+    """The upper-case hex SHA-256 thumbprint of a PEM certificate ("" if it is not one)."""
+    lines = [line.strip() for line in pem.strip().splitlines()]
+    if len(lines) < 3 or not lines[0].startswith("-----BEGIN"):
+        return ""
+    end = next((i for i, line in enumerate(lines) if line.startswith("-----END")), len(lines))
+    try:
+        der = base64.b64decode("".join(lines[1:end]), validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    return hashlib.sha256(der).hexdigest().upper()
 
 
 def keys_not_shown(compared: Mapping[str, Any]) -> bool:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from station.domain.errors import EnrollmentServiceError
 from station.domain.pushes import BulkItemError
 from station.lab.dps.validation import certificate_info
 
@@ -98,8 +99,18 @@ class RecordedShapeDps:
         """``PUT /enrollmentGroups/{id}`` (create): the answer."""
         self._count("group.put")
         gid = str(group["enrollmentGroupId"]).lower()
+        if gid in self._groups:  # a PUT without If-Match on an existing group, as DPS answers
+            raise EnrollmentServiceError(
+                "DPS refused the request: 409 (error 409202)", status=409, error_code="409202"
+            )
         self._groups[gid] = _stored(group)
         return self._answer(self._groups[gid], "put")
+
+    def get_group(self, group_id: str) -> dict[str, Any] | None:
+        """``GET /enrollmentGroups/{id}``: no symmetric keys."""
+        self._count("group.get")
+        sent = self._groups.get(group_id.lower())
+        return None if sent is None else self._answer(sent, "get")
 
     def group(self, group_id: str, view: str) -> dict[str, Any]:
         """A group as GET (``"get"``), query (``"query"``) or attestationmechanism show it."""

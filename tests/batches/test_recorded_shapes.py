@@ -182,3 +182,15 @@ def test_reconcile_reads_dps_page_by_page_and_a_throttled_page_is_asked_again(
     assert report.counts == {"equal": 12} and len(ids) == 12
     # pages of 5: three pages, the throttled second one asked twice, the first one not again
     assert double.calls.count("query") == 3 and throttled == ["5"]
+
+
+def test_groups_pushed_again_are_found_equal_on_the_recorded_shapes(
+    sym_cloud: Station, fill_batch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    double = RecordedShapeDps()
+    monkeypatch.setattr(sym_cloud, "enrollment_service", lambda: double)
+    fill_batch(sym_cloud, "WO-GRP", 1, product="lab-sym", attestation=Attestation.SYMMETRIC_KEY)
+    assert sym_cloud.batches().push_groups("WO-GRP") == ["lab-sym-sym"]
+    assert sym_cloud.batches().push_groups("WO-GRP") == ["lab-sym-sym"]  # 409, then found equal
+    assert double.calls == ["group.put", "group.put", "group.get"]
+    assert double.group("lab-sym-sym", "get")["attestation"] == {"type": "symmetricKey"}

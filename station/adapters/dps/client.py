@@ -172,8 +172,15 @@ class AzureEnrollmentService:
         following = getattr(pages, "continuation_token", None)  # azure-core's PageIterator
         return page, str(following) if following else None
 
+    def get_group(self, group_id: str) -> dict[str, Any] | None:
+        """DPS's enrollment group, or ``None`` (404)."""
+        try:
+            return dict(self._call(self._client.enrollment_group.get, group_id))
+        except ResourceNotFoundError:
+            return None
+
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
-        """Create or replace an enrollment group."""
+        """Create an enrollment group (DPS answers 409 when it exists: no If-Match is sent)."""
         group_id = str(group["enrollmentGroupId"])
         return dict(
             self._call(
