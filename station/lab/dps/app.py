@@ -172,9 +172,9 @@ class LocalDps:
             api_versions=frozenset(opts.api_versions),
             max_message_bytes=opts.max_message_bytes,
             limiter=RateLimiter(opts.rate_limit, time_scale=opts.time_scale),
+            registrations=RateLimiter(opts.registration_rate_limit, time_scale=opts.time_scale),
             faults=self.faults,
             access_log=self._access_log,
-            registrations=RateLimiter(opts.registration_rate_limit, time_scale=opts.time_scale),
         )
         try:
             server_cls = _server_class(opts.host)

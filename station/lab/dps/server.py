@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -218,10 +218,9 @@ class ServerContext:
     api_versions: frozenset[str]
     max_message_bytes: int
     limiter: RateLimiter
+    registrations: RateLimiter  # device registrations per (scaled) minute and unit (DPS: 1,000)
     faults: FaultInjector
     access_log: AccessLog
-    # device registrations per (scaled) minute for the service's one unit (DPS: 1,000)
-    registrations: RateLimiter = field(default_factory=lambda: RateLimiter(0))
 
 
 class _Dropped(Exception):
