@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from azure.iot.device import ProvisioningDeviceClient, ProxyOptions, X509
+from azure.iot.device import X509, ProvisioningDeviceClient, ProxyOptions
 
 from station.lab.dps import LocalDps
 

@@ -102,7 +102,11 @@ def raw(dps: LocalDps) -> Iterator[Any]:
     started: list[Any] = []
 
     def connect(
-        username: str, password: str | None, *, client_id: str, cert: tuple[Path, Path] | None = None
+        username: str,
+        password: str | None,
+        *,
+        client_id: str,
+        cert: tuple[Path, Path] | None = None,
     ) -> RawDevice:
         client = paho.Client(client_id=client_id, protocol=paho.MQTTv311, clean_session=True)
         tls = ssl.create_default_context(cafile=str(dps.ca_bundle))
