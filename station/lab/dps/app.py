@@ -8,14 +8,19 @@ The same server answers the device registration API (``/{idScope}/registrations/
 ID scope in :class:`DpsOptions`, allocating devices across ``linked_hubs``.
 
 State directory layout: ``dps.sqlite3`` (records), ``policies.json`` (0600, policy keys),
-``tls/`` (lab CA bundle, server certificate and key), ``access.jsonl`` (one line per request) and
-``connection-string.txt`` (0600, for ``[dps] connection_string_file``).
+``tls/`` (lab CA bundle, server certificate and key), ``access.jsonl`` (one line per request),
+``connection-string.txt`` (0600, for ``[dps] connection_string_file``) and
+``device-endpoints.json`` (HTTPS, MQTT, MQTT-over-WebSocket and port-map addresses).
+
+Devices register over HTTPS, MQTT (its own port, real DPS: 8883) or MQTT over WebSocket (the HTTPS
+port, ``/$iothub/websocket``); see docs/lab-dps.md, "Transports".
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import os
 import ssl
 import threading
@@ -53,6 +58,7 @@ DEFAULT_API_VERSIONS: Final = ("2018-04-01", "2019-03-31", "2021-10-01")
 MAX_MESSAGE_BYTES: Final = 96 * 1024
 DEFAULT_ID_SCOPE: Final = "0ne00000001"
 GLOBAL_ENDPOINT: Final = "global.azure-devices-provisioning.net"
+DEVICE_ENDPOINTS_FILE: Final = "device-endpoints.json"
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,7 @@ class LocalDps:
         self._mqtt.start()
         context.audiences = frozenset(self._audiences())
         self._write_connection_file()
+        self._write_device_endpoints()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -405,6 +412,22 @@ class LocalDps:
         return [n.lower() for name in names for n in (name, f"{name}:{port}")] + [
             self.host_name.lower()
         ]
+
+    @property
+    def device_endpoints_file(self) -> Path:
+        """Where devices reach this stand-in (JSON), for lab tools in other processes."""
+        return self.options.state_dir / DEVICE_ENDPOINTS_FILE
+
+    def _write_device_endpoints(self) -> None:
+        host, port_map = self.port_map
+        shown = f"[{host}]" if ":" in host else host
+        endpoints = {
+            "https": self.host_name,
+            "mqtt": f"{shown}:{self.mqtt_port}",
+            "websocket": self.websocket_url,
+            "portMap": f"{shown}:{port_map}",
+        }
+        self.device_endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n", "utf-8")
 
     def _write_connection_file(self) -> None:
         path = self.connection_file
