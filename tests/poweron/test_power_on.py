@@ -16,7 +16,7 @@ from tests.poweron.conftest import DISABLED, HUB_NAMES, PowerRig
 CLIENTS = {
     "symmetricKey": "azure-iot-device ",
     "x509": "azure-iot-device ",
-    "tpm": "station HTTPS client",
+    "tpm": "azure-iot-provisioning-device ",
 }
 
 
@@ -118,7 +118,12 @@ def test_tpm_board_not_enrolled_gets_dps_not_found(power: PowerRig) -> None:
     assert not result.assigned
     assert result.attestation == "tpm"
     assert result.registration_id == reg_id
-    assert result.error_code == "404201"
+    # DPS answered 404201; the Node SDK only reports that the 401 challenge did not come
+    assert result.error_code == "InvalidOperationError"
+    assert "unauthorized" in result.error
+    assert result.client.startswith("azure-iot-provisioning-device ")
+    [refusal] = [e for e in power.dps.access_log() if e["operation"] == "device.register"]
+    assert (refusal["status"], refusal["errorCode"]) == (404, 404201)
     # The board keeps serving the station after a failed first boot.
     assert json.loads((board.state_dir / "identity.json").read_text())["kind"] == "tpm"
     session = open_session(board.port, timeout_s=5.0, slow_timeout_s=60.0, retries=3)

@@ -14,10 +14,10 @@ The hook, lab-only and not part of the board protocol:
 2. the board's loop runs :func:`first_boot` between two frames: it reads its ``dps`` object,
    picks the credential the station gave it (symmetric key, certificate chain + secure-element or
    injected key, or its TPM), registers and stores the assignment
-   (``<state>/dps-assignment.json``, readable over the link as the object ``hub``). Symmetric-key
-   and X.509 boards register with Microsoft's Python device SDK over MQTT, as a device maker's
-   firmware would; TPM boards with the station's own HTTPS client (TPM is not offered over
-   MQTT). The result names the client that did it;
+   (``<state>/dps-assignment.json``, readable over the link as the object ``hub``). Boards
+   register with Microsoft's device SDKs, as a device maker's firmware would: symmetric-key and
+   X.509 boards with the Python SDK over MQTT, TPM boards with the Node SDK over HTTPS (DPS
+   offers TPM over HTTPS and AMQP only; the Python SDK has no TPM). The result names the SDK;
 3. it answers ``<state>/power-on/result.json`` with the request's ``id``.
 """
 
@@ -179,7 +179,7 @@ def first_boot(
         attestation, credential, closer = _credential(state, tpm, registration_id)
         try:
             registration_id = credential.registration_id
-            client_name, register = _client(dps_endpoint, credential, port_map, timeout_s)
+            client_name, register = _client(dps_endpoint, credential, tpm, port_map, timeout_s)
             assignment = register()
         finally:
             closer()
@@ -220,17 +220,19 @@ def first_boot(
 
 
 def _client(
-    endpoint: Any, credential: Any, port_map: str | None, timeout_s: float
+    endpoint: Any, credential: Any, tpm: Any, port_map: str | None, timeout_s: float
 ) -> tuple[str, Callable[[], Any]]:
-    """The device client a board of this attestation uses: (its name, register())."""
-    from station.lab.firstboot import DeviceRegistrationClient, TpmCredential
-    from station.lab.firstboot.python_sdk import SdkRoute, register_with_python_sdk, sdk_name
+    """The official device SDK a board of this attestation uses: (its name, register())."""
+    from station.lab.firstboot import TpmCredential, node_sdk, python_sdk
 
     if isinstance(credential, TpmCredential):
-        https = DeviceRegistrationClient(endpoint, timeout_s=timeout_s)
-        return "station HTTPS client", lambda: https.register(credential)
-    route = SdkRoute(proxy=port_map)
-    return sdk_name(), lambda: register_with_python_sdk(endpoint, credential, route)
+        return node_sdk.sdk_name(), lambda: node_sdk.register_with_node_sdk(
+            endpoint, tpm, timeout_s=timeout_s
+        )
+    route = python_sdk.SdkRoute(proxy=port_map)
+    return python_sdk.sdk_name(), lambda: python_sdk.register_with_python_sdk(
+        endpoint, credential, route
+    )
 
 
 def stored_assignment(state: BoardState) -> dict[str, Any] | None:
