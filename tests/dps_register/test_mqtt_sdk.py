@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
+from station.domain.errors import DeviceRegistrationError
 from station.lab.dps import LocalDps
-from station.lab.firstboot import DeviceRegistrationClient, SymmetricKeyCredential
+from station.lab.firstboot import DeviceRegistrationClient, DpsEndpoint, SymmetricKeyCredential
+from station.lab.firstboot.python_sdk import SdkRoute, register_with_python_sdk
 
 from .conftest import HUBS, Pki
 from .sdk import TRANSPORTS, derive, entries, new_key, sdk_client
@@ -166,3 +168,36 @@ def test_station_lab_dps_reports_the_mqtt_endpoints(dps: LocalDps, tmp_path: Pat
     assert dps.mqtt_port not in (0, dps.port)
     assert dps.websocket_url == f"wss://{dps.host_name}/$iothub/websocket"
     assert dps.port_map[1] not in (0, dps.port, dps.mqtt_port)
+
+
+def test_the_board_firmware_reports_what_the_sdk_says_of_a_refusal(
+    dps: LocalDps, service: DeviceProvisioningClient
+) -> None:
+    service.enrollment.create_or_update(
+        id="fw-0001",
+        enrollment={
+            "registrationId": "fw-0001",
+            "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": new_key()}},
+        },
+    )
+    host, port = dps.port_map
+    endpoint = DpsEndpoint(dps.host_name, dps.id_scope, dps.ca_bundle)
+    route = SdkRoute(proxy=f"{host}:{port}")
+
+    with pytest.raises(DeviceRegistrationError) as caught:
+        register_with_python_sdk(endpoint, SymmetricKeyCredential("fw-0001", new_key()), route)
+
+    assert caught.value.details["error_code"] == "401"
+    assert "status 401" in caught.value.message
+    key = new_key()
+    service.enrollment.create_or_update(
+        id="fw-0002",
+        enrollment={
+            "registrationId": "fw-0002",
+            "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": key}},
+            "provisioningStatus": "disabled",
+        },
+    )
+    with pytest.raises(DeviceRegistrationError) as caught:
+        register_with_python_sdk(endpoint, SymmetricKeyCredential("fw-0002", key), route)
+    assert caught.value.details["error_code"] == "disabled"

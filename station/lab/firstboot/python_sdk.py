@@ -29,7 +29,8 @@ from station.lab.firstboot.credentials import SymmetricKeyCredential, X509Creden
 log = logging.getLogger(__name__)
 
 _STATUS: Final = re.compile(r"status code (?:of )?(\d{3})")
-_REGISTRATION_STATUS: Final = re.compile(r"registration status (\w+)")
+# "... a failed registration status with ..." / "... an invalid registration status disabled ..."
+_REGISTRATION_STATUS: Final = re.compile(r"(failed) registration status|registration status (\w+)")
 
 
 def sdk_name() -> str:
@@ -141,12 +142,13 @@ def _refused(reg_id: str, exc: BaseException, fallback: str) -> DeviceRegistrati
         current = current.__cause__
     text = " | ".join(messages)
     log.info("Python device SDK refused %s: %s", reg_id, text)
-    status = _REGISTRATION_STATUS.search(text)
-    if status is not None:
+    found = _REGISTRATION_STATUS.search(text)
+    if found is not None:
+        status = found[1] or found[2]
         return DeviceRegistrationError(
-            f"DPS refused the registration of {reg_id}: its registration is {status[1]}",
+            f"DPS refused the registration of {reg_id}: its registration is {status}",
             remedy="Enable the device's enrollment (or its group) at DPS, then power it on again.",
-            error_code=status[1],
+            error_code=status,
             registration_id=reg_id,
         )
     code = _STATUS.search(text)
