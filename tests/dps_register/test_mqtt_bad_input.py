@@ -328,3 +328,20 @@ def test_the_port_map_only_reaches_the_lab(dps: LocalDps) -> None:
         with socket.create_connection((host, port), timeout=DEADLINE_S) as sock:
             sock.sendall(request)
             assert sock.recv(64).split(b" ")[1] == expected
+
+
+def test_a_websocket_without_the_mqtt_subprotocol_is_refused(
+    dps: LocalDps, service: DeviceProvisioningClient
+) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    tls = ssl.create_default_context(cafile=str(dps.ca_bundle))
+    with pytest.raises(InvalidStatus) as caught:
+        connect(dps.websocket_url, ssl=tls, subprotocols=["chat"], open_timeout=DEADLINE_S)
+
+    assert caught.value.response.status_code == 400
+    [refusal] = [e for e in dps.access_log() if e["operation"] == "mqtt.websocket"]
+    assert refusal["status"] == 400
+    assert "subprotocol" in refusal["message"]
+    _assert_still_serving(dps, service)

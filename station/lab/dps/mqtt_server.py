@@ -20,8 +20,6 @@ import socketserver
 import ssl
 import threading
 import time
-import uuid
-from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -32,9 +30,13 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from station.lab.dps import errors as codes
-from station.lab.dps.mqtt_session import PACKET_SLACK, DpsMqttSession, MqttEndpoint
+from station.lab.dps.mqtt_session import (
+    PACKET_SLACK,
+    DpsMqttSession,
+    MqttEndpoint,
+    access_entry,
+)
 from station.lab.dps.server import peer_chain
-from station.lab.dps.validation import timestamp
 
 log = logging.getLogger(__name__)
 
@@ -116,27 +118,19 @@ class DpsMqttServer(socketserver.ThreadingTCPServer):
         verify = isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in (
             str(exc)
         )
-        entry: dict[str, Any] = {
-            "time": timestamp(datetime.now(UTC)),
-            "trackingId": str(uuid.uuid4()),
-            "transport": "mqtt",
-            "method": "TLS",
-            "path": "",
-            "operation": "mqtt.tls",
-            "policy": "device",
-            "apiVersion": None,
-            "billable": False,
-            "fault": None,
-            "requestBytes": 0,
-            "status": 401 if verify else None,
-            "errorCode": codes.UNAUTHORIZED if verify else None,
-            "message": (
+        entry = access_entry(
+            "mqtt",
+            "TLS",
+            "mqtt.tls",
+            status=401 if verify else None,
+            errorCode=codes.UNAUTHORIZED if verify else None,
+            message=(
                 "Invalid certificate: its chain ends at no enrolled certificate."
                 if verify
                 else f"TLS handshake failed: {exc.reason or exc}"
             ),
-            "durationMs": round((time.monotonic() - started) * 1000, 3),
-        }
+            durationMs=round((time.monotonic() - started) * 1000, 3),
+        )
         self.endpoint.access_log.write(entry)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -246,7 +240,18 @@ def websocket_upgrade(endpoint: MqttEndpoint, handler: Any) -> bool:
     except OSError:
         return True
     if response.status_code != 101:
-        log.debug("lab DPS: WebSocket upgrade refused: %s", protocol.handshake_exc)
+        reason = protocol.handshake_exc
+        endpoint.access_log.write(
+            access_entry(
+                "mqtt-ws",
+                "GET",
+                "mqtt.websocket",
+                path=WEBSOCKET_PATH,
+                status=response.status_code,
+                errorCode=None,
+                message=f"WebSocket upgrade refused: {reason}",
+            )
+        )
         return True
     try:
         DpsMqttSession(

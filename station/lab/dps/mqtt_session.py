@@ -364,26 +364,40 @@ class DpsMqttSession:
 
     def _entry(self, method: str, path: str, operation: str) -> dict[str, Any]:
         identity = self.identity
-        return {
-            "time": validation.timestamp(datetime.now(UTC)),
-            "trackingId": str(uuid.uuid4()),
-            "transport": self.transport,
-            "method": method,
-            "path": path,
-            "operation": operation,
-            "policy": "device",
-            "apiVersion": identity.api_version if identity else None,
-            "registrationId": identity.registration_id if identity else None,
-            "billable": False,
-            "fault": None,
-            "requestBytes": 0,
-        }
+        return access_entry(
+            self.transport,
+            method,
+            operation,
+            path=path,
+            apiVersion=identity.api_version if identity else None,
+            registrationId=identity.registration_id if identity else None,
+        )
 
     def _log_closed(self, started: float, operation: str, reason: str) -> None:
         entry = self._entry("CLOSE", "", operation)
         entry.update(status=None, errorCode=None, message=reason, durationMs=_ms(started))
         log.debug("lab DPS MQTT %s: %s", self.peer, reason)
         self.endpoint.access_log.write(entry)
+
+
+def access_entry(transport: str, method: str, operation: str, **fields: Any) -> dict[str, Any]:
+    """An access-log entry of the MQTT transports, in the HTTPS entries' shape, plus ``fields``."""
+    entry: dict[str, Any] = {
+        "time": validation.timestamp(datetime.now(UTC)),
+        "trackingId": str(uuid.uuid4()),
+        "transport": transport,
+        "method": method,
+        "path": "",
+        "operation": operation,
+        "policy": "device",
+        "apiVersion": None,
+        "registrationId": None,
+        "billable": False,
+        "fault": None,
+        "requestBytes": 0,
+    }
+    entry.update(fields)
+    return entry
 
 
 def _topic_properties(query: str) -> dict[str, str]:
