@@ -24,6 +24,14 @@ PACKAGES=(
   desktop-file-utils
 )
 
+# Issue 16: the lab's TPM boards register with Microsoft's Node device SDK (station/lab/node,
+# installed by `make bootstrap` with `npm ci`). Debian's nodejs has npm in a package of its own;
+# a nodejs that bundles npm (NodeSource) must not get Debian's npm on top.
+PACKAGES+=(nodejs)
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(npm)
+fi
+
 # A python without the venv module (Debian's split python3) needs python3-venv as well.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   PACKAGES+=(python3-venv python3-dev)
