@@ -175,6 +175,8 @@ class LocalDps:
                 time_scale=opts.time_scale,
             ),
         )
+        # one limit for the unit's registrations, whichever transport they come over
+        registrations = RateLimiter(opts.registration_rate_limit, time_scale=opts.time_scale)
         context = ServerContext(
             routes=service_routes(self.api)
             + device_routes(self.device_api)
@@ -184,7 +186,7 @@ class LocalDps:
             api_versions=frozenset(opts.api_versions),
             max_message_bytes=opts.max_message_bytes,
             limiter=RateLimiter(opts.rate_limit, time_scale=opts.time_scale),
-            registrations=RateLimiter(opts.registration_rate_limit, time_scale=opts.time_scale),
+            registrations=registrations,
             faults=self.faults,
             access_log=self._access_log,
         )
@@ -211,6 +213,7 @@ class LocalDps:
                     id_scope=opts.id_scope,
                     api_versions=frozenset(opts.api_versions),
                     max_message_bytes=opts.max_message_bytes,
+                    registrations=registrations,
                     connect_timeout_s=opts.mqtt_connect_timeout_s,
                 ),
             )

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from station.domain.errors import LabDpsError
+from station.lab.dps import errors as codes
+from station.lab.dps.errors import ApiError
 
 MINUTE_S: Final = 60.0
 
@@ -60,6 +62,22 @@ class RateLimiter:
                 self._stamps.append(now)
                 return 0.0
             return max(self._stamps[0] + self.window_s - now, 1e-3)
+
+
+def take_registration(limiter: RateLimiter) -> None:
+    """Count one device registration against the unit's limit (HTTPS and MQTT share it).
+
+    Raises:
+        ApiError: 429 / 429001 with ``Retry-After`` when the minute's registrations are used up.
+    """
+    wait = limiter.acquire()
+    if wait > 0:
+        raise ApiError(
+            codes.THROTTLED,
+            f"Too many registrations: the service takes {limiter.limit} device registrations "
+            "per minute.",
+            headers=retry_after_headers(wait),
+        )
 
 
 def retry_after_headers(wait_s: float) -> dict[str, str]:

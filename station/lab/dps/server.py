@@ -33,7 +33,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from station.lab.dps import auth
 from station.lab.dps import errors as codes
 from station.lab.dps.errors import ApiError
-from station.lab.dps.limits import FaultInjector, RateLimiter, retry_after_headers
+from station.lab.dps.limits import (
+    FaultInjector,
+    RateLimiter,
+    retry_after_headers,
+    take_registration,
+)
 from station.lab.dps.registration import DeviceRegistrationApi
 from station.lab.dps.service import ENROLLMENTS, GROUPS, ApiRequest, ApiResponse, EnrollmentApi
 from station.lab.dps.validation import timestamp
@@ -406,14 +411,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
         # their own per-unit limit.
         entry["policy"] = "device"
         if route.operation == "device.register":
-            wait = ctx.registrations.acquire()
-            if wait > 0:
-                raise ApiError(
-                    codes.THROTTLED,
-                    f"Too many registrations: the service takes {ctx.registrations.limit} "
-                    "device registrations per minute.",
-                    headers=retry_after_headers(wait),
-                )
+            take_registration(ctx.registrations)
         entry["billable"] = True
         if fault == "500":
             raise ApiError(codes.INTERNAL, "Internal server error (injected fault).")
