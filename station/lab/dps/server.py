@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_LIMIT: Final = 16 * 1024 * 1024  # read (and discard) at most this much of an oversized body
 CONNECTION_TIMEOUT_S: Final = 30.0
+BODY_TIMEOUT_S = 5.0  # a body that stalls this long is refused with 408 (tests shorten it)
 
 Handler = Callable[[ApiRequest], ApiResponse]
 
@@ -453,11 +454,30 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
                 f"The request body has {length} bytes; the maximum message size is "
                 f"{ctx.max_message_bytes} bytes.",
             )
-        data = self.rfile.read(length) if length else b""
+        data = self._read_exactly(length) if length else b""
         if len(data) != length:
             self.close_connection = True
             raise ApiError(codes.MALFORMED_BODY, "The request body is shorter than Content-Length.")
         return data
+
+    def _read_exactly(self, length: int) -> bytes:
+        """The announced body, or 408 when it stops arriving for BODY_TIMEOUT_S.
+
+        A Content-Length larger than the body sent cannot be told from a slow client; like
+        Kestrel's minimum body data rate, a body that stalls is refused instead of holding the
+        connection for the whole keep-alive time-out.
+        """
+        self.connection.settimeout(BODY_TIMEOUT_S)
+        try:
+            return bytes(self.rfile.read(length))
+        except TimeoutError as exc:
+            self.close_connection = True  # the rest of the body may still come: never read on
+            raise ApiError(
+                codes.REQUEST_TIMEOUT,
+                f"The request body stopped arriving before its {length} announced bytes.",
+            ) from exc
+        finally:
+            self.connection.settimeout(CONNECTION_TIMEOUT_S)
 
     def _content_length(self) -> int:
         """The request's one Content-Length (0 without one); 400 at once when it is bad."""
