@@ -113,6 +113,7 @@ def test_a_10_mb_body_is_answered_413_and_the_client_reads_it(dps: LocalDps) -> 
     # a client that asks first (Expect: 100-continue) is refused before it sends the body
     head = _raw(dps, _head(dps, b"Content-Length: 10485760\r\nExpect: 100-continue\r\n"))
     assert head.startswith(b"HTTP/1.1 413 ")
+    assert [e["status"] for e in dps.access_log() if e["requestBytes"] > 96 * 1024] == [413, 413]
     assert _send(dps, "GET", "/enrollments/dev-9").status_code == 404
 
 

@@ -254,6 +254,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     server: DpsHttpServer
     _drain_after = 0
+    _body_withheld = False  # Expect: 100-continue refused: the client sends no body
 
     # every method goes through one place; unknown methods end in send_error (DPS-shaped)
     def do_GET(self) -> None:
@@ -448,7 +449,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
             # answered before the body is read; the body is then read and dropped (within
             # DRAIN_LIMIT) so a client still sending it gets to read the answer
             self.close_connection = True
-            self._drain_after = length
+            self._drain_after = 0 if self._body_withheld else length
             raise ApiError(
                 codes.MESSAGE_TOO_LARGE,
                 f"The request body has {length} bytes; the maximum message size is "
@@ -492,22 +493,19 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
         return int(text)
 
     def handle_expect_100(self) -> bool:
-        """Refuse an oversized body before the client sends it (``Expect: 100-continue``)."""
+        """Answer ``Expect: 100-continue``: an oversized body is refused before it is sent.
+
+        No ``100 Continue`` then: the request goes on to :meth:`_handle`, which logs it and
+        answers 413 without waiting for (or draining) a body the client will not send.
+        """
         try:
-            length = self._content_length()
+            oversized = self._content_length() > self.server.context.max_message_bytes
         except ApiError:
-            return True  # the request handler answers the bad header itself
-        limit = self.server.context.max_message_bytes
-        if length <= limit:
-            return bool(super().handle_expect_100())
-        self.close_connection = True
-        error = ApiError(
-            codes.MESSAGE_TOO_LARGE,
-            f"The request body has {length} bytes; the maximum message size is {limit} bytes.",
-        )
-        body = error_body(error.error_code, error.message, str(uuid.uuid4()))
-        self._send(413, json.dumps(body).encode(), {"x-ms-error-code": str(error.error_code)})
-        return False
+            oversized = False  # the request handler answers the bad header itself
+        if oversized:
+            self._body_withheld = True
+            return True
+        return bool(super().handle_expect_100())
 
     def _drain(self, length: int) -> None:
         # Reading the rest lets the client finish sending and read our 413 instead of a reset.
