@@ -428,12 +428,29 @@ class EnrollmentService(Protocol):
         """DPS's enrollment for ``registration_id``, or ``None`` if there is none."""
         ...
 
-    def query(self) -> Iterator[dict[str, Any]]:
-        """Every individual enrollment, page by page."""
+    def attestation_mechanism(self, registration_id: str) -> dict[str, Any] | None:
+        """The enrollment's attestation with its symmetric keys, or ``None`` (404).
+
+        GET and query never carry symmetric keys; this is where DPS shows them.
+        """
+        ...
+
+    def query_page(
+        self, continuation: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of every individual enrollment (``SELECT *``), in an order not to rely on.
+
+        Returns the page and the continuation for the next one (``None`` after the last). One
+        operation per page, so a caller can pace pages within the rate limit and retry one.
+        """
         ...
 
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
-        """Create (or replace) an enrollment group; returns DPS's answer."""
+        """Create an enrollment group; returns DPS's answer (409 when it exists)."""
+        ...
+
+    def get_group(self, group_id: str) -> dict[str, Any] | None:
+        """DPS's enrollment group (no symmetric keys, as DPS shows it), or ``None`` (404)."""
         ...
 
     def close(self) -> None:
