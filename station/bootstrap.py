@@ -236,6 +236,8 @@ class Station:
                 pin_source=pin_source(section.pin_file, pin_prompt),
                 chain_file=section.chain_file,
                 root_file=section.root_file,
+                manifest_key_uri=self.config.dps.manifest_key_uri,
+                manifest_chain_file=self.config.dps.manifest_chain_file,
             )
             self._ca = CaService(
                 store=self.store(),
@@ -360,11 +362,15 @@ class Station:
             out or self.config.dps.export_dir or self.config.data_dir / "exports"
         )
 
-    def manifest_trust(self, root_pem: bytes) -> ManifestTrust:
-        """Checks a batch manifest's chain against ``root_pem`` (the cloud side's trust)."""
+    def manifest_trust(self, root_pem: bytes, *, pinned_sha256: str = "") -> ManifestTrust:
+        """Checks a batch manifest's chain against ``root_pem`` (the cloud side's trust).
+
+        Only a manifest-signing certificate is accepted as the signer; given ``pinned_sha256``
+        (the SHA-256 of a certificate), only that one.
+        """
         from station.adapters.exports.signing import X509ManifestTrust
 
-        return X509ManifestTrust(root_pem)
+        return X509ManifestTrust(root_pem, pinned_sha256=pinned_sha256)
 
     def _intermediate_pem(self) -> str:
         chain = self.config.ca.chain_file or self.config.data_dir / "ca" / "chain.pem"

@@ -28,6 +28,7 @@ from station.domain.certificates import (
 )
 from station.domain.enrollments import EnrollmentTemplate
 from station.domain.labels import BatchReport, LabelData, LabelTemplate, PrintReceipt
+from station.domain.manifest_signing import TrustedSigner
 from station.domain.products import ProductRecipe
 from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
@@ -406,6 +407,14 @@ class CaAdministration(Protocol):
         """
         ...
 
+    def manifest_key_public(self) -> bytes:
+        """The batch-manifest key's public key (SPKI DER), generated in its token if missing."""
+        ...
+
+    def install_manifest_chain(self, chain_pem: str) -> Path:
+        """Write the manifest key's chain (its certificate first) where the station reads it."""
+        ...
+
 
 class EnrollmentService(Protocol):
     """The DPS service API (enrollment list), behind the official client.
@@ -495,11 +504,12 @@ class ManifestSigner(Protocol):
 class ManifestTrust(Protocol):
     """Checks a manifest's certificate chain against a trusted root and verifies ES256."""
 
-    def signature_check(self, chain_der: Sequence[bytes]) -> Any:
-        """Return ``check(signing_input, signature) -> bool`` for the chain's leaf key.
+    def signer(self, chain_der: Sequence[bytes]) -> TrustedSigner:
+        """The chain's leaf as a manifest signer (its ES256 check and the station it names).
 
         Raises:
-            ValidationError: the chain does not lead to the trusted root or is not valid.
+            ValidationError: the chain does not lead to the trusted root or is not valid, or its
+                leaf is not a manifest-signing certificate (or not the pinned one).
         """
         ...
 

@@ -226,6 +226,28 @@ def issue(
     _emit(issued, out, as_json)
 
 
+@ca.command(name="manifest-key")
+@json_option
+@pass_state
+def manifest_key(state: CliState, as_json: bool) -> None:
+    """Certify the batch-manifest key ([dps] manifest_key_uri) with the manifest-signing profile.
+
+    The key is generated in the HSM if it does not exist yet; the certificate (CN = the station
+    ID) is logged and audited like every issuance, and its chain is written to
+    [dps] manifest_chain_file. Admins only.
+    """
+    with open_station(state) as station:
+        issued = station.ca(pin_prompt=_prompt()).certify_manifest_key()
+        chain_file = station.config.dps.manifest_chain_file
+    if as_json:
+        echo_json({**_issued_dict(issued), "chain_file": str(chain_file)})
+        return
+    cert = issued.certificate
+    click.echo(f"manifest key certified: {cert.subject} serial {cert.serial_hex}")
+    click.echo(f"  SHA-256 {cert.thumbprint_sha256} (pin with 'manifest verify --signer-sha256')")
+    click.echo(f"  chain written to {chain_file}")
+
+
 @ca.command(name="verify-code")
 @click.argument("code")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the cert.")

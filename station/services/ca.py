@@ -21,6 +21,7 @@ from typing import Any
 
 from station.domain.audit import EventDraft, format_time
 from station.domain.certificates import (
+    MANIFEST_SIGNING_PROFILE,
     SERIAL_BYTES,
     CertificateFacts,
     CertificateProfile,
@@ -34,6 +35,7 @@ from station.domain.certificates import (
     check_quota,
     decode_group_key,
     plan_issuance,
+    plan_manifest_signing,
     plan_verification,
     serial_from_random,
     serial_hex,
@@ -294,6 +296,12 @@ class CaService:
             KeyCustodyError: the HSM could not sign.
         """
         chosen = self._profile(profile)
+        if chosen.signs_manifests:
+            raise ProfileError(
+                f"profile {chosen.name!r} certifies the batch-manifest key, never a device",
+                remedy="Use a device profile; run 'station ca manifest-key' for the manifest key.",
+                profile=chosen.name,
+            )
         check_csr_size(len(csr))
         authority = self._ca()
         facts = authority.inspect_csr(csr)
@@ -343,6 +351,48 @@ class CaService:
         """
         require_role(self._store, self.operator, {Role.ADMIN}, action="issue a certificate")
         return self.issue(csr, registration_id, profile=profile, batch=batch, manual=True)
+
+    def certify_manifest_key(self) -> IssuedCertificate:
+        """``station ca manifest-key``: certify the HSM's batch-manifest key; admins only.
+
+        The key is generated in its token when it does not exist yet (it never leaves it). The
+        certificate uses the manifest-signing profile (CN = the station ID, the manifest-signing
+        extended key usage only), is logged and audited like every issuance, and its chain is
+        written where the station's exports read it.
+
+        Raises:
+            PermissionDeniedError: the operator is not an admin.
+            CaNotReadyError: no CA, or no manifest key configured.
+            ProfileError: the manifest-signing profile is missing or not one.
+            KeyCustodyError: the HSM refused.
+        """
+        require_role(
+            self._store, self.operator, {Role.ADMIN}, action="certify the manifest signing key"
+        )
+        chosen = self._profile(MANIFEST_SIGNING_PROFILE)
+        public_key = self._admin.manifest_key_public()
+        authority = self._ca()
+        ca_cert = authority.certificate()
+        with self._store.atomic():
+            now = self._clock.now()
+            plan = plan_manifest_signing(
+                chosen,
+                self._station_id,
+                serial=self._fresh_serial(),
+                now=now,
+                ca_not_after=ca_cert.not_after,
+            )
+            signed = self._sign(authority, plan, public_key)
+            self._log(signed, plan, now=now, batch="", job_id=None, manual=True)
+        chain = authority.chain_pem()
+        self._admin.install_manifest_chain(signed.pem + chain)
+        return IssuedCertificate(
+            certificate=signed,
+            chain_pem=chain,
+            profile=plan.profile,
+            registration_id="",
+            batch="",
+        )
 
     def verify_code(self, code: str) -> IssuedCertificate:
         """Sign a DPS proof-of-possession certificate (subject CN = ``code``); admins only.

@@ -110,7 +110,7 @@ def verify_store(store: IdentityStore, *, max_problems: int = 50) -> IntegrityRe
         if cert.status not in CertificateStatus.ALL:
             problems.append(Problem("certificates", row, f"unknown status {cert.status!r}"))
             continue
-        thumbprint = _pem_thumbprint(cert.certificate_pem)
+        thumbprint = pem_thumbprint(cert.certificate_pem)
         if thumbprint is None:
             problems.append(Problem("certificates", row, "stored certificate is not valid PEM"))
             continue
@@ -286,7 +286,7 @@ def _check_operators(store: IdentityStore) -> list[Problem]:
     return problems
 
 
-def _pem_thumbprint(pem: str) -> str | None:
+def pem_thumbprint(pem: str) -> str | None:
     """SHA-256 of the DER inside a PEM certificate, without a crypto library."""
     lines = [line.strip() for line in pem.strip().splitlines()]
     if (
