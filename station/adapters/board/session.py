@@ -34,6 +34,7 @@ from station.protocol.messages import (
     decode_response,
     encode_request,
     next_seq,
+    response_seq,
 )
 from station.protocol.ops import DEVICE_KEY, BoardInfo, ObjectState, Op, check_args, check_result
 
@@ -201,16 +202,21 @@ class BoardSession:
         seq = self._seq
         wire = DELIMITER + encode_frame(encode_request(Request(seq=seq, op=op, args=args)))
         timeout = self.slow_timeout_s if op in SLOW_OPS else self.timeout_s
+        # One wall-clock deadline for the whole exchange: NAKs, stale frames and retries can
+        # never stretch it beyond the attempts' timeouts, whatever a board sends.
+        exchange_deadline = time.monotonic() + timeout * (self.retries + 1)
         self.stats.requests += 1
         problem = "no answer"
         for attempt in range(self.retries + 1):
+            if time.monotonic() >= exchange_deadline:
+                break
             if attempt:
                 self.stats.retries += 1
                 log.debug("retrying %s seq=%d on %s after: %s", op, seq, self.port, problem)
                 self.transport.discard_input()
                 self._decoder = FrameDecoder()
             self.transport.write(wire)
-            outcome = self._await(seq, wire, time.monotonic() + timeout)
+            outcome = self._await(seq, wire, min(time.monotonic() + timeout, exchange_deadline))
             if isinstance(outcome, str):
                 problem = outcome
                 continue
@@ -253,6 +259,12 @@ class BoardSession:
                     problem = problem or f"corrupted frame ({item.fault.value})"
                     continue
                 try:
+                    # the sequence number first: a stale or foreign answer is dropped before
+                    # its body is decoded
+                    answered = response_seq(item)
+                    if answered not in (0, seq):
+                        self.stats.stale_responses += 1
+                        continue
                     response = decode_response(item)
                 except MessageError as exc:
                     self.stats.bad_frames += 1
