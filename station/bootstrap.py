@@ -45,6 +45,7 @@ from station.services.tpm_identity import TpmIdentityService
 
 if TYPE_CHECKING:
     from station.adapters.board.discovery import BoardDiscovery
+    from station.adapters.outputs import OwnedPaths
     from station.lab.boards.runner import LabBoards
     from station.services.labels import LabelService
 
@@ -64,6 +65,8 @@ class Station:
     config: StationConfig
     clock: Clock = field(default_factory=SystemClock)
     operator: str = ""
+    # False: a missing database is an error, not a new empty one (every command but 'init')
+    create_database: bool = True
     _store: IdentityStore | None = None
     _board_links: list[BoardLink] = field(default_factory=list)
     _ca: CaService | None = None
@@ -81,6 +84,7 @@ class Station:
                 busy_timeout_ms=self.config.database.busy_timeout_ms,
                 backup_dir=self.config.backup_dir,
                 clock=self.clock,
+                create=self.create_database,
             )
         return self._store
 
@@ -141,7 +145,12 @@ class Station:
 
     def for_thread(self) -> Station:
         """A sibling station for another thread: same config and clock, its own connections."""
-        return Station(config=self.config, clock=self.clock, operator=self.operator)
+        return Station(
+            config=self.config,
+            clock=self.clock,
+            operator=self.operator,
+            create_database=self.create_database,
+        )
 
     def close(self) -> None:
         """Close every adapter this station opened."""
@@ -354,13 +363,70 @@ class Station:
         signer: ManifestSigner = self._cloud["signer"]
         return signer
 
-    def export_files(self, out: Path | None = None) -> ExportFiles:
+    def export_files(self, out: Path | None = None, force: bool = False) -> ExportFiles:
         """Where export files go (``out``, else ``[dps] export_dir``, else <data>/exports)."""
         from station.adapters.exports.files import DirectoryExports
 
         return DirectoryExports(
-            out or self.config.dps.export_dir or self.config.data_dir / "exports"
+            out or self.config.dps.export_dir or self.config.data_dir / "exports",
+            force=force,
+            owned=self.owned_paths(),
         )
+
+    def owned_paths(self) -> OwnedPaths:
+        """The files and folders no output may write over (database, WAL, config, keys...)."""
+        from station.adapters.outputs import owned_paths
+
+        config = self.config
+        database = config.database_path
+        ca_dir = config.ca.dir or config.data_dir / "ca"
+        return owned_paths(
+            files=[
+                (database, "the station's database"),
+                *(
+                    (database.with_name(database.name + suffix), "the station's database journal")
+                    for suffix in ("-wal", "-shm", "-journal")
+                ),
+                (config.source, "the station's configuration"),
+                (config.ca.pin_file, "the CA PIN file"),
+                (config.ca.chain_file or ca_dir / "chain.pem", "the CA certificate chain"),
+                (config.ca.root_file or ca_dir / "root.pem", "the CA root certificate"),
+                (config.dps.manifest_chain_file, "the manifest certificate chain"),
+                (config.dps.connection_string_file, "the DPS connection string"),
+            ],
+            folders=[
+                (config.backup_dir, "the station's backups"),
+                (ca_dir, "the CA's folder"),
+            ],
+        )
+
+    def write_output(
+        self, target: Path, data: bytes, *, force: bool = False, mode: int = 0o644
+    ) -> Path:
+        """Write a requested output file safely (see :mod:`station.adapters.outputs`).
+
+        Raises:
+            OutputRefusedError: the target is the station's own, or exists and ``force`` is off.
+        """
+        from station.adapters.outputs import write_output
+
+        return write_output(target, data, force=force, owned=self.owned_paths(), mode=mode)
+
+    def check_output(self, target: Path, *, force: bool = False) -> None:
+        """Refuse ``target`` now if an output could not be written there (see write_output).
+
+        Raises:
+            OutputRefusedError: the target is the station's own, or exists and ``force`` is off.
+        """
+        from station.adapters.outputs import check_output
+
+        check_output(target, force=force, owned=self.owned_paths())
+
+    def free_output_name(self, folder: Path, stem: str, suffix: str) -> Path:
+        """A file name in ``folder`` that is not taken yet (``stem``, ``stem-2``, ...)."""
+        from station.adapters.outputs import unique_name
+
+        return unique_name(folder, stem, suffix)
 
     def manifest_trust(self, root_pem: bytes, *, pinned_sha256: str = "") -> ManifestTrust:
         """Checks a batch manifest's chain against ``root_pem`` (the cloud side's trust).
@@ -428,7 +494,11 @@ class Station:
 
 
 def build_station(
-    config: StationConfig, *, clock: Clock | None = None, operator: str = ""
+    config: StationConfig,
+    *,
+    clock: Clock | None = None,
+    operator: str = "",
+    create_database: bool = True,
 ) -> Station:
     """Build a station from ``config``.
 
@@ -436,5 +506,13 @@ def build_station(
         config: the loaded configuration.
         clock: replaces the system clock (tests, golden files).
         operator: the operator whose name goes into audit events.
+        create_database: create the database when it does not exist (``init``, the demo and
+            tests); otherwise a missing database is refused, so a mistyped data_dir never
+            starts a new, empty store.
     """
-    return Station(config=config, clock=clock or SystemClock(), operator=operator)
+    return Station(
+        config=config,
+        clock=clock or SystemClock(),
+        operator=operator,
+        create_database=create_database,
+    )

@@ -273,8 +273,11 @@ class IdentityStore(Protocol):
         """Return the print log of one device, oldest first."""
         ...
 
-    def backup(self, target: Path) -> None:
-        """Write an online, consistent copy of the database to ``target``."""
+    def backup(self, target: Path, *, force: bool = False) -> None:
+        """Write an online, consistent copy of the database to ``target`` (owner-only).
+
+        Never over the database itself; an existing ``target`` only with ``force``.
+        """
         ...
 
     def close(self) -> None:

@@ -34,8 +34,11 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 
 @contextmanager
 def open_station(state: CliState) -> Iterator[Station]:
-    """Build the station from the CLI's config and close it afterwards."""
-    station = build_station(state.config(), operator=state.operator)
+    """Build the station from the CLI's config and close it afterwards.
+
+    The database must exist: only ``station init`` creates one.
+    """
+    station = build_station(state.config(), operator=state.operator, create_database=False)
     try:
         yield station
     finally:
@@ -46,6 +49,15 @@ def json_option(func: F) -> F:
     """Add ``--json``: machine-readable output on stdout instead of the human rendering."""
     return click.option(
         "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
+    )(func)
+
+
+def force_option(func: F) -> F:
+    """Add ``--force``: replace an existing output file (never one the station owns)."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Replace the output file if it exists (the station's own files never are).",
     )(func)
 
 

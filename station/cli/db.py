@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    force_option,
+    json_option,
+    open_station,
+    pass_state,
+)
 
 
 @click.group()
@@ -51,12 +58,18 @@ def verify(state: CliState, as_json: bool) -> None:
 
 @db.command()
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@force_option
 @json_option
 @pass_state
-def backup(state: CliState, path: Path, as_json: bool) -> None:
-    """Write an online, verified copy of the database to PATH (safe while the line runs)."""
+def backup(state: CliState, path: Path, force: bool, as_json: bool) -> None:
+    """Write an online, verified copy of the database to PATH (safe while the line runs).
+
+    PATH is never one of the station's own files, and an existing file is replaced only with
+    --force. The copy is readable by its owner only.
+    """
     with open_station(state) as station:
-        result = station.database().backup(path)
+        station.check_output(path, force=force)
+        result = station.database().backup(path, force=force)
     if as_json:
         echo_json({"path": str(result.path), "events": result.events, "head": result.head_hash})
     else:

@@ -86,9 +86,12 @@ class DatabaseService:
         """Walk the audit chain and every cross-reference."""
         return verify_store(self._store)
 
-    def backup(self, target: Path) -> BackupResult:
-        """Make an online, verified copy at ``target`` and record it in the audit trail."""
-        self._store.backup(target)
+    def backup(self, target: Path, *, force: bool = False) -> BackupResult:
+        """Make an online, verified copy at ``target`` and record it in the audit trail.
+
+        An existing ``target`` is replaced only with ``force``.
+        """
+        self._store.backup(target, force=force)
         head = self._store.audit_head() or (0, "")
         self._store.append_event(
             EventDraft(
