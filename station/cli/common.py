@@ -61,6 +61,23 @@ def force_option(func: F) -> F:
     )(func)
 
 
+def term(text: object) -> str:
+    """``text`` safe for a terminal: control and format characters shown as escapes.
+
+    Serials, models and messages can come from a board or a file; an ESC sequence or a CR in
+    one must not rewrite the technician's screen (``PASS`` over a ``FAIL``).
+    """
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(char if char.isprintable() else _escape(char) for char in value)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def echo_json(value: Any) -> None:
     """Print ``value`` as indented JSON (keys sorted, so output is stable)."""
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))

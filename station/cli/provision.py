@@ -17,7 +17,14 @@ from typing import Any, TextIO
 import click
 
 from station.bootstrap import Station
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    json_option,
+    open_station,
+    pass_state,
+    term,
+)
 from station.domain.boards import PlugChange
 from station.domain.provision_events import (
     Failed,
@@ -145,7 +152,7 @@ def _jobs(
         click.echo("no open jobs")
     for j in jobs:
         click.echo(
-            f"job {j.id}: slot {j.slot}, batch {j.batch}, board {j.board_serial or '?'}, "
+            f"job {j.id}: slot {j.slot}, batch {j.batch}, board {term(j.board_serial or '?')}, "
             f"{j.state} at {j.step} (since {j.updated_at})"
         )
 
@@ -195,7 +202,7 @@ class _Printer:
 
     def note(self, text: str) -> None:
         with self._lock:
-            click.echo(text, err=True)
+            click.echo(term(text), err=True)
 
     def event(self, event: ProvisionEvent) -> None:
         if self._quiet:
@@ -203,7 +210,7 @@ class _Printer:
         text = self.render(event)
         if text:
             with self._lock:
-                click.echo(text, file=self._out)
+                click.echo(term(text), file=self._out)  # board text (model, messages) inside
 
     def render(self, event: ProvisionEvent) -> str:
         slot = f"[{event.slot}]"

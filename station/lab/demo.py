@@ -64,9 +64,9 @@ MANIFEST_KEY_URI = "pkcs11:token=station-ca;object=manifest-key"
 ADMIN, TECHNICIAN, QA = "demo-admin", "tina", "quinn"
 #: GUI logins of the demo's throwaway station (printed in the summary): name -> (role, PIN)
 DEMO_LOGINS = {
-    TECHNICIAN: (Role.TECHNICIAN, "1111"),
-    QA: (Role.QA, "2222"),
-    "ada": (Role.ADMIN, "3333"),
+    TECHNICIAN: (Role.TECHNICIAN, "111111"),
+    QA: (Role.QA, "222222"),
+    "ada": (Role.ADMIN, "333333"),
 }
 
 

@@ -122,3 +122,37 @@ def test_a_board_that_only_sends_stale_answers_ends_within_the_exchange(hostile)
     with pytest.raises(BoardTimeoutError):
         session.hello()
     assert session.stats.stale_responses >= 50
+
+
+@pytest.mark.parametrize(
+    "serial", ['=HYPERLINK("http://x")', "SN1\x1b[2K\rPASS", "SN 1", "-SN1", "+SN1"]
+)
+def test_a_board_serial_is_held_to_the_scanned_serial_rule(hostile, serial: str) -> None:
+    def script(seq: int) -> list[bytes]:
+        result = {"proto": 1, "serial": serial, "model": "M", "fw": "1", "hw": "A", "caps": []}
+        result |= {"locked": False, "max": 8192}
+        return [encode_response(Response(seq=seq, status=0, result=result))]
+
+    session = hostile(script)
+    with pytest.raises(BoardProtocolError, match="not a board serial number"):
+        session.hello()
+
+
+def test_board_text_cannot_rewrite_the_terminal(tmp_path, capsys) -> None:
+    from station.cli.main import main
+
+    def script(seq: int) -> list[bytes]:
+        result = {"proto": 1, "serial": "SN1", "model": "M\x1b[2K\rPASS", "fw": "1\x07"}
+        result |= {"hw": "A", "caps": ["se\x1b]0;x"], "locked": False, "max": 8192}
+        return [encode_response(Response(seq=seq, status=0, result=result))]
+
+    board = HostileBoard(script)
+    try:
+        config = tmp_path / "station.toml"
+        config.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+        assert main(["--config", str(config), "board", "probe", board.path]) == 0
+    finally:
+        board.close()
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert "M\\x1b[2K\\x0dPASS" in out and "1\\x07" in out

@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from station.domain.boards import printed_serial
 from station.domain.errors import (
     BoardProtocolError,
     BoardReportedError,
     BoardTimeoutError,
+    ValidationError,
 )
 from station.protocol.framing import DELIMITER, BadFrame, FrameDecoder, encode_frame
 from station.protocol.messages import (
@@ -129,6 +131,20 @@ class BoardSession:
         """
         result = self.request(Op.HELLO, {"proto": PROTOCOL_VERSION})
         info = self._wrap(lambda: BoardInfo.from_result(result))
+        if info.serial:
+            # the same rule as a scanned serial: the serial lands in exports, CSV cells,
+            # labels and terminals, so a board may not choose its characters
+            try:
+                valid = printed_serial(info.serial) == info.serial
+            except ValidationError:
+                valid = False
+            if not valid:
+                raise BoardProtocolError(
+                    f"board on {self.port} reports serial {info.serial[:70]!r}, which is not a "
+                    "board serial number (letters, digits and . _ : / -, at most 64)",
+                    remedy="Quarantine the board: its firmware or identity data is corrupt.",
+                    port=self.port,
+                )
         if info.protocol != PROTOCOL_VERSION:
             raise BoardProtocolError(
                 f"board on {self.port} speaks protocol version {info.protocol}, "
