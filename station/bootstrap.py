@@ -259,6 +259,7 @@ class Station:
                 default_profile=section.default_profile,
                 quota_spare=section.quota_spare,
                 expiry_warning_days=section.expiry_warning_days,
+                products=self.products(),
             )
         # the CA session outlives a change of operator (a GUI slot keeps its station all shift):
         # whoever acts now is the one audited

@@ -43,15 +43,27 @@ from station.domain.certificates import (
 from station.domain.errors import (
     CaError,
     CaNotReadyError,
+    DuplicateIdentityError,
     KeyCustodyError,
     NotFoundError,
     ProfileError,
+    ValidationError,
 )
+from station.domain.products import ProductAttestation
 from station.domain.records import CertificateRecord, CertificateStatus, Role
-from station.ports import CaAdministration, CertificateAuthority, Clock, IdentityStore
+from station.domain.registration import normalize_registration_id
+from station.domain.states import BatchStatus, DeviceStatus
+from station.ports import (
+    CaAdministration,
+    CertificateAuthority,
+    Clock,
+    IdentityStore,
+    ProductCatalog,
+)
 from station.services.authz import require_role
 
 _SERIAL_ATTEMPTS = 8
+_CERTIFICATE_ATTESTATIONS = frozenset({ProductAttestation.X509, ProductAttestation.X509_INJECTED})
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,7 @@ class CaService:
         quota_spare: certificates a batch may use beyond its size (rework, retries).
         expiry_warning_days: warn on import/status when the chain expires sooner than this.
         random_bytes: randomness for serial numbers (injected for golden tests).
+        products: the product recipes (``ca issue --batch`` checks the batch's attestation).
     """
 
     def __init__(
@@ -124,6 +137,7 @@ class CaService:
         quota_spare: int = 0,
         expiry_warning_days: int = 30,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        products: ProductCatalog | None = None,
     ) -> None:
         self._store = store
         self._admin = admin
@@ -137,6 +151,7 @@ class CaService:
         self._quota_spare = quota_spare
         self._warn_days = expiry_warning_days
         self._random = random_bytes
+        self._products = products
 
     # ------------------------------------------------------------------ lifecycle
     def init(
@@ -346,11 +361,68 @@ class CaService:
     ) -> IssuedCertificate:
         """``station ca issue``: the same issuance, for admins only (rework, policy tests).
 
+        The line's checks apply too: no second live certificate for a registration ID that is
+        provisioned, being provisioned, or already holds one; and a ``batch`` must be an open
+        batch of a product whose devices get certificates (X.509 attestation).
+
         Raises:
             PermissionDeniedError: the operator is not an admin.
+            DuplicateIdentityError: the registration ID is taken (see above).
+            ValidationError: the batch is closed or of another attestation.
         """
         require_role(self._store, self.operator, {Role.ADMIN}, action="issue a certificate")
-        return self.issue(csr, registration_id, profile=profile, batch=batch, manual=True)
+        wanted = normalize_registration_id(registration_id, x509=True)
+        self._check_unclaimed(wanted)
+        if batch:
+            self._check_certificate_batch(batch)
+        return self.issue(csr, wanted, profile=profile, batch=batch, manual=True)
+
+    def _check_unclaimed(self, registration_id: str) -> None:
+        device = self._store.device(registration_id)
+        if device is not None and device.status != DeviceStatus.VOIDED:
+            raise DuplicateIdentityError(
+                f"registration ID {registration_id} is already provisioned (batch "
+                f"{device.batch}, board {device.serial})",
+                remedy="Void the device first ('station devices void') if it really needs a new "
+                "certificate.",
+                registration_id=registration_id,
+            )
+        live = [
+            c
+            for c in self._store.certificates_for(registration_id)
+            if c.status == CertificateStatus.ISSUED
+        ]
+        if live:
+            raise DuplicateIdentityError(
+                f"registration ID {registration_id} already holds live certificate "
+                f"{live[0].serial_number}",
+                remedy="Void that certificate first, or use another registration ID.",
+                registration_id=registration_id,
+            )
+        if any(j.registration_id == registration_id for j in self._store.open_jobs()):
+            raise DuplicateIdentityError(
+                f"registration ID {registration_id} is being provisioned on the line right now",
+                remedy="Let the job finish or void it ('station provision void').",
+                registration_id=registration_id,
+            )
+
+    def _check_certificate_batch(self, batch: str) -> None:
+        record = self._store.batch(batch)
+        if record is None:
+            raise NotFoundError(f"batch {batch} does not exist", batch=batch)
+        if record.status != str(BatchStatus.OPEN):
+            raise ValidationError(
+                f"batch {batch} is {record.status}, not open", remedy="Name an open batch."
+            )
+        if self._products is not None:
+            attestation = self._products.product(record.product).attestation
+            if attestation not in _CERTIFICATE_ATTESTATIONS:
+                raise ValidationError(
+                    f"batch {batch} is a {attestation} batch: its devices get no certificate",
+                    remedy="Name a batch of an X.509 product, or none.",
+                    batch=batch,
+                    attestation=str(attestation),
+                )
 
     def certify_manifest_key(self) -> IssuedCertificate:
         """``station ca manifest-key``: certify the HSM's batch-manifest key; admins only.
