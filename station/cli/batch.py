@@ -97,8 +97,9 @@ def open_batch(
     """
     if (name is None) == (name_option is None):
         raise click.UsageError("give the work order once: as NAME or as --name")
-    name = name or name_option
-    assert name is not None
+    name = name if name is not None else name_option
+    if not name or not name.strip():
+        raise click.BadParameter("a batch needs a name (the work order)", param_hint="NAME")
     with open_station(state) as station:
         record = station.batches().open(name=name, product=product, size=size)
     if as_json:

@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
-from station.domain.certificates import CertificateFacts, KeyDescription
+from station.domain.certificates import MAX_CSR_BYTES, CertificateFacts, KeyDescription
+from station.inputs import MAX_CERTIFICATES, read_bounded
 from station.services.ca import IssuedCertificate
 
 
@@ -138,7 +139,8 @@ def import_chain(state: CliState, chain: Path, root: Path | None, as_json: bool)
         if root_path is None:
             raise click.UsageError("pass --root ROOT.pem (or set [ca] root_file)")
         result = station.ca(pin_prompt=_prompt()).import_chain(
-            chain.read_bytes(), root_path.read_bytes()
+            read_bounded(chain, limit=MAX_CERTIFICATES, what="the chain"),
+            read_bounded(root_path, limit=MAX_CERTIFICATES, what="the root certificate"),
         )
     if as_json:
         echo_json({"certificate": _cert_dict(result.certificate), "warnings": result.warnings})
@@ -153,7 +155,10 @@ def import_chain(state: CliState, chain: Path, root: Path | None, as_json: bool)
 @json_option
 @pass_state
 def status(state: CliState, as_json: bool) -> None:
-    """Show where the key is, the intermediate's subject and validity, and the issued count."""
+    """Show where the key is, the intermediate's subject and validity, and the issued count.
+
+    Exits 1 when the key cannot be opened (token missing, wrong PIN).
+    """
     with open_station(state) as station, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = station.ca(pin_prompt=_prompt()).status()
@@ -168,6 +173,8 @@ def status(state: CliState, as_json: bool) -> None:
                 "issued": info.issued,
             }
         )
+        if info.key_error:
+            raise click.exceptions.Exit(1)
         return
     _warn_development(info.key)
     click.echo(f"key:         {info.key_uri or '(none: run station ca init)'}")
@@ -185,6 +192,8 @@ def status(state: CliState, as_json: bool) -> None:
         click.echo(f"  issuer:    {cert.issuer}")
         click.echo(f"  valid:     {cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d}")
     click.echo(f"issued:      {info.issued}")
+    if info.key_error:  # a missing token or a wrong PIN: the CA cannot issue, so say so
+        raise click.exceptions.Exit(1)
 
 
 @ca.command(name="lab-root")
@@ -202,7 +211,12 @@ def lab_root(state: CliState, as_json: bool) -> None:
 
 
 @ca.command()
-@click.option("--csr", "csr_path", required=True, type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--csr",
+    "csr_path",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+)
 @click.option("--registration-id", required=True, help="The device's registration ID (the CN).")
 @click.option("--profile", default="", help="Certificate profile (default: [ca] default_profile).")
 @click.option("--batch", default="", help="Count the certificate against this batch's quota.")
@@ -220,8 +234,10 @@ def issue(
 ) -> None:
     """Issue a device certificate from a CSR (admins only; same policy and log as the line)."""
     with open_station(state) as station:
+        # read at most the CSR limit: '--csr /dev/zero' is an error at once, not a full memory
+        csr = read_bounded(csr_path, limit=MAX_CSR_BYTES, what="the CSR")
         issued = station.ca(pin_prompt=_prompt()).issue_as_admin(
-            csr_path.read_bytes(), registration_id, profile=profile, batch=batch
+            csr, registration_id, profile=profile, batch=batch
         )
     _emit(issued, out, as_json)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +60,13 @@ def force_option(func: F) -> F:
         is_flag=True,
         help="Replace the output file if it exists (the station's own files never are).",
     )(func)
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A click callback refusing ``nan`` and ``inf`` (a range check lets ``nan`` through)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("must be a finite number", ctx=ctx, param=param)
+    return value
 
 
 def term(text: object) -> str:

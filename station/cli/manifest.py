@@ -8,6 +8,7 @@ import click
 
 from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
 from station.domain.errors import ManifestError
+from station.inputs import MAX_CERTIFICATES, MAX_MANIFEST, read_bounded
 from station.services.manifests import certificate_sha256, verify_manifest_bytes
 
 
@@ -52,12 +53,15 @@ def verify(
     names (and the pinned one, given --signer or --signer-sha256), the batch header and every
     record, and names anything changed, added, removed or reordered.
     """
-    try:
-        data = file.read_bytes()
-        root = trust.read_bytes()
-        pinned = certificate_sha256(signer.read_bytes()) if signer else ""
-    except OSError as exc:
-        raise ManifestError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    data = read_bounded(file, limit=MAX_MANIFEST, what="the manifest", error=ManifestError)
+    root = read_bounded(trust, limit=MAX_CERTIFICATES, what="the root", error=ManifestError)
+    pinned = (
+        certificate_sha256(
+            read_bounded(signer, limit=MAX_CERTIFICATES, what="the signer", error=ManifestError)
+        )
+        if signer
+        else ""
+    )
     if signer_sha256:
         wanted = signer_sha256.replace(":", "").upper()
         if len(wanted) != 64 or any(c not in "0123456789ABCDEF" for c in wanted):

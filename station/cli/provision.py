@@ -20,6 +20,7 @@ from station.bootstrap import Station
 from station.cli.common import (
     CliState,
     echo_json,
+    finite,
     json_option,
     open_station,
     pass_state,
@@ -54,9 +55,21 @@ from station.services.provision_line import ProvisionLine
 @click.option("--rework", default="", help="QA: void the board's identity for REASON, redo it.")
 @click.option("--badge", is_flag=True, help="Log in by scanning a badge (prompted, hidden).")
 @click.option("--detail", is_flag=True, help="Show the technical detail of failures.")
-@click.option("--interval", default=0.5, show_default=True, help="Hot-plug poll period (s).")
+@click.option(
+    "--interval",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.05, 3600),
+    callback=finite,
+    help="Hot-plug poll period (s, 0.05 to 3600).",
+)
 @click.option("--jobs", "list_jobs", is_flag=True, help="List open (unfinished) jobs and exit.")
-@click.option("--void-job", type=int, default=None, help="Abandon open job ID (board lost).")
+@click.option(
+    "--void-job",
+    type=click.IntRange(1, 2**63 - 1),
+    default=None,
+    help="Abandon open job ID (board lost).",
+)
 @click.option("--reason", default="", help="Why the job is voided (with --void-job).")
 @json_option
 @pass_state

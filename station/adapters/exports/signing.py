@@ -23,6 +23,7 @@ from station.adapters.ca.builder import EKU_NAMES
 from station.domain.certificates import manifest_signer_refusal
 from station.domain.errors import KeyCustodyError, ManifestError, ValidationError
 from station.domain.manifest_signing import TrustedSigner
+from station.inputs import MAX_CERTIFICATES, read_bounded
 
 
 class HsmManifestSigner:
@@ -44,8 +45,15 @@ class HsmManifestSigner:
             KeyCustodyError: the key cannot be opened.
         """
         try:
-            chain = x509.load_pem_x509_certificates(chain_file.read_bytes())
-        except (OSError, ValueError) as exc:
+            chain = x509.load_pem_x509_certificates(
+                read_bounded(
+                    chain_file,
+                    limit=MAX_CERTIFICATES,
+                    what="the manifest chain",
+                    error=ManifestError,
+                )
+            )
+        except ValueError as exc:
             raise ManifestError(
                 f"cannot read the manifest certificate chain {chain_file}",
                 remedy="Set [dps] manifest_chain_file to the PEM chain of the manifest key "
