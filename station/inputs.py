@@ -45,15 +45,15 @@ def read_bounded(
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
             raise error(
-                f"{what} {path} is a folder, not a file",
+                f"cannot read {what} {path}: it is a folder, not a file",
                 remedy="Name the file itself.",
-                path=str(path),
+                file=str(path),
             )
         if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
             raise error(
-                f"{what} {path} is a device, not a file",
+                f"cannot read {what} {path}: it is a device, not a file",
                 remedy="Name a regular file.",
-                path=str(path),
+                file=str(path),
             )
         if info.st_size > limit:  # refused before a byte is read
             raise _too_large(path, limit, what, error)
@@ -63,7 +63,7 @@ def read_bounded(
         raise error(
             f"cannot read {what} {path}: {exc.strerror}",
             remedy="Check the path and the file's permissions.",
-            path=str(path),
+            file=str(path),
         ) from exc
     if len(data) > limit:
         raise _too_large(path, limit, what, error)
@@ -74,7 +74,7 @@ def _too_large(path: Path, limit: int, what: str, error: ErrorFactory) -> Statio
     return error(
         f"{what} {path} is larger than {_size(limit)}; it cannot be one",
         remedy="Check that you named the right file.",
-        path=str(path),
+        file=str(path),
         limit=limit,
     )
 
@@ -95,19 +95,19 @@ def read_toml(
         raise error(
             f"{what} {path} is not UTF-8 text",
             remedy="Save the file as UTF-8 text.",
-            path=str(path),
+            file=str(path),
         ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise error(
             f"{what} {path} is not valid TOML: {exc}",
             remedy="Fix the syntax error at the position shown.",
-            path=str(path),
+            file=str(path),
         ) from exc
     except RecursionError as exc:  # tomllib recurses per nesting level
         raise error(
             f"{what} {path} nests arrays or tables too deeply to be read",
             remedy="A station file nests a few levels at most; check that it is the right file.",
-            path=str(path),
+            file=str(path),
         ) from exc
 
 

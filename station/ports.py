@@ -273,6 +273,18 @@ class IdentityStore(Protocol):
         """Return the print log of one device, oldest first."""
         ...
 
+    def damaged_rows(self) -> list[tuple[str, str, str]]:
+        """``(table, row, reason)`` for every row with a column the store cannot even read."""
+        ...
+
+    def settings(self, prefix: str) -> list[tuple[str, str]]:
+        """Every setting whose key starts with ``prefix``, by key."""
+        ...
+
+    def iter_labels(self) -> Iterator[LabelRecord]:
+        """The whole print log, oldest first."""
+        ...
+
     def backup(self, target: Path, *, force: bool = False) -> None:
         """Write an online, consistent copy of the database to ``target`` (owner-only).
 

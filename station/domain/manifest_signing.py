@@ -133,6 +133,9 @@ class BatchHeader:
     last: str
     seal_sha256: str
     records_sha256: str
+    # the station's audit-chain head when it signed: an anchor outside its database
+    chain_seq: int = 0
+    chain_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON payload."""
@@ -148,6 +151,8 @@ class BatchHeader:
             "last": self.last,
             "seal_sha256": self.seal_sha256,
             "records_sha256": self.records_sha256,
+            "chain_seq": self.chain_seq,
+            "chain_hash": self.chain_hash,
         }
 
     @classmethod

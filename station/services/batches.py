@@ -420,6 +420,7 @@ class BatchService:
                     sealed_at=seal.sealed_at,
                     signed_at=format_time(self._clock.now()),
                     seal_sha256=seal.digest,
+                    chain_head=self._store.audit_head(),
                 ),
             )
         group_enrolled = (

@@ -38,7 +38,7 @@ def _error_line(capsys) -> str:
 
 def test_huge_or_endless_inputs_are_refused_before_reading(ready, tmp_path, capsys) -> None:
     assert _run(ready, "ca", "issue", "--csr", "/dev/zero", "--registration-id", "d1") == 1
-    assert "the CSR /dev/zero is a device, not a file" in _error_line(capsys)
+    assert "the CSR /dev/zero: it is a device, not a file" in _error_line(capsys)
     huge = tmp_path / "huge.jwsl"
     with huge.open("wb") as handle:  # sparse: 600 MiB on paper, nothing on disk
         handle.truncate(600 * 1024 * 1024)

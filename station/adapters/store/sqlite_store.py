@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from station.adapters.outputs import OwnedPaths, write_output_with
 from station.adapters.store import migrations as schema
+from station.adapters.store import row_scan
 from station.domain.audit import AuditEvent, EventDraft, chain, format_time
 from station.domain.errors import SchemaTooNewError, StoreBusyError, StoreError
 from station.domain.records import (
@@ -654,6 +655,26 @@ class SqliteStore:
                 remedy="Choose a writable folder with free space.",
                 target=str(target),
             ) from exc
+
+    def damaged_rows(self) -> list[tuple[str, str, str]]:
+        """``(table, row, reason)`` for every row with a column the store cannot read."""
+        return list(row_scan.damaged_rows(self._db.conn))
+
+    def settings(self, prefix: str) -> list[tuple[str, str]]:
+        """Every setting whose key starts with ``prefix``, by key."""
+        rows = self._db.execute(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? AND key != ? ORDER BY key",
+            [len(prefix), prefix, _AUDIT_HEAD],
+        ).fetchall()
+        return [(str(key), str(value)) for key, value in rows]
+
+    def iter_labels(self) -> Iterator[LabelRecord]:
+        """The whole print log, oldest first."""
+        rows = self._db.execute(
+            "SELECT registration_id, template, printer, kind, operator, printed_at, reason, id "
+            "FROM labels ORDER BY id"
+        ).fetchall()
+        return iter([LabelRecord(*row) for row in rows])
 
     def raw_execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only diagnostic query (used by ``station db verify`` reports and tests)."""
