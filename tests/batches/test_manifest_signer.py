@@ -125,3 +125,14 @@ def test_the_header_station_must_be_the_certificate_station(manifest_file) -> No
     report = verify_manifest(data, other_station)
     assert [f.kind for f in report.findings] == ["header"]
     assert "belongs to station 'line-9'" in report.findings[0].message
+
+
+def test_the_signed_manifest_anchors_the_chain(manifest_file, cloud, cloud_config_file) -> None:
+    from station.domain.anchors import parse_anchor
+
+    anchor = parse_anchor(manifest_file.read_bytes())
+    event = cloud.store().event(anchor.seq)
+    assert event is not None and event.hash == anchor.hash and anchor.station == "test-station"
+    cloud.close()
+    args = ["--config", str(cloud_config_file), "db", "verify", "--anchor", str(manifest_file)]
+    assert main(args) == 0
