@@ -266,7 +266,7 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = Non
 #: (section, key, low, high): numbers the station cannot work with outside these bounds.
 _RANGES: tuple[tuple[str, str, float, float], ...] = (
     ("database", "busy_timeout_ms", 0, 3_600_000),
-    ("board", "baud", 1, 10_000_000),
+    ("board", "baud", 0, 10_000_000),  # 0: a pty (lab boards) ignores the rate
     ("board", "timeout_s", 0.001, 3600),
     ("board", "slow_timeout_s", 0.001, 3600),
     ("board", "retries", 0, 100),

@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    force_option,
+    json_option,
+    open_station,
+    pass_state,
+)
 from station.domain.certificates import MAX_CSR_BYTES, CertificateFacts, KeyDescription
 from station.inputs import MAX_CERTIFICATES, read_bounded
 from station.services.ca import IssuedCertificate
@@ -94,6 +101,7 @@ def ca() -> None:
 @click.option("--common-name", default="Station Intermediate CA", show_default=True)
 @click.option("--organization", default="", help="Subject O of the intermediate.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the CSR.")
+@force_option
 @json_option
 @pass_state
 def init(
@@ -103,16 +111,19 @@ def init(
     common_name: str,
     organization: str,
     out: Path | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Generate the CA key inside the HSM/TPM and write the CSR for the offline root."""
     with open_station(state) as station, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the development-key warning is shown below instead
+        if out is not None:
+            station.check_output(out, force=force)
         result = station.ca(pin_prompt=_prompt()).init(
             key_uri, algorithm=algorithm, common_name=common_name, organization=organization
         )
-    if out is not None:
-        out.write_text(result.csr_pem, encoding="ascii")
+        if out is not None:
+            station.write_output(out, result.csr_pem.encode("ascii"), force=force)
     if as_json:
         echo_json({"key": _key_dict(result.key), "csr_pem": result.csr_pem})
         return
@@ -221,6 +232,7 @@ def lab_root(state: CliState, as_json: bool) -> None:
 @click.option("--profile", default="", help="Certificate profile (default: [ca] default_profile).")
 @click.option("--batch", default="", help="Count the certificate against this batch's quota.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write cert + chain.")
+@force_option
 @json_option
 @pass_state
 def issue(
@@ -230,15 +242,21 @@ def issue(
     profile: str,
     batch: str,
     out: Path | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Issue a device certificate from a CSR (admins only; same policy and log as the line)."""
     with open_station(state) as station:
         # read at most the CSR limit: '--csr /dev/zero' is an error at once, not a full memory
         csr = read_bounded(csr_path, limit=MAX_CSR_BYTES, what="the CSR")
+        if out is not None:
+            station.check_output(out, force=force)
         issued = station.ca(pin_prompt=_prompt()).issue_as_admin(
             csr, registration_id, profile=profile, batch=batch
         )
+        if out is not None:
+            pem = issued.certificate.pem + issued.chain_pem
+            station.write_output(out, pem.encode("ascii"), force=force)
     _emit(issued, out, as_json)
 
 
@@ -267,14 +285,17 @@ def manifest_key(state: CliState, as_json: bool) -> None:
 @ca.command(name="verify-code")
 @click.argument("code")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the cert.")
+@force_option
 @json_option
 @pass_state
-def verify_code(state: CliState, code: str, out: Path | None, as_json: bool) -> None:
+def verify_code(state: CliState, code: str, out: Path | None, force: bool, as_json: bool) -> None:
     """Sign a DPS verification certificate (subject CN = CODE) with the CA key (admins only)."""
     with open_station(state) as station:
+        if out is not None:
+            station.check_output(out, force=force)
         issued = station.ca(pin_prompt=_prompt()).verify_code(code)
-    if out is not None:
-        out.write_text(issued.certificate.pem, encoding="ascii")
+        if out is not None:
+            station.write_output(out, issued.certificate.pem.encode("ascii"), force=force)
     if as_json:
         echo_json(_issued_dict(issued))
     elif out is None:
@@ -305,8 +326,6 @@ def import_group_key(state: CliState, key_uri: str, as_json: bool) -> None:
 
 
 def _emit(issued: IssuedCertificate, out: Path | None, as_json: bool) -> None:
-    if out is not None:
-        out.write_text(issued.certificate.pem + issued.chain_pem, encoding="ascii")
     if as_json:
         echo_json(_issued_dict(issued))
     elif out is None:
