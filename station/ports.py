@@ -285,6 +285,14 @@ class IdentityStore(Protocol):
         """The whole print log, oldest first."""
         ...
 
+    def iter_jobs(self) -> Iterator[JobRecord]:
+        """Every provisioning job, oldest first."""
+        ...
+
+    def iter_pushes(self) -> Iterator[tuple[str, str, str]]:
+        """Every DPS outbox row as ``(batch, registration ID, state)``, in order."""
+        ...
+
     def backup(self, target: Path, *, force: bool = False) -> None:
         """Write an online, consistent copy of the database to ``target`` (owner-only).
 

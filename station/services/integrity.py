@@ -16,7 +16,9 @@ Checks, in order:
    reached through the matching ``batch.<status>`` event, its seal (a setting) equal to what the
    ``batch.sealed`` event recorded;
 7. the settings the line relies on: the secure-element clone index names recorded devices;
-8. every label row belongs to a recorded device and was counted by a ``label.*`` event;
+8. every label row belongs to a recorded device and was counted by a ``label.*`` event; every
+   job belongs to a batch (a passed one to a recorded device); every outbox row is a device of
+   its batch;
 9. given an anchor written outside the database (next to a backup, in a signed manifest), the
    chain still holds that event with that hash (catches a rolled-back WAL or a cut tail).
 
@@ -43,7 +45,7 @@ from station.domain.records import (
     DeviceRecord,
     index_columns,
 )
-from station.domain.states import BatchStatus
+from station.domain.states import BatchStatus, JobState
 from station.ports import IdentityStore
 
 #: settings the line relies on (kept in ``meta``): keep in step with the services that write them
@@ -136,6 +138,8 @@ def verify_store(
         ("batches", lambda: _check_batches(store)),
         ("meta", lambda: _check_settings(store)),
         ("labels", lambda: _check_labels(store)),
+        ("jobs", lambda: _check_jobs(store)),
+        ("pushes", lambda: _check_pushes(store)),
     ):
         if table in unreadable or len(problems) >= max_problems:
             continue
@@ -303,6 +307,36 @@ def _check_settings(store: IdentityStore) -> list[Problem]:
         if device is None:
             problems.append(
                 Problem("meta", key, f"the clone index names {owner!r}, which is not recorded")
+            )
+    return problems
+
+
+def _check_jobs(store: IdentityStore) -> list[Problem]:
+    """A job belongs to a batch; a passed job formed a recorded device."""
+    problems: list[Problem] = []
+    for job in store.iter_jobs():
+        row = f"job {job.id}"
+        if store.batch(job.batch) is None:
+            problems.append(Problem("jobs", row, f"belongs to batch {job.batch!r}, not recorded"))
+        elif job.state is JobState.PASSED and store.device(job.registration_id) is None:
+            problems.append(
+                Problem("jobs", row, f"passed, but device {job.registration_id!r} is not recorded")
+            )
+    return problems
+
+
+def _check_pushes(store: IdentityStore) -> list[Problem]:
+    """Every outbox row is a device recorded in that batch."""
+    problems: list[Problem] = []
+    for batch, registration_id, _ in store.iter_pushes():
+        device = store.device(registration_id)
+        if device is None or device.batch != batch:
+            problems.append(
+                Problem(
+                    "pushes",
+                    f"{batch}/{registration_id}",
+                    "queued for DPS, but no such device is recorded in that batch",
+                )
             )
     return problems
 

@@ -676,6 +676,18 @@ class SqliteStore:
         ).fetchall()
         return iter([LabelRecord(*row) for row in rows])
 
+    def iter_jobs(self) -> Iterator[JobRecord]:
+        """Every provisioning job, oldest first."""
+        rows = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY id").fetchall()
+        return iter([_job(row) for row in rows])
+
+    def iter_pushes(self) -> Iterator[tuple[str, str, str]]:
+        """Every outbox row as ``(batch, registration ID, state)``, in order."""
+        rows = self._db.execute(
+            "SELECT batch, registration_id, state FROM pushes ORDER BY id"
+        ).fetchall()
+        return iter([(str(b), str(r), str(s)) for b, r, s in rows])
+
     def raw_execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only diagnostic query (used by ``station db verify`` reports and tests)."""
         return [tuple(row) for row in self._db.execute(sql, params or []).fetchall()]

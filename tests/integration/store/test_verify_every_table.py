@@ -118,6 +118,8 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
         "WHERE key = 'batch.seal.WO-V'",
         "clone": f"UPDATE meta SET value = 'nobody' WHERE key LIKE '{DEVICE_KEY_PREFIX}%'",
         "labels": "DELETE FROM labels",
+        "jobs": "UPDATE jobs SET batch = 'WO-GONE'",
+        "pushes": "UPDATE pushes SET registration_id = 'stranger'",
     }
     expected = {
         "batches": "batches WO-V: row says product lab-sym size 99",
@@ -125,6 +127,8 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
         "seal": "meta batch.seal.WO-V: the seal differs",
         "clone": "the clone index names 'nobody'",
         "labels": "0 label row(s), but 1 label audit event(s)",
+        "jobs": "belongs to batch 'WO-GONE', not recorded",
+        "pushes": "pushes WO-V/stranger: queued for DPS, but no such device",
     }
     for name, sql in edits.items():
         copy = _copy(filled, tmp_path, name)
