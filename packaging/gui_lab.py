@@ -102,6 +102,8 @@ def gui_lab(
             "[dps]\n"
             f'connection_string_file = "{dps.connection_file}"\n'
             f'ca_bundle = "{dps.ca_bundle}"\n'
+            'manifest_key_uri = "pkcs11:token=station-ca;object=manifest-key"\n'
+            f'manifest_chain_file = "{directory / "manifest-chain.pem"}"\n'
             "[gui]\n"
             f"slot_names = [{slots}]\n"
             "lock_after_s = 900\n",
@@ -116,6 +118,7 @@ def gui_lab(
             ca = admin.ca()
             ca.init(token.uri("station-ca-key"), common_name="Line 1 CA", organization="ACME")
             ca.lab_root()
+            ca.certify_manifest_key()  # batch manifests: the station CA's manifest-signing key
             group_key = base64.b64encode(secrets.token_bytes(32)).decode()
             ca.import_group_key("pkcs11:token=station-ca;object=lab-group-key", group_key)
             for name, (role, pin, badge) in PEOPLE.items():
