@@ -152,8 +152,9 @@ _COMMANDS = [
 )
 @given(command=st.sampled_from(_COMMANDS), value=_HOSTILE)
 def test_hostile_argument_values_get_an_error_line_never_a_traceback(
-    ready, tmp_path, capsys, command, value
+    ready, tmp_path, capsys, monkeypatch, command, value
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative path value lands in the test's folder
     args = [part.format(v=value, tmp=tmp_path) for part in command]
     code = _run(ready, *args)
     captured = capsys.readouterr()
