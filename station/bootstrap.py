@@ -394,6 +394,8 @@ class Station:
                 (config.ca.root_file or ca_dir / "root.pem", "the CA root certificate"),
                 (config.dps.manifest_chain_file, "the manifest certificate chain"),
                 (config.dps.connection_string_file, "the DPS connection string"),
+                *_key_files(config.ca.key_uri, "the CA key"),
+                *_key_files(config.dps.manifest_key_uri, "the manifest key"),
             ],
             folders=[
                 (config.backup_dir, "the station's backups"),
@@ -492,6 +494,24 @@ class Station:
             # With no printer configured, labels are saved as PDFs in the output folder.
             default_printer=section.printer or f"file:{self.config.labels_output_dir}/",
         )
+
+
+def _key_files(uri: str, what: str) -> list[tuple[Path | None, str]]:
+    """The files a key URI names: a ``file:`` key itself, a ``pin-source`` PIN file."""
+    from hsm.errors import HsmError
+    from hsm.uri import FileUri, Pkcs11Uri, parse_key_uri
+
+    if not uri:
+        return []
+    try:
+        parsed = parse_key_uri(uri)
+    except HsmError:
+        return []  # reported where the key is opened
+    if isinstance(parsed, FileUri):
+        return [(parsed.path, what)]
+    if isinstance(parsed, Pkcs11Uri) and parsed.pin_source:
+        return [(Path(parsed.pin_source), f"the PIN file of {what}")]
+    return []
 
 
 def build_station(

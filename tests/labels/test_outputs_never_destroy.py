@@ -84,3 +84,22 @@ def test_backups_are_owner_only_and_default_reports_never_collide(
     assert run(config_file, "batch", "report", "WO-4711") == 0
     reports = sorted(p.name for p in config.labels_output_dir.glob("batch-WO-4711-report*"))
     assert reports == ["batch-WO-4711-report-2.pdf", "batch-WO-4711-report.pdf"]
+
+
+def test_key_files_and_pin_files_named_by_key_uris_are_owned(tmp_path) -> None:
+    from station.config import load_config
+    from station.domain.errors import OutputRefusedError
+
+    key = tmp_path / "dev-ca.p8"
+    pin = tmp_path / "token.pin"
+    config = tmp_path / "keys.toml"
+    config.write_text(
+        f'[station]\ndata_dir = "{tmp_path / "d"}"\n[ca]\nkey_uri = "file:{key}"\n'
+        f'[dps]\nmanifest_key_uri = "pkcs11:token=t;object=m?pin-source={pin}"\n',
+        encoding="utf-8",
+    )
+    station = build_station(load_config(config, env={}))
+    for target, what in ((key, "the CA key"), (pin, "the PIN file of the manifest key")):
+        with pytest.raises(OutputRefusedError, match=what):
+            station.check_output(target, force=True)
+    station.check_output(tmp_path / "fine.pdf")
