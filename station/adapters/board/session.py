@@ -145,6 +145,14 @@ class BoardSession:
                     remedy="Quarantine the board: its firmware or identity data is corrupt.",
                     port=self.port,
                 )
+        texts = (info.model, info.hardware, info.firmware, *info.capabilities)
+        if not all(text.isprintable() for text in texts):
+            raise BoardProtocolError(
+                f"board on {self.port} reports control characters in its model, hardware or "
+                "firmware text",
+                remedy="Quarantine the board: its firmware or identity data is corrupt.",
+                port=self.port,
+            )
         if info.protocol != PROTOCOL_VERSION:
             raise BoardProtocolError(
                 f"board on {self.port} speaks protocol version {info.protocol}, "
