@@ -157,3 +157,22 @@ def test_board_text_cannot_rewrite_the_terminal(tmp_path, capsys) -> None:
     text = captured.out + captured.err
     assert "\x1b" not in text and "\r" not in text and "\x07" not in text
     assert "reports control characters in its model" in text
+
+
+def test_a_frame_over_its_cpu_budget_is_dropped(hostile, monkeypatch) -> None:
+    """Whatever the pre-scan misses, one frame cannot hold the station's CPU for long."""
+    from station.adapters.board import session as session_module
+
+    real = session_module.decode_response
+
+    def expensive(payload: bytes) -> Response:
+        start = time.thread_time()
+        while time.thread_time() - start <= session_module.FRAME_CPU_BUDGET_S:
+            pass  # burns CPU time (not wall time) past the budget
+        return real(payload)
+
+    monkeypatch.setattr(session_module, "decode_response", expensive)
+    session = hostile(lambda seq: [_hello(seq)])
+    with pytest.raises(BoardProtocolError, match="more CPU than its budget"):
+        session.hello()
+    assert session.stats.bad_frames == 2

@@ -42,6 +42,10 @@ from station.protocol.ops import DEVICE_KEY, BoardInfo, ObjectState, Op, check_a
 
 log = logging.getLogger(__name__)
 
+#: CPU seconds one answer frame may cost to check and decode (a plain 8 KB frame takes about a
+#: millisecond); a frame over budget is dropped like a corrupted one.
+FRAME_CPU_BUDGET_S = 0.25
+
 #: Operations that may run a slow TPM or secure-element command on the board.
 SLOW_OPS = frozenset({Op.TPM, Op.KEYGEN, Op.CSR, Op.SIGN})
 
@@ -282,6 +286,7 @@ class BoardSession:
                     self.stats.bad_frames += 1
                     problem = problem or f"corrupted frame ({item.fault.value})"
                     continue
+                cpu_start = time.thread_time()
                 try:
                     # the sequence number first: a stale or foreign answer is dropped before
                     # its body is decoded
@@ -293,6 +298,11 @@ class BoardSession:
                 except MessageError as exc:
                     self.stats.bad_frames += 1
                     problem = problem or f"invalid message ({exc.reason})"
+                    continue
+                if time.thread_time() - cpu_start > FRAME_CPU_BUDGET_S:
+                    # the pre-scan bounds a frame's work; this catches what it did not foresee
+                    self.stats.bad_frames += 1
+                    problem = problem or "a frame cost more CPU than its budget"
                     continue
                 if response.seq == 0:
                     # A NAK may be about our request or about older noise: re-send at once,
