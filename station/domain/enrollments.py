@@ -310,10 +310,23 @@ CSV_COLUMNS = (
 )
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_text(value: str) -> str:
+    """A text cell a spreadsheet will show as text: a leading formula character gets a ``'``.
+
+    Board serials and models, batch and product names come from outside the station; one like
+    ``=HYPERLINK(...)`` must not become a live formula in the cloud operator's spreadsheet.
+    """
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def csv_row(
     manifest: IdentityManifest, template: EnrollmentTemplate, *, manifest_sha256: str = ""
 ) -> dict[str, str]:
-    """One CSV export row for ``manifest`` (public material only).
+    """One CSV export row for ``manifest`` (public material only; text cells neutralised).
 
     Args:
         manifest: the identity.
@@ -322,13 +335,13 @@ def csv_row(
     """
     fields = placeholder_values(manifest)
     return {
-        "registration_id": manifest.registration_id,
-        "device_id": template.device_id.format_map(fields),
+        "registration_id": csv_text(manifest.registration_id),
+        "device_id": csv_text(template.device_id.format_map(fields)),
         "attestation": str(manifest.attestation),
-        "serial": manifest.board.serial,
-        "model": manifest.board.model,
-        "batch": manifest.batch,
-        "product": manifest.product,
+        "serial": csv_text(manifest.board.serial),
+        "model": csv_text(manifest.board.model),
+        "batch": csv_text(manifest.batch),
+        "product": csv_text(manifest.product),
         "provisioned_at": manifest.provisioned_at,
         "ek_sha256": manifest.tpm.ek_sha256 if manifest.tpm else "",
         "endorsement_key": manifest.tpm.endorsement_key if manifest.tpm else "",

@@ -102,7 +102,7 @@ class CloudPorts:
     outbox: Callable[[], PushOutbox]
     group_keys: Callable[[], GroupKeys]
     signer: Callable[[], ManifestSigner]
-    exports: Callable[[Path | None], ExportFiles]
+    exports: Callable[[Path | None, bool], ExportFiles]  # (folder, replace existing files)
     monotonic: Callable[[], float]
     sleep: Callable[[float], None]
     rate_limit_per_minute: int = 1000
@@ -364,9 +364,16 @@ class BatchService:
 
     # ------------------------------------------------------------------ export
     def export(
-        self, name: str, *, formats: tuple[str, ...] = EXPORT_FORMATS, out: Path | None = None
+        self,
+        name: str,
+        *,
+        formats: tuple[str, ...] = EXPORT_FORMATS,
+        out: Path | None = None,
+        force: bool = False,
     ) -> ExportResult:
         """Write the batch's export files for the cloud operator.
+
+        Existing files are replaced only with ``force``; the station's own files never are.
 
         Raises:
             ValidationError: an unknown format, or the batch changed after sealing.
@@ -384,7 +391,7 @@ class BatchService:
         recipe = self._products.product(record.product)
         template = self._template(recipe)
         ports = self._ports()
-        files = ports.exports(out)
+        files = ports.exports(out, force)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
         written: dict[str, Path] = {}
         if "bulk-json" in formats:
@@ -416,6 +423,7 @@ class BatchService:
                     sealed_at=seal.sealed_at,
                     signed_at=format_time(self._clock.now()),
                     seal_sha256=seal.digest,
+                    chain_head=self._store.audit_head(),
                 ),
             )
         group_enrolled = (

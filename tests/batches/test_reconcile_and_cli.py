@@ -147,7 +147,7 @@ def test_enrollment_groups_land_in_dps(cloud, dps, fill_batch, pki, tmp_path) ->
         assert sym["initialTwin"]["tags"]["batch"] == "WO-GS"
         x509 = client.enrollment_group.get("lab-x509-x509")
         info = x509["attestation"]["x509"]["signingCertificates"]["primary"]["info"]
-        assert info["subjectName"] == "CN=Station Manifest ICA"
+        assert info["subjectName"] == "CN=Station CA"
     kinds = [e.kind for e in cloud.store().events_for("WO-GX")]
     assert kinds[-1] == "batch.groups_pushed"
     # again (a re-run, or after a crash): DPS answers 409, the station finds its own groups there
