@@ -92,8 +92,12 @@ class EkCertificateCheck:
     not_before: str = ""  # ISO 8601 UTC
     not_after: str = ""
     anchor: str = ""  # subject of the trust anchor the certificate chains to
+    anchor_source: str = ""  # the trust file that holds that anchor (and where it came from)
     nv_index: int | None = None
     der: bytes = field(default=b"", repr=False)  # the certificate as found (padding trimmed)
+    #: Vendor encoding deviations read past, e.g. "Intel: explicit DEFAULT in extension 3 ...".
+    normalised: tuple[str, ...] = ()
+    issuer_url: str = ""  # where the missing issuer is published (AIA caIssuers), if it is
 
     def summary(self) -> str:
         """One line: status, vendor and the reason when not valid."""

@@ -10,6 +10,7 @@ checked over the certificate's original ``tbsCertificate`` bytes, so vendor cert
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 from collections.abc import Iterable
@@ -18,20 +19,19 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from station.adapters.tpm.cert_normalise import normalise_certificate
 from station.adapters.tpm.der import (
     DerError,
-    canonical,
     certificate_parts,
     children,
     decode_oid,
     find_oid_values,
     read_tlv,
-    trim_to_element,
 )
 from station.domain.products import EkCertificateResult
 from station.domain.tpm import EkCertificateCheck, vendor_name
@@ -39,6 +39,7 @@ from station.domain.tpm import EkCertificateCheck, vendor_name
 log = logging.getLogger(__name__)
 
 TPM_MANUFACTURER_OID = "2.23.133.2.1"
+_CA_ISSUERS_OID = "1.3.6.1.5.5.7.48.2"
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
 _CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
 
@@ -72,10 +73,12 @@ class MalformedCertificate(ValueError):
 
 @dataclass(frozen=True)
 class LoadedCertificate:
-    """A certificate read tolerantly: fields from a canonical copy, signature from the original."""
+    """A certificate read tolerantly: fields from a DER copy, signature from the original."""
 
-    original: bytes  # padding trimmed, otherwise as found
-    cert: x509.Certificate  # parsed from the canonical re-encoding
+    original: bytes  # the certificate element as stored (TCG header and NV padding removed)
+    cert: x509.Certificate  # parsed from the DER re-encoding
+    deviations: tuple[str, ...] = ()  # what was normalised to read it (empty: it was DER)
+    origin: str = ""  # where it was loaded from (trust anchors: the file)
 
     @property
     def canonical_subject(self) -> bytes:
@@ -87,9 +90,14 @@ class LoadedCertificate:
         """The issuer Name, DER."""
         return self.cert.issuer.public_bytes()
 
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the certificate as stored, lower-case hex."""
+        return hashlib.sha256(self.original).hexdigest()
 
-def load_certificate(data: bytes) -> LoadedCertificate:
-    """Read one certificate from DER (NV padding allowed) or PEM.
+
+def load_certificate(data: bytes, *, origin: str = "") -> LoadedCertificate:
+    """Read one certificate from DER (TCG header and NV padding allowed) or PEM.
 
     Raises:
         MalformedCertificate: with the reason.
@@ -102,16 +110,19 @@ def load_certificate(data: bytes) -> LoadedCertificate:
         except ValueError as exc:
             raise MalformedCertificate("the PEM block is not valid base64") from exc
     try:
-        original = trim_to_element(raw)
-        certificate_parts(original)
-        try:
-            cert = x509.load_der_x509_certificate(original)
-        except ValueError:
-            # Vendor encodings that are BER but not DER: read the fields from a canonical copy.
-            cert = x509.load_der_x509_certificate(canonical(original))
-    except (DerError, ValueError) as exc:
+        found = normalise_certificate(raw)
+    except DerError as exc:
         raise MalformedCertificate(f"not an X.509 certificate ({exc})") from exc
-    return LoadedCertificate(original=original, cert=cert)
+    try:
+        cert = x509.load_der_x509_certificate(found.der)
+        # cryptography reads the key and the validity lazily: unusable ones are refused here.
+        cert.public_key()
+        _ = cert.not_valid_before_utc, cert.not_valid_after_utc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise MalformedCertificate(f"not a usable X.509 certificate ({exc})") from exc
+    return LoadedCertificate(
+        original=found.original, cert=cert, deviations=found.deviations, origin=origin
+    )
 
 
 def _certificate_blobs(data: bytes) -> list[bytes]:
@@ -150,7 +161,7 @@ class TrustAnchors:
             return
         for blob in _certificate_blobs(data):
             try:
-                self.anchors.append(load_certificate(blob))
+                self.anchors.append(load_certificate(blob, origin=str(path)))
             except MalformedCertificate as exc:
                 self.skipped.append(f"{path}: {exc}")
                 log.warning("trust anchor %s skipped: %s", path, exc)
@@ -267,9 +278,10 @@ class X509EkCertificateVerifier:
                 der=bytes(certificate),
             )
         cert = loaded.cert
+        vendor = _vendor(loaded)
         base = EkCertificateCheck(
             status=EkCertificateResult.VALID,
-            vendor=_vendor(loaded),
+            vendor=vendor,
             subject=_name(cert.subject),
             issuer=_name(cert.issuer),
             serial_number=format(cert.serial_number, "x"),
@@ -277,24 +289,33 @@ class X509EkCertificateVerifier:
             not_after=cert.not_valid_after_utc.isoformat(),
             nv_index=nv_index,
             der=loaded.original,
+            normalised=tuple(f"{vendor or 'certificate'}: {d}" for d in loaded.deviations),
         )
 
         def result(
-            status: EkCertificateResult, reason: str = "", anchor: str = ""
+            status: EkCertificateResult, reason: str = "", signer: LoadedCertificate | None = None
         ) -> EkCertificateCheck:
-            return replace(base, status=status, reason=reason, anchor=anchor)
+            if signer is None:
+                return replace(base, status=status, reason=reason)
+            anchor = _name(signer.cert.subject)
+            notes = tuple(f"issuer {anchor}: {d}" for d in signer.deviations)
+            return replace(
+                base,
+                status=status,
+                reason=reason,
+                anchor=anchor,
+                anchor_source=signer.origin,
+                normalised=base.normalised + notes,
+            )
 
         if ek is not None:
             try:
                 expected = ek_spki(ek)
             except ValueError as exc:
                 return result(EkCertificateResult.MISMATCH, f"the EK cannot be compared: {exc}")
-            try:
-                actual = cert.public_key().public_bytes(
-                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-                )
-            except (ValueError, TypeError) as exc:
-                return result(EkCertificateResult.MALFORMED, f"unusable public key ({exc})")
+            actual = cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             if actual != expected:
                 return result(
                     EkCertificateResult.MISMATCH,
@@ -303,24 +324,38 @@ class X509EkCertificateVerifier:
         issuers = self.anchors.issuers_of(loaded)
         signer = next((a for a in issuers if verify_signature(loaded, a)), None)
         if signer is None:
-            why = (
-                "its issuer's signature does not verify"
-                if issuers
-                else f"no trust anchor is named {base.issuer or 'as its issuer'}"
-            )
-            return result(EkCertificateResult.UNTRUSTED, why)
+            if issuers:
+                why = "its issuer's signature does not verify"
+                return result(EkCertificateResult.UNTRUSTED, why)
+            url = issuer_url(loaded)
+            why = f"no trust anchor is named {base.issuer or 'as its issuer'}"
+            if url:
+                why += (
+                    f"; its issuer's certificate is published at {url}: fetch it once and "
+                    "import it with 'station tpm trust import'"
+                )
+            return replace(result(EkCertificateResult.UNTRUSTED, why), issuer_url=url)
         anchor = _name(signer.cert.subject)
         for label, candidate in (("certificate", cert), ("issuer " + anchor, signer.cert)):
             if now < candidate.not_valid_before_utc:
                 return result(
                     EkCertificateResult.EXPIRED,
                     f"the {label} is not valid before {candidate.not_valid_before_utc:%Y-%m-%d}",
-                    anchor,
+                    signer,
                 )
             if now > candidate.not_valid_after_utc:
                 return result(
                     EkCertificateResult.EXPIRED,
                     f"the {label} expired on {candidate.not_valid_after_utc:%Y-%m-%d}",
-                    anchor,
+                    signer,
                 )
-        return result(EkCertificateResult.VALID, "", anchor)
+        return result(EkCertificateResult.VALID, "", signer)
+
+
+def issuer_url(cert: LoadedCertificate) -> str:
+    """The first http(s) caIssuers URL of the certificate's AIA extension ("" when none)."""
+    for value in find_oid_values(cert.original, _CA_ISSUERS_OID):
+        text = value.decode("ascii", "replace")
+        if text.startswith(("http://", "https://")) and text.isprintable():
+            return text
+    return ""
