@@ -30,6 +30,9 @@ def _cert_json(check: EkCertificateCheck) -> dict[str, Any]:
         "not_before": check.not_before,
         "not_after": check.not_after,
         "anchor": check.anchor,
+        "anchor_source": check.anchor_source,
+        "normalised": list(check.normalised),
+        "issuer_url": check.issuer_url,
         "nv_index": f"{check.nv_index:#010x}" if check.nv_index is not None else None,
     }
 
@@ -46,6 +49,12 @@ def _echo_cert(check: EkCertificateCheck) -> None:
         click.echo(f"  valid:          {check.not_before} .. {check.not_after}")
     if check.anchor:
         click.echo(f"  trusted via:    {check.anchor}")
+    if check.anchor_source:
+        click.echo(f"  anchor file:    {check.anchor_source}")
+    for note in check.normalised:
+        click.echo(f"  normalised:     {note}")
+    if check.issuer_url:
+        click.echo(f"  issuer at:      {check.issuer_url}")
 
 
 @tpm.command("read")

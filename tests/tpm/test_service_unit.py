@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
@@ -16,42 +15,9 @@ from station.domain.products import (
     ProductRecipe,
 )
 from station.domain.registration import tpm_registration_id
-from station.domain.tpm import EkCertificateCheck, EkOrigin, EndorsementKey, vendor_name
+from station.domain.tpm import EkCertificateCheck, vendor_name
 from station.services.tpm_identity import TpmIdentityService
-from tests.tpm.conftest import SHARED_TESTDATA
-
-EK = (
-    SHARED_TESTDATA
-    / "tpm-ek-samples"
-    / "azure-iot-sdk-csharp_SampleEndorsementKey.tpm2b_public.bin"
-).read_bytes()
-
-
-@dataclass
-class FakeReader:
-    certificates: list[tuple[int, bytes]] = field(default_factory=list)
-    resident: bool = True
-    calls: list[str] = field(default_factory=list)
-
-    def read_endorsement_key(self, *, template: str, create_if_absent: bool) -> EndorsementKey:
-        self.calls.append(f"ek:{template}:{create_if_absent}")
-        return EndorsementKey(public=EK, template="rsa2048", origin=EkOrigin.FOUND)
-
-    def ensure_storage_root_key(self) -> bytes:
-        self.calls.append("srk")
-        return b"srk"
-
-    def read_ek_certificates(self, template: str) -> list[tuple[int, bytes]]:
-        self.calls.append(f"certs:{template}")
-        return self.certificates
-
-    def prove_residency(self, ek: bytes) -> bool:
-        self.calls.append("proof")
-        assert ek == EK
-        return self.resident
-
-    def close(self) -> None:
-        pass
+from tests.tpm.fakes import EK, FakeReader
 
 
 class FakeVerifier:

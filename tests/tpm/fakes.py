@@ -1,0 +1,44 @@
+"""A fake TPM identity reader, for fast tests of the service and the CLI around it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from station.domain.tpm import EkOrigin, EndorsementKey
+from tests.tpm.conftest import SHARED_TESTDATA
+
+EK = (
+    SHARED_TESTDATA
+    / "tpm-ek-samples"
+    / "azure-iot-sdk-csharp_SampleEndorsementKey.tpm2b_public.bin"
+).read_bytes()
+
+
+@dataclass
+class FakeReader:
+    """A TPM holding ``ek`` and the EK certificates ``certificates`` (NV index, bytes)."""
+
+    certificates: list[tuple[int, bytes]] = field(default_factory=list)
+    resident: bool = True
+    calls: list[str] = field(default_factory=list)
+    ek: bytes = EK
+
+    def read_endorsement_key(self, *, template: str, create_if_absent: bool) -> EndorsementKey:
+        self.calls.append(f"ek:{template}:{create_if_absent}")
+        return EndorsementKey(public=self.ek, template="rsa2048", origin=EkOrigin.FOUND)
+
+    def ensure_storage_root_key(self) -> bytes:
+        self.calls.append("srk")
+        return b"srk"
+
+    def read_ek_certificates(self, template: str) -> list[tuple[int, bytes]]:
+        self.calls.append(f"certs:{template}")
+        return self.certificates
+
+    def prove_residency(self, ek: bytes) -> bool:
+        self.calls.append("proof")
+        assert ek == self.ek
+        return self.resident
+
+    def close(self) -> None:
+        pass
