@@ -14,6 +14,7 @@ import os
 import secrets
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,6 +40,7 @@ from station.domain.errors import (
     TpmFailureModeError,
     TpmLockoutError,
     TpmMalformedResponseError,
+    TpmNonsenseError,
     TpmUnreachableError,
 )
 from station.domain.tpm import EK_CERT_NV_INDICES, EK_HANDLE, SRK_HANDLE, EkOrigin, EndorsementKey
@@ -60,6 +62,17 @@ _RC_HANDLE = 0x08B  # format-one: the handle does not exist
 _MALFORMED = {0x11, 0x13, 0x06}  # MALFORMED_RESPONSE, INSUFFICIENT_RESPONSE, INSUFFICIENT_BUFFER
 _EK_NV_RANGE = (0x01C00000, 0x01C07FFF)  # TCG: EK certificates and templates
 _KEY_RESOURCE = 1  # IESYSC_KEY_RSRC in ESAPI's serialized ESYS_TR
+# Bounds on what a TPM may answer: a broken or lying TPM must not keep a slot busy for ever.
+MAX_CAPABILITY_PAGES = 16  # the EK range holds a few dozen indices; 64 per page
+MAX_EK_CERTIFICATE_BYTES = 16384  # EK certificates are 0.5-2 KB
+NV_CHUNK_BOUNDS = (64, 2048)  # what TPM_PT_NV_BUFFER_MAX may sensibly say
+#: Seconds one reader operation (read the EK, the certificates, prove residency) may take in
+#: all, TPM commands and link retries included: far above a slow discrete TPM's worst case.
+OPERATION_DEADLINE_S = 180.0
+_NONSENSE_REMEDY = (
+    "Reject the board and set it aside: its TPM (or the firmware relaying it) is faulty or "
+    "tampered with. Note the message for the TPM vendor."
+)
 _NV_RESOURCE = 2  # IESYSC_NV_RSRC
 
 
@@ -91,9 +104,13 @@ class BoardTpmIdentityReader:
         port: the port name, for messages.
     """
 
-    def __init__(self, link: TpmPassthrough, *, port: str = "") -> None:
+    def __init__(
+        self, link: TpmPassthrough, *, port: str = "", deadline_s: float = OPERATION_DEADLINE_S
+    ) -> None:
         self._link = link
         self.port = port
+        self._deadline_s = deadline_s
+        self._deadline = (time.monotonic() + deadline_s, "use the TPM")
         self._owner = threading.get_ident()
         self._tcti: BoardTcti | None = None
         self._ectx: ESAPI | None = None
@@ -109,7 +126,7 @@ class BoardTpmIdentityReader:
             # The station reports every TPM error itself (with a remedy); the TSS's own stderr
             # log would only repeat it in C-library words. TSS2_LOG, when set, still wins.
             os.environ.setdefault("TSS2_LOG", "all+none")
-            self._tcti = BoardTcti(self._link)
+            self._tcti = BoardTcti(self._link, deadline=lambda: self._deadline)
             self._ectx = ESAPI(self._tcti)
         return self._ectx
 
@@ -135,11 +152,23 @@ class BoardTpmIdentityReader:
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
-        """Translate TSS errors from the block into TpmError subclasses."""
+        """Run one operation within its deadline; translate TSS errors into TpmError subclasses.
+
+        Ctrl-C during a TPM command surfaces as KeyboardInterrupt (the context is dropped).
+        """
+        self._deadline = (time.monotonic() + self._deadline_s, what)
         try:
             yield
         except TSS2_Exception as exc:
+            if self._tcti is not None and self._tcti.interrupted:
+                self._drop_context()
+                raise KeyboardInterrupt from None
             raise self._translate(exc, what) from exc
+
+    def _nonsense(self, what: str) -> TpmNonsenseError:
+        return TpmNonsenseError(
+            f"TPM answered nonsense: {what}", remedy=_NONSENSE_REMEDY, port=self.port
+        )
 
     def _translate(self, exc: TSS2_Exception, what: str) -> TpmError:
         rc = int(exc.rc)
@@ -148,6 +177,8 @@ class BoardTpmIdentityReader:
         if _layer(exc) != _TPM_LAYER:
             # Below the TPM: ESAPI is unusable now (and drops the cause, kept by the TCTI).
             self._drop_context()
+        if isinstance(cause, TpmNonsenseError):
+            return TpmNonsenseError(cause.message, remedy=cause.remedy, **details)
         if isinstance(cause, TpmMalformedResponseError):
             return TpmMalformedResponseError(
                 f"the TPM on {self.port} sent a response that cannot be decoded (while trying "
@@ -314,30 +345,50 @@ class BoardTpmIdentityReader:
                 if index not in present:
                     continue
                 handle = ectx.tr_from_tpmpublic(index)
-                found.append((index, self._nv_read(ectx, handle, self._nv_size(ectx, handle))))
+                size = self._nv_size(ectx, handle)
+                found.append((index, self._nv_read(ectx, index, handle, size)))
         return found
 
-    @staticmethod
-    def _nv_indices(ectx: ESAPI) -> set[int]:
+    def _nv_indices(self, ectx: ESAPI) -> set[int]:
         # One GetCapability lists the defined EK-credential indices, instead of probing each
-        # candidate index and getting an error back for the absent ones.
+        # candidate index and getting an error back for the absent ones. Each page must move
+        # forward, and there are only so many pages.
         present: set[int] = set()
-        first, more = _EK_NV_RANGE[0], True
-        while more:
+        first = _EK_NV_RANGE[0]
+        for _ in range(MAX_CAPABILITY_PAGES):
             more, data = ectx.get_capability(TPM2_CAP.HANDLES, first, 64)
             handles = [int(h) for h in data.data.handles]
+            if any(h < first for h in handles) or handles != sorted(set(handles)):
+                raise self._nonsense(
+                    f"GetCapability(handles from {first:#010x}) listed "
+                    f"{', '.join(f'{h:#010x}' for h in handles[:4])}, not ascending from there"
+                )
             present.update(h for h in handles if h <= _EK_NV_RANGE[1])
-            if not handles or handles[-1] >= _EK_NV_RANGE[1]:
-                break
+            if not more or not handles or handles[-1] >= _EK_NV_RANGE[1]:
+                return present
             first = handles[-1] + 1
-        return present
+        raise self._nonsense(
+            f"GetCapability still had more NV handles after {MAX_CAPABILITY_PAGES} pages"
+        )
 
-    def _nv_read(self, ectx: ESAPI, handle: ESYS_TR, size: int) -> bytes:
+    def _nv_read(self, ectx: ESAPI, index: int, handle: ESYS_TR, size: int) -> bytes:
+        if not 0 < size <= MAX_EK_CERTIFICATE_BYTES:
+            raise self._nonsense(
+                f"NV index {index:#010x} says it holds {size} bytes; an EK certificate has "
+                f"1 to {MAX_EK_CERTIFICATE_BYTES}"
+            )
         chunk = self._buffer_max(ectx)
         data = bytearray()
+        # NV_Read returns exactly the bytes asked for, so the loop ends after size/chunk reads.
         while len(data) < size:
-            part = ectx.nv_read(handle, min(chunk, size - len(data)), len(data))
-            data += bytes(part)
+            want = min(chunk, size - len(data))
+            part = bytes(ectx.nv_read(handle, want, len(data)))
+            if len(part) != want:
+                raise self._nonsense(
+                    f"NV_Read of {index:#010x} at offset {len(data)} asked for {want} bytes and "
+                    f"returned {len(part)}"
+                )
+            data += part
         return bytes(data)
 
     def _buffer_max(self, ectx: ESAPI) -> int:
@@ -346,7 +397,8 @@ class BoardTpmIdentityReader:
             _, data = ectx.get_capability(TPM2_CAP.TPM_PROPERTIES, TPM2_PT_NV.BUFFER_MAX, 1)
             for prop in data.data.tpmProperties:
                 if prop.property == TPM2_PT_NV.BUFFER_MAX and prop.value:
-                    self._nv_buffer_max = int(prop.value)
+                    low, high = NV_CHUNK_BOUNDS
+                    self._nv_buffer_max = min(max(int(prop.value), low), high)
         return self._nv_buffer_max
 
     # ------------------------------------------------------------------ residency
