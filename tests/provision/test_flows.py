@@ -153,3 +153,17 @@ def test_tpm_board_with_an_untrusted_ek_certificate_is_stopped(rig: Rig) -> None
     assert outcome.step is Step.TPM_EK_CERT and outcome.code == "tpm.ek_certificate_rejected"
     assert "untrusted" in outcome.reason and "QA" in outcome.remedy
     assert rig.station().store().count_devices(DeviceQuery()) == 0
+
+
+def test_tpm_board_whose_tpm_answers_nonsense_fails_with_a_remedy(rig: Rig) -> None:
+    from station.lab.boards.faults import Faults
+
+    (board,) = rig.lab.start(1, "tpm", Faults(nv_read_empty=True))
+    outcome = rig.run(board.port, "WO-TPM")
+
+    assert not outcome.passed
+    assert outcome.step is Step.TPM_EK_CERT and outcome.code == "tpm.nonsense"
+    assert "(TPM answered nonsense: NV_Read of 0x01c00002 at offset 0" in outcome.reason
+    assert "Reject the board" in outcome.remedy
+    assert rig.station().store().count_devices(DeviceQuery()) == 0
+    rig.verify()

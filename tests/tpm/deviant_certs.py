@@ -233,17 +233,19 @@ class DeviantSet:
 
     anchors: Path
     certs: dict[str, Path] = field(default_factory=dict)
-    ek_key: rsa.RSAPrivateKey | None = None
+    ek: rsa.RSAPublicKey | None = None
 
 
-def build(out_dir: Path, ek_key: rsa.RSAPrivateKey | None = None) -> DeviantSet:
-    """Write the test CAs to ``out_dir/anchors`` and every certificate to ``out_dir/certs``."""
+def build(out_dir: Path, ek: rsa.RSAPublicKey | None = None) -> DeviantSet:
+    """Write the test CAs to ``out_dir/anchors`` and every certificate to ``out_dir/certs``.
+
+    The EK certificates certify ``ek`` (a fresh RSA key when None), e.g. a lab board's EK.
+    """
     anchors = out_dir / "anchors"
     certs = out_dir / "certs"
     anchors.mkdir(parents=True, exist_ok=True)
     certs.mkdir(parents=True, exist_ok=True)
-    ek_key = ek_key or rsa.generate_private_key(65537, 2048)
-    ek = ek_key.public_key()
+    ek = ek or rsa.generate_private_key(65537, 2048).public_key()
     root = make_ca(_name("Station Test EK Root"))
     issuing = make_ca(_name("Station Test EK Issuing CA"), root, serial=2)
     # An RDN with three values, encoded by hand in non-DER order below.
@@ -338,7 +340,7 @@ def build(out_dir: Path, ek_key: rsa.RSAPrivateKey | None = None) -> DeviantSet:
     not_rsa.kids[6].kids[1].value = b"\x00" + b"\x04" * 65
     made["broken-oaep-not-rsa"] = good(not_rsa, issuing)
     assert tuple(made) == NAMES
-    result = DeviantSet(anchors=anchors, ek_key=ek_key)
+    result = DeviantSet(anchors=anchors, ek=ek)
     for name, der in made.items():
         path = certs / f"{name}.der"
         path.write_bytes(der)

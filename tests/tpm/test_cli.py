@@ -12,12 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from station.adapters.tpm.ek_certs import ek_spki
 from station.cli.main import main
 from station.domain.registration import tpm_registration_id
 from station.lab.boards.faults import Faults
 from station.lab.boards.runner import LabBoards
+from station.lab.boards.tpm import install_ek_certificate
 from tests.tpm.conftest import EK_CERTS, SHARED_TESTDATA, VENDOR_ROOTS
+from tests.tpm.deviant_certs import build
 
 
 @pytest.fixture
@@ -134,3 +139,34 @@ def test_ctrl_c_ends_a_tpm_read_without_a_traceback(lab_station: LabBoards) -> N
     err = "".join(seen) + rest
     assert process.returncode == 130, err
     assert "aborted" in rest and "Traceback" not in err and "cffi" not in err
+
+
+def test_tpm_read_of_a_board_with_an_rsaes_oaep_ek_certificate(
+    lab_station: LabBoards, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # TPM 1.2-style certificate for the board's own EK, in its TPM's NV: it used to crash here.
+    board = lab_station.boards[1]
+    assert main(["tpm", "read", board.port, "--json"]) == 0
+    ek = base64.b64decode(json.loads(capsys.readouterr().out)["endorsement_key"])
+    public = serialization.load_der_public_key(ek_spki(ek))
+    assert isinstance(public, rsa.RSAPublicKey)
+    made = build(tmp_path / "deviant", public)
+    lab_station.unplug(1)
+    install_ek_certificate(
+        board.state_dir / "tpm", 0x01C00002, made.certs["rsaes-oaep"].read_bytes()
+    )
+    board = lab_station.replug(1)
+    config = Path(os.environ["STATION_CONFIG"])
+    config.write_text(
+        config.read_text().replace(
+            "trust_lab_ca = true\n", f'extra_trust_dirs = ["{made.anchors}"]\n'
+        )
+    )
+
+    assert main(["tpm", "read", board.port, "--product", "lab-tpm"]) == 0
+    text = capsys.readouterr().out
+    assert "EK certificate:   valid (Intel)" in text
+    assert (
+        "normalised:     Intel: RSAES-OAEP public key (TPM 1.2 style) read as rsaEncryption" in text
+    )
+    assert f"anchor file:    {made.anchors / 'issuing.pem'}" in text

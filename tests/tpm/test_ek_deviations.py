@@ -27,8 +27,8 @@ def verifier(deviant: DeviantSet) -> X509EkCertificateVerifier:
 
 def tpm2b_public(deviant: DeviantSet) -> bytes:
     """The EK the deviant certificates certify, as a TPM would marshal it."""
-    assert deviant.ek_key is not None
-    pem = deviant.ek_key.public_key().public_bytes(
+    assert deviant.ek is not None
+    pem = deviant.ek.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return bytes(TPM2B_PUBLIC(publicArea=TPMT_PUBLIC.from_pem(pem)).marshal())
