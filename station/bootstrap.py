@@ -25,6 +25,7 @@ from station.ports import (
     BoardWatcher,
     Clock,
     EkCertificateVerifier,
+    EkTrustStore,
     EnrollmentService,
     ExportFiles,
     GroupKeys,
@@ -172,24 +173,39 @@ class Station:
         self._tpm_readers.append(reader)
         return reader
 
+    def _trust_sources(self) -> list[Path]:
+        section = self.config.tpm
+        sources = [section.trust_dir or self.config.templates_dir / "trust"]
+        sources += list(section.extra_trust_dirs)
+        sources.append(self.config.tpm_import_dir)
+        if section.trust_lab_ca:
+            ca = self.config.lab_dir / "tpm-ca" / "ca"
+            sources += [ca / "swtpm-localca-rootca-cert.pem", ca / "issuercert.pem"]
+        return sources
+
+    def tpm_trust(self) -> EkTrustStore:
+        """The EK trust store: import vendor CA files, list anchors and missing issuers."""
+        from station.adapters.tpm.trust_store import FileTrustStore
+
+        return FileTrustStore(self.config.tpm_import_dir, self._trust_sources())
+
     def ek_verifier(self, roots: Path | None = None) -> EkCertificateVerifier:
         """EK-certificate checks against the configured trust anchors (or only ``roots``).
 
-        Anchors: ``[tpm] trust_dir`` (default templates/trust), ``[tpm] extra_trust_dirs`` and,
-        with ``[tpm] trust_lab_ca``, the lab's swtpm local CA certificates (never its key).
+        Anchors: ``[tpm] trust_dir`` (default templates/trust), ``[tpm] extra_trust_dirs``, the
+        imported ones (``[tpm] import_dir``) and, with ``[tpm] trust_lab_ca``, the lab's swtpm
+        local CA certificates (never its key). An issuer no anchor provides is recorded in the
+        trust store, with its AIA URL, for ``station tpm trust list``.
         """
-        from station.adapters.tpm.ek_certs import X509EkCertificateVerifier
+        from station.adapters.tpm.ek_certs import TrustAnchors, X509EkCertificateVerifier
+        from station.adapters.tpm.trust_store import FileTrustStore
 
-        section = self.config.tpm
         if roots is not None:
-            sources = [roots]
-        else:
-            sources = [section.trust_dir or self.config.templates_dir / "trust"]
-            sources += list(section.extra_trust_dirs)
-            if section.trust_lab_ca:
-                ca = self.config.lab_dir / "tpm-ca" / "ca"
-                sources += [ca / "swtpm-localca-rootca-cert.pem", ca / "issuercert.pem"]
-        return X509EkCertificateVerifier.from_paths(sources)
+            return X509EkCertificateVerifier(TrustAnchors([roots]))
+        store = FileTrustStore(self.config.tpm_import_dir, self._trust_sources())
+        return X509EkCertificateVerifier(
+            TrustAnchors(store.sources), on_missing_issuer=store.record_wanted
+        )
 
     # ------------------------------------------------------------------ services
     def tpm_identity(self, roots: Path | None = None) -> TpmIdentityService:

@@ -142,3 +142,41 @@ class TpmIdentityResult:
             ek_certificate=ek_certificate,
             resident=resident,
         )
+
+
+@dataclass(frozen=True)
+class TrustEntry:
+    """One EK-certificate trust anchor: what it is, where it is kept, where it came from."""
+
+    fingerprint: str  # SHA-256 of the certificate as stored, lower-case hex
+    subject: str
+    issuer: str
+    not_after: str  # ISO 8601 UTC
+    file: str  # the trust file that holds it
+    source: str = ""  # for imported anchors: the file it was imported from
+
+
+@dataclass(frozen=True)
+class TrustSkip:
+    """Something an import (or the trust folders) did not take, and why."""
+
+    source: str  # file, and which block or certificate in it
+    reason: str
+
+
+@dataclass(frozen=True)
+class WantedIssuer:
+    """An issuer an EK certificate named that no anchor provides, and where it is published."""
+
+    issuer: str
+    url: str  # the certificate's AIA caIssuers URL ("" when it names none)
+    first_seen: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class TrustImportReport:
+    """What ``station tpm trust import`` did."""
+
+    imported: tuple[TrustEntry, ...]
+    skipped: tuple[TrustSkip, ...]
+    completed: tuple[WantedIssuer, ...]  # missing issuers the import now provides

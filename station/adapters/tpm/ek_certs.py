@@ -13,7 +13,7 @@ import base64
 import hashlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 TPM_MANUFACTURER_OID = "2.23.133.2.1"
 _CA_ISSUERS_OID = "1.3.6.1.5.5.7.48.2"
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
+_IMPORTED_FROM = re.compile(rb"^Source: (.+)$", re.M)  # written by the trust store's import
 _CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
 
 _HASHES: dict[str, hashes.HashAlgorithm] = {
@@ -159,9 +160,13 @@ class TrustAnchors:
         except OSError as exc:
             self.skipped.append(f"{path}: {exc.strerror}")
             return
+        imported = _IMPORTED_FROM.search(data.split(b"-----BEGIN", 1)[0])
+        origin = str(path)
+        if imported is not None:
+            origin += f" (imported from {imported.group(1).decode('utf-8', 'replace').strip()})"
         for blob in _certificate_blobs(data):
             try:
-                self.anchors.append(load_certificate(blob, origin=str(path)))
+                self.anchors.append(load_certificate(blob, origin=origin))
             except MalformedCertificate as exc:
                 self.skipped.append(f"{path}: {exc}")
                 log.warning("trust anchor %s skipped: %s", path, exc)
@@ -243,10 +248,17 @@ class X509EkCertificateVerifier:
 
     Args:
         anchors: the trust anchors (see :class:`TrustAnchors`).
+        on_missing_issuer: told (issuer, AIA URL, time) when no anchor is named as a
+            certificate's issuer, so the station can list what to import.
     """
 
-    def __init__(self, anchors: TrustAnchors) -> None:
+    def __init__(
+        self,
+        anchors: TrustAnchors,
+        on_missing_issuer: Callable[[str, str, datetime], None] | None = None,
+    ) -> None:
         self.anchors = anchors
+        self._on_missing_issuer = on_missing_issuer
 
     @classmethod
     def from_paths(cls, paths: Iterable[Path]) -> X509EkCertificateVerifier:
@@ -328,6 +340,8 @@ class X509EkCertificateVerifier:
                 why = "its issuer's signature does not verify"
                 return result(EkCertificateResult.UNTRUSTED, why)
             url = issuer_url(loaded)
+            if self._on_missing_issuer is not None and base.issuer:
+                self._on_missing_issuer(base.issuer, url, now)
             why = f"no trust anchor is named {base.issuer or 'as its issuer'}"
             if url:
                 why += (
