@@ -535,9 +535,10 @@ class TpmIdentityReader(Protocol):
     """One board's TPM, reached through its board link (one per slot, on the slot's thread)."""
 
     def read_endorsement_key(self, *, template: str, create_if_absent: bool) -> EndorsementKey:
-        """The EK persisted at 0x81010001.
+        """The EK of ``template`` at its persistent handle (0x81010001 for rsa2048).
 
-        Created from ``template`` and persisted only if absent and ``create_if_absent``.
+        Created from ``template`` (station.domain.ek_templates) and persisted only if absent
+        and ``create_if_absent``.
 
         Raises:
             TpmEkAbsentError: no EK is persisted and creating one is not allowed.

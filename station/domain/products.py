@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from station.domain.ek_templates import EK_TEMPLATES
 from station.domain.errors import InvalidRegistrationIdError, ValidationError
 from station.domain.placeholders import check_placeholders
 from station.domain.registration import normalize_registration_id
@@ -62,7 +63,7 @@ class ProductRecipe:
     device_id: str = "{registration_id}"
     lock: bool = True
     certificate_profile: str = "device-identity"
-    ek_template: str = "rsa2048"
+    ek_template: str = "rsa2048"  # the EK DPS enrolls (station.domain.ek_templates)
     create_ek_if_absent: bool = False
     ek_certificate_blocks: frozenset[EkCertificateResult] = field(
         default_factory=lambda: frozenset(
@@ -99,9 +100,10 @@ class ProductRecipe:
             raise ValidationError(
                 f"product {self.name}: symmetric-key products need group_key", product=self.name
             )
-        if self.ek_template not in ("rsa2048", "ecc-p256"):
+        if self.ek_template not in EK_TEMPLATES:
             raise ValidationError(
-                f"product {self.name}: ek_template must be rsa2048 or ecc-p256", product=self.name
+                f"product {self.name}: ek_template must be one of {', '.join(EK_TEMPLATES)}",
+                product=self.name,
             )
 
     @property

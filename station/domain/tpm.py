@@ -14,17 +14,11 @@ from enum import StrEnum
 from station.domain.products import EkCertificateResult
 from station.domain.registration import tpm_registration_id
 
-#: Persistent handle of the EK the Azure device SDKs read.
+#: Persistent handle of the EK the Azure device SDKs read (the rsa2048 template's; the others
+#: are in :mod:`station.domain.ek_templates`).
 EK_HANDLE = 0x81010001
 #: Persistent handle of the storage root key (SRK) the DPS TPM handshake imports under.
 SRK_HANDLE = 0x81000001
-
-#: EK-certificate NV indices per EK template (TCG EK Credential Profile: low range first, then
-#: the high range of profile 2.3+).
-EK_CERT_NV_INDICES: dict[str, tuple[int, ...]] = {
-    "rsa2048": (0x01C00002, 0x01C00012),
-    "ecc-p256": (0x01C0000A, 0x01C00014),
-}
 
 #: TCG vendor IDs (TPM_PT_MANUFACTURER, as in the EK certificate's SAN) to vendor names.
 TPM_VENDORS: dict[str, str] = {
@@ -75,7 +69,7 @@ class EndorsementKey:
     """The EK as read from (or created in) the TPM."""
 
     public: bytes  # marshaled TPM2B_PUBLIC, size prefix included
-    template: str  # rsa2048 | ecc-p256 (from the key's own parameters)
+    template: str  # rsa2048 | ecc-p256 | ecc-p384 | ... (from the key's own parameters)
     origin: EkOrigin
 
 

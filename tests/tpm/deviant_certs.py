@@ -34,6 +34,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from station.adapters.tpm.der import certificate_parts, children, encode, read_tlv
@@ -162,7 +163,7 @@ def resign(tbs: Node, signer: TestCa) -> bytes:
 
 
 def ek_leaf(
-    issuer: TestCa, ek_public: rsa.RSAPublicKey, *, manufacturer: str = "id:494E5443"
+    issuer: TestCa, ek_public: CertificatePublicKeyTypes, *, manufacturer: str = "id:494E5443"
 ) -> Node:
     """The tbsCertificate of a TCG-style EK certificate (as a tree, ready to be bent).
 

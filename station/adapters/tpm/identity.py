@@ -15,7 +15,7 @@ import secrets
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,12 +27,14 @@ from tpm2_pytss.constants import (
     TPM2_ECC,
     TPM2_PT_NV,
     TPM2_SE,
+    TPMA_OBJECT,
     TPMA_SESSION,
 )
 from tpm2_pytss.types import TPM2B_NV_PUBLIC, TPM2B_PUBLIC, TPMT_SYM_DEF
-from tpm2_pytss.utils import NVReadEK, create_ek_template, make_credential
+from tpm2_pytss.utils import NoSuchIndex, create_ek_template, make_credential
 
 from station.adapters.tpm.tcti import BoardTcti, TpmPassthrough
+from station.domain.ek_templates import EK_TEMPLATES, EkTemplate
 from station.domain.errors import (
     BoardError,
     TpmEkAbsentError,
@@ -43,7 +45,7 @@ from station.domain.errors import (
     TpmNonsenseError,
     TpmUnreachableError,
 )
-from station.domain.tpm import EK_CERT_NV_INDICES, EK_HANDLE, SRK_HANDLE, EkOrigin, EndorsementKey
+from station.domain.tpm import SRK_HANDLE, EkOrigin, EndorsementKey
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ SRK_TEMPLATE = "rsa2048:aes128cfb"
 SRK_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt"
 #: The throw-away object a residency challenge is bound to (its name feeds MakeCredential).
 CHALLENGE_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|sign"
-_EK_TEMPLATES = {"rsa2048": "EK-RSA2048", "ecc-p256": "EK-ECC256"}
+_CURVES = {TPM2_ECC.NIST_P256: "p256", TPM2_ECC.NIST_P384: "p384", TPM2_ECC.NIST_P521: "p521"}
 
 _TPM_LAYER = 0
 _TCTI_LAYER = 10 << 16
@@ -86,14 +88,21 @@ def _is_absent(exc: TSS2_Exception) -> bool:
 
 
 def template_of(public: TPM2B_PUBLIC) -> str:
-    """The EK template name (rsa2048 | ecc-p256) that matches a key's parameters."""
+    """The EK template name (rsa2048, ecc-p384, ...) that matches a key's parameters."""
     area = public.publicArea
     if area.type == TPM2_ALG.RSA:
         return f"rsa{int(area.parameters.rsaDetail.keyBits)}"
     if area.type == TPM2_ALG.ECC:
         curve = area.parameters.eccDetail.curveID
-        return "ecc-p256" if curve == TPM2_ECC.NIST_P256 else f"ecc-{int(curve):#x}"
+        return f"ecc-{_CURVES.get(curve, f'{int(curve):#x}')}"
     return f"alg-{int(area.type):#x}"
+
+
+def _template(name: str) -> EkTemplate:
+    try:
+        return EK_TEMPLATES[name]
+    except KeyError:
+        raise TpmError(f"unknown EK template {name!r}", template=name) from None
 
 
 class BoardTpmIdentityReader:
@@ -293,34 +302,68 @@ class BoardTpmIdentityReader:
 
     def read_endorsement_key(self, *, template: str, create_if_absent: bool) -> EndorsementKey:
         """See :meth:`station.ports.TpmIdentityReader.read_endorsement_key`."""
+        spec = _template(template)
         with self._guard("read the endorsement key"):
             ectx = self._context()
-            handle = self._persistent(ectx, EK_HANDLE)
+            handle = self._persistent(ectx, spec.handle)
             origin = EkOrigin.FOUND
             if handle is None:
                 if not create_if_absent:
                     raise TpmEkAbsentError(
-                        f"the TPM on {self.port} has no endorsement key at 0x81010001",
+                        f"the TPM on {self.port} has no {template} endorsement key at "
+                        f"{spec.handle:#010x}",
                         remedy="This product does not allow the station to create one: check "
                         "the board's TPM provisioning, or set create_ek_if_absent in the recipe.",
                         port=self.port,
+                        template=template,
                     )
-                handle = self._create_ek(ectx, template)
+                handle = self._create_ek(ectx, spec)
                 origin = EkOrigin.CREATED
             public = self._public_of(ectx, handle)
+            if template_of(public) != template:
+                raise TpmMalformedResponseError(
+                    f"the key at {spec.handle:#010x} on {self.port} is a {template_of(public)} "
+                    f"key, not the {template} EK the product expects",
+                    remedy="Check the product's ek_template against the board's TPM; if they "
+                    "match, the TPM's provisioning is wrong: reject the board.",
+                    port=self.port,
+                )
             self._ek_handle = handle
-        return EndorsementKey(
-            public=bytes(public.marshal()), template=template_of(public), origin=origin
-        )
+        return EndorsementKey(public=bytes(public.marshal()), template=template, origin=origin)
 
-    def _create_ek(self, ectx: ESAPI, template: str) -> ESYS_TR:
-        if template not in _EK_TEMPLATES:
-            raise TpmError(f"unknown EK template {template!r}", template=template)
-        # The TCG default template, or the one the manufacturer stored in NV (EK profile).
-        _, ek_template = create_ek_template(_EK_TEMPLATES[template], NVReadEK(ectx))
+    def _create_ek(self, ectx: ESAPI, spec: EkTemplate) -> ESYS_TR:
+        # The TCG default template, or the one the manufacturer stored in NV (EK profile). High
+        # range templates need their certificate in NV (tpm2-pytss raises ValueError without).
+        try:
+            _, ek_template = create_ek_template(spec.tcg_name, self._nv_reader(ectx))
+        except ValueError as exc:
+            raise TpmEkAbsentError(
+                f"the TPM on {self.port} cannot make a {spec.name} EK: {exc}",
+                remedy="High-range EKs are only made for TPMs that carry their certificate: "
+                "check the product's ek_template.",
+                port=self.port,
+            ) from exc
         transient, *_ = ectx.create_primary(None, ek_template, ESYS_TR.ENDORSEMENT)
-        log.info("created and persisted an EK (%s) on %s", template, self.port)
-        return self._persist(ectx, transient, EK_HANDLE)
+        log.info("created and persisted an EK (%s) on %s", spec.name, self.port)
+        return self._persist(ectx, transient, spec.handle)
+
+    def _nv_reader(self, ectx: ESAPI) -> Callable[[int], bytes]:
+        """NV reads for create_ek_template, within this reader's bounds.
+
+        tpm2-pytss's own reader loops until the index is read: an NV_Read answered with zero
+        bytes would keep it going for ever.
+        """
+
+        def read(index: int) -> bytes:
+            try:
+                handle = ectx.tr_from_tpmpublic(int(index))
+            except TSS2_Exception as exc:
+                if _is_absent(exc):
+                    raise NoSuchIndex(index) from exc
+                raise
+            return self._nv_read(ectx, int(index), handle, self._nv_size(ectx, handle))
+
+        return read
 
     def ensure_storage_root_key(self) -> bytes:
         """See :meth:`station.ports.TpmIdentityReader.ensure_storage_root_key`."""
@@ -341,7 +384,7 @@ class BoardTpmIdentityReader:
         with self._guard("read the EK certificate"):
             ectx = self._context()
             present = self._nv_indices(ectx)
-            for index in EK_CERT_NV_INDICES.get(template, ()):
+            for index in _template(template).cert_indices:
                 if index not in present:
                     continue
                 handle = ectx.tr_from_tpmpublic(index)
@@ -419,7 +462,7 @@ class BoardTpmIdentityReader:
             ectx = self._context()
             ek_handle = self._ek_handle
             if ek_handle is None:
-                ek_handle = self._persistent(ectx, EK_HANDLE)
+                ek_handle = self._persistent(ectx, _template(template_of(ek_public)).handle)
             if ek_handle is None:
                 return False
             template = TPM2B_PUBLIC.parse("hmac:sha256", objectAttributes=CHALLENGE_ATTRIBUTES)
@@ -430,16 +473,21 @@ class BoardTpmIdentityReader:
                 credential, encrypted_seed = make_credential(
                     ek_public, secret, ectx.tr_get_name(challenge)
                 )
-                session = ectx.start_auth_session(
-                    ESYS_TR.NONE,
-                    ESYS_TR.NONE,
-                    TPM2_SE.POLICY,
-                    TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL),
-                    TPM2_ALG.SHA256,
-                )
-                ectx.policy_secret(ESYS_TR.ENDORSEMENT, session, b"", b"", b"", 0)
-                # The TPM ends the session with the command that uses it: one flush less.
-                ectx.trsess_set_attributes(session, 0, TPMA_SESSION.CONTINUESESSION)
+                attributes = ek_public.publicArea.objectAttributes
+                if attributes & TPMA_OBJECT.USERWITHAUTH:
+                    # High-range EK templates allow user actions with the (empty) EK auth.
+                    user_auth = ESYS_TR.PASSWORD
+                else:
+                    session = user_auth = ectx.start_auth_session(
+                        ESYS_TR.NONE,
+                        ESYS_TR.NONE,
+                        TPM2_SE.POLICY,
+                        TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL),
+                        TPM2_ALG.SHA256,
+                    )
+                    ectx.policy_secret(ESYS_TR.ENDORSEMENT, session, b"", b"", b"", 0)
+                    # The TPM ends the session with the command that uses it: one flush less.
+                    ectx.trsess_set_attributes(session, 0, TPMA_SESSION.CONTINUESESSION)
                 try:
                     recovered = ectx.activate_credential(
                         challenge,
@@ -447,7 +495,7 @@ class BoardTpmIdentityReader:
                         credential,
                         encrypted_seed,
                         session1=ESYS_TR.PASSWORD,
-                        session2=session,
+                        session2=user_auth,
                     )
                     session = None
                 except TSS2_Exception as exc:

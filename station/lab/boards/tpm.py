@@ -73,6 +73,10 @@ def manufacture(state_dir: Path, setup_config: Path, log_file: Path) -> None:
             str(state_dir),
             "--create-ek-cert",
             "--create-platform-cert",
+            # Besides the RSA 2048 EK (0x81010001, certificate at 0x01c00002): an ECC P-384 EK
+            # of the TCG high range (0x81010016, certificate at 0x01c00016), as TPMs that carry
+            # several EKs do.
+            "--ecc",
             "--overwrite",
             "--config",
             str(setup_config),
