@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from station.adapters.tpm.cert_normalise import normalise_certificate
+from station.adapters.tpm.cert_normalise import extract_certificate, normalise_certificate
 from station.adapters.tpm.der import (
     DerError,
     certificate_parts,
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 TPM_MANUFACTURER_OID = "2.23.133.2.1"
 _CA_ISSUERS_OID = "1.3.6.1.5.5.7.48.2"
+_MANUFACTURER = x509.ObjectIdentifier(TPM_MANUFACTURER_OID)
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
 _IMPORTED_FROM = re.compile(rb"^Source: (.+)$", re.M)  # written by the trust store's import
 _CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
@@ -111,6 +112,10 @@ def load_certificate(data: bytes, *, origin: str = "") -> LoadedCertificate:
         except ValueError as exc:
             raise MalformedCertificate("the PEM block is not valid base64") from exc
     try:
+        original, notes = extract_certificate(raw)
+        cert = _strict(original)
+        if cert is not None:  # DER already: nothing to normalise
+            return LoadedCertificate(original, cert, tuple(notes), origin)
         found = normalise_certificate(raw)
     except DerError as exc:
         raise MalformedCertificate(f"not an X.509 certificate ({exc})") from exc
@@ -124,6 +129,17 @@ def load_certificate(data: bytes, *, origin: str = "") -> LoadedCertificate:
     return LoadedCertificate(
         original=found.original, cert=cert, deviations=found.deviations, origin=origin
     )
+
+
+def _strict(der: bytes) -> x509.Certificate | None:
+    """The certificate if cryptography reads all of it as it is (strict DER), else None."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        cert.public_key()
+        _ = cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+    return cert
 
 
 def _certificate_blobs(data: bytes) -> list[bytes]:
@@ -143,6 +159,8 @@ class TrustAnchors:
         self.sources = tuple(sources)
         self.anchors: list[LoadedCertificate] = []
         self.skipped: list[str] = []
+        self._by_subject: dict[bytes, list[LoadedCertificate]] | None = None
+        self._indexed = 0
         for source in self.sources:
             files = (
                 sorted(p for p in source.rglob("*") if p.suffix.lower() in _CERT_SUFFIXES)
@@ -173,8 +191,12 @@ class TrustAnchors:
 
     def issuers_of(self, cert: LoadedCertificate) -> list[LoadedCertificate]:
         """Anchors whose subject equals ``cert``'s issuer."""
-        issuer = cert.canonical_issuer
-        return [a for a in self.anchors if a.canonical_subject == issuer]
+        if self._by_subject is None or self._indexed != len(self.anchors):
+            self._by_subject = {}
+            for anchor in self.anchors:
+                self._by_subject.setdefault(anchor.canonical_subject, []).append(anchor)
+            self._indexed = len(self.anchors)
+        return list(self._by_subject.get(cert.canonical_issuer, []))
 
 
 def verify_signature(cert: LoadedCertificate, issuer: LoadedCertificate) -> bool:
@@ -235,6 +257,16 @@ def _name(value: x509.Name) -> str:
 
 
 def _vendor(cert: LoadedCertificate) -> str:
+    try:
+        san = cert.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        for name in san.get_values_for_type(x509.DirectoryName):
+            for attribute in name.get_attributes_for_oid(_MANUFACTURER):
+                text = str(attribute.value).strip()
+                if text:
+                    return vendor_name(text)
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    # Not in a SAN cryptography can read: look for the attribute anywhere in the raw bytes.
     for value in find_oid_values(cert.original, TPM_MANUFACTURER_OID):
         text = value.decode("utf-8", "replace").strip()
         if text:
