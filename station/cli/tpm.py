@@ -182,6 +182,7 @@ def _entry_json(entry: TrustEntry) -> dict[str, Any]:
         "not_after": entry.not_after,
         "file": entry.file,
         "source": entry.source,
+        "signed_by": entry.signed_by,
     }
 
 
@@ -217,6 +218,15 @@ def trust_import(state: CliState, path: Path, as_json: bool) -> None:
             click.echo(f"          SHA-256 {entry.fingerprint}")
             click.echo(f"          from {entry.source}")
             click.echo(f"          kept in {entry.file}")
+            if entry.signed_by == "self-signed":
+                click.echo("          a self-signed root")
+            elif entry.signed_by:
+                click.echo(f"          signed by {entry.signed_by} (already trusted)")
+            else:
+                click.echo(
+                    "          signed by no CA the station trusts: check its fingerprint with "
+                    "the vendor before relying on it"
+                )
         for skip in report.skipped:
             click.echo(f"skipped   {skip.source}: {skip.reason}")
         for done in report.completed:

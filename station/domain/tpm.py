@@ -148,6 +148,7 @@ class TrustEntry:
     not_after: str  # ISO 8601 UTC
     file: str  # the trust file that holds it
     source: str = ""  # for imported anchors: the file it was imported from
+    signed_by: str = ""  # at import: "self-signed", the anchor that signed it, or "" (none)
 
 
 @dataclass(frozen=True)

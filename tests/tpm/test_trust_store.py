@@ -65,10 +65,12 @@ def test_import_reads_bundles_der_and_pkcs7_and_says_what_it_skipped(
     imported = {Path(e["source"].split(" (")[0]).name: e for e in report["imported"]}
     assert sorted(imported) == ["bundle.pem", "old.der", "vendor.p7b"]
     assert len(report["imported"]) == 4  # two from the bundle
-    assert {e["subject"] for e in report["imported"]} >= {
-        "CN=Station Test EK Root,O=Station Test TPM Vendor,C=DE",
-        "CN=Station Test Old Intermediate,O=Station Test TPM Vendor,C=DE",
-    }
+    root = "CN=Station Test EK Root,O=Station Test TPM Vendor,C=DE"
+    signed_by = {e["subject"]: e["signed_by"] for e in report["imported"]}
+    assert signed_by[root] == "self-signed"
+    # Both intermediates chain to the root imported with them (one of them non-DER).
+    assert signed_by["CN=Station Test Old Intermediate,O=Station Test TPM Vendor,C=DE"] == root
+    assert signed_by["CN=Station Test EK Issuing CA,O=Station Test TPM Vendor,C=DE"] == root
     for entry in report["imported"]:
         kept = Path(entry["file"])
         assert kept.parent == station_dir / "tpm-trust"
@@ -109,6 +111,7 @@ def test_an_issuer_published_online_is_named_imported_once_and_completes_the_cha
     fetched = deviant.anchors / "issuing.pem"  # what the admin fetched from that URL
     assert main(["tpm", "trust", "import", str(fetched)]) == 0
     text = capsys.readouterr().out
+    assert "signed by no CA the station trusts: check its fingerprint" in text
     assert f"completes the chain of EK certificates issued by {first['issuer']}" in text
 
     code, second = run_json(capsys, "tpm", "verify-ek-cert", cert)

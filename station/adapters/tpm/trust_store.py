@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import threading
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from station.adapters.tpm.ek_certs import (
     MalformedCertificate,
     TrustAnchors,
     load_certificate,
+    verify_signature,
 )
 from station.domain.tpm import TrustEntry, TrustImportReport, TrustSkip, WantedIssuer
 
@@ -69,7 +71,9 @@ class FileTrustStore:
     # ------------------------------------------------------------------ import
     def import_path(self, path: Path, *, now: datetime) -> TrustImportReport:
         """See :meth:`station.ports.EkTrustStore.import_path`."""
-        known = {a.fingerprint: a.origin for a in TrustAnchors(self.sources).anchors}
+        anchors = TrustAnchors(self.sources)
+        known = {a.fingerprint: a.origin for a in anchors.anchors}
+        taken: list[LoadedCertificate] = []
         imported: list[TrustEntry] = []
         skipped: list[TrustSkip] = []
         for file in _files(path, skipped):
@@ -91,7 +95,13 @@ class FileTrustStore:
                     skipped.append(TrustSkip(where, f"already trusted ({known[cert.fingerprint]})"))
                     continue
                 known[cert.fingerprint] = where
-                imported.append(self._keep(cert, where, now))
+                taken.append(cert)
+        # Say for each new anchor what vouches for it: a root, or a CA already trusted.
+        anchors.anchors.extend(taken)
+        for cert in taken:
+            imported.append(
+                replace(self._keep(cert, cert.origin, now), signed_by=_signer(cert, anchors))
+            )
         completed = self._complete([e.subject for e in imported])
         return TrustImportReport(tuple(imported), tuple(skipped), tuple(completed))
 
@@ -235,6 +245,15 @@ def _pkcs7(where: str, data: bytes) -> list[tuple[str, bytes, str]]:
         (f"{where} (certificate {n} of {len(blobs)})", blob, "")
         for n, blob in enumerate(blobs, start=1)
     ]
+
+
+def _signer(cert: LoadedCertificate, anchors: TrustAnchors) -> str:
+    if cert.canonical_subject == cert.canonical_issuer and verify_signature(cert, cert):
+        return "self-signed"
+    for issuer in anchors.issuers_of(cert):
+        if issuer is not cert and verify_signature(cert, issuer):
+            return _name(issuer.cert.subject)
+    return ""
 
 
 def _may_sign(cert: LoadedCertificate) -> bool:
