@@ -94,10 +94,13 @@ class EkCertificateCheck:
     issuer_url: str = ""  # where the missing issuer is published (AIA caIssuers), if it is
 
     def summary(self) -> str:
-        """One line: status, vendor and the reason when not valid."""
+        """One line: status, vendor, encoding deviations read past, and the reason."""
         text = self.status.value
         if self.vendor:
             text += f" ({self.vendor})"
+        if self.normalised:
+            count = len(self.normalised)
+            text += f", {count} vendor encoding deviation{'s' if count > 1 else ''} normalised"
         if self.reason:
             text += f": {self.reason}"
         return text

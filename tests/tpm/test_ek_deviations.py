@@ -82,6 +82,7 @@ def test_each_vendor_deviation_verifies_and_is_named(
     check = verifier.check(deviant.certs[name].read_bytes(), ek=ek, now=NOW)
     assert check.status is EkCertificateResult.VALID, check.reason
     assert check.normalised == (named,)
+    assert check.summary().endswith(", 1 vendor encoding deviation normalised")
     assert Path(check.anchor_source).name == anchor_file
     # The stored bytes are the certificate exactly as signed, never the re-encoding.
     assert normalise_certificate(check.der).original == check.der
