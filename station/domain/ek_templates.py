@@ -38,12 +38,3 @@ EK_TEMPLATES: dict[str, EkTemplate] = {
         EkTemplate("rsa4096", "EK-HIGH-RSA4096", 0x8101001E, (0x01C0001E,), high_range=True),
     )
 }
-
-
-def ek_template(name: str) -> EkTemplate:
-    """The template called ``name``.
-
-    Raises:
-        KeyError: unknown name (products validate their template when loaded).
-    """
-    return EK_TEMPLATES[name]

@@ -3,9 +3,9 @@
 Real EK certificates and vendor roots break strict DER in a few known ways: NV indices padded
 past the certificate's end (0xFF or 0x00 fill), ``SET OF`` members out of canonical order in a
 multi-valued RDN, and non-minimal ``INTEGER`` encodings. ``cryptography`` refuses all three.
-This module finds the certificate's own bytes, and can re-encode a certificate canonically so
-``cryptography`` can read its fields; signatures are always checked over the *original*
-``tbsCertificate`` bytes (:func:`certificate_parts`).
+This module reads elements and re-encodes them canonically, noting what was not DER;
+:mod:`.cert_normalise` applies it to whole certificates. Signatures are always checked over the
+*original* ``tbsCertificate`` bytes (:func:`certificate_parts`).
 """
 
 from __future__ import annotations
@@ -80,15 +80,6 @@ def children(content: bytes) -> list[Tlv]:
         items.append(item)
         offset = item.end
     return items
-
-
-def trim_to_element(data: bytes) -> bytes:
-    """Return the first complete element of ``data``: drops NV padding after a certificate.
-
-    Raises:
-        DerError: ``data`` does not start with a complete element.
-    """
-    return data[: read_tlv(data).end]
 
 
 def encode_length(length: int) -> bytes:

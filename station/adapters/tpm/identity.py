@@ -321,7 +321,7 @@ class BoardTpmIdentityReader:
                 origin = EkOrigin.CREATED
             public = self._public_of(ectx, handle)
             if template_of(public) != template:
-                raise TpmMalformedResponseError(
+                raise TpmError(
                     f"the key at {spec.handle:#010x} on {self.port} is a {template_of(public)} "
                     f"key, not the {template} EK the product expects",
                     remedy="Check the product's ek_template against the board's TPM; if they "
