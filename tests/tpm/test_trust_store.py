@@ -134,3 +134,22 @@ def test_every_shared_vendor_root_imports(
     assert len(report["imported"]) + len(report["skipped"]) == 52
     assert len({e["fingerprint"] for e in report["imported"]}) == len(report["imported"]) == 46
     assert all(s["reason"].startswith("already trusted (") for s in report["skipped"])
+
+
+def test_an_unwritable_trust_folder_is_an_error_with_a_remedy(
+    deviant: DeviantSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the trust folder should be")
+    config = tmp_path / "station.toml"
+    config.write_text(
+        f'[station]\ndata_dir = "{tmp_path / "data"}"\n[tpm]\nimport_dir = "{blocked}"\n'
+    )
+    monkeypatch.setenv("STATION_CONFIG", str(config))
+    assert main(["tpm", "trust", "import", str(deviant.anchors / "root.pem")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot write to the trust folder {blocked}" in err
+    assert "what to do: Check that the folder" in err

@@ -36,6 +36,7 @@ from station.adapters.tpm.ek_certs import (
     load_certificate,
     verify_signature,
 )
+from station.domain.errors import ConfigError
 from station.domain.tpm import TrustEntry, TrustImportReport, TrustSkip, WantedIssuer
 
 log = logging.getLogger(__name__)
@@ -98,11 +99,18 @@ class FileTrustStore:
                 taken.append(cert)
         # Say for each new anchor what vouches for it: a root, or a CA already trusted.
         anchors.anchors.extend(taken)
-        for cert in taken:
-            imported.append(
-                replace(self._keep(cert, cert.origin, now), signed_by=_signer(cert, anchors))
-            )
-        completed = self._complete([e.subject for e in imported])
+        try:
+            for cert in taken:
+                entry = self._keep(cert, cert.origin, now)
+                imported.append(replace(entry, signed_by=_signer(cert, anchors)))
+            completed = self._complete([e.subject for e in imported])
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write to the trust folder {self.import_dir}: {exc.strerror}",
+                remedy="Check that the folder ([tpm] import_dir) is writable by the station's "
+                "user and the disk is not full, then import again (nothing is imported twice).",
+                folder=str(self.import_dir),
+            ) from exc
         return TrustImportReport(tuple(imported), tuple(skipped), tuple(completed))
 
     def _keep(self, cert: LoadedCertificate, source: str, now: datetime) -> TrustEntry:
@@ -127,7 +135,10 @@ class FileTrustStore:
         """See :meth:`station.ports.EkTrustStore.entries`."""
         anchors = TrustAnchors(self.sources)
         found = [_entry(a, *_split_origin(a.origin)) for a in anchors.anchors]
-        skipped = [TrustSkip(*line.split(": ", 1)) for line in anchors.skipped]
+        skipped = []
+        for line in anchors.skipped:
+            source, _, reason = line.partition(": ")
+            skipped.append(TrustSkip(source, reason))
         return found, skipped
 
     # ------------------------------------------------------------------ missing issuers
