@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from station.adapters.tpm.cert_normalise import extract_certificate, normalise_c
 from station.adapters.tpm.der import DerError
 from station.adapters.tpm.ek_certs import X509EkCertificateVerifier
 from station.domain.products import EkCertificateResult
+from tests.tpm.conftest import SHARED_TESTDATA
 from tests.tpm.deviant_certs import NOW, DeviantSet, build
 
 
@@ -145,3 +148,39 @@ def test_extraction_is_strict_about_what_surrounds_the_certificate() -> None:
     )
     with pytest.raises(DerError, match="3 bytes after the certificate are not NV padding"):
         extract_certificate(cert + b"\xff\xff\x00")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "plain",
+        "intel-explicit-default",
+        "tcg-header",
+        "rsaes-oaep",
+        "shared:tpm-vendor-roots/keylime/INF_ECC_010I.pem",
+        "shared:ek-certs/keylime/nuvoton_rsa_ek__NuvotonRootCA2111__malformed.der",
+    ],
+)
+def test_damaged_certificates_get_a_verdict_never_an_exception(
+    deviant: DeviantSet, verifier: X509EkCertificateVerifier, name: str
+) -> None:
+    # Bit flips, cuts and splices at reproducible places: every one gets a verdict with a
+    # reason, and nothing escapes as an exception or a warning on the console.
+    shared = name.removeprefix("shared:")
+    path = SHARED_TESTDATA / shared if shared != name else deviant.certs[name]
+    data = path.read_bytes()
+    rng = random.Random(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(150):
+            damaged = bytearray(data)
+            kind = rng.randrange(3)
+            at = rng.randrange(len(data))
+            if kind == 0:
+                damaged[at] ^= 1 << rng.randrange(8)
+            elif kind == 1:
+                del damaged[at:]
+            else:
+                damaged[at:at] = rng.randbytes(rng.randrange(1, 5))
+            check = verifier.check(bytes(damaged), ek=None, now=NOW)
+            assert check.status is EkCertificateResult.VALID or check.reason

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import logging
 import re
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,6 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from station.adapters.tpm.cert_normalise import extract_certificate, normalise_certificate
@@ -67,6 +69,15 @@ _ECDSA: dict[str, hashes.HashAlgorithm] = {
     "1.2.840.10045.4.3.4": hashes.SHA512(),
 }
 _RSA_PSS = "1.2.840.113549.1.1.10"
+#: What cryptography raises for a certificate field it cannot read (it parses fields lazily).
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 
 
 class MalformedCertificate(ValueError):
@@ -120,11 +131,8 @@ def load_certificate(data: bytes, *, origin: str = "") -> LoadedCertificate:
     except DerError as exc:
         raise MalformedCertificate(f"not an X.509 certificate ({exc})") from exc
     try:
-        cert = x509.load_der_x509_certificate(found.der)
-        # cryptography reads the key and the validity lazily: unusable ones are refused here.
-        cert.public_key()
-        _ = cert.not_valid_before_utc, cert.not_valid_after_utc
-    except (ValueError, UnsupportedAlgorithm) as exc:
+        cert = _parse(found.der)
+    except PARSE_ERRORS as exc:
         raise MalformedCertificate(f"not a usable X.509 certificate ({exc})") from exc
     return LoadedCertificate(
         original=found.original, cert=cert, deviations=found.deviations, origin=origin
@@ -134,12 +142,35 @@ def load_certificate(data: bytes, *, origin: str = "") -> LoadedCertificate:
 def _strict(der: bytes) -> x509.Certificate | None:
     """The certificate if cryptography reads all of it as it is (strict DER), else None."""
     try:
-        cert = x509.load_der_x509_certificate(der)
-        cert.public_key()
-        _ = cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc
-    except (ValueError, UnsupportedAlgorithm):
+        cert = _parse(der)
+        _ = cert.extensions
+    except PARSE_ERRORS:
         return None
     return cert
+
+
+def _parse(der: bytes) -> x509.Certificate:
+    """Parse, and make cryptography read what it parses lazily, so an unusable field fails here.
+
+    Raises:
+        PARSE_ERRORS: a name, the key or the validity cannot be read.
+    """
+    with warnings.catch_warnings():
+        # cryptography warns about oddities (a zero serial number, a country name that is not
+        # two letters); the verdict is what reports on a certificate.
+        warnings.simplefilter("ignore")
+        cert = x509.load_der_x509_certificate(der)
+        cert.public_key()
+        _ = cert.subject, cert.issuer, cert.serial_number
+        _ = cert.not_valid_before_utc, cert.not_valid_after_utc
+    return cert
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    """The serial number in hex (zero or negative ones, a vendor oddity, without a warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return format(cert.serial_number, "x")
 
 
 def _certificate_blobs(data: bytes) -> list[bytes]:
@@ -252,7 +283,7 @@ def ek_spki(ek: bytes) -> bytes:
 def _name(value: x509.Name) -> str:
     try:
         return value.rfc4514_string()
-    except ValueError:
+    except PARSE_ERRORS:
         return ""
 
 
@@ -264,7 +295,9 @@ def _vendor(cert: LoadedCertificate) -> str:
                 text = str(attribute.value).strip()
                 if text:
                     return vendor_name(text)
-    except (x509.ExtensionNotFound, ValueError):
+    except x509.ExtensionNotFound:
+        pass
+    except PARSE_ERRORS:
         pass
     # Not in a SAN cryptography can read: look for the attribute anywhere in the raw bytes.
     for value in find_oid_values(cert.original, TPM_MANUFACTURER_OID):
@@ -328,7 +361,7 @@ class X509EkCertificateVerifier:
             vendor=vendor,
             subject=_name(cert.subject),
             issuer=_name(cert.issuer),
-            serial_number=format(cert.serial_number, "x"),
+            serial_number=serial_hex(cert),
             not_before=cert.not_valid_before_utc.isoformat(),
             not_after=cert.not_valid_after_utc.isoformat(),
             nv_index=nv_index,

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from station.adapters.tpm.der import DerError, children, decode_oid, read_tlv
 from station.adapters.tpm.ek_certs import (
+    PARSE_ERRORS,
     LoadedCertificate,
     MalformedCertificate,
     TrustAnchors,
@@ -272,7 +273,7 @@ def _may_sign(cert: LoadedCertificate) -> bool:
         constraints = cert.cert.extensions.get_extension_for_class(x509.BasicConstraints)
     except x509.ExtensionNotFound:
         return True  # old v1/v3 roots without the extension
-    except ValueError:
+    except PARSE_ERRORS:
         return True  # an extension cryptography cannot read: the chain check decides
     return constraints.value.ca
 
