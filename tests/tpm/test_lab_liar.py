@@ -28,6 +28,11 @@ Readers = Callable[[BoardSession], BoardTpmIdentityReader]
             "TPM answered nonsense: NV_Read of 0x01c00002 at offset 0 asked for",
         ),
         (
+            Faults(nv_size=65535),
+            "TPM answered nonsense: NV index 0x01c00002 says it holds 65535 bytes; an EK "
+            "certificate has 1 to 16384",
+        ),
+        (
             Faults(cap_same_handle=True),
             "TPM answered nonsense: GetCapability(handles from 0x01c00003) listed 0x01c00002, "
             "not ascending",
@@ -38,7 +43,7 @@ Readers = Callable[[BoardSession], BoardTpmIdentityReader]
             f"{MAX_CAPABILITY_PAGES} pages",
         ),
     ],
-    ids=["nv-read-empty", "cap-same-handle", "cap-endless"],
+    ids=["nv-read-empty", "nv-size-huge", "cap-same-handle", "cap-endless"],
 )
 def test_endless_or_empty_answers_end_the_read(
     lab: LabBoards, connect: Connect, readers: Readers, fault: Faults, said: str

@@ -17,6 +17,8 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ``tpm_lockout``  the TPM refuses every authorized command with TPM_RC_LOCKOUT (DA lockout)
 ``bad_tpm_rsp=N``  the response to the Nth TPM command (1-based) comes back truncated
 ``nv_read_empty``  the TPM answers every NV_Read with success and zero bytes
+``nv_size=N``  NV_ReadPublic of the EK-credential NV indices says they hold N bytes (the
+               name recomputed to match)
 ``cap_same_handle``  GetCapability(handles) of NV indices answers "more data" with the same
                handle (0x01c00002), whatever handle was asked for, for ever
 ``cap_endless``  GetCapability(handles) of NV indices answers "more data" with the handle asked
@@ -58,6 +60,7 @@ class Faults:
     tpm_lockout: bool = False
     bad_tpm_rsp: int = 0
     nv_read_empty: bool = False
+    nv_size: int = 0
     cap_same_handle: bool = False
     cap_endless: bool = False
     stuck_key: bool = False
@@ -110,6 +113,7 @@ class Faults:
             or self.tpm_lockout
             or self.bad_tpm_rsp > 0
             or self.nv_read_empty
+            or self.nv_size > 0
             or self.cap_same_handle
             or self.cap_endless
         )

@@ -18,6 +18,8 @@ EK_HANDLE = 0x81010001
 LIE_EK_FILE = "lie-ek.bin"
 _CC_READ_PUBLIC = 0x173
 _CC_NV_READ = 0x14E
+_CC_NV_READ_PUBLIC = 0x169
+_EK_NV_RANGE = range(0x01C00000, 0x01C08000)
 _CC_GET_CAPABILITY = 0x17A
 _CAP_HANDLES = 1
 _NV_HANDLE_TYPE = 0x01
@@ -74,6 +76,12 @@ class FaultyTpm:
         response = self._tpm.transmit(command)
         if self._faults.nv_read_empty and code == _CC_NV_READ:
             return _without_nv_data(response)
+        if (
+            self._faults.nv_size
+            and code == _CC_NV_READ_PUBLIC
+            and struct.unpack(">I", command[10:14])[0] in _EK_NV_RANGE
+        ):
+            return _resized_nv_public(response, self._faults.nv_size)
         if self._count == self._faults.bad_tpm_rsp:
             return response[: len(response) // 2]
         return response
@@ -110,4 +118,20 @@ def _without_nv_data(response: bytes) -> bytes:
     (parameter_size,) = struct.unpack(">I", response[10:14])
     sessions = response[14 + parameter_size :]
     body = struct.pack(">IH", 2, 0) + sessions
+    return struct.pack(">HII", tag, 10 + len(body), 0) + body
+
+
+def _resized_nv_public(response: bytes, size: int) -> bytes:
+    # NV_ReadPublic with another dataSize, and the name recomputed to match (ESAPI checks it).
+    tag, _, rc = struct.unpack(">HII", response[:10])
+    if rc != 0:
+        return response
+    (public_size,) = struct.unpack(">H", response[10:12])
+    area = bytearray(response[12 : 12 + public_size])
+    struct.pack_into(">H", area, len(area) - 2, size)
+    (name_alg,) = struct.unpack(">H", area[4:6])
+    if name_alg != _ALG_SHA256:
+        return response
+    name = struct.pack(">H", _ALG_SHA256) + hashlib.sha256(bytes(area)).digest()
+    body = struct.pack(">H", len(area)) + bytes(area) + struct.pack(">H", len(name)) + name
     return struct.pack(">HII", tag, 10 + len(body), 0) + body
