@@ -34,6 +34,7 @@ def _cert_json(check: EkCertificateCheck) -> dict[str, Any]:
         "normalised": list(check.normalised),
         "issuer_url": check.issuer_url,
         "nv_index": f"{check.nv_index:#010x}" if check.nv_index is not None else None,
+        "ek_template": check.ek_template,
     }
 
 
@@ -42,7 +43,8 @@ def _echo_cert(check: EkCertificateCheck) -> None:
     if check.status is EkCertificateResult.ABSENT:
         return
     if check.nv_index is not None:
-        click.echo(f"  NV index:       {check.nv_index:#010x}")
+        of = f" (certifies the {check.ek_template} EK)" if check.ek_template else ""
+        click.echo(f"  NV index:       {check.nv_index:#010x}{of}")
     if check.issuer:
         click.echo(f"  issuer:         {check.issuer}")
     if check.not_after:
@@ -83,6 +85,7 @@ def read(state: CliState, port: str, product: str, roots: Path | None, as_json: 
             reader,
             template=recipe.ek_template if recipe else "rsa2048",
             create_if_absent=recipe.create_ek_if_absent if recipe else False,
+            evidence=recipe.evidence_eks if recipe else (),
         )
         verdict: StationError | None = None
         if recipe is not None:

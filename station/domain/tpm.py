@@ -88,6 +88,7 @@ class EkCertificateCheck:
     anchor: str = ""  # subject of the trust anchor the certificate chains to
     anchor_source: str = ""  # the trust file that holds that anchor (and where it came from)
     nv_index: int | None = None
+    ek_template: str = ""  # the EK it certifies (the enrolled one, or an evidence EK)
     der: bytes = field(default=b"", repr=False)  # the certificate as found (padding trimmed)
     #: Vendor encoding deviations read past, e.g. "Intel: explicit DEFAULT in extension 3 ...".
     normalised: tuple[str, ...] = ()

@@ -199,6 +199,33 @@ def test_high_range_ecc_p384_ek_and_its_certificate(
     assert "no rsa3072 endorsement key at 0x8101001c" in caught.value.message
 
 
+def test_the_ecc_ek_certificate_vouches_while_dps_enrolls_the_rsa_ek(
+    lab: LabBoards, connect: Connect, readers: Readers, tmp_path: Path
+) -> None:
+    # The RSA EK's certificate comes from a CA the station does not trust; the ECC P-384 EK's
+    # certificate (0x01c00016) from one it does. DPS takes RSA EKs only: the RSA EK is enrolled.
+    (board,) = lab.start(1, "tpm")
+    reader = readers(connect(board.port))
+    rsa_ek = reader.read_endorsement_key(template="rsa2048", create_if_absent=False).public
+    reader.close()
+    unknown = make_ca(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Unknown EK CA")]))
+    leaf = ek_leaf(unknown, serialization.load_der_public_key(ek_spki(rsa_ek)))
+    lab.unplug(1)
+    install_ek_certificate(board.state_dir / "tpm", 0x01C00002, resign(leaf, unknown))
+    board = lab.replug(1)
+    service = service_trusting(lab_ca_files(lab))
+
+    with pytest.raises(EkCertificateRejectedError):
+        service.read_identity(readers(connect(board.port)), product())
+    recipe = product(evidence_eks=("ecc-p384",))
+    result = service.read_identity(readers(connect(board.port)), recipe)
+    assert result.ek == rsa_ek and result.template == "rsa2048" and result.resident
+    assert result.registration_id == independent_registration_id(rsa_ek)
+    check = result.ek_certificate
+    assert check.status is EkCertificateResult.VALID
+    assert check.nv_index == 0x01C00016 and check.ek_template == "ecc-p384"
+
+
 def test_board_lying_about_its_ek_fails_the_residency_proof(
     lab: LabBoards, connect: Connect, readers: Readers
 ) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from station.domain.errors import EkCertificateRejectedError, TpmResidencyError
+from station.domain.errors import EkCertificateRejectedError, TpmResidencyError, ValidationError
 from station.domain.products import (
     DpsTargetSpec,
     EkCertificateResult,
@@ -95,6 +95,39 @@ def test_best_of_several_nv_certificates_wins() -> None:
     result = service().identify(reader)
     assert result.ek_certificate.status is EkCertificateResult.VALID
     assert result.ek_certificate.nv_index == 0x01C00012
+
+
+def test_an_evidence_ek_can_vouch_for_the_tpm_but_the_enrolled_ek_stays_the_identity() -> None:
+    ecc = b"ecc-p384 public area"
+    reader = FakeReader(
+        certificates=[(0x01C00002, b"untrusted")],
+        others={"ecc-p384": (ecc, [(0x01C00016, b"valid")], True)},
+    )
+    plain = service().identify(reader)
+    assert plain.ek_certificate.status is EkCertificateResult.UNTRUSTED
+    result = service().identify(reader, evidence=("ecc-p384", "rsa3072"))  # no rsa3072 EK
+    assert result.ek_certificate.status is EkCertificateResult.VALID
+    assert result.ek_certificate.nv_index == 0x01C00016
+    assert result.ek_certificate.ek_template == "ecc-p384"
+    assert result.ek == EK and result.registration_id == tpm_registration_id(EK)
+    assert "ek:rsa3072:False" in reader.calls  # looked for, never created
+
+
+def test_an_evidence_ek_the_tpm_does_not_hold_stops_the_board() -> None:
+    reader = FakeReader(
+        certificates=[(0x01C00002, b"untrusted")],
+        others={"ecc-p384": (b"copied public area", [(0x01C00016, b"valid")], False)},
+    )
+    with pytest.raises(TpmResidencyError) as caught:
+        service().identify(reader, evidence=("ecc-p384",))
+    assert caught.value.details["evidence_ek"] == "ecc-p384"
+
+
+def test_unknown_or_repeated_evidence_eks_are_refused_when_the_product_is_loaded() -> None:
+    with pytest.raises(ValidationError, match="evidence_eks ecc-p999 unknown"):
+        recipe(evidence_eks=("ecc-p999",))
+    with pytest.raises(ValidationError, match="repeats the enrolled EK rsa2048"):
+        recipe(evidence_eks=("rsa2048",))
 
 
 def test_vendor_names() -> None:

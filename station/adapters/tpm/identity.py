@@ -124,7 +124,7 @@ class BoardTpmIdentityReader:
         self._tcti: BoardTcti | None = None
         self._ectx: ESAPI | None = None
         self._nv_buffer_max = 0
-        self._ek_handle: ESYS_TR | None = None  # valid for the current context only
+        self._ek_handles: dict[str, ESYS_TR] = {}  # per EK template, for the current context
         self.rebuilds = 0  # how many times a broken context was replaced (diagnostics)
 
     # ------------------------------------------------------------------ context
@@ -149,7 +149,7 @@ class BoardTpmIdentityReader:
         self._ectx = None
         self._tcti = None
         self._nv_buffer_max = 0
-        self._ek_handle = None
+        self._ek_handles = {}
 
     def close(self) -> None:
         """Release the ESAPI context (the board link is the caller's)."""
@@ -157,7 +157,7 @@ class BoardTpmIdentityReader:
             self._ectx.close()
         self._ectx = None
         self._tcti = None
-        self._ek_handle = None
+        self._ek_handles = {}
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -328,7 +328,7 @@ class BoardTpmIdentityReader:
                     "match, the TPM's provisioning is wrong: reject the board.",
                     port=self.port,
                 )
-            self._ek_handle = handle
+            self._ek_handles[template] = handle
         return EndorsementKey(public=bytes(public.marshal()), template=template, origin=origin)
 
     def _create_ek(self, ectx: ESAPI, spec: EkTemplate) -> ESYS_TR:
@@ -460,9 +460,10 @@ class BoardTpmIdentityReader:
         secret = secrets.token_bytes(32)
         with self._guard("prove the endorsement key is resident"):
             ectx = self._context()
-            ek_handle = self._ek_handle
+            template_name = template_of(ek_public)
+            ek_handle = self._ek_handles.get(template_name)
             if ek_handle is None:
-                ek_handle = self._persistent(ectx, _template(template_of(ek_public)).handle)
+                ek_handle = self._persistent(ectx, _template(template_name).handle)
             if ek_handle is None:
                 return False
             template = TPM2B_PUBLIC.parse("hmac:sha256", objectAttributes=CHALLENGE_ATTRIBUTES)
