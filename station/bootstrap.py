@@ -25,7 +25,6 @@ from station.ports import (
     BoardWatcher,
     Clock,
     EkCertificateVerifier,
-    EkTrustStore,
     EnrollmentService,
     ExportFiles,
     GroupKeys,
@@ -43,6 +42,7 @@ from station.services.devices import DeviceService
 from station.services.operators import OperatorService
 from station.services.provision import ProvisionPorts, ProvisionService
 from station.services.tpm_identity import TpmIdentityService
+from station.services.tpm_trust import TpmTrustService
 
 if TYPE_CHECKING:
     from station.adapters.board.discovery import BoardDiscovery
@@ -183,11 +183,17 @@ class Station:
             sources += [ca / "swtpm-localca-rootca-cert.pem", ca / "issuercert.pem"]
         return sources
 
-    def tpm_trust(self) -> EkTrustStore:
-        """The EK trust store: import vendor CA files, list anchors and missing issuers."""
+    def tpm_trust(self) -> TpmTrustService:
+        """EK trust: import vendor CA files (audited), list anchors and missing issuers."""
         from station.adapters.tpm.trust_store import FileTrustStore
 
-        return FileTrustStore(self.config.tpm_import_dir, self._trust_sources())
+        return TpmTrustService(
+            FileTrustStore(self.config.tpm_import_dir, self._trust_sources()),
+            self.store(),
+            clock=self.clock,
+            station_id=self.config.station.id,
+            operator=self.operator,
+        )
 
     def ek_verifier(self, roots: Path | None = None) -> EkCertificateVerifier:
         """EK-certificate checks against the configured trust anchors (or only ``roots``).

@@ -206,7 +206,7 @@ def trust_import(state: CliState, path: Path, as_json: bool) -> None:
     was imported.
     """
     with open_station(state) as station:
-        report = station.tpm_trust().import_path(path.resolve(), now=station.clock.now())
+        report = station.tpm_trust().import_path(path.resolve())
     if as_json:
         echo_json(
             {

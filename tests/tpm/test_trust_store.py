@@ -4,6 +4,7 @@ an issuer only published online is named, imported once, and the verdict says wh
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from station.bootstrap import build_station
 from station.cli.main import main
+from station.config import load_config
 from tests.tpm.conftest import VENDOR_ROOTS
 from tests.tpm.deviant_certs import DeviantSet, build
 
@@ -87,6 +90,17 @@ def test_import_reads_bundles_der_and_pkcs7_and_says_what_it_skipped(
     code, again = run_json(capsys, "tpm", "trust", "import", str(usb / "bundle.pem"))
     assert code == 2 and again["imported"] == []
     assert all(s["reason"].startswith("already trusted (") for s in again["skipped"][::2])
+
+    # Each import is in the audit trail, and the trail still verifies.
+    station = build_station(load_config(Path(os.environ["STATION_CONFIG"]), env={}))
+    try:
+        for entry in report["imported"]:
+            (event,) = station.store().events_for(entry["fingerprint"])
+            assert event.kind == "tpm.trust_imported" and event.payload["source"] == entry["source"]
+    finally:
+        station.close()
+    assert main(["db", "verify"]) == 0
+    capsys.readouterr()
 
     code, listed = run_json(capsys, "tpm", "trust", "list")
     assert code == 0
