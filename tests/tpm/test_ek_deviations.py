@@ -184,3 +184,20 @@ def test_damaged_certificates_get_a_verdict_never_an_exception(
                 damaged[at:at] = rng.randbytes(rng.randrange(1, 5))
             check = verifier.check(bytes(damaged), ek=None, now=NOW)
             assert check.status is EkCertificateResult.VALID or check.reason
+
+
+def test_names_from_a_certificate_never_carry_control_characters(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from tests.tpm.deviant_certs import ek_leaf, make_ca, resign
+
+    evil = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EK CA\x1b[2J\nSource: /etc")])
+    ca = make_ca(evil)
+    (tmp_path / "ca.pem").write_bytes(ca.pem)
+    leaf = resign(ek_leaf(ca, ca.cert.public_key(), manufacturer="id:\x1b[31m"), ca)
+    check = X509EkCertificateVerifier.from_paths([tmp_path]).check(leaf, ek=None, now=NOW)
+    assert check.status is EkCertificateResult.VALID
+    for text in (check.issuer, check.anchor, check.vendor):
+        assert text.isprintable(), text
+    assert "EK CA?[2J?Source: /etc" in check.issuer

@@ -280,11 +280,18 @@ def ek_spki(ek: bytes) -> bytes:
         raise ValueError(f"not a usable TPM2B_PUBLIC ({exc})") from exc
 
 
-def _name(value: x509.Name) -> str:
+def name_text(value: x509.Name) -> str:
+    """A Name as RFC 4514 text, control characters replaced ("" when unreadable)."""
+    # Names come from the board's TPM: no control characters reach a terminal or a log.
     try:
-        return value.rfc4514_string()
+        return printable_text(value.rfc4514_string())
     except PARSE_ERRORS:
         return ""
+
+
+def printable_text(text: str) -> str:
+    """``text`` with every control character replaced by "?"."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _vendor(cert: LoadedCertificate) -> str:
@@ -292,7 +299,7 @@ def _vendor(cert: LoadedCertificate) -> str:
         san = cert.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         for name in san.get_values_for_type(x509.DirectoryName):
             for attribute in name.get_attributes_for_oid(_MANUFACTURER):
-                text = str(attribute.value).strip()
+                text = printable_text(str(attribute.value).strip())
                 if text:
                     return vendor_name(text)
     except x509.ExtensionNotFound:
@@ -301,11 +308,11 @@ def _vendor(cert: LoadedCertificate) -> str:
         pass
     # Not in a SAN cryptography can read: look for the attribute anywhere in the raw bytes.
     for value in find_oid_values(cert.original, TPM_MANUFACTURER_OID):
-        text = value.decode("utf-8", "replace").strip()
+        text = printable_text(value.decode("utf-8", "replace").strip())
         if text:
             return vendor_name(text)
     organisations = cert.cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    return str(organisations[0].value) if organisations else ""
+    return printable_text(str(organisations[0].value)) if organisations else ""
 
 
 class X509EkCertificateVerifier:
@@ -359,8 +366,8 @@ class X509EkCertificateVerifier:
         base = EkCertificateCheck(
             status=EkCertificateResult.VALID,
             vendor=vendor,
-            subject=_name(cert.subject),
-            issuer=_name(cert.issuer),
+            subject=name_text(cert.subject),
+            issuer=name_text(cert.issuer),
             serial_number=serial_hex(cert),
             not_before=cert.not_valid_before_utc.isoformat(),
             not_after=cert.not_valid_after_utc.isoformat(),
@@ -374,7 +381,7 @@ class X509EkCertificateVerifier:
         ) -> EkCertificateCheck:
             if signer is None:
                 return replace(base, status=status, reason=reason)
-            anchor = _name(signer.cert.subject)
+            anchor = name_text(signer.cert.subject)
             notes = tuple(f"issuer {anchor}: {d}" for d in signer.deviations)
             return replace(
                 base,
@@ -414,7 +421,7 @@ class X509EkCertificateVerifier:
                     "import it with 'station tpm trust import'"
                 )
             return replace(result(EkCertificateResult.UNTRUSTED, why), issuer_url=url)
-        anchor = _name(signer.cert.subject)
+        anchor = name_text(signer.cert.subject)
         for label, candidate in (("certificate", cert), ("issuer " + anchor, signer.cert)):
             if now < candidate.not_valid_before_utc:
                 return result(

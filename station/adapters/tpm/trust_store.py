@@ -35,6 +35,8 @@ from station.adapters.tpm.ek_certs import (
     MalformedCertificate,
     TrustAnchors,
     load_certificate,
+    name_text,
+    printable_text,
     verify_signature,
 )
 from station.domain.errors import ConfigError
@@ -116,13 +118,13 @@ class FileTrustStore:
 
     def _keep(self, cert: LoadedCertificate, source: str, now: datetime) -> TrustEntry:
         self.import_dir.mkdir(parents=True, exist_ok=True)
-        subject = _name(cert.cert.subject)
+        subject = name_text(cert.cert.subject)
         slug = re.sub(r"[^A-Za-z0-9]+", "-", _common_name(cert) or "ca").strip("-")[:40]
         target = self.import_dir / f"{slug}-{cert.fingerprint[:12]}.pem"
         body = base64.encodebytes(cert.original).decode("ascii")
         text = (
             "Imported by 'station tpm trust import'\n"
-            f"Source: {source}\n"
+            f"Source: {printable_text(source)}\n"
             f"SHA-256: {cert.fingerprint}\n"
             f"Subject: {subject}\n"
             f"Imported: {now.isoformat()}\n"
@@ -264,7 +266,7 @@ def _signer(cert: LoadedCertificate, anchors: TrustAnchors) -> str:
         return "self-signed"
     for issuer in anchors.issuers_of(cert):
         if issuer is not cert and verify_signature(cert, issuer):
-            return _name(issuer.cert.subject)
+            return name_text(issuer.cert.subject)
     return ""
 
 
@@ -281,8 +283,8 @@ def _may_sign(cert: LoadedCertificate) -> bool:
 def _entry(cert: LoadedCertificate, file: str, source: str) -> TrustEntry:
     return TrustEntry(
         fingerprint=cert.fingerprint,
-        subject=_name(cert.cert.subject),
-        issuer=_name(cert.cert.issuer),
+        subject=name_text(cert.cert.subject),
+        issuer=name_text(cert.cert.issuer),
         not_after=cert.cert.not_valid_after_utc.isoformat(),
         file=file,
         source=source,
@@ -292,13 +294,6 @@ def _entry(cert: LoadedCertificate, file: str, source: str) -> TrustEntry:
 def _split_origin(origin: str) -> tuple[str, str]:
     file, _, rest = origin.partition(" (imported from ")
     return file, rest.removesuffix(")")
-
-
-def _name(value: x509.Name) -> str:
-    try:
-        return value.rfc4514_string()
-    except ValueError:
-        return ""
 
 
 def _common_name(cert: LoadedCertificate) -> str:
