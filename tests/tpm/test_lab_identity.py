@@ -166,7 +166,7 @@ def test_ecc_p256_ek_lives_at_0x81010002_with_its_certificate_at_0x01c0000a(
     public = serialization.load_der_public_key(ek_spki(result.ek))
     leaf = ek_leaf(ca, public, manufacturer="id:49465800")
     reader.close()
-    lab.unplug(1)
+    lab.stop()  # the board saves its TPM state and swtpm exits
     install_ek_certificate(board.state_dir / "tpm", 0x01C0000A, resign(leaf, ca))
     board = lab.replug(1)
     again = service_trusting([tmp_path / "ca.pem"]).read_identity(
@@ -210,7 +210,7 @@ def test_the_ecc_ek_certificate_vouches_while_dps_enrolls_the_rsa_ek(
     reader.close()
     unknown = make_ca(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Unknown EK CA")]))
     leaf = ek_leaf(unknown, serialization.load_der_public_key(ek_spki(rsa_ek)))
-    lab.unplug(1)
+    lab.stop()  # the board saves its TPM state and swtpm exits
     install_ek_certificate(board.state_dir / "tpm", 0x01C00002, resign(leaf, unknown))
     board = lab.replug(1)
     service = service_trusting(lab_ca_files(lab))
