@@ -42,6 +42,7 @@ from station.services.devices import DeviceService
 from station.services.operators import OperatorService
 from station.services.provision import ProvisionPorts, ProvisionService
 from station.services.tpm_identity import TpmIdentityService
+from station.services.tpm_trust import TpmTrustService
 
 if TYPE_CHECKING:
     from station.adapters.board.discovery import BoardDiscovery
@@ -181,24 +182,45 @@ class Station:
         self._tpm_readers.append(reader)
         return reader
 
+    def _trust_sources(self) -> list[Path]:
+        section = self.config.tpm
+        sources = [section.trust_dir or self.config.templates_dir / "trust"]
+        sources += list(section.extra_trust_dirs)
+        sources.append(self.config.tpm_import_dir)
+        if section.trust_lab_ca:
+            ca = self.config.lab_dir / "tpm-ca" / "ca"
+            sources += [ca / "swtpm-localca-rootca-cert.pem", ca / "issuercert.pem"]
+        return sources
+
+    def tpm_trust(self) -> TpmTrustService:
+        """EK trust: import vendor CA files (audited), list anchors and missing issuers."""
+        from station.adapters.tpm.trust_store import FileTrustStore
+
+        return TpmTrustService(
+            FileTrustStore(self.config.tpm_import_dir, self._trust_sources()),
+            self.store(),
+            clock=self.clock,
+            station_id=self.config.station.id,
+            operator=self.operator,
+        )
+
     def ek_verifier(self, roots: Path | None = None) -> EkCertificateVerifier:
         """EK-certificate checks against the configured trust anchors (or only ``roots``).
 
-        Anchors: ``[tpm] trust_dir`` (default templates/trust), ``[tpm] extra_trust_dirs`` and,
-        with ``[tpm] trust_lab_ca``, the lab's swtpm local CA certificates (never its key).
+        Anchors: ``[tpm] trust_dir`` (default templates/trust), ``[tpm] extra_trust_dirs``, the
+        imported ones (``[tpm] import_dir``) and, with ``[tpm] trust_lab_ca``, the lab's swtpm
+        local CA certificates (never its key). An issuer no anchor provides is recorded in the
+        trust store, with its AIA URL, for ``station tpm trust list``.
         """
-        from station.adapters.tpm.ek_certs import X509EkCertificateVerifier
+        from station.adapters.tpm.ek_certs import TrustAnchors, X509EkCertificateVerifier
+        from station.adapters.tpm.trust_store import FileTrustStore
 
-        section = self.config.tpm
         if roots is not None:
-            sources = [roots]
-        else:
-            sources = [section.trust_dir or self.config.templates_dir / "trust"]
-            sources += list(section.extra_trust_dirs)
-            if section.trust_lab_ca:
-                ca = self.config.lab_dir / "tpm-ca" / "ca"
-                sources += [ca / "swtpm-localca-rootca-cert.pem", ca / "issuercert.pem"]
-        return X509EkCertificateVerifier.from_paths(sources)
+            return X509EkCertificateVerifier(TrustAnchors([roots]))
+        store = FileTrustStore(self.config.tpm_import_dir, self._trust_sources())
+        return X509EkCertificateVerifier(
+            TrustAnchors(store.sources), on_missing_issuer=store.record_wanted
+        )
 
     # ------------------------------------------------------------------ services
     def tpm_identity(self, roots: Path | None = None) -> TpmIdentityService:

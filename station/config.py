@@ -145,6 +145,7 @@ class TpmSection:
     trust_dir: Path | None = None  # default: the templates/trust folder shipped with station
     extra_trust_dirs: tuple[Path, ...] = ()  # more anchor folders or files (vendor roots)
     trust_lab_ca: bool = False  # also trust the lab's swtpm local CA (<lab dir>/tpm-ca); lab only
+    import_dir: Path | None = None  # imported vendor CAs; default: <data_dir>/tpm-trust
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,11 @@ class StationConfig:
     def backup_dir(self) -> Path:
         """Where automatic backups (before migrations) go."""
         return self.database.backup_dir or self.data_dir / "backups"
+
+    @property
+    def tpm_import_dir(self) -> Path:
+        """Where ``station tpm trust import`` keeps vendor CA certificates (a trust location)."""
+        return self.tpm.import_dir or self.data_dir / "tpm-trust"
 
     @property
     def labels_output_dir(self) -> Path:

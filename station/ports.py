@@ -41,7 +41,14 @@ from station.domain.records import (
     OperatorRecord,
     SchemaStatus,
 )
-from station.domain.tpm import EkCertificateCheck, EndorsementKey
+from station.domain.tpm import (
+    EkCertificateCheck,
+    EndorsementKey,
+    TrustEntry,
+    TrustImportReport,
+    TrustSkip,
+    WantedIssuer,
+)
 from station.protocol.ops import BoardInfo, ObjectState
 
 
@@ -578,9 +585,10 @@ class TpmIdentityReader(Protocol):
     """One board's TPM, reached through its board link (one per slot, on the slot's thread)."""
 
     def read_endorsement_key(self, *, template: str, create_if_absent: bool) -> EndorsementKey:
-        """The EK persisted at 0x81010001.
+        """The EK of ``template`` at its persistent handle (0x81010001 for rsa2048).
 
-        Created from ``template`` and persisted only if absent and ``create_if_absent``.
+        Created from ``template`` (station.domain.ek_templates) and persisted only if absent
+        and ``create_if_absent``.
 
         Raises:
             TpmEkAbsentError: no EK is persisted and creating one is not allowed.
@@ -621,6 +629,26 @@ class EkCertificateVerifier(Protocol):
         Parses ``certificate`` tolerantly, compares its key with ``ek`` (marshaled TPM2B_PUBLIC;
         None skips the comparison) and validates its chain at ``now``.
         """
+        ...
+
+
+class EkTrustStore(Protocol):
+    """The EK-certificate trust anchors: the configured folders plus the imported ones."""
+
+    def import_path(self, path: Path, *, now: datetime) -> TrustImportReport:
+        """Import every CA certificate in ``path`` (PEM bundle, DER, PKCS#7 file or folder).
+
+        Each certificate is kept with its source and fingerprint; what is not taken is
+        reported with the reason. Nothing already trusted is imported twice.
+        """
+        ...
+
+    def entries(self) -> tuple[list[TrustEntry], list[TrustSkip]]:
+        """Every anchor the station trusts, and the trust files it could not use."""
+        ...
+
+    def wanted(self) -> list[WantedIssuer]:
+        """Issuers EK certificates named that no anchor provides (with their AIA URL)."""
         ...
 
 

@@ -11,7 +11,7 @@ import click
 from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
 from station.domain.errors import StationError
 from station.domain.products import EkCertificateResult
-from station.domain.tpm import EkCertificateCheck, TpmIdentityResult
+from station.domain.tpm import EkCertificateCheck, TpmIdentityResult, TrustEntry, WantedIssuer
 from station.inputs import MAX_EK_CERTIFICATE, read_bounded
 
 
@@ -31,7 +31,11 @@ def _cert_json(check: EkCertificateCheck) -> dict[str, Any]:
         "not_before": check.not_before,
         "not_after": check.not_after,
         "anchor": check.anchor,
+        "anchor_source": check.anchor_source,
+        "normalised": list(check.normalised),
+        "issuer_url": check.issuer_url,
         "nv_index": f"{check.nv_index:#010x}" if check.nv_index is not None else None,
+        "ek_template": check.ek_template,
     }
 
 
@@ -40,13 +44,20 @@ def _echo_cert(check: EkCertificateCheck) -> None:
     if check.status is EkCertificateResult.ABSENT:
         return
     if check.nv_index is not None:
-        click.echo(f"  NV index:       {check.nv_index:#010x}")
+        of = f" (certifies the {check.ek_template} EK)" if check.ek_template else ""
+        click.echo(f"  NV index:       {check.nv_index:#010x}{of}")
     if check.issuer:
         click.echo(f"  issuer:         {check.issuer}")
     if check.not_after:
         click.echo(f"  valid:          {check.not_before} .. {check.not_after}")
     if check.anchor:
         click.echo(f"  trusted via:    {check.anchor}")
+    if check.anchor_source:
+        click.echo(f"  anchor file:    {check.anchor_source}")
+    for note in check.normalised:
+        click.echo(f"  normalised:     {note}")
+    if check.issuer_url:
+        click.echo(f"  issuer at:      {check.issuer_url}")
 
 
 @tpm.command("read")
@@ -75,6 +86,7 @@ def read(state: CliState, port: str, product: str, roots: Path | None, as_json: 
             reader,
             template=recipe.ek_template if recipe else "rsa2048",
             create_if_absent=recipe.create_ek_if_absent if recipe else False,
+            evidence=recipe.evidence_eks if recipe else (),
         )
         verdict: StationError | None = None
         if recipe is not None:
@@ -163,3 +175,106 @@ def verify_ek_cert(
             click.echo(f"  subject:        {check.subject}")
     if check.status is not EkCertificateResult.VALID:
         raise click.exceptions.Exit(2)
+
+
+@tpm.group("trust")
+def trust() -> None:
+    """EK-certificate trust anchors: import vendor CA files, list what is trusted."""
+
+
+def _entry_json(entry: TrustEntry) -> dict[str, Any]:
+    return {
+        "fingerprint": entry.fingerprint,
+        "subject": entry.subject,
+        "issuer": entry.issuer,
+        "not_after": entry.not_after,
+        "file": entry.file,
+        "source": entry.source,
+        "signed_by": entry.signed_by,
+    }
+
+
+def _wanted_json(wanted: WantedIssuer) -> dict[str, Any]:
+    return {"issuer": wanted.issuer, "url": wanted.url, "first_seen": wanted.first_seen}
+
+
+@trust.command("import")
+@click.argument("path", type=click.Path(path_type=Path, exists=True))
+@json_option
+@pass_state
+def trust_import(state: CliState, path: Path, as_json: bool) -> None:
+    """Import the CA certificates in PATH (PEM bundle, DER, PKCS#7 .p7b, or a folder of them).
+
+    Each certificate is kept in the station's trust folder ([tpm] import_dir) with its source
+    and SHA-256 fingerprint. End-entity certificates, keys, CRLs, unreadable files and
+    certificates already trusted are skipped, each with the reason. Exit status 2 when nothing
+    was imported.
+    """
+    with open_station(state) as station:
+        report = station.tpm_trust().import_path(path.resolve())
+    if as_json:
+        echo_json(
+            {
+                "imported": [_entry_json(e) for e in report.imported],
+                "skipped": [{"source": s.source, "reason": s.reason} for s in report.skipped],
+                "completed": [_wanted_json(w) for w in report.completed],
+            }
+        )
+    else:
+        for entry in report.imported:
+            click.echo(f"imported  {entry.subject}")
+            click.echo(f"          SHA-256 {entry.fingerprint}")
+            click.echo(f"          from {entry.source}")
+            click.echo(f"          kept in {entry.file}")
+            if entry.signed_by == "self-signed":
+                click.echo("          a self-signed root")
+            elif entry.signed_by:
+                click.echo(f"          signed by {entry.signed_by} (already trusted)")
+            else:
+                click.echo(
+                    "          signed by no CA the station trusts: check its fingerprint with "
+                    "the vendor before relying on it"
+                )
+        for skip in report.skipped:
+            click.echo(f"skipped   {skip.source}: {skip.reason}")
+        for done in report.completed:
+            click.echo(f"completes the chain of EK certificates issued by {done.issuer}")
+        click.echo(f"{len(report.imported)} imported, {len(report.skipped)} skipped")
+    if not report.imported:
+        raise click.exceptions.Exit(2)
+
+
+@trust.command("list")
+@json_option
+@pass_state
+def trust_list(state: CliState, as_json: bool) -> None:
+    """List the trusted EK-certificate anchors, unusable trust files and missing issuers.
+
+    A missing issuer is one an EK certificate named that no anchor provides; its AIA URL says
+    where the vendor publishes it.
+    """
+    with open_station(state) as station:
+        store = station.tpm_trust()
+        entries, skipped = store.entries()
+        wanted = store.wanted()
+    if as_json:
+        echo_json(
+            {
+                "anchors": [_entry_json(e) for e in entries],
+                "unusable": [{"source": s.source, "reason": s.reason} for s in skipped],
+                "missing_issuers": [_wanted_json(w) for w in wanted],
+            }
+        )
+        return
+    for entry in entries:
+        click.echo(f"{entry.fingerprint[:16]}  {entry.subject}")
+        click.echo(f"                  {entry.file}")
+        if entry.source:
+            click.echo(f"                  imported from {entry.source}")
+    click.echo(f"{len(entries)} anchors")
+    for skip in skipped:
+        click.echo(f"unusable: {skip.source}: {skip.reason}")
+    for item in wanted:
+        click.echo(f"missing issuer: {item.issuer} (first seen {item.first_seen})")
+        if item.url:
+            click.echo(f"  fetch it from {item.url}, then: station tpm trust import FILE")

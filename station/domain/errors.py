@@ -183,6 +183,16 @@ class TpmMalformedResponseError(TpmError):
     code = "tpm.malformed_response"
 
 
+class TpmNonsenseError(TpmError):
+    """The TPM answered what no working TPM answers, or took longer than any TPM should.
+
+    A loop over its answers that would not end, a read that returns nothing, a size past every
+    bound: the read stops there instead of keeping the slot busy.
+    """
+
+    code = "tpm.nonsense"
+
+
 class TpmFailureModeError(TpmError):
     """The TPM is in failure mode (TPM_RC_FAILURE): it cannot be used until repaired."""
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from station.domain.ek_templates import EK_TEMPLATES
 from station.domain.errors import InvalidRegistrationIdError, ValidationError
 from station.domain.placeholders import check_placeholders
 from station.domain.registration import normalize_registration_id
@@ -62,7 +63,10 @@ class ProductRecipe:
     device_id: str = "{registration_id}"
     lock: bool = True
     certificate_profile: str = "device-identity"
-    ek_template: str = "rsa2048"
+    ek_template: str = "rsa2048"  # the EK DPS enrolls (station.domain.ek_templates)
+    #: Other EKs whose certificates may vouch for the TPM (e.g. ecc-p384 when only the ECC EK is
+    #: certified): read if present, checked, proven resident; never enrolled.
+    evidence_eks: tuple[str, ...] = ()
     create_ek_if_absent: bool = False
     ek_certificate_blocks: frozenset[EkCertificateResult] = field(
         default_factory=lambda: frozenset(
@@ -99,9 +103,21 @@ class ProductRecipe:
             raise ValidationError(
                 f"product {self.name}: symmetric-key products need group_key", product=self.name
             )
-        if self.ek_template not in ("rsa2048", "ecc-p256"):
+        for key, names in (
+            ("ek_template", (self.ek_template,)),
+            ("evidence_eks", self.evidence_eks),
+        ):
+            unknown = [n for n in names if n not in EK_TEMPLATES]
+            if unknown:
+                raise ValidationError(
+                    f"product {self.name}: {key} {', '.join(unknown)} unknown; known EK "
+                    f"templates: {', '.join(EK_TEMPLATES)}",
+                    product=self.name,
+                )
+        if self.ek_template in self.evidence_eks:
             raise ValidationError(
-                f"product {self.name}: ek_template must be rsa2048 or ecc-p256", product=self.name
+                f"product {self.name}: evidence_eks repeats the enrolled EK {self.ek_template}",
+                product=self.name,
             )
 
     @property

@@ -14,17 +14,11 @@ from enum import StrEnum
 from station.domain.products import EkCertificateResult
 from station.domain.registration import tpm_registration_id
 
-#: Persistent handle of the EK the Azure device SDKs read.
+#: Persistent handle of the EK the Azure device SDKs read (the rsa2048 template's; the others
+#: are in :mod:`station.domain.ek_templates`).
 EK_HANDLE = 0x81010001
 #: Persistent handle of the storage root key (SRK) the DPS TPM handshake imports under.
 SRK_HANDLE = 0x81000001
-
-#: EK-certificate NV indices per EK template (TCG EK Credential Profile: low range first, then
-#: the high range of profile 2.3+).
-EK_CERT_NV_INDICES: dict[str, tuple[int, ...]] = {
-    "rsa2048": (0x01C00002, 0x01C00012),
-    "ecc-p256": (0x01C0000A, 0x01C00014),
-}
 
 #: TCG vendor IDs (TPM_PT_MANUFACTURER, as in the EK certificate's SAN) to vendor names.
 TPM_VENDORS: dict[str, str] = {
@@ -75,7 +69,7 @@ class EndorsementKey:
     """The EK as read from (or created in) the TPM."""
 
     public: bytes  # marshaled TPM2B_PUBLIC, size prefix included
-    template: str  # rsa2048 | ecc-p256 (from the key's own parameters)
+    template: str  # rsa2048 | ecc-p256 | ecc-p384 | ... (from the key's own parameters)
     origin: EkOrigin
 
 
@@ -92,14 +86,22 @@ class EkCertificateCheck:
     not_before: str = ""  # ISO 8601 UTC
     not_after: str = ""
     anchor: str = ""  # subject of the trust anchor the certificate chains to
+    anchor_source: str = ""  # the trust file that holds that anchor (and where it came from)
     nv_index: int | None = None
+    ek_template: str = ""  # the EK it certifies (the enrolled one, or an evidence EK)
     der: bytes = field(default=b"", repr=False)  # the certificate as found (padding trimmed)
+    #: Vendor encoding deviations read past, e.g. "Intel: explicit DEFAULT in extension 3 ...".
+    normalised: tuple[str, ...] = ()
+    issuer_url: str = ""  # where the missing issuer is published (AIA caIssuers), if it is
 
     def summary(self) -> str:
-        """One line: status, vendor and the reason when not valid."""
+        """One line: status, vendor, encoding deviations read past, and the reason."""
         text = self.status.value
         if self.vendor:
             text += f" ({self.vendor})"
+        if self.normalised:
+            count = len(self.normalised)
+            text += f", {count} vendor encoding deviation{'s' if count > 1 else ''} normalised"
         if self.reason:
             text += f": {self.reason}"
         return text
@@ -138,3 +140,42 @@ class TpmIdentityResult:
             ek_certificate=ek_certificate,
             resident=resident,
         )
+
+
+@dataclass(frozen=True)
+class TrustEntry:
+    """One EK-certificate trust anchor: what it is, where it is kept, where it came from."""
+
+    fingerprint: str  # SHA-256 of the certificate as stored, lower-case hex
+    subject: str
+    issuer: str
+    not_after: str  # ISO 8601 UTC
+    file: str  # the trust file that holds it
+    source: str = ""  # for imported anchors: the file it was imported from
+    signed_by: str = ""  # at import: "self-signed", the anchor that signed it, or "" (none)
+
+
+@dataclass(frozen=True)
+class TrustSkip:
+    """Something an import (or the trust folders) did not take, and why."""
+
+    source: str  # file, and which block or certificate in it
+    reason: str
+
+
+@dataclass(frozen=True)
+class WantedIssuer:
+    """An issuer an EK certificate named that no anchor provides, and where it is published."""
+
+    issuer: str
+    url: str  # the certificate's AIA caIssuers URL ("" when it names none)
+    first_seen: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class TrustImportReport:
+    """What ``station tpm trust import`` did."""
+
+    imported: tuple[TrustEntry, ...]
+    skipped: tuple[TrustSkip, ...]
+    completed: tuple[WantedIssuer, ...]  # missing issuers the import now provides

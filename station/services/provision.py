@@ -586,7 +586,10 @@ class ProvisionService:
         self._begin(run, Step.TPM_EK_CERT)
         identity = self._tpm_identity()
         check = identity.best_certificate(
-            self._tpm(run), run.recipe.ek_template, base64.b64decode(run.tpm.endorsement_key)
+            self._tpm(run),
+            run.recipe.ek_template,
+            base64.b64decode(run.tpm.endorsement_key),
+            evidence=run.recipe.evidence_eks,
         )
         identity.admit_certificate(check, run.recipe, registration_id=run.registration_id)
         run.tpm = replace(

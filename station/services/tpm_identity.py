@@ -13,7 +13,10 @@ certificate says, and a certificate result the product blocks stops the board to
 
 from __future__ import annotations
 
-from station.domain.errors import EkCertificateRejectedError, TpmResidencyError
+from dataclasses import replace
+from datetime import datetime
+
+from station.domain.errors import EkCertificateRejectedError, TpmEkAbsentError, TpmResidencyError
 from station.domain.products import EkCertificateResult, ProductRecipe
 from station.domain.tpm import EkCertificateCheck, TpmIdentityResult
 from station.ports import Clock, EkCertificateVerifier, TpmIdentityReader
@@ -50,11 +53,13 @@ class TpmIdentityService:
         *,
         template: str = "rsa2048",
         create_if_absent: bool = False,
+        evidence: tuple[str, ...] = (),
     ) -> TpmIdentityResult:
         """Read the identity and gather the evidence, without applying any product policy.
 
         Steps: EK (created only if absent and allowed), SRK (created if absent), EK certificate
-        from NV (checked against the EK and the trust anchors), residency proof.
+        from NV (checked against the EK and the trust anchors; with ``evidence``, also those of
+        the other EKs named), residency proof.
 
         Raises:
             TpmEkAbsentError: no EK and creating one is not allowed.
@@ -62,26 +67,42 @@ class TpmIdentityService:
         """
         key = reader.read_endorsement_key(template=template, create_if_absent=create_if_absent)
         srk = reader.ensure_storage_root_key()
-        check = self.best_certificate(reader, key.template, key.public)
+        check = self.best_certificate(reader, key.template, key.public, evidence=evidence)
         resident = reader.prove_residency(key.public)
         return TpmIdentityResult.build(key, srk=srk, ek_certificate=check, resident=resident)
 
     def best_certificate(
-        self, reader: TpmIdentityReader, template: str, ek: bytes
+        self,
+        reader: TpmIdentityReader,
+        template: str,
+        ek: bytes,
+        *,
+        evidence: tuple[str, ...] = (),
     ) -> EkCertificateCheck:
-        """Read the EK certificates from NV and check each against ``ek``: the best verdict.
+        """Read the EK certificates from NV and check each against its EK: the best verdict.
+
+        ``evidence`` names other EK templates whose certificates may vouch for the TPM too (a
+        TPM whose enrolled RSA EK is not certified but whose ECC EK is). Such an EK is only
+        used when the TPM holds it: its certificates count once the TPM proved it resident.
 
         Raises:
+            TpmResidencyError: an evidence EK with certificates is not resident (a lying board).
             TpmError: the TPM failed or could not be reached.
         """
         now = self._clock.now()
-        checks = [
-            self._verifier.check(data, ek=ek, now=now, nv_index=index)
-            for index, data in reader.read_ek_certificates(template)
-        ]
+        checks = self._checks(reader, template, ek, now)
+        for other in evidence:
+            try:
+                key = reader.read_endorsement_key(template=other, create_if_absent=False)
+            except TpmEkAbsentError:
+                continue  # this TPM has no such EK: nothing to vouch with
+            found = self._checks(reader, other, key.public, now)
+            if found and not reader.prove_residency(key.public):
+                raise _not_resident("", evidence_ek=other)
+            checks += found
         if not checks:
-            return self._verifier.check(None, ek=ek, now=now)
-        # A TPM may carry certificates in both NV ranges: the best verdict wins.
+            return replace(self._verifier.check(None, ek=ek, now=now), ek_template=template)
+        # A TPM may carry several certificates (both NV ranges, several EKs): the best wins.
         rank = [
             EkCertificateResult.VALID,
             EkCertificateResult.EXPIRED,
@@ -90,6 +111,16 @@ class TpmIdentityService:
             EkCertificateResult.MISMATCH,
         ]
         return min(checks, key=lambda c: rank.index(c.status) if c.status in rank else len(rank))
+
+    def _checks(
+        self, reader: TpmIdentityReader, template: str, ek: bytes, now: datetime
+    ) -> list[EkCertificateCheck]:
+        return [
+            replace(
+                self._verifier.check(data, ek=ek, now=now, nv_index=index), ek_template=template
+            )
+            for index, data in reader.read_ek_certificates(template)
+        ]
 
     def admit(self, result: TpmIdentityResult, product: ProductRecipe) -> None:
         """Apply ``product``'s policy to an identity.
@@ -146,7 +177,10 @@ class TpmIdentityService:
             TpmResidencyError, EkCertificateRejectedError: see :meth:`admit`.
         """
         result = self.identify(
-            reader, template=product.ek_template, create_if_absent=product.create_ek_if_absent
+            reader,
+            template=product.ek_template,
+            create_if_absent=product.create_ek_if_absent,
+            evidence=product.evidence_eks,
         )
         self.admit(result, product)
         return result

@@ -153,3 +153,56 @@ def test_tpm_board_with_an_untrusted_ek_certificate_is_stopped(rig: Rig) -> None
     assert outcome.step is Step.TPM_EK_CERT and outcome.code == "tpm.ek_certificate_rejected"
     assert "untrusted" in outcome.reason and "QA" in outcome.remedy
     assert rig.station().store().count_devices(DeviceQuery()) == 0
+
+
+def test_tpm_board_whose_tpm_answers_nonsense_fails_with_a_remedy(rig: Rig) -> None:
+    from station.lab.boards.faults import Faults
+
+    (board,) = rig.lab.start(1, "tpm", Faults(nv_read_empty=True))
+    outcome = rig.run(board.port, "WO-TPM")
+
+    assert not outcome.passed
+    assert outcome.step is Step.TPM_EK_CERT and outcome.code == "tpm.nonsense"
+    assert "(TPM answered nonsense: NV_Read of 0x01c00002 at offset 0" in outcome.reason
+    assert "Reject the board" in outcome.remedy
+    assert rig.station().store().count_devices(DeviceQuery()) == 0
+    rig.verify()
+
+
+def test_tpm_board_with_an_rsaes_oaep_ek_certificate_reaches_pass(rig: Rig, tmp_path: Path) -> None:
+    # A TPM 1.2-style EK certificate used to crash the step and leave the job open.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from station.adapters.tpm.ek_certs import ek_spki
+    from station.config import load_config
+    from station.domain.provision_events import StepPassed
+    from station.lab.boards.tpm import install_ek_certificate
+    from tests.tpm.deviant_certs import build
+
+    (board,) = rig.lab.start(1, "tpm")
+    station = rig.station()
+    link = station.board_session(board.port)
+    ek = station.tpm_reader(link).read_endorsement_key(template="rsa2048", create_if_absent=False)
+    station.close()
+    public = serialization.load_der_public_key(ek_spki(ek.public))
+    assert isinstance(public, rsa.RSAPublicKey)
+    made = build(tmp_path / "deviant", public)
+    rig.lab.stop()  # the board saves its TPM state and swtpm exits
+    install_ek_certificate(
+        board.state_dir / "tpm", 0x01C00002, made.certs["rsaes-oaep"].read_bytes()
+    )
+    board = rig.lab.replug(1)
+    text = rig.config_file.read_text().replace(
+        "trust_lab_ca = true", f'extra_trust_dirs = ["{made.anchors}"]'
+    )
+    rig.config_file.write_text(text)
+    rig.config = load_config(rig.config_file, env={})
+
+    events: list[object] = []
+    outcome = rig.run(board.port, "WO-TPM", events=events)
+    assert outcome.passed, outcome
+    (cert_step,) = [e for e in events if isinstance(e, StepPassed) and e.step is Step.TPM_EK_CERT]
+    assert "valid (Intel), 1 vendor encoding deviation normalised" in str(cert_step)
+    assert not rig.station().store().open_jobs()
+    rig.verify()

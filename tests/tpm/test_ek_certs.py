@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from station.adapters.tpm.der import DerError, canonical, read_tlv, trim_to_element
+from station.adapters.tpm.cert_normalise import extract_certificate
+from station.adapters.tpm.der import DerError, canonical, read_tlv
 from station.adapters.tpm.ek_certs import (
     MalformedCertificate,
     TrustAnchors,
@@ -171,7 +172,7 @@ def test_der_helpers() -> None:
     assert canonical(unsorted_set) == bytes.fromhex("3106020103020105")
     assert canonical(bytes.fromhex("020400000005")) == bytes.fromhex("020105")
     assert canonical(bytes.fromhex("020300ff01")) == bytes.fromhex("020300ff01")
-    assert trim_to_element(bytes.fromhex("3003020101") + b"\xff" * 10) == bytes.fromhex(
+    assert extract_certificate(bytes.fromhex("3003020101") + b"\xff" * 10)[0] == bytes.fromhex(
         "3003020101"
     )
     with pytest.raises(DerError):

@@ -8,10 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from tpm2_pytss import ESAPI
 from tpm2_pytss.constants import ESYS_TR
 
 from station.adapters.board.session import BoardSession
+from station.adapters.tpm.ek_certs import ek_spki
 from station.adapters.tpm.identity import BoardTpmIdentityReader
 from station.adapters.tpm.tcti import BoardTcti
 from station.domain.errors import (
@@ -28,8 +32,10 @@ from station.domain.products import (
 from station.domain.tpm import EK_HANDLE, SRK_HANDLE, EkOrigin
 from station.lab.boards.faults import Faults
 from station.lab.boards.runner import LabBoards
+from station.lab.boards.tpm import install_ek_certificate
 from station.lab.boards.tpm_faults import LIE_EK_FILE
 from tests.tpm.conftest import direct_swtpm, lab_ca_files, service_trusting, tpm2_readpublic
+from tests.tpm.deviant_certs import ek_leaf, make_ca, resign
 
 Connect = Callable[..., BoardSession]
 Readers = Callable[[BoardSession], BoardTpmIdentityReader]
@@ -133,23 +139,91 @@ def test_missing_ek_is_created_and_persisted_only_when_the_product_allows(
         assert tpm2_readpublic(tcti, EK_HANDLE, tmp_path / "ek.pub") == created.ek
 
 
-def test_ecc_p256_ek_is_created_from_the_tcg_template(
-    lab: LabBoards, connect: Connect, readers: Readers
+def test_ecc_p256_ek_lives_at_0x81010002_with_its_certificate_at_0x01c0000a(
+    lab: LabBoards, connect: Connect, readers: Readers, tmp_path: Path
 ) -> None:
     (board,) = lab.start(1, "tpm")
     session = connect(board.port)
-    _evict_ek(session)
+    reader = readers(session)
+    rsa = reader.read_endorsement_key(template="rsa2048", create_if_absent=False)
     service = service_trusting(lab_ca_files(lab))
     recipe = product(
         ek_template="ecc-p256",
         create_ek_if_absent=True,
         ek_certificate_blocks=frozenset({EkCertificateResult.MISMATCH}),
     )
-    result = service.read_identity(readers(session), recipe)
+    result = service.read_identity(reader, recipe)
     assert result.template == "ecc-p256" and result.origin is EkOrigin.CREATED
-    assert result.resident
-    # swtpm_setup certifies RSA-2048 and ECC P-384 EKs only: no certificate for a P-256 EK.
+    assert result.resident and result.ek != rsa.public
+    # The registration ID DPS enrolls is the product's EK's, not the RSA EK's.
+    assert result.registration_id == independent_registration_id(result.ek)
+    # swtpm_setup certifies RSA 2048 and ECC P-384 EKs only: no certificate for a P-256 EK yet.
     assert result.ek_certificate.status is EkCertificateResult.ABSENT
+
+    # A vendor certificate for it at 0x01c0000a (the TCG low-range ECC index).
+    ca = make_ca(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test ECC EK CA")]))
+    (tmp_path / "ca.pem").write_bytes(ca.pem)
+    public = serialization.load_der_public_key(ek_spki(result.ek))
+    leaf = ek_leaf(ca, public, manufacturer="id:49465800")
+    reader.close()
+    lab.stop()  # the board saves its TPM state and swtpm exits
+    install_ek_certificate(board.state_dir / "tpm", 0x01C0000A, resign(leaf, ca))
+    board = lab.replug(1)
+    again = service_trusting([tmp_path / "ca.pem"]).read_identity(
+        readers(connect(board.port)), product(ek_template="ecc-p256")
+    )
+    assert again.origin is EkOrigin.FOUND and again.ek == result.ek and again.resident
+    check = again.ek_certificate
+    assert check.status is EkCertificateResult.VALID and check.nv_index == 0x01C0000A
+    assert check.vendor == "Infineon" and check.anchor == "CN=Test ECC EK CA"
+    lab.stop()
+    with direct_swtpm(board.state_dir / "tpm") as tcti:
+        assert tpm2_readpublic(tcti, 0x81010002, tmp_path / "ecc.pub") == result.ek
+        assert tpm2_readpublic(tcti, EK_HANDLE, tmp_path / "rsa.pub") == rsa.public
+
+
+def test_high_range_ecc_p384_ek_and_its_certificate(
+    lab: LabBoards, connect: Connect, readers: Readers
+) -> None:
+    (board,) = lab.start(1, "tpm")
+    service = service_trusting(lab_ca_files(lab))
+    result = service.read_identity(readers(connect(board.port)), product(ek_template="ecc-p384"))
+    assert result.template == "ecc-p384" and result.origin is EkOrigin.FOUND
+    assert result.resident  # high-range EKs allow credential activation with their user auth
+    check = result.ek_certificate
+    assert check.status is EkCertificateResult.VALID and check.nv_index == 0x01C00016
+    assert result.registration_id == independent_registration_id(result.ek)
+    # A product asking for an EK the TPM does not have gets a clear refusal.
+    with pytest.raises(TpmEkAbsentError) as caught:
+        service.read_identity(readers(connect(board.port)), product(ek_template="rsa3072"))
+    assert "no rsa3072 endorsement key at 0x8101001c" in caught.value.message
+
+
+def test_the_ecc_ek_certificate_vouches_while_dps_enrolls_the_rsa_ek(
+    lab: LabBoards, connect: Connect, readers: Readers, tmp_path: Path
+) -> None:
+    # The RSA EK's certificate comes from a CA the station does not trust; the ECC P-384 EK's
+    # certificate (0x01c00016) from one it does. DPS takes RSA EKs only: the RSA EK is enrolled.
+    (board,) = lab.start(1, "tpm")
+    reader = readers(connect(board.port))
+    rsa_ek = reader.read_endorsement_key(template="rsa2048", create_if_absent=False).public
+    reader.close()
+    unknown = make_ca(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Unknown EK CA")]))
+    leaf = ek_leaf(unknown, serialization.load_der_public_key(ek_spki(rsa_ek)))
+    lab.stop()  # the board saves its TPM state and swtpm exits
+    install_ek_certificate(board.state_dir / "tpm", 0x01C00002, resign(leaf, unknown))
+    board = lab.replug(1)
+    service = service_trusting(lab_ca_files(lab))
+
+    with pytest.raises(EkCertificateRejectedError):
+        service.read_identity(readers(connect(board.port)), product())
+    recipe = product(evidence_eks=("ecc-p384",))
+    result = service.read_identity(readers(connect(board.port)), recipe)
+    assert result.ek == rsa_ek and result.template == "rsa2048" and result.resident
+    assert result.registration_id == independent_registration_id(rsa_ek)
+    check = result.ek_certificate
+    assert check.status is EkCertificateResult.VALID
+    assert check.nv_index == 0x01C00016 and check.ek_template == "ecc-p384"
 
 
 def test_board_lying_about_its_ek_fails_the_residency_proof(

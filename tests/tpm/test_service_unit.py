@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 
-from station.domain.errors import EkCertificateRejectedError, TpmResidencyError
+from station.domain.errors import EkCertificateRejectedError, TpmResidencyError, ValidationError
 from station.domain.products import (
     DpsTargetSpec,
     EkCertificateResult,
@@ -16,42 +15,9 @@ from station.domain.products import (
     ProductRecipe,
 )
 from station.domain.registration import tpm_registration_id
-from station.domain.tpm import EkCertificateCheck, EkOrigin, EndorsementKey, vendor_name
+from station.domain.tpm import EkCertificateCheck, vendor_name
 from station.services.tpm_identity import TpmIdentityService
-from tests.tpm.conftest import SHARED_TESTDATA
-
-EK = (
-    SHARED_TESTDATA
-    / "tpm-ek-samples"
-    / "azure-iot-sdk-csharp_SampleEndorsementKey.tpm2b_public.bin"
-).read_bytes()
-
-
-@dataclass
-class FakeReader:
-    certificates: list[tuple[int, bytes]] = field(default_factory=list)
-    resident: bool = True
-    calls: list[str] = field(default_factory=list)
-
-    def read_endorsement_key(self, *, template: str, create_if_absent: bool) -> EndorsementKey:
-        self.calls.append(f"ek:{template}:{create_if_absent}")
-        return EndorsementKey(public=EK, template="rsa2048", origin=EkOrigin.FOUND)
-
-    def ensure_storage_root_key(self) -> bytes:
-        self.calls.append("srk")
-        return b"srk"
-
-    def read_ek_certificates(self, template: str) -> list[tuple[int, bytes]]:
-        self.calls.append(f"certs:{template}")
-        return self.certificates
-
-    def prove_residency(self, ek: bytes) -> bool:
-        self.calls.append("proof")
-        assert ek == EK
-        return self.resident
-
-    def close(self) -> None:
-        pass
+from tests.tpm.fakes import EK, FakeReader
 
 
 class FakeVerifier:
@@ -129,6 +95,39 @@ def test_best_of_several_nv_certificates_wins() -> None:
     result = service().identify(reader)
     assert result.ek_certificate.status is EkCertificateResult.VALID
     assert result.ek_certificate.nv_index == 0x01C00012
+
+
+def test_an_evidence_ek_can_vouch_for_the_tpm_but_the_enrolled_ek_stays_the_identity() -> None:
+    ecc = b"ecc-p384 public area"
+    reader = FakeReader(
+        certificates=[(0x01C00002, b"untrusted")],
+        others={"ecc-p384": (ecc, [(0x01C00016, b"valid")], True)},
+    )
+    plain = service().identify(reader)
+    assert plain.ek_certificate.status is EkCertificateResult.UNTRUSTED
+    result = service().identify(reader, evidence=("ecc-p384", "rsa3072"))  # no rsa3072 EK
+    assert result.ek_certificate.status is EkCertificateResult.VALID
+    assert result.ek_certificate.nv_index == 0x01C00016
+    assert result.ek_certificate.ek_template == "ecc-p384"
+    assert result.ek == EK and result.registration_id == tpm_registration_id(EK)
+    assert "ek:rsa3072:False" in reader.calls  # looked for, never created
+
+
+def test_an_evidence_ek_the_tpm_does_not_hold_stops_the_board() -> None:
+    reader = FakeReader(
+        certificates=[(0x01C00002, b"untrusted")],
+        others={"ecc-p384": (b"copied public area", [(0x01C00016, b"valid")], False)},
+    )
+    with pytest.raises(TpmResidencyError) as caught:
+        service().identify(reader, evidence=("ecc-p384",))
+    assert caught.value.details["evidence_ek"] == "ecc-p384"
+
+
+def test_unknown_or_repeated_evidence_eks_are_refused_when_the_product_is_loaded() -> None:
+    with pytest.raises(ValidationError, match="evidence_eks ecc-p999 unknown"):
+        recipe(evidence_eks=("ecc-p999",))
+    with pytest.raises(ValidationError, match="repeats the enrolled EK rsa2048"):
+        recipe(evidence_eks=("rsa2048",))
 
 
 def test_vendor_names() -> None:

@@ -3,15 +3,16 @@
 Real EK certificates and vendor roots break strict DER in a few known ways: NV indices padded
 past the certificate's end (0xFF or 0x00 fill), ``SET OF`` members out of canonical order in a
 multi-valued RDN, and non-minimal ``INTEGER`` encodings. ``cryptography`` refuses all three.
-This module finds the certificate's own bytes, and can re-encode a certificate canonically so
-``cryptography`` can read its fields; signatures are always checked over the *original*
-``tbsCertificate`` bytes (:func:`certificate_parts`).
+This module reads elements and re-encodes them canonically, noting what was not DER;
+:mod:`.cert_normalise` applies it to whole certificates. Signatures are always checked over the
+*original* ``tbsCertificate`` bytes (:func:`certificate_parts`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+_BOOLEAN = 0x01
 _SEQUENCE = 0x30
 _SET = 0x31
 _INTEGER = 0x02
@@ -81,15 +82,6 @@ def children(content: bytes) -> list[Tlv]:
     return items
 
 
-def trim_to_element(data: bytes) -> bytes:
-    """Return the first complete element of ``data``: drops NV padding after a certificate.
-
-    Raises:
-        DerError: ``data`` does not start with a complete element.
-    """
-    return data[: read_tlv(data).end]
-
-
 def encode_length(length: int) -> bytes:
     """The minimal DER length octets for ``length``."""
     if length < 0x80:
@@ -112,23 +104,49 @@ def canonical(data: bytes) -> bytes:
     Raises:
         DerError: the data is not a well-formed element.
     """
-    return _canonical(read_tlv(data), data, 0)
+    return canonical_element(read_tlv(data), [], "")
 
 
-def _canonical(item: Tlv, data: bytes, depth: int) -> bytes:
+def canonical_element(item: Tlv, notes: list[str], label: str, depth: int = 0) -> bytes:
+    """Re-encode ``item`` as DER; append to ``notes`` what was not DER, under ``label``.
+
+    Raises:
+        DerError: malformed content, a BOOLEAN that is not one byte, or nesting too deep.
+    """
     if depth > _MAX_DEPTH:
         raise DerError("nesting too deep")
+    if not minimal_header(item):
+        notes.append(f"non-minimal length in {label} normalised")
     if item.tag == _INTEGER:
-        return encode(_INTEGER, _minimal_integer(item.content))
+        value = minimal_integer(item.content)
+        if value != item.content:
+            notes.append(f"non-minimal INTEGER in {label} normalised")
+        return encode(_INTEGER, value)
+    if item.tag == _BOOLEAN:
+        if len(item.content) != 1:
+            raise DerError(f"a BOOLEAN in {label} is not one byte")
+        if item.content not in (b"\x00", b"\xff"):
+            notes.append(f"BER BOOLEAN TRUE in {label} normalised")
+            return encode(_BOOLEAN, b"\xff")
+        return encode(_BOOLEAN, item.content)
     if not item.constructed:
         return encode(item.tag, item.content)
-    parts = [_canonical(child, item.content, depth + 1) for child in children(item.content)]
+    members = [canonical_element(c, notes, label, depth + 1) for c in children(item.content)]
     if item.tag == _SET:
-        parts.sort()
-    return encode(item.tag, b"".join(parts))
+        ordered = sorted(members)
+        if ordered != members:
+            notes.append(f"non-DER SET ordering in {label} normalised")
+        members = ordered
+    return encode(item.tag, b"".join(members))
 
 
-def _minimal_integer(content: bytes) -> bytes:
+def minimal_header(item: Tlv) -> bool:
+    """Whether ``item``'s length octets are the minimal (DER) ones."""
+    return item.end - item.start - len(item.content) == 1 + len(encode_length(len(item.content)))
+
+
+def minimal_integer(content: bytes) -> bytes:
+    """An INTEGER's content without redundant leading 0x00 / 0xFF octets."""
     value = content
     while len(value) > 1 and (
         (value[0] == 0x00 and value[1] < 0x80) or (value[0] == 0xFF and value[1] >= 0x80)

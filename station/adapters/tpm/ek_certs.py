@@ -10,28 +10,30 @@ checked over the certificate's original ``tbsCertificate`` bytes, so vendor cert
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
+from station.adapters.tpm.cert_normalise import extract_certificate, normalise_certificate
 from station.adapters.tpm.der import (
     DerError,
-    canonical,
     certificate_parts,
     children,
     decode_oid,
     find_oid_values,
     read_tlv,
-    trim_to_element,
 )
 from station.domain.products import EkCertificateResult
 from station.domain.tpm import EkCertificateCheck, vendor_name
@@ -39,7 +41,10 @@ from station.domain.tpm import EkCertificateCheck, vendor_name
 log = logging.getLogger(__name__)
 
 TPM_MANUFACTURER_OID = "2.23.133.2.1"
+_CA_ISSUERS_OID = "1.3.6.1.5.5.7.48.2"
+_MANUFACTURER = x509.ObjectIdentifier(TPM_MANUFACTURER_OID)
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
+_IMPORTED_FROM = re.compile(rb"^Source: (.+)$", re.M)  # written by the trust store's import
 _CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
 
 _HASHES: dict[str, hashes.HashAlgorithm] = {
@@ -64,6 +69,15 @@ _ECDSA: dict[str, hashes.HashAlgorithm] = {
     "1.2.840.10045.4.3.4": hashes.SHA512(),
 }
 _RSA_PSS = "1.2.840.113549.1.1.10"
+#: What cryptography raises for a certificate field it cannot read (it parses fields lazily).
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 
 
 class MalformedCertificate(ValueError):
@@ -72,10 +86,12 @@ class MalformedCertificate(ValueError):
 
 @dataclass(frozen=True)
 class LoadedCertificate:
-    """A certificate read tolerantly: fields from a canonical copy, signature from the original."""
+    """A certificate read tolerantly: fields from a DER copy, signature from the original."""
 
-    original: bytes  # padding trimmed, otherwise as found
-    cert: x509.Certificate  # parsed from the canonical re-encoding
+    original: bytes  # the certificate element as stored (TCG header and NV padding removed)
+    cert: x509.Certificate  # parsed from the DER re-encoding
+    deviations: tuple[str, ...] = ()  # what was normalised to read it (empty: it was DER)
+    origin: str = ""  # where it was loaded from (trust anchors: the file)
 
     @property
     def canonical_subject(self) -> bytes:
@@ -87,9 +103,14 @@ class LoadedCertificate:
         """The issuer Name, DER."""
         return self.cert.issuer.public_bytes()
 
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the certificate as stored, lower-case hex."""
+        return hashlib.sha256(self.original).hexdigest()
 
-def load_certificate(data: bytes) -> LoadedCertificate:
-    """Read one certificate from DER (NV padding allowed) or PEM.
+
+def load_certificate(data: bytes, *, origin: str = "") -> LoadedCertificate:
+    """Read one certificate from DER (TCG header and NV padding allowed) or PEM.
 
     Raises:
         MalformedCertificate: with the reason.
@@ -102,16 +123,54 @@ def load_certificate(data: bytes) -> LoadedCertificate:
         except ValueError as exc:
             raise MalformedCertificate("the PEM block is not valid base64") from exc
     try:
-        original = trim_to_element(raw)
-        certificate_parts(original)
-        try:
-            cert = x509.load_der_x509_certificate(original)
-        except ValueError:
-            # Vendor encodings that are BER but not DER: read the fields from a canonical copy.
-            cert = x509.load_der_x509_certificate(canonical(original))
-    except (DerError, ValueError) as exc:
+        original, notes = extract_certificate(raw)
+        cert = _strict(original)
+        if cert is not None:  # DER already: nothing to normalise
+            return LoadedCertificate(original, cert, tuple(notes), origin)
+        found = normalise_certificate(raw)
+    except DerError as exc:
         raise MalformedCertificate(f"not an X.509 certificate ({exc})") from exc
-    return LoadedCertificate(original=original, cert=cert)
+    try:
+        cert = _parse(found.der)
+    except PARSE_ERRORS as exc:
+        raise MalformedCertificate(f"not a usable X.509 certificate ({exc})") from exc
+    return LoadedCertificate(
+        original=found.original, cert=cert, deviations=found.deviations, origin=origin
+    )
+
+
+def _strict(der: bytes) -> x509.Certificate | None:
+    """The certificate if cryptography reads all of it as it is (strict DER), else None."""
+    try:
+        cert = _parse(der)
+        _ = cert.extensions
+    except PARSE_ERRORS:
+        return None
+    return cert
+
+
+def _parse(der: bytes) -> x509.Certificate:
+    """Parse, and make cryptography read what it parses lazily, so an unusable field fails here.
+
+    Raises:
+        PARSE_ERRORS: a name, the key or the validity cannot be read.
+    """
+    with warnings.catch_warnings():
+        # cryptography warns about oddities (a zero serial number, a country name that is not
+        # two letters); the verdict is what reports on a certificate.
+        warnings.simplefilter("ignore")
+        cert = x509.load_der_x509_certificate(der)
+        cert.public_key()
+        _ = cert.subject, cert.issuer, cert.serial_number
+        _ = cert.not_valid_before_utc, cert.not_valid_after_utc
+    return cert
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    """The serial number in hex (zero or negative ones, a vendor oddity, without a warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return format(cert.serial_number, "x")
 
 
 def _certificate_blobs(data: bytes) -> list[bytes]:
@@ -131,6 +190,8 @@ class TrustAnchors:
         self.sources = tuple(sources)
         self.anchors: list[LoadedCertificate] = []
         self.skipped: list[str] = []
+        self._by_subject: dict[bytes, list[LoadedCertificate]] | None = None
+        self._indexed = 0
         for source in self.sources:
             files = (
                 sorted(p for p in source.rglob("*") if p.suffix.lower() in _CERT_SUFFIXES)
@@ -148,17 +209,25 @@ class TrustAnchors:
         except OSError as exc:
             self.skipped.append(f"{path}: {exc.strerror}")
             return
+        imported = _IMPORTED_FROM.search(data.split(b"-----BEGIN", 1)[0])
+        origin = str(path)
+        if imported is not None:
+            origin += f" (imported from {imported.group(1).decode('utf-8', 'replace').strip()})"
         for blob in _certificate_blobs(data):
             try:
-                self.anchors.append(load_certificate(blob))
+                self.anchors.append(load_certificate(blob, origin=origin))
             except MalformedCertificate as exc:
                 self.skipped.append(f"{path}: {exc}")
                 log.warning("trust anchor %s skipped: %s", path, exc)
 
     def issuers_of(self, cert: LoadedCertificate) -> list[LoadedCertificate]:
         """Anchors whose subject equals ``cert``'s issuer."""
-        issuer = cert.canonical_issuer
-        return [a for a in self.anchors if a.canonical_subject == issuer]
+        if self._by_subject is None or self._indexed != len(self.anchors):
+            self._by_subject = {}
+            for anchor in self.anchors:
+                self._by_subject.setdefault(anchor.canonical_subject, []).append(anchor)
+            self._indexed = len(self.anchors)
+        return list(self._by_subject.get(cert.canonical_issuer, []))
 
 
 def verify_signature(cert: LoadedCertificate, issuer: LoadedCertificate) -> bool:
@@ -211,20 +280,39 @@ def ek_spki(ek: bytes) -> bytes:
         raise ValueError(f"not a usable TPM2B_PUBLIC ({exc})") from exc
 
 
-def _name(value: x509.Name) -> str:
+def name_text(value: x509.Name) -> str:
+    """A Name as RFC 4514 text, control characters replaced ("" when unreadable)."""
+    # Names come from the board's TPM: no control characters reach a terminal or a log.
     try:
-        return value.rfc4514_string()
-    except ValueError:
+        return printable_text(value.rfc4514_string())
+    except PARSE_ERRORS:
         return ""
 
 
+def printable_text(text: str) -> str:
+    """``text`` with every control character replaced by "?"."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _vendor(cert: LoadedCertificate) -> str:
+    try:
+        san = cert.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        for name in san.get_values_for_type(x509.DirectoryName):
+            for attribute in name.get_attributes_for_oid(_MANUFACTURER):
+                text = printable_text(str(attribute.value).strip())
+                if text:
+                    return vendor_name(text)
+    except x509.ExtensionNotFound:
+        pass
+    except PARSE_ERRORS:
+        pass
+    # Not in a SAN cryptography can read: look for the attribute anywhere in the raw bytes.
     for value in find_oid_values(cert.original, TPM_MANUFACTURER_OID):
-        text = value.decode("utf-8", "replace").strip()
+        text = printable_text(value.decode("utf-8", "replace").strip())
         if text:
             return vendor_name(text)
     organisations = cert.cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    return str(organisations[0].value) if organisations else ""
+    return printable_text(str(organisations[0].value)) if organisations else ""
 
 
 class X509EkCertificateVerifier:
@@ -232,10 +320,17 @@ class X509EkCertificateVerifier:
 
     Args:
         anchors: the trust anchors (see :class:`TrustAnchors`).
+        on_missing_issuer: told (issuer, AIA URL, time) when no anchor is named as a
+            certificate's issuer, so the station can list what to import.
     """
 
-    def __init__(self, anchors: TrustAnchors) -> None:
+    def __init__(
+        self,
+        anchors: TrustAnchors,
+        on_missing_issuer: Callable[[str, str, datetime], None] | None = None,
+    ) -> None:
         self.anchors = anchors
+        self._on_missing_issuer = on_missing_issuer
 
     @classmethod
     def from_paths(cls, paths: Iterable[Path]) -> X509EkCertificateVerifier:
@@ -267,34 +362,44 @@ class X509EkCertificateVerifier:
                 der=bytes(certificate),
             )
         cert = loaded.cert
+        vendor = _vendor(loaded)
         base = EkCertificateCheck(
             status=EkCertificateResult.VALID,
-            vendor=_vendor(loaded),
-            subject=_name(cert.subject),
-            issuer=_name(cert.issuer),
-            serial_number=format(cert.serial_number, "x"),
+            vendor=vendor,
+            subject=name_text(cert.subject),
+            issuer=name_text(cert.issuer),
+            serial_number=serial_hex(cert),
             not_before=cert.not_valid_before_utc.isoformat(),
             not_after=cert.not_valid_after_utc.isoformat(),
             nv_index=nv_index,
             der=loaded.original,
+            normalised=tuple(f"{vendor or 'certificate'}: {d}" for d in loaded.deviations),
         )
 
         def result(
-            status: EkCertificateResult, reason: str = "", anchor: str = ""
+            status: EkCertificateResult, reason: str = "", signer: LoadedCertificate | None = None
         ) -> EkCertificateCheck:
-            return replace(base, status=status, reason=reason, anchor=anchor)
+            if signer is None:
+                return replace(base, status=status, reason=reason)
+            anchor = name_text(signer.cert.subject)
+            notes = tuple(f"issuer {anchor}: {d}" for d in signer.deviations)
+            return replace(
+                base,
+                status=status,
+                reason=reason,
+                anchor=anchor,
+                anchor_source=signer.origin,
+                normalised=base.normalised + notes,
+            )
 
         if ek is not None:
             try:
                 expected = ek_spki(ek)
             except ValueError as exc:
                 return result(EkCertificateResult.MISMATCH, f"the EK cannot be compared: {exc}")
-            try:
-                actual = cert.public_key().public_bytes(
-                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-                )
-            except (ValueError, TypeError) as exc:
-                return result(EkCertificateResult.MALFORMED, f"unusable public key ({exc})")
+            actual = cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             if actual != expected:
                 return result(
                     EkCertificateResult.MISMATCH,
@@ -303,24 +408,40 @@ class X509EkCertificateVerifier:
         issuers = self.anchors.issuers_of(loaded)
         signer = next((a for a in issuers if verify_signature(loaded, a)), None)
         if signer is None:
-            why = (
-                "its issuer's signature does not verify"
-                if issuers
-                else f"no trust anchor is named {base.issuer or 'as its issuer'}"
-            )
-            return result(EkCertificateResult.UNTRUSTED, why)
-        anchor = _name(signer.cert.subject)
+            if issuers:
+                why = "its issuer's signature does not verify"
+                return result(EkCertificateResult.UNTRUSTED, why)
+            url = issuer_url(loaded)
+            if self._on_missing_issuer is not None and base.issuer:
+                self._on_missing_issuer(base.issuer, url, now)
+            why = f"no trust anchor is named {base.issuer or 'as its issuer'}"
+            if url:
+                why += (
+                    f"; its issuer's certificate is published at {url}: fetch it once and "
+                    "import it with 'station tpm trust import'"
+                )
+            return replace(result(EkCertificateResult.UNTRUSTED, why), issuer_url=url)
+        anchor = name_text(signer.cert.subject)
         for label, candidate in (("certificate", cert), ("issuer " + anchor, signer.cert)):
             if now < candidate.not_valid_before_utc:
                 return result(
                     EkCertificateResult.EXPIRED,
                     f"the {label} is not valid before {candidate.not_valid_before_utc:%Y-%m-%d}",
-                    anchor,
+                    signer,
                 )
             if now > candidate.not_valid_after_utc:
                 return result(
                     EkCertificateResult.EXPIRED,
                     f"the {label} expired on {candidate.not_valid_after_utc:%Y-%m-%d}",
-                    anchor,
+                    signer,
                 )
-        return result(EkCertificateResult.VALID, "", anchor)
+        return result(EkCertificateResult.VALID, "", signer)
+
+
+def issuer_url(cert: LoadedCertificate) -> str:
+    """The first http(s) caIssuers URL of the certificate's AIA extension ("" when none)."""
+    for value in find_oid_values(cert.original, _CA_ISSUERS_OID):
+        text = value.decode("ascii", "replace")
+        if text.startswith(("http://", "https://")) and text.isprintable():
+            return text
+    return ""

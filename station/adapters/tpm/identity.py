@@ -14,7 +14,8 @@ import os
 import secrets
 import struct
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,12 +27,14 @@ from tpm2_pytss.constants import (
     TPM2_ECC,
     TPM2_PT_NV,
     TPM2_SE,
+    TPMA_OBJECT,
     TPMA_SESSION,
 )
 from tpm2_pytss.types import TPM2B_NV_PUBLIC, TPM2B_PUBLIC, TPMT_SYM_DEF
-from tpm2_pytss.utils import NVReadEK, create_ek_template, make_credential
+from tpm2_pytss.utils import NoSuchIndex, create_ek_template, make_credential
 
 from station.adapters.tpm.tcti import BoardTcti, TpmPassthrough
+from station.domain.ek_templates import EK_TEMPLATES, EkTemplate
 from station.domain.errors import (
     BoardError,
     TpmEkAbsentError,
@@ -39,9 +42,10 @@ from station.domain.errors import (
     TpmFailureModeError,
     TpmLockoutError,
     TpmMalformedResponseError,
+    TpmNonsenseError,
     TpmUnreachableError,
 )
-from station.domain.tpm import EK_CERT_NV_INDICES, EK_HANDLE, SRK_HANDLE, EkOrigin, EndorsementKey
+from station.domain.tpm import SRK_HANDLE, EkOrigin, EndorsementKey
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ SRK_TEMPLATE = "rsa2048:aes128cfb"
 SRK_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt"
 #: The throw-away object a residency challenge is bound to (its name feeds MakeCredential).
 CHALLENGE_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|sign"
-_EK_TEMPLATES = {"rsa2048": "EK-RSA2048", "ecc-p256": "EK-ECC256"}
+_CURVES = {TPM2_ECC.NIST_P256: "p256", TPM2_ECC.NIST_P384: "p384", TPM2_ECC.NIST_P521: "p521"}
 
 _TPM_LAYER = 0
 _TCTI_LAYER = 10 << 16
@@ -60,6 +64,17 @@ _RC_HANDLE = 0x08B  # format-one: the handle does not exist
 _MALFORMED = {0x11, 0x13, 0x06}  # MALFORMED_RESPONSE, INSUFFICIENT_RESPONSE, INSUFFICIENT_BUFFER
 _EK_NV_RANGE = (0x01C00000, 0x01C07FFF)  # TCG: EK certificates and templates
 _KEY_RESOURCE = 1  # IESYSC_KEY_RSRC in ESAPI's serialized ESYS_TR
+# Bounds on what a TPM may answer: a broken or lying TPM must not keep a slot busy for ever.
+MAX_CAPABILITY_PAGES = 16  # the EK range holds a few dozen indices; 64 per page
+MAX_EK_CERTIFICATE_BYTES = 16384  # EK certificates are 0.5-2 KB
+NV_CHUNK_BOUNDS = (64, 2048)  # what TPM_PT_NV_BUFFER_MAX may sensibly say
+#: Seconds one reader operation (read the EK, the certificates, prove residency) may take in
+#: all, TPM commands and link retries included: far above a slow discrete TPM's worst case.
+OPERATION_DEADLINE_S = 180.0
+_NONSENSE_REMEDY = (
+    "Reject the board and set it aside: its TPM (or the firmware relaying it) is faulty or "
+    "tampered with. Note the message for the TPM vendor."
+)
 _NV_RESOURCE = 2  # IESYSC_NV_RSRC
 
 
@@ -73,14 +88,21 @@ def _is_absent(exc: TSS2_Exception) -> bool:
 
 
 def template_of(public: TPM2B_PUBLIC) -> str:
-    """The EK template name (rsa2048 | ecc-p256) that matches a key's parameters."""
+    """The EK template name (rsa2048, ecc-p384, ...) that matches a key's parameters."""
     area = public.publicArea
     if area.type == TPM2_ALG.RSA:
         return f"rsa{int(area.parameters.rsaDetail.keyBits)}"
     if area.type == TPM2_ALG.ECC:
         curve = area.parameters.eccDetail.curveID
-        return "ecc-p256" if curve == TPM2_ECC.NIST_P256 else f"ecc-{int(curve):#x}"
+        return f"ecc-{_CURVES.get(curve, f'{int(curve):#x}')}"
     return f"alg-{int(area.type):#x}"
+
+
+def _template(name: str) -> EkTemplate:
+    try:
+        return EK_TEMPLATES[name]
+    except KeyError:
+        raise TpmError(f"unknown EK template {name!r}", template=name) from None
 
 
 class BoardTpmIdentityReader:
@@ -91,14 +113,18 @@ class BoardTpmIdentityReader:
         port: the port name, for messages.
     """
 
-    def __init__(self, link: TpmPassthrough, *, port: str = "") -> None:
+    def __init__(
+        self, link: TpmPassthrough, *, port: str = "", deadline_s: float = OPERATION_DEADLINE_S
+    ) -> None:
         self._link = link
         self.port = port
+        self._deadline_s = deadline_s
+        self._deadline = (time.monotonic() + deadline_s, "use the TPM")
         self._owner = threading.get_ident()
         self._tcti: BoardTcti | None = None
         self._ectx: ESAPI | None = None
         self._nv_buffer_max = 0
-        self._ek_handle: ESYS_TR | None = None  # valid for the current context only
+        self._ek_handles: dict[str, ESYS_TR] = {}  # per EK template, for the current context
         self.rebuilds = 0  # how many times a broken context was replaced (diagnostics)
 
     # ------------------------------------------------------------------ context
@@ -109,7 +135,7 @@ class BoardTpmIdentityReader:
             # The station reports every TPM error itself (with a remedy); the TSS's own stderr
             # log would only repeat it in C-library words. TSS2_LOG, when set, still wins.
             os.environ.setdefault("TSS2_LOG", "all+none")
-            self._tcti = BoardTcti(self._link)
+            self._tcti = BoardTcti(self._link, deadline=lambda: self._deadline)
             self._ectx = ESAPI(self._tcti)
         return self._ectx
 
@@ -123,7 +149,7 @@ class BoardTpmIdentityReader:
         self._ectx = None
         self._tcti = None
         self._nv_buffer_max = 0
-        self._ek_handle = None
+        self._ek_handles = {}
 
     def close(self) -> None:
         """Release the ESAPI context (the board link is the caller's)."""
@@ -131,15 +157,27 @@ class BoardTpmIdentityReader:
             self._ectx.close()
         self._ectx = None
         self._tcti = None
-        self._ek_handle = None
+        self._ek_handles = {}
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
-        """Translate TSS errors from the block into TpmError subclasses."""
+        """Run one operation within its deadline; translate TSS errors into TpmError subclasses.
+
+        Ctrl-C during a TPM command surfaces as KeyboardInterrupt (the context is dropped).
+        """
+        self._deadline = (time.monotonic() + self._deadline_s, what)
         try:
             yield
         except TSS2_Exception as exc:
+            if self._tcti is not None and self._tcti.interrupted:
+                self._drop_context()
+                raise KeyboardInterrupt from None
             raise self._translate(exc, what) from exc
+
+    def _nonsense(self, what: str) -> TpmNonsenseError:
+        return TpmNonsenseError(
+            f"TPM answered nonsense: {what}", remedy=_NONSENSE_REMEDY, port=self.port
+        )
 
     def _translate(self, exc: TSS2_Exception, what: str) -> TpmError:
         rc = int(exc.rc)
@@ -148,6 +186,8 @@ class BoardTpmIdentityReader:
         if _layer(exc) != _TPM_LAYER:
             # Below the TPM: ESAPI is unusable now (and drops the cause, kept by the TCTI).
             self._drop_context()
+        if isinstance(cause, TpmNonsenseError):
+            return TpmNonsenseError(cause.message, remedy=cause.remedy, **details)
         if isinstance(cause, TpmMalformedResponseError):
             return TpmMalformedResponseError(
                 f"the TPM on {self.port} sent a response that cannot be decoded (while trying "
@@ -262,34 +302,68 @@ class BoardTpmIdentityReader:
 
     def read_endorsement_key(self, *, template: str, create_if_absent: bool) -> EndorsementKey:
         """See :meth:`station.ports.TpmIdentityReader.read_endorsement_key`."""
+        spec = _template(template)
         with self._guard("read the endorsement key"):
             ectx = self._context()
-            handle = self._persistent(ectx, EK_HANDLE)
+            handle = self._persistent(ectx, spec.handle)
             origin = EkOrigin.FOUND
             if handle is None:
                 if not create_if_absent:
                     raise TpmEkAbsentError(
-                        f"the TPM on {self.port} has no endorsement key at 0x81010001",
+                        f"the TPM on {self.port} has no {template} endorsement key at "
+                        f"{spec.handle:#010x}",
                         remedy="This product does not allow the station to create one: check "
                         "the board's TPM provisioning, or set create_ek_if_absent in the recipe.",
                         port=self.port,
+                        template=template,
                     )
-                handle = self._create_ek(ectx, template)
+                handle = self._create_ek(ectx, spec)
                 origin = EkOrigin.CREATED
             public = self._public_of(ectx, handle)
-            self._ek_handle = handle
-        return EndorsementKey(
-            public=bytes(public.marshal()), template=template_of(public), origin=origin
-        )
+            if template_of(public) != template:
+                raise TpmError(
+                    f"the key at {spec.handle:#010x} on {self.port} is a {template_of(public)} "
+                    f"key, not the {template} EK the product expects",
+                    remedy="Check the product's ek_template against the board's TPM; if they "
+                    "match, the TPM's provisioning is wrong: reject the board.",
+                    port=self.port,
+                )
+            self._ek_handles[template] = handle
+        return EndorsementKey(public=bytes(public.marshal()), template=template, origin=origin)
 
-    def _create_ek(self, ectx: ESAPI, template: str) -> ESYS_TR:
-        if template not in _EK_TEMPLATES:
-            raise TpmError(f"unknown EK template {template!r}", template=template)
-        # The TCG default template, or the one the manufacturer stored in NV (EK profile).
-        _, ek_template = create_ek_template(_EK_TEMPLATES[template], NVReadEK(ectx))
+    def _create_ek(self, ectx: ESAPI, spec: EkTemplate) -> ESYS_TR:
+        # The TCG default template, or the one the manufacturer stored in NV (EK profile). High
+        # range templates need their certificate in NV (tpm2-pytss raises ValueError without).
+        try:
+            _, ek_template = create_ek_template(spec.tcg_name, self._nv_reader(ectx))
+        except ValueError as exc:
+            raise TpmEkAbsentError(
+                f"the TPM on {self.port} cannot make a {spec.name} EK: {exc}",
+                remedy="High-range EKs are only made for TPMs that carry their certificate: "
+                "check the product's ek_template.",
+                port=self.port,
+            ) from exc
         transient, *_ = ectx.create_primary(None, ek_template, ESYS_TR.ENDORSEMENT)
-        log.info("created and persisted an EK (%s) on %s", template, self.port)
-        return self._persist(ectx, transient, EK_HANDLE)
+        log.info("created and persisted an EK (%s) on %s", spec.name, self.port)
+        return self._persist(ectx, transient, spec.handle)
+
+    def _nv_reader(self, ectx: ESAPI) -> Callable[[int], bytes]:
+        """NV reads for create_ek_template, within this reader's bounds.
+
+        tpm2-pytss's own reader loops until the index is read: an NV_Read answered with zero
+        bytes would keep it going for ever.
+        """
+
+        def read(index: int) -> bytes:
+            try:
+                handle = ectx.tr_from_tpmpublic(int(index))
+            except TSS2_Exception as exc:
+                if _is_absent(exc):
+                    raise NoSuchIndex(index) from exc
+                raise
+            return self._nv_read(ectx, int(index), handle, self._nv_size(ectx, handle))
+
+        return read
 
     def ensure_storage_root_key(self) -> bytes:
         """See :meth:`station.ports.TpmIdentityReader.ensure_storage_root_key`."""
@@ -310,34 +384,54 @@ class BoardTpmIdentityReader:
         with self._guard("read the EK certificate"):
             ectx = self._context()
             present = self._nv_indices(ectx)
-            for index in EK_CERT_NV_INDICES.get(template, ()):
+            for index in _template(template).cert_indices:
                 if index not in present:
                     continue
                 handle = ectx.tr_from_tpmpublic(index)
-                found.append((index, self._nv_read(ectx, handle, self._nv_size(ectx, handle))))
+                size = self._nv_size(ectx, handle)
+                found.append((index, self._nv_read(ectx, index, handle, size)))
         return found
 
-    @staticmethod
-    def _nv_indices(ectx: ESAPI) -> set[int]:
+    def _nv_indices(self, ectx: ESAPI) -> set[int]:
         # One GetCapability lists the defined EK-credential indices, instead of probing each
-        # candidate index and getting an error back for the absent ones.
+        # candidate index and getting an error back for the absent ones. Each page must move
+        # forward, and there are only so many pages.
         present: set[int] = set()
-        first, more = _EK_NV_RANGE[0], True
-        while more:
+        first = _EK_NV_RANGE[0]
+        for _ in range(MAX_CAPABILITY_PAGES):
             more, data = ectx.get_capability(TPM2_CAP.HANDLES, first, 64)
             handles = [int(h) for h in data.data.handles]
+            if any(h < first for h in handles) or handles != sorted(set(handles)):
+                raise self._nonsense(
+                    f"GetCapability(handles from {first:#010x}) listed "
+                    f"{', '.join(f'{h:#010x}' for h in handles[:4])}, not ascending from there"
+                )
             present.update(h for h in handles if h <= _EK_NV_RANGE[1])
-            if not handles or handles[-1] >= _EK_NV_RANGE[1]:
-                break
+            if not more or not handles or handles[-1] >= _EK_NV_RANGE[1]:
+                return present
             first = handles[-1] + 1
-        return present
+        raise self._nonsense(
+            f"GetCapability still had more NV handles after {MAX_CAPABILITY_PAGES} pages"
+        )
 
-    def _nv_read(self, ectx: ESAPI, handle: ESYS_TR, size: int) -> bytes:
+    def _nv_read(self, ectx: ESAPI, index: int, handle: ESYS_TR, size: int) -> bytes:
+        if not 0 < size <= MAX_EK_CERTIFICATE_BYTES:
+            raise self._nonsense(
+                f"NV index {index:#010x} says it holds {size} bytes; an EK certificate has "
+                f"1 to {MAX_EK_CERTIFICATE_BYTES}"
+            )
         chunk = self._buffer_max(ectx)
         data = bytearray()
+        # NV_Read returns exactly the bytes asked for, so the loop ends after size/chunk reads.
         while len(data) < size:
-            part = ectx.nv_read(handle, min(chunk, size - len(data)), len(data))
-            data += bytes(part)
+            want = min(chunk, size - len(data))
+            part = bytes(ectx.nv_read(handle, want, len(data)))
+            if len(part) != want:
+                raise self._nonsense(
+                    f"NV_Read of {index:#010x} at offset {len(data)} asked for {want} bytes and "
+                    f"returned {len(part)}"
+                )
+            data += part
         return bytes(data)
 
     def _buffer_max(self, ectx: ESAPI) -> int:
@@ -346,7 +440,8 @@ class BoardTpmIdentityReader:
             _, data = ectx.get_capability(TPM2_CAP.TPM_PROPERTIES, TPM2_PT_NV.BUFFER_MAX, 1)
             for prop in data.data.tpmProperties:
                 if prop.property == TPM2_PT_NV.BUFFER_MAX and prop.value:
-                    self._nv_buffer_max = int(prop.value)
+                    low, high = NV_CHUNK_BOUNDS
+                    self._nv_buffer_max = min(max(int(prop.value), low), high)
         return self._nv_buffer_max
 
     # ------------------------------------------------------------------ residency
@@ -365,9 +460,10 @@ class BoardTpmIdentityReader:
         secret = secrets.token_bytes(32)
         with self._guard("prove the endorsement key is resident"):
             ectx = self._context()
-            ek_handle = self._ek_handle
+            template_name = template_of(ek_public)
+            ek_handle = self._ek_handles.get(template_name)
             if ek_handle is None:
-                ek_handle = self._persistent(ectx, EK_HANDLE)
+                ek_handle = self._persistent(ectx, _template(template_name).handle)
             if ek_handle is None:
                 return False
             template = TPM2B_PUBLIC.parse("hmac:sha256", objectAttributes=CHALLENGE_ATTRIBUTES)
@@ -378,16 +474,21 @@ class BoardTpmIdentityReader:
                 credential, encrypted_seed = make_credential(
                     ek_public, secret, ectx.tr_get_name(challenge)
                 )
-                session = ectx.start_auth_session(
-                    ESYS_TR.NONE,
-                    ESYS_TR.NONE,
-                    TPM2_SE.POLICY,
-                    TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL),
-                    TPM2_ALG.SHA256,
-                )
-                ectx.policy_secret(ESYS_TR.ENDORSEMENT, session, b"", b"", b"", 0)
-                # The TPM ends the session with the command that uses it: one flush less.
-                ectx.trsess_set_attributes(session, 0, TPMA_SESSION.CONTINUESESSION)
+                attributes = ek_public.publicArea.objectAttributes
+                if attributes & TPMA_OBJECT.USERWITHAUTH:
+                    # High-range EK templates allow user actions with the (empty) EK auth.
+                    user_auth = ESYS_TR.PASSWORD
+                else:
+                    session = user_auth = ectx.start_auth_session(
+                        ESYS_TR.NONE,
+                        ESYS_TR.NONE,
+                        TPM2_SE.POLICY,
+                        TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL),
+                        TPM2_ALG.SHA256,
+                    )
+                    ectx.policy_secret(ESYS_TR.ENDORSEMENT, session, b"", b"", b"", 0)
+                    # The TPM ends the session with the command that uses it: one flush less.
+                    ectx.trsess_set_attributes(session, 0, TPMA_SESSION.CONTINUESESSION)
                 try:
                     recovered = ectx.activate_credential(
                         challenge,
@@ -395,7 +496,7 @@ class BoardTpmIdentityReader:
                         credential,
                         encrypted_seed,
                         session1=ESYS_TR.PASSWORD,
-                        session2=session,
+                        session2=user_auth,
                     )
                     session = None
                 except TSS2_Exception as exc:

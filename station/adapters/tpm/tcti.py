@@ -17,11 +17,18 @@ from __future__ import annotations
 
 import logging
 import struct
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 from tpm2_pytss.TCTI import PyTCTI
 
-from station.domain.errors import BoardError, StationError, TpmMalformedResponseError
+from station.domain.errors import (
+    BoardError,
+    StationError,
+    TpmMalformedResponseError,
+    TpmNonsenseError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +45,60 @@ class TpmPassthrough(Protocol):
 
 
 class BoardTcti(PyTCTI):  # type: ignore[misc]
-    """PyTCTI over a board session (one outstanding command at a time)."""
+    """PyTCTI over a board session (one outstanding command at a time).
 
-    def __init__(self, link: TpmPassthrough, max_size: int = 4096) -> None:
+    Args:
+        link: the board session.
+        max_size: the largest command or response.
+        deadline: returns the monotonic time after which no further command may start (the
+            reader's deadline for its current operation) and what that operation is.
+    """
+
+    def __init__(
+        self,
+        link: TpmPassthrough,
+        max_size: int = 4096,
+        deadline: Callable[[], tuple[float, str]] | None = None,
+    ) -> None:
         super().__init__(max_size=max_size, magic=b"BOARDLNK")
         self._link = link
+        self._deadline = deadline
         self._response: bytes | None = None
         self.last_error: StationError | None = None
+        self.interrupted = False  # Ctrl-C arrived while a command was on the link
 
     def do_transmit(self, command: bytes) -> None:
         """Send the command now and keep the response for :meth:`do_receive`."""
-        self._response = None
         try:
-            response = self._link.tpm(bytes(command))
+            self._transmit(bytes(command))
+        except KeyboardInterrupt:
+            # An exception that is not an Exception would cross ESAPI's C callback as a
+            # printed traceback; the reader raises KeyboardInterrupt again once ESAPI returns.
+            self.interrupted = True
+            raise RuntimeError("interrupted") from None
+
+    def _transmit(self, command: bytes) -> None:
+        self._response = None
+        self.last_error = None
+        if self._deadline is not None:
+            until, what = self._deadline()
+            if time.monotonic() > until:
+                self.last_error = TpmNonsenseError(
+                    f"TPM answered nonsense: it was still busy when the time allowed to {what} "
+                    "ran out",
+                    remedy="Retry once; a TPM that is this slow again is faulty: reject the board.",
+                )
+                raise self.last_error
+        code = int.from_bytes(command[6:10], "big") if len(command) >= _HEADER else 0
+        log.debug("TPM command %#x over the board link", code)
+        try:
+            response = self._link.tpm(command)
         except BoardError as exc:
             self.last_error = exc
             log.warning("TPM command over the board link failed: %s", exc.message)
             raise
         problem = check_response(response)
         if problem:
-            code = int.from_bytes(command[6:10], "big") if len(command) >= _HEADER else 0
             error = TpmMalformedResponseError(
                 f"malformed TPM response: {problem}", command_code=f"{code:#x}"
             )
@@ -68,10 +109,14 @@ class BoardTcti(PyTCTI):  # type: ignore[misc]
 
     def do_receive(self, timeout: int) -> bytes:
         """Return the response of the last command."""
-        if self._response is None:
-            raise RuntimeError("no TPM response pending (the command failed)")
-        response, self._response = self._response, None
-        return response
+        try:
+            if self._response is None:
+                raise RuntimeError("no TPM response pending (the command failed)")
+            response, self._response = self._response, None
+            return response
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise RuntimeError("interrupted") from None
 
 
 def check_response(response: bytes) -> str:

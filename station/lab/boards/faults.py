@@ -16,6 +16,13 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ``tpm_failure``  the TPM answers every command with TPM_RC_FAILURE (failure mode)
 ``tpm_lockout``  the TPM refuses every authorized command with TPM_RC_LOCKOUT (DA lockout)
 ``bad_tpm_rsp=N``  the response to the Nth TPM command (1-based) comes back truncated
+``nv_read_empty``  the TPM answers every NV_Read with success and zero bytes
+``nv_size=N``  NV_ReadPublic of the EK-credential NV indices says they hold N bytes (the
+               name recomputed to match)
+``cap_same_handle``  GetCapability(handles) of NV indices answers "more data" with the same
+               handle (0x01c00002), whatever handle was asked for, for ever
+``cap_endless``  GetCapability(handles) of NV indices answers "more data" with the handle asked
+               for, for ever (each page moves one handle on and never reaches the end)
 ``stuck_key``  the secure element ignores ``keygen`` while it holds a key and answers with that
                key (a cloned or counterfeit secure element; copy another board's
                ``device-key.pem`` into its state folder to clone it)
@@ -52,6 +59,10 @@ class Faults:
     tpm_failure: bool = False
     tpm_lockout: bool = False
     bad_tpm_rsp: int = 0
+    nv_read_empty: bool = False
+    nv_size: int = 0
+    cap_same_handle: bool = False
+    cap_endless: bool = False
     stuck_key: bool = False
     no_serial: bool = False
     seed: int = 0
@@ -96,7 +107,16 @@ class Faults:
     @property
     def affects_tpm(self) -> bool:
         """Whether any TPM-level fault is set (the board then wraps its TPM)."""
-        return self.lie_ek or self.tpm_failure or self.tpm_lockout or self.bad_tpm_rsp > 0
+        return (
+            self.lie_ek
+            or self.tpm_failure
+            or self.tpm_lockout
+            or self.bad_tpm_rsp > 0
+            or self.nv_read_empty
+            or self.nv_size > 0
+            or self.cap_same_handle
+            or self.cap_endless
+        )
 
     def render(self) -> str:
         """The ``--faults`` text for these settings (only what differs from the default)."""

@@ -73,6 +73,10 @@ def manufacture(state_dir: Path, setup_config: Path, log_file: Path) -> None:
             str(state_dir),
             "--create-ek-cert",
             "--create-platform-cert",
+            # Besides the RSA 2048 EK (0x81010001, certificate at 0x01c00002): an ECC P-384 EK
+            # of the TCG high range (0x81010016, certificate at 0x01c00016), as TPMs that carry
+            # several EKs do.
+            "--ecc",
             "--overwrite",
             "--config",
             str(setup_config),
@@ -174,3 +178,57 @@ class Swtpm:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+
+
+def install_ek_certificate(state_dir: Path, index: int, der: bytes) -> None:
+    """Put ``der`` into NV ``index`` of a stopped board's TPM, as a TPM vendor would.
+
+    The index is (re)defined under the platform hierarchy with the EK-certificate attributes of
+    the TCG EK Credential Profile (platform-written, readable by owner and by its own auth).
+    Tests use it to give a lab board a vendor's certificate, a deviant one or a high-range one.
+
+    Raises:
+        TpmUnavailableError: swtpm could not be started on the state, or refused the write.
+    """
+    from tpm2_pytss import ESAPI, TCTILdr, TSS2_Exception
+    from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPMA_NV
+    from tpm2_pytss.types import TPM2B_NV_PUBLIC, TPMS_NV_PUBLIC
+
+    from station.domain.errors import TpmError
+    from station.lab.swtpm import SocketSwtpm
+
+    attributes = (
+        TPMA_NV.PPWRITE
+        | TPMA_NV.WRITEDEFINE
+        | TPMA_NV.PPREAD
+        | TPMA_NV.OWNERREAD
+        | TPMA_NV.AUTHREAD
+        | TPMA_NV.NO_DA
+        | TPMA_NV.PLATFORMCREATE
+    )
+    try:
+        with SocketSwtpm(state_dir) as tpm:
+            ectx = ESAPI(TCTILdr("swtpm", tpm.tcti_conf))
+            try:
+                try:
+                    old = ectx.tr_from_tpmpublic(index)
+                    ectx.nv_undefine_space(old, ESYS_TR.PLATFORM)
+                except TSS2_Exception:
+                    pass  # not defined yet
+                public = TPM2B_NV_PUBLIC(
+                    nvPublic=TPMS_NV_PUBLIC(
+                        nvIndex=index,
+                        nameAlg=TPM2_ALG.SHA256,
+                        attributes=attributes,
+                        dataSize=len(der),
+                    )
+                )
+                handle = ectx.nv_define_space(b"", public, ESYS_TR.PLATFORM)
+                for offset in range(0, len(der), 512):
+                    ectx.nv_write(handle, der[offset : offset + 512], offset, ESYS_TR.PLATFORM)
+            finally:
+                ectx.close()
+    except (TSS2_Exception, TpmError) as exc:
+        raise TpmUnavailableError(
+            f"cannot install an EK certificate at {index:#010x}: {exc}"
+        ) from exc

@@ -1,7 +1,8 @@
 """TPM-level faults of a virtual board: a lying EK, failure mode, DA lockout, broken responses.
 
-These sit between the firmware and swtpm (see :mod:`station.lab.boards.faults` for the switches)
-so the station can be tested against boards whose TPM misbehaves, not only their serial line.
+Also a TPM that answers nonsense: empty NV reads, capability paging that never ends. These sit
+between the firmware and swtpm (see :mod:`station.lab.boards.faults` for the switches) so the
+station can be tested against boards whose TPM misbehaves, not only their serial line.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from station.lab.boards.firmware import TpmLink
 EK_HANDLE = 0x81010001
 LIE_EK_FILE = "lie-ek.bin"
 _CC_READ_PUBLIC = 0x173
+_CC_NV_READ = 0x14E
+_CC_NV_READ_PUBLIC = 0x169
+_EK_NV_RANGE = range(0x01C00000, 0x01C08000)
+_CC_GET_CAPABILITY = 0x17A
+_CAP_HANDLES = 1
+_NV_HANDLE_TYPE = 0x01
+_STUCK_HANDLE = 0x01C00002
 _ST_NO_SESSIONS = 0x8001
 _ST_SESSIONS = 0x8002
 _RC_FAILURE = 0x101
@@ -59,7 +67,21 @@ class FaultyTpm:
             and self._lie_file.exists()
         ):
             return self._forged_read_public(self._lie_file.read_bytes())
+        if code == _CC_GET_CAPABILITY and (
+            self._faults.cap_same_handle or self._faults.cap_endless
+        ):
+            capability, first = struct.unpack(">II", command[10:18])
+            if capability == _CAP_HANDLES and first >> 24 == _NV_HANDLE_TYPE:
+                return _handles_page(_STUCK_HANDLE if self._faults.cap_same_handle else first)
         response = self._tpm.transmit(command)
+        if self._faults.nv_read_empty and code == _CC_NV_READ:
+            return _without_nv_data(response)
+        if (
+            self._faults.nv_size
+            and code == _CC_NV_READ_PUBLIC
+            and struct.unpack(">I", command[10:14])[0] in _EK_NV_RANGE
+        ):
+            return _resized_nv_public(response, self._faults.nv_size)
         if self._count == self._faults.bad_tpm_rsp:
             return response[: len(response) // 2]
         return response
@@ -80,3 +102,36 @@ class FaultyTpm:
             + qualified
         )
         return struct.pack(">HII", _ST_NO_SESSIONS, 10 + len(body), 0) + body
+
+
+def _handles_page(handle: int) -> bytes:
+    # moreData = YES, TPMS_CAPABILITY_DATA { TPM_CAP_HANDLES, TPML_HANDLE { 1, handle } }
+    body = struct.pack(">BIII", 1, _CAP_HANDLES, 1, handle)
+    return struct.pack(">HII", _ST_NO_SESSIONS, 10 + len(body), 0) + body
+
+
+def _without_nv_data(response: bytes) -> bytes:
+    # A successful NV_Read answer whose TPM2B_MAX_NV_BUFFER is empty (sessions kept as they are).
+    tag, _, rc = struct.unpack(">HII", response[:10])
+    if rc != 0 or tag != _ST_SESSIONS:
+        return response
+    (parameter_size,) = struct.unpack(">I", response[10:14])
+    sessions = response[14 + parameter_size :]
+    body = struct.pack(">IH", 2, 0) + sessions
+    return struct.pack(">HII", tag, 10 + len(body), 0) + body
+
+
+def _resized_nv_public(response: bytes, size: int) -> bytes:
+    # NV_ReadPublic with another dataSize, and the name recomputed to match (ESAPI checks it).
+    tag, _, rc = struct.unpack(">HII", response[:10])
+    if rc != 0:
+        return response
+    (public_size,) = struct.unpack(">H", response[10:12])
+    area = bytearray(response[12 : 12 + public_size])
+    struct.pack_into(">H", area, len(area) - 2, size)
+    (name_alg,) = struct.unpack(">H", area[4:6])
+    if name_alg != _ALG_SHA256:
+        return response
+    name = struct.pack(">H", _ALG_SHA256) + hashlib.sha256(bytes(area)).digest()
+    body = struct.pack(">H", len(area)) + bytes(area) + struct.pack(">H", len(name)) + name
+    return struct.pack(">HII", tag, 10 + len(body), 0) + body

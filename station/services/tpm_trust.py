@@ -1,0 +1,75 @@
+"""EK-certificate trust for offline factories: import vendor CAs (audited), list what is trusted.
+
+Which vendors a station trusts decides which TPM boards pass, so every import is an audit event
+(``tpm.trust_imported``, one per certificate, subject = its SHA-256 fingerprint) with the
+operator, the station, the certificate's subject and the file it came from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from station.domain.audit import EventDraft
+from station.domain.tpm import TrustEntry, TrustImportReport, TrustSkip, WantedIssuer
+from station.ports import Clock, EkTrustStore, IdentityStore
+
+TRUST_IMPORTED = "tpm.trust_imported"
+
+
+class TpmTrustService:
+    """Import and list EK-certificate trust anchors.
+
+    Args:
+        trust: the trust folders.
+        store: where the audit events go.
+        clock: the import time.
+        station_id: this station, for the audit trail.
+        operator: who imports.
+    """
+
+    def __init__(
+        self,
+        trust: EkTrustStore,
+        store: IdentityStore,
+        *,
+        clock: Clock,
+        station_id: str,
+        operator: str,
+    ) -> None:
+        self._trust = trust
+        self._store = store
+        self._clock = clock
+        self._station_id = station_id
+        self._operator = operator
+
+    def import_path(self, path: Path) -> TrustImportReport:
+        """Import the CA certificates in ``path`` (file or folder); audit each one imported.
+
+        Raises:
+            ConfigError: the trust folder cannot be written.
+        """
+        report = self._trust.import_path(path, now=self._clock.now())
+        for entry in report.imported:
+            self._store.append_event(
+                EventDraft(
+                    kind=TRUST_IMPORTED,
+                    subject=entry.fingerprint,
+                    payload={
+                        "subject": entry.subject,
+                        "source": entry.source,
+                        "file": entry.file,
+                        "signed_by": entry.signed_by,
+                    },
+                    operator=self._operator,
+                    station=self._station_id,
+                )
+            )
+        return report
+
+    def entries(self) -> tuple[list[TrustEntry], list[TrustSkip]]:
+        """Every anchor the station trusts, and the trust files it could not use."""
+        return self._trust.entries()
+
+    def wanted(self) -> list[WantedIssuer]:
+        """Issuers EK certificates named that no anchor provides."""
+        return self._trust.wanted()
