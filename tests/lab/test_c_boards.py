@@ -43,9 +43,11 @@ def test_an_unbuilt_agent_says_to_run_make_agent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(c_agent.BINARY_ENV, str(tmp_path / "missing"))
-    with LabBoards(tmp_path / "lab", baud=0, firmware="c") as lab:
-        with pytest.raises(LabBoardError) as caught:
-            lab.start(1, "se")
+    with (
+        LabBoards(tmp_path / "lab", baud=0, firmware="c") as lab,
+        pytest.raises(LabBoardError) as caught,
+    ):
+        lab.start(1, "se")
     assert "make agent" in caught.value.remedy
 
 
