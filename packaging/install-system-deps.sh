@@ -32,6 +32,10 @@ if ! command -v npm >/dev/null 2>&1; then
   PACKAGES+=(npm)
 fi
 
+# Issue #17, the C board agent (agent/, `make agent`): CMake and the C compiler for the core and
+# its host port, mbedTLS for the device key through the PSA Crypto API.
+PACKAGES+=(cmake gcc libmbedtls-dev)
+
 # A python without the venv module (Debian's split python3) needs python3-venv as well.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   PACKAGES+=(python3-venv python3-dev)

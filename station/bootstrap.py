@@ -45,6 +45,7 @@ from station.services.tpm_identity import TpmIdentityService
 from station.services.tpm_trust import TpmTrustService
 
 if TYPE_CHECKING:
+    from station.adapters.board.conformance import ConformanceReport
     from station.adapters.board.discovery import BoardDiscovery
     from station.adapters.outputs import OwnedPaths
     from station.lab.boards.runner import LabBoards
@@ -134,14 +135,41 @@ class Station:
             lab_registry=self.config.lab_dir / "boards.json",
         )
 
-    def lab_boards(self, *, baud: int | None = None, lab_dir: Path | None = None) -> LabBoards:
-        """A runner for virtual boards under the lab directory (the caller stops it)."""
+    def board_conformance(self, port: str, *, allow_lock: bool = False) -> ConformanceReport:
+        """Run the board conformance suite against the board on ``port`` (raw frames, no retries).
+
+        Raises:
+            BoardDisconnectedError: the port cannot be opened.
+        """
+        from station.adapters.board.conformance_clauses import run_conformance
+        from station.adapters.board.transport import SerialTransport
+
+        board = self.config.board
+        transport = SerialTransport(port, board.baud)
+        try:
+            return run_conformance(
+                transport,
+                allow_lock=allow_lock,
+                timeout_s=board.timeout_s,
+                slow_timeout_s=board.slow_timeout_s,
+            )
+        finally:
+            transport.close()
+
+    def lab_boards(
+        self, *, baud: int | None = None, lab_dir: Path | None = None, firmware: str = "python"
+    ) -> LabBoards:
+        """A runner for virtual boards under the lab directory (the caller stops it).
+
+        ``firmware`` is ``python`` (the reference board) or ``c`` (the C agent's host port).
+        """
         from station.lab.boards.runner import LabBoards
 
         return LabBoards(
             lab_dir or self.config.lab_dir,
             baud=self.config.board.baud if baud is None else baud,
             registry=self.config.lab_dir / "boards.json",
+            firmware=firmware,
         )
 
     def for_thread(self) -> Station:

@@ -24,12 +24,15 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ``cap_endless``  GetCapability(handles) of NV indices answers "more data" with the handle asked
                for, for ever (each page moves one handle on and never reaches the end)
 ``stuck_key``  the secure element ignores ``keygen`` while it holds a key and answers with that
-               key (a cloned or counterfeit secure element; copy another board's
-               ``device-key.pem`` into its state folder to clone it)
+               key (a cloned or counterfeit secure element; copy another board's device key
+               file, ``LabBoards.device_key_file``, into its state folder to clone it)
 ``no_serial``  the board reports an empty serial (blank serial EEPROM: the serial is only on
                its sticker, and the technician scans it)
 ``seed=N``     random seed, for reproducible noise
 ============== ==============================================================================
+
+C boards (``--firmware c``, the C agent's host port) parse the same text and inject every fault
+but ``lie_ek`` (see ``station/lab/boards/c_agent.py``).
 """
 
 from __future__ import annotations
