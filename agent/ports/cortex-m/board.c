@@ -24,11 +24,6 @@ void nvic_enable_irq(unsigned irq)
     NVIC_ISER0 = 1u << irq;
 }
 
-void board_wait_for_interrupt(void)
-{
-    __asm__ volatile("wfi");
-}
-
 void board_reset(void)
 {
     __asm__ volatile("dsb" ::: "memory");

@@ -10,8 +10,6 @@
 #include <stdint.h>
 
 void nvic_enable_irq(unsigned irq);
-/* Sleep until the next interrupt. */
-void board_wait_for_interrupt(void);
 /* Reset the whole chip (SYSRESETREQ); QEMU restarts the firmware from its vector table. */
 void board_reset(void) __attribute__((noreturn));
 

@@ -42,7 +42,7 @@ int main(void)
     for (;;) {
         uint8_t byte;
         if (uart_read(&byte, 1) == 0) {
-            board_wait_for_interrupt();
+            uart_wait();
             continue;
         }
         char echo[4] = {'[', (char)byte, ']', '\0'};

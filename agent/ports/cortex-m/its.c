@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "psa/crypto.h"
-#include "psa_crypto_its.h"
+#include "psa/internal_trusted_storage.h"
 #include "store.h"
 
 /* The slot holding uid, or -1. */

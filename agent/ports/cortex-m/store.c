@@ -3,6 +3,7 @@
  */
 #include "store.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "flash.h"
@@ -17,10 +18,11 @@ typedef struct header {
     uint64_t uid;
     uint32_t flags;
     uint32_t len;
-    uint32_t crc; /* CRC-32 over the fields above and the data */
+    uint32_t data_crc; /* CRC-32 of the data */
+    uint32_t crc;      /* CRC-32 of the fields above */
 } header_t;
 
-_Static_assert(sizeof(header_t) == 28, "header layout");
+_Static_assert(sizeof(header_t) == 32, "header layout");
 _Static_assert(STORE_RECORD_MAX == FLASH_SECTOR_SIZE - sizeof(header_t), "record size");
 
 static unsigned sector_of(unsigned slot, unsigned half)
@@ -28,14 +30,9 @@ static unsigned sector_of(unsigned slot, unsigned half)
     return FLASH_FIRST_STORE_SECTOR + 2u * slot + half;
 }
 
-static uint32_t record_crc(const header_t *h, const uint8_t *data)
+static uint32_t header_crc(const header_t *h)
 {
-    /* CRC over the header without its crc field, then the data, as one buffer would be */
-    static uint8_t buf[FLASH_SECTOR_SIZE];
-    size_t head = offsetof(header_t, crc);
-    memcpy(buf, h, head);
-    memcpy(buf + head, data, h->len);
-    return agent_crc32(buf, head + h->len);
+    return agent_crc32((const uint8_t *)h, offsetof(header_t, crc));
 }
 
 /* The header of one half if that half holds a complete, intact record; else NULL. */
@@ -46,7 +43,10 @@ static const header_t *valid_half(unsigned slot, unsigned half)
     if (h->magic != RECORD_MAGIC || h->len > STORE_RECORD_MAX) {
         return NULL;
     }
-    return record_crc(h, sector + sizeof(header_t)) == h->crc ? h : NULL;
+    if (header_crc(h) != h->crc) {
+        return NULL;
+    }
+    return agent_crc32(sector + sizeof(header_t), h->len) == h->data_crc ? h : NULL;
 }
 
 /* Which half holds the newest intact copy: 0, 1, or -1 for none. */
@@ -107,8 +107,9 @@ static int commit(unsigned slot, uint64_t uid, uint32_t flags, const void *data,
         seq = ((const header_t *)flash_sector(sector_of(slot, (unsigned)newest)))->seq + 1u;
     }
     unsigned sector = sector_of(slot, target);
-    header_t h = {RECORD_MAGIC, seq, uid, flags, (uint32_t)len, 0};
-    h.crc = record_crc(&h, data);
+    header_t h = {RECORD_MAGIC, seq, uid, flags, (uint32_t)len, 0, 0};
+    h.data_crc = agent_crc32(data, len);
+    h.crc = header_crc(&h);
     /* data first, header last: a write cut short leaves no valid header in this half */
     if (flash_erase(sector) != 0 ||
         flash_program(sector, sizeof(header_t), data, len) != 0 ||

@@ -19,7 +19,7 @@
 
 #define STORE_SLOTS 7u
 #define STORE_ITS_FIRST_SLOT 5u
-#define STORE_RECORD_MAX 8164u /* a sector minus the header */
+#define STORE_RECORD_MAX 8160u /* a sector minus the header */
 
 typedef struct store_info {
     uint64_t uid;   /* the owner's identifier (ITS uid; the slot number for core records) */

@@ -41,6 +41,10 @@ void uart_init(void)
     head = tail = 0;
     UART_BAUDDIV = PERIPHERAL_CLOCK_HZ / BAUD;
     UART_CTRL = CTRL_TX_EN | CTRL_RX_EN | CTRL_RX_INT_EN;
+    /* Read the data register once: this drops a byte left from before a reset, and in QEMU
+     * it is also what tells the serial back end to deliver input it held back while the
+     * receiver was disabled (during the reboot). */
+    (void)UART_DATA;
     nvic_enable_irq(UART0_RX_IRQ);
 }
 
@@ -70,12 +74,27 @@ size_t uart_read(uint8_t *buf, size_t cap)
     return n;
 }
 
+void uart_wait(void)
+{
+    __asm__ volatile("cpsid i" ::: "memory");
+    if (tail == head) {
+        __asm__ volatile("wfi");
+    }
+    __asm__ volatile("cpsie i" ::: "memory");
+}
+
 void uart_write(const uint8_t *data, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         while (UART_STATE & STATE_TX_FULL) {
         }
         UART_DATA = data[i];
+    }
+}
+
+void uart_flush(void)
+{
+    while (UART_STATE & STATE_TX_FULL) {
     }
 }
 

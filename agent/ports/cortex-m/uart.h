@@ -14,8 +14,13 @@
 void uart_init(void);
 /* Copy up to cap received bytes; returns how many (0: nothing received). */
 size_t uart_read(uint8_t *buf, size_t cap);
+/* Sleep until a received byte is waiting (returns at once if one is). Race-free: interrupts
+ * are masked between the check and the WFI, and a pending interrupt still ends the WFI. */
+void uart_wait(void);
 /* Send len bytes; returns when the last one is in the transmitter. */
 void uart_write(const uint8_t *data, size_t len);
+/* Wait until the transmitter has taken every byte (before a reset). */
+void uart_flush(void);
 /* Bytes dropped because the ring buffer was full (diagnostics). */
 uint32_t uart_overruns(void);
 
