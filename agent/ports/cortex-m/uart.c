@@ -51,6 +51,10 @@ void uart_init(void)
 void UART0_RX_Handler(void);
 void UART0_RX_Handler(void)
 {
+    /* Clear first, then drain: a byte arriving after the last check raises the interrupt
+     * again. (Clearing after the loop would lose that interrupt and leave the byte unread,
+     * and the receiver stalls.) */
+    UART_INT = INT_RX;
     while (UART_STATE & STATE_RX_FULL) {
         uint8_t byte = (uint8_t)UART_DATA;
         uint32_t next = (head + 1u) & (RING_SIZE - 1u);
@@ -61,7 +65,6 @@ void UART0_RX_Handler(void)
             head = next;
         }
     }
-    UART_INT = INT_RX;
 }
 
 size_t uart_read(uint8_t *buf, size_t cap)
