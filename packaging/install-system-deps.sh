@@ -24,12 +24,16 @@ PACKAGES=(
   desktop-file-utils
 )
 
+# Issue #17, the C board agent (agent/, `make agent`): CMake and the C compiler for the core and
+# its host port, mbedTLS for the device key through the PSA Crypto API.
+PACKAGES+=(cmake gcc libmbedtls-dev)
+
 # #17 Cortex-M port: the board agent cross-compiled for an emulated Cortex-M3 (newlib), the
-# emulator itself, clang's libFuzzer/ASan/UBSan runtimes for the agent's fuzz targets, and CMake.
+# emulator itself, and clang's libFuzzer/ASan/UBSan runtimes for the agent's fuzz targets.
 # mbedTLS for the target is built from Debian's source package (see the deb-src block below).
 PACKAGES+=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-  clang libclang-rt-14-dev cmake dpkg-dev
+  clang libclang-rt-14-dev dpkg-dev
 )
 
 # A python without the venv module (Debian's split python3) needs python3-venv as well.

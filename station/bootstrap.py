@@ -129,14 +129,20 @@ class Station:
             lab_registry=self.config.lab_dir / "boards.json",
         )
 
-    def lab_boards(self, *, baud: int | None = None, lab_dir: Path | None = None) -> LabBoards:
-        """A runner for virtual boards under the lab directory (the caller stops it)."""
+    def lab_boards(
+        self, *, baud: int | None = None, lab_dir: Path | None = None, firmware: str = "python"
+    ) -> LabBoards:
+        """A runner for virtual boards under the lab directory (the caller stops it).
+
+        ``firmware`` is ``python`` (the reference board) or ``c`` (the C agent's host port).
+        """
         from station.lab.boards.runner import LabBoards
 
         return LabBoards(
             lab_dir or self.config.lab_dir,
             baud=self.config.board.baud if baud is None else baud,
             registry=self.config.lab_dir / "boards.json",
+            firmware=firmware,
         )
 
     def for_thread(self) -> Station:

@@ -83,9 +83,9 @@ typedef struct agent_hal {
      * (0 = nothing yet). May be NULL if the port calls agent_feed() itself (e.g. from an
      * interrupt-fed ring buffer). */
     size_t (*uart_read)(void *ctx, uint8_t *buf, size_t cap);
-    /* Send bytes; blocks until all are queued. The core sends each frame (including its
-     * leading and trailing 0x00) in exactly one call, so a port may drop or mangle whole
-     * frames for fault injection. */
+    /* Send bytes; blocks until all are queued. The core sends each frame (ending with its
+     * 0x00) in exactly one call, so a port may drop or mangle whole frames for fault
+     * injection (agent_current_op() names the operation being answered). */
     void (*uart_write)(void *ctx, const uint8_t *data, size_t len);
 
     /* ---- object storage ----------------------------------------------------------------- */

@@ -63,6 +63,7 @@ typedef struct agent {
     uint8_t scratch[AGENT_RECORD_MAX];
     uint8_t tx[AGENT_MAX_ENCODED + 2u];
     int locked;
+    int pending_reset; /* 1 reset, 2 factory reset: hal->reset runs once the answer is out */
     agent_stats_t stats;
 } agent_t;
 

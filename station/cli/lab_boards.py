@@ -23,6 +23,13 @@ from station.lab.boards.faults import Faults, FaultSpecError
     show_default=True,
     help="tpm: swtpm behind the link; se: soft secure element; nokey: takes an injected key.",
 )
+@click.option(
+    "--firmware",
+    type=click.Choice(["python", "c"]),
+    default="python",
+    show_default=True,
+    help="python: the reference board; c: the C agent's host port (build it with 'make agent').",
+)
 @click.option("--baud", type=int, help="Emulated line speed (default: [board] baud; 0 = unpaced).")
 @click.option(
     "--state",
@@ -41,6 +48,7 @@ def boards(
     state: CliState,
     count: int,
     kind: str,
+    firmware: str,
     baud: int | None,
     state_dir: Path | None,
     faults: str,
@@ -62,7 +70,7 @@ def boards(
     try:
         with (
             open_station(state) as station,
-            station.lab_boards(baud=baud, lab_dir=state_dir) as lab,
+            station.lab_boards(baud=baud, lab_dir=state_dir, firmware=firmware) as lab,
         ):
             started = lab.start(count, kind, parsed)
             if as_json:
@@ -75,6 +83,7 @@ def boards(
                                 "port": b.port,
                                 "serial": b.serial,
                                 "kind": b.kind,
+                                "firmware": firmware,
                             }
                             for b in started
                         ],

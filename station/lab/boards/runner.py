@@ -22,11 +22,12 @@ from pathlib import Path
 from types import TracebackType
 
 from station.domain.errors import LabBoardError
+from station.lab.boards import c_agent
 from station.lab.boards.faults import Faults
 from station.lab.boards.poweron import PowerOnResult, power_on
 from station.lab.boards.process_alive import pid_alive
 from station.lab.boards.state import atomic_write
-from station.lab.boards.tpm import TPM_STATE_FILE
+from station.lab.boards.tpm import TPM_STATE_FILE, ensure_local_ca
 
 REGISTRY_FILE = "boards.json"
 #: VID/PID the lab registry announces (pid.codes test VID; never a real product).
@@ -70,14 +71,22 @@ class LabBoards:
         lab_dir: holds the boards' state (``boards/board-N``), the TPM CA and the registry.
         baud: emulated line speed of every board (0 = unpaced).
         registry: where to publish the boards (default ``<lab_dir>/boards.json``).
+        firmware: ``python`` (the reference board) or ``c`` (the C agent's host port, built by
+            ``make agent``).
     """
 
     lab_dir: Path
     baud: int = 115_200
     registry: Path | None = None
+    firmware: str = "python"
     boards: dict[int, LabBoard] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.firmware not in c_agent.FIRMWARES:
+            raise LabBoardError(
+                f"unknown board firmware '{self.firmware}'",
+                remedy=f"Use one of: {', '.join(c_agent.FIRMWARES)}.",
+            )
         self.lab_dir = self.lab_dir.resolve()
         self.lab_dir.mkdir(parents=True, exist_ok=True)
         tag_file = self.lab_dir / "lab-tag"
@@ -108,9 +117,12 @@ class LabBoards:
         With the ``clone`` fault the last board gets a copy of the first board's TPM state.
 
         Raises:
-            LabBoardError: a board process failed to start (its log is named).
+            LabBoardError: a board process failed to start (its log is named), or a C board was
+                asked for a fault it cannot inject.
         """
         faults = faults or Faults()
+        if self.firmware == "c":
+            c_agent.check_faults(faults)
         first = len(self.boards) + 1
         new = []
         for offset in range(count):
@@ -144,6 +156,8 @@ class LabBoards:
     def replug(self, index: int, faults: Faults | None = None) -> LabBoard:
         """Plug board ``index`` back in (same state, new pty); faults default to none."""
         board = self.boards[index]
+        if self.firmware == "c" and faults is not None:
+            c_agent.check_faults(faults)
         if board.plugged:
             self._halt(board, signal.SIGTERM)
         board.faults = faults or Faults()
@@ -193,6 +207,12 @@ class LabBoards:
             LabBoardError: the board is unplugged or did not answer.
         """
         board = self.boards[index]
+        if self.firmware == "c":
+            raise LabBoardError(
+                "C boards have no lab first boot",
+                remedy="Power on Python boards (--firmware python); see docs/agent-porting.md.",
+                board=index,
+            )
         if not board.plugged or board.process is None:
             raise LabBoardError(
                 f"virtual board {index} is not plugged in",
@@ -221,7 +241,32 @@ class LabBoards:
 
     def _spawn(self, board: LabBoard) -> None:
         board.state_dir.mkdir(parents=True, exist_ok=True)
-        command = [
+        command = self._c_command(board) if self.firmware == "c" else self._python_command(board)
+        with (board.state_dir / "board.log").open("ab") as log:
+            board.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,  # Ctrl-C in a terminal reaches the runner only
+            )
+        board.port = ""
+        board.swtpm_pid = None
+
+    def _c_command(self, board: LabBoard) -> list[str]:
+        return c_agent.command(
+            c_agent.agent_binary(),
+            state_dir=board.state_dir,
+            kind=board.kind,
+            serial=board.serial,
+            model=MODELS[board.kind],
+            baud=self.baud,
+            faults=board.faults,
+            tpm_setup=ensure_local_ca(self.lab_dir / "tpm-ca") if board.kind == "tpm" else None,
+        )
+
+    def _python_command(self, board: LabBoard) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "station.lab.boards.process",
@@ -240,16 +285,6 @@ class LabBoards:
             "--faults",
             board.faults.render(),
         ]
-        with (board.state_dir / "board.log").open("ab") as log:
-            board.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                start_new_session=True,  # Ctrl-C in a terminal reaches the runner only
-            )
-        board.port = ""
-        board.swtpm_pid = None
 
     def _await_ready(self, board: LabBoard) -> None:
         process = board.process
@@ -313,6 +348,7 @@ class LabBoards:
                 "vid": LAB_VID,
                 "pid": LAB_PID,
                 "kind": board.kind,
+                "firmware": self.firmware,
                 "description": f"station lab board ({board.kind})",
                 # lab control (station lab power-on): the board process and its state
                 "process_id": board.process.pid if board.process is not None else None,
