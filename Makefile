@@ -7,8 +7,10 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 AGENT_HOST_BUILD := build/agent/host
+AGENT_CM_BUILD := build/agent/cortex-m
+AGENT_MBEDTLS_SRC := build/agent/mbedtls
 
-.PHONY: help bootstrap system-deps demo demo-gui test lint typecheck layers pytest gui bench clean package agent
+.PHONY: help bootstrap system-deps demo demo-gui test lint typecheck layers pytest gui bench clean package agent agent-cortex-m
 
 help:
 	@echo "make demo   set up everything, then run the lab demo end to end"
@@ -58,6 +60,15 @@ agent: system-deps
 	cmake -S agent -B $(AGENT_HOST_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(AGENT_HOST_BUILD) -j2
 	ctest --test-dir $(AGENT_HOST_BUILD) --output-on-failure
+	@$(MAKE) --no-print-directory agent-cortex-m
+
+# The Cortex-M port (QEMU's mps2-an385, docs/agent-porting.md): mbedTLS from Debian's source
+# package into build/ (fetched once), cross-compiled with the port's configuration.
+agent-cortex-m: system-deps
+	@tree=$$(bash agent/ports/cortex-m/fetch-mbedtls.sh $(AGENT_MBEDTLS_SRC)) && \
+	cmake -S agent/ports/cortex-m -B $(AGENT_CM_BUILD) -DMBEDTLS_SOURCE_DIR=$$tree \
+		-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/agent/cmake/arm-none-eabi.cmake >/dev/null
+	cmake --build $(AGENT_CM_BUILD) -j2
 
 test: lint pytest
 

@@ -1,0 +1,177 @@
+"""The C agent's Cortex-M port (build/agent/cortex-m, ``make agent``) boots in QEMU's mps2-an385
+and the station provisions it over the emulated UART: secure-element and injected-key flows."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import time
+import tty
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from station.adapters.board.session import open_session
+from station.cli.main import cli
+from station.domain.errors import LabBoardError
+from station.lab.boards.faults import Faults
+from station.lab.boards.qemu_board import firmware_image, qemu_command
+from station.lab.boards.runner import LabBoards
+from tests.provision.conftest import PIN, Rig, openssl_verify, split_der
+
+_PTY_PREFIX = b"char device redirected to "
+
+
+class Console:
+    """The boot-test firmware's UART on its pty: write bytes, wait for text (with a deadline)."""
+
+    def __init__(self, port: str) -> None:
+        self.fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(self.fd)
+        self.seen = b""
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def expect(self, text: bytes, timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in self.seen:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"never saw {text!r}; got {self.seen!r}"
+            ready, _, _ = select.select([self.fd], [], [], min(remaining, 0.5))
+            if ready:
+                self.seen += os.read(self.fd, 4096)
+        self.seen = self.seen[self.seen.index(text) + len(text) :]
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _boot_hello(flash_dir: Path) -> tuple[subprocess.Popen[bytes], Console]:
+    image = firmware_image().parent / "hello.elf"
+    qemu = subprocess.Popen(
+        qemu_command(image), cwd=flash_dir, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert qemu.stdout is not None
+    line = qemu.stdout.readline()
+    assert line.startswith(_PTY_PREFIX), line
+    return qemu, Console(line[len(_PTY_PREFIX) :].split()[0].decode())
+
+
+def test_boot_firmware_echoes_resets_and_keeps_its_flash_across_qemu_runs(
+    tmp_path: Path,
+) -> None:
+    qemu, console = _boot_hello(tmp_path)
+    try:
+        # boot 1 spoke before anyone listened; the receive interrupt echoes, 'r' resets the chip
+        console.send(b"x")
+        console.expect(b"[x]")
+        console.send(b"r")
+        console.expect(b"[r]hello from mps2-an385, boot 2\n")
+        console.send(b"q")
+        console.expect(b"bye\n")
+        assert qemu.wait(timeout=20) == 0  # the firmware ended QEMU through semihosting
+    finally:
+        console.close()
+        qemu.kill()
+        qemu.wait()
+    assert (tmp_path / "flash.bin").stat().st_size == 16 * 8192
+    qemu, console = _boot_hello(tmp_path)  # a new QEMU: the flash file is the board's memory
+    try:
+        console.send(b"r")
+        console.expect(b"hello from mps2-an385, boot 4\n")
+    finally:
+        console.close()
+        qemu.kill()
+        qemu.wait()
+
+
+def _cli(rig: Rig, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(rig.config_file), "--operator", "tina", *args],
+        env={"STATION_PKCS11_PIN": PIN},
+        catch_exceptions=False,
+    )
+    return result.exit_code, result.output
+
+
+def test_secure_element_board_is_discovered_and_provisioned_through_the_cli(
+    rig: Rig, qemu_lab: LabBoards, board_state, root_pem: bytes, tmp_path: Path
+) -> None:
+    (board,) = qemu_lab.start(1, "se")
+
+    code, output = _cli(rig, "board", "list", "--json")
+    assert code == 0, output
+    listed = [entry for entry in json.loads(output) if entry["device"] == board.port]
+    assert len(listed) == 1 and listed[0]["location"] == "lab-1", output
+
+    code, output = _cli(rig, "provision", "--batch", "WO-X509", "--port", board.port)
+    assert code == 0, output
+    assert output.splitlines()[-1] == "1 passed, 0 failed"
+
+    state = board_state(board.port)
+    hello = state["hello"]
+    assert (hello.model, hello.hardware, hello.serial) == ("LAB-SE-CM3", "mps2-an385", board.serial)
+    assert hello.locked and "se" in hello.capabilities
+    leaf = split_der(state["cert_chain"].data)[0]
+    (cn,) = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    assert cn.value == f"lab-{board.serial.lower()}"
+    openssl_verify(tmp_path, root_pem, state["cert_chain"].data)
+    manifest = rig.station().store().device(f"lab-{board.serial.lower()}").manifest()
+    assert manifest.x509 is not None and manifest.x509.key_origin == "secure-element"
+    # the key generated in the emulated chip signs for the certificate the station issued
+    session = open_session(board.port, timeout_s=5.0, slow_timeout_s=60.0)
+    try:
+        signature = session.sign(b"station nonce")
+    finally:
+        session.close()
+    public = leaf.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(signature, b"station nonce", ec.ECDSA(hashes.SHA256()))
+    rig.verify()
+
+
+def test_injected_key_board_reaches_pass_and_keeps_it_across_a_power_cycle(
+    rig: Rig, qemu_lab: LabBoards, board_state, root_pem: bytes, tmp_path: Path
+) -> None:
+    (board,) = qemu_lab.start(1, "nokey")
+    outcome = rig.run(board.port, "WO-NOKEY")
+    assert outcome.passed, outcome
+
+    # unplug (QEMU killed) and plug back: a new emulator, the same flash file
+    qemu_lab.unplug(1)
+    board = qemu_lab.replug(1)
+    state = board_state(board.port)
+    assert state["hello"].model == "LAB-NOKEY-CM3" and state["hello"].locked
+    assert state["privkey"] is not None and state["privkey"].data is None  # a digest only
+    chain = state["cert_chain"].data
+    openssl_verify(tmp_path, root_pem, chain)
+    recorded = rig.station().store().device(outcome.registration_id).manifest()
+    assert recorded.x509 is not None and recorded.x509.key_origin == "injected"
+    assert split_der(chain)[0] == x509.load_pem_x509_certificate(
+        recorded.x509.certificate_pem.encode()
+    )
+    # the locked board refuses a new key
+    session = open_session(board.port, timeout_s=5.0, slow_timeout_s=60.0)
+    try:
+        with pytest.raises(Exception, match="locked"):
+            session.write("privkey", b"\x30\x00")
+    finally:
+        session.close()
+    rig.verify()
+
+
+def test_qemu_lab_refuses_what_the_emulated_board_cannot_be(tmp_path: Path) -> None:
+    lab = LabBoards(tmp_path / "lab", baud=0, firmware="qemu")
+    with pytest.raises(LabBoardError, match="cannot be of kind tpm"):
+        lab.start(1, "tpm")
+    with pytest.raises(LabBoardError, match="cannot inject flip"):
+        lab.start(1, "se", Faults(flip=0.01))
+    assert lab.boards == {}
