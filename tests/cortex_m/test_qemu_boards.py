@@ -76,6 +76,7 @@ def test_boot_firmware_echoes_resets_and_keeps_its_flash_across_qemu_runs(
         console.expect(b"[r]hello from mps2-an385, boot 2\n")
         console.send(b"q")
         console.expect(b"bye\n")
+        console.send(b"!")
         assert qemu.wait(timeout=20) == 0  # the firmware ended QEMU through semihosting
     finally:
         console.close()

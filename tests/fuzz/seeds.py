@@ -108,6 +108,20 @@ def _nested(depth: int) -> Any:
     return value
 
 
+#: {"seq": 1.0, "op": "hello", "args": {}}: a float where an integer belongs
+_FLOAT_SEQ = (
+    b"\xa3"
+    + _raw("seq")
+    + b"\xfb\x3f\xf0"
+    + bytes(6)
+    + _raw("op")
+    + _raw("hello")
+    + _raw("args")
+    + b"\xa0"
+)
+#: a request map of indefinite length (0xbf ... 0xff)
+_INDEFINITE_MAP = b"\xbf" + request(25, "hello")[1:] + b"\xff"
+
 LIMIT_CASES: tuple[LimitCase, ...] = (
     # nesting: "at most 6 levels below the top map" (args is level 1, its values level 2)
     LimitCase("nesting_7", request(7, "hello", x=_nested(5)), Status.MALFORMED, 0),
@@ -135,12 +149,9 @@ LIMIT_CASES: tuple[LimitCase, ...] = (
     LimitCase("unknown_object", request(22, "read", name="firmware"), Status.BAD_ARGS, 22),
     LimitCase("dps_not_cbor", request(23, "write", name="dps", data=b"\xff"), Status.BAD_ARGS, 23),
     # encodings the subset refuses: a float, a tag, an indefinite-length map, trailing bytes
-    LimitCase("float", bytes.fromhex("a3") + _raw("seq")[0:] + bytes.fromhex("fb3ff0000000000000")
-              + _raw("op") + _raw("hello") + _raw("args") + bytes.fromhex("a0"),
-              Status.MALFORMED, 0),  # fmt: skip
+    LimitCase("float", _FLOAT_SEQ, Status.MALFORMED, 0),
     LimitCase("tag", bytes.fromhex("c1") + request(24, "hello"), Status.MALFORMED, 0),
-    LimitCase("indefinite", bytes.fromhex("bf") + request(25, "hello")[1:] + bytes.fromhex("ff"),
-              Status.MALFORMED, 0),  # fmt: skip
+    LimitCase("indefinite", _INDEFINITE_MAP, Status.MALFORMED, 0),
     LimitCase("trailing", request(26, "hello") + b"\x00", Status.MALFORMED, 0),
 )
 

@@ -4,8 +4,8 @@
  *
  * On the provisioning UART it says "hello from mps2-an385, boot N\n", where N counts boots
  * in the flash file (so a reset or a QEMU restart that lost the flash shows). Then it echoes
- * each received byte in brackets, resets the board on 'r' and ends QEMU (exit status 0) on
- * 'q'. tests/agent/test_cortex_m.py drives it.
+ * each received byte in brackets, resets the board on 'r', and on 'q' says bye and ends QEMU
+ * (exit status 0) at the next byte. tests/cortex_m/test_qemu_boards.py drives it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -51,7 +51,12 @@ int main(void)
             board_reset();
         }
         if (byte == 'q') {
+            /* QEMU exiting closes the pty, and Linux drops what the reader has not read yet:
+             * end only when the host acknowledges the goodbye with one more byte */
             say("\nbye\n");
+            while (uart_read(&byte, 1) == 0) {
+                uart_wait();
+            }
             sh_exit(0);
         }
     }
