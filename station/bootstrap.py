@@ -44,6 +44,7 @@ from station.services.provision import ProvisionPorts, ProvisionService
 from station.services.tpm_identity import TpmIdentityService
 
 if TYPE_CHECKING:
+    from station.adapters.board.conformance import ConformanceReport
     from station.adapters.board.discovery import BoardDiscovery
     from station.lab.boards.runner import LabBoards
     from station.services.labels import LabelService
@@ -128,6 +129,27 @@ class Station:
             usb_ids=board.usb_ids,
             lab_registry=self.config.lab_dir / "boards.json",
         )
+
+    def board_conformance(self, port: str, *, allow_lock: bool = False) -> ConformanceReport:
+        """Run the board conformance suite against the board on ``port`` (raw frames, no retries).
+
+        Raises:
+            BoardDisconnectedError: the port cannot be opened.
+        """
+        from station.adapters.board.conformance_clauses import run_conformance
+        from station.adapters.board.transport import SerialTransport
+
+        board = self.config.board
+        transport = SerialTransport(port, board.baud)
+        try:
+            return run_conformance(
+                transport,
+                allow_lock=allow_lock,
+                timeout_s=board.timeout_s,
+                slow_timeout_s=board.slow_timeout_s,
+            )
+        finally:
+            transport.close()
 
     def lab_boards(
         self, *, baud: int | None = None, lab_dir: Path | None = None, firmware: str = "python"

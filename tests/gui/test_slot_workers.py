@@ -11,7 +11,7 @@ from station.domain.records import DeviceQuery
 from station.gui.line_view import SlotTile
 from station.lab.boards.faults import Faults
 from tests.gui.conftest import WAIT_MS, log_in
-from tests.provision.conftest import Rig
+from tests.provision.conftest import BOTH_FIRMWARES, Rig
 
 DONE = ("PASS", "FAIL", "needs QA")
 
@@ -38,6 +38,7 @@ def _scan(qtbot, line, text: str) -> None:
     qtbot.keyClick(line.scan, "\r")
 
 
+@BOTH_FIRMWARES
 def test_each_slot_runs_in_its_own_thread_and_tiles_change_on_the_gui_thread(
     qtbot, rig: Rig, lab_station, window_of, monkeypatch
 ):
@@ -102,6 +103,7 @@ def test_the_operator_who_starts_a_board_is_the_one_audited(
     assert by_serial[second.serial] == {"ada"}
 
 
+@BOTH_FIRMWARES
 def test_serial_scans_go_to_the_slots_waiting_for_one(qtbot, rig: Rig, lab_station, window_of):
     boards = rig.lab.start(2, "se", Faults(no_serial=True))
     _window, line = _line_with_boards(qtbot, rig, lab_station, window_of, boards)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from tpm2_pytss import ESAPI
 
 from station.adapters.board.session import BoardSession
@@ -79,6 +80,7 @@ def test_identity_and_objects_survive_a_lab_restart(tmp_path: Path, connect: Con
         assert session.read("dps").generation == 1
 
 
+@pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
 def test_clone_fault_makes_two_boards_share_one_tpm_identity(
     lab: LabBoards, connect: Connect
 ) -> None:
@@ -88,6 +90,7 @@ def test_clone_fault_makes_two_boards_share_one_tpm_identity(
     assert _ek_public(connect(first.port)) == _ek_public(connect(clone.port))
 
 
+@pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
 def test_slow_tpm_profile_still_answers(lab: LabBoards, connect: Connect) -> None:
     (board,) = lab.start(1, "tpm", Faults(slow_tpm=0.01))
     session = connect(board.port)

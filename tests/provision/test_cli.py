@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from station.cli.main import cli
 from station.domain.errors import PermissionDeniedError
 from station.lab.boards.faults import Faults
-from tests.provision.conftest import REPO_ROOT, Rig
+from tests.provision.conftest import BOTH_FIRMWARES, REPO_ROOT, Rig
 
 
 def _invoke(rig: Rig, *args: str, operator: str = "tina", input: str | None = None):
@@ -29,6 +29,7 @@ def _invoke(rig: Rig, *args: str, operator: str = "tina", input: str | None = No
     )
 
 
+@BOTH_FIRMWARES
 def test_port_provisions_one_board_and_prints_each_step(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "nokey")
     result = _invoke(rig, "--batch", "WO-SYM", "--port", board.port, "--slot", "A")
@@ -48,6 +49,7 @@ def test_failure_says_what_to_do_and_detail_is_one_flag_away(rig: Rig) -> None:
     assert "detail: provision.wrong_product" in result.output
 
 
+@BOTH_FIRMWARES
 def test_a_board_without_a_serial_is_provisioned_with_the_scanned_one(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "nokey", Faults(no_serial=True))
     refused = _invoke(rig, "--batch", "WO-SYM", "--port", board.port)
@@ -63,6 +65,7 @@ def test_a_board_without_a_serial_is_provisioned_with_the_scanned_one(rig: Rig) 
     assert wrong.exit_code == 2 and "--serial goes with --port" in wrong.output
 
 
+@BOTH_FIRMWARES
 def test_json_outcome(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "se")
     result = _invoke(rig, "--batch", "WO-X509", "--port", board.port, "--json")
