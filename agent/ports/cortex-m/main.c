@@ -7,7 +7,6 @@
  * protocol on UART0 forever, sleeping between frames. Diagnostics go to the semihosting
  * console, never to the provisioning UART (docs/board-protocol.md section 1).
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "agent_psa.h"
@@ -20,8 +19,8 @@
 #include "uart.h"
 
 #define FIRMWARE_VERSION "1.0.0-cm3"
-/* mbedTLS's heap: ECDSA P-256 with the PSA key slots needs well under this. */
-#define MBEDTLS_POOL_SIZE (20u * 1024u)
+/* mbedTLS's heap. Measured peak: 2.5 KiB (key generation); see docs/agent-porting.md. */
+#define MBEDTLS_POOL_SIZE (8u * 1024u)
 
 static agent_t agent;
 static agent_hal_t hal;
@@ -90,7 +89,6 @@ static void hal_reset(void *ctx, int factory_reset)
 
 int main(void)
 {
-    char line[256];
     int flash_ok = flash_init() == 0;
     board_factory_load(&factory);
     mbedtls_memory_buffer_alloc_init(mbedtls_pool, sizeof(mbedtls_pool));
@@ -113,10 +111,13 @@ int main(void)
 
     agent_init(&agent, &hal);
     uart_init();
-    snprintf(line, sizeof(line), "agent: boot serial=%s model=%s caps=0x%lx flash=%s psa=%d\n",
-             factory.serial, factory.model, (unsigned long)factory.caps,
-             flash_ok ? "ok" : "FAILED", psa_status);
-    sh_log(line);
+    /* the boot line on the debug console (no printf: it would cost more flash than the core) */
+    sh_log("agent: boot serial=");
+    sh_log(factory.serial);
+    sh_log(" model=");
+    sh_log(factory.model);
+    sh_log(flash_ok ? " flash=ok" : " flash=FAILED");
+    sh_log(psa_status == AGENT_ST_OK ? " psa=ok\n" : " psa=FAILED\n");
     for (;;) {
         if (agent_poll(&agent) == 0) {
             uart_wait();

@@ -2,7 +2,7 @@
  * mbedtls_config.h - mbedTLS 2.28 (Debian 12's source package) configured for the Cortex-M
  * agent: exactly what the PSA Crypto calls of agent/psa/agent_psa.c need, and nothing else.
  *
- *   psa_generate_key / psa_import_key   ECP on secp256r1, a CTR_DRBG seeded from entropy.c
+ *   psa_generate_key / psa_import_key   ECP on secp256r1, an HMAC_DRBG seeded from entropy.c
  *   psa_sign_hash (ECDSA with SHA-256)   ECDSA, bignum
  *   psa_export_public_key                ECP point export
  *   psa_hash_compute (SHA-256)           SHA-256
@@ -27,11 +27,11 @@
 #define MBEDTLS_PSA_CRYPTO_STORAGE_C
 #define MBEDTLS_PSA_KEY_SLOT_COUNT 4
 
-/* Random numbers for key generation and ECDSA nonces. */
+/* Random numbers for key generation and ECDSA nonces: HMAC_DRBG over SHA-256, which the
+ * key code needs anyway (CTR_DRBG would bring AES and 8 KiB of tables along). */
 #define MBEDTLS_ENTROPY_C
-#define MBEDTLS_CTR_DRBG_C
-#define MBEDTLS_AES_C
-#define MBEDTLS_AES_ROM_TABLES /* tables in flash, not 8 KiB of RAM */
+#define MBEDTLS_ENTROPY_FORCE_SHA256
+#define MBEDTLS_HMAC_DRBG_C
 
 /* ECDSA P-256 and SHA-256. */
 #define MBEDTLS_BIGNUM_C
