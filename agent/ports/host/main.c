@@ -2,13 +2,14 @@
  * main.c - the host port: the station agent as a Linux process on a pseudo-terminal.
  *
  *   station-agent-host --state DIR --kind tpm|se|nokey --serial SN [--model M] [--hw H]
- *                      [--fw F] [--baud B] [--faults TEXT] [--tpm-setup CONF]
+ *                      [--fw F] [--baud B] [--faults TEXT] [--tpm-setup CONF] [--timing]
  *
  * The device key is a PSA persistent key (mbedTLS keeps it as a file in DIR), objects are
  * files in DIR/objects, a `tpm` board runs swtpm on a socket pair (state in DIR/tpm, made by
  * swtpm_setup with CONF on first start). The process prints one JSON line with its port and
  * serves until SIGTERM/SIGINT (exit 0), an injected unplug (exit 3) or its parent's death,
- * the same contract as the Python board (station/lab/boards/process.py).
+ * the same contract as the Python board (station/lab/boards/process.py). With --timing it logs
+ * each request's handling time on stderr ("timing op=write us=123"), for the benchmarks.
  */
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE
@@ -49,6 +50,8 @@ typedef struct host {
     host_tpm_t tpm;
     agent_t *agent;
     long tpm_commands;
+    int timing;          /* --timing: log each request's handling time to stderr */
+    char answered[17];   /* the operation answered during the current agent_feed() */
 } host_t;
 
 static volatile sig_atomic_t stopping = 0;
@@ -153,6 +156,7 @@ static void uart_write(void *ctx, const uint8_t *data, size_t len)
     static uint8_t frame[AGENT_MAX_ENCODED + 2u];
     const char *op = agent_current_op(host.agent);
     (void)ctx;
+    strncpy(host.answered, op[0] != '\0' ? op : "nak", sizeof host.answered - 1u);
     if (host.faults.garbage > 0 && host_uniform(&host.rng) < host.faults.garbage) {
         size_t n = 1u + (size_t)(host_random(&host.rng) % 199u);
         size_t i;
@@ -275,7 +279,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: station-agent-host --state DIR [--kind tpm|se|nokey] [--serial SN] "
                     "[--model M] [--hw H] [--fw F] [--baud B] [--faults TEXT] "
-                    "[--tpm-setup CONF]\n");
+                    "[--tpm-setup CONF] [--timing]\n");
     exit(2);
 }
 
@@ -297,6 +301,10 @@ int main(int argc, char **argv)
     host.serial = "";
     for (i = 1; i < argc; i++) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--timing") == 0) {
+            host.timing = 1;
+            continue;
+        }
         if (value == NULL) {
             usage();
         }
@@ -426,7 +434,18 @@ int main(int argc, char **argv)
                 host.rx_clock = (host.rx_clock > t ? host.rx_clock : t) + (double)n * host.byte_time;
                 sleep_s(host.rx_clock - t);
             }
-            agent_feed(&agent, buf, noise(buf, (size_t)n));
+            if (host.timing) {
+                /* the board's own time per request, for benchmarks/bench_c_agent.py */
+                double start = now_s();
+                host.answered[0] = '\0';
+                agent_feed(&agent, buf, noise(buf, (size_t)n));
+                if (host.answered[0] != '\0') {
+                    fprintf(stderr, "timing op=%s us=%.0f\n", host.answered,
+                            (now_s() - start) * 1e6);
+                }
+            } else {
+                agent_feed(&agent, buf, noise(buf, (size_t)n));
+            }
         }
     }
     close(host.master);

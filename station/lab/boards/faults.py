@@ -23,6 +23,9 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
                its sticker, and the technician scans it)
 ``seed=N``     random seed, for reproducible noise
 ============== ==============================================================================
+
+C boards (``--firmware c``, the C agent's host port) parse the same text and inject every fault
+but ``lie_ek`` (see ``station/lab/boards/c_agent.py``).
 """
 
 from __future__ import annotations
