@@ -41,10 +41,15 @@ void uart_init(void)
     head = tail = 0;
     UART_BAUDDIV = PERIPHERAL_CLOCK_HZ / BAUD;
     UART_CTRL = CTRL_TX_EN | CTRL_RX_EN | CTRL_RX_INT_EN;
-    /* Read the data register once: this drops a byte left from before a reset, and in QEMU
-     * it is also what tells the serial back end to deliver input it held back while the
-     * receiver was disabled (during the reboot). */
-    (void)UART_DATA;
+    /* Read the data register once, before the interrupt is on. In QEMU that read is what
+     * tells the serial back end to deliver the input it held back while the receiver was
+     * off (during a reboot); without it the line can stay silent. The byte is kept: it is
+     * either one that just arrived or the reset value 0x00, and a stray 0x00 is only an empty
+     * frame, which the protocol ignores (on hardware, stale garbage before the station's
+     * leading 0x00 is dropped by resynchronisation the same way). Discarding it lost a real
+     * byte whenever one arrived between enabling the receiver and this read. */
+    ring[head] = (uint8_t)UART_DATA;
+    head = 1u;
     nvic_enable_irq(UART0_RX_IRQ);
 }
 
