@@ -100,10 +100,11 @@ void uart_write(const uint8_t *data, size_t len)
     }
 }
 
-void uart_flush(void)
+void uart_quiesce(void)
 {
     while (UART_STATE & STATE_TX_FULL) {
     }
+    UART_CTRL = CTRL_TX_EN;
 }
 
 uint32_t uart_overruns(void)

@@ -19,8 +19,10 @@ size_t uart_read(uint8_t *buf, size_t cap);
 void uart_wait(void);
 /* Send len bytes; returns when the last one is in the transmitter. */
 void uart_write(const uint8_t *data, size_t len);
-/* Wait until the transmitter has taken every byte (before a reset). */
-void uart_flush(void);
+/* Before a reset: wait until the transmitter has taken every byte, then switch the receiver
+ * off, so bytes the station sends during the reboot are not taken into a ring the reboot
+ * clears (QEMU then holds them until the new firmware switches the receiver on). */
+void uart_quiesce(void);
 /* Bytes dropped because the ring buffer was full (diagnostics). */
 uint32_t uart_overruns(void);
 
