@@ -9,6 +9,7 @@ import select
 import subprocess
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from station.adapters.board.session import open_session
 from station.cli.main import cli
 from station.domain.errors import LabBoardError
+from station.domain.provision_events import Resumed, Step, StepPassed
+from station.domain.records import CertificateStatus
 from station.lab.boards.faults import Faults
 from station.lab.boards.qemu_board import firmware_image, qemu_command
 from station.lab.boards.runner import LabBoards
@@ -176,3 +179,51 @@ def test_qemu_lab_refuses_what_the_emulated_board_cannot_be(tmp_path: Path) -> N
     with pytest.raises(LabBoardError, match="cannot inject flip"):
         lab.start(1, "se", Faults(flip=0.01))
     assert lab.boards == {}
+
+
+@pytest.mark.parametrize(
+    ("batch", "kind", "step"),
+    [
+        ("WO-X509", "se", Step.KEYGEN),
+        ("WO-X509", "se", Step.WRITE_CHAIN),
+        ("WO-NOKEY", "nokey", Step.WRITE_KEY),
+        ("WO-NOKEY", "nokey", Step.WRITE_DPS),
+    ],
+)
+def test_unplugged_after_a_step_the_board_resumes_to_pass_without_duplicates(
+    rig: Rig, qemu_lab: LabBoards, board_state, batch: str, kind: str, step: Step
+) -> None:
+    (board,) = qemu_lab.start(1, kind)
+
+    def pull_the_plug(event: object) -> None:
+        # QEMU is killed the moment the station has done the step: its next I/O finds no board
+        if isinstance(event, StepPassed) and event.step is step:
+            qemu_lab.unplug(1)
+
+    cut = rig.run(board.port, batch, events=_Calling(pull_the_plug))
+    assert not cut.passed
+
+    board = qemu_lab.replug(1)
+    events: list[object] = []
+    outcome = rig.run(board.port, batch, events=events)
+    assert outcome.passed, outcome
+    assert outcome.job_id == cut.job_id  # the same job, resumed, not a second identity
+    assert any(isinstance(e, Resumed) for e in events)
+    certificates = rig.station().store().certificates_for(outcome.registration_id)
+    installed = [c for c in certificates if c.status == CertificateStatus.INSTALLED]
+    assert len(installed) == 1
+    leaf = split_der(board_state(board.port)["cert_chain"].data)[0]
+    assert leaf.serial_number == int(installed[0].serial_number, 16)
+    rig.verify()
+
+
+class _Calling(list[object]):
+    """An event list that also calls ``hook`` with every event the station emits."""
+
+    def __init__(self, hook: Callable[[object], None]) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def append(self, event: object) -> None:
+        super().append(event)
+        self.hook(event)
