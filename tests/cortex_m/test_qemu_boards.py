@@ -227,3 +227,16 @@ class _Calling(list[object]):
     def append(self, event: object) -> None:
         super().append(event)
         self.hook(event)
+
+
+def test_a_board_without_a_factory_serial_is_provisioned_with_the_scanned_one(
+    rig: Rig, qemu_lab: LabBoards, board_state
+) -> None:
+    (board,) = qemu_lab.start(1, "nokey", Faults(no_serial=True))
+    assert board_state(board.port)["hello"].serial == ""  # a blank serial in the factory sector
+    refused = rig.run(board.port, "WO-SYM")
+    assert not refused.passed
+    outcome = rig.run(board.port, "WO-SYM", serial="SN-Q1")  # the symmetric-key flow
+    assert outcome.passed, outcome
+    assert outcome.registration_id.endswith("sn-q1")
+    assert board_state(board.port)["symkey"].sha256 is not None

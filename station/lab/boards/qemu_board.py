@@ -189,15 +189,21 @@ def main(argv: list[str] | None = None) -> int:
     state_dir: Path = args.state.resolve()
     serial = "" if faults.no_serial else (args.serial or state_dir.name)
     program_factory(state_dir, serial=serial, model=args.model or MODELS[args.kind], kind=args.kind)
-    with (state_dir / "qemu.log").open("ab") as log:
-        qemu = subprocess.Popen(
-            qemu_command(image),
-            cwd=state_dir,  # semihosting opens flash.bin relative to QEMU's directory
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,  # the firmware's semihosting console as well
-            preexec_fn=_die_with_parent,
+    try:
+        with (state_dir / "qemu.log").open("ab") as log:
+            qemu = subprocess.Popen(
+                qemu_command(image),
+                cwd=state_dir,  # semihosting opens flash.bin relative to QEMU's directory
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,  # the firmware's semihosting console as well
+                preexec_fn=_die_with_parent,
+            )
+    except FileNotFoundError:
+        print(
+            f"{QEMU} is not installed: run bash packaging/install-system-deps.sh", file=sys.stderr
         )
+        return 2
     stopping = False
 
     def _stop(signum: int, frame: FrameType | None) -> None:
