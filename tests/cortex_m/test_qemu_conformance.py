@@ -17,7 +17,10 @@ def test_qemu_board_conforms_to_every_clause(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "station.toml"
-    config.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n[board]\nbaud = 0\n')
+    # quick operations get 5 s, not the default 2: an emulated board on a busy CI machine
+    config.write_text(
+        f'[station]\ndata_dir = "{tmp_path / "data"}"\n[board]\nbaud = 0\ntimeout_s = 5.0\n'
+    )
     monkeypatch.setenv("STATION_CONFIG", str(config))
     with LabBoards(tmp_path / "data" / "lab", baud=0, firmware="qemu") as lab:
         (board,) = lab.start(1, kind)
