@@ -199,6 +199,32 @@ message_t check_answer(const uint8_t *payload, size_t len)
     return msg;
 }
 
+size_t frame_encode(const uint8_t *payload, size_t len, uint8_t *out, size_t cap)
+{
+    uint32_t crc = crc32_bitwise(payload, len);
+    size_t code_at = 0;
+    size_t o = 1;
+    uint8_t code = 1;
+    if (cap < len + len / 254u + 6u) {
+        abort();
+    }
+    for (size_t i = 0; i < len + 4u; i++) {
+        uint8_t byte = i < len ? payload[i] : (uint8_t)(crc >> (8u * (i - len)));
+        if (byte != 0) {
+            out[o++] = byte;
+            code++;
+        }
+        if (byte == 0 || code == 0xFF) {
+            out[code_at] = code;
+            code_at = o++;
+            code = 1;
+        }
+    }
+    out[code_at] = code;
+    out[o++] = 0x00;
+    return o;
+}
+
 message_t check_answer_frame(const uint8_t *frame, size_t len)
 {
     static uint8_t decoded[MAX_PAYLOAD + 4u + 64u];

@@ -28,6 +28,10 @@ int check_message(const uint8_t *payload, size_t len, message_t *msg);
  * with st 1..11. Returns the answer's fields. */
 message_t check_answer_frame(const uint8_t *frame, size_t len);
 
+/* Frame payload as a station does: COBS(payload || CRC32-LE(payload)) || 0x00, with this
+ * file's own encoder. Returns the length written to out (cap must be >= len + len/254 + 6). */
+size_t frame_encode(const uint8_t *payload, size_t len, uint8_t *out, size_t cap);
+
 /* Abort unless payload[0..len) is a valid answer (as above, without the framing). */
 message_t check_answer(const uint8_t *payload, size_t len);
 

@@ -183,6 +183,21 @@ def frame_seed(caps: int, wire: bytes, chunk: int = 64) -> bytes:
     return bytes([caps, chunk - 1]) + wire
 
 
+FRAMED = 0x10  # fuzz_frame's framed mode: length-prefixed payloads, framed by the target
+
+
+def framed_seed(caps: int, payloads: Iterable[bytes], chunk: int = 256) -> bytes:
+    """A fuzz_frame input in framed mode: the target frames each payload with a good CRC."""
+    return bytes([caps | FRAMED, chunk - 1]) + dispatch_seed(caps, payloads)[1:]
+
+
+def _sized_write(size: int) -> bytes:
+    """A readable write request whose payload is exactly ``size`` bytes (data past its limit)."""
+    payload = request(3, "write", name="cert_chain", data=b"")
+    overhead = len(payload) + 2  # the empty byte string's 1-byte head becomes 3 bytes
+    return request(3, "write", name="cert_chain", data=bytes(size - overhead))
+
+
 def _wire(payloads: Iterable[bytes]) -> bytes:
     return b"".join(b"\x00" + encode_frame(p) for p in payloads)
 
@@ -212,6 +227,13 @@ def seeds() -> dict[str, dict[str, bytes]]:
         BOARDS["se"], _wire([request(2, "write", name="cert_chain", data=bytes(6144))]), 256
     )
     frame["limits"] = frame_seed(BOARDS["all"], _wire(limit_session()), 256)
+    frame["framed-flow-se"] = framed_seed(BOARDS["se"], station_flow("se")[:4])
+    # payloads around the 8192-byte limit, readable requests all: within, one over, the most
+    # an 8229-byte encoded frame can carry
+    for size in (8192, 8193, 8225):
+        frame[f"framed-payload-{size}"] = framed_seed(
+            BOARDS["se"], [_sized_write(size), request(4, "hello")]
+        )
     return {"frame": frame, "dispatch": dispatch}
 
 
