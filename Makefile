@@ -32,7 +32,16 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-bootstrap: system-deps $(STAMP)
+# Issue 16: Microsoft's Node device SDK for the lab's TPM boards (package-lock.json pins it;
+# .npmrc skips install scripts: tss.js needs no native module for its TPM-simulator socket).
+NODE_DIR := station/lab/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@cd $(NODE_DIR) && npm ci --silent
+	@touch $(NODE_STAMP)
+
+bootstrap: system-deps $(STAMP) $(NODE_STAMP)
 
 demo: bootstrap
 	$(STATION) demo
@@ -107,4 +116,5 @@ bench: bootstrap
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .demo \
+		$(NODE_DIR)/node_modules

@@ -156,6 +156,12 @@ static void end_of_frame(agent_t *agent)
         send_nak(agent, AGENT_ST_MALFORMED, "bad_crc");
         return;
     }
+    if (len > AGENT_MAX_PAYLOAD) {
+        /* a valid frame can hold up to 8224 bytes, but a payload is at most 8192 (section 2) */
+        agent->stats.oversize++;
+        send_nak(agent, AGENT_ST_TOO_LARGE, "oversized");
+        return;
+    }
     agent->stats.frames++;
     rsp = answer(agent, agent->rx, len, &n);
     send_frame(agent, rsp, n);

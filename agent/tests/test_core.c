@@ -313,6 +313,35 @@ static void test_frame_faults(void)
     n = sent_payload(5, payload);
     r = parse(payload, n);
     CHECK(r.st == 0 && r.seq == 1);
+    /* a good frame whose payload, a readable request, is longer than 8192 bytes: too_large,
+     * and nothing is stored (the replay copy holds at most 8192 bytes) */
+    {
+        static uint8_t zeros[AGENT_MAX_PAYLOAD];
+        static uint8_t wire[AGENT_MAX_ENCODED + 64];
+        cbor_writer_t w;
+        size_t len;
+        uint32_t crc;
+        size_t before = board.frames_sent;
+        size_t stored = agent.last_req_len;
+        request(&w, 9, "hello", 1);
+        cbor_put_cstr(&w, "proto");
+        cbor_put_bytes(&w, zeros, AGENT_MAX_PAYLOAD + 4 - w.len - 3); /* head 59 xx xx */
+        CHECK(w.len == AGENT_MAX_PAYLOAD + 4);
+        crc = agent_crc32(w.buf, w.len);
+        w.buf[w.len] = (uint8_t)crc;
+        w.buf[w.len + 1] = (uint8_t)(crc >> 8);
+        w.buf[w.len + 2] = (uint8_t)(crc >> 16);
+        w.buf[w.len + 3] = (uint8_t)(crc >> 24);
+        len = agent_cobs_encode(w.buf, w.len + 4, wire, sizeof wire);
+        CHECK(len > 0 && len <= AGENT_MAX_ENCODED);
+        wire[len] = 0;
+        agent_feed(&agent, wire, len + 1);
+        CHECK(board.frames_sent == before + 1);
+        n = sent_payload(before, payload);
+        r = parse(payload, n);
+        CHECK(r.st == AGENT_ST_TOO_LARGE && r.seq == 0);
+        CHECK(agent.last_req_len == stored);
+    }
 }
 
 /* ------------------------------------------------------------------ message layer */

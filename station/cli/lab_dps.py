@@ -14,7 +14,19 @@ from station.cli.common import CliState, pass_state
 
 
 @click.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="TCP port (0: any free).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="HTTPS port, also MQTT over WebSocket (0: any free).",
+)
+@click.option(
+    "--mqtt-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="MQTT-over-TLS port (real DPS: 8883; 0: any free).",
+)
 @click.option(
     "--state",
     "state_dir",
@@ -74,6 +86,7 @@ from station.cli.common import CliState, pass_state
 def dps(
     state: CliState,
     port: int | None,
+    mqtt_port: int,
     state_dir: Path | None,
     reset: bool,
     rate_limit: int,
@@ -84,7 +97,7 @@ def dps(
     allocation_policy: str,
     retry_after: float,
 ) -> None:
-    """Start the local DPS stand-in (HTTPS on 127.0.0.1) and serve until interrupted."""
+    """Start the local DPS stand-in (HTTPS and MQTT on 127.0.0.1) and serve until interrupted."""
     # The lab may import anything; importing it here keeps `station --help` fast.
     from station.lab.dps import DEFAULT_ID_SCOPE, DpsOptions, FaultPlan, LinkedHub, LocalDps
 
@@ -99,6 +112,7 @@ def dps(
         id_scope=id_scope or DEFAULT_ID_SCOPE,
         allocation_policy=allocation_policy,
         retry_after_s=retry_after,
+        mqtt_port=mqtt_port,
     )
     if hubs:
         options = dataclasses.replace(
@@ -113,6 +127,10 @@ def dps(
     try:
         with LocalDps(options) as server:
             click.echo(f"lab DPS endpoint: {server.endpoint}")
+            click.echo(f"device MQTT: mqtts://{server.options.host}:{server.mqtt_port}")
+            click.echo(f"device MQTT over WebSocket: {server.websocket_url}")
+            map_host, map_port = server.port_map
+            click.echo(f"port map (HTTP CONNECT to DPS ports 8883/443): {map_host}:{map_port}")
             click.echo(f"connection string: {server.connection_string()}")
             click.echo(f"ID scope: {server.id_scope}")
             linked = ", ".join(

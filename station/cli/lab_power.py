@@ -24,6 +24,12 @@ from station.lab.boards.poweron import PowerOnResult, power_on
 @click.option("--all", "all_boards", is_flag=True, help="Power on every running lab board.")
 @click.option("--dps", "dps_host", help="Lab DPS HOST:PORT (default: from the lab DPS state).")
 @click.option(
+    "--port-map",
+    metavar="HOST:PORT",
+    help="The lab DPS's port map, through which the Python device SDK reaches its MQTT port "
+    "(default: from the lab DPS state; empty: the SDK dials port 8883).",
+)
+@click.option(
     "--dps-state",
     type=click.Path(path_type=Path, file_okay=False),
     help="The lab DPS state directory (default: <lab dir>/dps).",
@@ -41,6 +47,7 @@ def power_on_command(
     board: str | None,
     all_boards: bool,
     dps_host: str | None,
+    port_map: str | None,
     dps_state: Path | None,
     ca_bundle: Path | None,
     timeout_s: float,
@@ -54,6 +61,7 @@ def power_on_command(
     chosen = entries if all_boards else [_find(entries, board or "")]
     dps_dir = dps_state or lab_dir / "dps"
     endpoint = dps_host or _dps_host(dps_dir)
+    mapped = _port_map(dps_dir) if port_map is None else port_map
     trust = ca_bundle or dps_dir / "tls" / "ca.pem"
     results: list[PowerOnResult] = []
     for entry in chosen:
@@ -64,6 +72,7 @@ def power_on_command(
                 endpoint=endpoint,
                 ca_bundle=trust,
                 timeout_s=timeout_s,
+                port_map=mapped,
             )
         except LabBoardError as exc:
             result = PowerOnResult(
@@ -94,14 +103,15 @@ def _located(result: PowerOnResult, entry: dict[str, Any]) -> PowerOnResult:
 
 
 def _line(result: PowerOnResult) -> str:
+    client = f"  [{result.client}]" if result.client else ""
     if result.assigned:
         return (
             f"{result.board:<8} {result.attestation:<12} {result.registration_id}  ->  "
-            f"{result.assigned_hub} ({result.device_id})"
+            f"{result.assigned_hub} ({result.device_id}){client}"
         )
     code = f" [{result.error_code}]" if result.error_code else ""
     remedy = f"; {result.remedy}" if result.remedy else ""
-    return f"{result.board:<8} FAILED{code}: {result.error}{remedy}"
+    return f"{result.board:<8} FAILED{code}: {result.error}{remedy}{client}"
 
 
 def _registry(path: Path) -> list[dict[str, Any]]:
@@ -131,6 +141,16 @@ def _find(entries: list[dict[str, Any]], name: str) -> dict[str, Any]:
             return entry
     known = ", ".join(str(e.get("location")) for e in entries)
     raise ConfigError(f"no running lab board named {name!r}", remedy=f"Choose one of: {known}.")
+
+
+def _port_map(dps_dir: Path) -> str:
+    # The lab DPS writes where devices reach it; without the file the SDK dials port 8883.
+    try:
+        endpoints = json.loads((dps_dir / "device-endpoints.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    value = endpoints.get("portMap") if isinstance(endpoints, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _dps_host(dps_dir: Path) -> str:

@@ -431,8 +431,12 @@ class _Demo:
         boards, dps = self.boards, self.dps
         assert boards is not None and dps is not None
 
+        host, port = dps.port_map
+
         def boot(index: int) -> PowerOnResult:
-            return boards.power_on(index, endpoint=dps.host_name, ca_bundle=dps.ca_bundle)
+            return boards.power_on(
+                index, endpoint=dps.host_name, ca_bundle=dps.ca_bundle, port_map=f"{host}:{port}"
+            )
 
         # every board boots at once, as a freshly packed pallet would
         with ThreadPoolExecutor(max_workers=DEMO_BOARDS) as pool:
@@ -443,7 +447,10 @@ class _Demo:
                     f"board {result.serial} did not register: {result.error_code} {result.error}"
                 )
             self.report.hubs[result.serial] = result.assigned_hub
-            self.echo(f"    {result.serial}: {result.attestation:<13} -> {result.assigned_hub}")
+            self.echo(
+                f"    {result.serial}: {result.attestation:<13} -> {result.assigned_hub:<28} "
+                f"by {result.client}"
+            )
         return f"all {len(results)} boards registered at first power-on and got a hub"
 
     def verify(self) -> str:

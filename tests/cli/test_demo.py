@@ -43,6 +43,10 @@ def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
         assert len(report.hubs) == DEMO_BOARDS  # every board registered at first power-on
     passes = [line for line in "\n".join(lines).splitlines() if ": PASS " in line]
     assert len(passes) == 2 * DEMO_BOARDS
+    # the power-on step names the device client that registered each board
+    booted = [line for line in "\n".join(lines).splitlines() if " -> " in line and " by " in line]
+    assert len(booted) == 2 * DEMO_BOARDS
+    assert any(" by azure-iot-device " in line for line in booted)
     leftover = _children() - before
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)

@@ -160,6 +160,9 @@ def test_cli_serves_until_sigterm_and_resets(run_cli, tmp_path):
     assert banner["lab DPS endpoint"].startswith("https://127.0.0.1:")
     port = int(banner["lab DPS endpoint"].rsplit(":", 1)[1])
     assert _listening_addresses(port) == {"0100007F"}
+    assert banner["device MQTT"].startswith("mqtts://127.0.0.1:")
+    assert _listening_addresses(int(banner["device MQTT"].rsplit(":", 1)[1])) == {"0100007F"}
+    assert banner["device MQTT over WebSocket"] == f"wss://127.0.0.1:{port}/$iothub/websocket"
     connection = banner["connection string"]
     with DeviceProvisioningClient.from_connection_string(
         connection, connection_verify=banner["CA bundle"]

@@ -4,6 +4,7 @@ hot-plug starts boards swapped into a bound slot."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtWidgets import QApplication
 
@@ -38,7 +39,6 @@ def _scan(qtbot, line, text: str) -> None:
     qtbot.keyClick(line.scan, "\r")
 
 
-@BOTH_FIRMWARES
 def test_each_slot_runs_in_its_own_thread_and_tiles_change_on_the_gui_thread(
     qtbot, rig: Rig, lab_station, window_of, monkeypatch
 ):
@@ -227,4 +227,27 @@ def test_a_rework_armed_for_one_board_never_voids_another(qtbot, rig: Rig, lab_s
     first_rid = f"lab-{first.serial.lower()}"
     statuses = sorted(c.status for c in lab_station.store().certificates_for(first_rid))
     assert statuses == ["installed", "voided"]
+    rig.verify()
+
+
+@pytest.mark.parametrize("rig", ["c"], indirect=True)
+@pytest.mark.parametrize(
+    ("kind", "batch"),
+    [("se", "WO-X509"), ("nokey", "WO-NOKEY"), ("nokey", "WO-SYM"), ("tpm", "WO-TPM")],
+)
+def test_every_flow_passes_on_c_boards_through_the_slot_worker(
+    qtbot, rig: Rig, lab_station, window_of, kind: str, batch: str
+):
+    (board,) = rig.lab.start(1, kind)
+    lab_station.discovery().bind_plugged("slot-1", board.location)
+    window = window_of(lab_station)
+    log_in(qtbot, window, "terry")
+    _select_batch(qtbot, window.line, batch)
+    tile = window.line.tiles["slot-1"]
+    qtbot.waitUntil(lambda: tile.step_label.text() == "ready", timeout=WAIT_MS)
+    window.line.start_slot("slot-1")
+    qtbot.waitUntil(lambda: tile.result in DONE, timeout=300_000)
+    assert tile.result == "PASS", tile.reason_label.text()
+    devices, _total = lab_station.devices().search(DeviceQuery(batch=batch))
+    assert [d.serial for d in devices] == [board.serial]
     rig.verify()

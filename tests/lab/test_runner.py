@@ -97,7 +97,10 @@ def test_slow_tpm_profile_still_answers(lab: LabBoards, connect: Connect) -> Non
     assert len(session.tpm(bytes.fromhex("80010000000c0000017b0008"))) == 20
 
 
-def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("firmware", ["python", "c"])
+def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(
+    tmp_path: Path, firmware: str
+) -> None:
     config = tmp_path / "station.toml"
     config.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n[board]\nbaud = 0\n')
     env = {**os.environ, "STATION_CONFIG": str(config)}
@@ -112,6 +115,8 @@ def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(tmp_path: Path) 
             "2",
             "--kind",
             "mixed",
+            "--firmware",
+            firmware,
             "--json",
         ],
         stdout=subprocess.PIPE,
@@ -130,6 +135,7 @@ def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(tmp_path: Path) 
         started = json.loads(b"".join(lines))
         registry = Path(started["registry"])
         assert [b["kind"] for b in started["boards"]] == ["tpm", "se"]
+        assert {b["firmware"] for b in started["boards"]} == {firmware}
         assert registry.exists()
         board_pids = [
             int(p)
@@ -152,12 +158,16 @@ def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(tmp_path: Path) 
     assert swtpm_left == []
 
 
-def test_boards_stop_by_themselves_when_the_runner_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("firmware", ["python", "c"])
+def test_boards_stop_by_themselves_when_the_runner_is_killed(tmp_path: Path, firmware: str) -> None:
     config = tmp_path / "station.toml"
     config.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n[board]\nbaud = 0\n')
     env = {**os.environ, "STATION_CONFIG": str(config)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "station", "lab", "boards", "--count", "1", "--kind", "tpm"],
+        [
+            *(sys.executable, "-m", "station", "lab", "boards", "--count", "1", "--kind", "tpm"),
+            *("--firmware", firmware),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,

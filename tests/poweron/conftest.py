@@ -86,8 +86,13 @@ class PowerRig:
         self.service.enrollment_group.create_or_update(id=group_id, enrollment_group=body)
 
     def power_on(self, board: LabBoard) -> Any:
+        host, port = self.dps.port_map
         return self.lab.power_on(
-            board.index, endpoint=self.dps.host_name, ca_bundle=self.dps.ca_bundle, timeout_s=60
+            board.index,
+            endpoint=self.dps.host_name,
+            ca_bundle=self.dps.ca_bundle,
+            timeout_s=60,
+            port_map=f"{host}:{port}",
         )
 
 

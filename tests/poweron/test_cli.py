@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 
 from click.testing import CliRunner, Result
 
@@ -37,9 +38,12 @@ def test_all_boards_json_summary_names_each_outcome(power: PowerRig) -> None:
     assert assigned["registration_id"] == sym_id
     assert assigned["attestation"] == "symmetricKey"
     assert assigned["assigned_hub"] in HUB_NAMES
+    assert assigned["client"].startswith("azure-iot-device ")  # the official Python SDK
     refused = by_board[off.location]
-    assert (refused["status"], refused["error_code"]) == ("error", "401003")
+    # the Python SDK reports the registration status DPS ended the operation in
+    assert (refused["status"], refused["error_code"]) == ("error", "disabled")
     assert refused["registration_id"] == off_id
+    assert refused["client"].startswith("azure-iot-device ")
     unprovisioned = by_board[blank.location]
     assert (unprovisioned["status"], unprovisioned["error_code"]) == ("error", "not-provisioned")
     assert unprovisioned["serial"] == blank.serial
@@ -54,14 +58,9 @@ def test_one_board_by_location_prints_its_hub(power: PowerRig) -> None:
 
     assert result.exit_code == 0, result.output
     (hub,) = [d["hub"] for d in power.dps.hub_devices()]
-    assert result.output.split() == [
-        board.location,
-        "symmetricKey",
-        reg_id,
-        "->",
-        hub,
-        f"({reg_id})",
-    ]
+    words = result.output.split()
+    assert words[:6] == [board.location, "symmetricKey", reg_id, "->", hub, f"({reg_id})"]
+    assert words[6:8] == ["[azure-iot-device", version("azure-iot-device")]
 
 
 def test_unknown_board_and_missing_choice_are_usage_errors(power: PowerRig) -> None:

@@ -13,6 +13,12 @@ from station.lab.boards.poweron import stored_assignment
 from station.lab.boards.state import BoardState
 from tests.poweron.conftest import DISABLED, HUB_NAMES, PowerRig
 
+CLIENTS = {
+    "symmetricKey": "azure-iot-device ",
+    "x509": "azure-iot-device ",
+    "tpm": "azure-iot-provisioning-device ",
+}
+
 
 def _read_hub(port: str) -> dict[str, str]:
     """The ``hub`` object a later read over the board link shows."""
@@ -55,6 +61,7 @@ def test_every_attestation_registers_and_is_assigned(power: PowerRig) -> None:
         assert result.assigned, result
         assert result.registration_id == reg_id
         assert result.attestation == attestation
+        assert result.client.startswith(CLIENTS[attestation]), result.client
         assert result.assigned_hub in HUB_NAMES
         assert result.device_id == reg_id
         # The hub registry shows the device on that hub, with how it authenticated.
@@ -70,6 +77,9 @@ def test_every_attestation_registers_and_is_assigned(power: PowerRig) -> None:
             "rid": reg_id,
         }
     assert len(registry) == 4
+    # symmetric-key and X.509 boards spoke MQTT to DPS, the TPM board HTTPS
+    mqtt = {e["registrationId"] for e in power.dps.access_log() if e.get("transport") == "mqtt"}
+    assert mqtt == {se_id, nokey_id, sym_id}
     # DPS saw each board's own credential: status lookups agree with what the boards report.
     for reg_id, _, _ in expected.values():
         state = power.service.device_registration_state.get(id=reg_id)
@@ -92,7 +102,8 @@ def test_disabled_enrollment_is_refused_with_dps_error(power: PowerRig) -> None:
     power.enroll(reg_id, DISABLED)
     result = power.power_on(board)
     assert not result.assigned
-    assert result.error_code == "401003"
+    assert result.error_code == "disabled"  # what the Python SDK reports of DPS's answer
+    assert result.client.startswith("azure-iot-device ")
     assert result.registration_id == reg_id
     assert "disabled" in result.error
     assert power.dps.hub_devices() == []
@@ -107,7 +118,12 @@ def test_tpm_board_not_enrolled_gets_dps_not_found(power: PowerRig) -> None:
     assert not result.assigned
     assert result.attestation == "tpm"
     assert result.registration_id == reg_id
-    assert result.error_code == "404201"
+    # DPS answered 404201; the Node SDK only reports that the 401 challenge did not come
+    assert result.error_code == "InvalidOperationError"
+    assert "unauthorized" in result.error
+    assert result.client.startswith("azure-iot-provisioning-device ")
+    [refusal] = [e for e in power.dps.access_log() if e["operation"] == "device.register"]
+    assert (refusal["status"], refusal["errorCode"]) == (404, 404201)
     # The board keeps serving the station after a failed first boot.
     assert json.loads((board.state_dir / "identity.json").read_text())["kind"] == "tpm"
     session = open_session(board.port, timeout_s=5.0, slow_timeout_s=60.0, retries=3)

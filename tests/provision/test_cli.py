@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from station.cli.main import cli
@@ -29,7 +30,6 @@ def _invoke(rig: Rig, *args: str, operator: str = "tina", input: str | None = No
     )
 
 
-@BOTH_FIRMWARES
 def test_port_provisions_one_board_and_prints_each_step(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "nokey")
     result = _invoke(rig, "--batch", "WO-SYM", "--port", board.port, "--slot", "A")
@@ -38,6 +38,19 @@ def test_port_provisions_one_board_and_prints_each_step(rig: Rig) -> None:
     assert any(line.startswith("[A]") and "ok   write-symkey" in line for line in lines)
     assert any("PASS sym-" in line and board.serial in line for line in lines)
     assert lines[-1] == "1 passed, 0 failed"
+
+
+@pytest.mark.parametrize("rig", ["c"], indirect=True)
+@pytest.mark.parametrize(
+    ("kind", "batch"),
+    [("se", "WO-X509"), ("nokey", "WO-NOKEY"), ("nokey", "WO-SYM"), ("tpm", "WO-TPM")],
+)
+def test_every_flow_passes_on_c_boards_through_the_cli(rig: Rig, kind: str, batch: str) -> None:
+    (board,) = rig.lab.start(1, kind)
+    result = _invoke(rig, "--batch", batch, "--port", board.port, "--json")
+    assert result.exit_code == 0, result.output
+    (outcome,) = json.loads(result.output)
+    assert outcome["passed"] and outcome["serial"] == board.serial, outcome
 
 
 def test_failure_says_what_to_do_and_detail_is_one_flag_away(rig: Rig) -> None:
@@ -65,7 +78,6 @@ def test_a_board_without_a_serial_is_provisioned_with_the_scanned_one(rig: Rig) 
     assert wrong.exit_code == 2 and "--serial goes with --port" in wrong.output
 
 
-@BOTH_FIRMWARES
 def test_json_outcome(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "se")
     result = _invoke(rig, "--batch", "WO-X509", "--port", board.port, "--json")

@@ -369,7 +369,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (hal.caps & AGENT_CAP_TPM) {
-        if (host_tpm_start(&host.tpm, "tpm", tpm_setup) != 0) {
+        char tpm_dir[sizeof cwd_state + 8];
+        /* an absolute path, so the TPM's command line names the board it belongs to */
+        snprintf(tpm_dir, sizeof tpm_dir, "%s/tpm", cwd_state);
+        if (host_tpm_start(&host.tpm, tpm_dir, tpm_setup) != 0) {
             fprintf(stderr, "station-agent-host: the TPM did not start (see swtpm*.log)\n");
             return 1;
         }

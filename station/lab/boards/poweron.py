@@ -8,13 +8,16 @@ station is not involved: nothing here reads the station's database, HSM or confi
 The hook, lab-only and not part of the board protocol:
 
 1. the lab operator (``station lab power-on``, :meth:`LabBoards.power_on`) writes
-   ``<state>/power-on/request.json`` ``{id, endpoint, ca_bundle, timeout_s}`` (where the lab DPS
-   listens instead of the global endpoint, and the lab's CA bundle) and sends ``SIGUSR1`` to the
-   board process;
+   ``<state>/power-on/request.json`` ``{id, endpoint, port_map, ca_bundle, timeout_s}`` (where
+   the lab DPS listens instead of the global endpoint, the lab's port map for SDKs that dial
+   DPS's fixed ports, and the lab's CA bundle) and sends ``SIGUSR1`` to the board process;
 2. the board's loop runs :func:`first_boot` between two frames: it reads its ``dps`` object,
    picks the credential the station gave it (symmetric key, certificate chain + secure-element or
-   injected key, or its TPM), registers, polls and stores the assignment
-   (``<state>/dps-assignment.json``, readable over the link as the object ``hub``);
+   injected key, or its TPM), registers and stores the assignment
+   (``<state>/dps-assignment.json``, readable over the link as the object ``hub``). Boards
+   register with Microsoft's device SDKs, as a device maker's firmware would: symmetric-key and
+   X.509 boards with the Python SDK over MQTT, TPM boards with the Node SDK over HTTPS (DPS
+   offers TPM over HTTPS and AMQP only; the Python SDK has no TPM). The result names the SDK;
 3. it answers ``<state>/power-on/result.json`` with the request's ``id``.
 """
 
@@ -26,7 +29,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -70,6 +73,7 @@ class PowerOnResult:
     error: str = ""
     error_code: str = ""
     remedy: str = ""
+    client: str = ""  # the device client that registered (or tried to): SDK and transport
 
     @property
     def assigned(self) -> bool:
@@ -117,6 +121,7 @@ class PowerOnHook:
             self.state,
             tpm,
             endpoint=str(request.get("endpoint", "")),
+            port_map=str(request.get("port_map", "")) or None,
             ca_bundle=Path(str(request["ca_bundle"])) if request.get("ca_bundle") else None,
             timeout_s=float(request.get("timeout_s", 60.0)),
         )
@@ -131,6 +136,7 @@ def first_boot(
     endpoint: str,
     ca_bundle: Path | None,
     timeout_s: float = 60.0,
+    port_map: str | None = None,
 ) -> PowerOnResult:
     """Register the board with DPS as its firmware does at first boot; store the assigned hub.
 
@@ -141,6 +147,8 @@ def first_boot(
             object (the lab DPS plays the global device endpoint).
         ca_bundle: the lab's CA bundle, to trust the lab DPS's TLS certificate.
         timeout_s: the whole registration's time limit.
+        port_map: ``host:port`` of the lab's port map, through which the Python device SDK
+            reaches the lab DPS's MQTT port (None: the SDK dials the host's port 8883).
 
     Returns:
         The outcome; failures are reported in it, never raised.
@@ -159,21 +167,20 @@ def first_boot(
         )
     attestation = ""
     registration_id = ""
+    client_name = ""
     try:
         dps_object = _dps_object(dps_file.read_bytes())
         registration_id = str(dps_object.get("rid", ""))
-        from station.lab.firstboot import DeviceRegistrationClient, DpsEndpoint
+        from station.lab.firstboot import DpsEndpoint
 
-        client = DeviceRegistrationClient(
-            DpsEndpoint.from_board(
-                dps_object, ca_bundle=ca_bundle, endpoint_override=endpoint or None
-            ),
-            timeout_s=timeout_s,
+        dps_endpoint = DpsEndpoint.from_board(
+            dps_object, ca_bundle=ca_bundle, endpoint_override=endpoint or None
         )
         attestation, credential, closer = _credential(state, tpm, registration_id)
         try:
             registration_id = credential.registration_id
-            assignment = client.register(credential)
+            client_name, register = _client(dps_endpoint, credential, tpm, port_map, timeout_s)
+            assignment = register()
         finally:
             closer()
     except StationError as exc:
@@ -187,6 +194,7 @@ def first_boot(
             error=exc.message,
             error_code="" if code is None else str(code),
             remedy=exc.remedy,
+            client=client_name,
         )
     stored = {
         "registrationId": assignment.registration_id,
@@ -207,6 +215,23 @@ def first_boot(
         assigned_hub=assignment.assigned_hub,
         device_id=assignment.device_id,
         substatus=assignment.substatus,
+        client=client_name,
+    )
+
+
+def _client(
+    endpoint: Any, credential: Any, tpm: Any, port_map: str | None, timeout_s: float
+) -> tuple[str, Callable[[], Any]]:
+    """The official device SDK a board of this attestation uses: (its name, register())."""
+    from station.lab.firstboot import TpmCredential, node_sdk, python_sdk
+
+    if isinstance(credential, TpmCredential):
+        return node_sdk.sdk_name(), lambda: node_sdk.register_with_node_sdk(
+            endpoint, tpm, timeout_s=timeout_s
+        )
+    route = python_sdk.SdkRoute(proxy=port_map)
+    return python_sdk.sdk_name(), lambda: python_sdk.register_with_python_sdk(
+        endpoint, credential, route
     )
 
 
@@ -311,6 +336,7 @@ def power_on(
     endpoint: str,
     ca_bundle: Path | None,
     timeout_s: float = 60.0,
+    port_map: str = "",
 ) -> PowerOnResult:
     """Ask the running board process ``pid`` to do its first boot; wait for its answer.
 
@@ -320,6 +346,8 @@ def power_on(
         endpoint: ``host:port`` of the lab DPS (overrides the global endpoint).
         ca_bundle: the lab DPS's CA bundle.
         timeout_s: the registration's time limit inside the board.
+        port_map: ``host:port`` of the lab DPS's port map (``LocalDps.port_map``), for the
+            Python device SDK; empty: the SDK dials port 8883 of the endpoint's host.
 
     Raises:
         LabBoardError: the board is not running or did not answer in time.
@@ -330,6 +358,7 @@ def power_on(
     request = {
         "id": request_id,
         "endpoint": endpoint,
+        "port_map": port_map,
         "ca_bundle": str(ca_bundle) if ca_bundle else "",
         "timeout_s": timeout_s,
     }

@@ -208,8 +208,12 @@ class LabBoards:
         endpoint: str,
         ca_bundle: Path | None,
         timeout_s: float = 60.0,
+        port_map: str = "",
     ) -> PowerOnResult:
         """Make board ``index`` do its first boot against the lab DPS (see poweron.py).
+
+        ``port_map`` (``host:port``, from ``LocalDps.port_map``) is how the Python device SDK on
+        the board reaches the lab DPS's MQTT port.
 
         Raises:
             LabBoardError: the board is unplugged or did not answer.
@@ -233,6 +237,7 @@ class LabBoards:
             endpoint=endpoint,
             ca_bundle=ca_bundle,
             timeout_s=timeout_s,
+            port_map=port_map,
         )
 
     # ------------------------------------------------------------------ internals

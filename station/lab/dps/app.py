@@ -8,14 +8,19 @@ The same server answers the device registration API (``/{idScope}/registrations/
 ID scope in :class:`DpsOptions`, allocating devices across ``linked_hubs``.
 
 State directory layout: ``dps.sqlite3`` (records), ``policies.json`` (0600, policy keys),
-``tls/`` (lab CA bundle, server certificate and key), ``access.jsonl`` (one line per request) and
-``connection-string.txt`` (0600, for ``[dps] connection_string_file``).
+``tls/`` (lab CA bundle, server certificate and key), ``access.jsonl`` (one line per request),
+``connection-string.txt`` (0600, for ``[dps] connection_string_file``) and
+``device-endpoints.json`` (HTTPS, MQTT, MQTT-over-WebSocket and port-map addresses).
+
+Devices register over HTTPS, MQTT (its own port, real DPS: 8883) or MQTT over WebSocket (the HTTPS
+port, ``/$iothub/websocket``); see docs/lab-dps.md, "Transports".
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import os
 import ssl
 import threading
@@ -33,6 +38,8 @@ from station.domain.errors import LabDpsError
 from station.lab.dps import auth, validation
 from station.lab.dps.allocation import DEFAULT_HUBS, Allocator, LinkedHub
 from station.lab.dps.limits import FaultInjector, FaultPlan, RateLimiter
+from station.lab.dps.mqtt_server import MqttTransports
+from station.lab.dps.mqtt_session import MqttEndpoint
 from station.lab.dps.registration import DeviceApiSettings, DeviceRegistrationApi
 from station.lab.dps.server import (
     AccessLog,
@@ -51,6 +58,7 @@ DEFAULT_API_VERSIONS: Final = ("2018-04-01", "2019-03-31", "2021-10-01")
 MAX_MESSAGE_BYTES: Final = 96 * 1024
 DEFAULT_ID_SCOPE: Final = "0ne00000001"
 GLOBAL_ENDPOINT: Final = "global.azure-devices-provisioning.net"
+DEVICE_ENDPOINTS_FILE: Final = "device-endpoints.json"
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,9 @@ class DpsOptions:
     retry_after_s: float = 3.0  # Retry-After on 202 (DPS's documented example)
     assignment_delay_s: float = 0.0  # how long an operation stays "assigning"
     webhook_ca_bundle: Path | None = None  # extra trust for https custom-allocation webhooks
+    # device MQTT (docs/lab-dps.md "Transports"); MQTT over WebSocket shares the HTTPS port
+    mqtt_port: int = 0  # real DPS: 8883; 0: any free port
+    mqtt_connect_timeout_s: float = 10.0  # a connection that sends no CONNECT is closed then
 
 
 class LocalDps:
@@ -90,6 +101,7 @@ class LocalDps:
         self.options = options
         self.faults = FaultInjector(options.faults)
         self._server: DpsHttpServer | None = None
+        self._mqtt: MqttTransports | None = None
         self._thread: threading.Thread | None = None
         self._store: DpsStore | None = None
         self._access_log: AccessLog | None = None
@@ -177,8 +189,36 @@ class LocalDps:
                 host=opts.host,
                 port=opts.port,
             ) from exc
+        try:
+            self._mqtt = MqttTransports(
+                opts.host,
+                opts.mqtt_port,
+                self.port,
+                tls,
+                MqttEndpoint(
+                    device_api=self.device_api,
+                    access_log=self._access_log,
+                    id_scope=opts.id_scope,
+                    api_versions=frozenset(opts.api_versions),
+                    max_message_bytes=opts.max_message_bytes,
+                    connect_timeout_s=opts.mqtt_connect_timeout_s,
+                ),
+            )
+        except OSError as exc:
+            self._server.server_close()
+            self._server = None
+            self._close_state()
+            raise LabDpsError(
+                f"cannot listen for MQTT on {opts.host} port {opts.mqtt_port}: {exc.strerror}",
+                remedy="Pick another --mqtt-port, or stop whatever is using it.",
+                host=opts.host,
+                port=opts.mqtt_port,
+            ) from exc
+        context.upgrade = self._mqtt.upgrade
+        self._mqtt.start()
         context.audiences = frozenset(self._audiences())
         self._write_connection_file()
+        self._write_device_endpoints()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -190,6 +230,9 @@ class LocalDps:
 
     def stop(self) -> None:
         """Stop serving, close open connections, the database and the log. Idempotent."""
+        if self._mqtt is not None:
+            self._mqtt.stop()
+            self._mqtt = None
         if self._server is not None:
             self._server.shutdown()
             self._server.close_connections()
@@ -230,6 +273,25 @@ class LocalDps:
         """The (host, port) the socket is bound to."""
         host, port = self._running().server_address[:2]
         return str(host), int(port)
+
+    @property
+    def mqtt_port(self) -> int:
+        """The bound MQTT-over-TLS port (real DPS: 8883)."""
+        return self._running_mqtt().mqtt_port
+
+    @property
+    def port_map(self) -> tuple[str, int]:
+        """The lab's port-map proxy (host, port): DPS's device ports 8883 and 443 on this lab.
+
+        Device SDKs that dial fixed ports reach the stand-in through it with their proxy option
+        (HTTP CONNECT); see ``station/lab/dps/port_map.py``.
+        """
+        return self.options.host, self._running_mqtt().port_map_port
+
+    @property
+    def websocket_url(self) -> str:
+        """Where MQTT over WebSocket is served (the HTTPS port)."""
+        return f"wss://{self.host_name}/$iothub/websocket"
 
     @property
     def host_name(self) -> str:
@@ -334,6 +396,11 @@ class LocalDps:
         return self.api.record_registration(registration_id, **kwargs)
 
     # ------------------------------------------------------------------ helpers
+    def _running_mqtt(self) -> MqttTransports:
+        if self._mqtt is None:
+            raise LabDpsError("the lab DPS is not running", remedy="Call start() first.")
+        return self._mqtt
+
     def _running(self) -> DpsHttpServer:
         if self._server is None:
             raise LabDpsError("the lab DPS is not running", remedy="Call start() first.")
@@ -345,6 +412,22 @@ class LocalDps:
         return [n.lower() for name in names for n in (name, f"{name}:{port}")] + [
             self.host_name.lower()
         ]
+
+    @property
+    def device_endpoints_file(self) -> Path:
+        """Where devices reach this stand-in (JSON), for lab tools in other processes."""
+        return self.options.state_dir / DEVICE_ENDPOINTS_FILE
+
+    def _write_device_endpoints(self) -> None:
+        host, port_map = self.port_map
+        shown = f"[{host}]" if ":" in host else host
+        endpoints = {
+            "https": self.host_name,
+            "mqtt": f"{shown}:{self.mqtt_port}",
+            "websocket": self.websocket_url,
+            "portMap": f"{shown}:{port_map}",
+        }
+        self.device_endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n", "utf-8")
 
     def _write_connection_file(self) -> None:
         path = self.connection_file

@@ -211,7 +211,8 @@ def parse_device_token(
     """Parse a device ``Authorization`` header and check everything but the signature.
 
     Raises:
-        ApiError: 401002 when the token is malformed, not ``skn=registration``, for another
+        ApiError: 401002 when the token is malformed, names a key other than ``registration``,
+            is for another
             registration or ID scope, or expired.
     """
     scheme, _, rest = header.strip().partition(" ")
@@ -221,11 +222,13 @@ def parse_device_token(
         fields = dict(parse_qsl(rest.strip(), keep_blank_values=True, strict_parsing=True))
     except ValueError as exc:
         raise _unauthorized("The SharedAccessSignature token is malformed.") from exc
-    missing = [name for name in ("sr", "sig", "se", "skn") if not fields.get(name)]
+    missing = [name for name in ("sr", "sig", "se") if not fields.get(name)]
     if missing:
         raise _unauthorized(f"The SharedAccessSignature token lacks {', '.join(missing)}.")
-    if fields["skn"] != DEVICE_KEY_NAME:
-        raise _unauthorized(f"A device token must use skn={DEVICE_KEY_NAME}.")
+    # The Python device SDK signs DPS tokens without skn (real DPS accepts them); one that names
+    # a key must name the registration key.
+    if fields.get("skn", DEVICE_KEY_NAME) != DEVICE_KEY_NAME:
+        raise _unauthorized(f"A device token must use skn={DEVICE_KEY_NAME} or no skn.")
     # Devices URL-encode the resource once or not at all; both decode to the same text.
     resource = fields["sr"]
     expected = device_resource(id_scope, registration_id)

@@ -220,6 +220,8 @@ class ServerContext:
     limiter: RateLimiter
     faults: FaultInjector
     access_log: AccessLog
+    # MQTT over WebSocket: takes over a GET it recognises as the upgrade (returns True then)
+    upgrade: Callable[[Any], bool] | None = None
 
 
 class _Dropped(Exception):
@@ -247,7 +249,11 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
 
     # every method goes through one place; unknown methods end in send_error (DPS-shaped)
     def do_GET(self) -> None:
-        """Handle GET."""
+        """Handle GET (or hand an MQTT-over-WebSocket upgrade to the MQTT transport)."""
+        upgrade = self.server.context.upgrade
+        if upgrade is not None and upgrade(self):
+            self.close_connection = True
+            return
         self._handle()
 
     def do_PUT(self) -> None:

@@ -4,7 +4,12 @@
 >>> client = DeviceRegistrationClient(endpoint)  # doctest: +SKIP
 >>> client.register(SymmetricKeyCredential("dev-1", key)).assigned_hub  # doctest: +SKIP
 
-See docs/lab-dps.md, "Device registration".
+``DeviceRegistrationClient`` is the lab's own HTTPS device client. At ``station lab power-on``
+boards register with Microsoft's device SDKs instead: ``python_sdk`` (azure-iot-device, MQTT;
+symmetric key and X.509) and ``node_sdk`` (the Node SDK over HTTPS; TPM, through
+``tpm_bridge``).
+
+See docs/lab-dps.md, "Device registration" and "Powering on lab boards".
 """
 
 from __future__ import annotations
