@@ -58,7 +58,7 @@ done
 # #17 Cortex-M port: `apt-get source mbedtls` (agent/ports/cortex-m) needs source indexes. When
 # the machine has no deb-src entry, add one mirroring its binary entries, in a file of our own.
 need_sources=0
-apt-cache showsrc mbedtls >/dev/null 2>&1 || need_sources=1
+compgen -G '/var/lib/apt/lists/*_Sources*' >/dev/null || need_sources=1
 
 if [[ ${#missing[@]} -eq 0 && $need_sources -eq 0 ]]; then
   echo "system packages: all ${#PACKAGES[@]} present"
