@@ -45,6 +45,9 @@ int main(void)
             uart_wait();
             continue;
         }
+        if (byte == 0) {
+            continue; /* the driver's first byte after boot may be the UART's reset value */
+        }
         char echo[4] = {'[', (char)byte, ']', '\0'};
         say(echo);
         if (byte == 'r') {
