@@ -1,5 +1,6 @@
 """The Cortex-M port in QEMU against the real station: the provisioning rig of tests/provision
-(SQLite store, SoftHSM2 CA, lab root, a batch per lab product) with a lab of QEMU boards."""
+(SQLite store, SoftHSM2 CA, lab root, a batch per lab product) with a lab of QEMU boards, and
+the GUI fixtures of tests/gui."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from station.lab.boards.runner import LabBoards
+from tests.gui.conftest import lab_station, window_of
 from tests.provision.conftest import Rig, _quiet_tss, board_state, rig, root_pem
 
-__all__ = ["_quiet_tss", "board_state", "rig", "root_pem"]  # the rig's fixtures, reused
+# the provisioning rig's and the GUI's fixtures, reused
+__all__ = ["_quiet_tss", "board_state", "lab_station", "rig", "root_pem", "window_of"]
 
 
 @pytest.fixture
