@@ -19,6 +19,8 @@ from station.lab.boards.runner import LabBoards
 from station.protocol.messages import Status
 
 Connect = Callable[..., BoardSession]
+#: The session against both reference firmwares: the Python board and the C agent.
+pytestmark = pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
 
 
 def _status(exc: pytest.ExceptionInfo[BoardReportedError]) -> int:

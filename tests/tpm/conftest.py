@@ -32,9 +32,12 @@ def _quiet_tss(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[LabBoards]:
-    """A lab runner with an unpaced link; every board stops at teardown."""
-    runner = LabBoards(tmp_path / "lab", baud=0)
+def lab(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LabBoards]:
+    """A lab runner with an unpaced link; every board stops at teardown.
+
+    Python boards unless parametrized indirectly with ``c`` (the C agent's host port).
+    """
+    runner = LabBoards(tmp_path / "lab", baud=0, firmware=getattr(request, "param", "python"))
     try:
         yield runner
     finally:

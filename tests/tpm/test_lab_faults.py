@@ -26,6 +26,8 @@ from tests.tpm.conftest import direct_swtpm, lab_ca_files, put_in_lockout, servi
 
 Connect = Callable[..., BoardSession]
 Readers = Callable[[BoardSession], BoardTpmIdentityReader]
+#: TPM-level lab faults are board firmware behaviour: both reference firmwares inject them.
+pytestmark = pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
 
 
 @pytest.mark.parametrize("nth", [1, 4, 8, 9])

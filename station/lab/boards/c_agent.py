@@ -21,6 +21,9 @@ BUILD_PATH = Path("build/agent/host/ports/host/station-agent-host")
 #: trick of the Python board's TPM wrapper, not something firmware does.
 UNSUPPORTED_FAULTS = ("lie_ek",)
 FIRMWARES = ("python", "c")
+#: Where a C board keeps its device key in its state folder: the PSA persistent key 0x00010001
+#: in mbedTLS's file-based trusted storage (the lab's stand-in for a secure element).
+DEVICE_KEY_FILE = "0000000000010001.psa_its"
 
 
 def agent_binary() -> Path:

@@ -17,8 +17,8 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ``tpm_lockout``  the TPM refuses every authorized command with TPM_RC_LOCKOUT (DA lockout)
 ``bad_tpm_rsp=N``  the response to the Nth TPM command (1-based) comes back truncated
 ``stuck_key``  the secure element ignores ``keygen`` while it holds a key and answers with that
-               key (a cloned or counterfeit secure element; copy another board's
-               ``device-key.pem`` into its state folder to clone it)
+               key (a cloned or counterfeit secure element; copy another board's device key
+               file, ``LabBoards.device_key_file``, into its state folder to clone it)
 ``no_serial``  the board reports an empty serial (blank serial EEPROM: the serial is only on
                its sticker, and the technician scans it)
 ``seed=N``     random seed, for reproducible noise

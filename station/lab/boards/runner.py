@@ -26,7 +26,7 @@ from station.lab.boards import c_agent, qemu_board
 from station.lab.boards.faults import Faults
 from station.lab.boards.poweron import PowerOnResult, power_on
 from station.lab.boards.process_alive import pid_alive
-from station.lab.boards.state import atomic_write
+from station.lab.boards.state import BoardState, atomic_write
 from station.lab.boards.tpm import TPM_STATE_FILE, ensure_local_ca
 
 REGISTRY_FILE = "boards.json"
@@ -239,6 +239,17 @@ class LabBoards:
             timeout_s=timeout_s,
             port_map=port_map,
         )
+
+    def device_key_file(self, index: int) -> Path:
+        """The file in which board ``index`` keeps its device key.
+
+        Lab control: copied into another board's state folder, with the ``stuck_key`` fault, it
+        makes a cloned secure element.
+        """
+        board = self.boards[index]
+        if self.firmware == "c":
+            return board.state_dir / c_agent.DEVICE_KEY_FILE
+        return BoardState(board.state_dir).key_file
 
     # ------------------------------------------------------------------ internals
     def _define(self, index: int, kind: str, faults: Faults) -> LabBoard:
