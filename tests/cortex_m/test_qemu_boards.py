@@ -149,6 +149,9 @@ def test_injected_key_board_reaches_pass_and_keeps_it_across_a_power_cycle(
     outcome = rig.run(board.port, "WO-NOKEY")
     assert outcome.passed, outcome
 
+    with pytest.raises(LabBoardError, match="inside its flash file"):
+        qemu_lab.device_key_file(1)  # no key file to clone: the key is a flash record
+
     # unplug (QEMU killed) and plug back: a new emulator, the same flash file
     qemu_lab.unplug(1)
     board = qemu_lab.replug(1)
@@ -178,6 +181,8 @@ def test_qemu_lab_refuses_what_the_emulated_board_cannot_be(tmp_path: Path) -> N
         lab.start(1, "tpm")
     with pytest.raises(LabBoardError, match="cannot inject flip"):
         lab.start(1, "se", Faults(flip=0.01))
+    with pytest.raises(LabBoardError, match="cannot inject stuck_key"):
+        lab.start(1, "se", Faults(stuck_key=True))
     assert lab.boards == {}
 
 

@@ -245,8 +245,17 @@ class LabBoards:
 
         Lab control: copied into another board's state folder, with the ``stuck_key`` fault, it
         makes a cloned secure element.
+
+        Raises:
+            LabBoardError: a QEMU board (its key is a record in its flash file).
         """
         board = self.boards[index]
+        if self.firmware == "qemu":
+            raise LabBoardError(
+                "a QEMU board keeps its device key inside its flash file",
+                remedy="Clone secure elements with --firmware python or c.",
+                board=index,
+            )
         if self.firmware == "c":
             return board.state_dir / c_agent.DEVICE_KEY_FILE
         return BoardState(board.state_dir).key_file
