@@ -75,12 +75,14 @@ if [[ $need_sources -eq 1 ]] && ! grep -rqsE '^(deb-src|Types:.*deb-src)' \
     /etc/apt/sources.list /etc/apt/sources.list.d/; then
   echo "system packages: adding deb-src entries (station-deb-src.*) for apt-get source"
   shopt -s nullglob
+  # only the distribution's own archives: a third-party repository may publish no sources
   for f in /etc/apt/sources.list.d/*.sources; do
+    grep -qE '^URIs:.*(debian|ubuntu)' "$f" || continue
     sed -E 's/^Types:.*/Types: deb-src/' "$f" \
       | "${SUDO[@]}" tee "/etc/apt/sources.list.d/station-deb-src-$(basename "$f")" >/dev/null
   done
   if [[ -s /etc/apt/sources.list ]]; then
-    sed -nE 's/^deb (.*)/deb-src \1/p' /etc/apt/sources.list \
+    sed -nE 's/^deb (.*(debian|ubuntu).*)/deb-src \1/p' /etc/apt/sources.list \
       | "${SUDO[@]}" tee /etc/apt/sources.list.d/station-deb-src.list >/dev/null
   fi
   shopt -u nullglob
