@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from station.adapters.board.session import open_session
 from station.cli.main import cli
-from station.domain.errors import LabBoardError
+from station.domain.errors import BoardReportedError, LabBoardError
 from station.domain.provision_events import Resumed, Step, StepPassed
 from station.domain.records import CertificateStatus
 from station.lab.boards.faults import Faults
@@ -168,7 +168,7 @@ def test_injected_key_board_reaches_pass_and_keeps_it_across_a_power_cycle(
     # the locked board refuses a new key
     session = open_session(board.port, timeout_s=5.0, slow_timeout_s=60.0)
     try:
-        with pytest.raises(Exception, match="locked"):
+        with pytest.raises(BoardReportedError, match="refused 'write': locked"):
             session.write("privkey", b"\x30\x00")
     finally:
         session.close()
