@@ -27,6 +27,7 @@ from station.lab.boards.faults import Faults
 from station.lab.boards.qemu_board import firmware_image, qemu_command
 from station.lab.boards.runner import LabBoards
 from tests.provision.conftest import PIN, Rig, openssl_verify, split_der
+from tests.provision.test_resume import _kill
 
 _PTY_PREFIX = b"char device redirected to "
 
@@ -245,3 +246,22 @@ def test_a_board_without_a_factory_serial_is_provisioned_with_the_scanned_one(
     assert outcome.passed, outcome
     assert outcome.registration_id.endswith("sn-q1")
     assert board_state(board.port)["symkey"].sha256 is not None
+
+
+@pytest.mark.parametrize("point", ["started:write-chain", "passed:write-chain"])
+def test_a_station_killed_mid_run_resumes_on_the_qemu_board(
+    rig: Rig, qemu_lab: LabBoards, board_state, point: str
+) -> None:
+    (board,) = qemu_lab.start(1, "se")
+    _kill(rig, board.port, "WO-X509", point)  # the station process dies: SIGKILL
+
+    events: list[object] = []
+    outcome = rig.run(board.port, "WO-X509", events=events)
+    assert outcome.passed, outcome
+    assert any(isinstance(e, Resumed) for e in events)
+    certificates = rig.station().store().certificates_for(outcome.registration_id)
+    installed = [c for c in certificates if c.status == CertificateStatus.INSTALLED]
+    assert len(installed) == 1
+    leaf = split_der(board_state(board.port)["cert_chain"].data)[0]
+    assert leaf.serial_number == int(installed[0].serial_number, 16)
+    rig.verify()
