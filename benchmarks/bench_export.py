@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 
 import hsm
 from hsm.softhsm import activate, create_token
+from station.domain.certificates import MANIFEST_SIGNING_OID
 
 
 def _rss_reset() -> None:
@@ -63,6 +64,15 @@ def _chain(directory: Path, public: ec.EllipticCurvePublicKey) -> Path:
             .not_valid_before(now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            # the manifest-signing profile: the station signs manifests with no other certificate
+            .add_extension(
+                x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                critical=True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage([x509.ObjectIdentifier(MANIFEST_SIGNING_OID)]),
+                critical=False,
+            )
             .sign(root_key, hashes.SHA256())
         )
 

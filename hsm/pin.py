@@ -14,6 +14,8 @@ from pathlib import Path
 from hsm.errors import PinUnavailableError
 
 DEFAULT_PIN_ENV = "STATION_PKCS11_PIN"
+#: A PIN file holds one short line; anything bigger is not a PIN file.
+MAX_PIN_FILE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ def read_pin_file(path: Path) -> str:
     """Read a PIN file, refusing one that group or others could read.
 
     Raises:
-        PinUnavailableError: missing, not a regular file, too permissive, or empty.
+        PinUnavailableError: missing, not a regular file, too permissive, too large, not UTF-8
+            text, or empty.
     """
     try:
         info = path.stat()
@@ -74,7 +77,21 @@ def read_pin_file(path: Path) -> str:
                 remedy=f"Run: chmod 600 {path}",
                 file=str(path),
             )
-        text = path.read_text(encoding="utf-8")
+        if info.st_size > MAX_PIN_FILE_BYTES:
+            raise PinUnavailableError(
+                f"PIN file {path} is {info.st_size} bytes; a PIN file holds one short line",
+                remedy="Point [ca] pin_file at the file holding only the PIN.",
+                file=str(path),
+            )
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PIN_FILE_BYTES + 1)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PinUnavailableError(
+            f"PIN file {path} is not text (a binary file?)",
+            remedy="Write the PIN as text on the file's first line.",
+            file=str(path),
+        ) from exc
     except OSError as exc:
         raise PinUnavailableError(
             f"cannot read PIN file {path}: {exc.strerror}",
@@ -82,6 +99,12 @@ def read_pin_file(path: Path) -> str:
             file=str(path),
         ) from exc
     pin = text.splitlines()[0].strip() if text.strip() else ""
+    if not pin.isprintable():
+        raise PinUnavailableError(
+            f"PIN file {path} holds control characters, not a PIN",
+            remedy="Write the PIN as text on the file's first line.",
+            file=str(path),
+        )
     if not pin:
         raise PinUnavailableError(f"PIN file {path} is empty", file=str(path))
     return pin

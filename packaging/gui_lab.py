@@ -4,7 +4,7 @@
 station window on it, and stops the boards and the DPS stand-in when the window closes. The
 screenshot script and the GUI benchmark use :func:`gui_lab` the same way.
 
-Log in with PIN 1111 as ``tina`` (technician), 2222 as ``quinn`` (QA) or 3333 as ``ada``
+Log in with PIN 111111 as ``tina`` (technician), 222222 as ``quinn`` (QA) or 333333 as ``ada``
 (admin); badges ``BADGE-TINA``, ``BADGE-QUINN``, ``BADGE-ADA``. Scan ``WO-1001`` in the scan bar.
 Lab secrets here are throwaway test values for a throwaway directory.
 """
@@ -33,9 +33,9 @@ from station.lab.dps.app import DpsOptions, running_dps
 LAB_PIN = "1234"  # the throwaway SoftHSM2 token's user PIN
 BATCH = "WO-1001"
 PEOPLE = {
-    "tina": (Role.TECHNICIAN, "1111", "BADGE-TINA"),
-    "quinn": (Role.QA, "2222", "BADGE-QUINN"),
-    "ada": (Role.ADMIN, "3333", "BADGE-ADA"),
+    "tina": (Role.TECHNICIAN, "111111", "BADGE-TINA"),
+    "quinn": (Role.QA, "222222", "BADGE-QUINN"),
+    "ada": (Role.ADMIN, "333333", "BADGE-ADA"),
 }
 
 
@@ -102,6 +102,8 @@ def gui_lab(
             "[dps]\n"
             f'connection_string_file = "{dps.connection_file}"\n'
             f'ca_bundle = "{dps.ca_bundle}"\n'
+            'manifest_key_uri = "pkcs11:token=station-ca;object=manifest-key"\n'
+            f'manifest_chain_file = "{directory / "manifest-chain.pem"}"\n'
             "[gui]\n"
             f"slot_names = [{slots}]\n"
             "lock_after_s = 900\n",
@@ -116,6 +118,7 @@ def gui_lab(
             ca = admin.ca()
             ca.init(token.uri("station-ca-key"), common_name="Line 1 CA", organization="ACME")
             ca.lab_root()
+            ca.certify_manifest_key()  # batch manifests: the station CA's manifest-signing key
             group_key = base64.b64encode(secrets.token_bytes(32)).decode()
             ca.import_group_key("pkcs11:token=station-ca;object=lab-group-key", group_key)
             for name, (role, pin, badge) in PEOPLE.items():
@@ -143,7 +146,7 @@ def main() -> int:
 
     with gui_lab(args.dir, boards=min(max(args.boards, 1), 16)) as lab:
         print(f"lab ready in {args.dir}: {len(lab.boards)} boards; config {lab.config_file}")
-        print("log in: tina/1111 (technician), quinn/2222 (QA), ada/3333 (admin)")
+        print("log in: tina/111111 (technician), quinn/222222 (QA), ada/333333 (admin)")
         station = lab.station()
         try:
             return run(station)

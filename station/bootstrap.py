@@ -46,6 +46,7 @@ from station.services.tpm_identity import TpmIdentityService
 if TYPE_CHECKING:
     from station.adapters.board.conformance import ConformanceReport
     from station.adapters.board.discovery import BoardDiscovery
+    from station.adapters.outputs import OwnedPaths
     from station.lab.boards.runner import LabBoards
     from station.services.labels import LabelService
 
@@ -65,6 +66,8 @@ class Station:
     config: StationConfig
     clock: Clock = field(default_factory=SystemClock)
     operator: str = ""
+    # False: a missing database is an error, not a new empty one (every command but 'init')
+    create_database: bool = True
     _store: IdentityStore | None = None
     _board_links: list[BoardLink] = field(default_factory=list)
     _ca: CaService | None = None
@@ -82,6 +85,7 @@ class Station:
                 busy_timeout_ms=self.config.database.busy_timeout_ms,
                 backup_dir=self.config.backup_dir,
                 clock=self.clock,
+                create=self.create_database,
             )
         return self._store
 
@@ -170,7 +174,12 @@ class Station:
 
     def for_thread(self) -> Station:
         """A sibling station for another thread: same config and clock, its own connections."""
-        return Station(config=self.config, clock=self.clock, operator=self.operator)
+        return Station(
+            config=self.config,
+            clock=self.clock,
+            operator=self.operator,
+            create_database=self.create_database,
+        )
 
     def close(self) -> None:
         """Close every adapter this station opened."""
@@ -265,6 +274,8 @@ class Station:
                 pin_source=pin_source(section.pin_file, pin_prompt),
                 chain_file=section.chain_file,
                 root_file=section.root_file,
+                manifest_key_uri=self.config.dps.manifest_key_uri,
+                manifest_chain_file=self.config.dps.manifest_chain_file,
             )
             self._ca = CaService(
                 store=self.store(),
@@ -277,6 +288,7 @@ class Station:
                 default_profile=section.default_profile,
                 quota_spare=section.quota_spare,
                 expiry_warning_days=section.expiry_warning_days,
+                products=self.products(),
             )
         # the CA session outlives a change of operator (a GUI slot keeps its station all shift):
         # whoever acts now is the one audited
@@ -381,19 +393,82 @@ class Station:
         signer: ManifestSigner = self._cloud["signer"]
         return signer
 
-    def export_files(self, out: Path | None = None) -> ExportFiles:
+    def export_files(self, out: Path | None = None, force: bool = False) -> ExportFiles:
         """Where export files go (``out``, else ``[dps] export_dir``, else <data>/exports)."""
         from station.adapters.exports.files import DirectoryExports
 
         return DirectoryExports(
-            out or self.config.dps.export_dir or self.config.data_dir / "exports"
+            out or self.config.dps.export_dir or self.config.data_dir / "exports",
+            force=force,
+            owned=self.owned_paths(),
         )
 
-    def manifest_trust(self, root_pem: bytes) -> ManifestTrust:
-        """Checks a batch manifest's chain against ``root_pem`` (the cloud side's trust)."""
+    def owned_paths(self) -> OwnedPaths:
+        """The files and folders no output may write over (database, WAL, config, keys...)."""
+        from station.adapters.outputs import owned_paths
+
+        config = self.config
+        database = config.database_path
+        ca_dir = config.ca.dir or config.data_dir / "ca"
+        return owned_paths(
+            files=[
+                (database, "the station's database"),
+                *(
+                    (database.with_name(database.name + suffix), "the station's database journal")
+                    for suffix in ("-wal", "-shm", "-journal")
+                ),
+                (config.source, "the station's configuration"),
+                (config.ca.pin_file, "the CA PIN file"),
+                (config.ca.chain_file or ca_dir / "chain.pem", "the CA certificate chain"),
+                (config.ca.root_file or ca_dir / "root.pem", "the CA root certificate"),
+                (config.dps.manifest_chain_file, "the manifest certificate chain"),
+                (config.dps.connection_string_file, "the DPS connection string"),
+                *_key_files(config.ca.key_uri, "the CA key"),
+                *_key_files(config.dps.manifest_key_uri, "the manifest key"),
+            ],
+            folders=[
+                (config.backup_dir, "the station's backups"),
+                (ca_dir, "the CA's folder"),
+            ],
+        )
+
+    def write_output(
+        self, target: Path, data: bytes, *, force: bool = False, mode: int = 0o644
+    ) -> Path:
+        """Write a requested output file safely (see :mod:`station.adapters.outputs`).
+
+        Raises:
+            OutputRefusedError: the target is the station's own, or exists and ``force`` is off.
+        """
+        from station.adapters.outputs import write_output
+
+        return write_output(target, data, force=force, owned=self.owned_paths(), mode=mode)
+
+    def check_output(self, target: Path, *, force: bool = False) -> None:
+        """Refuse ``target`` now if an output could not be written there (see write_output).
+
+        Raises:
+            OutputRefusedError: the target is the station's own, or exists and ``force`` is off.
+        """
+        from station.adapters.outputs import check_output
+
+        check_output(target, force=force, owned=self.owned_paths())
+
+    def free_output_name(self, folder: Path, stem: str, suffix: str) -> Path:
+        """A file name in ``folder`` that is not taken yet (``stem``, ``stem-2``, ...)."""
+        from station.adapters.outputs import unique_name
+
+        return unique_name(folder, stem, suffix)
+
+    def manifest_trust(self, root_pem: bytes, *, pinned_sha256: str = "") -> ManifestTrust:
+        """Checks a batch manifest's chain against ``root_pem`` (the cloud side's trust).
+
+        Only a manifest-signing certificate is accepted as the signer; given ``pinned_sha256``
+        (the SHA-256 of a certificate), only that one.
+        """
         from station.adapters.exports.signing import X509ManifestTrust
 
-        return X509ManifestTrust(root_pem)
+        return X509ManifestTrust(root_pem, pinned_sha256=pinned_sha256)
 
     def _intermediate_pem(self) -> str:
         chain = self.config.ca.chain_file or self.config.data_dir / "ca" / "chain.pem"
@@ -450,8 +525,30 @@ class Station:
         )
 
 
+def _key_files(uri: str, what: str) -> list[tuple[Path | None, str]]:
+    """The files a key URI names: a ``file:`` key itself, a ``pin-source`` PIN file."""
+    from hsm.errors import HsmError
+    from hsm.uri import FileUri, Pkcs11Uri, parse_key_uri
+
+    if not uri:
+        return []
+    try:
+        parsed = parse_key_uri(uri)
+    except HsmError:
+        return []  # reported where the key is opened
+    if isinstance(parsed, FileUri):
+        return [(parsed.path, what)]
+    if isinstance(parsed, Pkcs11Uri) and parsed.pin_source:
+        return [(Path(parsed.pin_source), f"the PIN file of {what}")]
+    return []
+
+
 def build_station(
-    config: StationConfig, *, clock: Clock | None = None, operator: str = ""
+    config: StationConfig,
+    *,
+    clock: Clock | None = None,
+    operator: str = "",
+    create_database: bool = True,
 ) -> Station:
     """Build a station from ``config``.
 
@@ -459,5 +556,13 @@ def build_station(
         config: the loaded configuration.
         clock: replaces the system clock (tests, golden files).
         operator: the operator whose name goes into audit events.
+        create_database: create the database when it does not exist (``init``, the demo and
+            tests); otherwise a missing database is refused, so a mistyped data_dir never
+            starts a new, empty store.
     """
-    return Station(config=config, clock=clock or SystemClock(), operator=operator)
+    return Station(
+        config=config,
+        clock=clock or SystemClock(),
+        operator=operator,
+        create_database=create_database,
+    )

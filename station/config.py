@@ -18,9 +18,9 @@ reports unknown or mistyped keys by name, with the file they came from.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any
 import platformdirs
 
 from station.domain.errors import ConfigError
+from station.inputs import read_toml
 from station.typedload import build
 
 APP_NAME = "station"
@@ -241,24 +242,7 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = Non
     raw: dict[str, Any] = {}
     source: Path | None = None
     if config_path.exists():
-        try:
-            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read config file {config_path}: {exc.strerror}",
-                remedy="Check the file's permissions.",
-                file=str(config_path),
-            ) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"config file {config_path} is not valid TOML: {exc}",
-                remedy="Fix the syntax error at the position shown.",
-                file=str(config_path),
-            ) from exc
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"config file {config_path} is not UTF-8 text", file=str(config_path)
-            ) from exc
+        raw = read_toml(config_path, what="config file", error=ConfigError)
         source = config_path
     elif named:
         raise ConfigError(
@@ -272,9 +256,46 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = Non
             if not isinstance(raw[section], dict):
                 break  # reported below as a mistyped section
             raw[section][key] = env[variable]
-    return build(
+    config = build(
         StationConfig, raw, file=str(source or "<defaults>"), error=ConfigError, source=source
     )
+    _check_ranges(config, str(source or "<defaults>"))
+    return config
+
+
+#: (section, key, low, high): numbers the station cannot work with outside these bounds.
+_RANGES: tuple[tuple[str, str, float, float], ...] = (
+    ("database", "busy_timeout_ms", 0, 3_600_000),
+    ("board", "baud", 0, 10_000_000),  # 0: a pty (lab boards) ignores the rate
+    ("board", "timeout_s", 0.001, 3600),
+    ("board", "slow_timeout_s", 0.001, 3600),
+    ("board", "retries", 0, 100),
+    ("ca", "quota_spare", 0, 1_000_000),
+    ("ca", "expiry_warning_days", 0, 36_500),
+    ("dps", "rate_limit_per_minute", 0, 1_000_000),
+    ("dps", "time_scale", 0.001, 1_000_000),
+    ("dps", "timeout_s", 0.001, 3600),
+    ("gui", "lock_after_s", 0, 86_400),
+    ("gui", "slot_count", 1, 16),
+    ("lab", "dps_port", 0, 65_535),
+)
+
+
+def _check_ranges(config: StationConfig, file: str) -> None:
+    """Refuse numbers that parse but make no sense (a negative timeout, ``nan``, ``inf``).
+
+    Raises:
+        ConfigError: naming the key and the accepted range.
+    """
+    for section, key, low, high in _RANGES:
+        value = getattr(getattr(config, section), key)
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ConfigError(
+                f"config file {file}: [{section}] {key} = {value} is out of range",
+                remedy=f"Set [{section}] {key} between {low:g} and {high:g}.",
+                file=file,
+                key=f"{section}.{key}",
+            )
 
 
 def render_default_config(config: StationConfig) -> str:

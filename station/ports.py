@@ -28,6 +28,7 @@ from station.domain.certificates import (
 )
 from station.domain.enrollments import EnrollmentTemplate
 from station.domain.labels import BatchReport, LabelData, LabelTemplate, PrintReceipt
+from station.domain.manifest_signing import TrustedSigner
 from station.domain.products import ProductRecipe
 from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
@@ -272,8 +273,31 @@ class IdentityStore(Protocol):
         """Return the print log of one device, oldest first."""
         ...
 
-    def backup(self, target: Path) -> None:
-        """Write an online, consistent copy of the database to ``target``."""
+    def damaged_rows(self) -> list[tuple[str, str, str]]:
+        """``(table, row, reason)`` for every row with a column the store cannot even read."""
+        ...
+
+    def settings(self, prefix: str) -> list[tuple[str, str]]:
+        """Every setting whose key starts with ``prefix``, by key."""
+        ...
+
+    def iter_labels(self) -> Iterator[LabelRecord]:
+        """The whole print log, oldest first."""
+        ...
+
+    def iter_jobs(self) -> Iterator[JobRecord]:
+        """Every provisioning job, oldest first."""
+        ...
+
+    def iter_pushes(self) -> Iterator[tuple[str, str, str]]:
+        """Every DPS outbox row as ``(batch, registration ID, state)``, in order."""
+        ...
+
+    def backup(self, target: Path, *, force: bool = False) -> None:
+        """Write an online, consistent copy of the database to ``target`` (owner-only).
+
+        Never over the database itself; an existing ``target`` only with ``force``.
+        """
         ...
 
     def close(self) -> None:
@@ -406,6 +430,14 @@ class CaAdministration(Protocol):
         """
         ...
 
+    def manifest_key_public(self) -> bytes:
+        """The batch-manifest key's public key (SPKI DER), generated in its token if missing."""
+        ...
+
+    def install_manifest_chain(self, chain_pem: str) -> Path:
+        """Write the manifest key's chain (its certificate first) where the station reads it."""
+        ...
+
 
 class EnrollmentService(Protocol):
     """The DPS service API (enrollment list), behind the official client.
@@ -428,12 +460,29 @@ class EnrollmentService(Protocol):
         """DPS's enrollment for ``registration_id``, or ``None`` if there is none."""
         ...
 
-    def query(self) -> Iterator[dict[str, Any]]:
-        """Every individual enrollment, page by page."""
+    def attestation_mechanism(self, registration_id: str) -> dict[str, Any] | None:
+        """The enrollment's attestation with its symmetric keys, or ``None`` (404).
+
+        GET and query never carry symmetric keys; this is where DPS shows them.
+        """
+        ...
+
+    def query_page(
+        self, continuation: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of every individual enrollment (``SELECT *``), in an order not to rely on.
+
+        Returns the page and the continuation for the next one (``None`` after the last). One
+        operation per page, so a caller can pace pages within the rate limit and retry one.
+        """
         ...
 
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
-        """Create (or replace) an enrollment group; returns DPS's answer."""
+        """Create an enrollment group; returns DPS's answer (409 when it exists)."""
+        ...
+
+    def get_group(self, group_id: str) -> dict[str, Any] | None:
+        """DPS's enrollment group (no symmetric keys, as DPS shows it), or ``None`` (404)."""
         ...
 
     def close(self) -> None:
@@ -495,11 +544,12 @@ class ManifestSigner(Protocol):
 class ManifestTrust(Protocol):
     """Checks a manifest's certificate chain against a trusted root and verifies ES256."""
 
-    def signature_check(self, chain_der: Sequence[bytes]) -> Any:
-        """Return ``check(signing_input, signature) -> bool`` for the chain's leaf key.
+    def signer(self, chain_der: Sequence[bytes]) -> TrustedSigner:
+        """The chain's leaf as a manifest signer (its ES256 check and the station it names).
 
         Raises:
-            ValidationError: the chain does not lead to the trusted root or is not valid.
+            ValidationError: the chain does not lead to the trusted root or is not valid, or its
+                leaf is not a manifest-signing certificate (or not the pinned one).
         """
         ...
 

@@ -31,6 +31,7 @@ extern "C" {
     (AGENT_MAX_PAYLOAD + AGENT_CRC_SIZE + (AGENT_MAX_PAYLOAD + AGENT_CRC_SIZE) / 254u + 1u)
 #define AGENT_MAX_DEPTH 6u  /* nesting levels below the top map (section 3) */
 #define AGENT_MAX_ITEMS 64u /* items in any array or map (section 3) */
+#define AGENT_MAX_TOTAL_ITEMS 2048u /* CBOR items in one message, keys included (section 3) */
 #define AGENT_MAX_OP 16u    /* longest operation name the agent remembers */
 #define AGENT_SMALL_PAYLOAD 160u /* NAKs and unreadable-request answers */
 

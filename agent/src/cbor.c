@@ -123,34 +123,45 @@ int cbor_read_head(cbor_reader_t *r, cbor_item_t *item)
     }
 }
 
-static int skip_item(cbor_reader_t *r, unsigned depth, const cbor_limits_t *limits, int is_key)
+/* One walk over nested data: its limits and the items seen so far. */
+typedef struct walk {
+    const cbor_limits_t *limits;
+    uint32_t items;
+} walk_t;
+
+static int walk_rest(cbor_reader_t *r, const cbor_item_t *item, unsigned depth, walk_t *walk);
+
+static int walk_item(cbor_reader_t *r, unsigned depth, walk_t *walk, int is_key)
 {
     cbor_item_t item;
     if (cbor_read_head(r, &item) != 0) {
         return -1;
     }
+    walk->items++;
+    if (walk->limits->max_total != 0 && walk->items > walk->limits->max_total) {
+        return -1;
+    }
     if (is_key) {
-        if (limits->text_keys && item.major != CBOR_TEXT) {
+        if (walk->limits->text_keys && item.major != CBOR_TEXT) {
             return -1;
         }
         if (item.major == CBOR_ARRAY || item.major == CBOR_MAP) {
             return -1; /* a container cannot be a key of the maps we read */
         }
     }
-    return cbor_skip_rest(r, &item, depth, limits);
+    return walk_rest(r, &item, depth, walk);
 }
 
-int cbor_skip_rest(cbor_reader_t *r, const cbor_item_t *item, unsigned depth,
-                   const cbor_limits_t *limits)
+static int walk_rest(cbor_reader_t *r, const cbor_item_t *item, unsigned depth, walk_t *walk)
 {
     uint64_t i;
-    if (depth > limits->max_depth) {
+    if (depth > walk->limits->max_depth) {
         return -1;
     }
     if (item->major != CBOR_ARRAY && item->major != CBOR_MAP) {
         return 0;
     }
-    if (item->arg > limits->max_items) {
+    if (item->arg > walk->limits->max_items) {
         return -1;
     }
     /* every entry takes at least one byte: a count beyond the input is truncated data */
@@ -158,22 +169,34 @@ int cbor_skip_rest(cbor_reader_t *r, const cbor_item_t *item, unsigned depth,
         return -1;
     }
     for (i = 0; i < item->arg; i++) {
-        if (item->major == CBOR_MAP && skip_item(r, depth + 1u, limits, 1) != 0) {
+        if (item->major == CBOR_MAP && walk_item(r, depth + 1u, walk, 1) != 0) {
             return -1;
         }
-        if (skip_item(r, depth + 1u, limits, 0) != 0) {
+        if (walk_item(r, depth + 1u, walk, 0) != 0) {
             return -1;
         }
     }
     return 0;
 }
 
+int cbor_skip_rest(cbor_reader_t *r, const cbor_item_t *item, unsigned depth,
+                   const cbor_limits_t *limits)
+{
+    walk_t walk;
+    walk.limits = limits;
+    walk.items = 1; /* the item whose head the caller read */
+    return walk_rest(r, item, depth, &walk);
+}
+
 int cbor_check(const uint8_t *buf, size_t len, const cbor_limits_t *limits)
 {
     cbor_reader_t r;
+    walk_t walk;
     r.p = buf;
     r.end = buf + len;
-    if (skip_item(&r, 0, limits, 0) != 0) {
+    walk.limits = limits;
+    walk.items = 0;
+    if (walk_item(&r, 0, &walk, 0) != 0) {
         return -1;
     }
     return r.p == r.end ? 0 : -1;

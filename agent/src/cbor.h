@@ -38,6 +38,7 @@ typedef struct cbor_limits {
     unsigned max_depth; /* containers deeper than this below the first item are refused */
     uint64_t max_items; /* entries of any array or map */
     int text_keys;      /* 1: every map key must be a text string */
+    uint32_t max_total; /* items of any kind (keys, values, container heads); 0 = no limit */
 } cbor_limits_t;
 
 /* Read one head (and the content of a string, which for text must be valid UTF-8).

@@ -423,7 +423,7 @@ static int valid_dps(const uint8_t *data, size_t len)
 {
     /* a CBOR map in which endpoint, scope and rid are text (other entries are allowed) */
     static const char *const fields[3] = {"endpoint", "scope", "rid"};
-    static const cbor_limits_t limits = {16u, 1024u, 0};
+    static const cbor_limits_t limits = {16u, 1024u, 0, 0u};
     cbor_reader_t r;
     cbor_item_t map;
     uint64_t i;
@@ -630,7 +630,8 @@ typedef struct request {
     uint64_t nargs;
 } request_t;
 
-static const cbor_limits_t MESSAGE_LIMITS = {AGENT_MAX_DEPTH, AGENT_MAX_ITEMS, 1};
+static const cbor_limits_t MESSAGE_LIMITS = {AGENT_MAX_DEPTH, AGENT_MAX_ITEMS, 1,
+                                              AGENT_MAX_TOTAL_ITEMS};
 
 static int decode_request(const uint8_t *payload, size_t len, request_t *req, msg_t *msg)
 {

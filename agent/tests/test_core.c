@@ -61,7 +61,7 @@ static rsp_t parse(const uint8_t *payload, size_t len)
     cbor_reader_t rd;
     cbor_item_t map;
     uint64_t i;
-    static const cbor_limits_t limits = {6, 64, 1};
+    static const cbor_limits_t limits = {6, 64, 1, 0};
     memset(&r, 0, sizeof r);
     r.st = 999;
     CHECK(len > 0 && cbor_check(payload, len, &limits) == 0);
@@ -108,7 +108,7 @@ static cbor_item_t field(const rsp_t *r, const char *name)
     cbor_reader_t rd = r->res;
     cbor_item_t none;
     uint64_t i;
-    static const cbor_limits_t limits = {6, 64, 1};
+    static const cbor_limits_t limits = {6, 64, 1, 0};
     none.major = -1;
     none.arg = 0;
     none.data = NULL;
@@ -418,6 +418,25 @@ static void test_malformed(void)
         }
         r = send(&w);
         CHECK(i == 64 ? (r.st == AGENT_ST_BAD_ARGS && r.seq == 2)
+                      : (r.st == AGENT_ST_MALFORMED && r.seq == 0));
+    }
+    /* at most 2048 items in a message, keys and container heads included: 9 items around
+     * `proto`, 31 arrays of 64 (65 items each) and one array of 23 or 24 make 2048 or 2049 */
+    for (i = 23; i <= 24; i++) {
+        size_t a;
+        size_t k;
+        request(&w, 3, "hello", 1);
+        cbor_put_cstr(&w, "proto");
+        cbor_put_head(&w, CBOR_ARRAY, 32);
+        for (a = 0; a < 32; a++) {
+            size_t n = a < 31 ? 64 : i;
+            cbor_put_head(&w, CBOR_ARRAY, n);
+            for (k = 0; k < n; k++) {
+                cbor_put_uint(&w, 0);
+            }
+        }
+        r = send(&w);
+        CHECK(i == 23 ? (r.st == AGENT_ST_BAD_ARGS && r.seq == 3)
                       : (r.st == AGENT_ST_MALFORMED && r.seq == 0));
     }
     /* a malformed request does not replace the replay copy */

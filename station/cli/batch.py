@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    force_option,
+    json_option,
+    open_station,
+    pass_state,
+)
 from station.domain.pushes import PushSummary
 from station.services.batches import EXPORT_FORMATS
 from station.services.push import PushProgress
@@ -26,20 +33,24 @@ def batch() -> None:
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="PDF file (default: <data dir>/labels/batch-NAME-report.pdf).",
+    help="PDF file (default: <data dir>/labels/batch-NAME-report.pdf, -2, -3... if taken).",
 )
+@force_option
 @json_option
 @pass_state
-def report(state: CliState, name: str, out: Path | None, as_json: bool) -> None:
+def report(state: CliState, name: str, out: Path | None, force: bool, as_json: bool) -> None:
     """Write the PDF report of batch NAME: counts, yield, failure pareto, units/hour, devices."""
     with open_station(state) as station:
+        if out is not None:
+            station.check_output(out, force=force)
         service = station.labels()
         summary = service.batch_report(name)
         pdf = service.renderer.report_pdf(summary)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
-        target = out or station.config.labels_output_dir / f"batch-{safe}-report.pdf"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(pdf)
+        target = out or station.free_output_name(
+            station.config.labels_output_dir, f"batch-{safe}-report", ".pdf"
+        )
+        station.write_output(target, pdf, force=force)
     if as_json:
         echo_json(
             {
@@ -86,8 +97,9 @@ def open_batch(
     """
     if (name is None) == (name_option is None):
         raise click.UsageError("give the work order once: as NAME or as --name")
-    name = name or name_option
-    assert name is not None
+    name = name if name is not None else name_option
+    if not name or not name.strip():
+        raise click.BadParameter("a batch needs a name (the work order)", param_hint="NAME")
     with open_station(state) as station:
         record = station.batches().open(name=name, product=product, size=size)
     if as_json:
@@ -158,14 +170,22 @@ def seal(state: CliState, name: str, as_json: bool) -> None:
     default=None,
     help="Folder for the files (default: [dps] export_dir, else <data dir>/exports).",
 )
+@force_option
 @json_option
 @pass_state
 def export(
-    state: CliState, name: str, formats: tuple[str, ...], out: Path | None, as_json: bool
+    state: CliState,
+    name: str,
+    formats: tuple[str, ...],
+    out: Path | None,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Write DPS bulk JSON, CSV and the signed manifest of sealed batch NAME (QA or admin)."""
     with open_station(state) as station:
-        result = station.batches().export(name, formats=formats or EXPORT_FORMATS, out=out)
+        result = station.batches().export(
+            name, formats=formats or EXPORT_FORMATS, out=out, force=force
+        )
     if as_json:
         echo_json(
             {

@@ -6,7 +6,14 @@ from collections import Counter
 
 import click
 
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    json_option,
+    open_station,
+    pass_state,
+    term,
+)
 
 
 @click.group()
@@ -43,8 +50,8 @@ def list_boards(state: CliState, as_json: bool) -> None:
     click.echo(f"{'SLOT':<8} {'DEVICE':<16} {'LOCATION':<14} {'USB ID':<10} SERIAL")
     for b in boards:
         click.echo(
-            f"{b.slot or '-':<8} {b.device:<16} {b.location:<14} {b.usb_id or '-':<10} "
-            f"{b.serial_number or '-'}"
+            f"{b.slot or '-':<8} {term(b.device):<16} {term(b.location):<14} {b.usb_id or '-':<10} "
+            f"{term(b.serial_number or '-')}"
         )
 
 
@@ -74,10 +81,10 @@ def probe(state: CliState, port: str, as_json: bool) -> None:
         )
         return
     click.echo(f"port:          {port}")
-    click.echo(f"serial:        {info.serial}")
-    click.echo(f"model:         {info.model} (hardware {info.hardware})")
-    click.echo(f"firmware:      {info.firmware}, protocol {info.protocol}")
-    click.echo(f"capabilities:  {', '.join(info.capabilities) or '-'}")
+    click.echo(f"serial:        {term(info.serial)}")
+    click.echo(f"model:         {term(info.model)} (hardware {term(info.hardware)})")
+    click.echo(f"firmware:      {term(info.firmware)}, protocol {info.protocol}")
+    click.echo(f"capabilities:  {term(', '.join(info.capabilities) or '-')}")
     click.echo(f"locked:        {'yes' if info.locked else 'no (manufacturing mode)'}")
 
 

@@ -9,8 +9,16 @@ from typing import Any
 
 import click
 
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
-from station.domain.certificates import CertificateFacts, KeyDescription
+from station.cli.common import (
+    CliState,
+    echo_json,
+    force_option,
+    json_option,
+    open_station,
+    pass_state,
+)
+from station.domain.certificates import MAX_CSR_BYTES, CertificateFacts, KeyDescription
+from station.inputs import MAX_CERTIFICATES, read_bounded
 from station.services.ca import IssuedCertificate
 
 
@@ -93,6 +101,7 @@ def ca() -> None:
 @click.option("--common-name", default="Station Intermediate CA", show_default=True)
 @click.option("--organization", default="", help="Subject O of the intermediate.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the CSR.")
+@force_option
 @json_option
 @pass_state
 def init(
@@ -102,16 +111,19 @@ def init(
     common_name: str,
     organization: str,
     out: Path | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Generate the CA key inside the HSM/TPM and write the CSR for the offline root."""
     with open_station(state) as station, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the development-key warning is shown below instead
+        if out is not None:
+            station.check_output(out, force=force)
         result = station.ca(pin_prompt=_prompt()).init(
             key_uri, algorithm=algorithm, common_name=common_name, organization=organization
         )
-    if out is not None:
-        out.write_text(result.csr_pem, encoding="ascii")
+        if out is not None:
+            station.write_output(out, result.csr_pem.encode("ascii"), force=force)
     if as_json:
         echo_json({"key": _key_dict(result.key), "csr_pem": result.csr_pem})
         return
@@ -138,7 +150,8 @@ def import_chain(state: CliState, chain: Path, root: Path | None, as_json: bool)
         if root_path is None:
             raise click.UsageError("pass --root ROOT.pem (or set [ca] root_file)")
         result = station.ca(pin_prompt=_prompt()).import_chain(
-            chain.read_bytes(), root_path.read_bytes()
+            read_bounded(chain, limit=MAX_CERTIFICATES, what="the chain"),
+            read_bounded(root_path, limit=MAX_CERTIFICATES, what="the root certificate"),
         )
     if as_json:
         echo_json({"certificate": _cert_dict(result.certificate), "warnings": result.warnings})
@@ -153,7 +166,10 @@ def import_chain(state: CliState, chain: Path, root: Path | None, as_json: bool)
 @json_option
 @pass_state
 def status(state: CliState, as_json: bool) -> None:
-    """Show where the key is, the intermediate's subject and validity, and the issued count."""
+    """Show where the key is, the intermediate's subject and validity, and the issued count.
+
+    Exits 1 when the key cannot be opened (token missing, wrong PIN).
+    """
     with open_station(state) as station, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = station.ca(pin_prompt=_prompt()).status()
@@ -168,6 +184,8 @@ def status(state: CliState, as_json: bool) -> None:
                 "issued": info.issued,
             }
         )
+        if info.key_error:
+            raise click.exceptions.Exit(1)
         return
     _warn_development(info.key)
     click.echo(f"key:         {info.key_uri or '(none: run station ca init)'}")
@@ -185,6 +203,8 @@ def status(state: CliState, as_json: bool) -> None:
         click.echo(f"  issuer:    {cert.issuer}")
         click.echo(f"  valid:     {cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d}")
     click.echo(f"issued:      {info.issued}")
+    if info.key_error:  # a missing token or a wrong PIN: the CA cannot issue, so say so
+        raise click.exceptions.Exit(1)
 
 
 @ca.command(name="lab-root")
@@ -202,11 +222,17 @@ def lab_root(state: CliState, as_json: bool) -> None:
 
 
 @ca.command()
-@click.option("--csr", "csr_path", required=True, type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--csr",
+    "csr_path",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+)
 @click.option("--registration-id", required=True, help="The device's registration ID (the CN).")
 @click.option("--profile", default="", help="Certificate profile (default: [ca] default_profile).")
 @click.option("--batch", default="", help="Count the certificate against this batch's quota.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write cert + chain.")
+@force_option
 @json_option
 @pass_state
 def issue(
@@ -216,27 +242,60 @@ def issue(
     profile: str,
     batch: str,
     out: Path | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Issue a device certificate from a CSR (admins only; same policy and log as the line)."""
     with open_station(state) as station:
+        # read at most the CSR limit: '--csr /dev/zero' is an error at once, not a full memory
+        csr = read_bounded(csr_path, limit=MAX_CSR_BYTES, what="the CSR")
+        if out is not None:
+            station.check_output(out, force=force)
         issued = station.ca(pin_prompt=_prompt()).issue_as_admin(
-            csr_path.read_bytes(), registration_id, profile=profile, batch=batch
+            csr, registration_id, profile=profile, batch=batch
         )
+        if out is not None:
+            pem = issued.certificate.pem + issued.chain_pem
+            station.write_output(out, pem.encode("ascii"), force=force)
     _emit(issued, out, as_json)
+
+
+@ca.command(name="manifest-key")
+@json_option
+@pass_state
+def manifest_key(state: CliState, as_json: bool) -> None:
+    """Certify the batch-manifest key ([dps] manifest_key_uri) with the manifest-signing profile.
+
+    The key is generated in the HSM if it does not exist yet; the certificate (CN = the station
+    ID) is logged and audited like every issuance, and its chain is written to
+    [dps] manifest_chain_file. Admins only.
+    """
+    with open_station(state) as station:
+        issued = station.ca(pin_prompt=_prompt()).certify_manifest_key()
+        chain_file = station.config.dps.manifest_chain_file
+    if as_json:
+        echo_json({**_issued_dict(issued), "chain_file": str(chain_file)})
+        return
+    cert = issued.certificate
+    click.echo(f"manifest key certified: {cert.subject} serial {cert.serial_hex}")
+    click.echo(f"  SHA-256 {cert.thumbprint_sha256} (pin with 'manifest verify --signer-sha256')")
+    click.echo(f"  chain written to {chain_file}")
 
 
 @ca.command(name="verify-code")
 @click.argument("code")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the cert.")
+@force_option
 @json_option
 @pass_state
-def verify_code(state: CliState, code: str, out: Path | None, as_json: bool) -> None:
+def verify_code(state: CliState, code: str, out: Path | None, force: bool, as_json: bool) -> None:
     """Sign a DPS verification certificate (subject CN = CODE) with the CA key (admins only)."""
     with open_station(state) as station:
+        if out is not None:
+            station.check_output(out, force=force)
         issued = station.ca(pin_prompt=_prompt()).verify_code(code)
-    if out is not None:
-        out.write_text(issued.certificate.pem, encoding="ascii")
+        if out is not None:
+            station.write_output(out, issued.certificate.pem.encode("ascii"), force=force)
     if as_json:
         echo_json(_issued_dict(issued))
     elif out is None:
@@ -267,8 +326,6 @@ def import_group_key(state: CliState, key_uri: str, as_json: bool) -> None:
 
 
 def _emit(issued: IssuedCertificate, out: Path | None, as_json: bool) -> None:
-    if out is not None:
-        out.write_text(issued.certificate.pem + issued.chain_pem, encoding="ascii")
     if as_json:
         echo_json(_issued_dict(issued))
     elif out is None:

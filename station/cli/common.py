@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,8 +35,11 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 
 @contextmanager
 def open_station(state: CliState) -> Iterator[Station]:
-    """Build the station from the CLI's config and close it afterwards."""
-    station = build_station(state.config(), operator=state.operator)
+    """Build the station from the CLI's config and close it afterwards.
+
+    The database must exist: only ``station init`` creates one.
+    """
+    station = build_station(state.config(), operator=state.operator, create_database=False)
     try:
         yield station
     finally:
@@ -47,6 +51,39 @@ def json_option(func: F) -> F:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
     )(func)
+
+
+def force_option(func: F) -> F:
+    """Add ``--force``: replace an existing output file (never one the station owns)."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Replace the output file if it exists (the station's own files never are).",
+    )(func)
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A click callback refusing ``nan`` and ``inf`` (a range check lets ``nan`` through)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("must be a finite number", ctx=ctx, param=param)
+    return value
+
+
+def term(text: object) -> str:
+    """``text`` safe for a terminal: control and format characters shown as escapes.
+
+    Serials, models and messages can come from a board or a file; an ESC sequence or a CR in
+    one must not rewrite the technician's screen (``PASS`` over a ``FAIL``).
+    """
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(char if char.isprintable() else _escape(char) for char in value)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def echo_json(value: Any) -> None:

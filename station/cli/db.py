@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    force_option,
+    json_option,
+    open_station,
+    pass_state,
+)
+from station.domain.anchors import ChainAnchor, parse_anchor
+from station.inputs import MAX_MANIFEST, read_bounded
 
 
 @click.group()
@@ -16,16 +25,29 @@ def db() -> None:
 
 
 @db.command()
+@click.option(
+    "--anchor",
+    "anchor_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A chain anchor kept outside the database ('<backup>.anchor' or a signed manifest): "
+    "the chain must still reach it.",
+)
 @json_option
 @pass_state
-def verify(state: CliState, as_json: bool) -> None:
+def verify(state: CliState, anchor_file: Path | None, as_json: bool) -> None:
     """Verify the tamper-evident audit chain and every cross-reference.
 
     Exits with status 1 and names the first inconsistent row if anything was changed
-    behind the station's back.
+    behind the station's back. With --anchor it also catches lost commits (a deleted WAL, an
+    older file restored, a cut tail) that a chain inside the database cannot show by itself.
     """
+    anchor = (
+        parse_anchor(read_bounded(anchor_file, limit=MAX_MANIFEST, what="the anchor"))
+        if anchor_file is not None
+        else None
+    )
     with open_station(state) as station:
-        report = station.database().verify()
+        report = station.database().verify(anchor=anchor)
     if as_json:
         echo_json(
             {
@@ -51,16 +73,37 @@ def verify(state: CliState, as_json: bool) -> None:
 
 @db.command()
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@force_option
 @json_option
 @pass_state
-def backup(state: CliState, path: Path, as_json: bool) -> None:
-    """Write an online, verified copy of the database to PATH (safe while the line runs)."""
+def backup(state: CliState, path: Path, force: bool, as_json: bool) -> None:
+    """Write an online, verified copy of the database to PATH (safe while the line runs).
+
+    PATH is never one of the station's own files, and an existing file is replaced only with
+    --force. The copy is readable by its owner only.
+    """
+    if not path.name or path.is_dir():
+        raise click.BadParameter("name the backup file", param_hint="PATH")
+    anchor_path = path.with_name(path.name + ".anchor")
     with open_station(state) as station:
-        result = station.database().backup(path)
+        station.check_output(path, force=force)
+        station.check_output(anchor_path, force=force)
+        result = station.database().backup(path, force=force)
+        # the head outside the database: 'db verify --anchor' proves no commit was lost since
+        anchor = ChainAnchor(result.events, result.head_hash, station.config.station.id)
+        station.write_output(anchor_path, anchor.text().encode("utf-8"), force=force)
     if as_json:
-        echo_json({"path": str(result.path), "events": result.events, "head": result.head_hash})
+        echo_json(
+            {
+                "path": str(result.path),
+                "events": result.events,
+                "head": result.head_hash,
+                "anchor": str(anchor_path),
+            }
+        )
     else:
         click.echo(f"backup written and verified: {result.path} ({result.events} audit events)")
+        click.echo(f"chain anchor: {anchor_path} (keep a copy away from this station)")
 
 
 @db.command()

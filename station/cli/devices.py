@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    json_option,
+    open_station,
+    pass_state,
+    term,
+)
 from station.domain.records import DeviceQuery, DeviceRecord
 from station.domain.states import DeviceStatus
 
@@ -82,7 +89,8 @@ def list_devices(
     click.echo(f"{'REGISTRATION ID':<54} {'SERIAL':<18} {'BATCH':<12} {'ATTEST':<12} STATUS")
     for d in rows:
         click.echo(
-            f"{d.registration_id:<54} {d.serial:<18} {d.batch:<12} {d.attestation:<12} {d.status}"
+            f"{term(d.registration_id):<54} {term(d.serial):<18} {term(d.batch):<12} "
+            f"{d.attestation:<12} {d.status}"
         )
     shown = f"{offset + 1}-{offset + len(rows)}"
     click.echo(f"showing {shown} of {total}")
@@ -116,9 +124,9 @@ def show(state: CliState, key: str, as_json: bool) -> None:
         )
         return
     device = detail.device
-    click.echo(f"registration ID  {device.registration_id}")
-    click.echo(f"serial           {device.serial}")
-    click.echo(f"product / batch  {device.product} / {device.batch}")
+    click.echo(f"registration ID  {term(device.registration_id)}")
+    click.echo(f"serial           {term(device.serial)}")
+    click.echo(f"product / batch  {term(device.product)} / {term(device.batch)}")
     click.echo(f"attestation      {device.attestation}")
     click.echo(f"status           {device.status}")
     if device.ek_sha256:
@@ -129,7 +137,7 @@ def show(state: CliState, key: str, as_json: bool) -> None:
     for cert in detail.certificates:
         click.echo(f"certificate      {cert.serial_number} {cert.status} until {cert.not_after}")
     for label in detail.labels:
-        click.echo(f"label            {label.kind} {label.printed_at} by {label.operator}")
+        click.echo(f"label            {label.kind} {label.printed_at} by {term(label.operator)}")
     click.echo("audit trail:")
     for event in detail.events:
-        click.echo(f"  #{event.seq:<6} {event.time}  {event.kind:<18} {event.operator}")
+        click.echo(f"  #{event.seq:<6} {event.time}  {event.kind:<18} {term(event.operator)}")

@@ -54,7 +54,7 @@ def init(
         created_config = True
     config = load_config(config_path)
     for folder in (config.data_dir, config.backup_dir, config.lab_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # new folders: the owner's only
     station = build_station(config, operator=state.operator)
     try:
         result = station.database().initialize(

@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from station.bootstrap import Station
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    force_option,
+    json_option,
+    open_station,
+    pass_state,
+)
 from station.services.labels import PrintOutcome
 
 
@@ -17,11 +24,21 @@ def label() -> None:
     """Identity labels: print, reprint (QA), verify a scanned label, list templates."""
 
 
-def _printer_spec(station: Station, printer: str, out: Path | None, stem: str) -> str:
-    """``--out`` wins, then ``--printer``, then the config; else save a PDF in the output dir."""
+def _printer_spec(
+    station: Station, printer: str, out: Path | None, stem: str, *, force: bool = False
+) -> str:
+    """``--out`` wins, then ``--printer``, then the config; else save a PDF in the output dir.
+
+    A file named by ``--out`` or ``--printer file:PATH`` is checked first: never one of the
+    station's own files, and an existing one only with ``--force``.
+    """
     if out is not None:
+        station.check_output(out, force=force)
         return f"file:{out}"
     if printer:
+        where = printer.removeprefix("file:")
+        if printer.startswith("file:") and where and not where.endswith("/"):
+            station.check_output(Path(where).expanduser(), force=force)
         return printer
     if station.config.labels.printer:
         return station.config.labels.printer
@@ -72,6 +89,7 @@ _out_option = click.option(
 @_template_option
 @_printer_option
 @_out_option
+@force_option
 @json_option
 @pass_state
 def print_label(
@@ -81,6 +99,7 @@ def print_label(
     template: str | None,
     printer: str,
     out: Path | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Print the label of DEVICE (registration ID or serial), or of a whole --batch."""
@@ -90,7 +109,7 @@ def print_label(
         raise click.UsageError("use either --printer or --out")
     with open_station(state) as station:
         service = station.labels()
-        spec = _printer_spec(station, printer, out, device or f"batch-{batch}")
+        spec = _printer_spec(station, printer, out, device or f"batch-{batch}", force=force)
         if batch:
             outcome = service.print_batch(batch, template=template, printer=spec)
         else:
@@ -105,6 +124,7 @@ def print_label(
 @_template_option
 @_printer_option
 @_out_option
+@force_option
 @json_option
 @pass_state
 def reprint(
@@ -114,13 +134,14 @@ def reprint(
     template: str | None,
     printer: str,
     out: Path | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Reprint DEVICE's label (QA or admin; the reason goes into the audit trail)."""
     if printer and out is not None:
         raise click.UsageError("use either --printer or --out")
     with open_station(state) as station:
-        spec = _printer_spec(station, printer, out, f"{device}-reprint")
+        spec = _printer_spec(station, printer, out, f"{device}-reprint", force=force)
         outcome = station.labels().reprint(device, reason=reason, template=template, printer=spec)
     _show(outcome, as_json)
 
@@ -173,10 +194,14 @@ def templates(state: CliState, as_json: bool) -> None:
     "--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="PNG file."
 )
 @click.option("--dpi", default=200, show_default=True, type=click.IntRange(72, 1200))
+@force_option
 @pass_state
-def preview(state: CliState, device: str, template: str | None, out: Path, dpi: int) -> None:
+def preview(
+    state: CliState, device: str, template: str | None, out: Path, dpi: int, force: bool
+) -> None:
     """Render DEVICE's label to a PNG file (nothing is printed or counted)."""
     with open_station(state) as station:
+        station.check_output(out, force=force)
         png = station.labels().preview_png(device, template=template, dpi=dpi)
-    out.write_bytes(png)
+        station.write_output(out, png, force=force)
     click.echo(f"wrote {out}")

@@ -30,7 +30,7 @@ from station.cli import (
     provision,
     tpm,
 )
-from station.cli.common import CliState
+from station.cli.common import CliState, term
 from station.domain.errors import StationError
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         if "--json" in (argv if argv is not None else sys.argv[1:]):
             click.echo(json.dumps({"error": exc.to_dict()}, indent=2, sort_keys=True), err=True)
         else:
-            click.secho(f"error: {exc.message}", fg="red", err=True)
+            click.secho(f"error: {term(exc.message)}", fg="red", err=True)
             if exc.remedy:
-                click.echo(f"  what to do: {exc.remedy}", err=True)
+                click.echo(f"  what to do: {term(exc.remedy)}", err=True)
             log.debug("details: %s", exc.details)
         return 1
     except click.exceptions.Exit as exc:

@@ -45,7 +45,7 @@ def list_operators(state: CliState, as_json: bool) -> None:
 @click.option(
     "--role", type=click.Choice([str(r) for r in Role]), required=True, help="What they may do."
 )
-@click.option("--pin", "ask_pin", is_flag=True, help="Prompt for a PIN (4-12 digits).")
+@click.option("--pin", "ask_pin", is_flag=True, help="Prompt for a PIN (6-12 digits).")
 @click.option("--badge", "ask_badge", is_flag=True, help="Prompt for a badge scan.")
 @pass_state
 def add(state: CliState, name: str, role: str, ask_pin: bool, ask_badge: bool) -> None:

@@ -17,7 +17,15 @@ from typing import Any, TextIO
 import click
 
 from station.bootstrap import Station
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    finite,
+    json_option,
+    open_station,
+    pass_state,
+    term,
+)
 from station.domain.boards import PlugChange
 from station.domain.provision_events import (
     Failed,
@@ -47,9 +55,21 @@ from station.services.provision_line import ProvisionLine
 @click.option("--rework", default="", help="QA: void the board's identity for REASON, redo it.")
 @click.option("--badge", is_flag=True, help="Log in by scanning a badge (prompted, hidden).")
 @click.option("--detail", is_flag=True, help="Show the technical detail of failures.")
-@click.option("--interval", default=0.5, show_default=True, help="Hot-plug poll period (s).")
+@click.option(
+    "--interval",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.05, 3600),
+    callback=finite,
+    help="Hot-plug poll period (s, 0.05 to 3600).",
+)
 @click.option("--jobs", "list_jobs", is_flag=True, help="List open (unfinished) jobs and exit.")
-@click.option("--void-job", type=int, default=None, help="Abandon open job ID (board lost).")
+@click.option(
+    "--void-job",
+    type=click.IntRange(1, 2**63 - 1),
+    default=None,
+    help="Abandon open job ID (board lost).",
+)
 @click.option("--reason", default="", help="Why the job is voided (with --void-job).")
 @json_option
 @pass_state
@@ -145,7 +165,7 @@ def _jobs(
         click.echo("no open jobs")
     for j in jobs:
         click.echo(
-            f"job {j.id}: slot {j.slot}, batch {j.batch}, board {j.board_serial or '?'}, "
+            f"job {j.id}: slot {j.slot}, batch {j.batch}, board {term(j.board_serial or '?')}, "
             f"{j.state} at {j.step} (since {j.updated_at})"
         )
 
@@ -195,7 +215,7 @@ class _Printer:
 
     def note(self, text: str) -> None:
         with self._lock:
-            click.echo(text, err=True)
+            click.echo(term(text), err=True)
 
     def event(self, event: ProvisionEvent) -> None:
         if self._quiet:
@@ -203,7 +223,7 @@ class _Printer:
         text = self.render(event)
         if text:
             with self._lock:
-                click.echo(text, file=self._out)
+                click.echo(term(text), file=self._out)  # board text (model, messages) inside
 
     def render(self, event: ProvisionEvent) -> str:
         slot = f"[{event.slot}]"

@@ -12,6 +12,7 @@ from station.cli.common import CliState, echo_json, json_option, open_station, p
 from station.domain.errors import StationError
 from station.domain.products import EkCertificateResult
 from station.domain.tpm import EkCertificateCheck, TpmIdentityResult
+from station.inputs import MAX_EK_CERTIFICATE, read_bounded
 
 
 @click.group()
@@ -145,8 +146,12 @@ def verify_ek_cert(
 
     Exit status 0 when valid, 2 otherwise (absent, untrusted, mismatch, expired, malformed).
     """
-    data = cert.read_bytes()
-    ek = ek_file.read_bytes() if ek_file is not None else None
+    data = read_bounded(cert, limit=MAX_EK_CERTIFICATE, what="the EK certificate")
+    ek = (
+        read_bounded(ek_file, limit=MAX_EK_CERTIFICATE, what="the EK")
+        if ek_file is not None
+        else None
+    )
     with open_station(state) as station:
         check = station.tpm_identity(roots).check_certificate(data, ek=ek)
     if as_json:

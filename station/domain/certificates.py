@@ -42,7 +42,14 @@ MAX_RSA_BITS = 8192
 SERIAL_BYTES = 16
 ALLOWED_CURVES = ("secp256r1", "secp384r1")
 ALLOWED_KEY_USAGES = frozenset({"digital_signature", "key_agreement", "key_encipherment"})
-ALLOWED_EXTENDED_KEY_USAGES = frozenset({"client_auth", "server_auth"})
+MANIFEST_SIGNING_EKU = "manifest_signing"
+"""The extended key usage that makes a certificate a batch-manifest signer, and nothing else."""
+MANIFEST_SIGNING_OID = "2.25.61186853086379216732848569641939349386"
+"""Its OID: a UUID-derived OID (ITU-T X.667), owned by nobody else, so no device certificate,
+TLS certificate or other CA's product can carry it by accident."""
+MANIFEST_SIGNING_PROFILE = "manifest-signing"
+MANIFEST_SIGNER_OU = "batch manifest signing"
+ALLOWED_EXTENDED_KEY_USAGES = frozenset({"client_auth", "server_auth", MANIFEST_SIGNING_EKU})
 MAX_VALIDITY_DAYS = 50 * 366
 VERIFICATION_PROFILE = "dps-verification"
 
@@ -223,6 +230,18 @@ class CertificateProfile:
             )
         if self.hash_algorithm not in ("sha256", "sha384"):
             raise _profile_error(self.name, "hash_algorithm", "sha256 or sha384")
+        if MANIFEST_SIGNING_EKU in self.extended_key_usage and (
+            self.extended_key_usage != (MANIFEST_SIGNING_EKU,)
+            or self.key_usage != ("digital_signature",)
+        ):
+            # a manifest signer that could also log in as a device (or the reverse) is the
+            # confusion this usage exists to prevent
+            raise _profile_error(
+                self.name,
+                "extended_key_usage",
+                f"only {MANIFEST_SIGNING_EKU!r}, with key_usage only 'digital_signature', "
+                "in a manifest-signing profile",
+            )
         for key in ("organization", "organizational_unit"):
             template = getattr(self, key)
             for _, placeholder, _, _ in string.Formatter().parse(template):
@@ -232,6 +251,11 @@ class CertificateProfile:
                         key,
                         f"a template using only {sorted(SubjectContext.PLACEHOLDERS)}",
                     )
+
+    @property
+    def signs_manifests(self) -> bool:
+        """Whether this profile certifies the batch-manifest key (never a device)."""
+        return MANIFEST_SIGNING_EKU in self.extended_key_usage
 
 
 def _profile_error(name: str, key: str, expected: str) -> ProfileError:
@@ -488,6 +512,76 @@ def plan_verification(
         hash_algorithm="sha256",
         profile=VERIFICATION_PROFILE,
     )
+
+
+def plan_manifest_signing(
+    profile: CertificateProfile,
+    station_id: str,
+    *,
+    serial: int,
+    now: datetime,
+    ca_not_after: datetime,
+) -> IssuancePlan:
+    """Plan the batch-manifest key's certificate: CN = the station ID, the manifest-signing EKU.
+
+    The CN is what a verifier compares with the station a manifest header names, so a manifest
+    key of one station cannot speak for another.
+
+    Raises:
+        ProfileError: ``profile`` is not a manifest-signing profile.
+        ValidationError: the station ID cannot be a certificate CN.
+    """
+    if not profile.signs_manifests:
+        raise _profile_error(profile.name, "extended_key_usage", f"[{MANIFEST_SIGNING_EKU!r}]")
+    if not station_id or len(station_id) > 64 or not station_id.isprintable():
+        raise ValidationError(
+            f"station ID {station_id!r} cannot name a manifest signing certificate",
+            remedy="Set [station] id to at most 64 printable characters.",
+        )
+    not_after = min(now + timedelta(days=profile.validity_days), ca_not_after)
+    if not_after <= now:
+        raise ChainRejectedError(
+            "the station's CA certificate has expired; it cannot issue",
+            remedy="Import a renewed intermediate with 'station ca import'.",
+            reason="expired",
+        )
+    return IssuancePlan(
+        serial_number=serial,
+        subject=(("CN", station_id), ("OU", MANIFEST_SIGNER_OU)),
+        not_before=now - timedelta(minutes=profile.backdate_minutes),
+        not_after=not_after,
+        key_usage=frozenset(profile.key_usage),
+        extended_key_usage=profile.extended_key_usage,
+        hash_algorithm=profile.hash_algorithm,
+        profile=profile.name,
+    )
+
+
+def manifest_signer_refusal(
+    *, extended_key_usage: frozenset[str], key_usage: frozenset[str], is_ca: bool
+) -> str:
+    """Why a certificate may not sign batch manifests, or ``""`` when it may.
+
+    Args:
+        extended_key_usage: the EKU names (``client_auth``, ``manifest_signing``, or a dotted OID
+            for anything else); empty when the certificate has no EKU extension.
+        key_usage: the keyUsage bits set (``digital_signature``, ...).
+        is_ca: basicConstraints CA:TRUE.
+    """
+    if is_ca:
+        return "signed by a CA certificate, not a manifest key"
+    if MANIFEST_SIGNING_EKU not in extended_key_usage:
+        if "client_auth" in extended_key_usage:
+            return "signed by a device certificate, not a manifest key"
+        return (
+            "signed by a certificate without the manifest-signing usage "
+            f"({MANIFEST_SIGNING_OID}), not a manifest key"
+        )
+    if extended_key_usage != {MANIFEST_SIGNING_EKU}:
+        return "the manifest signing certificate also allows other usages"
+    if key_usage != {"digital_signature"}:
+        return "the manifest signing certificate's keyUsage is not digitalSignature only"
+    return ""
 
 
 # --------------------------------------------------------------------------- quota

@@ -8,6 +8,9 @@ The output is the JSON body of DPS's ``IndividualEnrollment`` (service API 2021-
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -307,10 +310,23 @@ CSV_COLUMNS = (
 )
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_text(value: str) -> str:
+    """A text cell a spreadsheet will show as text: a leading formula character gets a ``'``.
+
+    Board serials and models, batch and product names come from outside the station; one like
+    ``=HYPERLINK(...)`` must not become a live formula in the cloud operator's spreadsheet.
+    """
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def csv_row(
     manifest: IdentityManifest, template: EnrollmentTemplate, *, manifest_sha256: str = ""
 ) -> dict[str, str]:
-    """One CSV export row for ``manifest`` (public material only).
+    """One CSV export row for ``manifest`` (public material only; text cells neutralised).
 
     Args:
         manifest: the identity.
@@ -319,13 +335,13 @@ def csv_row(
     """
     fields = placeholder_values(manifest)
     return {
-        "registration_id": manifest.registration_id,
-        "device_id": template.device_id.format_map(fields),
+        "registration_id": csv_text(manifest.registration_id),
+        "device_id": csv_text(template.device_id.format_map(fields)),
         "attestation": str(manifest.attestation),
-        "serial": manifest.board.serial,
-        "model": manifest.board.model,
-        "batch": manifest.batch,
-        "product": manifest.product,
+        "serial": csv_text(manifest.board.serial),
+        "model": csv_text(manifest.board.model),
+        "batch": csv_text(manifest.batch),
+        "product": csv_text(manifest.product),
         "provisioned_at": manifest.provisioned_at,
         "ek_sha256": manifest.tpm.ek_sha256 if manifest.tpm else "",
         "endorsement_key": manifest.tpm.endorsement_key if manifest.tpm else "",
@@ -349,15 +365,43 @@ def export_enrollment(
     return individual_enrollment(manifest, template)
 
 
+#: What DPS assumes for a field an enrollment leaves out (or sends as null). Real DPS answers
+#: such a field by leaving it out (``provisioningStatus``: by ``null``), so both sides are
+#: compared with these filled in.
+DPS_DEFAULTS: Mapping[str, Any] = {
+    "capabilities": {"iotEdge": False},
+    "provisioningStatus": "enabled",
+    "reprovisionPolicy": {"updateHubAssignment": True, "migrateDeviceData": True},
+}
+#: The comparable attestation of a symmetric-key enrollment DPS answered without its keys (GET
+#: and query never carry them): it must be completed through ``attestationmechanism``.
+KEYS_NOT_SHOWN: Mapping[str, Any] = {"symmetricKey": None}
+
+
+def key_fingerprint(key: str) -> str:
+    """A symmetric key's fingerprint: SHA-256 over the decoded key, hex (the key stays secret).
+
+    Comparisons, conflict records and reports carry this, never the key itself.
+    """
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raw = key.encode("utf-8")  # not base64: still fingerprinted, never shown
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
     """The part of an enrollment that DPS stores as given, for comparing ours with DPS's.
 
-    DPS answers with server fields (etag, times, registration state) and with certificate
-    *info* instead of the certificate; both sides are reduced to the same shape, with the
-    certificate compared by its SHA-256 thumbprint.
+    DPS answers with server fields (etag, times, registration state), leaves out fields sent
+    as null (see :data:`DPS_DEFAULTS`), shows certificate *info* instead of the certificate and
+    never shows symmetric keys on GET or query. Both sides are reduced to the same shape: the
+    certificate compared by its SHA-256 thumbprint, symmetric keys by their fingerprints
+    (:data:`KEYS_NOT_SHOWN` when the answer did not carry them).
     """
     keep = (
         "registrationId",
+        "enrollmentGroupId",
         "deviceId",
         "capabilities",
         "provisioningStatus",
@@ -368,7 +412,15 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
         "customAllocationDefinition",
         "initialTwin",
     )
-    result: dict[str, Any] = {key: body[key] for key in keep if key in body}
+    result: dict[str, Any] = {key: body[key] for key in keep if body.get(key) is not None}
+    for key, default in DPS_DEFAULTS.items():
+        given = result.get(key)
+        if isinstance(default, Mapping):
+            result[key] = {**default, **given} if isinstance(given, Mapping) else dict(default)
+        elif given is None:
+            result[key] = default
+    if "registrationId" in result:
+        result.setdefault("deviceId", result["registrationId"])  # DPS's default device ID
     twin = result.get("initialTwin")
     if isinstance(twin, Mapping):
         result["initialTwin"] = {
@@ -380,19 +432,61 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "tpm":
         result["attestation"] = {"tpm": (attestation.get("tpm") or {}).get("endorsementKey")}
     elif kind == "x509":
-        primary = ((attestation.get("x509") or {}).get("clientCertificates") or {}).get(
-            "primary"
-        ) or {}
-        thumb = (primary.get("info") or {}).get("sha256Thumbprint") or primary.get(
-            "sha256Thumbprint", ""
-        )
-        result["attestation"] = {"x509": str(thumb).upper()}
+        result["attestation"] = {"x509": _x509_identity(attestation.get("x509") or {})}
     elif kind == "symmetricKey":
         keys = attestation.get("symmetricKey") or {}
-        result["attestation"] = {"symmetricKey": keys.get("primaryKey")}
+        primary_key, secondary_key = keys.get("primaryKey"), keys.get("secondaryKey")
+        if isinstance(primary_key, str) and isinstance(secondary_key, str):
+            result["attestation"] = {
+                "symmetricKey": [key_fingerprint(primary_key), key_fingerprint(secondary_key)]
+            }
+        else:
+            result["attestation"] = dict(KEYS_NOT_SHOWN)
     else:
         result["attestation"] = {kind: None}
     return result
+
+
+def _x509_identity(x509: Mapping[str, Any]) -> str:
+    """What an X.509 attestation trusts, as one comparable string.
+
+    Its primary certificate's SHA-256 thumbprint (from DPS's ``info`` or from the PEM we send),
+    or ``ca:NAME`` for a CA reference.
+    """
+    for pair in ("clientCertificates", "signingCertificates"):
+        primary = (x509.get(pair) or {}).get("primary") or {}
+        if primary:
+            thumb = (primary.get("info") or {}).get("sha256Thumbprint") or primary.get(
+                "sha256Thumbprint"
+            )
+            if not thumb and isinstance(primary.get("certificate"), str):
+                thumb = pem_thumbprint(primary["certificate"])
+            return str(thumb or "").upper()
+    reference = (x509.get("caReferences") or {}).get("primary")
+    return f"ca:{reference}" if reference else ""
+
+
+def pem_thumbprint(pem: str) -> str:
+    """The upper-case hex SHA-256 thumbprint of a PEM certificate ("" if it is not one)."""
+    lines = [line.strip() for line in pem.strip().splitlines()]
+    if len(lines) < 3 or not lines[0].startswith("-----BEGIN"):
+        return ""
+    end = next((i for i, line in enumerate(lines) if line.startswith("-----END")), len(lines))
+    try:
+        der = base64.b64decode("".join(lines[1:end]), validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    return hashlib.sha256(der).hexdigest().upper()
+
+
+def keys_not_shown(compared: Mapping[str, Any]) -> bool:
+    """Whether a :func:`comparable` came from an answer without the symmetric keys."""
+    return compared.get("attestation") == KEYS_NOT_SHOWN
+
+
+def with_attestation(body: Mapping[str, Any], mechanism: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` with its attestation replaced by what ``attestationmechanism`` answered."""
+    return {**body, "attestation": dict(mechanism)}
 
 
 def expected_comparable(

@@ -456,3 +456,9 @@ class DeviceRegistrationError(LabDpsError):
     """DPS refused a device's registration, or the device could not complete it (lab firmware)."""
 
     code = "lab.dps.registration"
+
+
+class OutputRefusedError(StationError):
+    """An output would overwrite a file the station owns, or an existing file without --force."""
+
+    code = "output.refused"

@@ -545,6 +545,8 @@ def parse_template(text: str, *, source: str) -> LabelTemplate:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _bad(source, f"is not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses per nesting level
+        raise _bad(source, "nests arrays or tables too deeply to be read") from exc
     reader = _Reader(source)
     top = reader.table(
         raw, "", {"name", "description", "media", "text", "barcode", "sheet", "gs1", "limits"}

@@ -10,7 +10,9 @@ File layout (UTF-8, ``\n`` line ends, nothing else)::
 * The **header**'s protected header carries the signing certificate chain (``x5c``, leaf first);
   its payload is :class:`BatchHeader`: batch, product, station, seal time, signing time, record
   count, the first and last registration IDs, the batch's seal digest and the SHA-256 over the
-  record payload digests in order.
+  record payload digests in order. The leaf must be a manifest-signing certificate (its own
+  extended key usage) whose CN is the header's station ID: a device certificate under the same
+  root cannot sign a manifest, and one station's manifest key cannot speak for another.
 * Each **record** is one JWS whose payload holds its position (``seq``), the registration ID of the
   record before it (``prev``), the batch and the device's identity manifest. Because every record
   names its predecessor, a removed record is named by its successor (or by the header's ``last``),
@@ -131,6 +133,9 @@ class BatchHeader:
     last: str
     seal_sha256: str
     records_sha256: str
+    # the station's audit-chain head when it signed: an anchor outside its database
+    chain_seq: int = 0
+    chain_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON payload."""
@@ -146,6 +151,8 @@ class BatchHeader:
             "last": self.last,
             "seal_sha256": self.seal_sha256,
             "records_sha256": self.records_sha256,
+            "chain_seq": self.chain_seq,
+            "chain_hash": self.chain_hash,
         }
 
     @classmethod
@@ -239,8 +246,20 @@ def manifest_lines(header_jws: str, record_jws: Iterable[str]) -> Iterator[str]:
 # --------------------------------------------------------------------------- checking
 #: ``check(signing_input, raw_signature) -> bool`` with the header's verified leaf key.
 SignatureCheck = Callable[[bytes, bytes], bool]
-#: ``trust(x5c DER list) -> SignatureCheck``; raises ValidationError if the chain is not trusted.
-ChainTrust = Callable[[Sequence[bytes]], SignatureCheck]
+
+
+@dataclass(frozen=True)
+class TrustedSigner:
+    """A manifest signer whose chain, profile (and pin, if any) the verifier accepted."""
+
+    check: SignatureCheck
+    station: str  # the station ID its certificate names (its CN)
+    fingerprint: str  # SHA-256 of its certificate (hex, upper case)
+
+
+#: ``trust(x5c DER list) -> TrustedSigner``; raises ValidationError if the chain is not trusted
+#: or its leaf is not a manifest-signing certificate.
+ChainTrust = Callable[[Sequence[bytes]], TrustedSigner]
 
 
 @dataclass(frozen=True)
@@ -307,10 +326,16 @@ def verify_manifest(data: bytes, trust: ChainTrust) -> VerifyReport:
         x5c = head.protected.get("x5c")
         if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
             raise ValidationError("the header carries no certificate chain (x5c)")
-        check = trust([base64.b64decode(c, validate=True) for c in x5c])
+        signer = trust([base64.b64decode(c, validate=True) for c in x5c])
+        check = signer.check
         if not check(head.signing_input, head.signature):
             raise ValidationError("the batch header signature does not verify")
         header = BatchHeader.from_payload(head.payload)
+        if header.station != signer.station:
+            raise ValidationError(
+                f"the header names station {header.station!r}, but the signing certificate "
+                f"belongs to station {signer.station!r}"
+            )
     except (ValidationError, binascii.Error) as exc:
         return VerifyReport((Finding("header", f"batch header rejected: {exc}"),))
     findings: list[Finding] = []

@@ -203,7 +203,11 @@ class BatchesView(QWidget):
         if action == "seal":
             self._tasks.run(lambda s: s.batches().seal(name), self._sealed, self._failed)
         elif action == "export":
-            self._tasks.run(lambda s: s.batches().export(name), self._exported, self._failed)
+            # the Export button re-exports into the station's export folder: replacing that
+            # batch's earlier export files is what it asks for (never a file the station owns)
+            self._tasks.run(
+                lambda s: s.batches().export(name, force=True), self._exported, self._failed
+            )
         elif action == "push":
             self.progress.setRange(0, 0)  # busy until the first report
             self._tasks.run(

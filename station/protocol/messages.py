@@ -15,6 +15,8 @@ from typing import Any
 
 import cbor2
 
+from station.protocol.cbor_scan import CborRejected, peek_seq, scan
+
 PROTOCOL_VERSION = 1
 #: Sequence numbers run 1..SEQ_MAX and wrap to 1; 0 means "unknown" (request undecodable).
 SEQ_MAX = 0xFFFF_FFFF
@@ -140,7 +142,29 @@ def decode_response(payload: bytes) -> Response:
     return Response(seq=seq, status=status, message=message[:200])
 
 
+def response_seq(payload: bytes) -> int:
+    """The ``seq`` of a response payload, read without decoding the rest of it.
+
+    The payload's structure is checked first (:func:`~station.protocol.cbor_scan.scan`), so a
+    hostile frame costs a linear walk over at most 8 KB, never a decoder's expansion.
+
+    Raises:
+        MessageError: not plain CBOR, not a map, or no unsigned 32-bit ``seq``.
+    """
+    try:
+        seq = peek_seq(payload)
+    except CborRejected as exc:
+        raise MessageError(f"not plain CBOR: {exc}") from exc
+    if seq is None or not 0 <= seq <= SEQ_MAX:
+        raise MessageError("'seq' must be an unsigned 32-bit integer")
+    return seq
+
+
 def _decode_map(payload: bytes) -> dict[str, Any]:
+    try:
+        scan(payload)  # before cbor2 sees a byte: no tags (shared refs), floats, huge lengths
+    except CborRejected as exc:
+        raise MessageError(f"not plain CBOR: {exc}") from exc
     try:
         value = cbor2.loads(payload)
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, LookupError) as exc:

@@ -84,6 +84,7 @@ def signed_manifest(
     sealed_at: str,
     signed_at: str,
     seal_sha256: str,
+    chain_head: tuple[int, str] | None = None,
 ) -> Iterator[str]:
     """The lines of the signed batch manifest (two passes: digest, then sign and write).
 
@@ -97,6 +98,8 @@ def signed_manifest(
         sealed_at: see ``batch``.
         signed_at: see ``batch``.
         seal_sha256: the seal digest recorded when the batch was sealed.
+        chain_head: the audit chain's ``(seq, hash)`` now, signed into the header as an anchor
+            (``station db verify --anchor MANIFEST``).
     """
     digest = RecordsDigest()
     count = 0
@@ -117,6 +120,8 @@ def signed_manifest(
         last=last,
         seal_sha256=seal_sha256,
         records_sha256=digest.hexdigest(),
+        chain_seq=chain_head[0] if chain_head else 0,
+        chain_hash=chain_head[1] if chain_head else "",
     )
     x5c = [base64.b64encode(der).decode("ascii") for der in signer.chain_der()]
     head_input = signing_input(

@@ -23,6 +23,7 @@ from station.domain.audit import EventDraft, format_time
 from station.domain.canonical import sha256_hex
 from station.domain.enrollments import (
     EnrollmentTemplate,
+    comparable,
     expected_comparable,
     individual_enrollment,
     symmetric_key_group,
@@ -30,6 +31,7 @@ from station.domain.enrollments import (
 )
 from station.domain.errors import (
     ConfigError,
+    EnrollmentServiceError,
     NotFoundError,
     TransitionError,
     UnresolvedJobsError,
@@ -68,6 +70,7 @@ OPENERS = frozenset({Role.QA, Role.ADMIN})
 RELEASERS = frozenset({Role.QA, Role.ADMIN})
 EXPORT_FORMATS = ("bulk-json", "csv", "manifest")
 _SEAL_KEY = "batch.seal."
+ALREADY_THERE = 409  # DPS's answer to creating a group that exists
 _RELEASED = (BatchStatus.SEALED, BatchStatus.EXPORTED, BatchStatus.PUSHED, BatchStatus.RECONCILED)
 
 
@@ -99,7 +102,7 @@ class CloudPorts:
     outbox: Callable[[], PushOutbox]
     group_keys: Callable[[], GroupKeys]
     signer: Callable[[], ManifestSigner]
-    exports: Callable[[Path | None], ExportFiles]
+    exports: Callable[[Path | None, bool], ExportFiles]  # (folder, replace existing files)
     monotonic: Callable[[], float]
     sleep: Callable[[float], None]
     rate_limit_per_minute: int = 1000
@@ -361,9 +364,16 @@ class BatchService:
 
     # ------------------------------------------------------------------ export
     def export(
-        self, name: str, *, formats: tuple[str, ...] = EXPORT_FORMATS, out: Path | None = None
+        self,
+        name: str,
+        *,
+        formats: tuple[str, ...] = EXPORT_FORMATS,
+        out: Path | None = None,
+        force: bool = False,
     ) -> ExportResult:
         """Write the batch's export files for the cloud operator.
+
+        Existing files are replaced only with ``force``; the station's own files never are.
 
         Raises:
             ValidationError: an unknown format, or the batch changed after sealing.
@@ -381,7 +391,7 @@ class BatchService:
         recipe = self._products.product(record.product)
         template = self._template(recipe)
         ports = self._ports()
-        files = ports.exports(out)
+        files = ports.exports(out, force)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
         written: dict[str, Path] = {}
         if "bulk-json" in formats:
@@ -413,6 +423,7 @@ class BatchService:
                     sealed_at=seal.sealed_at,
                     signed_at=format_time(self._clock.now()),
                     seal_sha256=seal.digest,
+                    chain_head=self._store.audit_head(),
                 ),
             )
         group_enrolled = (
@@ -467,8 +478,14 @@ class BatchService:
         service = ports.enrollments()
         written = []
         for group in groups:
-            pusher.call(service.create_group, group)
-            written.append(str(group["enrollmentGroupId"]))
+            group_id = str(group["enrollmentGroupId"])
+            try:
+                pusher.call(service.create_group, group)
+            except EnrollmentServiceError as exc:
+                if exc.details.get("status") != ALREADY_THERE:
+                    raise
+                self._check_existing_group(pusher, service, group)
+            written.append(group_id)
         if written:
             with self._store.atomic():
                 self._store.append_event(
@@ -481,6 +498,31 @@ class BatchService:
                     )
                 )
         return written
+
+    def _check_existing_group(
+        self, pusher: Pusher, service: EnrollmentService, group: dict[str, Any]
+    ) -> None:
+        """A group DPS already holds (a re-run, or a crash after creating it) must be ours.
+
+        Compared as DPS shows it (no keys: the station sends none for symmetric-key groups).
+
+        Raises:
+            EnrollmentServiceError: DPS holds a different group under this ID.
+        """
+        group_id = str(group["enrollmentGroupId"])
+        remote = pusher.call(service.get_group, group_id)
+        theirs = comparable(remote) if remote is not None else {}
+        ours = comparable(group)
+        if theirs != ours:
+            differences = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            raise EnrollmentServiceError(
+                f"DPS already holds a different enrollment group {group_id} "
+                f"({', '.join(differences)} differ)",
+                remedy="Check the group in DPS: delete it if it is stale, or change the "
+                "product's enrollment template to match it; then run 'batch groups' again.",
+                group=group_id,
+                differences=differences,
+            )
 
     # ------------------------------------------------------------------ push
     def push(
@@ -616,8 +658,9 @@ class BatchService:
 
         def compare() -> list[Any]:
             expected = [(rid, body_for(rid)[1]) for rid in sorted(recorded)] if eligible else []
-            remote = pusher.call(lambda: list(service.query()))
-            return reconcile_items(name, expected, remote, recorded)
+            return reconcile_items(
+                name, expected, pusher.every_enrollment(), recorded, compared=pusher.compared
+            )
 
         items = compare()
         repushed = 0

@@ -21,6 +21,7 @@ from typing import Any
 
 from station.domain.audit import EventDraft, format_time
 from station.domain.certificates import (
+    MANIFEST_SIGNING_PROFILE,
     SERIAL_BYTES,
     CertificateFacts,
     CertificateProfile,
@@ -34,6 +35,7 @@ from station.domain.certificates import (
     check_quota,
     decode_group_key,
     plan_issuance,
+    plan_manifest_signing,
     plan_verification,
     serial_from_random,
     serial_hex,
@@ -41,15 +43,27 @@ from station.domain.certificates import (
 from station.domain.errors import (
     CaError,
     CaNotReadyError,
+    DuplicateIdentityError,
     KeyCustodyError,
     NotFoundError,
     ProfileError,
+    ValidationError,
 )
+from station.domain.products import ProductAttestation
 from station.domain.records import CertificateRecord, CertificateStatus, Role
-from station.ports import CaAdministration, CertificateAuthority, Clock, IdentityStore
+from station.domain.registration import normalize_registration_id
+from station.domain.states import BatchStatus, DeviceStatus
+from station.ports import (
+    CaAdministration,
+    CertificateAuthority,
+    Clock,
+    IdentityStore,
+    ProductCatalog,
+)
 from station.services.authz import require_role
 
 _SERIAL_ATTEMPTS = 8
+_CERTIFICATE_ATTESTATIONS = frozenset({ProductAttestation.X509, ProductAttestation.X509_INJECTED})
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,7 @@ class CaService:
         quota_spare: certificates a batch may use beyond its size (rework, retries).
         expiry_warning_days: warn on import/status when the chain expires sooner than this.
         random_bytes: randomness for serial numbers (injected for golden tests).
+        products: the product recipes (``ca issue --batch`` checks the batch's attestation).
     """
 
     def __init__(
@@ -122,6 +137,7 @@ class CaService:
         quota_spare: int = 0,
         expiry_warning_days: int = 30,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        products: ProductCatalog | None = None,
     ) -> None:
         self._store = store
         self._admin = admin
@@ -135,6 +151,7 @@ class CaService:
         self._quota_spare = quota_spare
         self._warn_days = expiry_warning_days
         self._random = random_bytes
+        self._products = products
 
     # ------------------------------------------------------------------ lifecycle
     def init(
@@ -294,6 +311,12 @@ class CaService:
             KeyCustodyError: the HSM could not sign.
         """
         chosen = self._profile(profile)
+        if chosen.signs_manifests:
+            raise ProfileError(
+                f"profile {chosen.name!r} certifies the batch-manifest key, never a device",
+                remedy="Use a device profile; run 'station ca manifest-key' for the manifest key.",
+                profile=chosen.name,
+            )
         check_csr_size(len(csr))
         authority = self._ca()
         facts = authority.inspect_csr(csr)
@@ -338,11 +361,110 @@ class CaService:
     ) -> IssuedCertificate:
         """``station ca issue``: the same issuance, for admins only (rework, policy tests).
 
+        The line's checks apply too: no second live certificate for a registration ID that is
+        provisioned, being provisioned, or already holds one; and a ``batch`` must be an open
+        batch of a product whose devices get certificates (X.509 attestation).
+
         Raises:
             PermissionDeniedError: the operator is not an admin.
+            DuplicateIdentityError: the registration ID is taken (see above).
+            ValidationError: the batch is closed or of another attestation.
         """
         require_role(self._store, self.operator, {Role.ADMIN}, action="issue a certificate")
-        return self.issue(csr, registration_id, profile=profile, batch=batch, manual=True)
+        wanted = normalize_registration_id(registration_id, x509=True)
+        self._check_unclaimed(wanted)
+        if batch:
+            self._check_certificate_batch(batch)
+        return self.issue(csr, wanted, profile=profile, batch=batch, manual=True)
+
+    def _check_unclaimed(self, registration_id: str) -> None:
+        device = self._store.device(registration_id)
+        if device is not None and device.status != DeviceStatus.VOIDED:
+            raise DuplicateIdentityError(
+                f"registration ID {registration_id} is already provisioned (batch "
+                f"{device.batch}, board {device.serial})",
+                remedy="Void the device first ('station devices void') if it really needs a new "
+                "certificate.",
+                registration_id=registration_id,
+            )
+        live = [
+            c
+            for c in self._store.certificates_for(registration_id)
+            if c.status == CertificateStatus.ISSUED
+        ]
+        if live:
+            raise DuplicateIdentityError(
+                f"registration ID {registration_id} already holds live certificate "
+                f"{live[0].serial_number}",
+                remedy="Void that certificate first, or use another registration ID.",
+                registration_id=registration_id,
+            )
+        if any(j.registration_id == registration_id for j in self._store.open_jobs()):
+            raise DuplicateIdentityError(
+                f"registration ID {registration_id} is being provisioned on the line right now",
+                remedy="Let the job finish or void it ('station provision void').",
+                registration_id=registration_id,
+            )
+
+    def _check_certificate_batch(self, batch: str) -> None:
+        record = self._store.batch(batch)
+        if record is None:
+            raise NotFoundError(f"batch {batch} does not exist", batch=batch)
+        if record.status != str(BatchStatus.OPEN):
+            raise ValidationError(
+                f"batch {batch} is {record.status}, not open", remedy="Name an open batch."
+            )
+        if self._products is not None:
+            attestation = self._products.product(record.product).attestation
+            if attestation not in _CERTIFICATE_ATTESTATIONS:
+                raise ValidationError(
+                    f"batch {batch} is a {attestation} batch: its devices get no certificate",
+                    remedy="Name a batch of an X.509 product, or none.",
+                    batch=batch,
+                    attestation=str(attestation),
+                )
+
+    def certify_manifest_key(self) -> IssuedCertificate:
+        """``station ca manifest-key``: certify the HSM's batch-manifest key; admins only.
+
+        The key is generated in its token when it does not exist yet (it never leaves it). The
+        certificate uses the manifest-signing profile (CN = the station ID, the manifest-signing
+        extended key usage only), is logged and audited like every issuance, and its chain is
+        written where the station's exports read it.
+
+        Raises:
+            PermissionDeniedError: the operator is not an admin.
+            CaNotReadyError: no CA, or no manifest key configured.
+            ProfileError: the manifest-signing profile is missing or not one.
+            KeyCustodyError: the HSM refused.
+        """
+        require_role(
+            self._store, self.operator, {Role.ADMIN}, action="certify the manifest signing key"
+        )
+        chosen = self._profile(MANIFEST_SIGNING_PROFILE)
+        public_key = self._admin.manifest_key_public()
+        authority = self._ca()
+        ca_cert = authority.certificate()
+        with self._store.atomic():
+            now = self._clock.now()
+            plan = plan_manifest_signing(
+                chosen,
+                self._station_id,
+                serial=self._fresh_serial(),
+                now=now,
+                ca_not_after=ca_cert.not_after,
+            )
+            signed = self._sign(authority, plan, public_key)
+            self._log(signed, plan, now=now, batch="", job_id=None, manual=True)
+        chain = authority.chain_pem()
+        self._admin.install_manifest_chain(signed.pem + chain)
+        return IssuedCertificate(
+            certificate=signed,
+            chain_pem=chain,
+            profile=plan.profile,
+            registration_id="",
+            batch="",
+        )
 
     def verify_code(self, code: str) -> IssuedCertificate:
         """Sign a DPS proof-of-possession certificate (subject CN = ``code``); admins only.

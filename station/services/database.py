@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from station.domain.anchors import ChainAnchor
 from station.domain.audit import AuditEvent, EventDraft
 from station.domain.records import OperatorRecord, Role, SchemaStatus
 from station.ports import Clock, IdentityStore
@@ -82,13 +83,16 @@ class DatabaseService:
                 )
         return InitResult(created=True, event=event)
 
-    def verify(self) -> IntegrityReport:
-        """Walk the audit chain and every cross-reference."""
-        return verify_store(self._store)
+    def verify(self, *, anchor: ChainAnchor | None = None) -> IntegrityReport:
+        """Walk the audit chain and every cross-reference (and reach ``anchor``, if given)."""
+        return verify_store(self._store, anchor=anchor)
 
-    def backup(self, target: Path) -> BackupResult:
-        """Make an online, verified copy at ``target`` and record it in the audit trail."""
-        self._store.backup(target)
+    def backup(self, target: Path, *, force: bool = False) -> BackupResult:
+        """Make an online, verified copy at ``target`` and record it in the audit trail.
+
+        An existing ``target`` is replaced only with ``force``.
+        """
+        self._store.backup(target, force=force)
         head = self._store.audit_head() or (0, "")
         self._store.append_event(
             EventDraft(
@@ -100,6 +104,11 @@ class DatabaseService:
             )
         )
         return BackupResult(path=target, events=head[0], head_hash=head[1])
+
+    def anchor(self) -> ChainAnchor:
+        """The chain head now, as an anchor to keep outside the database."""
+        head = self._store.audit_head() or (0, "")
+        return ChainAnchor(seq=head[0], hash=head[1], station=self._station)
 
     def schema_status(self) -> SchemaStatus:
         """Applied, pending and unknown migrations."""

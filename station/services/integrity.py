@@ -11,7 +11,19 @@ Checks, in order:
    with the same thumbprint, and belongs to a recorded device, is voided, belongs to a
    provisioning job that is still open, or was issued by an admin outside any job (``manual``);
    X.509 devices hold an installed certificate;
-5. every operator row matches the last ``operator.*`` audit event about it.
+5. every operator row matches the last ``operator.*`` audit event about it;
+6. every batch row: opened by a ``batch.opened`` event with the same product and size, its status
+   reached through the matching ``batch.<status>`` event, its seal (a setting) equal to what the
+   ``batch.sealed`` event recorded;
+7. the settings the line relies on: the secure-element clone index names recorded devices;
+8. every label row belongs to a recorded device and was counted by a ``label.*`` event; every
+   job belongs to a batch (a passed one to a recorded device); every outbox row is a device of
+   its batch;
+9. given an anchor written outside the database (next to a backup, in a signed manifest), the
+   chain still holds that event with that hash (catches a rolled-back WAL or a cut tail).
+
+Before all of that, every row of every table is scanned for columns that cannot be read at all
+(bad UTF-8, wrong type, broken JSON, unknown state): such a row is named, never a traceback.
 """
 
 from __future__ import annotations
@@ -19,14 +31,26 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from station.domain.anchors import ChainAnchor, check_anchor
 from station.domain.audit import AuditEvent, verify_chain
 from station.domain.canonical import sha256_hex
 from station.domain.errors import ValidationError
-from station.domain.records import CertificateStatus, DeviceRecord, index_columns
+from station.domain.records import (
+    CertificateRecord,
+    CertificateStatus,
+    DeviceRecord,
+    index_columns,
+)
+from station.domain.states import BatchStatus, JobState
 from station.ports import IdentityStore
+
+#: settings the line relies on (kept in ``meta``): keep in step with the services that write them
+SEAL_PREFIX = "batch.seal."
+DEVICE_KEY_PREFIX = "provision.device_key."
 
 DEVICE_EVENT_KINDS = frozenset({"device.recorded", "device.updated", "device.voided"})
 CERTIFICATE_ISSUED = "ca.certificate_issued"
@@ -64,110 +88,284 @@ class IntegrityReport:
         return self.problems[0] if self.problems else None
 
 
-def verify_store(store: IdentityStore, *, max_problems: int = 50) -> IntegrityReport:
+def verify_store(
+    store: IdentityStore, *, anchor: ChainAnchor | None = None, max_problems: int = 50
+) -> IntegrityReport:
     """Verify the audit chain and cross-references of ``store``.
 
     Args:
         store: the identity store to check (read only).
+        anchor: a chain head written outside the database, which the chain must still reach.
         max_problems: stop collecting after this many problems.
     """
-    problems: list[Problem] = []
-
+    problems: list[Problem] = [Problem(*row) for row in store.damaged_rows()]
+    unreadable = {problem.table for problem in problems}
     counter = _Counter()
-    chain_problem = verify_chain(counter.count(store.events()))
-    if chain_problem is not None:
-        problems.append(Problem("events", f"seq {chain_problem.seq}", chain_problem.reason))
-    else:
-        head = store.audit_head()
-        last = counter.last
-        if head is None and last is not None:
-            problems.append(Problem("meta", "audit_head", "events exist but no chain head"))
-        elif head is not None and (last is None or head != (last.seq, last.hash)):
-            found = f"event {last.seq}" if last else "no events"
-            problems.append(
-                Problem(
-                    "events",
-                    f"seq {head[0]}",
-                    f"chain head says event {head[0]} is the last one, but the log ends at "
-                    f"{found} (events deleted or the head edited)",
-                )
-            )
+    if not unreadable & {"events", "meta"}:
+        problems.extend(_guard("events", lambda: _check_chain(store, counter, anchor)))
+    elif anchor is not None:
+        problems.append(Problem("events", "-", "the anchor cannot be checked: unreadable rows"))
 
     devices = 0
     installed: dict[str, str] = {}
-    for device in store.iter_devices():
-        devices += 1
-        if len(problems) < max_problems:
-            problems.extend(_check_device(store, device))
 
-    open_jobs = {job.id for job in store.open_jobs()}
+    def device_checks() -> list[Problem]:
+        nonlocal devices
+        found: list[Problem] = []
+        for device in store.iter_devices():
+            devices += 1
+            if len(problems) + len(found) < max_problems:
+                found.extend(_check_device(store, device))
+        return found
+
     certificates = 0
-    for cert in store.iter_certificates():
-        certificates += 1
-        if len(problems) >= max_problems:
-            continue
-        row = f"serial {cert.serial_number}"
-        if cert.status not in CertificateStatus.ALL:
-            problems.append(Problem("certificates", row, f"unknown status {cert.status!r}"))
-            continue
-        thumbprint = _pem_thumbprint(cert.certificate_pem)
-        if thumbprint is None:
-            problems.append(Problem("certificates", row, "stored certificate is not valid PEM"))
-            continue
-        if thumbprint != cert.thumbprint_sha256.lower():
-            problems.append(
-                Problem("certificates", row, "thumbprint does not match the stored certificate")
-            )
-            continue
-        issued = counter.issued.get(cert.serial_number.upper())
-        if issued is None:
-            problems.append(
-                Problem("certificates", row, "no audit event records issuing this certificate")
-            )
-            continue
-        if issued[0] != thumbprint:
-            problems.append(
-                Problem(
-                    "certificates",
-                    row,
-                    "the audit event recorded a different certificate under this serial",
-                )
-            )
-            continue
-        if cert.status == CertificateStatus.VOIDED:
-            continue
-        device_row = store.device(cert.registration_id)
-        if cert.status == CertificateStatus.INSTALLED:
-            if device_row is None:
-                problems.append(
-                    Problem(
-                        "certificates",
-                        row,
-                        f"installed for {cert.registration_id}, but no such device is recorded",
-                    )
-                )
-            else:
-                installed[cert.registration_id] = thumbprint
-        elif cert.job_id not in open_jobs and device_row is None and not issued[1]:
-            problems.append(
-                Problem(
-                    "certificates",
-                    row,
-                    "issued but neither installed on a recorded device, voided, "
-                    "part of an open provisioning job, nor issued manually by an admin",
-                )
-            )
 
-    if len(problems) < max_problems:
-        problems.extend(_check_x509_devices(store, installed))
-    if len(problems) < max_problems:
-        problems.extend(_check_operators(store))
+    def certificate_checks() -> list[Problem]:
+        nonlocal certificates
+        found: list[Problem] = []
+        open_jobs = {job.id for job in store.open_jobs()}
+        for cert in store.iter_certificates():
+            certificates += 1
+            if len(problems) + len(found) < max_problems:
+                found.extend(_check_certificate(store, cert, counter, open_jobs, installed))
+        return found
+
+    for table, check in (
+        ("devices", device_checks),
+        ("certificates", certificate_checks),
+        ("devices", lambda: _check_x509_devices(store, installed)),
+        ("operators", lambda: _check_operators(store)),
+        ("batches", lambda: _check_batches(store)),
+        ("meta", lambda: _check_settings(store)),
+        ("labels", lambda: _check_labels(store)),
+        ("jobs", lambda: _check_jobs(store)),
+        ("pushes", lambda: _check_pushes(store)),
+    ):
+        if table in unreadable or len(problems) >= max_problems:
+            continue
+        problems.extend(_guard(table, check))
     return IntegrityReport(
         events=counter.n,
         devices=devices,
         certificates=certificates,
         problems=tuple(problems[:max_problems]),
     )
+
+
+def _guard(table: str, check: Callable[[], list[Problem]]) -> list[Problem]:
+    """Run one check; a row that still cannot be decoded is reported, never raised."""
+    try:
+        return check()
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+        return [Problem(table, "-", f"a row cannot be decoded: {type(exc).__name__}: {exc}")]
+
+
+def _check_chain(
+    store: IdentityStore, counter: _Counter, anchor: ChainAnchor | None
+) -> list[Problem]:
+    chain_problem = verify_chain(counter.count(store.events()))
+    if chain_problem is not None:
+        return [Problem("events", f"seq {chain_problem.seq}", chain_problem.reason)]
+    problems: list[Problem] = []
+    head = store.audit_head()
+    last = counter.last
+    if head is None and last is not None:
+        problems.append(Problem("meta", "audit_head", "events exist but no chain head"))
+    elif head is not None and (last is None or head != (last.seq, last.hash)):
+        found = f"event {last.seq}" if last else "no events"
+        problems.append(
+            Problem(
+                "events",
+                f"seq {head[0]}",
+                f"chain head says event {head[0]} is the last one, but the log ends at "
+                f"{found} (events deleted or the head edited)",
+            )
+        )
+    if anchor is not None:
+        event = store.event(anchor.seq)
+        reason = check_anchor(
+            anchor, event.hash if event else None, last.seq if last is not None else 0
+        )
+        if reason:
+            problems.append(Problem("events", f"seq {anchor.seq}", reason))
+    return problems
+
+
+def _check_certificate(
+    store: IdentityStore,
+    cert: CertificateRecord,
+    counter: _Counter,
+    open_jobs: set[int | None],
+    installed: dict[str, str],
+) -> list[Problem]:
+    row = f"serial {cert.serial_number}"
+    thumbprint = pem_thumbprint(cert.certificate_pem)
+    if thumbprint is None:
+        return [Problem("certificates", row, "stored certificate is not valid PEM")]
+    if thumbprint != cert.thumbprint_sha256.lower():
+        return [Problem("certificates", row, "thumbprint does not match the stored certificate")]
+    issued = counter.issued.get(cert.serial_number.upper())
+    if issued is None:
+        return [Problem("certificates", row, "no audit event records issuing this certificate")]
+    if issued[0] != thumbprint:
+        return [
+            Problem(
+                "certificates",
+                row,
+                "the audit event recorded a different certificate under this serial",
+            )
+        ]
+    if cert.status == CertificateStatus.VOIDED:
+        return []
+    device_row = store.device(cert.registration_id)
+    if cert.status == CertificateStatus.INSTALLED:
+        if device_row is None:
+            return [
+                Problem(
+                    "certificates",
+                    row,
+                    f"installed for {cert.registration_id}, but no such device is recorded",
+                )
+            ]
+        installed[cert.registration_id] = thumbprint
+    elif cert.job_id not in open_jobs and device_row is None and not issued[1]:
+        return [
+            Problem(
+                "certificates",
+                row,
+                "issued but neither installed on a recorded device, voided, "
+                "part of an open provisioning job, nor issued manually by an admin",
+            )
+        ]
+    return []
+
+
+def _check_batches(store: IdentityStore) -> list[Problem]:
+    """A batch row must match its ``batch.*`` events, and its seal the ``batch.sealed`` one."""
+    problems: list[Problem] = []
+    for batch in store.batches():
+        events = [e for e in store.events_for(batch.name) if e.kind.startswith("batch.")]
+        opened = next((e for e in events if e.kind == "batch.opened"), None)
+        if opened is None:
+            problems.append(Problem("batches", batch.name, "no audit event records opening it"))
+            continue
+        wanted = (opened.payload.get("product"), opened.payload.get("size"))
+        if wanted != (batch.product, batch.size):
+            problems.append(
+                Problem(
+                    "batches",
+                    batch.name,
+                    f"row says product {batch.product} size {batch.size}, but audit event "
+                    f"{opened.seq} opened it as product {wanted[0]} size {wanted[1]}",
+                )
+            )
+        status = batch.status
+        if status != BatchStatus.OPEN and not any(e.kind == f"batch.{status}" for e in events):
+            problems.append(
+                Problem(
+                    "batches",
+                    batch.name,
+                    f"status is {status}, but no batch.{status} audit event moved it there",
+                )
+            )
+        sealed = [e for e in events if e.kind == "batch.sealed"]
+        seal = store.setting(SEAL_PREFIX + batch.name)
+        if sealed and status != BatchStatus.OPEN:
+            problems.extend(_check_seal(batch.name, seal, sealed[-1]))
+        elif seal is not None and not sealed:
+            problems.append(
+                Problem("meta", SEAL_PREFIX + batch.name, "a seal no audit event recorded")
+            )
+    return problems
+
+
+def _check_seal(batch: str, seal: str | None, event: AuditEvent) -> list[Problem]:
+    key = SEAL_PREFIX + batch
+    if seal is None:
+        return [Problem("meta", key, f"batch {batch} is sealed but its seal is missing")]
+    try:
+        data = json.loads(seal)
+        recorded = (int(data["count"]), str(data["digest"]))
+    except (ValueError, KeyError, TypeError):
+        return [Problem("meta", key, "the seal is not readable")]
+    if recorded != (event.payload.get("count"), event.payload.get("seal_sha256")):
+        return [
+            Problem(
+                "meta",
+                key,
+                f"the seal differs from what audit event {event.seq} recorded (edited)",
+            )
+        ]
+    return []
+
+
+def _check_settings(store: IdentityStore) -> list[Problem]:
+    """The secure-element clone index: every entry names a recorded device."""
+    problems: list[Problem] = []
+    for key, owner in store.settings(DEVICE_KEY_PREFIX):
+        device = store.device(owner)
+        if device is None:
+            problems.append(
+                Problem("meta", key, f"the clone index names {owner!r}, which is not recorded")
+            )
+    return problems
+
+
+def _check_jobs(store: IdentityStore) -> list[Problem]:
+    """A job belongs to a batch; a passed job formed a recorded device."""
+    problems: list[Problem] = []
+    for job in store.iter_jobs():
+        row = f"job {job.id}"
+        if store.batch(job.batch) is None:
+            problems.append(Problem("jobs", row, f"belongs to batch {job.batch!r}, not recorded"))
+        elif job.state is JobState.PASSED and store.device(job.registration_id) is None:
+            problems.append(
+                Problem("jobs", row, f"passed, but device {job.registration_id!r} is not recorded")
+            )
+    return problems
+
+
+def _check_pushes(store: IdentityStore) -> list[Problem]:
+    """Every outbox row is a device recorded in that batch."""
+    problems: list[Problem] = []
+    for batch, registration_id, _ in store.iter_pushes():
+        device = store.device(registration_id)
+        if device is None or device.batch != batch:
+            problems.append(
+                Problem(
+                    "pushes",
+                    f"{batch}/{registration_id}",
+                    "queued for DPS, but no such device is recorded in that batch",
+                )
+            )
+    return problems
+
+
+def _check_labels(store: IdentityStore) -> list[Problem]:
+    """Every printed label belongs to a recorded device and was counted by an audit event."""
+    problems: list[Problem] = []
+    counts: dict[str, int] = {}
+    for label in store.iter_labels():
+        counts[label.registration_id] = counts.get(label.registration_id, 0) + 1
+    for registration_id, count in counts.items():
+        if store.device(registration_id) is None:
+            problems.append(
+                Problem("labels", registration_id, "labels printed for a device not recorded")
+            )
+            continue
+        audited = sum(
+            e.kind in ("label.printed", "label.reprinted")
+            for e in store.events_for(registration_id)
+        )
+        if audited != count:
+            problems.append(
+                Problem(
+                    "labels",
+                    registration_id,
+                    f"{count} label row(s), but {audited} label audit event(s)",
+                )
+            )
+    return problems
 
 
 class _Counter:
@@ -286,7 +484,7 @@ def _check_operators(store: IdentityStore) -> list[Problem]:
     return problems
 
 
-def _pem_thumbprint(pem: str) -> str | None:
+def pem_thumbprint(pem: str) -> str | None:
     """SHA-256 of the DER inside a PEM certificate, without a crypto library."""
     lines = [line.strip() for line in pem.strip().splitlines()]
     if (

@@ -15,8 +15,11 @@ from station.ports import Clock, IdentityStore
 from station.services.authz import require_role
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_PIN = re.compile(r"[0-9]{4,12}")
+_PIN = re.compile(r"[0-9]{6,12}")
 BADGE_SALT_KEY = "operators.badge_salt"
+#: Wrong PINs in a row after which the account is disabled (an admin re-enables it).
+MAX_PIN_FAILURES = 5
+_FAILURES_KEY = "operators.pin_failures."
 
 RandomBytes = Callable[[int], bytes]
 
@@ -86,28 +89,45 @@ class OperatorService:
                     operator=name,
                 )
             saved = self._store.save_operator(replace(record, enabled=enabled))
+            self._store.save_setting(_FAILURES_KEY + name, "0")
             self._audit("operator.enabled" if enabled else "operator.disabled", saved)
         return saved
 
     def authenticate_pin(self, name: str, pin: str) -> OperatorRecord:
         """Log in with name and PIN.
 
+        After :data:`MAX_PIN_FAILURES` wrong PINs in a row the account is disabled, with an
+        ``operator.locked_out`` audit event; an admin re-enables it (``operator enable``). A
+        correct PIN resets the count. (A 6-digit PIN under scrypt resists an offline guess for
+        days on one core; online, the lockout stops guessing after five tries.)
+
         Raises:
             PermissionDeniedError: unknown operator, disabled, no PIN set, or wrong PIN (the
                 message does not say which, so it cannot be used to probe names).
         """
         record = self._store.operator(name)
-        if (
-            record is None
-            or not record.enabled
-            or not record.pin_hash
-            or not verify_secret(pin, record.pin_hash)
-        ):
-            raise PermissionDeniedError(
-                "login refused: name or PIN is wrong, or the account is disabled",
-                remedy="Try again, or ask the station admin.",
-            )
-        return record
+        usable = record is not None and record.enabled and bool(record.pin_hash)
+        if record is not None and usable and verify_secret(pin, record.pin_hash):
+            if self._store.setting(_FAILURES_KEY + name) not in (None, "0"):
+                with self._store.atomic():
+                    self._store.save_setting(_FAILURES_KEY + name, "0")
+            return record
+        if record is not None and usable:
+            self._count_failure(record)
+        raise PermissionDeniedError(
+            "login refused: name or PIN is wrong, or the account is disabled",
+            remedy="Try again, or ask the station admin.",
+        )
+
+    def _count_failure(self, record: OperatorRecord) -> None:
+        with self._store.atomic():
+            key = _FAILURES_KEY + record.name
+            failures = _int(self._store.setting(key)) + 1
+            self._store.save_setting(key, str(failures))
+            if failures >= MAX_PIN_FAILURES:
+                locked = self._store.save_operator(replace(record, enabled=False))
+                self._store.save_setting(key, "0")
+                self._audit("operator.locked_out", locked, failures=failures)
 
     def authenticate_badge(self, badge: str) -> OperatorRecord:
         """Log in with a badge scan.
@@ -132,7 +152,10 @@ class OperatorService:
 
     def _pin_hash(self, pin: str) -> str:
         if not _PIN.fullmatch(pin):
-            raise ValidationError("a PIN is 4 to 12 digits", remedy="Choose another PIN.")
+            raise ValidationError(
+                "a PIN is 6 to 12 digits",
+                remedy="Choose a longer PIN (a short one falls to an offline guess in minutes).",
+            )
         return hash_secret(pin, self._random(16))
 
     def _badge_hash(self, badge: str) -> str:
@@ -148,7 +171,7 @@ class OperatorService:
                 return record
         return None
 
-    def _audit(self, kind: str, record: OperatorRecord) -> None:
+    def _audit(self, kind: str, record: OperatorRecord, **extra: int) -> None:
         self._store.append_event(
             EventDraft(
                 kind=kind,
@@ -158,8 +181,16 @@ class OperatorService:
                     "enabled": record.enabled,
                     "has_pin": bool(record.pin_hash),
                     "has_badge": bool(record.badge_hash),
+                    **extra,
                 },
                 operator=self._operator,
                 station=self._station,
             )
         )
+
+
+def _int(text: str | None) -> int:
+    try:
+        return max(0, int(text or "0"))
+    except ValueError:
+        return 0

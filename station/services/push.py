@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from station.domain.canonical import canonical_json
-from station.domain.enrollments import comparable
+from station.domain.enrollments import comparable, keys_not_shown, with_attestation
 from station.domain.errors import (
     DpsThrottledError,
     DpsTransientError,
@@ -161,10 +161,10 @@ class Pusher:
 
     def _resolve_existing(self, batch: str, rid: str, expected: Mapping[str, Any]) -> PushState:
         remote = self.call(self._service.get, rid)
-        if remote is None:  # deleted in between: send it again on the next round
+        theirs = None if remote is None else self.compared(rid, remote)
+        if theirs is None:  # deleted in between: send it again on the next round
             self._outbox.mark(batch, [rid], PushState.PENDING)
             return PushState.PENDING
-        theirs = comparable(remote)
         if theirs == expected:
             self._outbox.mark(batch, [rid], PushState.PUSHED)
             return PushState.PUSHED
@@ -177,6 +177,35 @@ class Pusher:
                 remote=canonical_json(theirs).decode("utf-8"),
             )
             return PushState.CONFLICT
+
+    def every_enrollment(self) -> list[dict[str, Any]]:
+        """Every individual enrollment DPS holds, one page per operation within the rate limit.
+
+        A throttled or failed page is asked for again (same continuation); the pages before it
+        are kept, so a large DPS is read in one pass however often it says 429.
+        """
+        found: list[dict[str, Any]] = []
+        continuation: str | None = None
+        while True:
+            page, continuation = self.call(self._service.query_page, continuation)
+            found.extend(page)
+            if continuation is None:
+                return found
+
+    def compared(self, rid: str, remote: Mapping[str, Any]) -> dict[str, Any] | None:
+        """:func:`comparable` of DPS's answer for ``rid``, symmetric keys included.
+
+        GET and query never show symmetric keys, so for a symmetric-key enrollment the keys
+        are read through ``attestationmechanism`` (one more operation) and compared by their
+        fingerprints. ``None``: the enrollment was deleted in between.
+        """
+        theirs = comparable(remote)
+        if not keys_not_shown(theirs):
+            return theirs
+        mechanism = self.call(self._service.attestation_mechanism, rid)
+        if mechanism is None:
+            return None
+        return comparable(with_attestation(remote, mechanism))
 
     def call(self, func: Callable[..., Any], *args: Any) -> Any:
         """One DPS operation within the rate limit; 429 waits Retry-After, 5xx backs off."""
@@ -226,14 +255,20 @@ def reconcile_items(
     expected: Iterable[tuple[str, dict[str, Any]]],
     remote: Iterable[dict[str, Any]],
     recorded: set[str],
+    *,
+    compared: Callable[[str, Mapping[str, Any]], dict[str, Any] | None] = (
+        lambda rid, body: comparable(body)
+    ),
 ) -> list[ReconcileItem]:
     """Compare what we expect in DPS with what DPS holds.
 
     Args:
         batch: the batch (enrollments tagged with it but not recorded are "extra").
         expected: (registration ID, comparable body) per recorded device, in batch order.
-        remote: every enrollment DPS holds.
+        remote: every enrollment DPS holds, in any order.
         recorded: every registration ID of the batch the station recorded (incl. group-enrolled).
+        compared: turns one of DPS's answers into its comparable form, or ``None`` when it is
+            gone (:meth:`Pusher.compared` completes symmetric keys through DPS).
     """
     theirs: dict[str, dict[str, Any]] = {}
     extra: list[ReconcileItem] = []
@@ -241,7 +276,9 @@ def reconcile_items(
     for body in remote:
         rid = str(body.get("registrationId", "")).lower()
         if rid in wanted:
-            theirs[rid] = comparable(body)
+            found = compared(rid, body)
+            if found is not None:
+                theirs[rid] = found
         elif rid not in recorded and _tagged(body, batch):
             extra.append(ReconcileItem(rid, ReconcileStatus.EXTRA))
     items: list[ReconcileItem] = []
@@ -255,7 +292,7 @@ def reconcile_items(
             keys = sorted(set(found) | set(ours))
             diff = tuple(k for k in keys if found.get(k) != ours.get(k))
             items.append(ReconcileItem(rid, ReconcileStatus.DIFFERENT, diff))
-    return items + extra
+    return items + sorted(extra, key=lambda item: item.registration_id)
 
 
 def _tagged(body: Mapping[str, Any], batch: str) -> bool:

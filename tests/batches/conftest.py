@@ -17,8 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 import hsm
@@ -33,13 +32,21 @@ from tests.hsm.helpers import fresh_token
 
 @dataclass
 class ManifestPki:
-    """A root CA (in memory, the cloud operator's trust anchor) and the manifest key's chain."""
+    """The station CA's lab root (the cloud operator's trust anchor) and the manifest key's chain.
+
+    ``ca_station`` is the station that certified the manifest key (same station ID as ``cloud``,
+    its own data folder); tests use it to issue other certificates under the same root.
+    """
 
     root_pem: bytes
     root_file: Path
     chain_file: Path
     key_uri: str
     pin: str
+    ca_station: Station
+
+
+STATION_ID = "test-station"
 
 
 def _name(cn: str) -> x509.Name:
@@ -62,27 +69,35 @@ def _cert(subject: str, public: Any, issuer: str, issuer_key: Any, *, ca: bool) 
 
 
 @pytest.fixture
-def pki(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ManifestPki:
-    """A manifest key generated inside a fresh SoftHSM2 token, certified by root -> intermediate."""
+def pki(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ManifestPki]:
+    """A manifest key in a fresh SoftHSM2 token, certified by the station CA (lab root).
+
+    The certificate comes from 'station ca manifest-key' (the manifest-signing profile), as on
+    a real station.
+    """
     token = fresh_token(tmp_path / "softhsm", monkeypatch)
     monkeypatch.setenv("STATION_PKCS11_PIN", token.pin)
     uri = f"pkcs11:token={token.label};object=manifest-key"
-    key = hsm.generate_key(
-        uri, "ec-p256", pin_source=hsm.PinSource(env={"STATION_PKCS11_PIN": token.pin})
-    )
-    public = key.public_key()
-    key.close()
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    ica_key = ec.generate_private_key(ec.SECP256R1())
-    root = _cert("Cloud Root", root_key.public_key(), "Cloud Root", root_key, ca=True)
-    ica = _cert("Station Manifest ICA", ica_key.public_key(), "Cloud Root", root_key, ca=True)
-    leaf = _cert("station-01 manifest", public, "Station Manifest ICA", ica_key, ca=False)
-    pem = serialization.Encoding.PEM
     chain_file = tmp_path / "manifest-chain.pem"
-    chain_file.write_bytes(leaf.public_bytes(pem) + ica.public_bytes(pem))
-    root_file = tmp_path / "root.pem"
-    root_file.write_bytes(root.public_bytes(pem))
-    return ManifestPki(root.public_bytes(pem), root_file, chain_file, uri, token.pin)
+    config = tmp_path / "ca-station.toml"
+    config.write_text(
+        "[station]\n"
+        f'id = "{STATION_ID}"\n'
+        f'data_dir = "{tmp_path / "ca-data"}"\n'
+        "[dps]\n"
+        f'manifest_key_uri = "{uri}"\n'
+        f'manifest_chain_file = "{chain_file}"\n',
+        encoding="utf-8",
+    )
+    station = build_station(load_config(config, env={}), operator="boss")
+    station.database().initialize(config_file="c", data_dir="d", admin="boss")
+    ca = station.ca()
+    ca.init(f"pkcs11:token={token.label};object=station-ca-key", common_name="Station CA")
+    ca.lab_root()
+    ca.certify_manifest_key()
+    root_file = tmp_path / "ca-data" / "ca" / "root.pem"
+    yield ManifestPki(root_file.read_bytes(), root_file, chain_file, uri, token.pin, station)
+    station.close()
 
 
 @pytest.fixture
@@ -110,7 +125,7 @@ def cloud_config_file(
     path = tmp_path / "station.toml"
     path.write_text(
         "[station]\n"
-        'id = "test-station"\n'
+        f'id = "{STATION_ID}"\n'
         f'data_dir = "{tmp_path / "data"}"\n'
         "[dps]\n"
         f'connection_string_file = "{dps.connection_file}"\n'

@@ -7,9 +7,14 @@ import hashlib
 import hmac
 import json
 
+import pytest
+
 from station.cli.main import main
+from station.domain.errors import EnrollmentServiceError
 from station.domain.manifest import Attestation
 from tests.batches.conftest import _client, dps_ids
+
+_SYM = {"attestation": {"type": "symmetricKey"}}
 
 
 def test_reconcile_names_missing_different_and_extra_and_repushes(cloud, dps, fill_batch) -> None:
@@ -57,7 +62,9 @@ def test_symmetric_keys_are_derived_in_the_hsm_at_push_time(
     assert summary.pushed == 3
     with _client(dps) as client:
         for rid in ids:
-            keys = client.enrollment.get(rid)["attestation"]["symmetricKey"]
+            # keys are shown only by attestationmechanism, as in real DPS
+            assert client.enrollment.get(rid)["attestation"] == {"type": "symmetricKey"}
+            keys = client.enrollment.get_attestation_mechanism(rid)["symmetricKey"]
             derived = hmac.new(group_key, rid.encode(), hashlib.sha256).digest()
             assert keys["primaryKey"] == base64.b64encode(derived).decode()
     assert sym_cloud.batches().reconcile("WO-SK").clean
@@ -140,6 +147,26 @@ def test_enrollment_groups_land_in_dps(cloud, dps, fill_batch, pki, tmp_path) ->
         assert sym["initialTwin"]["tags"]["batch"] == "WO-GS"
         x509 = client.enrollment_group.get("lab-x509-x509")
         info = x509["attestation"]["x509"]["signingCertificates"]["primary"]["info"]
-        assert info["subjectName"] == "CN=Station Manifest ICA"
+        assert info["subjectName"] == "CN=Station CA"
     kinds = [e.kind for e in cloud.store().events_for("WO-GX")]
     assert kinds[-1] == "batch.groups_pushed"
+    # again (a re-run, or after a crash): DPS answers 409, the station finds its own groups there
+    assert cloud.batches().push_groups("WO-GS") == ["lab-sym-sym"]
+    assert cloud.batches().push_groups("WO-GX") == ["lab-x509-x509"]
+    # a group someone else made under the same ID is not taken for ours
+    with _client(dps) as client:
+        client.enrollment_group.delete("lab-sym-sym")
+        client.enrollment_group.create_or_update(
+            id="lab-sym-sym",
+            enrollment_group={
+                "enrollmentGroupId": "lab-sym-sym",
+                **_SYM,
+                "allocationPolicy": "static",
+                "iotHubs": ["h.azure-devices.net"],
+            },
+        )
+    with pytest.raises(
+        EnrollmentServiceError, match="different enrollment group lab-sym-sym"
+    ) as info:
+        cloud.batches().push_groups("WO-GS")
+    assert {"allocationPolicy", "initialTwin", "iotHubs"} <= set(info.value.details["differences"])

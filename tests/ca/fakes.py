@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 
 from station.domain.audit import AuditEvent, EventDraft, chain
 from station.domain.errors import StoreError
-from station.domain.records import BatchRecord, CertificateRecord, OperatorRecord
+from station.domain.records import (
+    BatchRecord,
+    CertificateRecord,
+    DeviceRecord,
+    JobRecord,
+    OperatorRecord,
+)
 
 
 class FakeStore:
@@ -60,6 +66,15 @@ class FakeStore:
 
     def iter_certificates(self) -> Iterator[CertificateRecord]:
         return iter(list(self.certs.values()))
+
+    def certificates_for(self, registration_id: str) -> list[CertificateRecord]:
+        return [c for c in self.certs.values() if c.registration_id == registration_id]
+
+    def device(self, registration_id: str) -> DeviceRecord | None:
+        return None  # the CA tests record no devices
+
+    def open_jobs(self) -> list[JobRecord]:
+        return []
 
     def batch(self, name: str) -> BatchRecord | None:
         return self.batches.get(name)

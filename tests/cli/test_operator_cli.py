@@ -13,11 +13,11 @@ def test_operator_add_list_disable(tmp_path: Path, monkeypatch, capsys) -> None:
     result = runner.invoke(
         cli,
         ["--operator", "boss", "operator", "add", "tina", "--role", "technician", "--pin"],
-        input="2468\n2468\n",
+        input="246802\n246802\n",
     )
     assert result.exit_code == 0, result.output
     assert "added tina as technician" in result.output
-    assert "2468" not in result.output  # hidden prompt: the PIN is never echoed
+    assert "246802" not in result.output  # hidden prompt: the PIN is never echoed
 
     capsys.readouterr()
     assert main(["operator", "list", "--json"]) == 0

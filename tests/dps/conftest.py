@@ -111,6 +111,12 @@ def _strict(definitions: dict[str, Any]) -> dict[str, Any]:
     for schema in result.values():
         if schema.get("type") == "object" and "properties" in schema:
             schema.setdefault("additionalProperties", False)
+    # Real DPS answers a provisioningStatus sent as null (or left out) with null, which the
+    # swagger does not allow (recorded: tests/batches/data/SOURCES.md).
+    for name in ("IndividualEnrollment", "EnrollmentGroup"):
+        status = result[name]["properties"]["provisioningStatus"]
+        status["type"] = [status["type"], "null"]
+        status["enum"] = [*status["enum"], None]
     return result
 
 

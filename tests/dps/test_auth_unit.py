@@ -19,9 +19,13 @@ def policies():
     return {"owner": owner}
 
 
-def check(token, policies, now=None):
+def check(token, policies, now=None, path="/enrollments/dev-1"):
     return auth.authenticate(
-        token, policies=policies, audiences=[HOST, "localhost:4443"], now=now or time.time()
+        token,
+        policies=policies,
+        audiences=[HOST, "localhost:4443"],
+        path=path,
+        now=now or time.time(),
     )
 
 
@@ -35,6 +39,17 @@ def test_token_from_the_sdk_algorithm_is_accepted(policies):
     assert check(below, policies).name == "owner"
     upper = auth.make_token("LOCALHOST:4443", policies["owner"])
     assert check(upper, policies).name == "owner"
+
+
+def test_a_token_for_one_path_is_not_a_token_for_another(policies):
+    scoped = auth.make_token(HOST + "/enrollments/dev-1", policies["owner"])
+    assert check(scoped, policies, path="/enrollments/dev-1").name == "owner"
+    assert check(scoped, policies, path="/Enrollments/DEV-1/attestationmechanism").name == "owner"
+    for other in ("/enrollments/dev-2", "/enrollments/dev-10", "/enrollmentGroups/dev-1", "/"):
+        with pytest.raises(ApiError) as info:
+            check(scoped, policies, path=other)
+        assert info.value.error_code == 401002
+        assert "does not cover" in info.value.message
 
 
 def test_expiry_is_enforced(policies):

@@ -79,13 +79,26 @@ def test_ecc_endorsement_key_is_accepted_and_empty_point_refused():
     assert validation.parse_tpm2b_public(ok, "ek") == public.marshal()
 
 
-def test_unknown_fields_are_dropped_and_defaults_filled():
+def test_unknown_fields_are_dropped_and_null_fields_not_filled():
     record = validation.enrollment(
         {"registrationId": "Dev-1", "attestation": {"type": "symmetricKey"}, "color": "blue"},
         "dev-1",
     )
     assert "color" not in record
     assert record["registrationId"] == "dev-1"
-    assert record["provisioningStatus"] == "enabled"
-    assert record["capabilities"] == {"iotEdge": False}
-    assert record["reprovisionPolicy"] == {"updateHubAssignment": True, "migrateDeviceData": True}
+    # as real DPS answers them (recorded): null status, no capabilities, no reprovision policy
+    assert record["provisioningStatus"] is None
+    assert "capabilities" not in record and "reprovisionPolicy" not in record
+    given = validation.enrollment(
+        {
+            "registrationId": "dev-2",
+            "attestation": {"type": "symmetricKey"},
+            "capabilities": {"iotEdge": True},
+            "provisioningStatus": "disabled",
+            "reprovisionPolicy": {"updateHubAssignment": False},
+        },
+        "dev-2",
+    )
+    assert given["capabilities"] == {"iotEdge": True}
+    assert given["provisioningStatus"] == "disabled"
+    assert given["reprovisionPolicy"] == {"updateHubAssignment": False, "migrateDeviceData": True}

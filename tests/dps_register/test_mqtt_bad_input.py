@@ -345,3 +345,28 @@ def test_a_websocket_without_the_mqtt_subprotocol_is_refused(
     assert refusal["status"] == 400
     assert "subprotocol" in refusal["message"]
     _assert_still_serving(dps, service)
+
+
+def test_registrations_over_https_and_mqtt_share_the_units_limit(
+    dps: LocalDps, service: DeviceProvisioningClient, raw: Any
+) -> None:
+    import requests
+
+    dps._server.context.registrations.limit = 2  # the unit's registrations per minute, shared
+    https = requests.put(
+        f"{dps.endpoint}/{dps.id_scope}/registrations/raw-0002/register",
+        params={"api-version": "2019-03-31"},
+        json={"registrationId": "raw-0002"},
+        timeout=DEADLINE_S,
+        verify=str(dps.ca_bundle),
+    )
+    assert https.status_code == 401  # no credential, but a registration request all the same
+    key = new_key()
+    _enroll(service, "raw-0002", key)
+    device = raw(_username(dps, "raw-0002"), _sas(dps, "raw-0002", key), client_id="raw-0002")
+    assert device.rc() == 0
+    topic, _ = device.request("$dps/registrations/PUT/iotdps-register/?$rid=1", {})
+    assert topic.startswith("$dps/registrations/res/202/")
+    topic, refused = device.request("$dps/registrations/PUT/iotdps-register/?$rid=2", {})
+    assert topic.startswith("$dps/registrations/res/429/?$rid=2&retry-after=")
+    assert 1 <= int(topic.rsplit("=", 1)[1]) <= 60 and refused["errorCode"] == 429001

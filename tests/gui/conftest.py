@@ -20,9 +20,9 @@ WAIT_MS = 60_000  # generous: two busy cores, swtpm and scrypt logins
 SLOTS = ("slot-1", "slot-2", "slot-3")
 #: name -> (role, PIN, badge)
 PEOPLE = {
-    "terry": (Role.TECHNICIAN, "1357", "BADGE-TERRY"),
-    "quentin": (Role.QA, "2468", "BADGE-QUENTIN"),
-    "ada": (Role.ADMIN, "9999", "BADGE-ADA"),
+    "terry": (Role.TECHNICIAN, "135791", "BADGE-TERRY"),
+    "quentin": (Role.QA, "246802", "BADGE-QUENTIN"),
+    "ada": (Role.ADMIN, "999999", "BADGE-ADA"),
 }
 
 

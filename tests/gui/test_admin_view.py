@@ -34,11 +34,11 @@ def test_admin_sees_ca_binds_a_slot_adds_an_operator_and_test_prints(
 
     admin.op_name.setText("nina")
     admin.op_role.setCurrentText(str(Role.QA))
-    admin.op_pin.setText("8642")
+    admin.op_pin.setText("864209")
     admin.add_operator.click()
     qtbot.waitUntil(lambda: "Operator nina added." in admin.message.text(), timeout=WAIT_MS)
     record = lab_station.store().operator("nina")
-    assert record is not None and record.role is Role.QA and record.pin_hash != "8642"
+    assert record is not None and record.role is Role.QA and record.pin_hash != "864209"
 
     out = tmp_path / "test-prints"
     out.mkdir()

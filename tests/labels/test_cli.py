@@ -32,10 +32,10 @@ def test_print_to_file_then_reprint_rules(config_file, ids, tmp_path, capsys) ->
     assert "printed 1 label(s) with device-50x25" in capsys.readouterr().out
     assert decode_page(out.read_bytes()) == [ids[0]]
 
-    assert run(config_file, "label", "print", ids[0], "--out", str(out)) == 1
+    assert run(config_file, "label", "print", ids[0], "--out", str(out), "--force") == 1
     assert "already has a printed label" in capsys.readouterr().err
 
-    assert run(config_file, "label", "reprint", ids[0], "--out", str(out)) == 1
+    assert run(config_file, "label", "reprint", ids[0], "--out", str(out), "--force") == 1
     err = capsys.readouterr().err
     assert "to reprint a label you must be" in err  # role is checked first: tina is a technician
 

@@ -164,7 +164,7 @@ def rig(
         ca.lab_root()
         ca.import_group_key(GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode())
         admin.operators().add("tina", Role.TECHNICIAN)
-        admin.operators().add("quinn", Role.QA, pin="2468")
+        admin.operators().add("quinn", Role.QA, pin="246802")
         for name, product in BATCHES.items():
             admin.batches().open(name=name, product=product, size=40)
         admin.close()

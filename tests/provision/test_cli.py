@@ -89,12 +89,12 @@ def test_json_outcome(rig: Rig) -> None:
 def test_operator_with_a_pin_is_asked_for_it(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "nokey")
     wrong = _invoke(
-        rig, "--batch", "WO-SYM", "--port", board.port, operator="quinn", input="1111\n"
+        rig, "--batch", "WO-SYM", "--port", board.port, operator="quinn", input="111111\n"
     )
     assert isinstance(wrong.exception, PermissionDeniedError)
     assert "login refused" in wrong.exception.message
     right = _invoke(
-        rig, "--batch", "WO-SYM", "--port", board.port, operator="quinn", input="2468\n"
+        rig, "--batch", "WO-SYM", "--port", board.port, operator="quinn", input="246802\n"
     )
     assert right.exit_code == 0, right.output
     events = rig.station().store().events()

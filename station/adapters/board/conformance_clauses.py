@@ -203,7 +203,15 @@ def _width(probe: Probe) -> str:
     body = _hello_payload(probe, proto=list(range(64)))
     expect_status(probe.raw(body), Status.BAD_ARGS, "64 items", seq=body["seq"])
     _malformed(probe, _hello_payload(probe, proto=list(range(65))), "65 items")
-    return "64 items read, 65 malformed"
+    # 2048 items in all (keys and container heads included): 9 around `proto`, 31 arrays of 64
+    # (65 items each) and one of 23; one more is too many
+    for extra, readable in ((23, True), (24, False)):
+        body = _hello_payload(probe, proto=[[0] * 64] * 31 + [[0] * extra])
+        if readable:
+            expect_status(probe.raw(body), Status.BAD_ARGS, "2048 items", seq=body["seq"])
+        else:
+            _malformed(probe, body, "2049 items")
+    return "64 items per container and 2048 per message read; 65 and 2049 malformed"
 
 
 # ---------------------------------------------------------------------- 5 sequence numbers
@@ -503,7 +511,7 @@ CLAUSES: tuple[Clause, ...] = (
     ("3", "seq is 1..4294967295", _seq_range),
     ("3", "only plain CBOR types", _plain_types),
     ("3", "nesting at most 6 levels below the top map", _nesting),
-    ("3", "at most 64 items in an array or map", _width),
+    ("3", "at most 64 items per array or map, 2048 per message", _width),
     ("5.2", "a retried request is replayed, not applied twice", _replay),
     ("5.2", "only the last request is remembered", _only_last),
     ("5.1", "any seq is answered, in any order", _any_order),

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import threading
-import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from serial.tools import list_ports
 
 from station.domain.boards import DiscoveredBoard, PlugChange, SlotEvent
 from station.domain.errors import BoardError, BoardNotFoundError
+from station.inputs import read_toml
 
 _SLOT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
@@ -38,14 +38,7 @@ class SlotBindings:
         """
         if not self.path.exists():
             return {}
-        try:
-            raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise BoardError(
-                f"slot bindings file {self.path} is unreadable: {exc}",
-                remedy="Fix or delete the file, then bind the slots again.",
-                file=str(self.path),
-            ) from exc
+        raw = read_toml(self.path, what="slot bindings file", error=BoardError)
         slots = raw.get("slots", {})
         if not isinstance(slots, dict) or not all(isinstance(v, str) for v in slots.values()):
             raise BoardError(

@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from station.domain.boards import printed_serial
 from station.domain.errors import (
     BoardProtocolError,
     BoardReportedError,
     BoardTimeoutError,
+    ValidationError,
 )
 from station.protocol.framing import DELIMITER, BadFrame, FrameDecoder, encode_frame
 from station.protocol.messages import (
@@ -34,10 +36,15 @@ from station.protocol.messages import (
     decode_response,
     encode_request,
     next_seq,
+    response_seq,
 )
 from station.protocol.ops import DEVICE_KEY, BoardInfo, ObjectState, Op, check_args, check_result
 
 log = logging.getLogger(__name__)
+
+#: CPU seconds one answer frame may cost to check and decode (a plain 8 KB frame takes about a
+#: millisecond); a frame over budget is dropped like a corrupted one.
+FRAME_CPU_BUDGET_S = 0.25
 
 #: Operations that may run a slow TPM or secure-element command on the board.
 SLOW_OPS = frozenset({Op.TPM, Op.KEYGEN, Op.CSR, Op.SIGN})
@@ -128,6 +135,28 @@ class BoardSession:
         """
         result = self.request(Op.HELLO, {"proto": PROTOCOL_VERSION})
         info = self._wrap(lambda: BoardInfo.from_result(result))
+        if info.serial:
+            # the same rule as a scanned serial: the serial lands in exports, CSV cells,
+            # labels and terminals, so a board may not choose its characters
+            try:
+                valid = printed_serial(info.serial) == info.serial
+            except ValidationError:
+                valid = False
+            if not valid:
+                raise BoardProtocolError(
+                    f"board on {self.port} reports serial {info.serial[:70]!r}, which is not a "
+                    "board serial number (letters, digits and . _ : / -, at most 64)",
+                    remedy="Quarantine the board: its firmware or identity data is corrupt.",
+                    port=self.port,
+                )
+        texts = (info.model, info.hardware, info.firmware, *info.capabilities)
+        if not all(text.isprintable() for text in texts):
+            raise BoardProtocolError(
+                f"board on {self.port} reports control characters in its model, hardware or "
+                "firmware text",
+                remedy="Quarantine the board: its firmware or identity data is corrupt.",
+                port=self.port,
+            )
         if info.protocol != PROTOCOL_VERSION:
             raise BoardProtocolError(
                 f"board on {self.port} speaks protocol version {info.protocol}, "
@@ -201,16 +230,21 @@ class BoardSession:
         seq = self._seq
         wire = DELIMITER + encode_frame(encode_request(Request(seq=seq, op=op, args=args)))
         timeout = self.slow_timeout_s if op in SLOW_OPS else self.timeout_s
+        # One wall-clock deadline for the whole exchange: NAKs, stale frames and retries can
+        # never stretch it beyond the attempts' timeouts, whatever a board sends.
+        exchange_deadline = time.monotonic() + timeout * (self.retries + 1)
         self.stats.requests += 1
         problem = "no answer"
         for attempt in range(self.retries + 1):
+            if time.monotonic() >= exchange_deadline:
+                break
             if attempt:
                 self.stats.retries += 1
                 log.debug("retrying %s seq=%d on %s after: %s", op, seq, self.port, problem)
                 self.transport.discard_input()
                 self._decoder = FrameDecoder()
             self.transport.write(wire)
-            outcome = self._await(seq, wire, time.monotonic() + timeout)
+            outcome = self._await(seq, wire, min(time.monotonic() + timeout, exchange_deadline))
             if isinstance(outcome, str):
                 problem = outcome
                 continue
@@ -252,11 +286,23 @@ class BoardSession:
                     self.stats.bad_frames += 1
                     problem = problem or f"corrupted frame ({item.fault.value})"
                     continue
+                cpu_start = time.thread_time()
                 try:
+                    # the sequence number first: a stale or foreign answer is dropped before
+                    # its body is decoded
+                    answered = response_seq(item)
+                    if answered not in (0, seq):
+                        self.stats.stale_responses += 1
+                        continue
                     response = decode_response(item)
                 except MessageError as exc:
                     self.stats.bad_frames += 1
                     problem = problem or f"invalid message ({exc.reason})"
+                    continue
+                if time.thread_time() - cpu_start > FRAME_CPU_BUDGET_S:
+                    # the pre-scan bounds a frame's work; this catches what it did not foresee
+                    self.stats.bad_frames += 1
+                    problem = problem or "a frame cost more CPU than its budget"
                     continue
                 if response.seq == 0:
                     # A NAK may be about our request or about older noise: re-send at once,

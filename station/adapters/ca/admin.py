@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 import hsm
 from hsm.uri import Pkcs11Uri, format_pkcs11_uri, parse_key_uri
@@ -51,6 +52,8 @@ class FileCaAdministration:
         pin_source: hsm.PinSource,
         chain_file: Path | None = None,
         root_file: Path | None = None,
+        manifest_key_uri: str = "",
+        manifest_chain_file: Path | None = None,
     ) -> None:
         self._dir = ca_dir
         self._configured = configured_uri
@@ -59,6 +62,8 @@ class FileCaAdministration:
         self.root_file = root_file or ca_dir / "root.pem"
         self._uri_file = ca_dir / "key.uri"
         self._csr_file = ca_dir / "intermediate.csr"
+        self._manifest_uri = manifest_key_uri
+        self._manifest_chain = manifest_chain_file
 
     # ------------------------------------------------------------------ key
     def key_uri(self) -> str:
@@ -209,6 +214,52 @@ class FileCaAdministration:
             development_only=custody.development_only,
             public_key_sha256="",
         )
+
+    # ------------------------------------------------------------------ manifest key
+    def manifest_key_public(self) -> bytes:
+        """The batch-manifest key's public key (SPKI DER), generated in its token if missing.
+
+        Raises:
+            CaNotReadyError: ``[dps] manifest_key_uri`` or ``manifest_chain_file`` is not set.
+            CaError: the key there is not P-256.
+            KeyCustodyError: the token refused.
+        """
+        if not self._manifest_uri or self._manifest_chain is None:
+            raise CaNotReadyError(
+                "no batch-manifest signing key is configured",
+                remedy="Set [dps] manifest_key_uri and [dps] manifest_chain_file.",
+            )
+        try:
+            signer = hsm.open_signer(self._manifest_uri, pin_source=self._pins)
+        except hsm.KeyNotFoundError:
+            signer = generate(self._manifest_uri, "ec-p256", self._pins)
+        except hsm.HsmError as exc:
+            raise translate(exc) from exc
+        try:
+            public = signer.public_key()
+        finally:
+            signer.close()
+        if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
+            raise CaError(
+                "the manifest key must be an EC P-256 key (ES256)",
+                remedy="Point [dps] manifest_key_uri at a P-256 key, or at a free label.",
+                uri=self._manifest_uri,
+            )
+        return spki(public)
+
+    def install_manifest_chain(self, chain_pem: str) -> Path:
+        """Write the manifest key's chain (its certificate first) to ``[dps] manifest_chain_file``.
+
+        Raises:
+            CaNotReadyError: no chain file is configured.
+        """
+        if self._manifest_chain is None:
+            raise CaNotReadyError(
+                "no batch-manifest chain file is configured",
+                remedy="Set [dps] manifest_chain_file.",
+            )
+        _write(self._manifest_chain, chain_pem, mode=0o644)
+        return self._manifest_chain
 
     # ------------------------------------------------------------------ lab
     def lab_root_sign(self, csr_pem: str, *, now: datetime) -> tuple[bytes, bytes]:

@@ -18,14 +18,22 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import hsm
 from station.adapters.ca.keys import translate
-from station.domain.certificates import IssuancePlan, SignedCertificate
+from station.domain.certificates import (
+    MANIFEST_SIGNING_EKU,
+    MANIFEST_SIGNING_OID,
+    IssuancePlan,
+    SignedCertificate,
+)
 
 _ATTRIBUTES = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME}
 _ATTRIBUTES["OU"] = NameOID.ORGANIZATIONAL_UNIT_NAME
 _EKUS = {
     "client_auth": ExtendedKeyUsageOID.CLIENT_AUTH,
     "server_auth": ExtendedKeyUsageOID.SERVER_AUTH,
+    MANIFEST_SIGNING_EKU: x509.ObjectIdentifier(MANIFEST_SIGNING_OID),
 }
+#: EKU OIDs back to the names the domain decides with (anything else stays a dotted OID).
+EKU_NAMES = {oid.dotted_string: name for name, oid in _EKUS.items()}
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from station.domain.certificates import CertificateProfile
 from station.domain.errors import ProfileError
+from station.inputs import read_toml
 
 
 def default_profile_dir() -> Path:
@@ -28,13 +28,6 @@ def load_profiles(directory: Path) -> dict[str, CertificateProfile]:
         )
     profiles: dict[str, CertificateProfile] = {}
     for path in sorted(directory.glob("*.toml")):
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ProfileError(
-                f"cannot read certificate profile {path}: {exc}",
-                remedy="Fix the file's TOML syntax.",
-                file=str(path),
-            ) from exc
+        raw = read_toml(path, what="certificate profile", error=ProfileError)
         profiles[path.stem] = CertificateProfile.from_mapping(path.stem, raw)
     return profiles

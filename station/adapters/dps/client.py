@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,20 +152,35 @@ class AzureEnrollmentService:
         except ResourceNotFoundError:
             return None
 
-    def query(self) -> Iterator[dict[str, Any]]:
-        """Every individual enrollment (one operation per page of up to 1,000)."""
-        pages = self._call(
-            lambda: self._client.enrollment.query({"query": "SELECT *"}, top=1000).by_page()
+    def attestation_mechanism(self, registration_id: str) -> dict[str, Any] | None:
+        """DPS's attestation for ``registration_id`` with its keys, or ``None`` (404)."""
+        try:
+            return dict(
+                self._call(self._client.enrollment.get_attestation_mechanism, registration_id)
+            )
+        except ResourceNotFoundError:
+            return None
+
+    def query_page(
+        self, continuation: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page (up to 1,000) of every individual enrollment and the next continuation."""
+        pages = self._client.enrollment.query({"query": "SELECT *"}, top=1000).by_page(
+            continuation_token=continuation
         )
-        while True:
-            try:
-                page = self._call(lambda: list(next(pages)))
-            except StopIteration:
-                return
-            yield from (dict(item) for item in page)
+        page = self._call(lambda: [dict(item) for item in next(pages)])
+        following = getattr(pages, "continuation_token", None)  # azure-core's PageIterator
+        return page, str(following) if following else None
+
+    def get_group(self, group_id: str) -> dict[str, Any] | None:
+        """DPS's enrollment group, or ``None`` (404)."""
+        try:
+            return dict(self._call(self._client.enrollment_group.get, group_id))
+        except ResourceNotFoundError:
+            return None
 
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
-        """Create or replace an enrollment group."""
+        """Create an enrollment group (DPS answers 409 when it exists: no If-Match is sent)."""
         group_id = str(group["enrollmentGroupId"])
         return dict(
             self._call(

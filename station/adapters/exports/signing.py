@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,9 +16,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from cryptography.x509.oid import NameOID
 
 import hsm
+from station.adapters.ca.builder import EKU_NAMES
+from station.domain.certificates import manifest_signer_refusal
 from station.domain.errors import KeyCustodyError, ManifestError, ValidationError
+from station.domain.manifest_signing import TrustedSigner
+from station.inputs import MAX_CERTIFICATES, read_bounded
 
 
 class HsmManifestSigner:
@@ -39,8 +45,15 @@ class HsmManifestSigner:
             KeyCustodyError: the key cannot be opened.
         """
         try:
-            chain = x509.load_pem_x509_certificates(chain_file.read_bytes())
-        except (OSError, ValueError) as exc:
+            chain = x509.load_pem_x509_certificates(
+                read_bounded(
+                    chain_file,
+                    limit=MAX_CERTIFICATES,
+                    what="the manifest chain",
+                    error=ManifestError,
+                )
+            )
+        except ValueError as exc:
             raise ManifestError(
                 f"cannot read the manifest certificate chain {chain_file}",
                 remedy="Set [dps] manifest_chain_file to the PEM chain of the manifest key "
@@ -68,6 +81,16 @@ class HsmManifestSigner:
                 "the first certificate of the manifest chain is not for the manifest key",
                 path=str(chain_file),
             )
+        try:
+            _manifest_station(chain[0])
+        except ValidationError as exc:
+            key.close()
+            raise ManifestError(
+                f"the manifest chain's certificate cannot sign manifests: {exc.message}",
+                remedy="Run 'station ca manifest-key' to certify the manifest key with the "
+                "manifest-signing profile.",
+                path=str(chain_file),
+            ) from exc
         return cls(key, chain)
 
     def sign(self, data: bytes) -> bytes:
@@ -87,9 +110,16 @@ class HsmManifestSigner:
 
 
 class X509ManifestTrust:
-    """Checks a manifest chain (leaf first) up to one trusted root certificate."""
+    """Checks a manifest chain (leaf first) up to one trusted root certificate.
 
-    def __init__(self, root_pem: bytes, *, now: datetime | None = None) -> None:
+    The leaf must be a manifest-signing certificate (see
+    :func:`~station.domain.certificates.manifest_signer_refusal`); given ``pinned_sha256``, it
+    must also be exactly that certificate.
+    """
+
+    def __init__(
+        self, root_pem: bytes, *, pinned_sha256: str = "", now: datetime | None = None
+    ) -> None:
         try:
             self._root = x509.load_pem_x509_certificate(root_pem)
         except ValueError as exc:
@@ -98,17 +128,28 @@ class X509ManifestTrust:
                 remedy="Pass the root certificate the station's manifest chain leads to.",
             ) from exc
         self._now = now
+        self._pinned = pinned_sha256.replace(":", "").upper()
 
-    def signature_check(self, chain_der: Sequence[bytes]) -> Callable[[bytes, bytes], bool]:
-        """Validate the chain; return the leaf key's ES256 check.
+    def signer(self, chain_der: Sequence[bytes]) -> TrustedSigner:
+        """Validate the chain and the leaf's manifest-signing profile; return the signer.
 
         Raises:
-            ValidationError: malformed, expired or untrusted chain, or not a P-256 leaf.
+            ValidationError: malformed, expired or untrusted chain, a leaf that is not a
+                manifest-signing certificate (the message says what it is instead), not the
+                pinned certificate, or not a P-256 leaf.
         """
         try:
-            public = self._validate([x509.load_der_x509_certificate(der) for der in chain_der])
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # parsed lazily
+            chain = [x509.load_der_x509_certificate(der) for der in chain_der]
+            public = self._validate(chain)
+            station = _manifest_station(chain[0])
+        except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
             raise ValidationError(f"the manifest chain is malformed: {exc}") from exc
+        fingerprint = hashlib.sha256(chain_der[0]).hexdigest().upper()
+        if self._pinned and fingerprint != self._pinned:
+            raise ValidationError(
+                f"signed by certificate SHA-256 {fingerprint}, not the pinned manifest key "
+                f"{self._pinned}"
+            )
 
         def check(signing_input: bytes, signature: bytes) -> bool:
             if len(signature) != 64:
@@ -122,7 +163,7 @@ class X509ManifestTrust:
                 return False
             return True
 
-        return check
+        return TrustedSigner(check=check, station=station, fingerprint=fingerprint)
 
     def _validate(self, chain: list[x509.Certificate]) -> ec.EllipticCurvePublicKey:
         if not chain:
@@ -146,6 +187,43 @@ class X509ManifestTrust:
         if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
             raise ValidationError("the manifest signing certificate is not for a P-256 key")
         return public
+
+
+def _manifest_station(leaf: x509.Certificate) -> str:
+    """The station ID a manifest-signing leaf names (its CN), after checking its profile."""
+    extensions = leaf.extensions
+    try:
+        usages = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        ekus = frozenset(EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in usages)
+    except x509.ExtensionNotFound:
+        ekus = frozenset()
+    try:
+        bits = extensions.get_extension_for_class(x509.KeyUsage).value
+        key_usage = frozenset(name for name in _KEY_USAGE_BITS if getattr(bits, name))
+    except x509.ExtensionNotFound:
+        key_usage = frozenset()
+    try:
+        is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    refusal = manifest_signer_refusal(extended_key_usage=ekus, key_usage=key_usage, is_ca=is_ca)
+    if refusal:
+        raise ValidationError(refusal)
+    names = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1 or not isinstance(names[0].value, str):
+        raise ValidationError("the manifest signing certificate names no station (CN)")
+    return names[0].value
+
+
+_KEY_USAGE_BITS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
 
 
 def _require_ca(cert: x509.Certificate) -> None:

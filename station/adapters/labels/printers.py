@@ -21,6 +21,7 @@ from pathlib import Path
 
 from station.adapters.labels.render import LabelRenderer
 from station.adapters.labels.zpl import render_zpl
+from station.adapters.outputs import unique_name, write_output
 from station.domain.errors import (
     PrinterError,
     PrinterOfflineError,
@@ -57,19 +58,20 @@ class FilePrinter:
     def print_labels(
         self, template: LabelTemplate, labels: Sequence[LabelData], *, title: str
     ) -> PrintReceipt:
-        """Write the file (atomically: a half-written label file never appears)."""
+        """Write the file (atomically: a half-written label file never appears).
+
+        In a folder, a job never replaces an earlier one (``-2``, ``-3``... are appended). A
+        single file named by the operator is replaced: the CLI checked ``--force`` first.
+        """
         target = self.path
         if self.folder:
-            target = self.path / (re.sub(r"[^A-Za-z0-9._-]", "_", title)[:120] + ".pdf")
+            target = unique_name(self.path, re.sub(r"[^A-Za-z0-9._-]", "_", title)[:120], ".pdf")
         if target.suffix.lower() == ".zpl":
             content = render_zpl(template, labels).encode("utf-8")
         else:
             content = self.renderer.render_pdf(template, labels, title=title)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".part")
-            partial.write_bytes(content)
-            partial.replace(target)
+            write_output(target, content, force=not self.folder)
         except OSError as exc:
             raise PrinterError(
                 f"cannot write labels to {target}: {exc.strerror}",

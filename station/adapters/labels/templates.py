@@ -7,6 +7,7 @@ from pathlib import Path
 from station.adapters.labels.barcodes import ReportlabMeasurer
 from station.domain.errors import LabelTemplateError, NotFoundError
 from station.domain.labels import LabelTemplate, check_template_fits, parse_template
+from station.inputs import MAX_CONFIG, read_bounded
 
 # The templates shipped with the project (repository layout: <root>/templates/labels).
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "templates" / "labels"
@@ -19,8 +20,10 @@ def load_template(path: Path) -> LabelTemplate:
         LabelTemplateError: unreadable, malformed, or unable to hold its largest data.
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_bounded(
+            path, limit=MAX_CONFIG, what="label template", error=LabelTemplateError
+        ).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise LabelTemplateError(
             f"cannot read label template {path}: {exc}",
             remedy="Check that the file exists and is UTF-8 text.",

@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from station.adapters.outputs import OwnedPaths, write_output_with
 from station.adapters.store import migrations as schema
+from station.adapters.store import row_scan
 from station.domain.audit import AuditEvent, EventDraft, chain, format_time
 from station.domain.errors import SchemaTooNewError, StoreBusyError, StoreError
 from station.domain.records import (
@@ -41,6 +45,35 @@ from station.ports import Clock
 log = logging.getLogger(__name__)
 
 _AUDIT_HEAD = "audit_head"
+
+
+def _prepare_file(path: Path, *, create: bool) -> None:
+    """Refuse a missing (unless ``create``) or zero-length database; create a new one 0600."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        if not create:
+            raise StoreError(
+                f"there is no station database at {path}",
+                remedy="Check [station] data_dir (or [database] path) in the config; run "
+                "'station init' only to set up a new station.",
+                path=str(path),
+            ) from None
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # another process may have created it meanwhile: then open that one
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot open the station database {path}: {exc.strerror}") from exc
+    if size == 0:
+        raise StoreError(
+            f"the station database {path} is empty (zero bytes)",
+            remedy="The file was truncated; restore the latest backup ('station db verify "
+            "--anchor' tells you which head it must reach). The station does not start a new "
+            "database in its place.",
+            path=str(path),
+        )
 
 
 def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
@@ -90,14 +123,20 @@ class SqliteStore:
         backup_dir: Path | None = None,
         clock: Clock,
         migrate: bool = True,
+        create: bool = True,
     ) -> SqliteStore:
-        """Open (creating if needed) and migrate the database at ``path``.
+        """Open (creating it if allowed and missing) and migrate the database at ``path``.
+
+        A new database file is readable by its owner only (0600, in a 0700 folder if the
+        folder is new too); SQLite gives its WAL and shared-memory files the same mode.
 
         Raises:
             SchemaTooNewError: the file was written by a newer station.
-            StoreError: the file cannot be opened or migrated.
+            StoreError: the file is missing (and ``create`` is off), empty (zero bytes: it was
+                truncated, and SQLite would silently start a new database in it), or cannot be
+                opened or migrated.
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _prepare_file(path, create=create)
         store = cls(Database(_connect(path, busy_timeout_ms)), path, clock)
         try:
             status = store.schema_status()
@@ -556,46 +595,98 @@ class SqliteStore:
         return [LabelRecord(*row) for row in rows]
 
     # ------------------------------------------------------------------ maintenance
-    def backup(self, target: Path) -> None:
+    def backup(self, target: Path, *, force: bool = False) -> None:
         """Write an online, consistent copy to ``target`` and check the copy before keeping it.
 
-        The copy is written next to ``target`` and renamed into place only after SQLite's
-        integrity check passes and its audit head equals the source's at copy time.
+        The copy is written next to ``target`` (readable by its owner only) and renamed into
+        place only after SQLite's integrity check passes and its audit head equals the source's
+        at copy time. The database and its journals are never a target; an existing file is
+        replaced only with ``force``.
+
+        Raises:
+            OutputRefusedError: ``target`` is this database, or exists and ``force`` is off.
+            StoreError: the copy failed or did not verify.
         """
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        partial.unlink(missing_ok=True)
+        own = self.path
+        owned = OwnedPaths(
+            files=tuple(
+                (own.with_name(own.name + suffix), "the station's database")
+                for suffix in ("", "-wal", "-shm", "-journal")
+            )
+        )
         source_head = self.audit_head()
-        copy = sqlite3.connect(str(partial))
+
+        def produce(partial: Path) -> None:
+            copy = sqlite3.connect(str(partial))
+            try:
+                self._db.conn.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")
+                check = copy.execute("PRAGMA integrity_check").fetchone()[0]
+                has_meta = copy.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'meta'"
+                ).fetchone()[0]
+                row = (
+                    copy.execute("SELECT value FROM meta WHERE key = ?", [_AUDIT_HEAD]).fetchone()
+                    if has_meta
+                    else None
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"backup to {target} failed: {exc}", target=str(target)) from exc
+            finally:
+                copy.close()
+            copy_head = None
+            if row is not None:
+                seq, _, digest = str(row[0]).partition(":")
+                copy_head = (int(seq), digest)
+            if check != "ok" or copy_head != source_head:
+                raise StoreError(
+                    f"backup to {target} did not verify ({check}; head {copy_head} vs "
+                    f"{source_head})",
+                    remedy="Check free disk space and retry.",
+                    target=str(target),
+                )
+
         try:
-            self._db.conn.backup(copy)
-            copy.execute("PRAGMA journal_mode = DELETE")
-            check = copy.execute("PRAGMA integrity_check").fetchone()[0]
-            has_meta = copy.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'meta'"
-            ).fetchone()[0]
-            row = (
-                copy.execute("SELECT value FROM meta WHERE key = ?", [_AUDIT_HEAD]).fetchone()
-                if has_meta
-                else None
-            )
-        except sqlite3.Error as exc:
-            copy.close()
-            partial.unlink(missing_ok=True)
-            raise StoreError(f"backup to {target} failed: {exc}", target=str(target)) from exc
-        copy.close()
-        copy_head = None
-        if row is not None:
-            seq, _, digest = str(row[0]).partition(":")
-            copy_head = (int(seq), digest)
-        if check != "ok" or copy_head != source_head:
-            partial.unlink(missing_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new folder: 0700
+            write_output_with(target, produce, force=force, owned=owned, mode=0o600)
+        except OSError as exc:
             raise StoreError(
-                f"backup to {target} did not verify ({check}; head {copy_head} vs {source_head})",
-                remedy="Check free disk space and retry.",
+                f"backup to {target} failed: {exc.strerror}",
+                remedy="Choose a writable folder with free space.",
                 target=str(target),
-            )
-        partial.replace(target)
+            ) from exc
+
+    def damaged_rows(self) -> list[tuple[str, str, str]]:
+        """``(table, row, reason)`` for every row with a column the store cannot read."""
+        return list(row_scan.damaged_rows(self._db.conn))
+
+    def settings(self, prefix: str) -> list[tuple[str, str]]:
+        """Every setting whose key starts with ``prefix``, by key."""
+        rows = self._db.execute(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? AND key != ? ORDER BY key",
+            [len(prefix), prefix, _AUDIT_HEAD],
+        ).fetchall()
+        return [(str(key), str(value)) for key, value in rows]
+
+    def iter_labels(self) -> Iterator[LabelRecord]:
+        """The whole print log, oldest first."""
+        rows = self._db.execute(
+            "SELECT registration_id, template, printer, kind, operator, printed_at, reason, id "
+            "FROM labels ORDER BY id"
+        ).fetchall()
+        return iter([LabelRecord(*row) for row in rows])
+
+    def iter_jobs(self) -> Iterator[JobRecord]:
+        """Every provisioning job, oldest first."""
+        rows = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY id").fetchall()
+        return iter([_job(row) for row in rows])
+
+    def iter_pushes(self) -> Iterator[tuple[str, str, str]]:
+        """Every outbox row as ``(batch, registration ID, state)``, in order."""
+        rows = self._db.execute(
+            "SELECT batch, registration_id, state FROM pushes ORDER BY id"
+        ).fetchall()
+        return iter([(str(b), str(r), str(s)) for b, r, s in rows])
 
     def raw_execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only diagnostic query (used by ``station db verify`` reports and tests)."""

@@ -6,13 +6,13 @@ domain refuses is reported with the file and the key, before any board is touche
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 
 from station.domain.enrollments import EnrollmentTemplate
 from station.domain.errors import NotFoundError, StationError, ValidationError
 from station.domain.products import ProductRecipe, check_sample
+from station.inputs import read_toml
 from station.typedload import build
 
 
@@ -26,12 +26,7 @@ _T = TypeVar("_T")
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TemplateError(f"cannot read {path}: {exc.strerror}", file=str(path)) from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"{path} is not valid TOML: {exc}", file=str(path)) from exc
+    return read_toml(path, what="template", error=TemplateError)
 
 
 def _load(cls: type[_T], path: Path, table: str) -> _T:

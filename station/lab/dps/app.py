@@ -57,6 +57,8 @@ from station.lab.dps.tls import ensure_tls
 DEFAULT_API_VERSIONS: Final = ("2018-04-01", "2019-03-31", "2021-10-01")
 MAX_MESSAGE_BYTES: Final = 96 * 1024
 DEFAULT_ID_SCOPE: Final = "0ne00000001"
+MAX_LINKED_HUBS: Final = 50  # DPS's documented limits
+MAX_CA_CERTIFICATES: Final = 25
 GLOBAL_ENDPOINT: Final = "global.azure-devices-provisioning.net"
 DEVICE_ENDPOINTS_FILE: Final = "device-endpoints.json"
 
@@ -70,6 +72,7 @@ class DpsOptions:
     port: int = 0  # 0: any free port
     reset: bool = False
     rate_limit: int = 1000  # operations per (scaled) minute; 0 disables throttling
+    registration_rate_limit: int = 1000  # device registrations per (scaled) minute; 0: none
     time_scale: float = 1.0  # >1 makes the lab's minute shorter
     faults: FaultPlan = field(default_factory=FaultPlan)
     max_enrollments: int = 1_000_000
@@ -97,6 +100,12 @@ class LocalDps:
                 f"the lab DPS only listens on loopback, not on {options.host!r}",
                 remedy="Use 127.0.0.1 (the default) or ::1.",
                 host=options.host,
+            )
+        if len(options.linked_hubs) > MAX_LINKED_HUBS:
+            raise LabDpsError(
+                f"a DPS links at most {MAX_LINKED_HUBS} IoT hubs, not {len(options.linked_hubs)}",
+                remedy=f"Give at most {MAX_LINKED_HUBS} --hub options.",
+                hubs=len(options.linked_hubs),
             )
         self.options = options
         self.faults = FaultInjector(options.faults)
@@ -166,6 +175,8 @@ class LocalDps:
                 time_scale=opts.time_scale,
             ),
         )
+        # one limit for the unit's registrations, whichever transport they come over
+        registrations = RateLimiter(opts.registration_rate_limit, time_scale=opts.time_scale)
         context = ServerContext(
             routes=service_routes(self.api)
             + device_routes(self.device_api)
@@ -175,6 +186,7 @@ class LocalDps:
             api_versions=frozenset(opts.api_versions),
             max_message_bytes=opts.max_message_bytes,
             limiter=RateLimiter(opts.rate_limit, time_scale=opts.time_scale),
+            registrations=registrations,
             faults=self.faults,
             access_log=self._access_log,
         )
@@ -201,6 +213,7 @@ class LocalDps:
                     id_scope=opts.id_scope,
                     api_versions=frozenset(opts.api_versions),
                     max_message_bytes=opts.max_message_bytes,
+                    registrations=registrations,
                     connect_timeout_s=opts.mqtt_connect_timeout_s,
                 ),
             )
@@ -358,6 +371,13 @@ class LocalDps:
             cert = validation.load_certificate(certificate_pem, "certificate")
         except Exception as exc:
             raise LabDpsError(f"the CA certificate {name!r} cannot be parsed") from exc
+        held = {ca["name"].lower() for ca in store.all("cas")}
+        if name.lower() not in held and len(held) >= MAX_CA_CERTIFICATES:
+            raise LabDpsError(
+                f"the lab DPS holds its maximum of {MAX_CA_CERTIFICATES} CA certificates",
+                remedy="Replace one by uploading under its name, as DPS allows.",
+                name=name,
+            )
         der = cert.public_bytes(serialization.Encoding.DER)
         doc = {
             "name": name,

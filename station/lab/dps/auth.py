@@ -114,6 +114,7 @@ def authenticate(
     *,
     policies: Mapping[str, AccessPolicy],
     audiences: Iterable[str],
+    path: str,
     now: float,
 ) -> AccessPolicy:
     """Check an ``Authorization`` header and return the policy that signed it.
@@ -122,6 +123,8 @@ def authenticate(
         header: the raw header value (None when absent).
         policies: the service's shared access policies by name.
         audiences: host names the service answers to (lower case, with or without port).
+        path: the request's path: a token whose resource names a path (``sr=HOST/enrollments``)
+            is good for that path and below it only, segment by segment.
         now: the current Unix time.
 
     Raises:
@@ -141,9 +144,11 @@ def authenticate(
     if missing:
         raise _unauthorized(f"The SharedAccessSignature token lacks {', '.join(missing)}.")
     resource = fields["sr"]
-    host = resource.lower().split("/", 1)[0]
+    host, _, scope = resource.lower().partition("/")
     if host not in {a.lower() for a in audiences}:
         raise _unauthorized(f"The token's resource {resource!r} is not this service.")
+    if not _covers(scope, path):
+        raise _unauthorized(f"The token's resource {resource!r} does not cover {path!r}.")
     try:
         expiry = int(fields["se"])
     except ValueError as exc:
@@ -156,6 +161,13 @@ def authenticate(
     if not _signature_matches(fields["sig"], resource, policy.key, expiry):
         raise _unauthorized("The SharedAccessSignature signature does not match.")
     return policy
+
+
+def _covers(scope: str, path: str) -> bool:
+    """Whether a token scoped to ``scope`` (a path below the host) may be used for ``path``."""
+    granted = [part for part in scope.split("/") if part]
+    wanted = [part for part in path.lower().split("/") if part]
+    return wanted[: len(granted)] == granted
 
 
 def _signature_matches(sig: str, resource: str, key: str, expiry: int) -> bool:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from station.domain.errors import LabDpsError
+from station.lab.dps import errors as codes
+from station.lab.dps.errors import ApiError
 
 MINUTE_S: Final = 60.0
 
@@ -62,16 +64,32 @@ class RateLimiter:
             return max(self._stamps[0] + self.window_s - now, 1e-3)
 
 
-def retry_after_headers(wait_s: float, *, fractional: bool = False) -> dict[str, str]:
-    """Return the headers of a 429: ``Retry-After`` and ``x-ms-retry-after-ms``.
+def take_registration(limiter: RateLimiter) -> None:
+    """Count one device registration against the unit's limit (HTTPS and MQTT share it).
 
-    ``Retry-After`` is whole seconds as HTTP defines it, unless ``fractional`` (used when the
-    lab's time is scaled, so a test's waits stay short): then it carries milliseconds as a
-    decimal, which the Azure SDKs parse as a float.
+    Raises:
+        ApiError: 429 / 429001 with ``Retry-After`` when the minute's registrations are used up.
+    """
+    wait = limiter.acquire()
+    if wait > 0:
+        raise ApiError(
+            codes.THROTTLED,
+            f"Too many registrations: the service takes {limiter.limit} device registrations "
+            "per minute.",
+            headers=retry_after_headers(wait),
+        )
+
+
+def retry_after_headers(wait_s: float) -> dict[str, str]:
+    """Return the wait headers of a 202 or 429: ``Retry-After`` and ``x-ms-retry-after-ms``.
+
+    ``Retry-After`` is whole seconds, rounded up and at least 1, as real DPS sends it (and as
+    HTTP defines it), whatever the lab's time scale. ``x-ms-retry-after-ms`` carries the exact
+    wait in milliseconds: on a scaled lab clock it is shorter than a second, and clients that
+    read it (the station's DPS client, the lab's device client) need not wait a real second.
     """
     millis = max(1, math.ceil(wait_s * 1000))
-    seconds = f"{millis / 1000:.3f}" if fractional else str(max(1, math.ceil(wait_s)))
-    return {"Retry-After": seconds, "x-ms-retry-after-ms": str(millis)}
+    return {"Retry-After": str(max(1, math.ceil(wait_s))), "x-ms-retry-after-ms": str(millis)}
 
 
 @dataclass(frozen=True)

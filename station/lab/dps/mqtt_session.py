@@ -35,7 +35,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qs, quote, unquote
@@ -50,6 +50,7 @@ from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from station.lab.dps import auth, mqtt_codec, validation
 from station.lab.dps import errors as codes
 from station.lab.dps.errors import ApiError
+from station.lab.dps.limits import RateLimiter, take_registration
 from station.lab.dps.mqtt_codec import ByteStream, MalformedPacket
 from station.lab.dps.registration import DeviceRegistrationApi
 from station.lab.dps.server import AccessLog, error_body
@@ -76,6 +77,8 @@ class MqttEndpoint:
     id_scope: str
     api_versions: frozenset[str]
     max_message_bytes: int
+    # device registrations per minute for the unit, shared with HTTPS (0: no limit)
+    registrations: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     connect_timeout_s: float = 10.0
     clock: Callable[[], float] = time.time  # SAS expiry is checked against Unix time
 
@@ -345,6 +348,7 @@ class DpsMqttSession:
         headers = {"authorization": identity.password} if identity.password else {}
         api = self.endpoint.device_api
         if operation == "device.register":
+            take_registration(self.endpoint.registrations)
             return api.register(ApiRequest(params, headers, body, has_body, self.client_chain))
         operation_id = props.get("operationId", "")
         if not operation_id:

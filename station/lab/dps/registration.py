@@ -197,10 +197,7 @@ class DeviceRegistrationApi:
         return reg_id
 
     def _retry_after(self, seconds: float) -> dict[str, str]:
-        headers = retry_after_headers(seconds, fractional=True)
-        if seconds >= 1 and float(seconds).is_integer():
-            headers["Retry-After"] = str(int(seconds))
-        return headers
+        return retry_after_headers(seconds)
 
     def _count_poll(self, reg_id: str) -> None:
         with self._lock:

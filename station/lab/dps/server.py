@@ -33,15 +33,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from station.lab.dps import auth
 from station.lab.dps import errors as codes
 from station.lab.dps.errors import ApiError
-from station.lab.dps.limits import FaultInjector, RateLimiter, retry_after_headers
+from station.lab.dps.limits import (
+    FaultInjector,
+    RateLimiter,
+    retry_after_headers,
+    take_registration,
+)
 from station.lab.dps.registration import DeviceRegistrationApi
 from station.lab.dps.service import ENROLLMENTS, GROUPS, ApiRequest, ApiResponse, EnrollmentApi
 from station.lab.dps.validation import timestamp
 
 log = logging.getLogger(__name__)
 
-DRAIN_LIMIT: Final = 8 * 1024 * 1024  # read (and discard) at most this much of an oversized body
+DRAIN_LIMIT: Final = 16 * 1024 * 1024  # read (and discard) at most this much of an oversized body
 CONNECTION_TIMEOUT_S: Final = 30.0
+BODY_TIMEOUT_S = 5.0  # a body that stalls this long is refused with 408 (tests shorten it)
 
 Handler = Callable[[ApiRequest], ApiResponse]
 
@@ -218,6 +224,7 @@ class ServerContext:
     api_versions: frozenset[str]
     max_message_bytes: int
     limiter: RateLimiter
+    registrations: RateLimiter  # device registrations per (scaled) minute and unit (DPS: 1,000)
     faults: FaultInjector
     access_log: AccessLog
     # MQTT over WebSocket: takes over a GET it recognises as the upgrade (returns True then)
@@ -246,6 +253,8 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
     timeout = CONNECTION_TIMEOUT_S  # an idle keep-alive client cannot hold a thread forever
     sys_version = ""
     server: DpsHttpServer
+    _drain_after = 0
+    _body_withheld = False  # Expect: 100-continue refused: the client sends no body
 
     # every method goes through one place; unknown methods end in send_error (DPS-shaped)
     def do_GET(self) -> None:
@@ -292,6 +301,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ the request
     def _handle(self) -> None:
         ctx = self.server.context
+        self._drain_after = 0  # bytes of an oversized body to read and drop after answering
         started = time.monotonic()
         tracking_id = str(uuid.uuid4())
         entry: dict[str, Any] = {
@@ -346,6 +356,8 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
         # Log before answering: a client that has its answer always finds the entry.
         ctx.access_log.write(entry)
         self._send(status, payload, headers, json_body=body is not None)
+        if self._drain_after:
+            self._drain(self._drain_after)
 
     def _process(self, ctx: ServerContext, entry: dict[str, Any], fault: str | None) -> ApiResponse:
         parts = urlsplit(self.path)
@@ -369,6 +381,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
             headers.get("authorization"),
             policies=ctx.policies,
             audiences=ctx.audiences,
+            path=unquote(parts.path),
             now=time.time(),
         )
         entry["policy"] = policy.name
@@ -378,7 +391,7 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
             raise ApiError(
                 codes.THROTTLED,
                 f"Too many requests: the service allows {ctx.limiter.limit} operations per minute.",
-                headers=retry_after_headers(wait, fractional=ctx.limiter.time_scale != 1.0),
+                headers=retry_after_headers(wait),
             )
         entry["billable"] = True
         if fault == "500":
@@ -396,8 +409,11 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
         fault: str | None,
     ) -> ApiResponse:
         # Device operations are not service operations: no policy and no service-wide limiter
-        # (polling has its own per-device limit in the device API).
+        # (polling has its own per-device limit in the device API), but registrations have
+        # their own per-unit limit.
         entry["policy"] = "device"
+        if route.operation == "device.register":
+            take_registration(ctx.registrations)
         entry["billable"] = True
         if fault == "500":
             raise ApiError(codes.INTERNAL, "Internal server error (injected fault).")
@@ -427,29 +443,73 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise ApiError(codes.MALFORMED_BODY, "Chunked request bodies are not supported.")
-        length_text = self.headers.get("Content-Length", "0").strip() or "0"
-        if not length_text.isdigit():
-            self.close_connection = True
-            raise ApiError(codes.MALFORMED_BODY, "Content-Length is not a number.")
-        length = int(length_text)
+        length = self._content_length()
         entry["requestBytes"] = length
         if length > ctx.max_message_bytes:
-            self._drain(length)
+            # answered before the body is read; the body is then read and dropped (within
+            # DRAIN_LIMIT) so a client still sending it gets to read the answer
+            self.close_connection = True
+            self._drain_after = 0 if self._body_withheld else length
             raise ApiError(
                 codes.MESSAGE_TOO_LARGE,
                 f"The request body has {length} bytes; the maximum message size is "
                 f"{ctx.max_message_bytes} bytes.",
             )
-        data = self.rfile.read(length) if length else b""
+        data = self._read_exactly(length) if length else b""
         if len(data) != length:
             self.close_connection = True
             raise ApiError(codes.MALFORMED_BODY, "The request body is shorter than Content-Length.")
         return data
 
+    def _read_exactly(self, length: int) -> bytes:
+        """The announced body, or 408 when it stops arriving for BODY_TIMEOUT_S.
+
+        A Content-Length larger than the body sent cannot be told from a slow client; like
+        Kestrel's minimum body data rate, a body that stalls is refused instead of holding the
+        connection for the whole keep-alive time-out.
+        """
+        self.connection.settimeout(BODY_TIMEOUT_S)
+        try:
+            return bytes(self.rfile.read(length))
+        except TimeoutError as exc:
+            self.close_connection = True  # the rest of the body may still come: never read on
+            raise ApiError(
+                codes.REQUEST_TIMEOUT,
+                f"The request body stopped arriving before its {length} announced bytes.",
+            ) from exc
+        finally:
+            self.connection.settimeout(CONNECTION_TIMEOUT_S)
+
+    def _content_length(self) -> int:
+        """The request's one Content-Length (0 without one); 400 at once when it is bad."""
+        values = {value.strip() for value in self.headers.get_all("Content-Length") or ["0"]}
+        if len(values) > 1:
+            self.close_connection = True  # the body's end is unknown: never read on
+            raise ApiError(codes.MALFORMED_BODY, "The request has conflicting Content-Lengths.")
+        text = values.pop() or "0"
+        if not text.isdigit():  # refuses "-1", "+5", "1e3", "0x10" and lists
+            self.close_connection = True
+            raise ApiError(codes.MALFORMED_BODY, "Content-Length is not a number.")
+        return int(text)
+
+    def handle_expect_100(self) -> bool:
+        """Answer ``Expect: 100-continue``: an oversized body is refused before it is sent.
+
+        No ``100 Continue`` then: the request goes on to :meth:`_handle`, which logs it and
+        answers 413 without waiting for (or draining) a body the client will not send.
+        """
+        try:
+            oversized = self._content_length() > self.server.context.max_message_bytes
+        except ApiError:
+            oversized = False  # the request handler answers the bad header itself
+        if oversized:
+            self._body_withheld = True
+            return True
+        return bool(super().handle_expect_100())
+
     def _drain(self, length: int) -> None:
         # Reading the rest lets the client finish sending and read our 413 instead of a reset.
         if length > DRAIN_LIMIT:
-            self.close_connection = True
             return
         remaining = length
         while remaining > 0:
@@ -492,16 +552,21 @@ def _ms(started: float) -> float:
 
 
 def _match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]]:
-    allowed = False
+    allowed: list[str] = []
     for route in routes:
         found = route.pattern.match(path)
         if found is None:
             continue
         if route.method == method:
             return route, found.groupdict()
-        allowed = True
+        if route.method not in allowed:
+            allowed.append(route.method)
     if allowed:
-        raise ApiError(codes.METHOD_NOT_ALLOWED, f"The method {method} is not allowed on {path}.")
+        raise ApiError(
+            codes.METHOD_NOT_ALLOWED,
+            f"The method {method} is not allowed on {path}.",
+            headers={"Allow": ", ".join(allowed)},  # a 405 must name what is allowed (RFC 9110)
+        )
     raise ApiError(codes.ROUTE_NOT_FOUND, f"There is no resource at {path}.")
 
 

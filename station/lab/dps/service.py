@@ -29,7 +29,8 @@ MAX_BULK_ITEMS: Final = 10
 REGISTRATION_STATUSES: Final = ("unassigned", "assigning", "assigned", "failed", "disabled")
 DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 1000
-_SELECT_ALL = re.compile(r"\s*select\s+\*(\s+from\s+[a-z_]+)?\s*", re.IGNORECASE)
+# "SELECT *" (optionally "FROM enrollments") or a bare "*", as Azure's own samples send it
+_SELECT_ALL = re.compile(r"\s*(select\s+\*(\s+from\s+[a-z_]+)?|\*)\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Quotas:
     """Service limits (defaults are DPS's documented ones)."""
 
     max_enrollments: int = 1_000_000
-    max_groups: int = 100
+    max_groups: int = 100  # per attestation type: X.509 and symmetric-key groups are separate pools
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class EnrollmentApi:
                 "registrationId": doc["registrationId"],
                 "status": "unassigned",
             }
-        return ApiResponse(200, doc)
+        return ApiResponse(200, without_keys(doc))
 
     def put(self, kind: _Kind, request: ApiRequest) -> ApiResponse:
         """``PUT`` create-or-update with If-Match (409 on a blind overwrite, 412 on a mismatch)."""
@@ -147,7 +148,9 @@ class EnrollmentApi:
         record = kind.validate(request.body, key)
         with self.store.transaction():
             existing = self.store.get(kind.table, key)
-            self._check_write(kind, key, existing, request.headers.get("if-match"), create_ok=True)
+            self._check_write(
+                kind, key, record, existing, request.headers.get("if-match"), create_ok=True
+            )
             stored = self._write(kind, key, record, existing, request.body)
         return ApiResponse(200, stored)
 
@@ -169,6 +172,7 @@ class EnrollmentApi:
         self,
         kind: _Kind,
         key: str,
+        record: Mapping[str, Any],
         existing: dict[str, Any] | None,
         if_match: str | None,
         *,
@@ -177,18 +181,27 @@ class EnrollmentApi:
         if existing is None:
             if not create_ok:
                 raise ApiError(kind.not_found, f"{kind.label} {key!r} does not exist.")
-            self._check_quota(kind)
+            self._check_quota(kind, record)
             return
         if if_match is None:
             raise ApiError(kind.exists, f"{kind.label} already exists.")
         _match(existing, if_match, kind.label, key)
+        if kind is GROUPS and existing["attestation"]["type"] != record["attestation"]["type"]:
+            self._check_quota(kind, record)  # a group changing type joins the other pool
 
-    def _check_quota(self, kind: _Kind) -> None:
-        limit = self.quotas.max_enrollments if kind is ENROLLMENTS else self.quotas.max_groups
-        if self.store.count(kind.table) >= limit:
+    def _check_quota(self, kind: _Kind, record: Mapping[str, Any]) -> None:
+        if kind is ENROLLMENTS:
+            limit, held, what = self.quotas.max_enrollments, self.store.count(kind.table), ""
+        else:
+            # DPS counts X.509 and symmetric-key groups separately (100 of each)
+            attestation = str(record["attestation"]["type"])
+            limit = self.quotas.max_groups
+            held = self.store.count_by_attestation(kind.table, attestation)
+            what = f" {attestation}"
+        if held >= limit:
             raise ApiError(
                 codes.FORBIDDEN_QUOTA,
-                f"The service holds its maximum of {limit} {kind.label} records.",
+                f"The service holds its maximum of {limit}{what} {kind.label} records.",
             )
 
     def _write(
@@ -275,10 +288,10 @@ class EnrollmentApi:
             if mode == "create":
                 if existing is not None:
                     raise ApiError(kind.exists, f"{kind.label} already exists.")
-                self._check_quota(kind)
+                self._check_quota(kind, record)
             elif mode == "update":
                 # Observed in real traffic: updating an existing record needs its etag (else 409).
-                self._check_write(kind, key, existing, etag, create_ok=True)
+                self._check_write(kind, key, record, existing, etag, create_ok=True)
             else:  # updateIfMatchETag
                 if existing is None:
                     raise ApiError(kind.not_found, f"{kind.label} {key!r} does not exist.")
@@ -295,7 +308,10 @@ class EnrollmentApi:
             raise ApiError(
                 codes.INVALID_QUERY, "The stand-in supports only 'SELECT *' queries (no WHERE)."
             )
-        return self._page(kind.table, kind.item_type, request, group_key=None)
+        response = self._page(kind.table, kind.item_type, request, group_key=None)
+        return ApiResponse(
+            response.status, [without_keys(doc) for doc in response.body], response.headers
+        )
 
     def registration_query(self, request: ApiRequest) -> ApiResponse:
         """``POST /registrations/{groupId}/query``: the registration states of one group."""
@@ -378,6 +394,18 @@ class EnrollmentApi:
         return doc
 
 
+def without_keys(doc: dict[str, Any]) -> dict[str, Any]:
+    """A record as GET and query show it: a symmetric-key attestation is its type alone.
+
+    Real DPS shows the keys only in the PUT answer and from ``attestationmechanism`` (recorded
+    by the Azure SDK's tests; see tests/batches/data/SOURCES.md).
+    """
+    mechanism = doc.get("attestation")
+    if isinstance(mechanism, dict) and mechanism.get("type") == "symmetricKey":
+        return {**doc, "attestation": {"type": "symmetricKey"}}
+    return doc
+
+
 def _keep_symmetric_keys(record: dict[str, Any], existing: Mapping[str, Any], body: Any) -> None:
     """On update, a symmetric key the request omits keeps its stored value (not a new one)."""
     new, old = record["attestation"], existing.get("attestation", {})
@@ -390,10 +418,19 @@ def _keep_symmetric_keys(record: dict[str, Any], existing: Mapping[str, Any], bo
 
 
 def _match(existing: Mapping[str, Any], if_match: str | None, label: str, key: str) -> None:
-    """Apply If-Match: absent or ``*`` passes, the exact etag passes, anything else is 412."""
+    """Apply If-Match: absent or ``*`` passes, the exact etag passes, anything else is 412.
+
+    DPS takes one etag (the record's, verbatim); a list of etags is not one of them, so it is
+    412 too, even when it names the current etag (an etag never contains a comma).
+    """
     if if_match is None or if_match.strip() == "*":
         return
     given = if_match.strip()
+    if "," in given:
+        raise ApiError(
+            codes.PRECONDITION_FAILED,
+            f"If-Match names several etags; {label} {key!r} is matched against one only.",
+        )
     current = str(existing.get("etag", ""))
     # Some clients (C# v1) wrap the etag in quotes; accept both forms.
     if given not in (current, f'"{current}"'):
@@ -415,7 +452,7 @@ def _page_size(header: str | None) -> int:
 
 
 def _encode_continuation(after: int) -> str:
-    return base64.b64encode(json.dumps([{"token": f"+SEQ:{after}"}]).encode()).decode("ascii")
+    return base64.b64encode(json.dumps([{"token": f"+POS:{after}"}]).encode()).decode("ascii")
 
 
 def _decode_continuation(token: str | None) -> int:
@@ -424,7 +461,7 @@ def _decode_continuation(token: str | None) -> int:
     try:
         decoded = json.loads(base64.b64decode(token, validate=True))
         text = decoded[0]["token"]
-        if not isinstance(text, str) or not text.startswith("+SEQ:"):
+        if not isinstance(text, str) or not text.startswith("+POS:"):
             raise ValueError(text)
         after = int(text[5:])
     except (ValueError, KeyError, IndexError, TypeError, binascii.Error) as exc:

@@ -1,9 +1,11 @@
 """The stand-in's state in SQLite: enrollments, groups, registration states and the hub registry.
 
-One table per record kind, keyed by the lower-case id, with an ever-increasing ``seq`` that gives
-queries a stable order for paging. Records are stored as the JSON the service answers with. The
-stdlib ``sqlite3`` is enough here (the lab may import anything); one connection is shared by the
-server's threads behind a lock, which keeps writes serialised like a single DPS partition.
+One table per record kind, keyed by the lower-case id, with an ever-increasing ``seq``. Queries
+page in a scrambled but stable order (a bijective hash of ``seq``, indexed): real DPS lists in no
+order a client may rely on, so neither does the stand-in. Records are stored as the JSON the PUT
+answers with. The stdlib ``sqlite3`` is enough here (the lab may import anything); one connection
+is shared by the server's threads behind a lock, which keeps writes serialised like a single DPS
+partition.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from pathlib import Path
 from typing import Any, Final
 
 KINDS: Final = ("enrollments", "groups", "registrations", "certificates", "cas", "hub_devices")
+PAGED: Final = ("enrollments", "groups", "registrations")
+# The paging order: an odd multiplier modulo 2^32 permutes seq (no two records share a position).
+ORDER: Final = "((seq * 2654435761) % 4294967296)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS enrollments (
@@ -49,6 +54,9 @@ class DpsStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        for kind in PAGED:  # IF NOT EXISTS: state directories of older stand-ins get it too
+            group = "group_key, " if kind == "registrations" else ""
+            self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_order ON {kind}({group}{ORDER})")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -102,21 +110,32 @@ class DpsStore:
             row = self._db.execute(f"SELECT count(*) FROM {_table(kind)}").fetchone()
         return int(row[0])
 
+    def count_by_attestation(self, kind: str, attestation: str) -> int:
+        """Count the records of one kind whose attestation type is ``attestation``."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT count(*) FROM {_table(kind)} "
+                "WHERE json_extract(doc, '$.attestation.type') = ?",
+                (attestation,),
+            ).fetchone()
+        return int(row[0])
+
     def page(
         self, kind: str, *, after: int, limit: int, group_key: str | None = None
     ) -> tuple[list[dict[str, Any]], int | None]:
         """Return up to ``limit`` records after position ``after`` and the next position.
 
-        The next position is None when no record follows the page.
+        Positions follow :data:`ORDER`, not insertion; start with ``after=0``. The next
+        position is None when no record follows the page.
         """
-        where = "seq > ?"
+        where = f"{ORDER} > ?"
         args: list[Any] = [after]
         if group_key is not None:
             where += " AND group_key = ?"
             args.append(group_key)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT seq, doc FROM {_table(kind)} WHERE {where} ORDER BY seq LIMIT ?",
+                f"SELECT {ORDER}, doc FROM {_table(kind)} WHERE {where} ORDER BY {ORDER} LIMIT ?",
                 (*args, limit + 1),
             ).fetchall()
         more = len(rows) > limit

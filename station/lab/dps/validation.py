@@ -1,8 +1,9 @@
 """Request-body validation and normalisation, as DPS does it (dps-api.md §2).
 
-The stand-in stores an enrollment exactly as it will answer it: certificates replaced by their
-``info`` block, missing symmetric keys generated, defaults filled in. Every refusal is an
-:class:`ApiError` with a DPS error code; nothing here lets a library exception escape.
+The stand-in stores an enrollment as PUT answers it: certificates replaced by their ``info``
+block, missing symmetric keys generated, fields sent as null left out (no defaults filled in).
+GET and query answer the same record without its symmetric keys (``service.py``). Every refusal
+is an :class:`ApiError` with a DPS error code; nothing here lets a library exception escape.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ PROVISIONING_STATUSES = ("enabled", "disabled")
 BULK_MODES = ("create", "update", "updateIfMatchETag", "delete")
 MIN_SYMMETRIC_KEY_BYTES = 16
 MAX_SYMMETRIC_KEY_BYTES = 64
-GENERATED_KEY_BYTES = 32
+GENERATED_KEY_BYTES = 64  # what DPS generates for a key sent as null or left out
 MAX_ID_LENGTH = 128
 
 
@@ -210,6 +211,9 @@ def _certificate_pair(body: Mapping[str, Any], key: str, where: str) -> dict[str
         }
     if "primary" not in result:
         raise invalid(f"'{where}{key}.primary' is required.", codes.INVALID_CERTIFICATE)
+    if key == "clientCertificates":
+        # Recorded from real DPS: a lone primary certificate is answered as the secondary too.
+        result.setdefault("secondary", result["primary"])
     return result
 
 
@@ -309,16 +313,21 @@ def _common_fields(body: Mapping[str, Any], out: dict[str, Any]) -> None:
             desired = _object(props, "desired", "initialTwin.properties.")
             clean["properties"] = {"desired": desired} if desired is not None else {}
         out["initialTwin"] = clean
+    # Fields sent as null or left out are not filled with defaults: real DPS answers them by
+    # leaving them out, and provisioningStatus as null (it still means enabled).
     caps = _object(body, "capabilities", "")
-    iot_edge = False if caps is None else caps.get("iotEdge", False)
-    out["capabilities"] = {"iotEdge": _expect(iot_edge, bool, "capabilities.iotEdge", "a boolean")}
-    status = _enum(body, "provisioningStatus", PROVISIONING_STATUSES, "")
-    out["provisioningStatus"] = status or "enabled"
-    reprov = _object(body, "reprovisionPolicy", "") or {}
-    out["reprovisionPolicy"] = {
-        key: _expect(reprov.get(key, True), bool, f"reprovisionPolicy.{key}", "a boolean")
-        for key in ("updateHubAssignment", "migrateDeviceData")
-    }
+    if caps is not None:
+        iot_edge = caps.get("iotEdge", False)
+        out["capabilities"] = {
+            "iotEdge": _expect(iot_edge, bool, "capabilities.iotEdge", "a boolean")
+        }
+    out["provisioningStatus"] = _enum(body, "provisioningStatus", PROVISIONING_STATUSES, "")
+    reprov = _object(body, "reprovisionPolicy", "")
+    if reprov is not None:
+        out["reprovisionPolicy"] = {
+            key: _expect(reprov.get(key, True), bool, f"reprovisionPolicy.{key}", "a boolean")
+            for key in ("updateHubAssignment", "migrateDeviceData")
+        }
 
 
 def enrollment(body: Any, path_id: str | None) -> dict[str, Any]:

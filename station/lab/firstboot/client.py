@@ -254,7 +254,14 @@ class DeviceRegistrationClient:
 
     def _wait(self, headers: Mapping[str, str], deadline: float, reg_id: str) -> None:
         try:
-            delay = float(headers.get("retry-after", DEFAULT_POLL_S))
+            # the lab stand-in adds the exact wait in ms (its clock may be scaled); DPS sends
+            # whole seconds in Retry-After
+            millis = headers.get("x-ms-retry-after-ms")
+            delay = (
+                float(millis) / 1000
+                if millis
+                else float(headers.get("retry-after", DEFAULT_POLL_S))
+            )
         except ValueError:
             delay = DEFAULT_POLL_S
         delay = max(0.0, delay)

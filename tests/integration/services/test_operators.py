@@ -40,14 +40,14 @@ def test_secret_hash_round_trip_and_salt() -> None:
 
 def test_admin_adds_operators_with_pin_and_badge_and_they_log_in(admin_station) -> None:
     ops = service(admin_station)
-    tech = ops.add("tina", Role.TECHNICIAN, pin="2468", badge="BADGE-0042")
-    assert tech.pin_hash and "2468" not in tech.pin_hash
-    assert ops.authenticate_pin("tina", "2468").name == "tina"
+    tech = ops.add("tina", Role.TECHNICIAN, pin="246802", badge="BADGE-0042")
+    assert tech.pin_hash and "246802" not in tech.pin_hash
+    assert ops.authenticate_pin("tina", "246802").name == "tina"
     assert ops.authenticate_badge(" BADGE-0042 ").name == "tina"
     with pytest.raises(PermissionDeniedError, match="login refused"):
         ops.authenticate_pin("tina", "0000")
     with pytest.raises(PermissionDeniedError, match="login refused"):
-        ops.authenticate_pin("nobody", "2468")
+        ops.authenticate_pin("nobody", "246802")
     with pytest.raises(PermissionDeniedError, match="badge not recognised"):
         ops.authenticate_badge("BADGE-9999")
     assert [r.name for r in ops.all()] == ["boss", "tina"]
@@ -56,10 +56,10 @@ def test_admin_adds_operators_with_pin_and_badge_and_they_log_in(admin_station) 
 
 def test_disabled_operator_cannot_log_in_or_act(admin_station) -> None:
     ops = service(admin_station)
-    ops.add("quinn", Role.QA, pin="1357")
+    ops.add("quinn", Role.QA, pin="135791")
     ops.set_enabled("quinn", False)
     with pytest.raises(PermissionDeniedError):
-        ops.authenticate_pin("quinn", "1357")
+        ops.authenticate_pin("quinn", "135791")
     with pytest.raises(PermissionDeniedError, match="disabled"):
         require_role(admin_station.store(), "quinn", {Role.QA}, action="reprint a label")
     ops.set_enabled("quinn", True)
@@ -82,8 +82,10 @@ def test_bad_names_pins_and_duplicates_are_refused(admin_station) -> None:
     ops = service(admin_station)
     with pytest.raises(ValidationError):
         ops.add("bad name", Role.QA)
-    with pytest.raises(ValidationError, match="4 to 12 digits"):
+    with pytest.raises(ValidationError, match="6 to 12 digits"):
         ops.add("ok", Role.QA, pin="12ab")
+    with pytest.raises(ValidationError, match="6 to 12 digits"):
+        ops.add("ok", Role.QA, pin="1234")  # 4 digits fall to an offline guess in minutes
     ops.add("ok", Role.QA, badge="B1")
     with pytest.raises(ValidationError, match="already exists"):
         ops.add("ok", Role.QA)
@@ -102,3 +104,23 @@ def test_role_raised_with_plain_sql_is_caught_by_verify(admin_station, config) -
     assert report.first is not None
     assert (report.first.table, report.first.row) == ("operators", "tina")
     assert "behind the station's back" in report.first.reason
+
+
+def test_repeated_wrong_pins_lock_the_account_with_an_audit_event(admin_station) -> None:
+    ops = service(admin_station)
+    ops.add("tina", Role.TECHNICIAN, pin="246802")
+    for _ in range(4):
+        with pytest.raises(PermissionDeniedError):
+            ops.authenticate_pin("tina", "000000")
+    assert ops.authenticate_pin("tina", "246802").name == "tina"  # a good PIN resets the count
+    for _ in range(5):
+        with pytest.raises(PermissionDeniedError):
+            ops.authenticate_pin("tina", "000000")
+    with pytest.raises(PermissionDeniedError):
+        ops.authenticate_pin("tina", "246802")  # locked now, even with the right PIN
+    store = admin_station.store()
+    locked = [e for e in store.events_for("tina") if e.kind == "operator.locked_out"]
+    assert len(locked) == 1 and locked[0].payload["failures"] == 5
+    assert verify_store(store).ok
+    ops.set_enabled("tina", True)
+    assert ops.authenticate_pin("tina", "246802").name == "tina"

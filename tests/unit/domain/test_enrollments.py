@@ -147,3 +147,17 @@ def test_bad_templates_are_refused(kwargs, fragment: str) -> None:
     with pytest.raises(ValidationError) as info:
         EnrollmentTemplate(name="t", **kwargs)
     assert fragment in info.value.message
+
+
+def test_csv_cells_from_outside_are_neutralised_against_formulas(make_manifest) -> None:
+    import dataclasses
+
+    from station.domain.enrollments import csv_row, csv_text
+
+    manifest = make_manifest("SN9")
+    board = dataclasses.replace(manifest.board, model='=HYPERLINK("http://evil","x")')
+    row = csv_row(dataclasses.replace(manifest, board=board, batch="+cmd|' /C calc'!A0"), TEMPLATE)
+    assert row["model"] == '\'=HYPERLINK("http://evil","x")'
+    assert row["batch"] == "'+cmd|' /C calc'!A0"
+    assert row["serial"] == "SN9"
+    assert [csv_text(v) for v in ("-1", "@x", "\tx", "ok")] == ["'-1", "'@x", "'\tx", "ok"]

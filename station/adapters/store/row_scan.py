@@ -1,0 +1,184 @@
+"""Find rows the store could not even read: bad UTF-8, wrong types, broken JSON, unknown states.
+
+``station db verify`` runs this before anything decodes a row into a record, so a flipped byte in
+any column of any table is named (table, row, column) instead of ending in a traceback. Each
+column is read as a BLOB with its SQLite type, so nothing here can fail on the data itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Final
+
+from station.domain.pushes import PushState
+from station.domain.records import CertificateStatus, Role
+from station.domain.states import BatchStatus, DeviceStatus, JobState
+
+# column kinds: text, int, int?, bool, json, json-object, or a frozenset of allowed texts
+_Kind = str | frozenset[str]
+
+#: table -> (column naming the row, {column: kind}); every table of the station's schema
+SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
+    "meta": ("key", {"key": "text", "value": "text"}),
+    "events": (
+        "seq",
+        {
+            "seq": "int",
+            "time": "text",
+            "station": "text",
+            "operator": "text",
+            "kind": "text",
+            "subject": "text",
+            "payload": "json-object",
+            "prev_hash": "text",
+            "hash": "text",
+        },
+    ),
+    "operators": (
+        "name",
+        {
+            "name": "text",
+            "role": frozenset(str(role) for role in Role),
+            "enabled": "bool",
+            "pin_hash": "text",
+            "badge_hash": "text",
+            "created_at": "text",
+        },
+    ),
+    "batches": (
+        "name",
+        {
+            "name": "text",
+            "product": "text",
+            "size": "int",
+            "status": frozenset(str(status) for status in BatchStatus),
+            "created_at": "text",
+        },
+    ),
+    "devices": (
+        "registration_id",
+        {
+            "registration_id": "text",
+            "serial": "text",
+            "batch": "text",
+            "product": "text",
+            "attestation": "text",
+            "status": frozenset(str(status) for status in DeviceStatus),
+            "ek_sha256": "text",
+            "cert_thumbprint": "text",
+            "manifest": "json-object",
+            "manifest_hash": "text",
+            "event_seq": "int",
+            "created_at": "text",
+            "updated_at": "text",
+        },
+    ),
+    "certificates": (
+        "serial_number",
+        {
+            "serial_number": "text",
+            "registration_id": "text",
+            "thumbprint_sha256": "text",
+            "certificate_pem": "text",
+            "not_before": "text",
+            "not_after": "text",
+            "profile": "text",
+            "status": frozenset(CertificateStatus.ALL),
+            "issued_at": "text",
+            "batch": "text",
+            "job_id": "int?",
+            "void_reason": "text",
+        },
+    ),
+    "jobs": (
+        "id",
+        {
+            "slot": "text",
+            "batch": "text",
+            "state": frozenset(str(state) for state in JobState),
+            "step": "text",
+            "board_serial": "text",
+            "registration_id": "text",
+            "data": "json-object",
+            "created_at": "text",
+            "updated_at": "text",
+        },
+    ),
+    "labels": (
+        "id",
+        {
+            "registration_id": "text",
+            "template": "text",
+            "printer": "text",
+            "kind": frozenset({"print", "reprint"}),
+            "reason": "text",
+            "operator": "text",
+            "printed_at": "text",
+        },
+    ),
+    "pushes": (
+        "id",
+        {
+            "batch": "text",
+            "registration_id": "text",
+            "state": frozenset(str(state) for state in PushState),
+            "attempts": "int",
+            "last_error": "text",
+            "etag": "text",
+            "updated_at": "text",
+            "remote": "text",
+        },
+    ),
+}
+
+
+def damaged_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, str, str]]:
+    """Yield ``(table, row, reason)`` for every row with a column the store cannot read."""
+    present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for table, (key, columns) in SCHEMA.items():
+        if table not in present:
+            yield table, "-", "the table is missing"
+            continue
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        names = [column for column in columns if column in have]
+        for missing in sorted(set(columns) - have):
+            yield table, "-", f"column {missing} is missing"
+        select = ", ".join(f"typeof({c}), CAST({c} AS BLOB)" for c in names)
+        for row in conn.execute(f"SELECT rowid, {select} FROM {table} ORDER BY rowid"):
+            values = {name: (row[1 + 2 * i], row[2 + 2 * i]) for i, name in enumerate(names)}
+            for column in names:
+                reason = _check(columns[column], *values[column])
+                if reason:
+                    yield table, _row_name(row[0], values.get(key)), f"column {column} {reason}"
+
+
+def _check(kind: _Kind, sql_type: str, raw: bytes | None) -> str:
+    if kind in ("int", "bool"):
+        return "" if sql_type == "integer" else f"is {sql_type}, not an integer"
+    if kind == "int?":
+        return "" if sql_type in ("integer", "null") else f"is {sql_type}, not an integer"
+    if sql_type != "text" or raw is None:
+        return f"is {sql_type}, not text"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "is not valid UTF-8 text"
+    if isinstance(kind, frozenset):
+        return "" if text in kind else f"has the unknown value {text[:40]!r}"
+    if kind in ("json", "json-object"):
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            return "is not valid JSON"
+        if kind == "json-object" and not isinstance(value, dict):
+            return "is not a JSON object"
+    return ""
+
+
+def _row_name(rowid: int, key: tuple[str, bytes | None] | None) -> str:
+    """The row's natural key (as far as it is readable), else its row number."""
+    if key is None or key[1] is None:
+        return f"row {rowid}"
+    return key[1].decode("utf-8", "replace")
