@@ -7,8 +7,10 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 AGENT_HOST_BUILD := build/agent/host
+AGENT_CM_BUILD := build/agent/cortex-m
+AGENT_MBEDTLS_SRC := build/agent/mbedtls
 
-.PHONY: help bootstrap system-deps demo demo-gui test lint typecheck layers pytest gui bench clean package agent
+.PHONY: help bootstrap system-deps demo demo-gui test lint typecheck layers pytest gui bench clean package agent agent-cortex-m fuzz
 
 help:
 	@echo "make demo   set up everything, then run the lab demo end to end"
@@ -18,7 +20,8 @@ help:
 	@echo "make bench  run the benchmarks (figures go to docs/performance.md by hand)"
 	@echo "make lint   ruff + mypy + import-linter only"
 	@echo "make package  one-folder app in dist/station (PyInstaller) + its smoke test"
-	@echo "make agent  build the C board agent (agent/) and run its unit tests"
+	@echo "make agent  build the C board agent (agent/): host port + unit tests, Cortex-M port"
+	@echo "make fuzz   fuzz the agent core (libFuzzer, ASan, UBSan) for FUZZ_SECONDS per target"
 
 system-deps:
 	@bash packaging/install-system-deps.sh
@@ -67,8 +70,35 @@ agent: system-deps
 	cmake -S agent -B $(AGENT_HOST_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(AGENT_HOST_BUILD) -j2
 	ctest --test-dir $(AGENT_HOST_BUILD) --output-on-failure
+	@$(MAKE) --no-print-directory agent-cortex-m
+
+# The Cortex-M port (QEMU's mps2-an385, docs/agent-porting.md): mbedTLS from Debian's source
+# package into build/ (fetched once), cross-compiled with the port's configuration.
+agent-cortex-m: system-deps
+	@tree=$$(bash agent/ports/cortex-m/fetch-mbedtls.sh $(AGENT_MBEDTLS_SRC)) && \
+	cmake -S agent/ports/cortex-m -B $(AGENT_CM_BUILD) -DMBEDTLS_SOURCE_DIR=$$tree \
+		-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/agent/cmake/arm-none-eabi.cmake >/dev/null
+	cmake --build $(AGENT_CM_BUILD) -j2
 
 test: lint pytest
+
+# The agent's libFuzzer targets (agent/fuzz) under ASan + UBSan, FUZZ_SECONDS each, seeded from
+# the station's codec; the corpus grows in build/agent/fuzz/corpus-*. `make test` runs them for
+# 15 s each (tests/fuzz).
+FUZZ_SECONDS ?= 600
+AGENT_FUZZ_BUILD := build/agent/fuzz
+fuzz: bootstrap
+	cmake -S agent/fuzz -B $(AGENT_FUZZ_BUILD) -DCMAKE_C_COMPILER=clang >/dev/null
+	cmake --build $(AGENT_FUZZ_BUILD) -j2
+	$(PY) -m tests.fuzz.seeds $(AGENT_FUZZ_BUILD)/seeds
+	@for t in frame dispatch; do \
+		mkdir -p $(AGENT_FUZZ_BUILD)/corpus-$$t; \
+		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+		$(AGENT_FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=20000 \
+			-timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=$(AGENT_FUZZ_BUILD)/ \
+			$(AGENT_FUZZ_BUILD)/corpus-$$t $(AGENT_FUZZ_BUILD)/seeds/$$t || exit 1; \
+	done
 
 # The lab first (SoftHSM2 CA, local DPS, four virtual boards bound to slots), then the window;
 # closing the window stops the lab. See packaging/gui_lab.py for the lab logins.

@@ -36,6 +36,14 @@ fi
 # its host port, mbedTLS for the device key through the PSA Crypto API.
 PACKAGES+=(cmake gcc libmbedtls-dev)
 
+# #17 Cortex-M port: the board agent cross-compiled for an emulated Cortex-M3 (newlib), the
+# emulator itself, and clang's libFuzzer/ASan/UBSan runtimes for the agent's fuzz targets.
+# mbedTLS for the target is built from Debian's source package (see the deb-src block below).
+PACKAGES+=(
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  clang libclang-rt-14-dev dpkg-dev
+)
+
 # A python without the venv module (Debian's split python3) needs python3-venv as well.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   PACKAGES+=(python3-venv python3-dev)
@@ -47,7 +55,12 @@ for pkg in "${PACKAGES[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 
-if [[ ${#missing[@]} -eq 0 ]]; then
+# #17 Cortex-M port: `apt-get source mbedtls` (agent/ports/cortex-m) needs source indexes. When
+# the machine has no deb-src entry, add one mirroring its binary entries, in a file of our own.
+need_sources=0
+compgen -G '/var/lib/apt/lists/*_Sources*' >/dev/null || need_sources=1
+
+if [[ ${#missing[@]} -eq 0 && $need_sources -eq 0 ]]; then
   echo "system packages: all ${#PACKAGES[@]} present"
   exit 0
 fi
@@ -58,8 +71,29 @@ if [[ $(id -u) -ne 0 ]]; then
   SUDO=(sudo)
 fi
 
-echo "system packages: installing ${missing[*]}"
+if [[ $need_sources -eq 1 ]] && ! grep -rqsE '^(deb-src|Types:.*deb-src)' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo "system packages: adding deb-src entries (station-deb-src.*) for apt-get source"
+  shopt -s nullglob
+  # only the distribution's own archives: a third-party repository may publish no sources
+  for f in /etc/apt/sources.list.d/*.sources; do
+    grep -qE '^URIs:.*(debian|ubuntu)' "$f" || continue
+    sed -E 's/^Types:.*/Types: deb-src/' "$f" \
+      | "${SUDO[@]}" tee "/etc/apt/sources.list.d/station-deb-src-$(basename "$f")" >/dev/null
+  done
+  if [[ -s /etc/apt/sources.list ]]; then
+    sed -nE 's/^deb (.*(debian|ubuntu).*)/deb-src \1/p' /etc/apt/sources.list \
+      | "${SUDO[@]}" tee /etc/apt/sources.list.d/station-deb-src.list >/dev/null
+  fi
+  shopt -u nullglob
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update -qq
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "system packages: source indexes refreshed"
+  exit 0
+fi
+echo "system packages: installing ${missing[*]}"
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "system packages: done"

@@ -161,7 +161,8 @@ class Station:
     ) -> LabBoards:
         """A runner for virtual boards under the lab directory (the caller stops it).
 
-        ``firmware`` is ``python`` (the reference board) or ``c`` (the C agent's host port).
+        ``firmware`` is ``python`` (the reference board), ``c`` (the C agent's host port) or
+        ``qemu`` (its Cortex-M port on an emulated board).
         """
         from station.lab.boards.runner import LabBoards
 

@@ -25,10 +25,11 @@ from station.lab.boards.faults import Faults, FaultSpecError
 )
 @click.option(
     "--firmware",
-    type=click.Choice(["python", "c"]),
+    type=click.Choice(["python", "c", "qemu"]),
     default="python",
     show_default=True,
-    help="python: the reference board; c: the C agent's host port (build it with 'make agent').",
+    help="python: the reference board; c: the C agent's host port; qemu: its Cortex-M port on an "
+    "emulated board (kinds se, nokey). Build both with 'make agent'.",
 )
 @click.option("--baud", type=int, help="Emulated line speed (default: [board] baud; 0 = unpaced).")
 @click.option(

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from station.domain.errors import LabBoardError
-from station.lab.boards import c_agent
+from station.lab.boards import c_agent, qemu_board
 from station.lab.boards.faults import Faults
 from station.lab.boards.poweron import PowerOnResult, power_on
 from station.lab.boards.process_alive import pid_alive
@@ -34,6 +34,8 @@ REGISTRY_FILE = "boards.json"
 LAB_VID = 0x1209
 LAB_PID = 0x0001
 KINDS = ("tpm", "se", "nokey")
+#: Board firmwares: the Python reference board, the C agent's host port, its Cortex-M port in QEMU.
+FIRMWARES = (*c_agent.FIRMWARES, "qemu")
 MODELS = {"tpm": "LAB-TPM-1", "se": "LAB-SE-1", "nokey": "LAB-NOKEY-1"}
 _READY_TIMEOUT_S = 90.0
 
@@ -71,8 +73,9 @@ class LabBoards:
         lab_dir: holds the boards' state (``boards/board-N``), the TPM CA and the registry.
         baud: emulated line speed of every board (0 = unpaced).
         registry: where to publish the boards (default ``<lab_dir>/boards.json``).
-        firmware: ``python`` (the reference board) or ``c`` (the C agent's host port, built by
-            ``make agent``).
+        firmware: ``python`` (the reference board), ``c`` (the C agent's host port) or ``qemu``
+            (its Cortex-M port on an emulated board; kinds se and nokey); ``make agent`` builds
+            both.
     """
 
     lab_dir: Path
@@ -82,10 +85,10 @@ class LabBoards:
     boards: dict[int, LabBoard] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.firmware not in c_agent.FIRMWARES:
+        if self.firmware not in FIRMWARES:
             raise LabBoardError(
                 f"unknown board firmware '{self.firmware}'",
-                remedy=f"Use one of: {', '.join(c_agent.FIRMWARES)}.",
+                remedy=f"Use one of: {', '.join(FIRMWARES)}.",
             )
         self.lab_dir = self.lab_dir.resolve()
         self.lab_dir.mkdir(parents=True, exist_ok=True)
@@ -121,13 +124,18 @@ class LabBoards:
                 asked for a fault it cannot inject.
         """
         faults = faults or Faults()
-        if self.firmware == "c":
-            c_agent.check_faults(faults)
+        self._check_faults(faults)
+        kinds = KINDS if self.firmware != "qemu" else tuple(qemu_board.CAPABILITIES)
+        if kind != "mixed" and kind not in kinds:
+            raise LabBoardError(
+                f"{self.firmware} boards cannot be of kind {kind}",
+                remedy=f"Use one of: {', '.join(kinds)}, mixed (the emulated board has no TPM).",
+            )
         first = len(self.boards) + 1
         new = []
         for offset in range(count):
             index = first + offset
-            board_kind = KINDS[offset % 3] if kind == "mixed" else kind
+            board_kind = kinds[offset % len(kinds)] if kind == "mixed" else kind
             if faults.clone and offset in (0, count - 1):
                 board_kind = "tpm"
             new.append(self._define(index, board_kind, faults))
@@ -156,8 +164,8 @@ class LabBoards:
     def replug(self, index: int, faults: Faults | None = None) -> LabBoard:
         """Plug board ``index`` back in (same state, new pty); faults default to none."""
         board = self.boards[index]
-        if self.firmware == "c" and faults is not None:
-            c_agent.check_faults(faults)
+        if faults is not None:
+            self._check_faults(faults)
         if board.plugged:
             self._halt(board, signal.SIGTERM)
         board.faults = faults or Faults()
@@ -211,7 +219,7 @@ class LabBoards:
             LabBoardError: the board is unplugged or did not answer.
         """
         board = self.boards[index]
-        if self.firmware == "c":
+        if self.firmware != "python":
             raise LabBoardError(
                 "C boards have no lab first boot",
                 remedy="Power on Python boards (--firmware python); see docs/agent-porting.md.",
@@ -237,8 +245,17 @@ class LabBoards:
 
         Lab control: copied into another board's state folder, with the ``stuck_key`` fault, it
         makes a cloned secure element.
+
+        Raises:
+            LabBoardError: a QEMU board (its key is a record in its flash file).
         """
         board = self.boards[index]
+        if self.firmware == "qemu":
+            raise LabBoardError(
+                "a QEMU board keeps its device key inside its flash file",
+                remedy="Clone secure elements with --firmware python or c.",
+                board=index,
+            )
         if self.firmware == "c":
             return board.state_dir / c_agent.DEVICE_KEY_FILE
         return BoardState(board.state_dir).key_file
@@ -257,7 +274,12 @@ class LabBoards:
 
     def _spawn(self, board: LabBoard) -> None:
         board.state_dir.mkdir(parents=True, exist_ok=True)
-        command = self._c_command(board) if self.firmware == "c" else self._python_command(board)
+        if self.firmware == "c":
+            command = self._c_command(board)
+        elif self.firmware == "qemu":
+            command = self._qemu_command(board)
+        else:
+            command = self._python_command(board)
         with (board.state_dir / "board.log").open("ab") as log:
             board.process = subprocess.Popen(
                 command,
@@ -268,6 +290,29 @@ class LabBoards:
             )
         board.port = ""
         board.swtpm_pid = None
+
+    def _check_faults(self, faults: Faults) -> None:
+        if self.firmware == "c":
+            c_agent.check_faults(faults)
+        elif self.firmware == "qemu":
+            qemu_board.check_faults(faults)
+
+    def _qemu_command(self, board: LabBoard) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "station.lab.boards.qemu_board",
+            "--state",
+            str(board.state_dir),
+            "--kind",
+            board.kind,
+            "--serial",
+            board.serial,
+            "--faults",
+            board.faults.render(),
+            "--firmware-image",
+            str(qemu_board.firmware_image()),
+        ]
 
     def _c_command(self, board: LabBoard) -> list[str]:
         return c_agent.command(
