@@ -27,11 +27,16 @@ def deviant(tmp_path_factory: pytest.TempPathFactory) -> DeviantSet:
 
 
 @pytest.fixture
-def station_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A station that trusts nothing but what is imported (clock: now, certs run to 2044)."""
+def station_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Path]:
+    """An initialised station that trusts nothing but what is imported (certs run to 2044)."""
     config = tmp_path / "station.toml"
     config.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n')
     monkeypatch.setenv("STATION_CONFIG", str(config))
+    # Only `init` creates a station database; every other command refuses a missing one.
+    assert main(["init"]) == 0
+    capsys.readouterr()
     yield tmp_path / "data"
 
 
@@ -163,6 +168,8 @@ def test_an_unwritable_trust_folder_is_an_error_with_a_remedy(
         f'[station]\ndata_dir = "{tmp_path / "data"}"\n[tpm]\nimport_dir = "{blocked}"\n'
     )
     monkeypatch.setenv("STATION_CONFIG", str(config))
+    assert main(["init"]) == 0
+    capsys.readouterr()
     assert main(["tpm", "trust", "import", str(deviant.anchors / "root.pem")]) == 1
     err = capsys.readouterr().err
     assert f"error: cannot write to the trust folder {blocked}" in err
