@@ -466,14 +466,7 @@ def plan_issuance(
             if len(text) > 64 or any(ord(c) < 0x20 for c in text):
                 raise _profile_error(profile.name, attr, "at most 64 printable characters")
             subject.append((attr, text))
-    not_before = now - timedelta(minutes=profile.backdate_minutes)
-    not_after = min(now + timedelta(days=profile.validity_days), ca_not_after)
-    if not_after <= now:
-        raise ChainRejectedError(
-            "the station's CA certificate has expired; it cannot issue",
-            remedy="Import a renewed intermediate with 'station ca import'.",
-            reason="expired",
-        )
+    not_before, not_after = _validity(profile, now, ca_not_after)
     return IssuancePlan(
         serial_number=serial,
         subject=tuple(subject),
@@ -538,17 +531,11 @@ def plan_manifest_signing(
             f"station ID {station_id!r} cannot name a manifest signing certificate",
             remedy="Set [station] id to at most 64 printable characters.",
         )
-    not_after = min(now + timedelta(days=profile.validity_days), ca_not_after)
-    if not_after <= now:
-        raise ChainRejectedError(
-            "the station's CA certificate has expired; it cannot issue",
-            remedy="Import a renewed intermediate with 'station ca import'.",
-            reason="expired",
-        )
+    not_before, not_after = _validity(profile, now, ca_not_after)
     return IssuancePlan(
         serial_number=serial,
         subject=(("CN", station_id), ("OU", MANIFEST_SIGNER_OU)),
-        not_before=now - timedelta(minutes=profile.backdate_minutes),
+        not_before=not_before,
         not_after=not_after,
         key_usage=frozenset(profile.key_usage),
         extended_key_usage=profile.extended_key_usage,
@@ -696,3 +683,21 @@ def decode_group_key(text: str) -> bytes:
             remedy="Paste the primary key exactly as DPS shows it for the enrollment group.",
         )
     return key
+
+
+def _validity(
+    profile: CertificateProfile, now: datetime, ca_not_after: datetime
+) -> tuple[datetime, datetime]:
+    """The profile's validity window, backdated and cut at the CA's own expiry.
+
+    Raises:
+        ChainRejectedError: the CA has already expired, so nothing it signs would be valid.
+    """
+    not_after = min(now + timedelta(days=profile.validity_days), ca_not_after)
+    if not_after <= now:
+        raise ChainRejectedError(
+            "the station's CA certificate has expired; it cannot issue",
+            remedy="Import a renewed intermediate with 'station ca import'.",
+            reason="expired",
+        )
+    return now - timedelta(minutes=profile.backdate_minutes), not_after
