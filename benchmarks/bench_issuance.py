@@ -78,10 +78,9 @@ def main() -> None:
             profiles=load_profiles(default_profile_dir()),
             clock=SystemClock(),
             station_id="bench",
-            operator="bench",
         )
-        service.init(token.uri("station-ca"), common_name="Bench CA")
-        service.lab_root()
+        service.init(token.uri("station-ca"), common_name="Bench CA", operator="bench")
+        service.lab_root(operator="bench")
         ica = x509.load_pem_x509_certificate(admin.chain_file.read_bytes())
         profile = load_profiles(default_profile_dir())["device-identity"]
         csr = _csr()
@@ -106,7 +105,7 @@ def main() -> None:
         for fn in (
             lambda i: build_and_sign(plans[i], device_key, issuer=ica, signer=memory_key),
             lambda i: build_and_sign(plans[i], device_key, issuer=ica, signer=hsm_key),
-            lambda i: service.issue(csr, "dev-bench"),
+            lambda i: service.issue(csr, "dev-bench", operator="bench"),
         ):
             fn(0)  # warm-up
         floor, token, use_case = [], [], []
@@ -122,7 +121,9 @@ def main() -> None:
                     n, lambda i: build_and_sign(plans[i], device_key, issuer=ica, signer=hsm_key)
                 )
             )
-            use_case.append(_batch(n // 5, lambda i: service.issue(csr, "dev-bench")))
+            use_case.append(
+                _batch(n // 5, lambda i: service.issue(csr, "dev-bench", operator="bench"))
+            )
         hsm_key.close()
         service.close()
         store.close()

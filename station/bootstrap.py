@@ -277,15 +277,11 @@ class Station:
                 profiles=load_profiles(section.profile_dir or default_profile_dir()),
                 clock=self.clock,
                 station_id=self.config.station.id,
-                operator=self.operator,
                 default_profile=section.default_profile,
                 quota_spare=section.quota_spare,
                 expiry_warning_days=section.expiry_warning_days,
                 products=self.products(),
             )
-        # the CA session outlives a change of operator (a GUI slot keeps its station all shift):
-        # whoever acts now is the one audited
-        self._ca.operator = self.operator
         return self._ca
 
     def products(self) -> ProductCatalog:
@@ -488,7 +484,6 @@ class Station:
             ),
             clock=self.clock,
             station_id=self.config.station.id,
-            operator=self.operator,
         )
 
     def devices(self) -> DeviceService:

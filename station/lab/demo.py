@@ -142,7 +142,8 @@ class HeadlessFrontEnd:
             lines: dict[str, ProvisionLine] = {}
             for slot, batch in plan:
                 line = lines.setdefault(
-                    batch, ProvisionLine(base.for_thread, batch=batch, emit=show)
+                    batch,
+                    ProvisionLine(base.for_thread, batch=batch, operator=TECHNICIAN, emit=show),
                 )
                 line.plugged(slot, finder.board_in(slot).device)
             deadline = time.monotonic() + 600
@@ -275,8 +276,13 @@ class _Demo:
     def set_up_ca(self) -> str:
         assert self.token is not None
         ca = self.station(ADMIN).ca()
-        ca.init(self.token.uri("station-ca-key"), common_name="Demo Line 1 CA", organization="Demo")
-        ca.lab_root()
+        ca.init(
+            self.token.uri("station-ca-key"),
+            common_name="Demo Line 1 CA",
+            organization="Demo",
+            operator=ADMIN,
+        )
+        ca.lab_root(operator=ADMIN)
         self._manifest_key(ca)
         status = ca.status()
         subject = status.certificate.subject if status.certificate else "?"
@@ -285,7 +291,7 @@ class _Demo:
 
     def _manifest_key(self, ca: CaService) -> None:
         """A P-256 key in the HSM for signing batch manifests, certified by the station CA."""
-        ca.certify_manifest_key()
+        ca.certify_manifest_key(operator=ADMIN)
 
     def add_people_and_batches(self) -> str:
         admin = self.station(ADMIN)
@@ -368,7 +374,7 @@ class _Demo:
         )
         sym_group = next(group for group in written if group.endswith("-sym"))
         keys = client.enrollment_group.get_attestation_mechanism(sym_group)["symmetricKey"]
-        self.station(ADMIN).ca().import_group_key(GROUP_KEY_URI, keys["primaryKey"])
+        self.station(ADMIN).ca().import_group_key(GROUP_KEY_URI, keys["primaryKey"], operator=ADMIN)
         return (
             f"DPS groups {', '.join(written)}; the symmetric group key DPS generated is now a "
             "non-extractable key in the HSM"

@@ -92,9 +92,13 @@ def pki(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ManifestPki
     station = build_station(load_config(config, env={}), operator="boss")
     station.database().initialize(config_file="c", data_dir="d", admin="boss")
     ca = station.ca()
-    ca.init(f"pkcs11:token={token.label};object=station-ca-key", common_name="Station CA")
-    ca.lab_root()
-    ca.certify_manifest_key()
+    ca.init(
+        f"pkcs11:token={token.label};object=station-ca-key",
+        common_name="Station CA",
+        operator="boss",
+    )
+    ca.lab_root(operator="boss")
+    ca.certify_manifest_key(operator="boss")
     root_file = tmp_path / "ca-data" / "ca" / "root.pem"
     yield ManifestPki(root_file.read_bytes(), root_file, chain_file, uri, token.pin, station)
     station.close()

@@ -41,7 +41,7 @@ def _device_certificate(pki) -> tuple[ec.EllipticCurvePrivateKey, list[bytes]]:
         .sign(key, hashes.SHA256())
     )
     issued = pki.ca_station.ca().issue_as_admin(
-        csr.public_bytes(serialization.Encoding.PEM), "forger-01"
+        csr.public_bytes(serialization.Encoding.PEM), "forger-01", operator="boss"
     )
     chain = x509.load_pem_x509_certificates((issued.certificate.pem + issued.chain_pem).encode())
     return key, [cert.public_bytes(serialization.Encoding.DER) for cert in chain]
@@ -112,7 +112,10 @@ def test_the_line_never_issues_a_manifest_signing_certificate(pki) -> None:
     )
     with pytest.raises(ProfileError, match="manifest key, never a device"):
         pki.ca_station.ca().issue_as_admin(
-            csr.public_bytes(serialization.Encoding.PEM), "dev-77", profile="manifest-signing"
+            csr.public_bytes(serialization.Encoding.PEM),
+            "dev-77",
+            profile="manifest-signing",
+            operator="boss",
         )
 
 

@@ -88,7 +88,6 @@ def build_rig(token: SoftHsmToken, store: Any, ca_dir: Path) -> CaRig:
             "profiles": profiles,
             "clock": clock,
             "station_id": "test-station",
-            "operator": "root",
             "quota_spare": 1,
         }
         options.update(overrides)
@@ -120,8 +119,8 @@ def rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
 def ready(rig: CaRig) -> CaRig:
     """A rig whose CA has a P-256 key in SoftHSM2 and a lab-root-signed intermediate."""
     service = rig.service
-    service.init(rig.key_uri(), common_name="Test Station CA", organization="ACME")
-    service.lab_root()
+    service.init(rig.key_uri(), common_name="Test Station CA", organization="ACME", operator="root")
+    service.lab_root(operator="root")
     return rig
 
 

@@ -108,9 +108,14 @@ def power(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PowerRig]
         admin = rig.station("boss")
         admin.database().initialize(config_file="c", data_dir="d", admin="boss")
         ca = admin.ca()
-        ca.init(token.uri("station-ca-key"), common_name="Line 1 CA", organization="ACME")
-        ca.lab_root()
-        ca.import_group_key(GROUP_KEY_URI, group_key)
+        ca.init(
+            token.uri("station-ca-key"),
+            common_name="Line 1 CA",
+            organization="ACME",
+            operator="boss",
+        )
+        ca.lab_root(operator="boss")
+        ca.import_group_key(GROUP_KEY_URI, group_key, operator="boss")
         admin.operators().add("tina", Role.TECHNICIAN)
         for name, product in BATCHES.items():
             admin.batches().open(name=name, product=product, size=10)

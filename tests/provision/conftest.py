@@ -71,7 +71,9 @@ class Rig:
             sink = events if events is not None else []
             return station.provisioning().run(
                 link,
-                ProvisionRequest(slot=slot, batch=batch, rework_reason=rework, serial=serial),
+                ProvisionRequest(
+                    slot=slot, batch=batch, operator=operator, rework_reason=rework, serial=serial
+                ),
                 emit=sink.append,
             )
         finally:
@@ -151,9 +153,16 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
         admin = built.station("boss")
         admin.database().initialize(config_file="c", data_dir="d", admin="boss")
         ca = admin.ca()
-        ca.init(token.uri("station-ca-key"), common_name="Line 1 CA", organization="ACME")
-        ca.lab_root()
-        ca.import_group_key(GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode())
+        ca.init(
+            token.uri("station-ca-key"),
+            common_name="Line 1 CA",
+            organization="ACME",
+            operator="boss",
+        )
+        ca.lab_root(operator="boss")
+        ca.import_group_key(
+            GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode(), operator="boss"
+        )
         admin.operators().add("tina", Role.TECHNICIAN)
         admin.operators().add("quinn", Role.QA, pin="246802")
         for name, product in BATCHES.items():

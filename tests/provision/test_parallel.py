@@ -23,7 +23,7 @@ def test_sixteen_boards_in_parallel_all_pass_without_interference(rig: Rig) -> N
             events.append(event)
 
     base = rig.station("tina")
-    line = ProvisionLine(base.for_thread, batch="WO-16", emit=emit)
+    line = ProvisionLine(base.for_thread, batch="WO-16", operator="tina", emit=emit)
     try:
         for board in boards:
             line.plugged(f"slot-{board.index:02d}", board.port)

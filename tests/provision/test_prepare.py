@@ -44,10 +44,13 @@ def test_a_ca_opened_for_one_operator_audits_whoever_acts_next(rig: Rig) -> None
     (board,) = rig.lab.start(1, "se")
     station = rig.station("tina")
     station.provisioning().prepare("WO-X509")  # the CA session opens as tina ...
-    station.operator = "boss"  # ... then another operator logs in at the same slot
     link = station.board_session(board.port, handshake=False)
     try:
-        outcome = station.provisioning().run(link, ProvisionRequest(slot="s1", batch="WO-X509"))
+        outcome = station.provisioning().run(
+            # ... then another operator provisions at the same slot: the request names them
+            link,
+            ProvisionRequest(slot="s1", batch="WO-X509", operator="boss"),
+        )
     finally:
         link.close()
     assert outcome.passed, outcome.reason

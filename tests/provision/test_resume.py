@@ -88,7 +88,10 @@ def test_cancel_stops_between_steps_and_the_board_resumes(rig: Rig) -> None:
     station = rig.station()
     link = station.board_session(board.port, handshake=False)
     outcome = station.provisioning().run(
-        link, ProvisionRequest(slot="s1", batch="WO-X509"), emit=emit, cancel=cancel
+        link,
+        ProvisionRequest(slot="s1", batch="WO-X509", operator="tina"),
+        emit=emit,
+        cancel=cancel,
     )
     link.close()
     assert not outcome.passed and outcome.code == "provision.cancelled"

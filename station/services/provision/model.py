@@ -27,6 +27,7 @@ class ProvisionRequest:
     Args:
         slot: the slot name (or the port, for one-off runs).
         batch: the open batch the board goes into.
+        operator: who provisions it (checked for the role; named in the job and the audit).
         rework_reason: QA only: void the board's recorded identity with this reason and
             provision it anew (instead of stopping with "already provisioned").
         serial: the serial scanned from the board's sticker, for boards that report none
@@ -35,6 +36,7 @@ class ProvisionRequest:
 
     slot: str
     batch: str
+    operator: str
     rework_reason: str = ""
     serial: str = ""
 

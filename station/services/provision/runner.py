@@ -62,24 +62,27 @@ log = logging.getLogger(__name__)
 class ProvisionService:
     """Provision boards into batches, one board per call, on the calling thread."""
 
-    def __init__(self, ports: ProvisionPorts, *, clock: Clock, station_id: str, operator: str):
+    def __init__(self, ports: ProvisionPorts, *, clock: Clock, station_id: str):
         self._p = ports
         self._store = ports.store
         self._clock = clock
         self._station = station_id
-        self._operator = operator
-        self._jobs = JobLedger(ports.store, clock=clock, station_id=station_id, operator=operator)
+
+    def _ledger(self, operator: str) -> JobLedger:
+        return JobLedger(
+            self._store, clock=self._clock, station_id=self._station, operator=operator
+        )
 
     # ------------------------------------------------------------------ public API
-    def check_operator(self, *, rework: bool = False) -> None:
-        """Fail early if the operator may not provision (or rework).
+    def check_operator(self, operator: str, *, rework: bool = False) -> None:
+        """Fail early if ``operator`` may not provision (or rework).
 
         Raises:
             PermissionDeniedError: unknown, disabled or insufficient role.
         """
         require_role(
             self._store,
-            self._operator,
+            operator,
             REWORKERS if rework else PROVISIONERS,
             action="rework a board" if rework else "provision boards",
         )
@@ -105,8 +108,8 @@ class ProvisionService:
         """Open provisioning jobs (all, or of one batch), oldest first."""
         return [job for job in self._store.open_jobs() if not batch or job.batch == batch]
 
-    def void_job(self, job_id: int, reason: str) -> JobRecord:
-        """Abandon an open job (board lost or scrapped): its unused certificates are voided.
+    def void_job(self, job_id: int, reason: str, *, operator: str) -> JobRecord:
+        """Abandon an open job as ``operator``: its unused certificates are voided.
 
         Raises:
             ValidationError: no reason given.
@@ -115,11 +118,11 @@ class ProvisionService:
         """
         if not reason.strip():
             raise ValidationError("voiding a job needs a reason", remedy="Pass --reason TEXT.")
-        self.check_operator()
+        self.check_operator(operator)
         job = self._store.job(job_id)
         if job is None:
             raise NotFoundError(f"no provisioning job {job_id}", job=job_id)
-        return self._jobs.void(job, reason)
+        return self._ledger(operator).void(job, reason)
 
     def run(
         self,
@@ -136,9 +139,10 @@ class ProvisionService:
         next plug of the same board resumes it.
         """
         run = Run(link=link, request=request, emit=emit)
-        journal = Journal(self._jobs, run)
+        jobs = self._ledger(request.operator)
+        journal = Journal(jobs, run)
         try:
-            ctx = self._drive(run, journal, cancel)
+            ctx = self._drive(run, jobs, journal, cancel)
         except StationError as exc:
             return journal.failed(exc, exc.code, exc.message, exc.remedy)
         except Exception as exc:  # a bug must not kill the slot's worker; it is reported
@@ -154,24 +158,22 @@ class ProvisionService:
         )
 
     # ------------------------------------------------------------------ the machine
-    def _drive(self, run: Run, journal: Journal, cancel: Cancellation | None) -> StepContext:
+    def _drive(
+        self, run: Run, jobs: JobLedger, journal: Journal, cancel: Cancellation | None
+    ) -> StepContext:
+        operator = run.request.operator
         admission = Admission(
-            self._p,
-            self._jobs,
-            journal,
-            clock=self._clock,
-            station=self._station,
-            operator=self._operator,
+            self._p, jobs, journal, clock=self._clock, station=self._station, operator=operator
         )
         board = admission.connect(run)
         admission.duplicates(run, board)
         ctx = StepContext(
             ports=self._p,
-            jobs=self._jobs,
+            jobs=jobs,
             journal=journal,
             clock=self._clock,
             station=self._station,
-            operator=self._operator,
+            operator=operator,
             run=run,
             board=board,
         )

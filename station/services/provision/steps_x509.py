@@ -110,6 +110,7 @@ def issue(ctx: StepContext, state: X509State) -> str:
             batch=batch,
             job_id=ctx.job.id,
             context=SubjectContext(product=recipe.name, batch=batch),
+            operator=ctx.operator,
         )
     serial = issued.certificate.serial_hex
     record = ctx.store.certificate(serial)
