@@ -83,10 +83,10 @@ from station.ports import (
     Clock,
     DeviceCrypto,
     GroupKeys,
-    IdentityStore,
     InjectedKey,
     ProductCatalog,
     TpmIdentityReader,
+    UnitOfWork,
 )
 from station.protocol.ops import BoardInfo as HelloInfo
 from station.protocol.ops import Capability
@@ -102,7 +102,6 @@ log = logging.getLogger(__name__)
 PROVISIONERS = frozenset({Role.TECHNICIAN, Role.QA, Role.ADMIN})
 REWORKERS = frozenset({Role.QA, Role.ADMIN})
 #: Settings key prefix indexing device public keys (SHA-256 of the SPKI, public, never secret).
-DEVICE_KEY_PREFIX = "provision.device_key."
 _NONCE_BYTES = 32
 _CAPABILITY = {
     ProductAttestation.TPM: Capability.TPM,
@@ -196,7 +195,7 @@ class _Run:
 class ProvisionPorts:
     """What the provisioning service talks to (opened lazily by the composition root)."""
 
-    store: IdentityStore
+    store: UnitOfWork
     products: ProductCatalog
     ca: Callable[[], CaService]
     group_keys: Callable[[], GroupKeys]
@@ -251,7 +250,7 @@ class ProvisionService:
 
     def open_jobs(self, batch: str = "") -> list[JobRecord]:
         """Open provisioning jobs (all, or of one batch), oldest first."""
-        return [job for job in self._store.open_jobs() if not batch or job.batch == batch]
+        return [job for job in self._store.jobs.open() if not batch or job.batch == batch]
 
     def void_job(self, job_id: int, reason: str) -> JobRecord:
         """Abandon an open job (board lost or scrapped): its unused certificates are voided.
@@ -264,7 +263,7 @@ class ProvisionService:
         if not reason.strip():
             raise ValidationError("voiding a job needs a reason", remedy="Pass --reason TEXT.")
         self.check_operator()
-        job = self._store.job(job_id)
+        job = self._store.jobs.get(job_id)
         if job is None:
             raise NotFoundError(f"no provisioning job {job_id}", job=job_id)
         return self._jobs.void(job, reason)
@@ -327,7 +326,7 @@ class ProvisionService:
             self._print_label(run)
 
     def _recipe_for(self, batch: str) -> ProductRecipe:
-        record = self._store.batch(batch)
+        record = self._store.batches.get(batch)
         if record is None:
             raise BatchFullError(
                 f"there is no batch called {batch!r}",
@@ -468,7 +467,7 @@ class ProvisionService:
         serial = run.hello.serial
         live = [
             d
-            for d in self._store.devices(DeviceQuery(serial=serial, limit=10))
+            for d in self._store.devices.find(DeviceQuery(serial=serial, limit=10))
             if d.status != DeviceStatus.VOIDED
         ]
         if not live:
@@ -490,8 +489,8 @@ class ProvisionService:
         )
 
     def _rework(self, registration_id: str, reason: str) -> None:
-        with self._store.atomic():
-            for cert in self._store.certificates_for(registration_id):
+        with self._store:
+            for cert in self._store.certificates.for_device(registration_id):
                 if cert.status != CertificateStatus.VOIDED:
                     self._jobs.void_certificate(cert, f"rework: {reason}")
             void_identity(
@@ -504,7 +503,7 @@ class ProvisionService:
             )
 
     def _check_registration_id(self, registration_id: str, serial: str) -> None:
-        device = self._store.device(registration_id)
+        device = self._store.devices.get(registration_id)
         if device is not None and device.status != DeviceStatus.VOIDED:
             raise DuplicateIdentityError(
                 f"registration ID {registration_id} is already provisioned on "
@@ -525,12 +524,12 @@ class ProvisionService:
                 )
 
     def _check_room(self, batch: str, serial: str) -> None:
-        record = self._store.batch(batch)
+        record = self._store.batches.get(batch)
         assert record is not None
-        done = self._store.count_devices(
+        done = self._store.devices.count(
             DeviceQuery(batch=batch, status=str(DeviceStatus.PROVISIONED))
         )
-        running = [j for j in self._store.open_jobs() if j.batch == batch]
+        running = [j for j in self._store.jobs.open() if j.batch == batch]
         if done + len(running) >= record.size:
             raise BatchFullError(
                 f"batch {batch} is full ({done} provisioned, {len(running)} in progress, "
@@ -557,7 +556,7 @@ class ProvisionService:
         registration_id = tpm_registration_id(key.public)
         clones = [
             d
-            for d in self._store.devices(DeviceQuery(ek_sha256=ek_sha, limit=5))
+            for d in self._store.devices.find(DeviceQuery(ek_sha256=ek_sha, limit=5))
             if d.status != DeviceStatus.VOIDED and d.serial != run.hello.serial
         ]
         if clones:
@@ -631,7 +630,7 @@ class ProvisionService:
         self._pass(run, Step.KEYGEN, "P-256 key made in the secure element")
 
     def _check_device_key(self, run: _Run, spki_sha256: str) -> None:
-        owner = self._store.setting(DEVICE_KEY_PREFIX + spki_sha256)
+        owner = self._store.devices.key_owner(spki_sha256)
         if owner and owner != run.registration_id:
             raise DuplicateIdentityError(
                 f"this board's device key is already recorded for {owner}: a cloned secure element",
@@ -671,7 +670,7 @@ class ProvisionService:
                 context=SubjectContext(product=run.recipe.name, batch=run.request.batch),
             )
         serial = issued.certificate.serial_hex
-        record = self._store.certificate(serial)
+        record = self._store.certificates.get(serial)
         assert record is not None  # the CA logged it before returning
         run.certificate = record
         run.chain_pem = issued.chain_pem
@@ -795,7 +794,7 @@ class ProvisionService:
         assert run.recipe is not None and run.hello is not None and run.job is not None
         self._begin(run, Step.RECORD)
         manifest = self._manifest(run)
-        with self._store.atomic():
+        with self._store:
             record_identity(
                 self._store,
                 manifest,
@@ -804,11 +803,11 @@ class ProvisionService:
                 operator=self._operator,
             )
             if run.certificate is not None:
-                current = self._store.certificate(run.certificate.serial_number)
+                current = self._store.certificates.get(run.certificate.serial_number)
                 assert current is not None
-                self._store.save_certificate(replace(current, status=CertificateStatus.INSTALLED))
+                self._store.certificates.save(replace(current, status=CertificateStatus.INSTALLED))
             if "spki" in run.notes:
-                self._store.save_setting(DEVICE_KEY_PREFIX + run.notes["spki"], run.registration_id)
+                self._store.devices.claim_key(run.notes["spki"], run.registration_id)
             run.job = self._jobs.advance(
                 run.job, step=Step.RECORD, state=JobState.PASSED, phase="passed"
             )

@@ -118,6 +118,11 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
             "printed_at": "text",
         },
     ),
+    "batch_seals": (
+        "batch",
+        {"batch": "text", "count": "int", "digest": "text", "sealed_at": "text"},
+    ),
+    "device_keys": ("spki_sha256", {"spki_sha256": "text", "registration_id": "text"}),
     "pushes": (
         "id",
         {
