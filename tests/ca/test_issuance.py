@@ -348,13 +348,13 @@ def test_issue_through_the_real_sqlite_store(softhsm, tmp_path: Path) -> None:
         reader = SqliteUnitOfWork.open(
             db, busy_timeout_ms=5000, backup_dir=tmp_path / "bk", clock=SteadyClock()
         )
-        record = reader.certificate(issued.certificate.serial_hex.lower())
+        record = reader.certificates.get(issued.certificate.serial_hex.lower())
         assert record is not None and record.batch == "WO-1"
-        kinds = [e.kind for e in reader.events()]
+        kinds = [e.kind for e in reader.audit.events()]
         assert kinds.count("ca.certificate_issued") == 1 and "ca.chain_imported" in kinds
         with pytest.raises(QuotaExceededError):
             service.issue(device_csr("dev-2"), "dev-2", batch="WO-1")
-        assert reader.count_certificates(batch="WO-1") == 1
+        assert reader.certificates.count(batch="WO-1") == 1
         service.close()
     finally:
         store.close()

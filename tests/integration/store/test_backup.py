@@ -16,9 +16,9 @@ def test_backup_is_a_verified_copy_taken_while_open(
     assert not target.with_name("copy.db.partial").exists()
     copy = SqliteUnitOfWork.open(target, clock=clock)
     try:
-        assert copy.audit_head() == store.audit.head()
+        assert copy.audit.head() == store.audit.head()
         assert verify_store(copy).ok
-        assert len(list(copy.events())) == 20
+        assert len(list(copy.audit.events())) == 20
     finally:
         copy.close()
     conn = sqlite3.connect(target)
