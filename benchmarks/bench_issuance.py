@@ -30,7 +30,7 @@ from hsm.softhsm import activate, create_token
 from station.adapters.ca.admin import FileCaAdministration
 from station.adapters.ca.builder import build_and_sign
 from station.adapters.ca.profiles import default_profile_dir, load_profiles
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.bootstrap import SystemClock
 from station.domain.certificates import plan_issuance, serial_from_random
 from station.domain.records import OperatorRecord, Role
@@ -65,10 +65,10 @@ def main() -> None:
         activate(token.conf)
         pins = hsm.PinSource(env={"STATION_PKCS11_PIN": token.pin})
         admin = FileCaAdministration(work / "ca", configured_uri="", pin_source=pins)
-        store = SqliteStore.open(
+        store = SqliteUnitOfWork.open(
             work / "station.db", busy_timeout_ms=5000, backup_dir=work / "bk", clock=SystemClock()
         )
-        store.save_operator(
+        store.operators.save(
             OperatorRecord(name="bench", role=Role.ADMIN, enabled=True, created_at="2026")
         )
         service = CaService(

@@ -28,12 +28,12 @@ from station.ports import (
     EnrollmentService,
     ExportFiles,
     GroupKeys,
-    IdentityStore,
     ManifestSigner,
     ManifestTrust,
     ProductCatalog,
     PushOutbox,
     TpmIdentityReader,
+    UnitOfWork,
 )
 from station.services.batches import BatchService, CloudPorts
 from station.services.ca import CaService
@@ -68,19 +68,19 @@ class Station:
     operator: str = ""
     # False: a missing database is an error, not a new empty one (every command but 'init')
     create_database: bool = True
-    _store: IdentityStore | None = None
+    _store: UnitOfWork | None = None
     _board_links: list[BoardLink] = field(default_factory=list)
     _ca: CaService | None = None
     _cloud: dict[str, Any] = field(default_factory=dict)
     _tpm_readers: list[TpmIdentityReader] = field(default_factory=list)
 
     # ------------------------------------------------------------------ adapters
-    def store(self) -> IdentityStore:
+    def store(self) -> UnitOfWork:
         """The identity store, opened (and migrated if needed) on first use."""
         if self._store is None:
-            from station.adapters.store.sqlite_store import SqliteStore
+            from station.adapters.store.unit_of_work import SqliteUnitOfWork
 
-            self._store = SqliteStore.open(
+            self._store = SqliteUnitOfWork.open(
                 self.config.database_path,
                 busy_timeout_ms=self.config.database.busy_timeout_ms,
                 backup_dir=self.config.backup_dir,

@@ -32,11 +32,11 @@ from station.config import load_config
 from station.domain.errors import IntegrityError, StationError
 from station.domain.provision_events import Failed, Passed, ProvisionEvent
 from station.domain.pushes import PushSummary, ReconcileReport
-from station.domain.records import Role
+from station.domain.records import Role, SealRecord
 from station.lab.boards.poweron import PowerOnResult
 from station.lab.boards.runner import LabBoards
 from station.lab.dps.app import DpsOptions, LocalDps, running_dps
-from station.services.batches import BatchSeal, ExportResult
+from station.services.batches import ExportResult
 from station.services.ca import CaService
 from station.services.manifests import verify_manifest_bytes
 from station.services.provision import ProvisionOutcome
@@ -95,7 +95,7 @@ class DemoFrontEnd(Protocol):
         """Provision the board in each (slot, batch) of ``plan``; ``show`` sees every event."""
         ...
 
-    def seal(self, batch: str) -> BatchSeal:
+    def seal(self, batch: str) -> SealRecord:
         """Seal ``batch`` (as QA)."""
         ...
 
@@ -159,7 +159,7 @@ class HeadlessFrontEnd:
         finally:
             base.close()
 
-    def seal(self, batch: str) -> BatchSeal:
+    def seal(self, batch: str) -> SealRecord:
         """Seal ``batch`` as QA."""
         return self._with_qa(lambda s: s.batches().seal(batch))
 

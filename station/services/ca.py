@@ -3,7 +3,7 @@
 Everything here is synchronous and I/O-free: key custody and files go through
 :class:`~station.ports.CaAdministration`, signing through
 :class:`~station.ports.CertificateAuthority`, records through
-:class:`~station.ports.IdentityStore`.
+:class:`~station.ports.UnitOfWork`.
 
 The rule that matters most: **the issuance-log entry is committed before a certificate is
 returned**. :meth:`CaService.issue` signs inside the store's transaction and returns only after
@@ -57,8 +57,8 @@ from station.ports import (
     CaAdministration,
     CertificateAuthority,
     Clock,
-    IdentityStore,
     ProductCatalog,
+    UnitOfWork,
 )
 from station.services.authz import require_role
 
@@ -125,7 +125,7 @@ class CaService:
     def __init__(
         self,
         *,
-        store: IdentityStore,
+        store: UnitOfWork,
         admin: CaAdministration,
         authority: Callable[[], CertificateAuthority],
         profiles: Mapping[str, CertificateProfile],
@@ -275,7 +275,7 @@ class CaService:
             key_error=key_error,
             certificate=self._admin.installed_certificate(),
             pending_csr=bool(self._admin.pending_csr()),
-            issued=self._store.count_certificates(),
+            issued=self._store.certificates.count(),
         )
 
     # ------------------------------------------------------------------ issuance
@@ -295,7 +295,7 @@ class CaService:
 
         The certificate takes only the CSR's public key; subject, usages and validity come from
         the profile. The issuance-log entry and its audit event are committed before this
-        returns. (Called inside a caller's own ``store.atomic()`` block, the entry commits with
+        returns. (Called inside a caller's own ``store`` block, the entry commits with
         the caller's transaction: the caller must not hand the certificate out before that.)
 
         The batch quota counts every certificate logged for the batch, voided ones included:
@@ -331,9 +331,9 @@ class CaService:
         facts = authority.inspect_csr(csr)
         reg_id = check_csr(facts, registration_id)
         ca_cert = authority.certificate()
-        with self._store.atomic():
+        with self._store:
             if batch:
-                record = self._store.batch(batch)
+                record = self._store.batches.get(batch)
                 if record is None:
                     raise NotFoundError(
                         f"batch {batch} does not exist",
@@ -342,7 +342,7 @@ class CaService:
                     )
                 check_quota(
                     batch=batch,
-                    issued=self._store.count_certificates(batch=batch),
+                    issued=self._store.certificates.count(batch=batch),
                     batch_size=record.size,
                     spare=self._quota_spare,
                 )
@@ -393,7 +393,7 @@ class CaService:
         return self.issue(csr, wanted, profile=profile, batch=batch, manual=True, operator=operator)
 
     def _check_unclaimed(self, registration_id: str) -> None:
-        device = self._store.device(registration_id)
+        device = self._store.devices.get(registration_id)
         if device is not None and device.status != DeviceStatus.VOIDED:
             raise DuplicateIdentityError(
                 f"registration ID {registration_id} is already provisioned (batch "
@@ -404,7 +404,7 @@ class CaService:
             )
         live = [
             c
-            for c in self._store.certificates_for(registration_id)
+            for c in self._store.certificates.for_device(registration_id)
             if c.status == CertificateStatus.ISSUED
         ]
         if live:
@@ -414,7 +414,7 @@ class CaService:
                 remedy="Void that certificate first, or use another registration ID.",
                 registration_id=registration_id,
             )
-        if any(j.registration_id == registration_id for j in self._store.open_jobs()):
+        if any(j.registration_id == registration_id for j in self._store.jobs.open()):
             raise DuplicateIdentityError(
                 f"registration ID {registration_id} is being provisioned on the line right now",
                 remedy="Let the job finish or void it ('station provision void').",
@@ -422,7 +422,7 @@ class CaService:
             )
 
     def _check_certificate_batch(self, batch: str) -> None:
-        record = self._store.batch(batch)
+        record = self._store.batches.get(batch)
         if record is None:
             raise NotFoundError(f"batch {batch} does not exist", batch=batch)
         if record.status != str(BatchStatus.OPEN):
@@ -458,7 +458,7 @@ class CaService:
         public_key = self._admin.manifest_key_public()
         authority = self._ca()
         ca_cert = authority.certificate()
-        with self._store.atomic():
+        with self._store:
             now = self._clock.now()
             plan = plan_manifest_signing(
                 chosen,
@@ -487,7 +487,7 @@ class CaService:
         require_role(self._store, operator, {Role.ADMIN}, action="sign a verification certificate")
         authority = self._ca()
         ca_cert = authority.certificate()
-        with self._store.atomic():
+        with self._store:
             now = self._clock.now()
             plan = plan_verification(
                 code, serial=self._fresh_serial(), now=now, ca_not_after=ca_cert.not_after
@@ -579,7 +579,7 @@ class CaService:
                 serial = serial_from_random(self._random(SERIAL_BYTES))
             except ValueError:
                 continue
-            if self._store.certificate(serial_hex(serial)) is None:
+            if self._store.certificates.get(serial_hex(serial)) is None:
                 return serial
         raise CaError(
             "could not draw a fresh certificate serial number",
@@ -599,7 +599,7 @@ class CaService:
         void_reason: str = "",
         manual: bool = False,
     ) -> None:
-        self._store.save_certificate(
+        self._store.certificates.save(
             CertificateRecord(
                 serial_number=signed.serial_hex,
                 registration_id=plan.registration_id,
@@ -630,7 +630,7 @@ class CaService:
         )
 
     def _audit(self, operator: str, kind: str, subject: str, payload: Mapping[str, Any]) -> None:
-        self._store.append_event(
+        self._store.audit.append(
             EventDraft(
                 kind=kind,
                 subject=subject,

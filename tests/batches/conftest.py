@@ -216,7 +216,7 @@ def fill_batch(make_manifest: Callable[..., Any]) -> Callable[..., list[str]]:
         station.batches().open(name=name, product=product, size=max(count, 1))
         store = station.store()
         ids: list[str] = []
-        with store.atomic():
+        with store:
             for index in range(count):
                 serial = f"{name}-{index:07d}".lower()
                 extra: dict[str, Any] = {}

@@ -96,9 +96,11 @@ def test_ca_manifest_key_cli_certifies_and_audits(pki, tmp_path, capsys) -> None
     assert main(["--config", str(config), "--operator", "boss", "ca", "manifest-key"]) == 0
     assert "CN=test-station" in capsys.readouterr().out
     store = pki.ca_station.store()
-    issued = [c for c in store.iter_certificates() if c.profile == "manifest-signing"]
+    issued = [c for c in store.certificates.iter_all() if c.profile == "manifest-signing"]
     assert len(issued) == 2  # the fixture's and this one, both in the issuance log
-    audited = [e.payload["profile"] for e in store.events() if e.kind == "ca.certificate_issued"]
+    audited = [
+        e.payload["profile"] for e in store.audit.events() if e.kind == "ca.certificate_issued"
+    ]
     assert audited.count("manifest-signing") == 2
     assert main(["--config", str(config), "--operator", "boss", "db", "verify"]) == 0
 
@@ -134,7 +136,7 @@ def test_the_signed_manifest_anchors_the_chain(manifest_file, cloud, cloud_confi
     from station.domain.anchors import parse_anchor
 
     anchor = parse_anchor(manifest_file.read_bytes())
-    event = cloud.store().event(anchor.seq)
+    event = cloud.store().audit.event(anchor.seq)
     assert event is not None and event.hash == anchor.hash and anchor.station == "test-station"
     cloud.close()
     args = ["--config", str(cloud_config_file), "db", "verify", "--anchor", str(manifest_file)]

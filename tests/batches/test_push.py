@@ -35,7 +35,7 @@ def test_push_puts_every_enrollment_in_dps_exactly_once(cloud, dps, fill_batch, 
     assert all(c["status"] == 200 for c in calls)
     assert summary.billable_operations == len(calls)
     assert seen[-1] == count and seen == sorted(seen)
-    assert cloud.store().batch("WO-P").status == "pushed"
+    assert cloud.store().batches.get("WO-P").status == "pushed"
     # a second push finds nothing left to do and calls DPS not at all
     again = cloud.batches().push("WO-P")
     assert again.pushed == count and again.billable_operations == 0
@@ -49,7 +49,7 @@ def test_pushed_enrollments_equal_the_records(cloud, dps, fill_batch) -> None:
     report = cloud.batches().reconcile("WO-E")
     assert report.clean
     assert report.counts == {"equal": 3}
-    assert cloud.store().batch("WO-E").status == "reconciled"
+    assert cloud.store().batches.get("WO-E").status == "reconciled"
 
 
 def test_push_needs_a_sealed_batch_and_the_right_role(cloud, fill_batch) -> None:
@@ -113,7 +113,7 @@ def test_conflicts_are_surfaced_not_overwritten(cloud, dps, fill_batch) -> None:
         )
     states = {e.registration_id: e.state for e in cloud.push_outbox().entries("WO-C")}
     assert states[ids[3]] is PushState.CONFLICT and states[ids[5]] is PushState.PUSHED
-    assert cloud.store().batch("WO-C").status == "sealed"  # not complete: a human decides
+    assert cloud.store().batches.get("WO-C").status == "sealed"  # not complete: a human decides
 
 
 def _other_ek() -> str:

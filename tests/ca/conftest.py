@@ -22,8 +22,8 @@ from station.adapters.ca.admin import FileCaAdministration
 from station.adapters.ca.profiles import default_profile_dir, load_profiles
 from station.domain.records import OperatorRecord, Role
 from station.services.ca import CaService
-from tests.ca.fakes import FakeStore
 from tests.hsm.helpers import fresh_token, swtpm_process
+from tests.support.fake_store import FakeUnitOfWork
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -102,11 +102,11 @@ def build_rig(token: SoftHsmToken, store: Any, ca_dir: Path) -> CaRig:
 
 @pytest.fixture
 def rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
-    store = FakeStore()
-    store.save_operator(
+    store = FakeUnitOfWork(transactional=frozenset({"certificates"}))
+    store.operators.save(
         OperatorRecord(name="root", role=Role.ADMIN, enabled=True, created_at="2026-01-01")
     )
-    store.save_operator(
+    store.operators.save(
         OperatorRecord(name="tina", role=Role.TECHNICIAN, enabled=True, created_at="2026-01-01")
     )
     built = build_rig(softhsm, store, tmp_path / "ca")

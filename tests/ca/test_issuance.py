@@ -42,10 +42,10 @@ def test_issued_certificate_chains_to_the_root_with_openssl(ready: CaRig, tmp_pa
     )
     assert out.strip().endswith(": OK")
     assert issued.registration_id == "dev-0001"
-    record = ready.store.certificate(issued.certificate.serial_hex)
+    record = ready.store.certificates.get(issued.certificate.serial_hex)
     assert record is not None and record.certificate_pem == issued.certificate.pem
     assert record.status == "issued" and record.profile == "device-identity"
-    assert [e.kind for e in ready.store.event_log][-1] == "ca.certificate_issued"
+    assert [e.kind for e in list(ready.store.audit.events())][-1] == "ca.certificate_issued"
 
 
 def test_certificate_follows_rfc5280_and_the_profile(ready: CaRig) -> None:
@@ -207,13 +207,13 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_csrs_are_refused_with_a_precise_reason(ready: CaRig, case: str) -> None:
     make, registration_id, reason = HOSTILE[case]
-    events_before = len(ready.store.event_log)
+    events_before = len(list(ready.store.audit.events()))
     with pytest.raises(CsrRejectedError) as info:
         ready.service.issue(make(), registration_id, operator="root")
     assert info.value.details["reason"] == reason
     assert info.value.message.startswith("CSR refused")
-    assert ready.store.count_certificates() == 0
-    assert len(ready.store.event_log) == events_before
+    assert ready.store.certificates.count() == 0
+    assert len(list(ready.store.audit.events())) == events_before
 
 
 def test_rsa_2048_device_keys_are_accepted(ready: CaRig, tmp_path: Path) -> None:
@@ -235,14 +235,14 @@ def test_nothing_is_returned_unless_the_log_entry_committed(ready: CaRig) -> Non
     ready.store.fail_commit = True
     with pytest.raises(StoreError):
         ready.service.issue(device_csr("dev-0001"), "dev-0001", operator="root")
-    assert ready.store.count_certificates() == 0
+    assert ready.store.certificates.count() == 0
     ready.store.fail_commit = False
     issued = ready.service.issue(device_csr("dev-0001"), "dev-0001", operator="root")
-    assert ready.store.certificate(issued.certificate.serial_hex) is not None
+    assert ready.store.certificates.get(issued.certificate.serial_hex) is not None
 
 
 def test_batch_quota_is_batch_size_plus_spare(ready: CaRig) -> None:
-    ready.store.save_batch(
+    ready.store.batches.save(
         BatchRecord(name="WO-7", product="thermo", size=2, status="open", created_at="2026")
     )
     service = ready.make(quota_spare=1)
@@ -251,7 +251,7 @@ def test_batch_quota_is_batch_size_plus_spare(ready: CaRig) -> None:
     with pytest.raises(QuotaExceededError) as info:
         service.issue(device_csr("dev-3"), "dev-3", batch="WO-7", operator="root")
     assert info.value.details == {"batch": "WO-7", "issued": 3, "limit": 3}
-    assert ready.store.count_certificates(batch="WO-7") == 3
+    assert ready.store.certificates.count(batch="WO-7") == 3
 
 
 def test_serials_come_from_injected_randomness_and_never_repeat(ready: CaRig) -> None:
@@ -266,7 +266,7 @@ def test_serials_come_from_injected_randomness_and_never_repeat(ready: CaRig) ->
     )  # draws `first` again: refused, then retried
     assert a.certificate.serial_hex == first.hex().upper()[2:]
     assert b.certificate.serial_hex == second.hex().upper()
-    assert ready.store.certificate(a.certificate.serial_hex).registration_id == "dev-a"
+    assert ready.store.certificates.get(a.certificate.serial_hex).registration_id == "dev-a"
 
 
 def test_ca_issue_is_for_admins_only(ready: CaRig) -> None:
@@ -275,7 +275,7 @@ def test_ca_issue_is_for_admins_only(ready: CaRig) -> None:
     with pytest.raises(PermissionDeniedError):
         ready.service.issue_as_admin(device_csr("dev-1"), "dev-1", operator="")
     issued = ready.service.issue_as_admin(device_csr("dev-1"), "dev-1", operator="root")
-    assert ready.store.event_log[-1].operator == "root"
+    assert list(ready.store.audit.events())[-1].operator == "root"
     assert issued.registration_id == "dev-1"
 
 
@@ -285,7 +285,7 @@ def test_verification_certificate_for_dps_proof_of_possession(ready: CaRig, tmp_
     cert = x509.load_pem_x509_certificate(issued.certificate.pem.encode())
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == code
     openssl_verify(tmp_path, _root_pem(ready), issued.chain_pem, issued.certificate.pem)
-    record = ready.store.certificate(issued.certificate.serial_hex)
+    record = ready.store.certificates.get(issued.certificate.serial_hex)
     assert record is not None and record.profile == "dps-verification"
     from station.domain.errors import ValidationError
 
@@ -302,7 +302,7 @@ def test_token_removed_mid_run_fails_cleanly_and_logs_nothing(ready: CaRig) -> N
     with pytest.raises(KeyTokenRemovedError) as info:
         service.issue(device_csr("dev-2"), "dev-2", operator="root")
     assert info.value.remedy
-    assert ready.store.count_certificates() == 1
+    assert ready.store.certificates.count() == 1
     # the dead session was dropped: the next attempt tries to open the token again
     from station.domain.errors import KeyTokenMissingError
 
@@ -326,20 +326,20 @@ def test_wrong_pin_when_the_ca_opens(ready: CaRig) -> None:
 
 
 def test_issue_through_the_real_sqlite_store(softhsm, tmp_path: Path) -> None:
-    from station.adapters.store.sqlite_store import SqliteStore
+    from station.adapters.store.unit_of_work import SqliteUnitOfWork
     from station.domain.records import OperatorRecord, Role
     from tests.ca.conftest import SteadyClock, build_rig
 
     db = tmp_path / "station.db"
-    store = SqliteStore.open(
+    store = SqliteUnitOfWork.open(
         db, busy_timeout_ms=5000, backup_dir=tmp_path / "bk", clock=SteadyClock()
     )
     reader = None
     try:
-        store.save_operator(
+        store.operators.save(
             OperatorRecord(name="root", role=Role.ADMIN, enabled=True, created_at="2026")
         )
-        store.save_batch(
+        store.batches.save(
             BatchRecord(name="WO-1", product="thermo", size=1, status="open", created_at="2026")
         )
         rig = build_rig(softhsm, store, tmp_path / "ca")
@@ -348,16 +348,16 @@ def test_issue_through_the_real_sqlite_store(softhsm, tmp_path: Path) -> None:
         service.lab_root(operator="root")
         issued = service.issue_as_admin(device_csr("dev-1"), "dev-1", batch="WO-1", operator="root")
         # another connection sees the entry: it was committed before issue() returned
-        reader = SqliteStore.open(
+        reader = SqliteUnitOfWork.open(
             db, busy_timeout_ms=5000, backup_dir=tmp_path / "bk", clock=SteadyClock()
         )
-        record = reader.certificate(issued.certificate.serial_hex.lower())
+        record = reader.certificates.get(issued.certificate.serial_hex.lower())
         assert record is not None and record.batch == "WO-1"
-        kinds = [e.kind for e in reader.events()]
+        kinds = [e.kind for e in reader.audit.events()]
         assert kinds.count("ca.certificate_issued") == 1 and "ca.chain_imported" in kinds
         with pytest.raises(QuotaExceededError):
             service.issue(device_csr("dev-2"), "dev-2", batch="WO-1", operator="root")
-        assert reader.count_certificates(batch="WO-1") == 1
+        assert reader.certificates.count(batch="WO-1") == 1
         service.close()
     finally:
         store.close()
@@ -410,7 +410,7 @@ def test_station_ca_wires_the_real_store_and_closes_the_key(
     from station.domain.records import OperatorRecord, Role
 
     monkeypatch.setenv("STATION_PKCS11_PIN", softhsm.pin)
-    station.store().save_operator(
+    station.store().operators.save(
         OperatorRecord(name="tester", role=Role.ADMIN, enabled=True, created_at="2026")
     )
     ca = station.ca()
@@ -420,6 +420,6 @@ def test_station_ca_wires_the_real_store_and_closes_the_key(
     issued = ca.issue_as_admin(device_csr("dev-1"), "dev-1", operator="tester")
     root = (station.config.data_dir / "ca" / "root.pem").read_bytes()
     openssl_verify(tmp_path, root, issued.chain_pem, issued.certificate.pem)
-    assert station.store().count_certificates() == 1
+    assert station.store().certificates.count() == 1
     station.close()
     assert station._ca is None

@@ -292,5 +292,5 @@ def test_group_key_import_is_admin_only_and_audited_without_the_key(rig: CaRig) 
         )
     key = rig.service.import_group_key(rig.token.uri("g"), text, operator="root")
     assert (key.backend, key.algorithm, key.extractable) == ("pkcs11", "hmac-sha256", False)
-    event = rig.store.event_log[-1]
+    event = list(rig.store.audit.events())[-1]
     assert event.kind == "ca.group_key_imported" and text not in event.payload_json

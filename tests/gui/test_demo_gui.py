@@ -47,7 +47,7 @@ def test_demo_runs_through_the_window_and_stops_everything(qtbot, tmp_path: Path
     # the window did the work: the technician recorded the devices, QA released the batches
     station = build_station(load_config(report.directory / "station.toml", env={}))
     try:
-        events = list(station.store().events())
+        events = list(station.store().audit.events())
         recorded = [e for e in events if e.kind == "device.recorded"]
         assert len(recorded) == DEMO_BOARDS and {e.operator for e in recorded} == {TECHNICIAN}
         sealed = [e for e in events if e.kind == "batch.sealed"]

@@ -66,12 +66,12 @@ def seeded_db(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFact
         add_people(station)
         store = station.store()
         for start in range(0, DEVICES, CHUNK):
-            with store.atomic():
+            with store:
                 for i in range(start, start + CHUNK):
                     record_identity(
                         store, _manifest(i), clock=station.clock, station="seed", operator="seed"
                     )
-        assert store.count_devices(DeviceQuery()) == DEVICES
+        assert store.devices.count(DeviceQuery()) == DEVICES
     finally:
         station.close()
     shutil.copyfile(work / "data" / "station.db", cached.with_suffix(".tmp"))

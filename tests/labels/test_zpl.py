@@ -187,6 +187,6 @@ def test_out_of_labels_zebra_is_reported_and_not_counted(store, make_service, ze
     with pytest.raises(PrinterOutOfMediaError, match="out of labels") as caught:
         make_service().print_device(rid, printer=f"zpl://127.0.0.1:{port}")
     assert "Load a new roll" in caught.value.remedy
-    assert store.labels(rid) == []
-    [event] = [e for e in store.events() if e.kind == "label.print_failed"]
+    assert store.labels.for_device(rid) == []
+    [event] = [e for e in store.audit.events() if e.kind == "label.print_failed"]
     assert event.payload["error"] == "printer.out_of_media"

@@ -60,7 +60,7 @@ class PowerRig:
     def manifest(self, registration_id: str) -> Any:
         station = self.rig.station()
         try:
-            device = station.store().device(registration_id)
+            device = station.store().devices.get(registration_id)
             assert device is not None
             return device.manifest()
         finally:

@@ -48,7 +48,7 @@ def test_sixteen_boards_in_parallel_all_pass_without_interference(rig: Rig) -> N
     started_before = {e.slot for e in events[:first_pass] if isinstance(e, StepStarted)}
     assert len(started_before) > 1  # slots overlapped (they did not run one after another)
     store = admin.store()
-    assert store.count_devices(DeviceQuery(batch="WO-16", status="provisioned")) == 16
-    assert store.count_certificates(batch="WO-16") == 16
-    assert not store.open_jobs()
+    assert store.devices.count(DeviceQuery(batch="WO-16", status="provisioned")) == 16
+    assert store.certificates.count(batch="WO-16") == 16
+    assert not store.jobs.open()
     rig.verify()

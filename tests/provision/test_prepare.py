@@ -56,7 +56,7 @@ def test_a_ca_opened_for_one_operator_audits_whoever_acts_next(rig: Rig) -> None
     assert outcome.passed, outcome.reason
     issued = [
         e
-        for e in station.store().events_for(outcome.registration_id)
+        for e in station.store().audit.events_for(outcome.registration_id)
         if e.kind == "ca.certificate_issued"
     ]
     assert [e.operator for e in issued] == ["boss"]

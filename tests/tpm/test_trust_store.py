@@ -95,7 +95,7 @@ def test_import_reads_bundles_der_and_pkcs7_and_says_what_it_skipped(
     station = build_station(load_config(Path(os.environ["STATION_CONFIG"]), env={}))
     try:
         for entry in report["imported"]:
-            (event,) = station.store().events_for(entry["fingerprint"])
+            (event,) = station.store().audit.events_for(entry["fingerprint"])
             assert event.kind == "tpm.trust_imported" and event.payload["source"] == entry["source"]
     finally:
         station.close()

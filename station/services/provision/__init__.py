@@ -16,7 +16,6 @@ One module per job:
 """
 
 from station.services.provision.context import (
-    DEVICE_KEY_PREFIX,
     HSM_LOCK,
     PROVISIONERS,
     REWORKERS,
@@ -27,7 +26,6 @@ from station.services.provision.model import Cancellation, ProvisionOutcome, Pro
 from station.services.provision.runner import ProvisionService
 
 __all__ = [
-    "DEVICE_KEY_PREFIX",
     "HSM_LOCK",
     "PROVISIONERS",
     "REWORKERS",

@@ -23,7 +23,7 @@ from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.provision_events import Resumed, Step
 from station.domain.records import CertificateStatus, DeviceQuery
 from station.domain.states import BatchStatus, DeviceStatus, JobState
-from station.ports import BoardLink, Clock, IdentityStore
+from station.ports import BoardLink, Clock, UnitOfWork
 from station.protocol.ops import BoardInfo as HelloInfo
 from station.protocol.ops import Capability
 from station.services.authz import require_role
@@ -46,13 +46,13 @@ _CAPABILITY = {
 }
 
 
-def recipe_for(store: IdentityStore, ports: ProvisionPorts, batch: str) -> ProductRecipe:
+def recipe_for(store: UnitOfWork, ports: ProvisionPorts, batch: str) -> ProductRecipe:
     """The product recipe of ``batch``, which must be open.
 
     Raises:
         BatchFullError: the batch is unknown or not open.
     """
-    record = store.batch(batch)
+    record = store.batches.get(batch)
     if record is None:
         raise BatchFullError(
             f"there is no batch called {batch!r}",
@@ -67,14 +67,14 @@ def recipe_for(store: IdentityStore, ports: ProvisionPorts, batch: str) -> Produ
 
 
 def check_registration_id(
-    store: IdentityStore, jobs: JobLedger, registration_id: str, serial: str
+    store: UnitOfWork, jobs: JobLedger, registration_id: str, serial: str
 ) -> None:
     """Refuse a registration ID that is recorded, or being formed by another board right now.
 
     Raises:
         DuplicateIdentityError: a re-run, a relabelled board or a clone.
     """
-    device = store.device(registration_id)
+    device = store.devices.get(registration_id)
     if device is not None and device.status != DeviceStatus.VOIDED:
         raise DuplicateIdentityError(
             f"registration ID {registration_id} is already provisioned on "
@@ -202,7 +202,7 @@ class Admission:
     def _check_recorded_serial(self, run: Run, serial: str) -> None:
         live = [
             d
-            for d in self._store.devices(DeviceQuery(serial=serial, limit=10))
+            for d in self._store.devices.find(DeviceQuery(serial=serial, limit=10))
             if d.status != DeviceStatus.VOIDED
         ]
         if not live:
@@ -224,8 +224,8 @@ class Admission:
         )
 
     def _rework(self, registration_id: str, reason: str) -> None:
-        with self._store.atomic():
-            for cert in self._store.certificates_for(registration_id):
+        with self._store:
+            for cert in self._store.certificates.for_device(registration_id):
                 if cert.status != CertificateStatus.VOIDED:
                     self._jobs.void_certificate(cert, f"rework: {reason}")
             void_identity(
@@ -238,12 +238,12 @@ class Admission:
             )
 
     def _check_room(self, batch: str, serial: str) -> None:
-        record = self._store.batch(batch)
+        record = self._store.batches.get(batch)
         assert record is not None  # connect checked the batch is open
-        done = self._store.count_devices(
+        done = self._store.devices.count(
             DeviceQuery(batch=batch, status=str(DeviceStatus.PROVISIONED))
         )
-        running = [j for j in self._store.open_jobs() if j.batch == batch]
+        running = [j for j in self._store.jobs.open() if j.batch == batch]
         if done + len(running) >= record.size:
             raise BatchFullError(
                 f"batch {batch} is full ({done} provisioned, {len(running)} in progress, "

@@ -20,9 +20,9 @@ from station.ports import (
     Clock,
     DeviceCrypto,
     GroupKeys,
-    IdentityStore,
     ProductCatalog,
     TpmIdentityReader,
+    UnitOfWork,
 )
 from station.protocol.ops import BoardInfo as HelloInfo
 from station.protocol.ops import ObjectState
@@ -35,8 +35,6 @@ from station.services.tpm_identity import TpmIdentityService
 #: Who may provision; rework (voiding a recorded identity) is QA's or the admin's call.
 PROVISIONERS = frozenset({Role.TECHNICIAN, Role.QA, Role.ADMIN})
 REWORKERS = frozenset({Role.QA, Role.ADMIN})
-#: Settings key prefix indexing device public keys (SHA-256 of the SPKI, public, never secret).
-DEVICE_KEY_PREFIX = "provision.device_key."
 #: One HSM for the whole station: opening PKCS#11 sessions and signing are serialised across slot
 #: workers (the token library is not safe to open from several threads at once, and a single
 #: token signs one request at a time anyway).
@@ -55,7 +53,7 @@ class LabelPrinting(Protocol):
 class ProvisionPorts:
     """What the provisioning service talks to (opened lazily by the composition root)."""
 
-    store: IdentityStore
+    store: UnitOfWork
     products: ProductCatalog
     ca: Callable[[], CaService]
     group_keys: Callable[[], GroupKeys]
@@ -88,7 +86,7 @@ class StepContext:
     board: Board
 
     @property
-    def store(self) -> IdentityStore:
+    def store(self) -> UnitOfWork:
         """The identity store (the worker's own connection)."""
         return self.ports.store
 

@@ -106,7 +106,7 @@ class ProvisionService:
 
     def open_jobs(self, batch: str = "") -> list[JobRecord]:
         """Open provisioning jobs (all, or of one batch), oldest first."""
-        return [job for job in self._store.open_jobs() if not batch or job.batch == batch]
+        return [job for job in self._store.jobs.open() if not batch or job.batch == batch]
 
     def void_job(self, job_id: int, reason: str, *, operator: str) -> JobRecord:
         """Abandon an open job as ``operator``: its unused certificates are voided.
@@ -119,7 +119,7 @@ class ProvisionService:
         if not reason.strip():
             raise ValidationError("voiding a job needs a reason", remedy="Pass --reason TEXT.")
         self.check_operator(operator)
-        job = self._store.job(job_id)
+        job = self._store.jobs.get(job_id)
         if job is None:
             raise NotFoundError(f"no provisioning job {job_id}", job=job_id)
         return self._ledger(operator).void(job, reason)

@@ -23,7 +23,6 @@ from station.domain.records import CertificateStatus
 from station.domain.states import JobState
 from station.services.identities import record_identity
 from station.services.provision.context import (
-    DEVICE_KEY_PREFIX,
     HSM_LOCK,
     StepContext,
     read_optional,
@@ -122,16 +121,16 @@ def record(ctx: StepContext, evidence: Evidence) -> str:
     """Record the manifest, mark the certificate installed and the job passed, atomically."""
     manifest = _manifest(ctx, evidence)
     store = ctx.store
-    with store.atomic():
+    with store:
         record_identity(
             store, manifest, clock=ctx.clock, station=ctx.station, operator=ctx.operator
         )
         if evidence.certificate is not None:
-            current = store.certificate(evidence.certificate.serial_number)
+            current = store.certificates.get(evidence.certificate.serial_number)
             assert current is not None  # the CA recorded it when it issued it
-            store.save_certificate(replace(current, status=CertificateStatus.INSTALLED))
+            store.certificates.save(replace(current, status=CertificateStatus.INSTALLED))
         if evidence.spki_sha256:
-            store.save_setting(DEVICE_KEY_PREFIX + evidence.spki_sha256, ctx.run.registration_id)
+            store.devices.claim_key(evidence.spki_sha256, ctx.run.registration_id)
         ctx.advance(step=Step.RECORD, state=JobState.PASSED, phase="passed")
     return manifest.digest()[:12]
 

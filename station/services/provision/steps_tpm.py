@@ -76,7 +76,7 @@ def endorsement_key(ctx: StepContext, state: TpmState) -> str:
     registration_id = tpm_registration_id(key.public)
     clones = [
         d
-        for d in ctx.store.devices(DeviceQuery(ek_sha256=ek_sha, limit=5))
+        for d in ctx.store.devices.find(DeviceQuery(ek_sha256=ek_sha, limit=5))
         if d.status != DeviceStatus.VOIDED and d.serial != serial
     ]
     if clones:

@@ -18,7 +18,7 @@ from station.domain.errors import (
 )
 from station.domain.records import CertificateRecord
 from station.ports import InjectedKey
-from station.services.provision.context import DEVICE_KEY_PREFIX, HSM_LOCK, StepContext
+from station.services.provision.context import HSM_LOCK, StepContext
 from station.services.provision.model import Evidence
 
 _NONCE_BYTES = 32
@@ -59,7 +59,7 @@ def start(ctx: StepContext) -> X509State:
 
 def check_device_key(ctx: StepContext, spki_sha256: str) -> None:
     """Refuse a device key already recorded for another identity (a cloned secure element)."""
-    owner = ctx.store.setting(DEVICE_KEY_PREFIX + spki_sha256)
+    owner = ctx.store.devices.key_owner(spki_sha256)
     if owner and owner != ctx.run.registration_id:
         raise DuplicateIdentityError(
             f"this board's device key is already recorded for {owner}: a cloned secure element",
@@ -113,7 +113,7 @@ def issue(ctx: StepContext, state: X509State) -> str:
             operator=ctx.operator,
         )
     serial = issued.certificate.serial_hex
-    record = ctx.store.certificate(serial)
+    record = ctx.store.certificates.get(serial)
     assert record is not None  # the CA logged it before returning
     state.certificate = record
     state.chain_pem = issued.chain_pem

@@ -28,7 +28,7 @@ def test_open_batch_records_it_and_audits(admin_station) -> None:
         "open",
     )
     assert [b.name for b in batches.all()] == ["WO-1234"]
-    events = admin_station.store().events_for("WO-1234")
+    events = admin_station.store().audit.events_for("WO-1234")
     assert [(e.kind, e.payload) for e in events] == [
         ("batch.opened", {"product": "lab-tpm", "size": 3})
     ]
@@ -63,7 +63,7 @@ def test_progress_counts_provisioned_and_voided(admin_station, make_manifest) ->
 def test_bad_batches_are_refused(admin_station, kwargs, error, fragment) -> None:
     with pytest.raises(error, match=fragment):
         admin_station.batches().open(**kwargs)
-    assert admin_station.store().batches() == []
+    assert admin_station.store().batches.all() == []
 
 
 def test_duplicate_names_and_roles(admin_station) -> None:

@@ -1,0 +1,1 @@
+"""Test scaffolding shared by every test folder (fakes checked by contract tests)."""
