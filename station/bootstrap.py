@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from station.adapters.board.conformance import ConformanceReport
     from station.adapters.board.discovery import BoardDiscovery
     from station.adapters.outputs import OwnedPaths
-    from station.lab.boards.runner import LabBoards
     from station.services.labels import LabelService
 
 
@@ -132,7 +131,7 @@ class Station:
         return BoardDiscovery(
             SlotBindings(board.slots_file or self.config.data_dir / "slots.toml"),
             usb_ids=board.usb_ids,
-            lab_registry=self.config.lab_dir / "boards.json",
+            lab_registry=self.config.lab_registry,
         )
 
     def board_conformance(self, port: str, *, allow_lock: bool = False) -> ConformanceReport:
@@ -155,22 +154,6 @@ class Station:
             )
         finally:
             transport.close()
-
-    def lab_boards(
-        self, *, baud: int | None = None, lab_dir: Path | None = None, firmware: str = "python"
-    ) -> LabBoards:
-        """A runner for virtual boards under the lab directory (the caller stops it).
-
-        ``firmware`` is ``python`` (the reference board) or ``c`` (the C agent's host port).
-        """
-        from station.lab.boards.runner import LabBoards
-
-        return LabBoards(
-            lab_dir or self.config.lab_dir,
-            baud=self.config.board.baud if baud is None else baud,
-            registry=self.config.lab_dir / "boards.json",
-            firmware=firmware,
-        )
 
     def for_thread(self) -> Station:
         """A sibling station for another thread: same config and clock, its own connections."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from station.adapters.board.session import BoardSession, open_session
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.runner import LabBoards
 
 
 @pytest.fixture

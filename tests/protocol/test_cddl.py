@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from station.adapters.board.conformance import Probe
 from station.adapters.board.session import BoardSession
 from station.adapters.board.transport import SerialTransport
-from station.lab.boards.runner import LabBoards
 from station.protocol.framing import BadFrame, FrameDecoder, encode_frame
 from station.protocol.messages import Request, encode_request
+from station_lab.boards.runner import LabBoards
 from tests.board.conftest import lab
 from tests.protocol.cddl import conforms, validate
 

@@ -20,9 +20,9 @@ from station.bootstrap import Station, build_station
 from station.config import StationConfig, load_config
 from station.domain.provision_events import ProvisionEvent
 from station.domain.records import Role
-from station.lab.boards.runner import LabBoards
 from station.services.integrity import verify_store
 from station.services.provision import ProvisionOutcome, ProvisionRequest
+from station_lab.boards.runner import LabBoards
 from tests.ca.conftest import SteadyClock
 
 PIN = "1234"

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from station.cli.main import cli
 from station.domain.errors import PermissionDeniedError
-from station.lab.boards.faults import Faults
+from station_lab.boards.faults import Faults
 from tests.provision.conftest import BOTH_FIRMWARES, REPO_ROOT, Rig
 
 
@@ -152,7 +152,7 @@ def test_watch_provisions_every_bound_slot_until_ctrl_c(rig: Rig) -> None:
 
 
 def test_lost_board_job_is_listed_and_voided_with_its_certificate(rig: Rig) -> None:
-    from station.lab.boards.faults import Faults
+    from station_lab.boards.faults import Faults
 
     (board,) = rig.lab.start(1, "se", Faults(unplug_at="write"))
     assert not rig.run(board.port, "WO-X509").passed  # certificate issued, board gone

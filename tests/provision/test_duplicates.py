@@ -11,7 +11,7 @@ from station.adapters.keys.device_crypto import SoftInjectedKey
 from station.domain.errors import ProvisionError
 from station.domain.provision_events import Failed, Step, explain
 from station.domain.records import CertificateStatus, DeviceQuery
-from station.lab.boards.faults import Faults
+from station_lab.boards.faults import Faults
 from tests.provision.conftest import BOTH_FIRMWARES, Rig
 
 

@@ -18,7 +18,7 @@ from cryptography import x509
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Step, steps_for
 from station.domain.records import CertificateStatus, DeviceQuery
-from station.lab.boards.faults import Faults
+from station_lab.boards.faults import Faults
 from tests.provision.conftest import BOTH_FIRMWARES, Rig, split_der
 
 UNPLUGGED = ("board.disconnected", "board.timeout", "tpm.unreachable")

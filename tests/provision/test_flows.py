@@ -167,7 +167,7 @@ def test_tpm_board_with_an_untrusted_ek_certificate_is_stopped(rig: Rig) -> None
 
 
 def test_tpm_board_whose_tpm_answers_nonsense_fails_with_a_remedy(rig: Rig) -> None:
-    from station.lab.boards.faults import Faults
+    from station_lab.boards.faults import Faults
 
     (board,) = rig.lab.start(1, "tpm", Faults(nv_read_empty=True))
     outcome = rig.run(board.port, "WO-TPM")
@@ -188,7 +188,7 @@ def test_tpm_board_with_an_rsaes_oaep_ek_certificate_reaches_pass(rig: Rig, tmp_
     from station.adapters.tpm.ek_certs import ek_spki
     from station.config import load_config
     from station.domain.provision_events import StepPassed
-    from station.lab.boards.tpm import install_ek_certificate
+    from station_lab.boards.tpm import install_ek_certificate
     from tests.tpm.deviant_certs import build
 
     (board,) = rig.lab.start(1, "tpm")

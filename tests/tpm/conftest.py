@@ -17,8 +17,8 @@ from station.adapters.board.session import BoardSession, open_session
 from station.adapters.tpm.ek_certs import X509EkCertificateVerifier
 from station.adapters.tpm.identity import BoardTpmIdentityReader
 from station.bootstrap import SystemClock
-from station.lab.boards.runner import LabBoards
 from station.services.tpm_identity import TpmIdentityService
+from station_lab.boards.runner import LabBoards
 
 SHARED_TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
 VENDOR_ROOTS = SHARED_TESTDATA / "tpm-vendor-roots"
