@@ -235,11 +235,8 @@ def websocket_upgrade(endpoint: MqttEndpoint, handler: Any) -> bool:
     protocol.send_response(response)
     sock: socket.socket = handler.connection
     stream = _WebSocketStream(protocol, handler.rfile, sock)
-    try:
-        stream._flush()
-    except OSError:
-        return True
     if response.status_code != 101:
+        # logged before the refusal is sent: whoever sees the refusal finds it in the log
         reason = protocol.handshake_exc
         endpoint.access_log.write(
             access_entry(
@@ -252,6 +249,11 @@ def websocket_upgrade(endpoint: MqttEndpoint, handler: Any) -> bool:
                 message=f"WebSocket upgrade refused: {reason}",
             )
         )
+    try:
+        stream._flush()
+    except OSError:
+        return True
+    if response.status_code != 101:
         return True
     try:
         DpsMqttSession(
