@@ -17,7 +17,7 @@ import pytest
 
 from station.domain.pushes import PushState
 from station_lab.dps import FaultPlan
-from tests.batches.conftest import dps_ids
+from tests.support.cloud import dps_ids
 
 COUNT = 300
 

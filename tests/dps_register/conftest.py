@@ -42,12 +42,6 @@ def dps_options(tmp_path: Path) -> DpsOptions:
 
 
 @pytest.fixture
-def dps(dps_options: DpsOptions) -> Iterator[LocalDps]:
-    with LocalDps(dps_options) as server:
-        yield server
-
-
-@pytest.fixture
 def service(dps: LocalDps) -> Iterator[DeviceProvisioningClient]:
     """The official service client, to enroll devices the way a cloud operator does."""
     client = DeviceProvisioningClient.from_connection_string(

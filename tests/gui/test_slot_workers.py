@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QApplication
 from station.domain.records import DeviceQuery
 from station.gui.line_view import SlotTile
 from station_lab.boards.faults import Faults
-from tests.gui.conftest import WAIT_MS, log_in
-from tests.provision.conftest import BOTH_FIRMWARES, Rig
+from tests.support.gui import WAIT_MS, log_in
+from tests.support.rig import BOTH_FIRMWARES, Rig
 
 DONE = ("PASS", "FAIL", "needs QA")
 

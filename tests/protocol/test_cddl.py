@@ -20,10 +20,7 @@ from station.adapters.board.transport import SerialTransport
 from station.protocol.framing import BadFrame, FrameDecoder, encode_frame
 from station.protocol.messages import Request, encode_request
 from station_lab.boards.runner import LabBoards
-from tests.board.conftest import lab
 from tests.protocol.cddl import conforms, validate
-
-__all__ = ["lab"]  # the lab fixture, parametrized over the firmware below
 
 GET_RANDOM_8 = bytes.fromhex("80010000000c0000017b0008")
 

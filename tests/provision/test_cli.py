@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from station.cli.main import cli
 from station.domain.errors import PermissionDeniedError
 from station_lab.boards.faults import Faults
-from tests.provision.conftest import BOTH_FIRMWARES, REPO_ROOT, Rig
+from tests.support.paths import REPO_ROOT
+from tests.support.rig import BOTH_FIRMWARES, Rig
 
 
 def _invoke(rig: Rig, *args: str, operator: str = "tina", input: str | None = None):

@@ -12,7 +12,7 @@ from station.domain.errors import ProvisionError
 from station.domain.provision_events import Failed, Step, explain
 from station.domain.records import CertificateStatus, DeviceQuery
 from station_lab.boards.faults import Faults
-from tests.provision.conftest import BOTH_FIRMWARES, Rig
+from tests.support.rig import BOTH_FIRMWARES, Rig
 
 
 def test_replugged_provisioned_board_is_stopped_with_date_and_batch(rig: Rig) -> None:

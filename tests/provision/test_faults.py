@@ -19,7 +19,7 @@ from station.domain.products import ProductAttestation
 from station.domain.provision_events import Step, steps_for
 from station.domain.records import CertificateStatus, DeviceQuery
 from station_lab.boards.faults import Faults
-from tests.provision.conftest import BOTH_FIRMWARES, Rig, split_der
+from tests.support.rig import BOTH_FIRMWARES, Rig, split_der
 
 UNPLUGGED = ("board.disconnected", "board.timeout", "tpm.unreachable")
 REPO = Path(__file__).resolve().parents[2]

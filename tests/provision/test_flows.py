@@ -15,7 +15,7 @@ import hsm
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Passed, Step, StepPassed, StepStarted, steps_for
 from station.domain.records import CertificateStatus, DeviceQuery
-from tests.provision.conftest import (
+from tests.support.rig import (
     BOTH_FIRMWARES,
     GROUP_KEY_URI,
     PIN,
@@ -189,7 +189,7 @@ def test_tpm_board_with_an_rsaes_oaep_ek_certificate_reaches_pass(rig: Rig, tmp_
     from station.config import load_config
     from station.domain.provision_events import StepPassed
     from station_lab.boards.tpm import install_ek_certificate
-    from tests.tpm.deviant_certs import build
+    from tests.support.deviant_certs import build
 
     (board,) = rig.lab.start(1, "tpm")
     station = rig.station()

@@ -1,4 +1,7 @@
-"""Batches to the cloud: a station wired to a real local DPS stand-in and a SoftHSM2 manifest key."""
+"""Batches to the cloud: a station wired to a real local DPS stand-in and a SoftHSM2 manifest key.
+
+Fixtures for tests/batches and the GUI's batches view; a folder imports the ones it uses into its
+conftest (or a module), so ``dps_options`` here configures the stand-in only there."""
 
 from __future__ import annotations
 
@@ -26,8 +29,9 @@ from station.config import load_config
 from station.domain.manifest import Attestation
 from station.services.identities import record_identity
 from station_lab.dps import DpsOptions, LocalDps
-from tests.dps.conftest import new_cert, new_ek
-from tests.hsm.helpers import fresh_token
+from tests.support.certs import new_cert, new_ek
+from tests.support.keystores import fresh_token
+from tests.support.paths import REPO_ROOT
 
 
 @dataclass
@@ -107,9 +111,9 @@ def dps_limits() -> dict[str, Any]:
 
 
 @pytest.fixture
-def dps(tmp_path: Path, dps_limits: dict[str, Any]) -> Iterator[LocalDps]:
-    with LocalDps(DpsOptions(state_dir=tmp_path / "dps", **dps_limits)) as server:
-        yield server
+def dps_options(tmp_path: Path, dps_limits: dict[str, Any]) -> DpsOptions:
+    """The stand-in ``dps`` (tests/support/dps.py) runs, with this test's limits."""
+    return DpsOptions(state_dir=tmp_path / "dps", **dps_limits)
 
 
 @pytest.fixture
@@ -162,7 +166,7 @@ def fast_ek(index: int) -> str:
 @pytest.fixture
 def sym_push_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pki) -> tuple[Path, bytes]:
     """Templates with a product whose template pushes symmetric keys; its group key in SoftHSM2."""
-    shipped = Path(__file__).resolve().parents[2] / "templates"
+    shipped = REPO_ROOT / "templates"
     root = tmp_path / "templates"
     shutil.copytree(shipped, root)
     token = pki.key_uri.split("token=")[1].split(";")[0]

@@ -1,4 +1,4 @@
-"""Real key stores for tests: SoftHSM2 tokens and swtpm processes (shared by tests/hsm, tests/ca)."""
+"""Real key stores for tests: SoftHSM2 tokens and swtpm processes, as helpers and fixtures."""
 
 from __future__ import annotations
 
@@ -26,3 +26,16 @@ def swtpm_process() -> Iterator[str]:
     """Run swtpm on a unix socket; yield its TCTI string; always stop it."""
     with SocketSwtpm() as tpm:
         yield f"swtpm:{tpm.tcti_conf}"
+
+
+@pytest.fixture
+def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
+    """A fresh SoftHSM2 token in this test's own token directory."""
+    return fresh_token(tmp_path / "softhsm", monkeypatch)
+
+
+@pytest.fixture
+def swtpm() -> Iterator[str]:
+    """A swtpm process for this test; yields its TCTI string."""
+    with swtpm_process() as tcti:
+        yield tcti

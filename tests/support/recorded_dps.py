@@ -1,6 +1,6 @@
 """A DPS service double that answers in the shapes real DPS answers in.
 
-The rules are the ones the Azure SDK's recordings of real DPS show (``data/SOURCES.md``), and
+The rules are the ones the Azure SDK's recordings of real DPS show (``tests/batches/data/SOURCES.md``), and
 ``test_recorded_shapes.py`` checks the double against those recordings before the station is run
 against it: GET and query carry no symmetric keys, fields sent as null are left out (but
 ``provisioningStatus``, answered null), a lone primary certificate is answered as primary and
@@ -23,13 +23,13 @@ from station.domain.errors import EnrollmentServiceError
 from station.domain.pushes import BulkItemError
 from station_lab.dps.validation import certificate_info
 
-RECORDINGS = Path(__file__).resolve().parent / "data" / "dps_recorded_shapes.json"
+RECORDINGS = Path(__file__).resolve().parents[1] / "batches" / "data" / "dps_recorded_shapes.json"
 GENERATED_KEY_BYTES = 64  # what real DPS generates when a key is sent as null
 SERVER_FIELDS = ("etag", "createdDateTimeUtc", "lastUpdatedDateTimeUtc")
 
 
 def recordings() -> dict[str, Any]:
-    """The recorded exchanges (see ``data/SOURCES.md``)."""
+    """The recorded exchanges (see ``tests/batches/data/SOURCES.md``)."""
     data: dict[str, Any] = json.loads(RECORDINGS.read_text(encoding="utf-8"))
     return data
 

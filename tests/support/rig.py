@@ -1,5 +1,7 @@
 """Provisioning rig: a real station (SQLite file, SoftHSM2 CA + group key, lab root) and a lab of
-virtual boards (ptys, swtpm), with batches for every lab product and a technician logged in."""
+virtual boards (ptys, swtpm), with batches for every lab product and a technician logged in.
+
+Used by tests/provision, tests/poweron and tests/gui (registered once by tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -23,10 +25,9 @@ from station.domain.records import Role
 from station.services.integrity import verify_store
 from station.services.provision import ProvisionOutcome, ProvisionRequest
 from station_lab.boards.runner import LabBoards
-from tests.ca.conftest import SteadyClock
+from tests.support.clocks import SteadyClock
 
 PIN = "1234"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 GROUP_KEY_URI = "pkcs11:token=station-ca;object=lab-group-key"
 #: batch name -> product (sized with room for retries)
 BATCHES = {
@@ -103,11 +104,6 @@ class Rig:
         return env
 
 
-@pytest.fixture(autouse=True)
-def _quiet_tss(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TSS2_LOG", "all+none")
-
-
 def write_config(tmp_path: Path, lab_dir: Path) -> Path:
     path = tmp_path / "station.toml"
     path.write_text(
@@ -142,7 +138,7 @@ def new_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, firmware: str = "py
     lab_dir = tmp_path / "lab"
     config_file = write_config(tmp_path, lab_dir)
     config = load_config(config_file, env={})
-    lab = LabBoards(lab_dir, baud=0, registry=config.lab_dir / "boards.json", firmware=firmware)
+    lab = LabBoards(lab_dir, baud=0, registry=config.lab_registry, firmware=firmware)
     return Rig(config_file, config, lab, token, SteadyClock())
 
 

@@ -21,8 +21,8 @@ from station.domain.registration import tpm_registration_id
 from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LabBoards
 from station_lab.boards.tpm import install_ek_certificate
-from tests.tpm.conftest import EK_CERTS, SHARED_TESTDATA, VENDOR_ROOTS
-from tests.tpm.deviant_certs import build
+from tests.support.deviant_certs import build
+from tests.support.paths import EK_CERTS, SHARED_TESTDATA, VENDOR_ROOTS
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from station.domain.errors import (
 from station.domain.products import EkCertificateResult
 from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LabBoards
-from tests.tpm.conftest import direct_swtpm, lab_ca_files, put_in_lockout, service_trusting
+from tests.support.tpm import direct_swtpm, lab_ca_files, put_in_lockout, service_trusting
 
 Connect = Callable[..., BoardSession]
 Readers = Callable[[BoardSession], BoardTpmIdentityReader]

@@ -34,8 +34,8 @@ from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LabBoards
 from station_lab.boards.tpm import install_ek_certificate
 from station_lab.boards.tpm_faults import LIE_EK_FILE
-from tests.tpm.conftest import direct_swtpm, lab_ca_files, service_trusting, tpm2_readpublic
-from tests.tpm.deviant_certs import ek_leaf, make_ca, resign
+from tests.support.deviant_certs import ek_leaf, make_ca, resign
+from tests.support.tpm import direct_swtpm, lab_ca_files, service_trusting, tpm2_readpublic
 
 Connect = Callable[..., BoardSession]
 Readers = Callable[[BoardSession], BoardTpmIdentityReader]

@@ -14,7 +14,7 @@ from station.adapters.tpm.identity import MAX_CAPABILITY_PAGES, BoardTpmIdentity
 from station.domain.errors import TpmNonsenseError
 from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LabBoards
-from tests.tpm.conftest import lab_ca_files, service_trusting
+from tests.support.tpm import lab_ca_files, service_trusting
 
 Connect = Callable[..., BoardSession]
 Readers = Callable[[BoardSession], BoardTpmIdentityReader]
