@@ -168,6 +168,10 @@ class AuditLog(Protocol):
         """Return the events about one subject (registration ID, batch, ...), oldest first."""
         ...
 
+    def events_at(self, seqs: Sequence[int]) -> dict[int, AuditEvent]:
+        """Return the events with these sequence numbers (missing ones are left out)."""
+        ...
+
     def head(self) -> tuple[int, str] | None:
         """Return the (seq, hash) the store recorded as the chain head, if any."""
         ...

@@ -50,6 +50,7 @@ from station.ports import UnitOfWork
 
 DEVICE_EVENT_KINDS = frozenset({"device.recorded", "device.updated", "device.voided"})
 CERTIFICATE_ISSUED = "ca.certificate_issued"
+_PAGE = 500  # devices whose cited events are fetched together
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,30 @@ def verify_store(
 
     devices = 0
     installed: dict[str, str] = {}
+    x509_live: list[tuple[str, str]] = []  # (registration ID, thumbprint), from the device walk
 
     def device_checks() -> list[Problem]:
         nonlocal devices
         found: list[Problem] = []
+        page: list[DeviceRecord] = []
         for device in store.devices.iter_all():
             devices += 1
-            if len(problems) + len(found) < max_problems:
-                found.extend(_check_device(store, device))
+            if device.attestation == "x509" and str(device.status) != "voided":
+                x509_live.append((device.registration_id, device.cert_thumbprint))
+            page.append(device)
+            if len(page) == _PAGE:
+                found.extend(check_page(page, len(found)))
+                page = []
+        found.extend(check_page(page, len(found)))
+        return found
+
+    def check_page(page: list[DeviceRecord], already: int) -> list[Problem]:
+        # the cited audit events of a page of devices in one query, not one query per device
+        cited = store.audit.events_at([device.event_seq for device in page])
+        found: list[Problem] = []
+        for device in page:
+            if len(problems) + already + len(found) < max_problems:
+                found.extend(_check_device(device, cited.get(device.event_seq)))
         return found
 
     certificates = 0
@@ -129,7 +146,7 @@ def verify_store(
     for table, check in (
         ("devices", device_checks),
         ("certificates", certificate_checks),
-        ("devices", lambda: _check_x509_devices(store, installed)),
+        ("devices", lambda: _check_x509_devices(x509_live, installed)),
         ("operators", lambda: _check_operators(store)),
         ("batches", lambda: _check_batches(store)),
         ("device_keys", lambda: _check_device_keys(store)),
@@ -379,7 +396,7 @@ class _Counter:
             yield event
 
 
-def _check_device(store: UnitOfWork, device: DeviceRecord) -> list[Problem]:
+def _check_device(device: DeviceRecord, event: AuditEvent | None) -> list[Problem]:
     row = device.registration_id
     if sha256_hex(device.manifest_json.encode("utf-8")) != device.manifest_hash:
         return [Problem("devices", row, "manifest does not match its manifest_hash (edited)")]
@@ -399,7 +416,6 @@ def _check_device(store: UnitOfWork, device: DeviceRecord) -> list[Problem]:
                     f"column {column} is {stored!r} but the manifest says {wanted!r} (edited)",
                 )
             ]
-    event = store.audit.event(device.event_seq)
     if event is None:
         return [Problem("devices", row, f"cites audit event {device.event_seq}, which is missing")]
     if event.kind not in DEVICE_EVENT_KINDS or event.subject != device.registration_id:
@@ -423,21 +439,17 @@ def _check_device(store: UnitOfWork, device: DeviceRecord) -> list[Problem]:
     return []
 
 
-def _check_x509_devices(store: UnitOfWork, installed: dict[str, str]) -> list[Problem]:
-    problems = []
-    for device in store.devices.iter_all():
-        if device.attestation != "x509" or str(device.status) == "voided":
-            continue
-        if installed.get(device.registration_id) != device.cert_thumbprint:
-            problems.append(
-                Problem(
-                    "devices",
-                    device.registration_id,
-                    "no installed certificate in the issuance log matches this device's "
-                    "certificate",
-                )
-            )
-    return problems
+def _check_x509_devices(live: list[tuple[str, str]], installed: dict[str, str]) -> list[Problem]:
+    """Every live X.509 device holds an installed certificate of the issuance log."""
+    return [
+        Problem(
+            "devices",
+            registration_id,
+            "no installed certificate in the issuance log matches this device's certificate",
+        )
+        for registration_id, thumbprint in live
+        if installed.get(registration_id) != thumbprint
+    ]
 
 
 def _check_operators(store: UnitOfWork) -> list[Problem]:

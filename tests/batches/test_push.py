@@ -10,7 +10,7 @@ import pytest
 from station.domain.errors import PermissionDeniedError, TransitionError
 from station.domain.pushes import PushState
 from station.domain.records import Role
-from tests.batches.conftest import dps_ids
+from tests.support.cloud import dps_ids
 
 
 def _bulk_calls(dps: Any) -> list[dict[str, Any]]:
@@ -83,7 +83,7 @@ def test_500s_and_lost_answers_are_recovered_exactly_once(cloud, dps, fill_batch
 def test_conflicts_are_surfaced_not_overwritten(cloud, dps, fill_batch) -> None:
     ids = fill_batch(cloud, "WO-C", 12)
     cloud.batches().seal("WO-C")
-    from tests.batches.conftest import _client
+    from tests.support.cloud import _client
 
     with _client(dps) as client:
         # someone else enrolled one of our IDs with another EK, and another identically
@@ -117,6 +117,6 @@ def test_conflicts_are_surfaced_not_overwritten(cloud, dps, fill_batch) -> None:
 
 
 def _other_ek() -> str:
-    from tests.dps.conftest import new_ek
+    from tests.support.certs import new_ek
 
     return new_ek(999)

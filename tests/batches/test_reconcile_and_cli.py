@@ -12,7 +12,7 @@ import pytest
 from station.cli.main import main
 from station.domain.errors import EnrollmentServiceError
 from station.domain.manifest import Attestation
-from tests.batches.conftest import _client, dps_ids
+from tests.support.cloud import _client, dps_ids
 
 _SYM = {"attestation": {"type": "symmetricKey"}}
 
@@ -101,7 +101,7 @@ def test_cli_open_seal_export_push_reconcile(
         == 2
     )
     from station.services.identities import record_identity
-    from tests.batches.conftest import fast_ek
+    from tests.support.cloud import fast_ek
 
     for index in range(2):
         record_identity(

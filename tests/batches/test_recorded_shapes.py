@@ -18,7 +18,7 @@ from station.bootstrap import Station
 from station.domain.errors import DpsThrottledError
 from station.domain.manifest import Attestation
 from station.domain.pushes import PushState
-from tests.batches.recorded_dps import (
+from tests.support.recorded_dps import (
     GENERATED_KEY_BYTES,
     SERVER_FIELDS,
     RecordedShapeDps,

@@ -6,7 +6,7 @@ import subprocess
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +22,10 @@ from station.adapters.ca.admin import FileCaAdministration
 from station.adapters.ca.profiles import default_profile_dir, load_profiles
 from station.domain.records import OperatorRecord, Role
 from station.services.ca import CaService
-from tests.hsm.helpers import fresh_token, swtpm_process
+from tests.support.clocks import SteadyClock
 from tests.support.fake_store import FakeUnitOfWork
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-class SteadyClock:
-    """The real time (openssl and outside tools check against it), never repeating a reading."""
-
-    def __init__(self) -> None:
-        self.current = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        self.current = max(datetime.now(UTC), self.current + timedelta(microseconds=1))
-        return self.current
 
 
 @dataclass
@@ -55,22 +44,6 @@ class CaRig:
 
     def key_uri(self) -> str:
         return self.token.uri("station-ca")
-
-
-@pytest.fixture(autouse=True)
-def _quiet_tss(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TSS2_LOG", "all+none")
-
-
-@pytest.fixture
-def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
-    return fresh_token(tmp_path / "softhsm", monkeypatch)
-
-
-@pytest.fixture
-def swtpm() -> Iterator[str]:
-    with swtpm_process() as tcti:
-        yield tcti
 
 
 def build_rig(token: SoftHsmToken, store: Any, ca_dir: Path) -> CaRig:
@@ -95,13 +68,13 @@ def build_rig(token: SoftHsmToken, store: Any, ca_dir: Path) -> CaRig:
         services.append(service)
         return service
 
-    rig = CaRig(token, pins, admin, store, clock, ca_dir, make)
-    rig._services = services  # type: ignore[attr-defined]
-    return rig
+    ca_rig = CaRig(token, pins, admin, store, clock, ca_dir, make)
+    ca_rig._services = services  # type: ignore[attr-defined]
+    return ca_rig
 
 
 @pytest.fixture
-def rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
+def ca_rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
     store = FakeUnitOfWork(transactional=frozenset({"certificates"}))
     store.operators.save(
         OperatorRecord(name="root", role=Role.ADMIN, enabled=True, created_at="2026-01-01")
@@ -116,12 +89,14 @@ def rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
 
 
 @pytest.fixture
-def ready(rig: CaRig) -> CaRig:
-    """A rig whose CA has a P-256 key in SoftHSM2 and a lab-root-signed intermediate."""
-    service = rig.service
-    service.init(rig.key_uri(), common_name="Test Station CA", organization="ACME", operator="root")
+def ready(ca_rig: CaRig) -> CaRig:
+    """A CA rig whose CA has a P-256 key in SoftHSM2 and a lab-root-signed intermediate."""
+    service = ca_rig.service
+    service.init(
+        ca_rig.key_uri(), common_name="Test Station CA", organization="ACME", operator="root"
+    )
     service.lab_root(operator="root")
-    return rig
+    return ca_rig
 
 
 def device_csr(

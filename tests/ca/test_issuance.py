@@ -26,8 +26,8 @@ from station.domain.records import BatchRecord
 from tests.ca.conftest import CaRig, device_csr, openssl_verify
 
 
-def _root_pem(rig: CaRig) -> bytes:
-    return rig.admin.root_file.read_bytes()
+def _root_pem(ca_rig: CaRig) -> bytes:
+    return ca_rig.admin.root_file.read_bytes()
 
 
 def test_issued_certificate_chains_to_the_root_with_openssl(ready: CaRig, tmp_path: Path) -> None:
@@ -328,7 +328,8 @@ def test_wrong_pin_when_the_ca_opens(ready: CaRig) -> None:
 def test_issue_through_the_real_sqlite_store(softhsm, tmp_path: Path) -> None:
     from station.adapters.store.unit_of_work import SqliteUnitOfWork
     from station.domain.records import OperatorRecord, Role
-    from tests.ca.conftest import SteadyClock, build_rig
+    from tests.ca.conftest import build_rig
+    from tests.support.clocks import SteadyClock
 
     db = tmp_path / "station.db"
     store = SqliteUnitOfWork.open(
@@ -342,9 +343,9 @@ def test_issue_through_the_real_sqlite_store(softhsm, tmp_path: Path) -> None:
         store.batches.save(
             BatchRecord(name="WO-1", product="thermo", size=1, status="open", created_at="2026")
         )
-        rig = build_rig(softhsm, store, tmp_path / "ca")
-        service = rig.make(quota_spare=0)
-        service.init(rig.key_uri(), common_name="Station CA", operator="root")
+        ca_rig = build_rig(softhsm, store, tmp_path / "ca")
+        service = ca_rig.make(quota_spare=0)
+        service.init(ca_rig.key_uri(), common_name="Station CA", operator="root")
         service.lab_root(operator="root")
         issued = service.issue_as_admin(device_csr("dev-1"), "dev-1", batch="WO-1", operator="root")
         # another connection sees the entry: it was committed before issue() returned

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from station.domain.records import Role
-from tests.gui.conftest import WAIT_MS, log_in
-from tests.provision.conftest import Rig
+from tests.support.gui import WAIT_MS, log_in
+from tests.support.rig import Rig
 
 
 def test_admin_sees_ca_binds_a_slot_adds_an_operator_and_test_prints(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from station.domain.errors import PermissionDeniedError
-from station.lab.boards.faults import Faults
-from tests.gui.conftest import WAIT_MS, log_in
-from tests.provision.conftest import Rig
+from station_lab.boards.faults import Faults
+from tests.support.gui import WAIT_MS, log_in
+from tests.support.rig import Rig
 
 
 def test_line_provisions_lab_boards_to_pass_and_a_faulty_board_fails_with_its_reason(

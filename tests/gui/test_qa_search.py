@@ -19,7 +19,7 @@ from station.domain.manifest import (
 )
 from station.domain.records import DeviceQuery
 from station.services.identities import record_identity
-from tests.gui.conftest import WAIT_MS, add_people, gui_config, log_in
+from tests.support.gui import WAIT_MS, add_people, gui_config, log_in
 
 DEVICES = 100_000
 CHUNK = 5_000

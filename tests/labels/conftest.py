@@ -14,12 +14,18 @@ from PIL import Image
 from station.adapters.labels.render import pdf_to_png
 from station.adapters.labels.templates import TemplateLibrary
 from station.adapters.labels.toolkit import ReportlabLabels
+from station.bootstrap import build_station
 from station.domain.errors import PrinterOfflineError
 from station.domain.labels import LabelData, LabelTemplate, PrintReceipt
 from station.domain.records import OperatorRecord, Role
 from station.services.labels import LabelService
-from tests.labels.records import device_record, symmetric_manifest, tpm_manifest, x509_manifest
 from tests.support.fake_store import FakeUnitOfWork
+from tests.support.label_records import (
+    device_record,
+    symmetric_manifest,
+    tpm_manifest,
+    x509_manifest,
+)
 
 
 def decode_page(pdf: bytes, *, page: int = 1, dpi: int = 600) -> list[str]:
@@ -122,3 +128,13 @@ def make_service(store, library, printers, toolkit, clock, tmp_path):
 def have_pdftoppm() -> None:
     if shutil.which("pdftoppm") is None:
         pytest.fail("pdftoppm (poppler-utils) is required: run packaging/install-system-deps.sh")
+
+
+@pytest.fixture
+def ids(config, clock) -> list[str]:
+    """Registration IDs of the identities ``seed`` records in a fresh station's store."""
+    station = build_station(config, clock=clock)
+    try:
+        return seed(station.store())
+    finally:
+        station.close()

@@ -20,7 +20,7 @@ from station.domain.labels import LabelData, compact_payload
 from station.domain.records import JobRecord, OperatorRecord, Role
 from station.domain.states import DeviceStatus, JobState
 from tests.labels.conftest import decode_page, seed
-from tests.labels.records import device_record, tpm_manifest
+from tests.support.label_records import device_record, tpm_manifest
 
 
 def kinds(store) -> list[tuple[str, str]]:

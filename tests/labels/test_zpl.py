@@ -16,7 +16,7 @@ from station.adapters.labels.zpl import escape_field, render_zpl
 from station.domain.errors import LabelError, PrinterOfflineError, PrinterOutOfMediaError
 from station.domain.labels import LabelData, build_payload
 from tests.labels.conftest import decode_page
-from tests.labels.records import symmetric_manifest, tpm_manifest, x509_manifest
+from tests.support.label_records import symmetric_manifest, tpm_manifest, x509_manifest
 
 BARCODE = re.compile(r"\^B([QXC])N[^\^]*\^FH\\\^FD(.*?)\^FS")
 

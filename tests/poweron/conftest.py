@@ -22,9 +22,9 @@ from station.domain.enrollments import (
     x509_ca_group,
 )
 from station.domain.records import Role
-from station.lab.boards.runner import LabBoard, LabBoards
-from station.lab.dps import DpsOptions, LinkedHub, LocalDps
-from tests.provision.conftest import BATCHES, GROUP_KEY_URI, Rig, new_rig, split_der
+from station_lab.boards.runner import LabBoard, LabBoards
+from station_lab.dps import DpsOptions, LinkedHub, LocalDps
+from tests.support.rig import BATCHES, GROUP_KEY_URI, Rig, new_rig, split_der
 
 HUBS = (LinkedHub("hub-east.azure-devices.net"), LinkedHub("hub-west.azure-devices.net"))
 HUB_NAMES = {hub.host_name for hub in HUBS}

@@ -8,7 +8,7 @@ import time
 from station.domain.provision_events import Passed, ProvisionEvent, StepStarted
 from station.domain.records import DeviceQuery
 from station.services.provision_line import ProvisionLine
-from tests.provision.conftest import Rig
+from tests.support.rig import Rig
 
 
 def test_sixteen_boards_in_parallel_all_pass_without_interference(rig: Rig) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from station.domain.errors import BatchFullError, KeyCustodyError
 from station.services.provision import ProvisionRequest
-from tests.provision.conftest import Rig
+from tests.support.rig import Rig
 
 
 def test_prepare_loads_the_batch_recipe_and_opens_the_ca(rig: Rig) -> None:

@@ -8,8 +8,8 @@ from station.domain.boards import printed_serial
 from station.domain.errors import ValidationError
 from station.domain.provision_events import Failed, Step
 from station.domain.records import DeviceQuery
-from station.lab.boards.faults import Faults
-from tests.provision.conftest import Rig
+from station_lab.boards.faults import Faults
+from tests.support.rig import Rig
 
 
 def test_board_without_a_serial_stops_at_connect_and_asks_for_a_scan(rig: Rig) -> None:

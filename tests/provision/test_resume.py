@@ -14,7 +14,8 @@ from station.config import load_config
 from station.domain.provision_events import Resumed, Step, StepPassed
 from station.domain.records import CertificateStatus
 from station.services.provision import ProvisionRequest
-from tests.provision.conftest import REPO_ROOT, Rig, split_der
+from tests.support.paths import REPO_ROOT
+from tests.support.rig import Rig, split_der
 
 
 def _kill(rig: Rig, port: str, batch: str, point: str) -> None:

@@ -1,1 +1,2 @@
-"""Test scaffolding shared by every test folder (fakes checked by contract tests)."""
+"""Shared test scaffolding: helpers (plain imports) and fixtures (registered once as pytest plugins
+by ``tests/conftest.py``). Test folders use these instead of importing each other's conftest."""

@@ -8,7 +8,7 @@ with ``fail_commit`` set, when the outermost block would commit), like the SQLit
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +78,10 @@ class FakeAuditLog(_Part):
 
     def events_for(self, subject: str) -> list[AuditEvent]:
         return [e for e in self._s.events if e.subject == subject]
+
+    def events_at(self, seqs: Sequence[int]) -> dict[int, AuditEvent]:
+        wanted = set(seqs)
+        return {e.seq: e for e in self._s.events if e.seq in wanted}
 
     def head(self) -> tuple[int, str] | None:
         return (self._s.events[-1].seq, self._s.events[-1].hash) if self._s.events else None

@@ -17,13 +17,8 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from station.bootstrap import build_station
 from station.cli.main import main
 from station.config import load_config
-from tests.tpm.conftest import VENDOR_ROOTS
-from tests.tpm.deviant_certs import DeviantSet, build
-
-
-@pytest.fixture(scope="module")
-def deviant(tmp_path_factory: pytest.TempPathFactory) -> DeviantSet:
-    return build(tmp_path_factory.mktemp("deviant"))
+from tests.support.deviant_certs import DeviantSet
+from tests.support.paths import VENDOR_ROOTS
 
 
 @pytest.fixture

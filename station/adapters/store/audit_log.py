@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from station.adapters.store.connection import AUDIT_HEAD, Transactions
@@ -73,6 +73,16 @@ class SqliteAuditLog:
             f"SELECT {_COLUMNS} FROM events WHERE subject = ? ORDER BY seq", [subject]
         ).fetchall()
         return [_event(row) for row in rows]
+
+    def events_at(self, seqs: Sequence[int]) -> dict[int, AuditEvent]:
+        """Return the events with these sequence numbers, in one query (missing ones left out)."""
+        if not seqs:
+            return {}
+        marks = ", ".join("?" for _ in seqs)
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE seq IN ({marks})", list(seqs)
+        ).fetchall()
+        return {row[0]: _event(row) for row in rows}
 
     def head(self) -> tuple[int, str] | None:
         """The (seq, hash) recorded as chain head in the same transaction as the last event."""

@@ -11,13 +11,6 @@ from station.domain.states import BatchStatus, check_batch_transition
 from station.services.identities import record_identity, void_identity
 
 
-@pytest.fixture
-def admin_station(station):
-    station.database().initialize(config_file="c", data_dir="d", admin="boss")
-    station.operator = "boss"
-    return station
-
-
 def test_open_batch_records_it_and_audits(admin_station) -> None:
     batches = admin_station.batches()
     record = batches.open(name="WO-1234", product="lab-tpm", size=3)

@@ -11,13 +11,6 @@ from station.services.integrity import verify_store
 from station.services.operators import OperatorService
 
 
-@pytest.fixture
-def admin_station(station):
-    station.database().initialize(config_file="c", data_dir="d", admin="boss")
-    station.operator = "boss"
-    return station
-
-
 def service(station, acting: str = "boss") -> OperatorService:
     counter = count()
     return OperatorService(

@@ -16,7 +16,7 @@ from station.domain.manifest import Attestation
 from station.domain.records import CertificateRecord
 from station.services.identities import record_identity
 from station.services.integrity import pem_thumbprint, verify_store
-from tests.dps.conftest import new_cert
+from tests.support.certs import new_cert
 
 
 @pytest.fixture
