@@ -168,7 +168,7 @@ def test_import_refuses_a_chain_to_another_root(initialised: CaRig) -> None:
 def test_import_warns_when_expiry_is_near(initialised: CaRig) -> None:
     root = OfflineRoot()
     result = initialised.make(expiry_warning_days=30).import_chain(
-        root.sign_intermediate(_pending(initialised), days=10), root.pem
+        root.sign_intermediate(_pending(initialised), days=10), root.pem, operator="root"
     )
     assert len(result.warnings) == 1 and "expires in" in result.warnings[0]
 
