@@ -26,15 +26,15 @@ help:
 system-deps:
 	@bash packaging/install-system-deps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lab/pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e ./lab
 	@touch $(STAMP)
 
 # Issue 16: Microsoft's Node device SDK for the lab's TPM boards (package-lock.json pins it;
 # .npmrc skips install scripts: tss.js needs no native module for its TPM-simulator socket).
-NODE_DIR := station/lab/node
+NODE_DIR := lab/station_lab/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
 
 $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
@@ -50,8 +50,8 @@ demo-gui: bootstrap
 	$(STATION) demo --gui
 
 lint: bootstrap
-	$(VENV)/bin/ruff check station hsm tests benchmarks
-	$(VENV)/bin/ruff format --check station hsm tests benchmarks
+	$(VENV)/bin/ruff check station hsm lab tests benchmarks
+	$(VENV)/bin/ruff format --check station hsm lab tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

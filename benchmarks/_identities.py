@@ -55,7 +55,7 @@ def fill(station: Station, batch: str, count: int) -> None:
     station.batches().open(name=batch, product="lab-tpm", size=count)
     store = station.store()
     for start in range(0, count, 5000):
-        with store.atomic():
+        with store:
             for index in range(start, min(start + 5000, count)):
                 serial = f"{batch.lower()}-{index:07d}"
                 rid = f"dev-{serial}"

@@ -34,10 +34,10 @@ from pathlib import Path
 from bench_provision import FLOWS, open_batch, run_one, setup
 
 from station.bootstrap import Station
-from station.lab.boards import c_agent
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import MODELS
-from station.lab.boards.tpm import ensure_local_ca
+from station_lab.boards import c_agent
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import MODELS
+from station_lab.boards.tpm import ensure_local_ca
 
 TARGET_MS = 15.0
 _numbers = itertools.count(1)

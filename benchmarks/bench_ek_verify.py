@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/bench_ek_verify.py [--rounds N]
 
 For each certificate (the shared vendor EK certificates and one of each vendor deviation made
-by tests/tpm/deviant_certs.py), in the same run:
+by tests/support/deviant_certs.py), in the same run:
 * station: ``X509EkCertificateVerifier.check`` (find the certificate in the NV bytes, normalise
   to DER naming each deviation, parse, find the anchor, verify the signature over the original
   tbsCertificate bytes, check validity);
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from station.adapters.tpm.ek_certs import X509EkCertificateVerifier, load_certificate  # noqa: E402
-from tests.tpm.deviant_certs import NOW, build  # noqa: E402
+from tests.support.deviant_certs import NOW, build  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "testdata"
 VENDOR_CASES = {

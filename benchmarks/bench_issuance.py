@@ -30,7 +30,7 @@ from hsm.softhsm import activate, create_token
 from station.adapters.ca.admin import FileCaAdministration
 from station.adapters.ca.builder import build_and_sign
 from station.adapters.ca.profiles import default_profile_dir, load_profiles
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.bootstrap import SystemClock
 from station.domain.certificates import plan_issuance, serial_from_random
 from station.domain.records import OperatorRecord, Role
@@ -65,10 +65,10 @@ def main() -> None:
         activate(token.conf)
         pins = hsm.PinSource(env={"STATION_PKCS11_PIN": token.pin})
         admin = FileCaAdministration(work / "ca", configured_uri="", pin_source=pins)
-        store = SqliteStore.open(
+        store = SqliteUnitOfWork.open(
             work / "station.db", busy_timeout_ms=5000, backup_dir=work / "bk", clock=SystemClock()
         )
-        store.save_operator(
+        store.operators.save(
             OperatorRecord(name="bench", role=Role.ADMIN, enabled=True, created_at="2026")
         )
         service = CaService(
@@ -78,10 +78,9 @@ def main() -> None:
             profiles=load_profiles(default_profile_dir()),
             clock=SystemClock(),
             station_id="bench",
-            operator="bench",
         )
-        service.init(token.uri("station-ca"), common_name="Bench CA")
-        service.lab_root()
+        service.init(token.uri("station-ca"), common_name="Bench CA", operator="bench")
+        service.lab_root(operator="bench")
         ica = x509.load_pem_x509_certificate(admin.chain_file.read_bytes())
         profile = load_profiles(default_profile_dir())["device-identity"]
         csr = _csr()
@@ -106,7 +105,7 @@ def main() -> None:
         for fn in (
             lambda i: build_and_sign(plans[i], device_key, issuer=ica, signer=memory_key),
             lambda i: build_and_sign(plans[i], device_key, issuer=ica, signer=hsm_key),
-            lambda i: service.issue(csr, "dev-bench"),
+            lambda i: service.issue(csr, "dev-bench", operator="bench"),
         ):
             fn(0)  # warm-up
         floor, token, use_case = [], [], []
@@ -122,7 +121,9 @@ def main() -> None:
                     n, lambda i: build_and_sign(plans[i], device_key, issuer=ica, signer=hsm_key)
                 )
             )
-            use_case.append(_batch(n // 5, lambda i: service.issue(csr, "dev-bench")))
+            use_case.append(
+                _batch(n // 5, lambda i: service.issue(csr, "dev-bench", operator="bench"))
+            )
         hsm_key.close()
         service.close()
         store.close()

@@ -37,9 +37,9 @@ from hsm.softhsm import activate, create_token
 from station.bootstrap import Station, build_station
 from station.config import load_config
 from station.domain.records import Role
-from station.lab.boards.runner import LabBoards
 from station.services.provision import ProvisionRequest
 from station.services.provision_line import ProvisionLine
+from station_lab.boards.runner import LabBoards
 
 BAUD = 115_200
 PIN = "1234"
@@ -105,9 +105,13 @@ def setup(root: Path) -> Station:
     admin = build_station(config, operator="boss")
     admin.database().initialize(config_file="c", data_dir="d", admin="boss")
     ca = admin.ca()
-    ca.init(token.uri("station-ca-key"), common_name="Bench CA", organization="ACME")
-    ca.lab_root()
-    ca.import_group_key(GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode())
+    ca.init(
+        token.uri("station-ca-key"), common_name="Bench CA", organization="ACME", operator="boss"
+    )
+    ca.lab_root(operator="boss")
+    ca.import_group_key(
+        GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode(), operator="boss"
+    )
     admin.operators().add("tina", Role.TECHNICIAN)
     admin.close()
     return build_station(config, operator="tina")
@@ -132,7 +136,7 @@ def run_one(station: Station, port: str, batch: str, baud: int) -> tuple[float, 
         start = time.perf_counter()
         outcome = station.provisioning().run(
             link,  # type: ignore[arg-type]
-            ProvisionRequest(slot="bench", batch=batch),
+            ProvisionRequest(slot="bench", batch=batch, operator="tina"),
         )
         elapsed = time.perf_counter() - start
     finally:
@@ -183,7 +187,9 @@ def throughput(root: Path, station: Station, slot_counts: list[int]) -> None:
         batch = open_batch(station, "lab-x509", count)
         with LabBoards(root / f"lab-line-{count}", baud=BAUD) as lab:
             boards = lab.start(count, "se")
-            line = ProvisionLine(station.for_thread, batch=batch, emit=lambda event: None)
+            line = ProvisionLine(
+                station.for_thread, batch=batch, operator="tina", emit=lambda event: None
+            )
             cpu_before = _cpu()
             start = time.perf_counter()
             for board in boards:

@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.domain.manifest import Attestation, BoardInfo, DpsTarget, IdentityManifest, TpmIdentity
 from station.domain.records import DeviceQuery
 from station.domain.registration import tpm_registration_id
@@ -61,7 +61,7 @@ def main() -> None:
     db_path = work / "station.db"
     db_path.unlink(missing_ok=True)
     clock = Clock()
-    store = SqliteStore.open(db_path, clock=clock)
+    store = SqliteUnitOfWork.open(db_path, clock=clock)
 
     # 1. the line-rate path: one transaction per device
     line_rows = min(2000, args.rows)
@@ -88,7 +88,7 @@ def main() -> None:
     # 2. seed up to N rows, 1000 devices per transaction
     started = time.perf_counter()
     for chunk in range(line_rows, args.rows, 1000):
-        with store.atomic():
+        with store:
             for i in range(chunk, min(chunk + 1000, args.rows)):
                 record_identity(store, manifest(i), clock=clock, station="bench", operator="bench")
     seed_seconds = time.perf_counter() - started
@@ -103,11 +103,15 @@ def main() -> None:
         return statistics.median(samples) * 1000
 
     n = args.rows
-    by_serial = timed(lambda k: store.devices(DeviceQuery(serial=f"SN{(k * 7919) % n:08d}")))
-    by_reg = timed(lambda k: store.device(manifest((k * 104729) % n).registration_id))
-    by_ek = timed(lambda k: store.devices(DeviceQuery(ek_sha256=manifest((k * 31) % n).ek_sha256)))
-    page = timed(lambda k: store.devices(DeviceQuery(batch="WO-0003", limit=100, offset=k)), 50)
-    count = timed(lambda k: store.count_devices(DeviceQuery()), 5)
+    by_serial = timed(lambda k: store.devices.find(DeviceQuery(serial=f"SN{(k * 7919) % n:08d}")))
+    by_reg = timed(lambda k: store.devices.get(manifest((k * 104729) % n).registration_id))
+    by_ek = timed(
+        lambda k: store.devices.find(DeviceQuery(ek_sha256=manifest((k * 31) % n).ek_sha256))
+    )
+    page = timed(
+        lambda k: store.devices.find(DeviceQuery(batch="WO-0003", limit=100, offset=k)), 50
+    )
+    count = timed(lambda k: store.devices.count(DeviceQuery()), 5)
 
     started = time.perf_counter()
     report = verify_store(store)
@@ -118,7 +122,7 @@ def main() -> None:
     exported = 0
     out = work / "export.jsonl"
     with out.open("w", encoding="utf-8") as sink:
-        for device in store.iter_devices():
+        for device in store.devices.iter_all():
             sink.write(device.manifest_json + "\n")
             exported += 1
     export_seconds = time.perf_counter() - started

@@ -24,7 +24,7 @@ PACKAGES=(
   desktop-file-utils
 )
 
-# Issue 16: the lab's TPM boards register with Microsoft's Node device SDK (station/lab/node,
+# Issue 16: the lab's TPM boards register with Microsoft's Node device SDK (lab/station_lab/node,
 # installed by `make bootstrap` with `npm ci`). Debian's nodejs has npm in a package of its own;
 # a nodejs that bundles npm (NodeSource) must not get Debian's npm on top.
 PACKAGES+=(nodejs)

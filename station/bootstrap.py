@@ -28,12 +28,12 @@ from station.ports import (
     EnrollmentService,
     ExportFiles,
     GroupKeys,
-    IdentityStore,
     ManifestSigner,
     ManifestTrust,
     ProductCatalog,
     PushOutbox,
     TpmIdentityReader,
+    UnitOfWork,
 )
 from station.services.batches import BatchService, CloudPorts
 from station.services.ca import CaService
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from station.adapters.board.conformance import ConformanceReport
     from station.adapters.board.discovery import BoardDiscovery
     from station.adapters.outputs import OwnedPaths
-    from station.lab.boards.runner import LabBoards
     from station.services.labels import LabelService
 
 
@@ -69,19 +68,19 @@ class Station:
     operator: str = ""
     # False: a missing database is an error, not a new empty one (every command but 'init')
     create_database: bool = True
-    _store: IdentityStore | None = None
+    _store: UnitOfWork | None = None
     _board_links: list[BoardLink] = field(default_factory=list)
     _ca: CaService | None = None
     _cloud: dict[str, Any] = field(default_factory=dict)
     _tpm_readers: list[TpmIdentityReader] = field(default_factory=list)
 
     # ------------------------------------------------------------------ adapters
-    def store(self) -> IdentityStore:
+    def store(self) -> UnitOfWork:
         """The identity store, opened (and migrated if needed) on first use."""
         if self._store is None:
-            from station.adapters.store.sqlite_store import SqliteStore
+            from station.adapters.store.unit_of_work import SqliteUnitOfWork
 
-            self._store = SqliteStore.open(
+            self._store = SqliteUnitOfWork.open(
                 self.config.database_path,
                 busy_timeout_ms=self.config.database.busy_timeout_ms,
                 backup_dir=self.config.backup_dir,
@@ -132,7 +131,7 @@ class Station:
         return BoardDiscovery(
             SlotBindings(board.slots_file or self.config.data_dir / "slots.toml"),
             usb_ids=board.usb_ids,
-            lab_registry=self.config.lab_dir / "boards.json",
+            lab_registry=self.config.lab_registry,
         )
 
     def board_conformance(self, port: str, *, allow_lock: bool = False) -> ConformanceReport:
@@ -155,23 +154,6 @@ class Station:
             )
         finally:
             transport.close()
-
-    def lab_boards(
-        self, *, baud: int | None = None, lab_dir: Path | None = None, firmware: str = "python"
-    ) -> LabBoards:
-        """A runner for virtual boards under the lab directory (the caller stops it).
-
-        ``firmware`` is ``python`` (the reference board), ``c`` (the C agent's host port) or
-        ``qemu`` (its Cortex-M port on an emulated board).
-        """
-        from station.lab.boards.runner import LabBoards
-
-        return LabBoards(
-            lab_dir or self.config.lab_dir,
-            baud=self.config.board.baud if baud is None else baud,
-            registry=self.config.lab_dir / "boards.json",
-            firmware=firmware,
-        )
 
     def for_thread(self) -> Station:
         """A sibling station for another thread: same config and clock, its own connections."""
@@ -306,15 +288,11 @@ class Station:
                 profiles=load_profiles(section.profile_dir or default_profile_dir()),
                 clock=self.clock,
                 station_id=self.config.station.id,
-                operator=self.operator,
                 default_profile=section.default_profile,
                 quota_spare=section.quota_spare,
                 expiry_warning_days=section.expiry_warning_days,
                 products=self.products(),
             )
-        # the CA session outlives a change of operator (a GUI slot keeps its station all shift):
-        # whoever acts now is the one audited
-        self._ca.operator = self.operator
         return self._ca
 
     def products(self) -> ProductCatalog:
@@ -517,7 +495,6 @@ class Station:
             ),
             clock=self.clock,
             station_id=self.config.station.id,
-            operator=self.operator,
         )
 
     def devices(self) -> DeviceService:

@@ -11,7 +11,6 @@ thread (the slot worker, a CLI command, a one-shot job) and closed by whoever cr
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +39,7 @@ from station.domain.records import (
     LabelRecord,
     OperatorRecord,
     SchemaStatus,
+    SealRecord,
 )
 from station.domain.tpm import (
     EkCertificateCheck,
@@ -149,26 +149,10 @@ class ProductCatalog(Protocol):
         ...
 
 
-class IdentityStore(Protocol):
-    """The station database: identities, issuance log, jobs, batches and the audit chain.
+class AuditLog(Protocol):
+    """The hash-chained audit log (append-only)."""
 
-    Every use case runs inside one :meth:`atomic` block: either all of its rows and its audit events
-    are written, or none are.
-    """
-
-    def atomic(self) -> AbstractContextManager[None]:
-        """Group the writes of one use case into one transaction (nested blocks are savepoints)."""
-        ...
-
-    def schema_status(self) -> SchemaStatus:
-        """Report applied, pending and unknown (newer) migrations."""
-        ...
-
-    def migrate(self, *, backup_dir: Path) -> Path | None:
-        """Apply pending migrations, backing up first; returns the backup file, if one was made."""
-        ...
-
-    def append_event(self, draft: EventDraft) -> AuditEvent:
+    def append(self, draft: EventDraft) -> AuditEvent:
         """Chain and store one audit event; returns the stored event with its hash."""
         ...
 
@@ -184,120 +168,192 @@ class IdentityStore(Protocol):
         """Return the events about one subject (registration ID, batch, ...), oldest first."""
         ...
 
-    def audit_head(self) -> tuple[int, str] | None:
+    def events_at(self, seqs: Sequence[int]) -> dict[int, AuditEvent]:
+        """Return the events with these sequence numbers (missing ones are left out)."""
+        ...
+
+    def head(self) -> tuple[int, str] | None:
         """Return the (seq, hash) the store recorded as the chain head, if any."""
         ...
 
-    def save_device(self, record: DeviceRecord) -> None:
+
+class DeviceRepository(Protocol):
+    """Recorded identities (one row per registration ID) and the secure-element key index."""
+
+    def save(self, record: DeviceRecord) -> None:
         """Insert or replace a device row (its manifest, hash and index columns)."""
         ...
 
-    def devices(self, query: DeviceQuery) -> list[DeviceRecord]:
-        """Return the devices matching ``query`` (bounded by ``query.limit``)."""
-        ...
-
-    def iter_devices(self) -> Iterator[DeviceRecord]:
-        """Iterate every device row as stored, in id order."""
-        ...
-
-    def device(self, registration_id: str) -> DeviceRecord | None:
+    def get(self, registration_id: str) -> DeviceRecord | None:
         """Return the device with this registration ID (any case), if recorded."""
         ...
 
-    def count_devices(self, query: DeviceQuery) -> int:
+    def find(self, query: DeviceQuery) -> list[DeviceRecord]:
+        """Return the devices matching ``query`` (bounded by ``query.limit``)."""
+        ...
+
+    def count(self, query: DeviceQuery) -> int:
         """Count the devices matching ``query`` (ignoring limit and offset)."""
         ...
 
-    def certificate(self, serial_number: str) -> CertificateRecord | None:
-        """Return the issuance-log entry for a certificate serial number (hex, any case)."""
+    def iter_all(self) -> Iterator[DeviceRecord]:
+        """Iterate every device row as stored, in id order."""
         ...
 
-    def count_certificates(self, *, batch: str = "", status: str = "") -> int:
-        """Count issuance-log entries, optionally for one batch and/or one status."""
+    def iter_batch(self, batch: str, status: str) -> Iterator[DeviceRecord]:
+        """Iterate the devices of one batch in one status, in recording (id) order."""
         ...
 
-    def certificates_for(self, registration_id: str) -> list[CertificateRecord]:
-        """Return every issuance-log entry for one registration ID, oldest first."""
+    def key_owner(self, spki_sha256: str) -> str | None:
+        """The registration ID that claimed a secure-element public key (clone index)."""
         ...
 
-    def iter_certificates(self) -> Iterator[CertificateRecord]:
-        """Iterate the issuance log in order."""
+    def claim_key(self, spki_sha256: str, registration_id: str) -> None:
+        """Record that ``registration_id`` owns the secure-element key ``spki_sha256``."""
         ...
 
-    def save_certificate(self, record: CertificateRecord) -> None:
+    def iter_keys(self) -> Iterator[tuple[str, str]]:
+        """Every clone-index entry as ``(spki_sha256, registration ID)``, by key."""
+        ...
+
+
+class CertificateRepository(Protocol):
+    """The issuance log: every certificate the station's CA signed."""
+
+    def save(self, record: CertificateRecord) -> None:
         """Insert or update one issuance-log entry."""
         ...
 
-    def save_job(self, record: JobRecord) -> JobRecord:
+    def get(self, serial_number: str) -> CertificateRecord | None:
+        """Return the issuance-log entry for a certificate serial number (hex, any case)."""
+        ...
+
+    def count(self, *, batch: str = "", status: str = "") -> int:
+        """Count issuance-log entries, optionally for one batch and/or one status."""
+        ...
+
+    def for_device(self, registration_id: str) -> list[CertificateRecord]:
+        """Return every issuance-log entry for one registration ID, oldest first."""
+        ...
+
+    def iter_all(self) -> Iterator[CertificateRecord]:
+        """Iterate the issuance log in order."""
+        ...
+
+
+class JobRepository(Protocol):
+    """Provisioning jobs (one per board run, resumable)."""
+
+    def save(self, record: JobRecord) -> JobRecord:
         """Insert (``id is None``) or update a job; returns it with its id."""
         ...
 
-    def job(self, job_id: int) -> JobRecord | None:
+    def get(self, job_id: int) -> JobRecord | None:
         """Return one job."""
         ...
 
-    def open_jobs(self) -> list[JobRecord]:
-        """Return provisioning jobs that have not reached a final state."""
+    def open(self) -> list[JobRecord]:
+        """Return provisioning jobs that have not reached a final state, oldest first."""
         ...
 
-    def batch(self, name: str) -> BatchRecord | None:
-        """Return the batch called ``name``."""
-        ...
-
-    def save_batch(self, record: BatchRecord) -> BatchRecord:
-        """Insert or update a batch (by name); returns it with its id."""
-        ...
-
-    def batches(self) -> list[BatchRecord]:
-        """Return every batch, newest first."""
-        ...
-
-    def setting(self, key: str) -> str | None:
-        """Return a station-wide setting stored in the database (never a secret)."""
-        ...
-
-    def save_setting(self, key: str, value: str) -> None:
-        """Store a station-wide setting."""
-        ...
-
-    def operator(self, name: str) -> OperatorRecord | None:
-        """Return the operator called ``name``."""
-        ...
-
-    def operators(self) -> list[OperatorRecord]:
-        """Return every operator."""
-        ...
-
-    def save_operator(self, record: OperatorRecord) -> OperatorRecord:
-        """Insert or update an operator (by name); returns it with its id."""
-        ...
-
-    def save_label(self, record: LabelRecord) -> LabelRecord:
-        """Append one print-log entry; returns it with its id."""
-        ...
-
-    def labels(self, registration_id: str) -> list[LabelRecord]:
-        """Return the print log of one device, oldest first."""
-        ...
-
-    def damaged_rows(self) -> list[tuple[str, str, str]]:
-        """``(table, row, reason)`` for every row with a column the store cannot even read."""
-        ...
-
-    def settings(self, prefix: str) -> list[tuple[str, str]]:
-        """Every setting whose key starts with ``prefix``, by key."""
-        ...
-
-    def iter_labels(self) -> Iterator[LabelRecord]:
-        """The whole print log, oldest first."""
-        ...
-
-    def iter_jobs(self) -> Iterator[JobRecord]:
+    def iter_all(self) -> Iterator[JobRecord]:
         """Every provisioning job, oldest first."""
         ...
 
-    def iter_pushes(self) -> Iterator[tuple[str, str, str]]:
-        """Every DPS outbox row as ``(batch, registration ID, state)``, in order."""
+
+class BatchRepository(Protocol):
+    """Batches (work orders) and the seals that froze them."""
+
+    def save(self, record: BatchRecord) -> BatchRecord:
+        """Insert or update a batch (by name); returns it with its id."""
+        ...
+
+    def get(self, name: str) -> BatchRecord | None:
+        """Return the batch called ``name``."""
+        ...
+
+    def all(self) -> list[BatchRecord]:
+        """Return every batch, newest first."""
+        ...
+
+    def seal(self, name: str) -> SealRecord | None:
+        """Return the seal of batch ``name``, if it was sealed."""
+        ...
+
+    def save_seal(self, seal: SealRecord) -> None:
+        """Store the seal of a batch (once: a batch is sealed once)."""
+        ...
+
+    def iter_seals(self) -> Iterator[SealRecord]:
+        """Every stored seal, by batch name."""
+        ...
+
+
+class OperatorRepository(Protocol):
+    """The people who may use the station, with their role and credential hashes."""
+
+    def get(self, name: str) -> OperatorRecord | None:
+        """Return the operator called ``name``."""
+        ...
+
+    def all(self) -> list[OperatorRecord]:
+        """Return every operator, by name."""
+        ...
+
+    def save(self, record: OperatorRecord) -> OperatorRecord:
+        """Insert or update an operator (by name); returns it with its id."""
+        ...
+
+
+class LabelRepository(Protocol):
+    """The print log."""
+
+    def save(self, record: LabelRecord) -> LabelRecord:
+        """Append one print-log entry; returns it with its id."""
+        ...
+
+    def for_device(self, registration_id: str) -> list[LabelRecord]:
+        """Return the print log of one device, oldest first."""
+        ...
+
+    def iter_all(self) -> Iterator[LabelRecord]:
+        """The whole print log, oldest first."""
+        ...
+
+
+class PushRepository(Protocol):
+    """The DPS outbox rows as stored (what ``db verify`` cross-checks)."""
+
+    def iter_all(self) -> Iterator[tuple[str, str, str]]:
+        """Every outbox row as ``(batch, registration ID, state)``, in order."""
+        ...
+
+
+class SettingsRepository(Protocol):
+    """Station-wide configuration kept in the database (never a secret, never data)."""
+
+    def get(self, key: str) -> str | None:
+        """Return a setting, if set."""
+        ...
+
+    def save(self, key: str, value: str) -> None:
+        """Store a setting."""
+        ...
+
+    def with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        """Every setting whose key starts with ``prefix``, by key."""
+        ...
+
+
+class StoreMaintenance(Protocol):
+    """The database file itself: schema, backups, rows that cannot be read."""
+
+    def schema_status(self) -> SchemaStatus:
+        """Report applied, pending and unknown (newer) migrations."""
+        ...
+
+    def migrate(self, *, backup_dir: Path) -> Path | None:
+        """Apply pending migrations, backing up first; returns the backup file, if one was made."""
         ...
 
     def backup(self, target: Path, *, force: bool = False) -> None:
@@ -305,6 +361,79 @@ class IdentityStore(Protocol):
 
         Never over the database itself; an existing ``target`` only with ``force``.
         """
+        ...
+
+    def damaged_rows(self) -> list[tuple[str, str, str]]:
+        """``(table, row, reason)`` for every row with a column the store cannot even read."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """The station database as repositories per aggregate under one transaction.
+
+    ``with uow:`` opens one transaction (nested blocks are savepoints): either all rows and audit
+    events of a use case are written, or none are. A repository call outside a block is its own
+    transaction.
+    """
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit chain."""
+        ...
+
+    @property
+    def devices(self) -> DeviceRepository:
+        """Recorded identities and the clone index."""
+        ...
+
+    @property
+    def certificates(self) -> CertificateRepository:
+        """The issuance log."""
+        ...
+
+    @property
+    def jobs(self) -> JobRepository:
+        """Provisioning jobs."""
+        ...
+
+    @property
+    def batches(self) -> BatchRepository:
+        """Batches and their seals."""
+        ...
+
+    @property
+    def operators(self) -> OperatorRepository:
+        """Operators."""
+        ...
+
+    @property
+    def labels(self) -> LabelRepository:
+        """The print log."""
+        ...
+
+    @property
+    def pushes(self) -> PushRepository:
+        """The DPS outbox rows."""
+        ...
+
+    @property
+    def settings(self) -> SettingsRepository:
+        """Station-wide configuration."""
+        ...
+
+    @property
+    def maintenance(self) -> StoreMaintenance:
+        """Schema, backups and the row scan."""
+        ...
+
+    def __enter__(self) -> UnitOfWork:
+        """Begin a transaction, or a savepoint inside the one already open."""
+        ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        """Commit (release the savepoint), or roll back when the block raised."""
         ...
 
     def close(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,17 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from station.bootstrap import Station, build_station
 from station.config import StationConfig, load_config
+from tests.support.clocks import FixedClock
+from tests.support.paths import SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
-class FixedClock:
-    """A clock that advances one second per reading, from a fixed start."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        value = self.current
-        self.current += timedelta(seconds=1)
-        return value
+# The shared fixtures, registered once for every folder (tests/support).
+pytest_plugins = (
+    "tests.support.boards",
+    "tests.support.dps",
+    "tests.support.keystores",
+    "tests.support.rig",
+    "tests.support.tpm",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +31,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     """Keep every test away from the real user's config and data directories."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    # the TSS logs expected misses (optional EK template indices, probes) as errors: keep quiet
+    monkeypatch.setenv("TSS2_LOG", "all+none")
     for variable in list(os.environ):
         if variable.startswith("STATION_"):
             monkeypatch.delenv(variable)

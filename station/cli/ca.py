@@ -120,7 +120,11 @@ def init(
         if out is not None:
             station.check_output(out, force=force)
         result = station.ca(pin_prompt=_prompt()).init(
-            key_uri, algorithm=algorithm, common_name=common_name, organization=organization
+            key_uri,
+            algorithm=algorithm,
+            common_name=common_name,
+            organization=organization,
+            operator=state.operator,
         )
         if out is not None:
             station.write_output(out, result.csr_pem.encode("ascii"), force=force)
@@ -152,6 +156,7 @@ def import_chain(state: CliState, chain: Path, root: Path | None, as_json: bool)
         result = station.ca(pin_prompt=_prompt()).import_chain(
             read_bounded(chain, limit=MAX_CERTIFICATES, what="the chain"),
             read_bounded(root_path, limit=MAX_CERTIFICATES, what="the root certificate"),
+            operator=state.operator,
         )
     if as_json:
         echo_json({"certificate": _cert_dict(result.certificate), "warnings": result.warnings})
@@ -213,7 +218,7 @@ def status(state: CliState, as_json: bool) -> None:
 def lab_root(state: CliState, as_json: bool) -> None:
     """LAB ONLY: a throwaway SoftHSM2 root signs the pending CSR; the result is imported."""
     with open_station(state) as station:
-        result = station.ca(pin_prompt=_prompt()).lab_root()
+        result = station.ca(pin_prompt=_prompt()).lab_root(operator=state.operator)
     if as_json:
         echo_json({"certificate": _cert_dict(result.certificate), "warnings": result.warnings})
         return
@@ -252,7 +257,7 @@ def issue(
         if out is not None:
             station.check_output(out, force=force)
         issued = station.ca(pin_prompt=_prompt()).issue_as_admin(
-            csr, registration_id, profile=profile, batch=batch
+            csr, registration_id, profile=profile, batch=batch, operator=state.operator
         )
         if out is not None:
             pem = issued.certificate.pem + issued.chain_pem
@@ -271,7 +276,7 @@ def manifest_key(state: CliState, as_json: bool) -> None:
     [dps] manifest_chain_file. Admins only.
     """
     with open_station(state) as station:
-        issued = station.ca(pin_prompt=_prompt()).certify_manifest_key()
+        issued = station.ca(pin_prompt=_prompt()).certify_manifest_key(operator=state.operator)
         chain_file = station.config.dps.manifest_chain_file
     if as_json:
         echo_json({**_issued_dict(issued), "chain_file": str(chain_file)})
@@ -293,7 +298,7 @@ def verify_code(state: CliState, code: str, out: Path | None, force: bool, as_js
     with open_station(state) as station:
         if out is not None:
             station.check_output(out, force=force)
-        issued = station.ca(pin_prompt=_prompt()).verify_code(code)
+        issued = station.ca(pin_prompt=_prompt()).verify_code(code, operator=state.operator)
         if out is not None:
             station.write_output(out, issued.certificate.pem.encode("ascii"), force=force)
     if as_json:
@@ -317,7 +322,9 @@ def import_group_key(state: CliState, key_uri: str, as_json: bool) -> None:
     else:
         text = sys.stdin.readline()
     with open_station(state) as station:
-        key = station.ca(pin_prompt=_prompt()).import_group_key(key_uri, text)
+        key = station.ca(pin_prompt=_prompt()).import_group_key(
+            key_uri, text, operator=state.operator
+        )
     if as_json:
         echo_json(_key_dict(key))
         return

@@ -107,9 +107,13 @@ def provision(
     _login(state, badge=badge, rework=bool(rework))
     printer = _Printer(sys.stdout, detail=detail, as_json=as_json)
     with open_station(state) as station:
-        station.provisioning().check_operator(rework=bool(rework))
+        station.provisioning().check_operator(state.operator, rework=bool(rework))
         line = ProvisionLine(
-            station.for_thread, batch=batch_name, emit=printer.event, rework_reason=rework
+            station.for_thread,
+            batch=batch_name,
+            operator=state.operator,
+            emit=printer.event,
+            rework_reason=rework,
         )
         try:
             if port:
@@ -140,7 +144,7 @@ def _jobs(
     with open_station(state) as station:
         service = station.provisioning()
         if void_job is not None:
-            job = service.void_job(void_job, reason)
+            job = service.void_job(void_job, reason, operator=state.operator)
             click.echo(f"job {job.id} voided ({reason})")
             return
         jobs = service.open_jobs(batch)
@@ -183,7 +187,7 @@ def _login(state: CliState, *, badge: bool, rework: bool) -> None:
                 "who is provisioning? pass station --operator NAME (or set $STATION_OPERATOR), "
                 "or --badge"
             )
-        record = station.store().operator(state.operator)
+        record = station.store().operators.get(state.operator)
         if record is not None and record.pin_hash:
             pin = click.prompt(f"PIN for {state.operator}", hide_input=True, err=True)
             operators.authenticate_pin(state.operator, pin.strip())

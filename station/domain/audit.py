@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from station.domain.canonical import canonical_json, sha256_hex
+from station.domain.canonical import canonical_form, canonical_json, sha256_hex
 from station.domain.errors import ValidationError
 
 GENESIS_HASH = "0" * 64
@@ -146,8 +146,8 @@ def verify_chain(events: Iterable[AuditEvent]) -> ChainProblem | None:
         if event.prev_hash != prev_hash:
             return ChainProblem(event.seq, "prev_hash does not match the previous event's hash")
         try:
-            canonical = canonical_json(json.loads(event.payload_json)).decode("utf-8")
-        except (ValueError, ValidationError):
+            canonical = canonical_form(event.payload_json)
+        except (ValueError, RecursionError):
             return ChainProblem(event.seq, "payload is not valid canonical JSON")
         if canonical != event.payload_json:
             return ChainProblem(event.seq, "payload is not in canonical form (edited?)")

@@ -80,6 +80,24 @@ def canonical_json(value: Any) -> bytes:
     return _dumps(value)
 
 
+def canonical_form(text: str) -> str:
+    """The canonical form of the JSON ``text`` (equal to ``text`` exactly when it is canonical).
+
+    Parsing refuses floats, ``NaN`` and infinities as it meets them, so what it returns holds
+    only JSON types without floats and needs no second walk (:func:`canonical_json` has to
+    check values built in Python).
+
+    Raises:
+        ValueError: ``text`` is not JSON, or holds a float.
+    """
+    value = json.loads(text, parse_float=_no_float, parse_constant=_no_float)
+    return _dumps(value).decode("utf-8")
+
+
+def _no_float(text: str) -> Any:
+    raise ValueError(f"floats are not allowed in canonical JSON ({text})")
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False

@@ -226,11 +226,16 @@ class RecordsDigest:
         return self._hash.hexdigest()
 
 
+def seal_line(registration_id: str, manifest_hash: str) -> bytes:
+    r"""One line of the seal digest: ``"<registration id> <manifest hash>\n"``."""
+    return f"{registration_id} {manifest_hash}\n".encode()
+
+
 def seal_digest(entries: Iterable[tuple[str, str]]) -> str:
-    r"""The seal digest: SHA-256 over ``"<registration id> <manifest hash>\n"`` lines."""
+    r"""The seal digest: SHA-256 over :func:`seal_line` lines."""
     digest = hashlib.sha256()
     for registration_id, manifest_hash in entries:
-        digest.update(f"{registration_id} {manifest_hash}\n".encode())
+        digest.update(seal_line(registration_id, manifest_hash))
     return digest.hexdigest()
 
 

@@ -49,14 +49,27 @@ _ATTESTATION_STEPS: dict[ProductAttestation, tuple[Step, ...]] = {
 }
 
 
+#: Every board starts with these: the board answers, then the duplicate checks (or the resume).
+ADMISSION_STEPS = (Step.CONNECT, Step.DUPLICATES)
+
+
+def flow_steps(attestation: ProductAttestation, *, lock: bool) -> tuple[Step, ...]:
+    """The steps of one attestation flow, between admission and recording, in order.
+
+    The attestation's own steps first, then the DPS connection info and the lock (only if the
+    recipe says so).
+    """
+    tail = (Step.WRITE_DPS, Step.LOCK) if lock else (Step.WRITE_DPS,)
+    return (*_ATTESTATION_STEPS[attestation], *tail)
+
+
 def steps_for(attestation: ProductAttestation, *, lock: bool) -> tuple[Step, ...]:
     """The steps a board of a product with ``attestation`` goes through, in order.
 
-    Connect and the duplicate checks come first; the DPS connection info, the lock (only if the
-    recipe says so) and recording the manifest come last.
+    Connect and the duplicate checks come first (:data:`ADMISSION_STEPS`), then the flow's own
+    steps (:func:`flow_steps`), and recording the manifest last.
     """
-    tail = (Step.WRITE_DPS, Step.LOCK, Step.RECORD) if lock else (Step.WRITE_DPS, Step.RECORD)
-    return (Step.CONNECT, Step.DUPLICATES, *_ATTESTATION_STEPS[attestation], *tail)
+    return (*ADMISSION_STEPS, *flow_steps(attestation, lock=lock), Step.RECORD)
 
 
 @dataclass(frozen=True)

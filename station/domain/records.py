@@ -183,3 +183,13 @@ class LabelRecord:
     printed_at: str
     reason: str = ""
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class SealRecord:
+    """What sealing a batch froze: how many devices and the digest of their manifest list."""
+
+    batch: str
+    count: int
+    digest: str
+    sealed_at: str

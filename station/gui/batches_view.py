@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 from station.bootstrap import Station
 from station.domain.errors import StationError
 from station.domain.pushes import PushSummary, ReconcileReport
-from station.domain.records import Role
+from station.domain.records import Role, SealRecord
 from station.gui.tasks import TaskRunner, describe
-from station.services.batches import BatchProgress, BatchSeal, ExportResult
+from station.services.batches import BatchProgress, ExportResult
 from station.services.push import PushProgress
 
 HEADERS = ("Batch", "Product", "Status", "Provisioned", "Size")
@@ -216,7 +216,7 @@ class BatchesView(QWidget):
         else:
             self._tasks.run(lambda s: s.batches().reconcile(name), self._reconciled, self._failed)
 
-    def _sealed(self, seal: BatchSeal) -> None:
+    def _sealed(self, seal: SealRecord) -> None:
         self._done(f"Batch {seal.batch} sealed: {seal.count} device(s), digest {seal.digest}.")
         self.finished.emit("seal", seal)
 

@@ -22,9 +22,10 @@ from station.bootstrap import Station
 from station.domain.errors import StationError
 from station.domain.provision_events import ProvisionEvent
 from station.domain.pushes import PushSummary, ReconcileReport
+from station.domain.records import SealRecord
 from station.gui.line_view import LineView
 from station.gui.main_window import MainWindow
-from station.services.batches import BatchSeal, ExportResult
+from station.services.batches import ExportResult
 from station.services.provision import ProvisionOutcome
 
 DONE = ("PASS", "FAIL", "needs QA")
@@ -118,9 +119,9 @@ class GuiFrontEnd:
         finally:
             line.board_done.disconnect(show)
 
-    def seal(self, batch: str) -> BatchSeal:
+    def seal(self, batch: str) -> SealRecord:
         """As QA: seal ``batch`` in the batches view."""
-        return self._batch_action(batch, "seal", BatchSeal)
+        return self._batch_action(batch, "seal", SealRecord)
 
     def export(self, batch: str) -> ExportResult:
         """As QA: export ``batch`` in the batches view."""

@@ -97,9 +97,9 @@ class DeviceTableModel(QAbstractTableModel):
         first = not self._rows
 
         def job(station: Station) -> tuple[list[DeviceRecord], int]:
-            rows = station.store().devices(query)
+            rows = station.store().devices.find(query)
             # counting is a full scan of the filter: do it once per query, not per page
-            total = station.store().count_devices(query) if first else -1
+            total = station.store().devices.count(query) if first else -1
             return rows, total
 
         self._run(

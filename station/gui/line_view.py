@@ -436,7 +436,7 @@ class LineView(QWidget):
         """
 
         def job(s: Station) -> ScanResult:
-            if s.store().batch(text) is not None:
+            if s.store().batches.get(text) is not None:
                 return ScanResult("batch", text)
             try:
                 return ScanResult("operator", s.operators().authenticate_badge(text))
@@ -448,7 +448,7 @@ class LineView(QWidget):
                 return ScanResult("other", Unrecognised(text, not_a_label))
             if (
                 identity.form == "registration_id"
-                and s.store().device(identity.registration_id) is None
+                and s.store().devices.get(identity.registration_id) is None
             ):
                 # a bare code that names no device: most likely a board serial, not a label
                 unknown = ScanMismatchError(

@@ -86,7 +86,11 @@ class SlotWorker(QObject):
         self, port: str, batch: str, operator: str, rework_reason: str, serial: str
     ) -> None:
         request = ProvisionRequest(
-            slot=self.slot, batch=batch, rework_reason=rework_reason, serial=serial
+            slot=self.slot,
+            batch=batch,
+            operator=operator,
+            rework_reason=rework_reason,
+            serial=serial,
         )
         try:
             if self._station is None:

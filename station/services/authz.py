@@ -6,11 +6,11 @@ from collections.abc import Iterable
 
 from station.domain.errors import PermissionDeniedError
 from station.domain.records import OperatorRecord, Role
-from station.ports import IdentityStore
+from station.ports import UnitOfWork
 
 
 def require_role(
-    store: IdentityStore, operator: str, allowed: Iterable[Role], *, action: str
+    store: UnitOfWork, operator: str, allowed: Iterable[Role], *, action: str
 ) -> OperatorRecord:
     """Return the operator if they exist, are enabled and hold one of ``allowed`` roles.
 
@@ -31,7 +31,7 @@ def require_role(
             remedy="Log in (or pass --operator NAME) as an operator with that role.",
             action=action,
         )
-    record = store.operator(operator)
+    record = store.operators.get(operator)
     if record is None:
         raise PermissionDeniedError(
             f"unknown operator {operator!r}",

@@ -12,6 +12,7 @@ Who may: opening, sealing, exporting, pushing and reconciling need the QA or adm
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -37,8 +38,8 @@ from station.domain.errors import (
     UnresolvedJobsError,
     ValidationError,
 )
-from station.domain.manifest import Attestation, IdentityManifest
-from station.domain.manifest_signing import seal_digest
+from station.domain.manifest import Attestation
+from station.domain.manifest_signing import seal_digest, seal_line
 from station.domain.products import ProductRecipe
 from station.domain.pushes import (
     PushState,
@@ -46,17 +47,17 @@ from station.domain.pushes import (
     ReconcileReport,
     ReconcileStatus,
 )
-from station.domain.records import BatchRecord, DeviceQuery, DeviceRecord, Role
+from station.domain.records import BatchRecord, DeviceQuery, DeviceRecord, Role, SealRecord
 from station.domain.states import BatchStatus, DeviceStatus, check_batch_transition
 from station.ports import (
     Clock,
     EnrollmentService,
     ExportFiles,
     GroupKeys,
-    IdentityStore,
     ManifestSigner,
     ProductCatalog,
     PushOutbox,
+    UnitOfWork,
 )
 from station.services import batch_exports
 from station.services.authz import require_role
@@ -69,19 +70,8 @@ OPENERS = frozenset({Role.QA, Role.ADMIN})
 #: Who may seal, export, push and reconcile: what leaves the station is QA's or the admin's call.
 RELEASERS = frozenset({Role.QA, Role.ADMIN})
 EXPORT_FORMATS = ("bulk-json", "csv", "manifest")
-_SEAL_KEY = "batch.seal."
 ALREADY_THERE = 409  # DPS's answer to creating a group that exists
 _RELEASED = (BatchStatus.SEALED, BatchStatus.EXPORTED, BatchStatus.PUSHED, BatchStatus.RECONCILED)
-
-
-@dataclass(frozen=True)
-class BatchSeal:
-    """What sealing froze."""
-
-    batch: str
-    count: int
-    digest: str
-    sealed_at: str
 
 
 @dataclass(frozen=True)
@@ -129,7 +119,7 @@ class BatchService:
 
     def __init__(
         self,
-        store: IdentityStore,
+        store: UnitOfWork,
         products: ProductCatalog,
         *,
         clock: Clock,
@@ -164,11 +154,11 @@ class BatchService:
                 batch=name,
             )
         recipe = self._products.product(product)  # validates the recipe before anything is written
-        with self._store.atomic():
+        with self._store:
             require_role(self._store, self._operator, OPENERS, action="open a batch")
-            if self._store.batch(name) is not None:
+            if self._store.batches.get(name) is not None:
                 raise ValidationError(f"batch {name} already exists", batch=name)
-            record = self._store.save_batch(
+            record = self._store.batches.save(
                 BatchRecord(
                     name=name,
                     product=recipe.name,
@@ -177,7 +167,7 @@ class BatchService:
                     created_at=format_time(self._clock.now()),
                 )
             )
-            self._store.append_event(
+            self._store.audit.append(
                 EventDraft(
                     kind="batch.opened",
                     subject=name,
@@ -190,7 +180,7 @@ class BatchService:
 
     def all(self) -> list[BatchRecord]:
         """Every batch, newest first."""
-        return self._store.batches()
+        return self._store.batches.all()
 
     def progress(self, name: str) -> BatchProgress:
         """Counts of provisioned and voided devices in batch ``name``.
@@ -198,21 +188,21 @@ class BatchService:
         Raises:
             NotFoundError: no such batch.
         """
-        record = self._store.batch(name)
+        record = self._store.batches.get(name)
         if record is None:
             raise NotFoundError(f"no batch called {name!r}", batch=name)
         return BatchProgress(
             batch=record,
-            provisioned=self._store.count_devices(
+            provisioned=self._store.devices.count(
                 DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONED))
             ),
-            voided=self._store.count_devices(
+            voided=self._store.devices.count(
                 DeviceQuery(batch=name, status=str(DeviceStatus.VOIDED))
             ),
         )
 
     # ------------------------------------------------------------------ seal
-    def seal(self, name: str) -> BatchSeal:
+    def seal(self, name: str) -> SealRecord:
         """Seal batch ``name``: no more devices; its manifest list is frozen and hashed.
 
         Raises:
@@ -222,12 +212,12 @@ class BatchService:
                 ``details["jobs"]`` lists them.
             PermissionDeniedError: the operator is not QA or admin.
         """
-        with self._store.atomic():
+        with self._store:
             require_role(self._store, self._operator, RELEASERS, action="seal a batch")
             record = self._batch(name)
             check_batch_transition(BatchStatus(record.status), BatchStatus.SEALED)
-            jobs = [job for job in self._store.open_jobs() if job.batch == name]
-            unfinished = self._store.count_devices(
+            jobs = [job for job in self._store.jobs.open() if job.batch == name]
+            unfinished = self._store.devices.count(
                 DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONING))
             )
             if jobs or unfinished:
@@ -245,17 +235,14 @@ class BatchService:
                     provisioning=unfinished,
                 )
             entries = [(d.registration_id, d.manifest_hash) for d in self._devices(name)]
-            seal = BatchSeal(
+            seal = SealRecord(
                 batch=name,
                 count=len(entries),
                 digest=seal_digest(entries),
                 sealed_at=format_time(self._clock.now()),
             )
-            self._store.save_setting(
-                _SEAL_KEY + name,
-                json.dumps({"count": seal.count, "digest": seal.digest, "at": seal.sealed_at}),
-            )
-            self._store.save_batch(
+            self._store.batches.save_seal(seal)
+            self._store.batches.save(
                 BatchRecord(
                     record.name,
                     record.product,
@@ -264,7 +251,7 @@ class BatchService:
                     record.created_at,
                 )
             )
-            self._store.append_event(
+            self._store.audit.append(
                 EventDraft(
                     kind="batch.sealed",
                     subject=name,
@@ -275,48 +262,67 @@ class BatchService:
             )
         return seal
 
-    def seal_of(self, name: str) -> BatchSeal:
+    def seal_of(self, name: str) -> SealRecord:
         """The seal of batch ``name``, re-checked against the devices now stored.
 
         Raises:
             TransitionError: the batch is not sealed.
             ValidationError: the batch's devices changed after sealing.
         """
-        text = self._store.setting(_SEAL_KEY + name)
+        seal = self._seal(name)
+        for _ in self._released(seal):
+            pass
+        return seal
+
+    def _seal(self, name: str) -> SealRecord:
+        """The stored seal of a released batch, not yet checked against its devices."""
+        seal = self._store.batches.seal(name)
         record = self._batch(name)
-        if text is None or BatchStatus(record.status) not in _RELEASED:
+        if seal is None or BatchStatus(record.status) not in _RELEASED:
             raise TransitionError(
                 f"batch {name} is not sealed",
                 remedy=f"Seal it first: station batch seal {name}",
                 batch=name,
             )
-        data = json.loads(text)
-        seal = BatchSeal(name, int(data["count"]), str(data["digest"]), str(data["at"]))
-        now = seal_digest((d.registration_id, d.manifest_hash) for d in self._devices(name))
-        if now != seal.digest:
-            raise ValidationError(
-                f"batch {name} changed after it was sealed (seal {seal.digest[:12]}, "
-                f"now {now[:12]})",
-                remedy="Run 'station db verify' and ask QA: a sealed batch must not change.",
-                batch=name,
-            )
         return seal
 
+    def _released(self, seal: SealRecord) -> Iterator[DeviceRecord]:
+        """The sealed batch's devices, streamed once, checked against the seal as they pass.
+
+        The seal digest is recomputed over the rows as they are yielded; after the last one a
+        batch that changed after sealing raises, so a streamed export is refused before its
+        file is kept.
+
+        Raises:
+            ValidationError: the batch's devices changed after sealing.
+        """
+        digest = hashlib.sha256()
+        for device in self._devices(seal.batch):
+            digest.update(seal_line(device.registration_id, device.manifest_hash))
+            yield device
+        now = digest.hexdigest()
+        if now != seal.digest:
+            raise ValidationError(
+                f"batch {seal.batch} changed after it was sealed (seal {seal.digest[:12]}, "
+                f"now {now[:12]})",
+                remedy="Run 'station db verify' and ask QA: a sealed batch must not change.",
+                batch=seal.batch,
+            )
+
     def _batch(self, name: str) -> BatchRecord:
-        record = self._store.batch(name)
+        record = self._store.batches.get(name)
         if record is None:
             raise NotFoundError(f"no batch called {name!r}", batch=name)
         return record
 
     def _devices(self, name: str) -> Iterator[DeviceRecord]:
         """The batch's provisioned devices in recording order (voided ones are not released)."""
-        for device in self._store.iter_devices():
-            if device.batch == name and device.status == DeviceStatus.PROVISIONED:
-                yield device
+        return self._store.devices.iter_batch(name, str(DeviceStatus.PROVISIONED))
 
-    def _canonical_manifests(self, name: str) -> Iterator[tuple[str, bytes]]:
+    @staticmethod
+    def _canonical(devices: Iterator[DeviceRecord]) -> Iterator[tuple[str, bytes]]:
         """(registration ID, stored canonical manifest) per device, each checked by its hash."""
-        for device in self._devices(name):
+        for device in devices:
             data = device.manifest_json.encode("utf-8")
             if sha256_hex(data) != device.manifest_hash:
                 raise ValidationError(
@@ -325,9 +331,6 @@ class BatchService:
                     registration_id=device.registration_id,
                 )
             yield device.registration_id, data
-
-    def _manifests(self, name: str) -> Iterator[IdentityManifest]:
-        return (device.manifest() for device in self._devices(name))
 
     def _ports(self) -> CloudPorts:
         if self._cloud is None:
@@ -341,18 +344,18 @@ class BatchService:
         self, record: BatchRecord, target: BatchStatus, payload: dict[str, Any], kind: str
     ) -> None:
         current = BatchStatus(record.status)
-        with self._store.atomic():
+        with self._store:
             if current != target:
                 try:
                     check_batch_transition(current, target)
                 except TransitionError:
                     target = current  # e.g. exporting a pushed batch keeps it "pushed"
-            self._store.save_batch(
+            self._store.batches.save(
                 BatchRecord(
                     record.name, record.product, record.size, str(target), record.created_at
                 )
             )
-            self._store.append_event(
+            self._store.audit.append(
                 EventDraft(
                     kind=kind,
                     subject=record.name,
@@ -387,22 +390,25 @@ class BatchService:
             )
         require_role(self._store, self._operator, RELEASERS, action="export a batch")
         record = self._batch(name)
-        seal = self.seal_of(name)
+        seal = self._seal(name)
         recipe = self._products.product(record.product)
         template = self._template(recipe)
         ports = self._ports()
         files = ports.exports(out, force)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
         written: dict[str, Path] = {}
+        # each file streams the rows once and re-checks the seal on the way (nothing is kept if
+        # the batch changed); the signed manifest's first pass (its digest) is that check
         if "bulk-json" in formats:
             written["bulk-json"] = files.write(
-                f"{safe}.dps-bulk.json", batch_exports.bulk_json(self._manifests(name), template)
+                f"{safe}.dps-bulk.json",
+                batch_exports.bulk_json((d.manifest() for d in self._released(seal)), template),
             )
         if "csv" in formats:
             written["csv"] = files.write(
                 f"{safe}.csv",
                 batch_exports.csv_lines(
-                    ((d.manifest(), d.manifest_hash) for d in self._devices(name)), template
+                    ((d.manifest(), d.manifest_hash) for d in self._released(seal)), template
                 ),
             )
         groups = self.enrollment_groups(name)
@@ -412,10 +418,16 @@ class BatchService:
             )
         if "manifest" in formats:
             signer = ports.signer()
+            passes = iter(
+                (
+                    self._canonical(self._released(seal)),
+                    self._canonical(self._released(seal)),
+                )
+            )
             written["manifest"] = files.write(
                 f"{safe}.manifest.jwsl",
                 batch_exports.signed_manifest(
-                    lambda: self._canonical_manifests(name),
+                    lambda: next(passes),
                     signer,
                     batch=name,
                     product=record.product,
@@ -423,11 +435,11 @@ class BatchService:
                     sealed_at=seal.sealed_at,
                     signed_at=format_time(self._clock.now()),
                     seal_sha256=seal.digest,
-                    chain_head=self._store.audit_head(),
+                    chain_head=self._store.audit.head(),
                 ),
             )
         group_enrolled = (
-            self._store.count_devices(DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONED)))
+            self._store.devices.count(DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONED)))
             if recipe.attestation == "symmetric-key"
             else 0
         )
@@ -487,8 +499,8 @@ class BatchService:
                 self._check_existing_group(pusher, service, group)
             written.append(group_id)
         if written:
-            with self._store.atomic():
-                self._store.append_event(
+            with self._store:
+                self._store.audit.append(
                     EventDraft(
                         kind="batch.groups_pushed",
                         subject=name,
@@ -584,8 +596,8 @@ class BatchService:
         if summary.complete and total:
             self._advance(record, BatchStatus.PUSHED, payload, "batch.pushed")
         else:
-            with self._store.atomic():
-                self._store.append_event(
+            with self._store:
+                self._store.audit.append(
                     EventDraft(
                         kind="batch.push_incomplete",
                         subject=name,
@@ -614,7 +626,7 @@ class BatchService:
         ports = self._ports()
 
         def build(registration_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-            device = self._store.device(registration_id)
+            device = self._store.devices.get(registration_id)
             if device is None:
                 raise ValidationError(f"{registration_id} is no longer recorded")
             manifest = device.manifest()
@@ -686,8 +698,8 @@ class BatchService:
         if report.clean:
             self._advance(record, BatchStatus.RECONCILED, payload, "batch.reconciled")
         else:
-            with self._store.atomic():
-                self._store.append_event(
+            with self._store:
+                self._store.audit.append(
                     EventDraft(
                         kind="batch.reconcile_mismatch",
                         subject=name,

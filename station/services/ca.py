@@ -3,7 +3,7 @@
 Everything here is synchronous and I/O-free: key custody and files go through
 :class:`~station.ports.CaAdministration`, signing through
 :class:`~station.ports.CertificateAuthority`, records through
-:class:`~station.ports.IdentityStore`.
+:class:`~station.ports.UnitOfWork`.
 
 The rule that matters most: **the issuance-log entry is committed before a certificate is
 returned**. :meth:`CaService.issue` signs inside the store's transaction and returns only after
@@ -57,8 +57,8 @@ from station.ports import (
     CaAdministration,
     CertificateAuthority,
     Clock,
-    IdentityStore,
     ProductCatalog,
+    UnitOfWork,
 )
 from station.services.authz import require_role
 
@@ -115,7 +115,6 @@ class CaService:
         profiles: certificate profiles by name.
         clock: the station clock.
         station_id: written into audit events.
-        operator: the operator acting (audit, and role checks for admin-only actions).
         default_profile: the profile used when none is named.
         quota_spare: certificates a batch may use beyond its size (rework, retries).
         expiry_warning_days: warn on import/status when the chain expires sooner than this.
@@ -126,13 +125,12 @@ class CaService:
     def __init__(
         self,
         *,
-        store: IdentityStore,
+        store: UnitOfWork,
         admin: CaAdministration,
         authority: Callable[[], CertificateAuthority],
         profiles: Mapping[str, CertificateProfile],
         clock: Clock,
         station_id: str,
-        operator: str = "",
         default_profile: str = "device-identity",
         quota_spare: int = 0,
         expiry_warning_days: int = 30,
@@ -146,7 +144,6 @@ class CaService:
         self._profiles = dict(profiles)
         self._clock = clock
         self._station_id = station_id
-        self.operator = operator  # who acts now (the station updates it when another logs in)
         self._default_profile = default_profile
         self._quota_spare = quota_spare
         self._warn_days = expiry_warning_days
@@ -155,7 +152,13 @@ class CaService:
 
     # ------------------------------------------------------------------ lifecycle
     def init(
-        self, key_uri: str, *, algorithm: str = "ec-p256", common_name: str, organization: str = ""
+        self,
+        key_uri: str,
+        *,
+        algorithm: str = "ec-p256",
+        common_name: str,
+        organization: str = "",
+        operator: str,
     ) -> CaInitResult:
         """Generate the CA key in its token and write the intermediate's CSR.
 
@@ -164,6 +167,7 @@ class CaService:
             algorithm: ``ec-p256``, ``ec-p384`` or ``rsa-3072``.
             common_name: the intermediate's CN ("ACME Line 3 Station CA").
             organization: the intermediate's O (optional).
+            operator: who acts (named in the audit event).
 
         Raises:
             KeyCustodyError: the token refused (exists, wrong PIN, missing token, ...).
@@ -176,6 +180,7 @@ class CaService:
             subject.append(("O", organization.strip()))
         csr = self._admin.make_csr(key.uri, tuple(subject))
         self._audit(
+            operator,
             "ca.key_generated",
             key.uri,
             {
@@ -186,7 +191,7 @@ class CaService:
         )
         return CaInitResult(key=key, csr_pem=csr)
 
-    def import_chain(self, chain_pem: bytes, root_pem: bytes) -> CaImportResult:
+    def import_chain(self, chain_pem: bytes, root_pem: bytes, *, operator: str) -> CaImportResult:
         """Install the intermediate the root signed, after checking it can be trusted.
 
         Refused unless it matches the station's key, is a CA with pathLen 0 and keyCertSign,
@@ -202,6 +207,7 @@ class CaService:
         self._admin.install_chain(chain_pem, root_pem)
         self._close_authority()  # the next issuance loads the new chain
         self._audit(
+            operator,
             "ca.chain_imported",
             facts.intermediate.subject,
             {
@@ -212,7 +218,7 @@ class CaService:
         )
         return CaImportResult(certificate=facts.intermediate, warnings=verdict.warnings)
 
-    def lab_root(self) -> CaImportResult:
+    def lab_root(self, *, operator: str) -> CaImportResult:
         """Lab and tests only: a throwaway SoftHSM2 root signs the pending CSR, then import it.
 
         Raises:
@@ -225,9 +231,9 @@ class CaService:
                 remedy="Run 'station ca init --key URI' first.",
             )
         chain, root = self._admin.lab_root_sign(csr, now=self._clock.now())
-        return self.import_chain(chain, root)
+        return self.import_chain(chain, root, operator=operator)
 
-    def import_group_key(self, uri: str, group_key_base64: str) -> KeyDescription:
+    def import_group_key(self, uri: str, group_key_base64: str, *, operator: str) -> KeyDescription:
         """Import a DPS enrollment-group key into the token or TPM (admins only).
 
         The key is the base64 text DPS shows for the group; it is stored as a sensitive,
@@ -239,10 +245,11 @@ class CaService:
             ValidationError: the text is not base64 or the key is shorter than 16 bytes.
             KeyCustodyError: the token refused (label taken, wrong PIN, ...).
         """
-        require_role(self._store, self.operator, {Role.ADMIN}, action="import a group key")
+        require_role(self._store, operator, {Role.ADMIN}, action="import a group key")
         key = decode_group_key(group_key_base64)
         description = self._admin.import_group_key(uri, key)
         self._audit(
+            operator,
             "ca.group_key_imported",
             uri,
             {"backend": description.backend, "location": description.location},
@@ -268,7 +275,7 @@ class CaService:
             key_error=key_error,
             certificate=self._admin.installed_certificate(),
             pending_csr=bool(self._admin.pending_csr()),
-            issued=self._store.count_certificates(),
+            issued=self._store.certificates.count(),
         )
 
     # ------------------------------------------------------------------ issuance
@@ -282,12 +289,13 @@ class CaService:
         job_id: int | None = None,
         context: SubjectContext | None = None,
         manual: bool = False,
+        operator: str,
     ) -> IssuedCertificate:
         """Issue a device certificate for ``registration_id`` from a board's CSR.
 
         The certificate takes only the CSR's public key; subject, usages and validity come from
         the profile. The issuance-log entry and its audit event are committed before this
-        returns. (Called inside a caller's own ``store.atomic()`` block, the entry commits with
+        returns. (Called inside a caller's own ``store`` block, the entry commits with
         the caller's transaction: the caller must not hand the certificate out before that.)
 
         The batch quota counts every certificate logged for the batch, voided ones included:
@@ -303,6 +311,7 @@ class CaService:
             manual: issued by an admin outside a provisioning job (``station ca issue``); the
                 audit event says so, which is what lets ``db verify`` accept a certificate that
                 belongs to no device and no job.
+            operator: who acts (named in the issuance's audit event).
 
         Raises:
             CsrRejectedError: the CSR breaks the policy (``details["reason"]``).
@@ -322,9 +331,9 @@ class CaService:
         facts = authority.inspect_csr(csr)
         reg_id = check_csr(facts, registration_id)
         ca_cert = authority.certificate()
-        with self._store.atomic():
+        with self._store:
             if batch:
-                record = self._store.batch(batch)
+                record = self._store.batches.get(batch)
                 if record is None:
                     raise NotFoundError(
                         f"batch {batch} does not exist",
@@ -333,7 +342,7 @@ class CaService:
                     )
                 check_quota(
                     batch=batch,
-                    issued=self._store.count_certificates(batch=batch),
+                    issued=self._store.certificates.count(batch=batch),
                     batch_size=record.size,
                     spare=self._quota_spare,
                 )
@@ -347,7 +356,7 @@ class CaService:
                 context=context or SubjectContext(batch=batch),
             )
             signed = self._sign(authority, plan, facts.public_key_der)
-            self._log(signed, plan, now=now, batch=batch, job_id=job_id, manual=manual)
+            self._log(operator, signed, plan, now=now, batch=batch, job_id=job_id, manual=manual)
         return IssuedCertificate(
             certificate=signed,
             chain_pem=authority.chain_pem(),
@@ -357,7 +366,13 @@ class CaService:
         )
 
     def issue_as_admin(
-        self, csr: bytes, registration_id: str, *, profile: str = "", batch: str = ""
+        self,
+        csr: bytes,
+        registration_id: str,
+        *,
+        profile: str = "",
+        batch: str = "",
+        operator: str,
     ) -> IssuedCertificate:
         """``station ca issue``: the same issuance, for admins only (rework, policy tests).
 
@@ -370,15 +385,15 @@ class CaService:
             DuplicateIdentityError: the registration ID is taken (see above).
             ValidationError: the batch is closed or of another attestation.
         """
-        require_role(self._store, self.operator, {Role.ADMIN}, action="issue a certificate")
+        require_role(self._store, operator, {Role.ADMIN}, action="issue a certificate")
         wanted = normalize_registration_id(registration_id, x509=True)
         self._check_unclaimed(wanted)
         if batch:
             self._check_certificate_batch(batch)
-        return self.issue(csr, wanted, profile=profile, batch=batch, manual=True)
+        return self.issue(csr, wanted, profile=profile, batch=batch, manual=True, operator=operator)
 
     def _check_unclaimed(self, registration_id: str) -> None:
-        device = self._store.device(registration_id)
+        device = self._store.devices.get(registration_id)
         if device is not None and device.status != DeviceStatus.VOIDED:
             raise DuplicateIdentityError(
                 f"registration ID {registration_id} is already provisioned (batch "
@@ -389,7 +404,7 @@ class CaService:
             )
         live = [
             c
-            for c in self._store.certificates_for(registration_id)
+            for c in self._store.certificates.for_device(registration_id)
             if c.status == CertificateStatus.ISSUED
         ]
         if live:
@@ -399,7 +414,7 @@ class CaService:
                 remedy="Void that certificate first, or use another registration ID.",
                 registration_id=registration_id,
             )
-        if any(j.registration_id == registration_id for j in self._store.open_jobs()):
+        if any(j.registration_id == registration_id for j in self._store.jobs.open()):
             raise DuplicateIdentityError(
                 f"registration ID {registration_id} is being provisioned on the line right now",
                 remedy="Let the job finish or void it ('station provision void').",
@@ -407,7 +422,7 @@ class CaService:
             )
 
     def _check_certificate_batch(self, batch: str) -> None:
-        record = self._store.batch(batch)
+        record = self._store.batches.get(batch)
         if record is None:
             raise NotFoundError(f"batch {batch} does not exist", batch=batch)
         if record.status != str(BatchStatus.OPEN):
@@ -424,7 +439,7 @@ class CaService:
                     attestation=str(attestation),
                 )
 
-    def certify_manifest_key(self) -> IssuedCertificate:
+    def certify_manifest_key(self, *, operator: str) -> IssuedCertificate:
         """``station ca manifest-key``: certify the HSM's batch-manifest key; admins only.
 
         The key is generated in its token when it does not exist yet (it never leaves it). The
@@ -438,14 +453,12 @@ class CaService:
             ProfileError: the manifest-signing profile is missing or not one.
             KeyCustodyError: the HSM refused.
         """
-        require_role(
-            self._store, self.operator, {Role.ADMIN}, action="certify the manifest signing key"
-        )
+        require_role(self._store, operator, {Role.ADMIN}, action="certify the manifest signing key")
         chosen = self._profile(MANIFEST_SIGNING_PROFILE)
         public_key = self._admin.manifest_key_public()
         authority = self._ca()
         ca_cert = authority.certificate()
-        with self._store.atomic():
+        with self._store:
             now = self._clock.now()
             plan = plan_manifest_signing(
                 chosen,
@@ -455,7 +468,7 @@ class CaService:
                 ca_not_after=ca_cert.not_after,
             )
             signed = self._sign(authority, plan, public_key)
-            self._log(signed, plan, now=now, batch="", job_id=None, manual=True)
+            self._log(operator, signed, plan, now=now, batch="", job_id=None, manual=True)
         chain = authority.chain_pem()
         self._admin.install_manifest_chain(signed.pem + chain)
         return IssuedCertificate(
@@ -466,17 +479,15 @@ class CaService:
             batch="",
         )
 
-    def verify_code(self, code: str) -> IssuedCertificate:
+    def verify_code(self, code: str, *, operator: str) -> IssuedCertificate:
         """Sign a DPS proof-of-possession certificate (subject CN = ``code``); admins only.
 
         The certificate is logged like any other (profile ``dps-verification``).
         """
-        require_role(
-            self._store, self.operator, {Role.ADMIN}, action="sign a verification certificate"
-        )
+        require_role(self._store, operator, {Role.ADMIN}, action="sign a verification certificate")
         authority = self._ca()
         ca_cert = authority.certificate()
-        with self._store.atomic():
+        with self._store:
             now = self._clock.now()
             plan = plan_verification(
                 code, serial=self._fresh_serial(), now=now, ca_not_after=ca_cert.not_after
@@ -484,6 +495,7 @@ class CaService:
             signed = self._sign(authority, plan, b"")
             # logged as voided at once: it proves key possession to DPS and is never a device's
             self._log(
+                operator,
                 signed,
                 plan,
                 now=now,
@@ -567,7 +579,7 @@ class CaService:
                 serial = serial_from_random(self._random(SERIAL_BYTES))
             except ValueError:
                 continue
-            if self._store.certificate(serial_hex(serial)) is None:
+            if self._store.certificates.get(serial_hex(serial)) is None:
                 return serial
         raise CaError(
             "could not draw a fresh certificate serial number",
@@ -576,6 +588,7 @@ class CaService:
 
     def _log(
         self,
+        operator: str,
         signed: SignedCertificate,
         plan: IssuancePlan,
         *,
@@ -586,7 +599,7 @@ class CaService:
         void_reason: str = "",
         manual: bool = False,
     ) -> None:
-        self._store.save_certificate(
+        self._store.certificates.save(
             CertificateRecord(
                 serial_number=signed.serial_hex,
                 registration_id=plan.registration_id,
@@ -603,6 +616,7 @@ class CaService:
             )
         )
         self._audit(
+            operator,
             "ca.certificate_issued",
             plan.registration_id or signed.subject,
             {
@@ -615,13 +629,13 @@ class CaService:
             },
         )
 
-    def _audit(self, kind: str, subject: str, payload: Mapping[str, Any]) -> None:
-        self._store.append_event(
+    def _audit(self, operator: str, kind: str, subject: str, payload: Mapping[str, Any]) -> None:
+        self._store.audit.append(
             EventDraft(
                 kind=kind,
                 subject=subject,
                 payload=dict(payload),
-                operator=self.operator,
+                operator=operator,
                 station=self._station_id,
             )
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 from station.domain.anchors import ChainAnchor
 from station.domain.audit import AuditEvent, EventDraft
 from station.domain.records import OperatorRecord, Role, SchemaStatus
-from station.ports import Clock, IdentityStore
+from station.ports import Clock, UnitOfWork
 from station.services.integrity import IntegrityReport, verify_store
 
 INITIALIZED = "station.initialized"
@@ -34,9 +34,7 @@ class BackupResult:
 class DatabaseService:
     """Initialise, verify, back up and migrate the identity store."""
 
-    def __init__(
-        self, store: IdentityStore, *, clock: Clock, station_id: str, operator: str
-    ) -> None:
+    def __init__(self, store: UnitOfWork, *, clock: Clock, station_id: str, operator: str) -> None:
         self._store = store
         self._clock = clock
         self._station = station_id
@@ -51,10 +49,10 @@ class DatabaseService:
             admin: if given and no operator exists yet, this operator is created as admin, so
                 the station is never without someone allowed to manage it.
         """
-        with self._store.atomic():
-            if self._store.audit_head() is not None:
+        with self._store:
+            if self._store.audit.head() is not None:
                 return InitResult(created=False, event=None)
-            event = self._store.append_event(
+            event = self._store.audit.append(
                 EventDraft(
                     kind=INITIALIZED,
                     subject=self._station,
@@ -63,11 +61,11 @@ class DatabaseService:
                     station=self._station,
                 )
             )
-            if admin and not self._store.operators():
-                self._store.save_operator(
+            if admin and not self._store.operators.all():
+                self._store.operators.save(
                     OperatorRecord(name=admin, role=Role.ADMIN, enabled=True, created_at=event.time)
                 )
-                self._store.append_event(
+                self._store.audit.append(
                     EventDraft(
                         kind="operator.added",
                         subject=admin,
@@ -92,9 +90,9 @@ class DatabaseService:
 
         An existing ``target`` is replaced only with ``force``.
         """
-        self._store.backup(target, force=force)
-        head = self._store.audit_head() or (0, "")
-        self._store.append_event(
+        self._store.maintenance.backup(target, force=force)
+        head = self._store.audit.head() or (0, "")
+        self._store.audit.append(
             EventDraft(
                 kind="database.backup",
                 subject=self._station,
@@ -107,14 +105,14 @@ class DatabaseService:
 
     def anchor(self) -> ChainAnchor:
         """The chain head now, as an anchor to keep outside the database."""
-        head = self._store.audit_head() or (0, "")
+        head = self._store.audit.head() or (0, "")
         return ChainAnchor(seq=head[0], hash=head[1], station=self._station)
 
     def schema_status(self) -> SchemaStatus:
         """Applied, pending and unknown migrations."""
-        return self._store.schema_status()
+        return self._store.maintenance.schema_status()
 
     def migrate(self, *, backup_dir: Path) -> tuple[SchemaStatus, Path | None]:
         """Apply pending migrations (after a backup); return the new status and the backup."""
-        backup = self._store.migrate(backup_dir=backup_dir)
-        return self._store.schema_status(), backup
+        backup = self._store.maintenance.migrate(backup_dir=backup_dir)
+        return self._store.maintenance.schema_status(), backup

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from station.domain.audit import AuditEvent
 from station.domain.errors import NotFoundError
 from station.domain.records import CertificateRecord, DeviceQuery, DeviceRecord, LabelRecord
-from station.ports import IdentityStore
+from station.ports import UnitOfWork
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -26,12 +26,12 @@ class DeviceDetail:
 class DeviceService:
     """Read-only queries over recorded identities."""
 
-    def __init__(self, store: IdentityStore) -> None:
+    def __init__(self, store: UnitOfWork) -> None:
         self._store = store
 
     def search(self, query: DeviceQuery) -> tuple[list[DeviceRecord], int]:
         """Return one page of matching devices and the total number of matches."""
-        return self._store.devices(query), self._store.count_devices(query)
+        return self._store.devices.find(query), self._store.devices.count(query)
 
     def find(self, key: str) -> list[DeviceRecord]:
         """Find devices by any identifier a person may have at hand.
@@ -49,7 +49,7 @@ class DeviceService:
                 DeviceQuery(cert_thumbprint=compact, limit=20),
             ]
         for query in queries:
-            for device in self._store.devices(query):
+            for device in self._store.devices.find(query):
                 found[device.registration_id] = device
         return sorted(found.values(), key=lambda d: d.id or 0)
 
@@ -76,7 +76,7 @@ class DeviceService:
         device = matches[0]
         return DeviceDetail(
             device=device,
-            certificates=tuple(self._store.certificates_for(device.registration_id)),
-            labels=tuple(self._store.labels(device.registration_id)),
-            events=tuple(self._store.events_for(device.registration_id)),
+            certificates=tuple(self._store.certificates.for_device(device.registration_id)),
+            labels=tuple(self._store.labels.for_device(device.registration_id)),
+            events=tuple(self._store.audit.events_for(device.registration_id)),
         )

@@ -9,11 +9,11 @@ from station.domain.errors import DuplicateIdentityError, NotFoundError
 from station.domain.manifest import IdentityManifest
 from station.domain.records import DeviceRecord
 from station.domain.states import DeviceStatus, check_device_transition
-from station.ports import Clock, IdentityStore
+from station.ports import Clock, UnitOfWork
 
 
 def record_identity(
-    store: IdentityStore,
+    store: UnitOfWork,
     manifest: IdentityManifest,
     *,
     clock: Clock,
@@ -25,8 +25,8 @@ def record_identity(
     Raises:
         DuplicateIdentityError: a live device already holds this registration ID.
     """
-    with store.atomic():
-        existing = store.device(manifest.registration_id)
+    with store:
+        existing = store.devices.get(manifest.registration_id)
         if existing is not None and existing.status != DeviceStatus.VOIDED:
             raise DuplicateIdentityError(
                 f"registration ID {manifest.registration_id} is already provisioned "
@@ -35,7 +35,7 @@ def record_identity(
                 registration_id=manifest.registration_id,
                 batch=existing.batch,
             )
-        event = store.append_event(
+        event = store.audit.append(
             EventDraft(
                 kind="device.recorded",
                 subject=manifest.registration_id,
@@ -57,12 +57,12 @@ def record_identity(
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )
-        store.save_device(record)
+        store.devices.save(record)
     return record
 
 
 def void_identity(
-    store: IdentityStore,
+    store: UnitOfWork,
     registration_id: str,
     *,
     reason: str,
@@ -76,8 +76,8 @@ def void_identity(
         NotFoundError: no such device.
         TransitionError: the device is already voided.
     """
-    with store.atomic():
-        existing = store.device(registration_id)
+    with store:
+        existing = store.devices.get(registration_id)
         if existing is None:
             raise NotFoundError(
                 f"no device with registration ID {registration_id}",
@@ -85,7 +85,7 @@ def void_identity(
             )
         check_device_transition(existing.status, DeviceStatus.VOIDED)
         manifest = replace(existing.manifest(), status=DeviceStatus.VOIDED)
-        event = store.append_event(
+        event = store.audit.append(
             EventDraft(
                 kind="device.voided",
                 subject=manifest.registration_id,
@@ -100,5 +100,5 @@ def void_identity(
             created_at=existing.created_at,
             updated_at=format_time(clock.now()),
         )
-        store.save_device(record)
+        store.devices.save(record)
     return record

@@ -13,9 +13,9 @@ Checks, in order:
    X.509 devices hold an installed certificate;
 5. every operator row matches the last ``operator.*`` audit event about it;
 6. every batch row: opened by a ``batch.opened`` event with the same product and size, its status
-   reached through the matching ``batch.<status>`` event, its seal (a setting) equal to what the
-   ``batch.sealed`` event recorded;
-7. the settings the line relies on: the secure-element clone index names recorded devices;
+   reached through the matching ``batch.<status>`` event, its seal equal to what the
+   ``batch.sealed`` event recorded; every seal belongs to a recorded batch;
+7. the secure-element clone index (``device_keys``) names recorded devices;
 8. every label row belongs to a recorded device and was counted by a ``label.*`` event; every
    job belongs to a batch (a passed one to a recorded device); every outbox row is a device of
    its batch;
@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -43,17 +42,15 @@ from station.domain.records import (
     CertificateRecord,
     CertificateStatus,
     DeviceRecord,
+    SealRecord,
     index_columns,
 )
 from station.domain.states import BatchStatus, JobState
-from station.ports import IdentityStore
-
-#: settings the line relies on (kept in ``meta``): keep in step with the services that write them
-SEAL_PREFIX = "batch.seal."
-DEVICE_KEY_PREFIX = "provision.device_key."
+from station.ports import UnitOfWork
 
 DEVICE_EVENT_KINDS = frozenset({"device.recorded", "device.updated", "device.voided"})
 CERTIFICATE_ISSUED = "ca.certificate_issued"
+_PAGE = 500  # devices whose cited events are fetched together
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ class IntegrityReport:
 
 
 def verify_store(
-    store: IdentityStore, *, anchor: ChainAnchor | None = None, max_problems: int = 50
+    store: UnitOfWork, *, anchor: ChainAnchor | None = None, max_problems: int = 50
 ) -> IntegrityReport:
     """Verify the audit chain and cross-references of ``store``.
 
@@ -98,7 +95,7 @@ def verify_store(
         anchor: a chain head written outside the database, which the chain must still reach.
         max_problems: stop collecting after this many problems.
     """
-    problems: list[Problem] = [Problem(*row) for row in store.damaged_rows()]
+    problems: list[Problem] = [Problem(*row) for row in store.maintenance.damaged_rows()]
     unreadable = {problem.table for problem in problems}
     counter = _Counter()
     if not unreadable & {"events", "meta"}:
@@ -108,14 +105,30 @@ def verify_store(
 
     devices = 0
     installed: dict[str, str] = {}
+    x509_live: list[tuple[str, str]] = []  # (registration ID, thumbprint), from the device walk
 
     def device_checks() -> list[Problem]:
         nonlocal devices
         found: list[Problem] = []
-        for device in store.iter_devices():
+        page: list[DeviceRecord] = []
+        for device in store.devices.iter_all():
             devices += 1
-            if len(problems) + len(found) < max_problems:
-                found.extend(_check_device(store, device))
+            if device.attestation == "x509" and str(device.status) != "voided":
+                x509_live.append((device.registration_id, device.cert_thumbprint))
+            page.append(device)
+            if len(page) == _PAGE:
+                found.extend(check_page(page, len(found)))
+                page = []
+        found.extend(check_page(page, len(found)))
+        return found
+
+    def check_page(page: list[DeviceRecord], already: int) -> list[Problem]:
+        # the cited audit events of a page of devices in one query, not one query per device
+        cited = store.audit.events_at([device.event_seq for device in page])
+        found: list[Problem] = []
+        for device in page:
+            if len(problems) + already + len(found) < max_problems:
+                found.extend(_check_device(device, cited.get(device.event_seq)))
         return found
 
     certificates = 0
@@ -123,8 +136,8 @@ def verify_store(
     def certificate_checks() -> list[Problem]:
         nonlocal certificates
         found: list[Problem] = []
-        open_jobs = {job.id for job in store.open_jobs()}
-        for cert in store.iter_certificates():
+        open_jobs = {job.id for job in store.jobs.open()}
+        for cert in store.certificates.iter_all():
             certificates += 1
             if len(problems) + len(found) < max_problems:
                 found.extend(_check_certificate(store, cert, counter, open_jobs, installed))
@@ -133,10 +146,10 @@ def verify_store(
     for table, check in (
         ("devices", device_checks),
         ("certificates", certificate_checks),
-        ("devices", lambda: _check_x509_devices(store, installed)),
+        ("devices", lambda: _check_x509_devices(x509_live, installed)),
         ("operators", lambda: _check_operators(store)),
         ("batches", lambda: _check_batches(store)),
-        ("meta", lambda: _check_settings(store)),
+        ("device_keys", lambda: _check_device_keys(store)),
         ("labels", lambda: _check_labels(store)),
         ("jobs", lambda: _check_jobs(store)),
         ("pushes", lambda: _check_pushes(store)),
@@ -160,14 +173,12 @@ def _guard(table: str, check: Callable[[], list[Problem]]) -> list[Problem]:
         return [Problem(table, "-", f"a row cannot be decoded: {type(exc).__name__}: {exc}")]
 
 
-def _check_chain(
-    store: IdentityStore, counter: _Counter, anchor: ChainAnchor | None
-) -> list[Problem]:
-    chain_problem = verify_chain(counter.count(store.events()))
+def _check_chain(store: UnitOfWork, counter: _Counter, anchor: ChainAnchor | None) -> list[Problem]:
+    chain_problem = verify_chain(counter.count(store.audit.events()))
     if chain_problem is not None:
         return [Problem("events", f"seq {chain_problem.seq}", chain_problem.reason)]
     problems: list[Problem] = []
-    head = store.audit_head()
+    head = store.audit.head()
     last = counter.last
     if head is None and last is not None:
         problems.append(Problem("meta", "audit_head", "events exist but no chain head"))
@@ -182,7 +193,7 @@ def _check_chain(
             )
         )
     if anchor is not None:
-        event = store.event(anchor.seq)
+        event = store.audit.event(anchor.seq)
         reason = check_anchor(
             anchor, event.hash if event else None, last.seq if last is not None else 0
         )
@@ -192,7 +203,7 @@ def _check_chain(
 
 
 def _check_certificate(
-    store: IdentityStore,
+    store: UnitOfWork,
     cert: CertificateRecord,
     counter: _Counter,
     open_jobs: set[int | None],
@@ -217,7 +228,7 @@ def _check_certificate(
         ]
     if cert.status == CertificateStatus.VOIDED:
         return []
-    device_row = store.device(cert.registration_id)
+    device_row = store.devices.get(cert.registration_id)
     if cert.status == CertificateStatus.INSTALLED:
         if device_row is None:
             return [
@@ -240,11 +251,11 @@ def _check_certificate(
     return []
 
 
-def _check_batches(store: IdentityStore) -> list[Problem]:
+def _check_batches(store: UnitOfWork) -> list[Problem]:
     """A batch row must match its ``batch.*`` events, and its seal the ``batch.sealed`` one."""
     problems: list[Problem] = []
-    for batch in store.batches():
-        events = [e for e in store.events_for(batch.name) if e.kind.startswith("batch.")]
+    for batch in store.batches.all():
+        events = [e for e in store.audit.events_for(batch.name) if e.kind.startswith("batch.")]
         opened = next((e for e in events if e.kind == "batch.opened"), None)
         if opened is None:
             problems.append(Problem("batches", batch.name, "no audit event records opening it"))
@@ -269,67 +280,63 @@ def _check_batches(store: IdentityStore) -> list[Problem]:
                 )
             )
         sealed = [e for e in events if e.kind == "batch.sealed"]
-        seal = store.setting(SEAL_PREFIX + batch.name)
+        seal = store.batches.seal(batch.name)
         if sealed and status != BatchStatus.OPEN:
             problems.extend(_check_seal(batch.name, seal, sealed[-1]))
         elif seal is not None and not sealed:
-            problems.append(
-                Problem("meta", SEAL_PREFIX + batch.name, "a seal no audit event recorded")
-            )
+            problems.append(Problem("batch_seals", batch.name, "a seal no audit event recorded"))
+    for seal in store.batches.iter_seals():
+        if store.batches.get(seal.batch) is None:
+            problems.append(Problem("batch_seals", seal.batch, "the seal of no recorded batch"))
     return problems
 
 
-def _check_seal(batch: str, seal: str | None, event: AuditEvent) -> list[Problem]:
-    key = SEAL_PREFIX + batch
+def _check_seal(batch: str, seal: SealRecord | None, event: AuditEvent) -> list[Problem]:
     if seal is None:
-        return [Problem("meta", key, f"batch {batch} is sealed but its seal is missing")]
-    try:
-        data = json.loads(seal)
-        recorded = (int(data["count"]), str(data["digest"]))
-    except (ValueError, KeyError, TypeError):
-        return [Problem("meta", key, "the seal is not readable")]
-    if recorded != (event.payload.get("count"), event.payload.get("seal_sha256")):
+        return [Problem("batch_seals", batch, f"batch {batch} is sealed but its seal is missing")]
+    if (seal.count, seal.digest) != (event.payload.get("count"), event.payload.get("seal_sha256")):
         return [
             Problem(
-                "meta",
-                key,
+                "batch_seals",
+                batch,
                 f"the seal differs from what audit event {event.seq} recorded (edited)",
             )
         ]
     return []
 
 
-def _check_settings(store: IdentityStore) -> list[Problem]:
+def _check_device_keys(store: UnitOfWork) -> list[Problem]:
     """The secure-element clone index: every entry names a recorded device."""
     problems: list[Problem] = []
-    for key, owner in store.settings(DEVICE_KEY_PREFIX):
-        device = store.device(owner)
-        if device is None:
+    for key, owner in store.devices.iter_keys():
+        if store.devices.get(owner) is None:
             problems.append(
-                Problem("meta", key, f"the clone index names {owner!r}, which is not recorded")
+                Problem(
+                    "device_keys", key, f"the clone index names {owner!r}, which is not recorded"
+                )
             )
     return problems
 
 
-def _check_jobs(store: IdentityStore) -> list[Problem]:
+def _check_jobs(store: UnitOfWork) -> list[Problem]:
     """A job belongs to a batch; a passed job formed a recorded device."""
     problems: list[Problem] = []
-    for job in store.iter_jobs():
+    for job in store.jobs.iter_all():
         row = f"job {job.id}"
-        if store.batch(job.batch) is None:
+        if store.batches.get(job.batch) is None:
             problems.append(Problem("jobs", row, f"belongs to batch {job.batch!r}, not recorded"))
-        elif job.state is JobState.PASSED and store.device(job.registration_id) is None:
+        elif job.state is JobState.PASSED and store.devices.get(job.registration_id) is None:
             problems.append(
                 Problem("jobs", row, f"passed, but device {job.registration_id!r} is not recorded")
             )
     return problems
 
 
-def _check_pushes(store: IdentityStore) -> list[Problem]:
+def _check_pushes(store: UnitOfWork) -> list[Problem]:
     """Every outbox row is a device recorded in that batch."""
     problems: list[Problem] = []
-    for batch, registration_id, _ in store.iter_pushes():
-        device = store.device(registration_id)
+    for batch, registration_id, _ in store.pushes.iter_all():
+        device = store.devices.get(registration_id)
         if device is None or device.batch != batch:
             problems.append(
                 Problem(
@@ -341,21 +348,21 @@ def _check_pushes(store: IdentityStore) -> list[Problem]:
     return problems
 
 
-def _check_labels(store: IdentityStore) -> list[Problem]:
+def _check_labels(store: UnitOfWork) -> list[Problem]:
     """Every printed label belongs to a recorded device and was counted by an audit event."""
     problems: list[Problem] = []
     counts: dict[str, int] = {}
-    for label in store.iter_labels():
+    for label in store.labels.iter_all():
         counts[label.registration_id] = counts.get(label.registration_id, 0) + 1
     for registration_id, count in counts.items():
-        if store.device(registration_id) is None:
+        if store.devices.get(registration_id) is None:
             problems.append(
                 Problem("labels", registration_id, "labels printed for a device not recorded")
             )
             continue
         audited = sum(
             e.kind in ("label.printed", "label.reprinted")
-            for e in store.events_for(registration_id)
+            for e in store.audit.events_for(registration_id)
         )
         if audited != count:
             problems.append(
@@ -389,7 +396,7 @@ class _Counter:
             yield event
 
 
-def _check_device(store: IdentityStore, device: DeviceRecord) -> list[Problem]:
+def _check_device(device: DeviceRecord, event: AuditEvent | None) -> list[Problem]:
     row = device.registration_id
     if sha256_hex(device.manifest_json.encode("utf-8")) != device.manifest_hash:
         return [Problem("devices", row, "manifest does not match its manifest_hash (edited)")]
@@ -409,7 +416,6 @@ def _check_device(store: IdentityStore, device: DeviceRecord) -> list[Problem]:
                     f"column {column} is {stored!r} but the manifest says {wanted!r} (edited)",
                 )
             ]
-    event = store.event(device.event_seq)
     if event is None:
         return [Problem("devices", row, f"cites audit event {device.event_seq}, which is missing")]
     if event.kind not in DEVICE_EVENT_KINDS or event.subject != device.registration_id:
@@ -433,31 +439,27 @@ def _check_device(store: IdentityStore, device: DeviceRecord) -> list[Problem]:
     return []
 
 
-def _check_x509_devices(store: IdentityStore, installed: dict[str, str]) -> list[Problem]:
-    problems = []
-    for device in store.iter_devices():
-        if device.attestation != "x509" or str(device.status) == "voided":
-            continue
-        if installed.get(device.registration_id) != device.cert_thumbprint:
-            problems.append(
-                Problem(
-                    "devices",
-                    device.registration_id,
-                    "no installed certificate in the issuance log matches this device's "
-                    "certificate",
-                )
-            )
-    return problems
+def _check_x509_devices(live: list[tuple[str, str]], installed: dict[str, str]) -> list[Problem]:
+    """Every live X.509 device holds an installed certificate of the issuance log."""
+    return [
+        Problem(
+            "devices",
+            registration_id,
+            "no installed certificate in the issuance log matches this device's certificate",
+        )
+        for registration_id, thumbprint in live
+        if installed.get(registration_id) != thumbprint
+    ]
 
 
-def _check_operators(store: IdentityStore) -> list[Problem]:
+def _check_operators(store: UnitOfWork) -> list[Problem]:
     """An operator row must match what the last operator.* audit event recorded.
 
     This is what stops a role from being raised, or an account re-enabled, with plain SQL.
     """
     problems = []
-    for record in store.operators():
-        events = [e for e in store.events_for(record.name) if e.kind.startswith("operator.")]
+    for record in store.operators.all():
+        events = [e for e in store.audit.events_for(record.name) if e.kind.startswith("operator.")]
         if not events:
             problems.append(
                 Problem("operators", record.name, "no audit event records this operator")

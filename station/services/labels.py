@@ -34,7 +34,7 @@ from station.domain.labels import (
 )
 from station.domain.records import DeviceQuery, DeviceRecord, LabelRecord, Role
 from station.domain.states import DeviceStatus
-from station.ports import Clock, IdentityStore, LabelPrinters, LabelRenderer, LabelTemplates
+from station.ports import Clock, LabelPrinters, LabelRenderer, LabelTemplates, UnitOfWork
 from station.services.authz import require_role
 
 # Audit kinds other workflows write when a provisioning attempt fails; payload has "batch" and
@@ -69,7 +69,7 @@ class VerifyResult:
 class LabelService:
     """Print, reprint, verify and report, against the identity store and the printers."""
 
-    store: IdentityStore
+    store: UnitOfWork
     templates: LabelTemplates
     printers: LabelPrinters
     renderer: LabelRenderer
@@ -87,10 +87,10 @@ class LabelService:
         Raises:
             NotFoundError: no such device.
         """
-        record = self.store.device(ref.strip().lower())
+        record = self.store.devices.get(ref.strip().lower())
         if record is not None:
             return record
-        matches = self.store.devices(DeviceQuery(serial=ref.strip(), limit=2))
+        matches = self.store.devices.find(DeviceQuery(serial=ref.strip(), limit=2))
         if len(matches) == 1:
             return matches[0]
         raise NotFoundError(
@@ -115,7 +115,7 @@ class LabelService:
         """
         device = self.find_device(ref)
         self._require_provisioned(device)
-        if self.store.labels(device.registration_id):
+        if self.store.labels.for_device(device.registration_id):
             raise LabelAlreadyPrintedError(
                 f"device {device.registration_id} already has a printed label",
                 remedy='Ask QA to reprint it: station label reprint DEVICE --reason "..."',
@@ -130,7 +130,7 @@ class LabelService:
         Printer errors propagate, so the slot can show them; nothing is counted then.
         """
         device = self.find_device(registration_id)
-        if self.store.labels(device.registration_id):
+        if self.store.labels.for_device(device.registration_id):
             return None
         return self._print([device], self.default_template, None, kind="print")
 
@@ -150,7 +150,7 @@ class LabelService:
                 remedy="Check the batch name with 'station devices list --batch'.",
                 batch=batch,
             )
-        todo = [d for d in devices if not self.store.labels(d.registration_id)]
+        todo = [d for d in devices if not self.store.labels.for_device(d.registration_id)]
         skipped = tuple(d.registration_id for d in devices if d not in todo)
         if not todo:
             raise LabelAlreadyPrintedError(
@@ -187,7 +187,7 @@ class LabelService:
             )
         device = self.find_device(ref)
         self._require_provisioned(device)
-        history = self.store.labels(device.registration_id)
+        history = self.store.labels.for_device(device.registration_id)
         if not history:
             raise LabelError(
                 f"device {device.registration_id} has no label yet; print it first",
@@ -229,7 +229,7 @@ class LabelService:
         try:
             receipt = printer.print_labels(template, labels, title=title)
         except PrinterError as exc:
-            with self.store.atomic():
+            with self.store:
                 for device in devices:
                     self._event(
                         "label.print_failed",
@@ -239,9 +239,9 @@ class LabelService:
                     )  # fmt: skip
             raise
         printed_at = format_time(self.clock.now())
-        with self.store.atomic():
+        with self.store:
             for device in devices:
-                self.store.save_label(
+                self.store.labels.save(
                     LabelRecord(
                         registration_id=device.registration_id,
                         template=template.name,
@@ -280,8 +280,8 @@ class LabelService:
             identity = parse_scanned(scanned)
             want_rid, want_serial = self._expected(identity, slot=slot, expected=expected)
         except ScanMismatchError as exc:
-            with self.store.atomic():
-                self.store.append_event(
+            with self.store:
+                self.store.audit.append(
                     EventDraft(
                         kind="label.verify_failed",
                         subject=expected or slot or "unknown",
@@ -301,8 +301,8 @@ class LabelService:
             "form": identity.form,
             "scanned_registration_id": identity.registration_id,
         }
-        with self.store.atomic():
-            self.store.append_event(
+        with self.store:
+            self.store.audit.append(
                 EventDraft(
                     kind="label.verify_failed" if problem else "label.verified",
                     subject=want_rid,
@@ -324,7 +324,7 @@ class LabelService:
 
     def _expected(self, identity: ScannedIdentity, *, slot: str, expected: str) -> tuple[str, str]:
         if slot:
-            jobs = [job for job in self.store.open_jobs() if job.slot == slot]
+            jobs = [job for job in self.store.jobs.open() if job.slot == slot]
             if not jobs:
                 raise NotFoundError(
                     f"no board is being provisioned in slot {slot}",
@@ -333,16 +333,16 @@ class LabelService:
                 )
             job = jobs[-1]
             if job.registration_id:
-                record = self.store.device(job.registration_id)
+                record = self.store.devices.get(job.registration_id)
                 return job.registration_id, record.serial if record else job.board_serial
-            matches = self.store.devices(DeviceQuery(serial=job.board_serial, limit=1))
+            matches = self.store.devices.find(DeviceQuery(serial=job.board_serial, limit=1))
             if matches:
                 return matches[0].registration_id, matches[0].serial
             return "", job.board_serial
         if expected:
             record = self.find_device(expected)
             return record.registration_id, record.serial
-        found = self.store.device(identity.registration_id)
+        found = self.store.devices.get(identity.registration_id)
         if found is None:
             raise ScanMismatchError(
                 f"the scanned label names {identity.registration_id}, which this station never "
@@ -365,7 +365,7 @@ class LabelService:
         Raises:
             NotFoundError: the batch has no record and no devices.
         """
-        record = self.store.batch(batch)
+        record = self.store.batches.get(batch)
         devices = list(self._batch_devices(batch))
         if record is None and not devices:
             raise NotFoundError(
@@ -376,7 +376,7 @@ class LabelService:
         members = {d.registration_id for d in devices}
         failures: list[str] = []
         printed = reprinted = 0
-        for event in self.store.events():
+        for event in self.store.audit.events():
             if event.kind in FAILURE_EVENT_KINDS:
                 data = event.payload
                 if data.get("batch") == batch:
@@ -418,7 +418,7 @@ class LabelService:
     def _batch_devices(self, batch: str, *, status: str = "") -> Iterator[DeviceRecord]:
         offset = 0
         while True:
-            page = self.store.devices(
+            page = self.store.devices.find(
                 DeviceQuery(batch=batch, status=status, limit=PAGE, offset=offset)
             )
             yield from page
@@ -437,7 +437,7 @@ class LabelService:
             )
 
     def _event(self, kind: str, device: DeviceRecord, payload: dict[str, str | int]) -> None:
-        self.store.append_event(
+        self.store.audit.append(
             EventDraft(
                 kind=kind,
                 subject=device.registration_id,

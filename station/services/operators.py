@@ -11,7 +11,7 @@ from station.domain.audit import EventDraft, format_time
 from station.domain.errors import NotFoundError, PermissionDeniedError, ValidationError
 from station.domain.records import OperatorRecord, Role
 from station.domain.secrets_hash import hash_secret, verify_secret
-from station.ports import Clock, IdentityStore
+from station.ports import Clock, UnitOfWork
 from station.services.authz import require_role
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -29,7 +29,7 @@ class OperatorService:
 
     def __init__(
         self,
-        store: IdentityStore,
+        store: UnitOfWork,
         *,
         clock: Clock,
         station_id: str,
@@ -44,7 +44,7 @@ class OperatorService:
 
     def all(self) -> list[OperatorRecord]:
         """Every operator, by name."""
-        return self._store.operators()
+        return self._store.operators.all()
 
     def add(self, name: str, role: Role, *, pin: str = "", badge: str = "") -> OperatorRecord:
         """Add an operator (admin only).
@@ -59,9 +59,9 @@ class OperatorService:
                 remedy="Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
                 name=name,
             )
-        with self._store.atomic():
+        with self._store:
             require_role(self._store, self._operator, {Role.ADMIN}, action="add operators")
-            if self._store.operator(name) is not None:
+            if self._store.operators.get(name) is not None:
                 raise ValidationError(f"operator {name!r} already exists", name=name)
             record = OperatorRecord(
                 name=name,
@@ -73,13 +73,13 @@ class OperatorService:
             )
             if badge and self._by_badge(record.badge_hash) is not None:
                 raise ValidationError("this badge already belongs to another operator")
-            saved = self._store.save_operator(record)
+            saved = self._store.operators.save(record)
             self._audit("operator.added", saved)
         return saved
 
     def set_enabled(self, name: str, enabled: bool) -> OperatorRecord:
         """Enable or disable an operator (admin only; nobody can disable themselves)."""
-        with self._store.atomic():
+        with self._store:
             require_role(self._store, self._operator, {Role.ADMIN}, action="change operators")
             record = self._get(name)
             if not enabled and name == self._operator:
@@ -88,8 +88,8 @@ class OperatorService:
                     remedy="Ask another admin to do it.",
                     operator=name,
                 )
-            saved = self._store.save_operator(replace(record, enabled=enabled))
-            self._store.save_setting(_FAILURES_KEY + name, "0")
+            saved = self._store.operators.save(replace(record, enabled=enabled))
+            self._store.settings.save(_FAILURES_KEY + name, "0")
             self._audit("operator.enabled" if enabled else "operator.disabled", saved)
         return saved
 
@@ -105,12 +105,12 @@ class OperatorService:
             PermissionDeniedError: unknown operator, disabled, no PIN set, or wrong PIN (the
                 message does not say which, so it cannot be used to probe names).
         """
-        record = self._store.operator(name)
+        record = self._store.operators.get(name)
         usable = record is not None and record.enabled and bool(record.pin_hash)
         if record is not None and usable and verify_secret(pin, record.pin_hash):
-            if self._store.setting(_FAILURES_KEY + name) not in (None, "0"):
-                with self._store.atomic():
-                    self._store.save_setting(_FAILURES_KEY + name, "0")
+            if self._store.settings.get(_FAILURES_KEY + name) not in (None, "0"):
+                with self._store:
+                    self._store.settings.save(_FAILURES_KEY + name, "0")
             return record
         if record is not None and usable:
             self._count_failure(record)
@@ -120,13 +120,13 @@ class OperatorService:
         )
 
     def _count_failure(self, record: OperatorRecord) -> None:
-        with self._store.atomic():
+        with self._store:
             key = _FAILURES_KEY + record.name
-            failures = _int(self._store.setting(key)) + 1
-            self._store.save_setting(key, str(failures))
+            failures = _int(self._store.settings.get(key)) + 1
+            self._store.settings.save(key, str(failures))
             if failures >= MAX_PIN_FAILURES:
-                locked = self._store.save_operator(replace(record, enabled=False))
-                self._store.save_setting(key, "0")
+                locked = self._store.operators.save(replace(record, enabled=False))
+                self._store.settings.save(key, "0")
                 self._audit("operator.locked_out", locked, failures=failures)
 
     def authenticate_badge(self, badge: str) -> OperatorRecord:
@@ -145,7 +145,7 @@ class OperatorService:
 
     # ------------------------------------------------------------------ helpers
     def _get(self, name: str) -> OperatorRecord:
-        record = self._store.operator(name)
+        record = self._store.operators.get(name)
         if record is None:
             raise NotFoundError(f"no operator called {name!r}", name=name)
         return record
@@ -159,20 +159,20 @@ class OperatorService:
         return hash_secret(pin, self._random(16))
 
     def _badge_hash(self, badge: str) -> str:
-        salt_text = self._store.setting(BADGE_SALT_KEY)
+        salt_text = self._store.settings.get(BADGE_SALT_KEY)
         if salt_text is None:
             salt_text = base64.b64encode(self._random(16)).decode("ascii")
-            self._store.save_setting(BADGE_SALT_KEY, salt_text)
+            self._store.settings.save(BADGE_SALT_KEY, salt_text)
         return hash_secret(badge.strip(), base64.b64decode(salt_text))
 
     def _by_badge(self, badge_hash: str) -> OperatorRecord | None:
-        for record in self._store.operators():
+        for record in self._store.operators.all():
             if record.badge_hash and record.badge_hash == badge_hash:
                 return record
         return None
 
     def _audit(self, kind: str, record: OperatorRecord, **extra: int) -> None:
-        self._store.append_event(
+        self._store.audit.append(
             EventDraft(
                 kind=kind,
                 subject=record.name,

@@ -14,7 +14,7 @@ from typing import Any
 from station.domain.audit import EventDraft, format_time
 from station.domain.records import CertificateRecord, CertificateStatus, JobRecord
 from station.domain.states import JobState, check_job_transition
-from station.ports import Clock, IdentityStore
+from station.ports import Clock, UnitOfWork
 
 #: Audit event kind for a failed attempt; the batch report counts these.
 JOB_FAILED = "job.failed"
@@ -32,7 +32,7 @@ class JobLedger:
         operator: the operator running the slot.
     """
 
-    def __init__(self, store: IdentityStore, *, clock: Clock, station_id: str, operator: str):
+    def __init__(self, store: UnitOfWork, *, clock: Clock, station_id: str, operator: str):
         self._store = store
         self._clock = clock
         self._station = station_id
@@ -41,7 +41,7 @@ class JobLedger:
     def create(self, *, slot: str, batch: str, serial: str, step: str) -> JobRecord:
         """Insert a new running job for board ``serial`` at ``step``."""
         now = format_time(self._clock.now())
-        return self._store.save_job(
+        return self._store.jobs.save(
             JobRecord(
                 slot=slot,
                 batch=batch,
@@ -56,11 +56,11 @@ class JobLedger:
 
     def open_for(self, serial: str) -> list[JobRecord]:
         """Open jobs (not passed, not voided) of the board with this serial, oldest first."""
-        return [job for job in self._store.open_jobs() if job.board_serial == serial]
+        return [job for job in self._store.jobs.open() if job.board_serial == serial]
 
     def open_for_registration(self, registration_id: str) -> list[JobRecord]:
         """Open jobs that already formed this registration ID."""
-        return [j for j in self._store.open_jobs() if j.registration_id == registration_id]
+        return [j for j in self._store.jobs.open() if j.registration_id == registration_id]
 
     def advance(
         self,
@@ -75,7 +75,7 @@ class JobLedger:
         """Persist the job's new step, state and data (merged into the existing data)."""
         check_job_transition(job.state, state)
         merged = {**job.data, **data}
-        return self._store.save_job(
+        return self._store.jobs.save(
             replace(
                 job,
                 state=state,
@@ -104,11 +104,11 @@ class JobLedger:
         The ``job.failed`` audit event (payload: batch, reason, code) is what the batch report
         counts, so it is written for every failed attempt, with or without a job row.
         """
-        with self._store.atomic():
+        with self._store:
             if job is not None and not job.state.is_final:
                 target = JobState.INTERRUPTED if interrupted else JobState.FAILED
                 job = self.advance(job, state=target, phase="failed", reason=reason, code=code)
-            self._store.append_event(
+            self._store.audit.append(
                 EventDraft(
                     kind=JOB_FAILED,
                     subject=serial or (job.board_serial if job else "") or "unknown-board",
@@ -125,17 +125,17 @@ class JobLedger:
             return []
         return [
             cert
-            for cert in self._store.certificates_for(job.registration_id)
+            for cert in self._store.certificates.for_device(job.registration_id)
             if cert.job_id == job.id and cert.status == CertificateStatus.ISSUED
         ]
 
     def void_certificate(self, cert: CertificateRecord, reason: str) -> None:
         """Mark an issuance-log entry voided, with an audit event naming the reason."""
-        with self._store.atomic():
-            self._store.save_certificate(
+        with self._store:
+            self._store.certificates.save(
                 replace(cert, status=CertificateStatus.VOIDED, void_reason=reason)
             )
-            self._store.append_event(
+            self._store.audit.append(
                 EventDraft(
                     kind=CERTIFICATE_VOIDED,
                     subject=cert.registration_id,
@@ -147,13 +147,13 @@ class JobLedger:
 
     def void(self, job: JobRecord, reason: str) -> JobRecord:
         """Void a job that will not be resumed, voiding every certificate it left ``issued``."""
-        with self._store.atomic():
+        with self._store:
             for cert in self.issued_certificates(job):
                 self.void_certificate(cert, reason)
             if job.state is JobState.RUNNING:
                 job = self.advance(job, state=JobState.INTERRUPTED)
             job = self.advance(job, state=JobState.VOIDED, phase="voided", void_reason=reason)
-            self._store.append_event(
+            self._store.audit.append(
                 EventDraft(
                     kind="job.voided",
                     subject=job.board_serial or f"job-{job.id}",

@@ -55,6 +55,7 @@ class SlotWorker:
         slot: the slot's name.
         make_station: builds this worker's own station (called on the worker's thread).
         batch: the batch boards go into.
+        operator: who provisions them (every request of this worker carries it).
         emit: receives every event (called on the worker's thread).
         stop: set to stop every worker of the line (checked between steps).
         rework_reason: QA rework: void a recorded identity and provision anew.
@@ -66,13 +67,16 @@ class SlotWorker:
         make_station: Callable[[], SlotStation],
         *,
         batch: str,
+        operator: str,
         emit: Callable[[ProvisionEvent], None],
         stop: threading.Event,
         rework_reason: str = "",
     ) -> None:
         self.slot = slot
         self._make_station = make_station
-        self._request = ProvisionRequest(slot=slot, batch=batch, rework_reason=rework_reason)
+        self._request = ProvisionRequest(
+            slot=slot, batch=batch, operator=operator, rework_reason=rework_reason
+        )
         self._emit = emit
         self._stop = stop
         self._ports: queue.Queue[tuple[str, str]] = queue.Queue()  # (port, scanned serial)
@@ -182,6 +186,7 @@ class ProvisionLine:
     Args:
         make_station: builds a worker's own station (``station.for_thread``).
         batch: the batch boards go into.
+        operator: who provisions them.
         emit: receives every event, from worker threads.
         rework_reason: QA rework for every board on the line (one-board runs only, in practice).
     """
@@ -191,11 +196,13 @@ class ProvisionLine:
         make_station: Callable[[], SlotStation],
         *,
         batch: str,
+        operator: str,
         emit: Callable[[ProvisionEvent], None],
         rework_reason: str = "",
     ) -> None:
         self._make_station = make_station
         self._batch = batch
+        self._operator = operator
         self._emit = emit
         self._rework = rework_reason
         self.stop_flag = threading.Event()
@@ -212,6 +219,7 @@ class ProvisionLine:
                 slot,
                 self._make_station,
                 batch=self._batch,
+                operator=self._operator,
                 emit=self._emit,
                 stop=self.stop_flag,
                 rework_reason=self._rework,

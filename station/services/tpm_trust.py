@@ -11,7 +11,7 @@ from pathlib import Path
 
 from station.domain.audit import EventDraft
 from station.domain.tpm import TrustEntry, TrustImportReport, TrustSkip, WantedIssuer
-from station.ports import Clock, EkTrustStore, IdentityStore
+from station.ports import Clock, EkTrustStore, UnitOfWork
 
 TRUST_IMPORTED = "tpm.trust_imported"
 
@@ -30,7 +30,7 @@ class TpmTrustService:
     def __init__(
         self,
         trust: EkTrustStore,
-        store: IdentityStore,
+        store: UnitOfWork,
         *,
         clock: Clock,
         station_id: str,
@@ -50,7 +50,7 @@ class TpmTrustService:
         """
         report = self._trust.import_path(path, now=self._clock.now())
         for entry in report.imported:
-            self._store.append_event(
+            self._store.audit.append(
                 EventDraft(
                     kind=TRUST_IMPORTED,
                     subject=entry.fingerprint,

@@ -24,9 +24,9 @@ def _csr(cn: str) -> bytes:
 
 def test_no_second_live_certificate_for_a_registration_id(pki) -> None:
     ca = pki.ca_station.ca()
-    ca.issue_as_admin(_csr("dev-a1"), "dev-a1")
+    ca.issue_as_admin(_csr("dev-a1"), "dev-a1", operator="boss")
     with pytest.raises(DuplicateIdentityError, match="already holds live certificate"):
-        ca.issue_as_admin(_csr("dev-a1"), "DEV-A1")
+        ca.issue_as_admin(_csr("dev-a1"), "DEV-A1", operator="boss")
 
 
 def test_no_certificate_for_a_provisioned_device(pki, make_manifest) -> None:
@@ -34,7 +34,7 @@ def test_no_certificate_for_a_provisioned_device(pki, make_manifest) -> None:
     manifest = make_manifest("SN-P1", registration_id="dev-p1")
     record_identity(station.store(), manifest, clock=station.clock, station="s", operator="boss")
     with pytest.raises(DuplicateIdentityError, match="already provisioned"):
-        station.ca().issue_as_admin(_csr("dev-p1"), "dev-p1")
+        station.ca().issue_as_admin(_csr("dev-p1"), "dev-p1", operator="boss")
 
 
 def test_a_batch_of_another_attestation_is_refused(pki) -> None:
@@ -42,7 +42,7 @@ def test_a_batch_of_another_attestation_is_refused(pki) -> None:
     station.batches().open(name="WO-TPM", product="lab-tpm", size=2)
     station.batches().open(name="WO-X", product="lab-x509", size=2)
     with pytest.raises(ValidationError, match="is a tpm batch"):
-        station.ca().issue_as_admin(_csr("dev-t1"), "dev-t1", batch="WO-TPM")
-    assert station.store().count_certificates(batch="WO-TPM") == 0
-    issued = station.ca().issue_as_admin(_csr("dev-x1"), "dev-x1", batch="WO-X")
+        station.ca().issue_as_admin(_csr("dev-t1"), "dev-t1", batch="WO-TPM", operator="boss")
+    assert station.store().certificates.count(batch="WO-TPM") == 0
+    issued = station.ca().issue_as_admin(_csr("dev-x1"), "dev-x1", batch="WO-X", operator="boss")
     assert issued.batch == "WO-X"

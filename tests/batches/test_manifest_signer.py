@@ -41,7 +41,7 @@ def _device_certificate(pki) -> tuple[ec.EllipticCurvePrivateKey, list[bytes]]:
         .sign(key, hashes.SHA256())
     )
     issued = pki.ca_station.ca().issue_as_admin(
-        csr.public_bytes(serialization.Encoding.PEM), "forger-01"
+        csr.public_bytes(serialization.Encoding.PEM), "forger-01", operator="boss"
     )
     chain = x509.load_pem_x509_certificates((issued.certificate.pem + issued.chain_pem).encode())
     return key, [cert.public_bytes(serialization.Encoding.DER) for cert in chain]
@@ -96,9 +96,11 @@ def test_ca_manifest_key_cli_certifies_and_audits(pki, tmp_path, capsys) -> None
     assert main(["--config", str(config), "--operator", "boss", "ca", "manifest-key"]) == 0
     assert "CN=test-station" in capsys.readouterr().out
     store = pki.ca_station.store()
-    issued = [c for c in store.iter_certificates() if c.profile == "manifest-signing"]
+    issued = [c for c in store.certificates.iter_all() if c.profile == "manifest-signing"]
     assert len(issued) == 2  # the fixture's and this one, both in the issuance log
-    audited = [e.payload["profile"] for e in store.events() if e.kind == "ca.certificate_issued"]
+    audited = [
+        e.payload["profile"] for e in store.audit.events() if e.kind == "ca.certificate_issued"
+    ]
     assert audited.count("manifest-signing") == 2
     assert main(["--config", str(config), "--operator", "boss", "db", "verify"]) == 0
 
@@ -112,7 +114,10 @@ def test_the_line_never_issues_a_manifest_signing_certificate(pki) -> None:
     )
     with pytest.raises(ProfileError, match="manifest key, never a device"):
         pki.ca_station.ca().issue_as_admin(
-            csr.public_bytes(serialization.Encoding.PEM), "dev-77", profile="manifest-signing"
+            csr.public_bytes(serialization.Encoding.PEM),
+            "dev-77",
+            profile="manifest-signing",
+            operator="boss",
         )
 
 
@@ -131,7 +136,7 @@ def test_the_signed_manifest_anchors_the_chain(manifest_file, cloud, cloud_confi
     from station.domain.anchors import parse_anchor
 
     anchor = parse_anchor(manifest_file.read_bytes())
-    event = cloud.store().event(anchor.seq)
+    event = cloud.store().audit.event(anchor.seq)
     assert event is not None and event.hash == anchor.hash and anchor.station == "test-station"
     cloud.close()
     args = ["--config", str(cloud_config_file), "db", "verify", "--anchor", str(manifest_file)]

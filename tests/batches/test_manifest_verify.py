@@ -104,7 +104,7 @@ def test_a_foreign_root_or_key_is_refused(exported, cloud, tmp_path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from tests.batches.conftest import _cert
+    from tests.support.cloud import _cert
 
     key = ec.generate_private_key(ec.SECP256R1())
     other_root = _cert("Cloud Root", key.public_key(), "Cloud Root", key, ca=True)

@@ -10,7 +10,7 @@ import pytest
 from station.domain.errors import PermissionDeniedError, TransitionError
 from station.domain.pushes import PushState
 from station.domain.records import Role
-from tests.batches.conftest import dps_ids
+from tests.support.cloud import dps_ids
 
 
 def _bulk_calls(dps: Any) -> list[dict[str, Any]]:
@@ -35,7 +35,7 @@ def test_push_puts_every_enrollment_in_dps_exactly_once(cloud, dps, fill_batch, 
     assert all(c["status"] == 200 for c in calls)
     assert summary.billable_operations == len(calls)
     assert seen[-1] == count and seen == sorted(seen)
-    assert cloud.store().batch("WO-P").status == "pushed"
+    assert cloud.store().batches.get("WO-P").status == "pushed"
     # a second push finds nothing left to do and calls DPS not at all
     again = cloud.batches().push("WO-P")
     assert again.pushed == count and again.billable_operations == 0
@@ -49,7 +49,7 @@ def test_pushed_enrollments_equal_the_records(cloud, dps, fill_batch) -> None:
     report = cloud.batches().reconcile("WO-E")
     assert report.clean
     assert report.counts == {"equal": 3}
-    assert cloud.store().batch("WO-E").status == "reconciled"
+    assert cloud.store().batches.get("WO-E").status == "reconciled"
 
 
 def test_push_needs_a_sealed_batch_and_the_right_role(cloud, fill_batch) -> None:
@@ -83,7 +83,7 @@ def test_500s_and_lost_answers_are_recovered_exactly_once(cloud, dps, fill_batch
 def test_conflicts_are_surfaced_not_overwritten(cloud, dps, fill_batch) -> None:
     ids = fill_batch(cloud, "WO-C", 12)
     cloud.batches().seal("WO-C")
-    from tests.batches.conftest import _client
+    from tests.support.cloud import _client
 
     with _client(dps) as client:
         # someone else enrolled one of our IDs with another EK, and another identically
@@ -113,10 +113,10 @@ def test_conflicts_are_surfaced_not_overwritten(cloud, dps, fill_batch) -> None:
         )
     states = {e.registration_id: e.state for e in cloud.push_outbox().entries("WO-C")}
     assert states[ids[3]] is PushState.CONFLICT and states[ids[5]] is PushState.PUSHED
-    assert cloud.store().batch("WO-C").status == "sealed"  # not complete: a human decides
+    assert cloud.store().batches.get("WO-C").status == "sealed"  # not complete: a human decides
 
 
 def _other_ek() -> str:
-    from tests.dps.conftest import new_ek
+    from tests.support.certs import new_ek
 
     return new_ek(999)

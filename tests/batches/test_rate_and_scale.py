@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from station.domain.manifest import Attestation
-from tests.batches.conftest import dps_ids
+from tests.support.cloud import dps_ids
 
 
 def _times(dps: Any) -> list[float]:

@@ -12,7 +12,7 @@ import pytest
 from station.cli.main import main
 from station.domain.errors import EnrollmentServiceError
 from station.domain.manifest import Attestation
-from tests.batches.conftest import _client, dps_ids
+from tests.support.cloud import _client, dps_ids
 
 _SYM = {"attestation": {"type": "symmetricKey"}}
 
@@ -43,7 +43,7 @@ def test_reconcile_names_missing_different_and_extra_and_repushes(cloud, dps, fi
     assert found["intruder-1"] == ("extra", ())
     assert "unrelated-1" not in found
     assert report.counts == {"equal": 4, "missing": 1, "different": 1, "extra": 1}
-    assert not report.clean and cloud.store().batch("WO-RC").status == "pushed"
+    assert not report.clean and cloud.store().batches.get("WO-RC").status == "pushed"
     repaired = cloud.batches().reconcile("WO-RC", repush_missing=True)
     assert repaired.repushed == 1
     assert repaired.counts == {"equal": 5, "different": 1, "extra": 1}
@@ -101,7 +101,7 @@ def test_cli_open_seal_export_push_reconcile(
         == 2
     )
     from station.services.identities import record_identity
-    from tests.batches.conftest import fast_ek
+    from tests.support.cloud import fast_ek
 
     for index in range(2):
         record_identity(
@@ -148,7 +148,7 @@ def test_enrollment_groups_land_in_dps(cloud, dps, fill_batch, pki, tmp_path) ->
         x509 = client.enrollment_group.get("lab-x509-x509")
         info = x509["attestation"]["x509"]["signingCertificates"]["primary"]["info"]
         assert info["subjectName"] == "CN=Station CA"
-    kinds = [e.kind for e in cloud.store().events_for("WO-GX")]
+    kinds = [e.kind for e in cloud.store().audit.events_for("WO-GX")]
     assert kinds[-1] == "batch.groups_pushed"
     # again (a re-run, or after a crash): DPS answers 409, the station finds its own groups there
     assert cloud.batches().push_groups("WO-GS") == ["lab-sym-sym"]

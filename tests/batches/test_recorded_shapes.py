@@ -18,7 +18,7 @@ from station.bootstrap import Station
 from station.domain.errors import DpsThrottledError
 from station.domain.manifest import Attestation
 from station.domain.pushes import PushState
-from tests.batches.recorded_dps import (
+from tests.support.recorded_dps import (
     GENERATED_KEY_BYTES,
     SERVER_FIELDS,
     RecordedShapeDps,
@@ -124,7 +124,7 @@ def test_push_repush_after_a_crash_and_reconcile_find_every_device_equal(
     assert {item.registration_id: str(item.status) for item in report.items} == dict.fromkeys(
         ids, "equal"
     )
-    assert report.clean and sym_cloud.store().batch("WO-REAL").status == "reconciled"
+    assert report.clean and sym_cloud.store().batches.get("WO-REAL").status == "reconciled"
     if attestation is Attestation.SYMMETRIC_KEY:
         # the keys were read where real DPS shows them, once per device and comparison
         assert double.calls.count("attestationmechanism") == 24

@@ -35,22 +35,22 @@ def _job(batch: str, slot: str, state: JobState) -> JobRecord:
 def test_sealing_with_unresolved_jobs_is_refused_with_the_list(cloud, fill_batch) -> None:
     fill_batch(cloud, "WO-S", 2)
     store = cloud.store()
-    store.save_job(_job("WO-S", "slot-3", JobState.INTERRUPTED))
-    store.save_job(_job("WO-S", "slot-4", JobState.PASSED))
-    store.save_job(_job("OTHER", "slot-5", JobState.RUNNING))
+    store.jobs.save(_job("WO-S", "slot-3", JobState.INTERRUPTED))
+    store.jobs.save(_job("WO-S", "slot-4", JobState.PASSED))
+    store.jobs.save(_job("OTHER", "slot-5", JobState.RUNNING))
     with pytest.raises(UnresolvedJobsError) as info:
         cloud.batches().seal("WO-S")
     assert len(info.value.details["jobs"]) == 1
     assert "slot-3" in info.value.details["jobs"][0] and "interrupted" in info.value.message
-    assert store.batch("WO-S").status == "open"
+    assert store.batches.get("WO-S").status == "open"
 
 
 def test_seal_freezes_the_batch_and_detects_later_changes(cloud, fill_batch) -> None:
     ids = fill_batch(cloud, "WO-Z", 3)
     seal = cloud.batches().seal("WO-Z")
     assert seal.count == 3 and len(seal.digest) == 64
-    assert cloud.store().batch("WO-Z").status == "sealed"
-    events = [e.kind for e in cloud.store().events_for("WO-Z")]
+    assert cloud.store().batches.get("WO-Z").status == "sealed"
+    events = [e.kind for e in cloud.store().audit.events_for("WO-Z")]
     assert events == ["batch.opened", "batch.sealed"]
     with pytest.raises(TransitionError):
         cloud.batches().seal("WO-Z")
@@ -97,7 +97,7 @@ def test_export_writes_swagger_valid_bulk_json_csv_and_a_verifiable_manifest(
     assert report.header is not None and report.header.count == 23
     assert report.registration_ids == tuple(ids)
     assert report.header.seal_sha256 == cloud.batches().seal_of("WO-X").digest
-    assert cloud.store().batch("WO-X").status == "exported"
+    assert cloud.store().batches.get("WO-X").status == "exported"
 
 
 def test_symmetric_keys_never_reach_a_file(cloud, fill_batch, conforms) -> None:

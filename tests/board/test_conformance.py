@@ -13,8 +13,8 @@ from station.adapters.board.conformance import ConformanceReport, Verdict
 from station.adapters.board.conformance_clauses import CLAUSES, run_conformance
 from station.adapters.board.transport import SerialTransport
 from station.cli.main import main
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
 
 
 def _run(port: str, *, allow_lock: bool = True) -> ConformanceReport:

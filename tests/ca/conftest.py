@@ -6,7 +6,7 @@ import subprocess
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +22,10 @@ from station.adapters.ca.admin import FileCaAdministration
 from station.adapters.ca.profiles import default_profile_dir, load_profiles
 from station.domain.records import OperatorRecord, Role
 from station.services.ca import CaService
-from tests.ca.fakes import FakeStore
-from tests.hsm.helpers import fresh_token, swtpm_process
+from tests.support.clocks import SteadyClock
+from tests.support.fake_store import FakeUnitOfWork
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-class SteadyClock:
-    """The real time (openssl and outside tools check against it), never repeating a reading."""
-
-    def __init__(self) -> None:
-        self.current = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        self.current = max(datetime.now(UTC), self.current + timedelta(microseconds=1))
-        return self.current
 
 
 @dataclass
@@ -57,22 +46,6 @@ class CaRig:
         return self.token.uri("station-ca")
 
 
-@pytest.fixture(autouse=True)
-def _quiet_tss(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TSS2_LOG", "all+none")
-
-
-@pytest.fixture
-def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
-    return fresh_token(tmp_path / "softhsm", monkeypatch)
-
-
-@pytest.fixture
-def swtpm() -> Iterator[str]:
-    with swtpm_process() as tcti:
-        yield tcti
-
-
 def build_rig(token: SoftHsmToken, store: Any, ca_dir: Path) -> CaRig:
     pins = PinSource(env={"STATION_PKCS11_PIN": token.pin})
     admin = FileCaAdministration(ca_dir, configured_uri="", pin_source=pins)
@@ -88,7 +61,6 @@ def build_rig(token: SoftHsmToken, store: Any, ca_dir: Path) -> CaRig:
             "profiles": profiles,
             "clock": clock,
             "station_id": "test-station",
-            "operator": "root",
             "quota_spare": 1,
         }
         options.update(overrides)
@@ -96,18 +68,18 @@ def build_rig(token: SoftHsmToken, store: Any, ca_dir: Path) -> CaRig:
         services.append(service)
         return service
 
-    rig = CaRig(token, pins, admin, store, clock, ca_dir, make)
-    rig._services = services  # type: ignore[attr-defined]
-    return rig
+    ca_rig = CaRig(token, pins, admin, store, clock, ca_dir, make)
+    ca_rig._services = services  # type: ignore[attr-defined]
+    return ca_rig
 
 
 @pytest.fixture
-def rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
-    store = FakeStore()
-    store.save_operator(
+def ca_rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
+    store = FakeUnitOfWork(transactional=frozenset({"certificates"}))
+    store.operators.save(
         OperatorRecord(name="root", role=Role.ADMIN, enabled=True, created_at="2026-01-01")
     )
-    store.save_operator(
+    store.operators.save(
         OperatorRecord(name="tina", role=Role.TECHNICIAN, enabled=True, created_at="2026-01-01")
     )
     built = build_rig(softhsm, store, tmp_path / "ca")
@@ -117,12 +89,14 @@ def rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
 
 
 @pytest.fixture
-def ready(rig: CaRig) -> CaRig:
-    """A rig whose CA has a P-256 key in SoftHSM2 and a lab-root-signed intermediate."""
-    service = rig.service
-    service.init(rig.key_uri(), common_name="Test Station CA", organization="ACME")
-    service.lab_root()
-    return rig
+def ready(ca_rig: CaRig) -> CaRig:
+    """A CA rig whose CA has a P-256 key in SoftHSM2 and a lab-root-signed intermediate."""
+    service = ca_rig.service
+    service.init(
+        ca_rig.key_uri(), common_name="Test Station CA", organization="ACME", operator="root"
+    )
+    service.lab_root(operator="root")
+    return ca_rig
 
 
 def device_csr(

@@ -103,12 +103,12 @@ def test_ca_commands_end_to_end(
 
     station = build_station(load_config(tmp / "station.toml"))
     try:
-        events = list(station.store().events())
+        events = list(station.store().audit.events())
         assert verify_chain(events) is None
         kinds = [e.kind for e in events]
         assert kinds.count("ca.certificate_issued") == 2
         assert {"ca.key_generated", "ca.chain_imported"} <= set(kinds)
-        certs = list(station.store().iter_certificates())
+        certs = list(station.store().certificates.iter_all())
         assert sorted(c.profile for c in certs) == ["device-identity", "dps-verification"]
         assert [c.status for c in certs if c.profile == "dps-verification"] == ["voided"]
     finally:

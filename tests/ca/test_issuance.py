@@ -26,12 +26,12 @@ from station.domain.records import BatchRecord
 from tests.ca.conftest import CaRig, device_csr, openssl_verify
 
 
-def _root_pem(rig: CaRig) -> bytes:
-    return rig.admin.root_file.read_bytes()
+def _root_pem(ca_rig: CaRig) -> bytes:
+    return ca_rig.admin.root_file.read_bytes()
 
 
 def test_issued_certificate_chains_to_the_root_with_openssl(ready: CaRig, tmp_path: Path) -> None:
-    issued = ready.service.issue(device_csr("Dev-0001"), "Dev-0001")
+    issued = ready.service.issue(device_csr("Dev-0001"), "Dev-0001", operator="root")
     out = openssl_verify(
         tmp_path,
         _root_pem(ready),
@@ -42,10 +42,10 @@ def test_issued_certificate_chains_to_the_root_with_openssl(ready: CaRig, tmp_pa
     )
     assert out.strip().endswith(": OK")
     assert issued.registration_id == "dev-0001"
-    record = ready.store.certificate(issued.certificate.serial_hex)
+    record = ready.store.certificates.get(issued.certificate.serial_hex)
     assert record is not None and record.certificate_pem == issued.certificate.pem
     assert record.status == "issued" and record.profile == "device-identity"
-    assert [e.kind for e in ready.store.event_log][-1] == "ca.certificate_issued"
+    assert [e.kind for e in list(ready.store.audit.events())][-1] == "ca.certificate_issued"
 
 
 def test_certificate_follows_rfc5280_and_the_profile(ready: CaRig) -> None:
@@ -54,6 +54,7 @@ def test_certificate_follows_rfc5280_and_the_profile(ready: CaRig) -> None:
         device_csr("dev-0002", key=device_key),
         "dev-0002",
         context=SubjectContext(organization="ACME", product="thermo", batch="WO-1"),
+        operator="root",
     )
     cert = x509.load_pem_x509_certificate(issued.certificate.pem.encode())
     ica = x509.load_pem_x509_certificate(ready.admin.chain_file.read_bytes())
@@ -115,7 +116,7 @@ def test_what_the_csr_asks_for_besides_its_key_is_ignored(ready: CaRig) -> None:
         ],
     )
     cert = x509.load_pem_x509_certificate(
-        ready.service.issue(csr, "dev-0003").certificate.pem.encode()
+        ready.service.issue(csr, "dev-0003", operator="root").certificate.pem.encode()
     )
     assert cert.subject.rfc4514_string() == "CN=dev-0003"
     with pytest.raises(x509.ExtensionNotFound):
@@ -206,51 +207,51 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_csrs_are_refused_with_a_precise_reason(ready: CaRig, case: str) -> None:
     make, registration_id, reason = HOSTILE[case]
-    events_before = len(ready.store.event_log)
+    events_before = len(list(ready.store.audit.events()))
     with pytest.raises(CsrRejectedError) as info:
-        ready.service.issue(make(), registration_id)
+        ready.service.issue(make(), registration_id, operator="root")
     assert info.value.details["reason"] == reason
     assert info.value.message.startswith("CSR refused")
-    assert ready.store.count_certificates() == 0
-    assert len(ready.store.event_log) == events_before
+    assert ready.store.certificates.count() == 0
+    assert len(list(ready.store.audit.events())) == events_before
 
 
 def test_rsa_2048_device_keys_are_accepted(ready: CaRig, tmp_path: Path) -> None:
     issued = ready.service.issue(
-        device_csr("dev-rsa", key=rsa.generate_private_key(65537, 2048)), "dev-rsa"
+        device_csr("dev-rsa", key=rsa.generate_private_key(65537, 2048)), "dev-rsa", operator="root"
     )
     openssl_verify(tmp_path, _root_pem(ready), issued.chain_pem, issued.certificate.pem)
 
 
 def test_registration_id_rules_apply_without_a_cn(ready: CaRig) -> None:
     with pytest.raises(InvalidRegistrationIdError) as info:
-        ready.service.issue(device_csr(None), "x" * 65)
+        ready.service.issue(device_csr(None), "x" * 65, operator="root")
     assert info.value.details["rule"] == "length"
-    issued = ready.service.issue(device_csr(None), "dev-no-cn")
+    issued = ready.service.issue(device_csr(None), "dev-no-cn", operator="root")
     assert issued.certificate.subject == "CN=dev-no-cn"
 
 
 def test_nothing_is_returned_unless_the_log_entry_committed(ready: CaRig) -> None:
     ready.store.fail_commit = True
     with pytest.raises(StoreError):
-        ready.service.issue(device_csr("dev-0001"), "dev-0001")
-    assert ready.store.count_certificates() == 0
+        ready.service.issue(device_csr("dev-0001"), "dev-0001", operator="root")
+    assert ready.store.certificates.count() == 0
     ready.store.fail_commit = False
-    issued = ready.service.issue(device_csr("dev-0001"), "dev-0001")
-    assert ready.store.certificate(issued.certificate.serial_hex) is not None
+    issued = ready.service.issue(device_csr("dev-0001"), "dev-0001", operator="root")
+    assert ready.store.certificates.get(issued.certificate.serial_hex) is not None
 
 
 def test_batch_quota_is_batch_size_plus_spare(ready: CaRig) -> None:
-    ready.store.save_batch(
+    ready.store.batches.save(
         BatchRecord(name="WO-7", product="thermo", size=2, status="open", created_at="2026")
     )
     service = ready.make(quota_spare=1)
     for n in range(3):
-        service.issue(device_csr(f"dev-{n}"), f"dev-{n}", batch="WO-7")
+        service.issue(device_csr(f"dev-{n}"), f"dev-{n}", batch="WO-7", operator="root")
     with pytest.raises(QuotaExceededError) as info:
-        service.issue(device_csr("dev-3"), "dev-3", batch="WO-7")
+        service.issue(device_csr("dev-3"), "dev-3", batch="WO-7", operator="root")
     assert info.value.details == {"batch": "WO-7", "issued": 3, "limit": 3}
-    assert ready.store.count_certificates(batch="WO-7") == 3
+    assert ready.store.certificates.count(batch="WO-7") == 3
 
 
 def test_serials_come_from_injected_randomness_and_never_repeat(ready: CaRig) -> None:
@@ -259,52 +260,54 @@ def test_serials_come_from_injected_randomness_and_never_repeat(ready: CaRig) ->
     too_small = bytes(SERIAL_BYTES)
     draws = iter([first, first, too_small, second])
     service = ready.make(random_bytes=lambda n: next(draws))
-    a = service.issue(device_csr("dev-a"), "dev-a")
-    b = service.issue(device_csr("dev-b"), "dev-b")  # draws `first` again: refused, then retried
+    a = service.issue(device_csr("dev-a"), "dev-a", operator="root")
+    b = service.issue(
+        device_csr("dev-b"), "dev-b", operator="root"
+    )  # draws `first` again: refused, then retried
     assert a.certificate.serial_hex == first.hex().upper()[2:]
     assert b.certificate.serial_hex == second.hex().upper()
-    assert ready.store.certificate(a.certificate.serial_hex).registration_id == "dev-a"
+    assert ready.store.certificates.get(a.certificate.serial_hex).registration_id == "dev-a"
 
 
 def test_ca_issue_is_for_admins_only(ready: CaRig) -> None:
     with pytest.raises(PermissionDeniedError):
-        ready.make(operator="tina").issue_as_admin(device_csr("dev-1"), "dev-1")
+        ready.service.issue_as_admin(device_csr("dev-1"), "dev-1", operator="tina")
     with pytest.raises(PermissionDeniedError):
-        ready.make(operator="").issue_as_admin(device_csr("dev-1"), "dev-1")
-    issued = ready.make(operator="root").issue_as_admin(device_csr("dev-1"), "dev-1")
-    assert ready.store.event_log[-1].operator == "root"
+        ready.service.issue_as_admin(device_csr("dev-1"), "dev-1", operator="")
+    issued = ready.service.issue_as_admin(device_csr("dev-1"), "dev-1", operator="root")
+    assert list(ready.store.audit.events())[-1].operator == "root"
     assert issued.registration_id == "dev-1"
 
 
 def test_verification_certificate_for_dps_proof_of_possession(ready: CaRig, tmp_path: Path) -> None:
     code = "6D8A3F1B2C4E5D7F9A0B1C2D3E4F5A6B7C8D9E0F1A2B3C4D"
-    issued = ready.service.verify_code(code)
+    issued = ready.service.verify_code(code, operator="root")
     cert = x509.load_pem_x509_certificate(issued.certificate.pem.encode())
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == code
     openssl_verify(tmp_path, _root_pem(ready), issued.chain_pem, issued.certificate.pem)
-    record = ready.store.certificate(issued.certificate.serial_hex)
+    record = ready.store.certificates.get(issued.certificate.serial_hex)
     assert record is not None and record.profile == "dps-verification"
     from station.domain.errors import ValidationError
 
     with pytest.raises(ValidationError):
-        ready.service.verify_code("not a code; rm -rf")
+        ready.service.verify_code("not a code; rm -rf", operator="root")
     with pytest.raises(PermissionDeniedError):
-        ready.make(operator="tina").verify_code(code)
+        ready.service.verify_code(code, operator="tina")
 
 
 def test_token_removed_mid_run_fails_cleanly_and_logs_nothing(ready: CaRig) -> None:
     service = ready.service
-    service.issue(device_csr("dev-1"), "dev-1")
+    service.issue(device_csr("dev-1"), "dev-1", operator="root")
     delete_token(ready.token)
     with pytest.raises(KeyTokenRemovedError) as info:
-        service.issue(device_csr("dev-2"), "dev-2")
+        service.issue(device_csr("dev-2"), "dev-2", operator="root")
     assert info.value.remedy
-    assert ready.store.count_certificates() == 1
+    assert ready.store.certificates.count() == 1
     # the dead session was dropped: the next attempt tries to open the token again
     from station.domain.errors import KeyTokenMissingError
 
     with pytest.raises(KeyTokenMissingError):
-        service.issue(device_csr("dev-3"), "dev-3")
+        service.issue(device_csr("dev-3"), "dev-3", operator="root")
 
 
 def test_wrong_pin_when_the_ca_opens(ready: CaRig) -> None:
@@ -316,45 +319,46 @@ def test_wrong_pin_when_the_ca_opens(ready: CaRig) -> None:
     )
     service = ready.make(admin=admin, authority=admin.open_authority)
     with pytest.raises(KeyPinError) as info:
-        service.issue(device_csr("dev-1"), "dev-1")
+        service.issue(device_csr("dev-1"), "dev-1", operator="root")
     assert "PIN" in info.value.message
     status = service.status()
     assert status.key is None and "PIN" in status.key_error
 
 
 def test_issue_through_the_real_sqlite_store(softhsm, tmp_path: Path) -> None:
-    from station.adapters.store.sqlite_store import SqliteStore
+    from station.adapters.store.unit_of_work import SqliteUnitOfWork
     from station.domain.records import OperatorRecord, Role
-    from tests.ca.conftest import SteadyClock, build_rig
+    from tests.ca.conftest import build_rig
+    from tests.support.clocks import SteadyClock
 
     db = tmp_path / "station.db"
-    store = SqliteStore.open(
+    store = SqliteUnitOfWork.open(
         db, busy_timeout_ms=5000, backup_dir=tmp_path / "bk", clock=SteadyClock()
     )
     reader = None
     try:
-        store.save_operator(
+        store.operators.save(
             OperatorRecord(name="root", role=Role.ADMIN, enabled=True, created_at="2026")
         )
-        store.save_batch(
+        store.batches.save(
             BatchRecord(name="WO-1", product="thermo", size=1, status="open", created_at="2026")
         )
-        rig = build_rig(softhsm, store, tmp_path / "ca")
-        service = rig.make(quota_spare=0)
-        service.init(rig.key_uri(), common_name="Station CA")
-        service.lab_root()
-        issued = service.issue_as_admin(device_csr("dev-1"), "dev-1", batch="WO-1")
+        ca_rig = build_rig(softhsm, store, tmp_path / "ca")
+        service = ca_rig.make(quota_spare=0)
+        service.init(ca_rig.key_uri(), common_name="Station CA", operator="root")
+        service.lab_root(operator="root")
+        issued = service.issue_as_admin(device_csr("dev-1"), "dev-1", batch="WO-1", operator="root")
         # another connection sees the entry: it was committed before issue() returned
-        reader = SqliteStore.open(
+        reader = SqliteUnitOfWork.open(
             db, busy_timeout_ms=5000, backup_dir=tmp_path / "bk", clock=SteadyClock()
         )
-        record = reader.certificate(issued.certificate.serial_hex.lower())
+        record = reader.certificates.get(issued.certificate.serial_hex.lower())
         assert record is not None and record.batch == "WO-1"
-        kinds = [e.kind for e in reader.events()]
+        kinds = [e.kind for e in reader.audit.events()]
         assert kinds.count("ca.certificate_issued") == 1 and "ca.chain_imported" in kinds
         with pytest.raises(QuotaExceededError):
-            service.issue(device_csr("dev-2"), "dev-2", batch="WO-1")
-        assert reader.count_certificates(batch="WO-1") == 1
+            service.issue(device_csr("dev-2"), "dev-2", batch="WO-1", operator="root")
+        assert reader.certificates.count(batch="WO-1") == 1
         service.close()
     finally:
         store.close()
@@ -390,8 +394,9 @@ def test_rfc5280_linter_finds_nothing_in_device_verification_and_ca_certificates
         device_csr("dev-lint", key=rsa.generate_private_key(65537, 2048)),
         "dev-lint",
         context=SubjectContext(organization="ACME", product="thermo"),
+        operator="root",
     )
-    verification = ready.service.verify_code("0123456789ABCDEF")
+    verification = ready.service.verify_code("0123456789ABCDEF", operator="root")
     ica = ready.admin.chain_file.read_text()
     root = ready.admin.root_file.read_text()
     for pem in (device.certificate.pem, verification.certificate.pem, ica, root):
@@ -406,16 +411,16 @@ def test_station_ca_wires_the_real_store_and_closes_the_key(
     from station.domain.records import OperatorRecord, Role
 
     monkeypatch.setenv("STATION_PKCS11_PIN", softhsm.pin)
-    station.store().save_operator(
+    station.store().operators.save(
         OperatorRecord(name="tester", role=Role.ADMIN, enabled=True, created_at="2026")
     )
     ca = station.ca()
     assert station.ca() is ca  # one CA (one HSM session) per station
-    ca.init(softhsm.uri("station-ca"), common_name="Station CA")
-    ca.lab_root()
-    issued = ca.issue_as_admin(device_csr("dev-1"), "dev-1")
+    ca.init(softhsm.uri("station-ca"), common_name="Station CA", operator="tester")
+    ca.lab_root(operator="tester")
+    issued = ca.issue_as_admin(device_csr("dev-1"), "dev-1", operator="tester")
     root = (station.config.data_dir / "ca" / "root.pem").read_bytes()
     openssl_verify(tmp_path, root, issued.chain_pem, issued.certificate.pem)
-    assert station.store().count_certificates() == 1
+    assert station.store().certificates.count() == 1
     station.close()
     assert station._ca is None

@@ -86,16 +86,20 @@ class OfflineRoot:
 
 
 @pytest.fixture
-def initialised(rig: CaRig) -> CaRig:
-    result = rig.service.init(
-        rig.key_uri(), algorithm="ec-p384", common_name="Line 3 CA", organization="ACME"
+def initialised(ca_rig: CaRig) -> CaRig:
+    result = ca_rig.service.init(
+        ca_rig.key_uri(),
+        algorithm="ec-p384",
+        common_name="Line 3 CA",
+        organization="ACME",
+        operator="root",
     )
     assert result.key.backend == "pkcs11" and not result.key.extractable and result.key.sensitive
     csr = x509.load_pem_x509_csr(result.csr_pem.encode())
     assert csr.is_signature_valid
     assert csr.subject.rfc4514_string() == "O=ACME,CN=Line 3 CA"
-    assert rig.admin.pending_csr() == result.csr_pem
-    return rig
+    assert ca_rig.admin.pending_csr() == result.csr_pem
+    return ca_rig
 
 
 def test_import_accepts_a_proper_intermediate_and_issues(
@@ -103,20 +107,22 @@ def test_import_accepts_a_proper_intermediate_and_issues(
 ) -> None:
     root = OfflineRoot()
     service = initialised.service
-    result = service.import_chain(root.sign_intermediate(initialised.admin.pending_csr()), root.pem)
+    result = service.import_chain(
+        root.sign_intermediate(initialised.admin.pending_csr()), root.pem, operator="root"
+    )
     assert result.certificate.subject == "O=ACME,CN=Line 3 CA"
     assert result.warnings == ()
     status = service.status()
     assert status.certificate is not None and status.certificate.path_length == 0
     assert status.key is not None and status.key.algorithm == "ec-p384"
     assert status.issued == 0
-    issued = service.issue(device_csr("dev-1"), "dev-1")
+    issued = service.issue(device_csr("dev-1"), "dev-1", operator="root")
     openssl_verify(tmp_path, root.pem, issued.chain_pem, issued.certificate.pem)
     assert service.status().issued == 1
 
 
-def _pending(rig: CaRig) -> str:
-    return rig.admin.pending_csr()
+def _pending(ca_rig: CaRig) -> str:
+    return ca_rig.admin.pending_csr()
 
 
 CASES = {
@@ -135,7 +141,7 @@ def test_import_refuses_an_unfit_intermediate(initialised: CaRig, case: str) -> 
     root = OfflineRoot()
     chain = root.sign_intermediate(_pending(initialised), **options)  # type: ignore[arg-type]
     with pytest.raises(ChainRejectedError) as info:
-        initialised.service.import_chain(chain, root.pem)
+        initialised.service.import_chain(chain, root.pem, operator="root")
     assert info.value.details["reason"] == reason
     assert not initialised.admin.chain_file.exists()  # nothing installed
 
@@ -145,7 +151,7 @@ def test_import_refuses_a_certificate_for_another_key(initialised: CaRig) -> Non
     other = ec.generate_private_key(ec.SECP384R1()).public_key()
     chain = root.sign_intermediate(_pending(initialised), public_key=other)
     with pytest.raises(ChainRejectedError) as info:
-        initialised.service.import_chain(chain, root.pem)
+        initialised.service.import_chain(chain, root.pem, operator="root")
     assert info.value.details["reason"] == "key_mismatch"
 
 
@@ -154,7 +160,7 @@ def test_import_refuses_a_chain_to_another_root(initialised: CaRig) -> None:
     claimed = OfflineRoot("Root B")
     with pytest.raises(ChainRejectedError) as info:
         initialised.service.import_chain(
-            signed_by.sign_intermediate(_pending(initialised)), claimed.pem
+            signed_by.sign_intermediate(_pending(initialised)), claimed.pem, operator="root"
         )
     assert info.value.details["reason"] == "untrusted"
 
@@ -162,7 +168,7 @@ def test_import_refuses_a_chain_to_another_root(initialised: CaRig) -> None:
 def test_import_warns_when_expiry_is_near(initialised: CaRig) -> None:
     root = OfflineRoot()
     result = initialised.make(expiry_warning_days=30).import_chain(
-        root.sign_intermediate(_pending(initialised), days=10), root.pem
+        root.sign_intermediate(_pending(initialised), days=10), root.pem, operator="root"
     )
     assert len(result.warnings) == 1 and "expires in" in result.warnings[0]
 
@@ -170,15 +176,15 @@ def test_import_warns_when_expiry_is_near(initialised: CaRig) -> None:
 def test_import_refuses_garbage_and_works_with_root_in_the_chain_file(initialised: CaRig) -> None:
     root = OfflineRoot()
     with pytest.raises(ChainRejectedError) as info:
-        initialised.service.import_chain(b"not a certificate", root.pem)
+        initialised.service.import_chain(b"not a certificate", root.pem, operator="root")
     assert info.value.details["reason"] == "malformed"
     bundle = root.sign_intermediate(_pending(initialised)) + root.pem
-    initialised.service.import_chain(bundle, root.pem)
+    initialised.service.import_chain(bundle, root.pem, operator="root")
     assert initialised.admin.chain_file.read_bytes().count(b"BEGIN CERTIFICATE") == 1
 
 
-def test_lifecycle_order_is_enforced(rig: CaRig) -> None:
-    service = rig.service
+def test_lifecycle_order_is_enforced(ca_rig: CaRig) -> None:
+    service = ca_rig.service
     status = service.status()
     assert (status.key_uri, status.key, status.certificate, status.pending_csr) == (
         "",
@@ -187,42 +193,48 @@ def test_lifecycle_order_is_enforced(rig: CaRig) -> None:
         False,
     )
     with pytest.raises(CaNotReadyError):
-        service.import_chain(b"", OfflineRoot().pem)
+        service.import_chain(b"", OfflineRoot().pem, operator="root")
     with pytest.raises(CaNotReadyError):
-        service.lab_root()
+        service.lab_root(operator="root")
     with pytest.raises(CaNotReadyError):
-        service.issue(device_csr("dev-1"), "dev-1")
-    service.init(rig.key_uri(), common_name="CA")
+        service.issue(device_csr("dev-1"), "dev-1", operator="root")
+    service.init(ca_rig.key_uri(), common_name="CA", operator="root")
     with pytest.raises(CaNotReadyError) as info:
-        service.issue(device_csr("dev-1"), "dev-1")
+        service.issue(device_csr("dev-1"), "dev-1", operator="root")
     assert "ca import" in info.value.remedy
     with pytest.raises(KeyExistsError):
-        service.init(rig.key_uri(), common_name="CA")
+        service.init(ca_rig.key_uri(), common_name="CA", operator="root")
 
 
-def test_status_reports_a_missing_token_instead_of_crashing(rig: CaRig) -> None:
-    service = rig.make()
-    service.init(rig.key_uri(), common_name="CA")
+def test_status_reports_a_missing_token_instead_of_crashing(ca_rig: CaRig) -> None:
+    service = ca_rig.make()
+    service.init(ca_rig.key_uri(), common_name="CA", operator="root")
     from station.adapters.ca.admin import FileCaAdministration
 
     admin = FileCaAdministration(
-        rig.ca_dir, configured_uri="pkcs11:token=unplugged;object=station-ca", pin_source=rig.pins
+        ca_rig.ca_dir,
+        configured_uri="pkcs11:token=unplugged;object=station-ca",
+        pin_source=ca_rig.pins,
     )
-    status = rig.make(admin=admin, authority=admin.open_authority).status()
+    status = ca_rig.make(admin=admin, authority=admin.open_authority).status()
     assert status.key is None and "unplugged" in status.key_error
     with pytest.raises(KeyTokenMissingError):
         admin.describe_key(admin.key_uri())
 
 
 def test_tpm_held_ca_key_issues_verifiable_certificates(
-    rig: CaRig, swtpm: str, tmp_path: Path
+    ca_rig: CaRig, swtpm: str, tmp_path: Path
 ) -> None:
-    service = rig.service
-    init = service.init(f"tpm:0x81000020?tcti={swtpm}", common_name="TPM Station CA")
+    service = ca_rig.service
+    init = service.init(
+        f"tpm:0x81000020?tcti={swtpm}", common_name="TPM Station CA", operator="root"
+    )
     assert init.key.backend == "tpm" and not init.key.extractable
     root = OfflineRoot()
-    service.import_chain(root.sign_intermediate(rig.admin.pending_csr()), root.pem)
-    issued = service.issue(device_csr("dev-tpm"), "dev-tpm")
+    service.import_chain(
+        root.sign_intermediate(ca_rig.admin.pending_csr()), root.pem, operator="root"
+    )
+    issued = service.issue(device_csr("dev-tpm"), "dev-tpm", operator="root")
     openssl_verify(tmp_path, root.pem, issued.chain_pem, issued.certificate.pem)
     service.close()
 
@@ -254,31 +266,35 @@ def test_the_documented_openssl_ceremony_produces_an_importable_intermediate(
     )  # fmt: skip
     root_pem = (tmp_path / "root.pem").read_bytes()
     service = initialised.service
-    service.import_chain((tmp_path / "ica.pem").read_bytes(), root_pem)
-    issued = service.issue(device_csr("dev-ceremony"), "dev-ceremony")
+    service.import_chain((tmp_path / "ica.pem").read_bytes(), root_pem, operator="root")
+    issued = service.issue(device_csr("dev-ceremony"), "dev-ceremony", operator="root")
     openssl_verify(tmp_path, root_pem, issued.chain_pem, issued.certificate.pem)
 
 
-def test_a_malformed_key_uri_is_a_station_error(rig: CaRig) -> None:
+def test_a_malformed_key_uri_is_a_station_error(ca_rig: CaRig) -> None:
     from station.domain.errors import KeyCustodyError
 
     with pytest.raises(KeyCustodyError) as info:
-        rig.service.init("pkcs11:token=x;object=k?pin-value=1234", common_name="CA")
+        ca_rig.service.init(
+            "pkcs11:token=x;object=k?pin-value=1234", common_name="CA", operator="root"
+        )
     assert "pin-value" in info.value.message
     assert info.value.details["hsm_code"] == "hsm.invalid_uri"
 
 
-def test_group_key_import_is_admin_only_and_audited_without_the_key(rig: CaRig) -> None:
+def test_group_key_import_is_admin_only_and_audited_without_the_key(ca_rig: CaRig) -> None:
     import base64
 
     from station.domain.errors import PermissionDeniedError, ValidationError
 
     text = base64.b64encode(b"k" * 32).decode()
     with pytest.raises(PermissionDeniedError):
-        rig.make(operator="tina").import_group_key(rig.token.uri("g"), text)
+        ca_rig.service.import_group_key(ca_rig.token.uri("g"), text, operator="tina")
     with pytest.raises(ValidationError):
-        rig.service.import_group_key(rig.token.uri("g"), base64.b64encode(b"short").decode())
-    key = rig.service.import_group_key(rig.token.uri("g"), text)
+        ca_rig.service.import_group_key(
+            ca_rig.token.uri("g"), base64.b64encode(b"short").decode(), operator="root"
+        )
+    key = ca_rig.service.import_group_key(ca_rig.token.uri("g"), text, operator="root")
     assert (key.backend, key.algorithm, key.extractable) == ("pkcs11", "hmac-sha256", False)
-    event = rig.store.event_log[-1]
+    event = list(ca_rig.store.audit.events())[-1]
     assert event.kind == "ca.group_key_imported" and text not in event.payload_json

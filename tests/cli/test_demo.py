@@ -2,35 +2,12 @@ import os
 import signal
 from pathlib import Path
 
-from station.lab.demo import DEMO_BOARDS, run_demo
-
-
-def _children() -> set[int]:
-    """PIDs of live processes whose parent chain leads to this test process."""
-    me = os.getpid()
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if fields[0] != "Z":
-                parents[int(entry.name)] = int(fields[1])
-    found = set()
-    for pid in parents:
-        cursor = pid
-        while cursor in parents and cursor not in (0, 1):
-            cursor = parents[cursor]
-            if cursor == me:
-                found.add(pid)
-                break
-    return found
+from station_lab.demo import DEMO_BOARDS, run_demo
+from tests.support.processes import descendants
 
 
 def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
-    before = _children()
+    before = descendants()
     lines: list[str] = []
     for _ in range(2):
         report = run_demo(tmp_path / "demo", lines.append)
@@ -47,7 +24,7 @@ def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
     booted = [line for line in "\n".join(lines).splitlines() if " -> " in line and " by " in line]
     assert len(booted) == 2 * DEMO_BOARDS
     assert any(" by azure-iot-device " in line for line in booted)
-    leftover = _children() - before
+    leftover = descendants() - before
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)
     assert not leftover, f"demo left processes running: {leftover}"
@@ -69,7 +46,7 @@ def test_a_killed_demo_stops_every_process_it_started(tmp_path: Path) -> None:
     for line in demo.stdout:  # wait until the boards run and are being provisioned
         if "Discover the boards" in line:
             break
-    lab = [pid for pid in _children() if _in_lab(pid, tmp_path)]
+    lab = [pid for pid in descendants() if _in_lab(pid, tmp_path)]
     assert lab, "the demo's boards should be running now"
     demo.send_signal(signal.SIGTERM)
     rest = demo.stdout.read()

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from station.lab.boards.runner import LabBoards
-from tests.gui.conftest import lab_station, window_of
-from tests.provision.conftest import Rig, _quiet_tss, board_state, rig, root_pem
+from station_lab.boards.runner import LabBoards
+from tests.support.gui import lab_station, window_of
+from tests.support.rig import Rig
 
-# the provisioning rig's and the GUI's fixtures, reused
-__all__ = ["_quiet_tss", "board_state", "lab_station", "rig", "root_pem", "window_of"]
+# the GUI's fixtures (the rig's are registered for every folder)
+__all__ = ["lab_station", "window_of"]
 
 
 @pytest.fixture

@@ -23,11 +23,10 @@ from station.cli.main import cli
 from station.domain.errors import BoardReportedError, LabBoardError
 from station.domain.provision_events import Resumed, Step, StepPassed
 from station.domain.records import CertificateStatus
-from station.lab.boards.faults import Faults
-from station.lab.boards.qemu_board import firmware_image, qemu_command
-from station.lab.boards.runner import LabBoards
-from tests.provision.conftest import PIN, Rig, openssl_verify, split_der
-from tests.provision.test_resume import _kill
+from station_lab.boards.faults import Faults
+from station_lab.boards.qemu_board import firmware_image, qemu_command
+from station_lab.boards.runner import LabBoards
+from tests.support.rig import PIN, Rig, kill_station_at, openssl_verify, split_der
 
 _PTY_PREFIX = b"char device redirected to "
 
@@ -253,7 +252,7 @@ def test_a_station_killed_mid_run_resumes_on_the_qemu_board(
     rig: Rig, qemu_lab: LabBoards, board_state, point: str
 ) -> None:
     (board,) = qemu_lab.start(1, "se")
-    _kill(rig, board.port, "WO-X509", point)  # the station process dies: SIGKILL
+    kill_station_at(rig, board.port, "WO-X509", point)  # the station process dies: SIGKILL
 
     events: list[object] = []
     outcome = rig.run(board.port, "WO-X509", events=events)

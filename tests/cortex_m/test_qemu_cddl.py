@@ -11,15 +11,15 @@ import pytest
 
 from station.adapters.board.conformance import Probe
 from station.adapters.board.transport import SerialTransport
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.runner import LabBoards
 from station.protocol.messages import Request, encode_request
 from tests.protocol.cddl import validate
-from tests.protocol.test_cddl import _fields, _script
+from tests.support.board_script import comparable_fields, request_script
 
 
 def _comparable(answer: dict[str, Any]) -> dict[str, Any]:
     """The fields two conforming boards share (the emulated board has its own model and hw)."""
-    fields = _fields(answer)
+    fields = comparable_fields(answer)
     fields["res"] = {k: v for k, v in fields["res"].items() if k not in ("model", "hw")}
     return fields
 
@@ -34,7 +34,7 @@ def test_qemu_and_python_boards_answer_the_same_bytes_alike(kind: str, tmp_path:
             probes[firmware] = Probe(
                 SerialTransport(board.port, 115_200), timeout_s=5.0, slow_timeout_s=30.0
             )
-        for n, (op, args) in enumerate(_script(kind)):
+        for n, (op, args) in enumerate(request_script(kind)):
             payload = encode_request(Request(100 + n, op, args))
             answers = {}
             for firmware, probe in probes.items():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from station.adapters.board.session import open_session
-from station.lab.boards.qemu_board import FLASH_FILE, FLASH_SECTOR
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.qemu_board import FLASH_FILE, FLASH_SECTOR
+from station_lab.boards.runner import LabBoards
 
 RECORD_MAGIC = 0x53524543
 HEADER = struct.Struct("<IIQIIII")  # magic, seq, uid, flags, len, data CRC, header CRC

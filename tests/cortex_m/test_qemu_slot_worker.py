@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from station.domain.records import DeviceQuery
-from tests.gui.conftest import WAIT_MS, log_in
-from tests.provision.conftest import Rig
+from tests.support.gui import WAIT_MS, log_in
+from tests.support.rig import Rig
 
 
 @pytest.mark.parametrize("rig", ["qemu"], indirect=True)

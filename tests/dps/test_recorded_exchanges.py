@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.batches.recorded_dps import SERVER_FIELDS, recordings
+from tests.support.recorded_dps import SERVER_FIELDS, recordings
 
 KEYS = {
     "primaryKey": base64.b64encode(bytes(range(32))).decode(),

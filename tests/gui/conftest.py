@@ -3,7 +3,6 @@ operators with PINs and badges, and a helper to log in through the login screen.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,41 +10,12 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from station.bootstrap import Station, build_station
-from station.config import GuiSection, StationConfig
-from station.domain.records import Role
+from station.config import StationConfig
 from station.gui.main_window import MainWindow
-from tests.provision.conftest import Rig, _quiet_tss, rig  # noqa: F401 - fixtures
+from tests.support.gui import add_people, gui_config, lab_station, window_of
 
-WAIT_MS = 60_000  # generous: two busy cores, swtpm and scrypt logins
-SLOTS = ("slot-1", "slot-2", "slot-3")
-#: name -> (role, PIN, badge)
-PEOPLE = {
-    "terry": (Role.TECHNICIAN, "135791", "BADGE-TERRY"),
-    "quentin": (Role.QA, "246802", "BADGE-QUENTIN"),
-    "ada": (Role.ADMIN, "999999", "BADGE-ADA"),
-}
-
-
-def gui_config(config: StationConfig, **gui: object) -> StationConfig:
-    """``config`` with a ``[gui]`` section for tests (three named slots, no beep)."""
-    values: dict[str, object] = {"slot_names": SLOTS, "beep_on_fail": False, "hotplug": False}
-    values.update(gui)
-    return dataclasses.replace(config, gui=GuiSection(**values))  # type: ignore[arg-type]
-
-
-def add_people(station: Station) -> None:
-    """Add the test operators (``station`` is logged in as an admin)."""
-    for name, (role, pin, badge) in PEOPLE.items():
-        station.operators().add(name, role, pin=pin, badge=badge)
-
-
-def log_in(qtbot: QtBot, window: MainWindow, name: str) -> None:
-    """Log in through the login screen with name and PIN, and wait for the tabs."""
-    window.login.name.setText(name)
-    window.login.pin.setText(PEOPLE[name][1])
-    qtbot.keyClick(window.login.pin, "\r")
-    qtbot.waitUntil(lambda: window.operator is not None, timeout=WAIT_MS)
-    assert window.operator is not None and window.operator.name == name
+# shared with tests/cortex_m (tests/support/gui.py)
+__all__ = ["lab_station", "window_of"]
 
 
 @pytest.fixture
@@ -56,33 +26,3 @@ def plain_station(tmp_path: Path, config: StationConfig, clock) -> Iterator[Stat
     add_people(built)
     yield built
     built.close()
-
-
-@pytest.fixture
-def lab_station(rig: Rig) -> Iterator[Station]:  # noqa: F811 - the imported fixture
-    """A provisioning-ready station (rig: SoftHSM2 CA, lab batches) with the test operators."""
-    rig.config = gui_config(rig.config)
-    built = rig.station("boss")
-    add_people(built)
-    built.operator = ""
-    yield built
-
-
-@pytest.fixture
-def window_of(qtbot: QtBot) -> Iterator[object]:
-    """Build main windows that are shut down (slot workers stopped) at the end of the test."""
-    windows: list[MainWindow] = []
-
-    def make(station: Station) -> MainWindow:
-        window = MainWindow(station)
-        qtbot.addWidget(window)
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.line.shutdown()
-        # pool tasks hold their own stations: let them finish before the tmp files go
-        from PySide6.QtCore import QThreadPool
-
-        QThreadPool.globalInstance().waitForDone(WAIT_MS)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from station.domain.records import Role
-from tests.gui.conftest import WAIT_MS, log_in
-from tests.provision.conftest import Rig
+from tests.support.gui import WAIT_MS, log_in
+from tests.support.rig import Rig
 
 
 def test_admin_sees_ca_binds_a_slot_adds_an_operator_and_test_prints(
@@ -37,7 +37,7 @@ def test_admin_sees_ca_binds_a_slot_adds_an_operator_and_test_prints(
     admin.op_pin.setText("864209")
     admin.add_operator.click()
     qtbot.waitUntil(lambda: "Operator nina added." in admin.message.text(), timeout=WAIT_MS)
-    record = lab_station.store().operator("nina")
+    record = lab_station.store().operators.get("nina")
     assert record is not None and record.role is Role.QA and record.pin_hash != "864209"
 
     out = tmp_path / "test-prints"
@@ -47,4 +47,4 @@ def test_admin_sees_ca_binds_a_slot_adds_an_operator_and_test_prints(
     qtbot.waitUntil(lambda: "Test print sent" in admin.message.text(), timeout=WAIT_MS)
     printed = list(out.iterdir())
     assert len(printed) == 1 and printed[0].read_bytes().startswith(b"%PDF")
-    assert not lab_station.store().labels("TEST-PRINT")  # nothing was counted as a label
+    assert not lab_station.store().labels.for_device("TEST-PRINT")  # nothing was counted as a label

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from station.bootstrap import Station
-from tests.batches.conftest import (  # noqa: F401 - fixtures
+from tests.support.cloud import (  # noqa: F401 - fixtures
     client_limits,
     cloud,
     cloud_config_file,
-    dps,
     dps_ids,
     dps_limits,
+    dps_options,
     fill_batch,
     pki,
 )
-from tests.gui.conftest import WAIT_MS, add_people, gui_config, log_in
+from tests.support.gui import WAIT_MS, add_people, gui_config, log_in
 
 
 def test_qa_seals_pushes_and_reconciles_a_batch_from_the_gui(
     qtbot,
     cloud,  # noqa: F811
-    dps,  # noqa: F811
+    dps,
     fill_batch,  # noqa: F811
     window_of,
 ):

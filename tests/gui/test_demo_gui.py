@@ -13,12 +13,12 @@ from station.bootstrap import build_station
 from station.cli.main import cli
 from station.config import load_config
 from station.gui.demo_front import GuiFrontEnd
-from station.lab.demo import DEMO_BOARDS, DEMO_LOGINS, QA, TECHNICIAN, run_demo
-from tests.cli.test_demo import _children
+from station_lab.demo import DEMO_BOARDS, DEMO_LOGINS, QA, TECHNICIAN, run_demo
+from tests.support.processes import descendants
 
 
 def test_demo_runs_through_the_window_and_stops_everything(qtbot, tmp_path: Path) -> None:
-    before = _children()
+    before = descendants()
     front = GuiFrontEnd(
         {name: pin for name, (_, pin) in DEMO_LOGINS.items()},
         technician=TECHNICIAN,
@@ -47,7 +47,7 @@ def test_demo_runs_through_the_window_and_stops_everything(qtbot, tmp_path: Path
     # the window did the work: the technician recorded the devices, QA released the batches
     station = build_station(load_config(report.directory / "station.toml", env={}))
     try:
-        events = list(station.store().events())
+        events = list(station.store().audit.events())
         recorded = [e for e in events if e.kind == "device.recorded"]
         assert len(recorded) == DEMO_BOARDS and {e.operator for e in recorded} == {TECHNICIAN}
         sealed = [e for e in events if e.kind == "batch.sealed"]
@@ -55,7 +55,7 @@ def test_demo_runs_through_the_window_and_stops_everything(qtbot, tmp_path: Path
         assert {b.status for b in station.batches().all()} >= {"reconciled"}
     finally:
         station.close()
-    leftover = _children() - before
+    leftover = descendants() - before
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)
     assert not leftover, f"demo left processes running: {leftover}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from station.domain.errors import PermissionDeniedError
-from station.lab.boards.faults import Faults
-from tests.gui.conftest import WAIT_MS, log_in
-from tests.provision.conftest import Rig
+from station_lab.boards.faults import Faults
+from tests.support.gui import WAIT_MS, log_in
+from tests.support.rig import Rig
 
 
 def test_line_provisions_lab_boards_to_pass_and_a_faulty_board_fails_with_its_reason(
@@ -75,15 +75,15 @@ def test_line_provisions_lab_boards_to_pass_and_a_faulty_board_fails_with_its_re
     )
     qa.print_button.click()  # the first label (the lab products do not print at pass)
     qtbot.waitUntil(lambda: "print sent" in qa.message.text(), timeout=WAIT_MS)
-    labels_before = len(lab_station.store().labels(rid))
+    labels_before = len(lab_station.store().labels.for_device(rid))
     assert labels_before == 1
     qa.reprint_button.click()
     assert "needs a reason" in qa.message.text()
-    assert len(lab_station.store().labels(rid)) == labels_before
+    assert len(lab_station.store().labels.for_device(rid)) == labels_before
     qa.reason.setText("label torn at packing")
     qa.reprint_button.click()
     qtbot.waitUntil(lambda: "reprint sent" in qa.message.text(), timeout=WAIT_MS)
-    history = lab_station.store().labels(rid)
+    history = lab_station.store().labels.for_device(rid)
     assert [label.kind for label in history] == ["print", "reprint"]
     assert history[-1].reason == "label torn at packing" and history[-1].operator == "quentin"
 
@@ -102,9 +102,9 @@ def test_line_provisions_lab_boards_to_pass_and_a_faulty_board_fails_with_its_re
     qtbot.waitUntil(lambda: tiles["slot-1"].result == "running", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: tiles["slot-1"].result != "running", timeout=300_000)
     assert tiles["slot-1"].result == "PASS", tiles["slot-1"].reason_label.text()
-    statuses = sorted(c.status for c in lab_station.store().certificates_for(rid))
+    statuses = sorted(c.status for c in lab_station.store().certificates.for_device(rid))
     assert statuses == ["installed", "voided"]
-    voided = [e for e in lab_station.store().events_for(rid) if e.kind == "device.voided"]
+    voided = [e for e in lab_station.store().audit.events_for(rid) if e.kind == "device.voided"]
     assert voided[-1].operator == "quentin"
     assert voided[-1].payload["reason"] == "rework: customer return, re-key"
     rig.verify()

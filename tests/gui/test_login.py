@@ -6,7 +6,7 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtTest import QTest
 
 from station.bootstrap import Station
-from tests.gui.conftest import WAIT_MS, gui_config, log_in
+from tests.support.gui import WAIT_MS, gui_config, log_in
 
 
 def test_technician_logs_in_with_pin_and_sees_only_the_line(qtbot, plain_station, window_of):

@@ -19,7 +19,7 @@ from station.domain.manifest import (
 )
 from station.domain.records import DeviceQuery
 from station.services.identities import record_identity
-from tests.gui.conftest import WAIT_MS, add_people, gui_config, log_in
+from tests.support.gui import WAIT_MS, add_people, gui_config, log_in
 
 DEVICES = 100_000
 CHUNK = 5_000
@@ -66,12 +66,12 @@ def seeded_db(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFact
         add_people(station)
         store = station.store()
         for start in range(0, DEVICES, CHUNK):
-            with store.atomic():
+            with store:
                 for i in range(start, start + CHUNK):
                     record_identity(
                         store, _manifest(i), clock=station.clock, station="seed", operator="seed"
                     )
-        assert store.count_devices(DeviceQuery()) == DEVICES
+        assert store.devices.count(DeviceQuery()) == DEVICES
     finally:
         station.close()
     shutil.copyfile(work / "data" / "station.db", cached.with_suffix(".tmp"))

@@ -11,7 +11,7 @@ from station.bootstrap import Station
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Failed, Step, steps_for
 from station.gui.main_window import MainWindow
-from tests.gui.conftest import gui_config, log_in
+from tests.support.gui import gui_config, log_in
 
 SIXTEEN = tuple(f"slot-{n}" for n in range(1, 17))
 WORST = "SCAN SERIAL"  # the widest result text

@@ -10,9 +10,9 @@ from PySide6.QtWidgets import QApplication
 
 from station.domain.records import DeviceQuery
 from station.gui.line_view import SlotTile
-from station.lab.boards.faults import Faults
-from tests.gui.conftest import WAIT_MS, log_in
-from tests.provision.conftest import BOTH_FIRMWARES, Rig
+from station_lab.boards.faults import Faults
+from tests.support.gui import WAIT_MS, log_in
+from tests.support.rig import BOTH_FIRMWARES, Rig
 
 DONE = ("PASS", "FAIL", "needs QA")
 
@@ -98,7 +98,7 @@ def test_the_operator_who_starts_a_board_is_the_one_audited(
     by_serial = {}
     for serial in (first.serial, second.serial):
         rid = f"lab-{serial.lower()}"
-        by_serial[serial] = {e.operator for e in store.events_for(rid)}
+        by_serial[serial] = {e.operator for e in store.audit.events_for(rid)}
     assert by_serial[first.serial] == {"terry"}
     assert by_serial[second.serial] == {"ada"}
 
@@ -211,7 +211,7 @@ def test_a_rework_armed_for_one_board_never_voids_another(qtbot, rig: Rig, lab_s
     assert "provision.serial_mismatch" in tiles["slot-2"].detail_label.text()
     assert "rework stays armed" in line.message.text()
     second_rid = f"lab-{second.serial.lower()}"
-    statuses = [c.status for c in lab_station.store().certificates_for(second_rid)]
+    statuses = [c.status for c in lab_station.store().certificates.for_device(second_rid)]
     assert statuses == ["installed"]
 
     # the first board (factory-reset) then takes the rework it was armed for
@@ -225,7 +225,7 @@ def test_a_rework_armed_for_one_board_never_voids_another(qtbot, rig: Rig, lab_s
     qtbot.waitUntil(lambda: tiles["slot-1"].result != "running", timeout=300_000)
     assert tiles["slot-1"].result == "PASS", tiles["slot-1"].reason_label.text()
     first_rid = f"lab-{first.serial.lower()}"
-    statuses = sorted(c.status for c in lab_station.store().certificates_for(first_rid))
+    statuses = sorted(c.status for c in lab_station.store().certificates.for_device(first_rid))
     assert statuses == ["installed", "voided"]
     rig.verify()
 

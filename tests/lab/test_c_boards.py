@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from station.domain.errors import LabBoardError
-from station.lab.boards import c_agent
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
+from station_lab.boards import c_agent
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
 
 
 def test_the_registry_lists_c_boards_run_by_the_host_port(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from station.adapters.board.session import BoardSession
 from station.domain.errors import BoardDisconnectedError, BoardProtocolError, BoardTimeoutError
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
 
 Connect = Callable[..., BoardSession]
 #: Every lab fault here makes sense for a firmware written from the spec: run them on both.

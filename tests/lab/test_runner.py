@@ -16,8 +16,8 @@ from tpm2_pytss import ESAPI
 
 from station.adapters.board.session import BoardSession
 from station.adapters.tpm.tcti import BoardTcti
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LAB_VID, LabBoards
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LAB_VID, LabBoards
 
 Connect = Callable[..., BoardSession]
 

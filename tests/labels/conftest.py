@@ -14,12 +14,18 @@ from PIL import Image
 from station.adapters.labels.render import pdf_to_png
 from station.adapters.labels.templates import TemplateLibrary
 from station.adapters.labels.toolkit import ReportlabLabels
+from station.bootstrap import build_station
 from station.domain.errors import PrinterOfflineError
 from station.domain.labels import LabelData, LabelTemplate, PrintReceipt
 from station.domain.records import OperatorRecord, Role
 from station.services.labels import LabelService
-from tests.labels.fakes import FakeStore
-from tests.labels.records import device_record, symmetric_manifest, tpm_manifest, x509_manifest
+from tests.support.fake_store import FakeUnitOfWork
+from tests.support.label_records import (
+    device_record,
+    symmetric_manifest,
+    tpm_manifest,
+    x509_manifest,
+)
 
 
 def decode_page(pdf: bytes, *, page: int = 1, dpi: int = 600) -> list[str]:
@@ -41,11 +47,11 @@ def toolkit() -> ReportlabLabels:
 @pytest.fixture(params=["fake", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, clock) -> Iterator[object]:
     if request.param == "fake":
-        yield FakeStore()
+        yield FakeUnitOfWork()
         return
-    from station.adapters.store.sqlite_store import SqliteStore
+    from station.adapters.store.unit_of_work import SqliteUnitOfWork
 
-    real = SqliteStore.open(tmp_path / "station.db", clock=clock)
+    real = SqliteUnitOfWork.open(tmp_path / "station.db", clock=clock)
     try:
         yield real
     finally:
@@ -94,10 +100,10 @@ def seed(store, *, qa: str = "quinn") -> list[str]:
     """Record three devices of batch WO-4711 (TPM, X.509, symmetric key) and a QA operator."""
     ids = []
     for seq, manifest in enumerate((tpm_manifest(), x509_manifest(), symmetric_manifest()), 1):
-        store.save_device(device_record(manifest, event_seq=seq))
+        store.devices.save(device_record(manifest, event_seq=seq))
         ids.append(manifest.registration_id)
-    store.save_operator(OperatorRecord(qa, Role.QA, True, "2026-11-01T00:00:00Z"))
-    store.save_operator(OperatorRecord("tina", Role.TECHNICIAN, True, "2026-11-01T00:00:00Z"))
+    store.operators.save(OperatorRecord(qa, Role.QA, True, "2026-11-01T00:00:00Z"))
+    store.operators.save(OperatorRecord("tina", Role.TECHNICIAN, True, "2026-11-01T00:00:00Z"))
     return ids
 
 
@@ -122,3 +128,13 @@ def make_service(store, library, printers, toolkit, clock, tmp_path):
 def have_pdftoppm() -> None:
     if shutil.which("pdftoppm") is None:
         pytest.fail("pdftoppm (poppler-utils) is required: run packaging/install-system-deps.sh")
+
+
+@pytest.fixture
+def ids(config, clock) -> list[str]:
+    """Registration IDs of the identities ``seed`` records in a fresh station's store."""
+    station = build_station(config, clock=clock)
+    try:
+        return seed(station.store())
+    finally:
+        station.close()

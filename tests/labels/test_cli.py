@@ -6,20 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from station.bootstrap import build_station
 from station.cli.main import main
-from tests.labels.conftest import decode_page, seed
-
-
-@pytest.fixture
-def ids(config, clock) -> list[str]:
-    station = build_station(config, clock=clock)
-    try:
-        return seed(station.store())
-    finally:
-        station.close()
+from tests.labels.conftest import decode_page
 
 
 def run(config_file: Path, *args: str, operator: str = "tina") -> int:

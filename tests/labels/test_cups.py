@@ -21,7 +21,7 @@ from station.domain.errors import (
 )
 from station.domain.labels import LabelData, build_payload
 from tests.labels.conftest import decode_page
-from tests.labels.records import tpm_manifest
+from tests.support.label_records import tpm_manifest
 
 LPSTAT = r"""#!/bin/sh
 mode=$(cat "$(dirname "$0")/mode")

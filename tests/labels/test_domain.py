@@ -23,7 +23,7 @@ from station.domain.labels import (
     parse_template,
     summarize_batch,
 )
-from tests.labels.records import LONGEST_ID, symmetric_manifest, tpm_manifest
+from tests.support.label_records import LONGEST_ID, symmetric_manifest, tpm_manifest
 
 
 class Mono:

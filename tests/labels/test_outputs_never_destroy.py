@@ -10,16 +10,6 @@ import pytest
 
 from station.bootstrap import build_station
 from station.cli.main import main
-from tests.labels.conftest import seed
-
-
-@pytest.fixture
-def ids(config, clock) -> list[str]:
-    station = build_station(config, clock=clock)
-    try:
-        return seed(station.store())
-    finally:
-        station.close()
 
 
 def run(config_file: Path, *args: str, operator: str = "quinn") -> int:

@@ -15,7 +15,7 @@ from station.adapters.labels.templates import DEFAULT_TEMPLATE_DIR, load_templat
 from station.domain.errors import LabelError, LabelTemplateError
 from station.domain.labels import LabelData, build_payload
 from tests.labels.conftest import decode_page
-from tests.labels.records import (
+from tests.support.label_records import (
     LONGEST_ID,
     LONGEST_X509_ID,
     symmetric_manifest,

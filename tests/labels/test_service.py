@@ -20,11 +20,11 @@ from station.domain.labels import LabelData, compact_payload
 from station.domain.records import JobRecord, OperatorRecord, Role
 from station.domain.states import DeviceStatus, JobState
 from tests.labels.conftest import decode_page, seed
-from tests.labels.records import device_record, tpm_manifest
+from tests.support.label_records import device_record, tpm_manifest
 
 
 def kinds(store) -> list[tuple[str, str]]:
-    return [(e.kind, e.subject) for e in store.events()]
+    return [(e.kind, e.subject) for e in store.audit.events()]
 
 
 def test_print_is_counted_and_audited_once(store, make_service, tmp_path: Path) -> None:
@@ -35,13 +35,13 @@ def test_print_is_counted_and_audited_once(store, make_service, tmp_path: Path) 
     saved = tmp_path / "out" / "label.pdf"
     assert outcome.receipt.job == str(saved)
     assert decode_page(saved.read_bytes()) == [rid]
-    [record] = store.labels(rid)
+    [record] = store.labels.for_device(rid)
     assert (record.kind, record.template, record.operator) == ("print", "device-50x25", "tina")
     assert ("label.printed", rid) in kinds(store)
     with pytest.raises(LabelAlreadyPrintedError, match="already has a printed label") as caught:
         service.print_device(rid)
     assert "reprint" in caught.value.remedy
-    assert len(store.labels(rid)) == 1
+    assert len(store.labels.for_device(rid)) == 1
 
 
 def test_print_finds_a_device_by_serial(store, make_service) -> None:
@@ -56,11 +56,11 @@ def test_failed_print_is_not_counted_but_is_audited(store, make_service) -> None
     rid = seed(store)[0]
     with pytest.raises(PrinterOfflineError):
         make_service().print_device(rid, printer="broken")
-    assert store.labels(rid) == []
-    [failed] = [e for e in store.events() if e.kind == "label.print_failed"]
+    assert store.labels.for_device(rid) == []
+    [failed] = [e for e in store.audit.events() if e.kind == "label.print_failed"]
     assert failed.subject == rid and failed.payload["error"] == "printer.offline"
     make_service().print_device(rid)  # the first successful print is still a print
-    assert [r.kind for r in store.labels(rid)] == ["print"]
+    assert [r.kind for r in store.labels.for_device(rid)] == ["print"]
 
 
 def test_reprint_needs_qa_role_and_a_reason(store, make_service) -> None:
@@ -72,25 +72,27 @@ def test_reprint_needs_qa_role_and_a_reason(store, make_service) -> None:
         make_service(operator="").reprint(rid, reason="torn")
     with pytest.raises(ReprintReasonMissingError):
         make_service(operator="quinn").reprint(rid, reason="   ")
-    assert [r.kind for r in store.labels(rid)] == ["print"]
+    assert [r.kind for r in store.labels.for_device(rid)] == ["print"]
     assert not any(kind == "label.reprinted" for kind, _ in kinds(store))
 
     first = make_service(operator="quinn").reprint(rid, reason="torn at packing")
     second = make_service(operator="quinn").reprint(rid, reason="smudged")
     assert (first.reprint_number, second.reprint_number) == (1, 2)
-    log = store.labels(rid)
+    log = store.labels.for_device(rid)
     assert [(r.kind, r.reason, r.operator) for r in log] == [
         ("print", "", "tina"),
         ("reprint", "torn at packing", "quinn"),
         ("reprint", "smudged", "quinn"),
     ]
-    reprints = [e for e in store.events() if e.kind == "label.reprinted"]
+    reprints = [e for e in store.audit.events() if e.kind == "label.reprinted"]
     assert [(e.payload["reason"], e.payload["reprint_number"]) for e in reprints] == [
         ("torn at packing", 1),
         ("smudged", 2),
     ]
     assert all(e.operator == "quinn" for e in reprints)
-    assert verify_chain(store.events()) is None  # the label events are part of the audit chain
+    assert (
+        verify_chain(store.audit.events()) is None
+    )  # the label events are part of the audit chain
 
 
 def test_reprint_of_a_never_printed_label_is_refused(store, make_service) -> None:
@@ -102,7 +104,7 @@ def test_reprint_of_a_never_printed_label_is_refused(store, make_service) -> Non
 def test_disabled_qa_operator_cannot_reprint(store, make_service) -> None:
     rid = seed(store)[0]
     make_service().print_device(rid)
-    store.save_operator(OperatorRecord("quinn", Role.QA, False, "2026-11-01T00:00:00Z"))
+    store.operators.save(OperatorRecord("quinn", Role.QA, False, "2026-11-01T00:00:00Z"))
     with pytest.raises(PermissionDeniedError, match="disabled"):
         make_service(operator="quinn").reprint(rid, reason="torn")
 
@@ -110,7 +112,7 @@ def test_disabled_qa_operator_cannot_reprint(store, make_service) -> None:
 def test_voided_devices_get_no_label(store, make_service) -> None:
     seed(store)
     voided = tpm_manifest("voided-device-1", serial="SN-V1", status=DeviceStatus.VOIDED)
-    store.save_device(device_record(voided, event_seq=9))
+    store.devices.save(device_record(voided, event_seq=9))
     with pytest.raises(LabelError, match="voided"):
         make_service().print_device("voided-device-1")
 
@@ -123,7 +125,7 @@ def test_batch_print_prints_unlabelled_devices_on_a_sheet(store, make_service, p
     assert set(outcome.registration_ids) == set(ids[1:]) and outcome.skipped == (ids[0],)
     assert outcome.template == "sheet-a4-3x8"
     assert printers.jobs[-1][1] and len(printers.jobs[-1][1]) == 2
-    assert all(len(store.labels(rid)) == 1 for rid in ids)
+    assert all(len(store.labels.for_device(rid)) == 1 for rid in ids)
     with pytest.raises(LabelAlreadyPrintedError):
         service.print_batch("WO-4711")
     with pytest.raises(NotFoundError):
@@ -135,7 +137,7 @@ def test_print_at_pass_hook_prints_once(store, make_service) -> None:
     service = make_service()
     assert service.print_at_pass(rid) is not None
     assert service.print_at_pass(rid) is None  # a re-run does not print or count again
-    assert len(store.labels(rid)) == 1
+    assert len(store.labels.for_device(rid)) == 1
 
 
 def test_verify_against_the_store(store, make_service) -> None:
@@ -161,7 +163,7 @@ def test_verify_against_an_expected_device_and_a_slot(store, make_service) -> No
         service.verify(ids[0], expected=ids[1])
     data = LabelData.from_manifest(tpm_manifest())
     assert service.verify(compact_payload(data), expected="SN-2026-000123").form == "compact"
-    store.save_job(
+    store.jobs.save(
         JobRecord(
             slot="3",
             batch="WO-4711",
@@ -178,7 +180,7 @@ def test_verify_against_an_expected_device_and_a_slot(store, make_service) -> No
         service.verify(ids[2], slot="3")
     with pytest.raises(NotFoundError, match="slot 9"):
         service.verify(ids[1], slot="9")
-    failed = [e for e in store.events() if e.kind == "label.verify_failed"]
+    failed = [e for e in store.audit.events() if e.kind == "label.verify_failed"]
     assert [e.subject for e in failed] == [ids[1], ids[1]]
     assert failed[-1].payload["slot"] == "3"
 
@@ -189,13 +191,13 @@ def test_batch_report_counts(store, make_service, clock) -> None:
     ids = seed(store)
     service = make_service()
     service.print_device(ids[0])
-    store.save_operator(OperatorRecord("quinn", Role.QA, True, "2026-11-01T00:00:00Z"))
+    store.operators.save(OperatorRecord("quinn", Role.QA, True, "2026-11-01T00:00:00Z"))
     make_service(operator="quinn").reprint(ids[0], reason="torn")
     for reason in ("tpm timeout", "tpm timeout", "bad csr"):
-        store.append_event(
+        store.audit.append(
             EventDraft("job.failed", "slot-1", {"batch": "WO-4711", "reason": reason})
         )
-    store.append_event(EventDraft("job.failed", "slot-1", {"batch": "OTHER", "reason": "x"}))
+    store.audit.append(EventDraft("job.failed", "slot-1", {"batch": "OTHER", "reason": "x"}))
     report = service.batch_report("WO-4711")
     assert report.passed == 3 and report.attempts == 6
     assert report.failure_reasons == (("tpm timeout", 2), ("bad csr", 1))
@@ -229,6 +231,6 @@ def test_station_wiring_saves_labels_in_the_output_folder(config, clock) -> None
         outcome = station.labels().print_at_pass(rid)
         assert outcome is not None
         assert outcome.receipt.job == str(config.labels_output_dir / f"{rid}.pdf")
-        assert [r.kind for r in station.store().labels(rid)] == ["print"]
+        assert [r.kind for r in station.store().labels.for_device(rid)] == ["print"]
     finally:
         station.close()

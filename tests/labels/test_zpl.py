@@ -16,7 +16,7 @@ from station.adapters.labels.zpl import escape_field, render_zpl
 from station.domain.errors import LabelError, PrinterOfflineError, PrinterOutOfMediaError
 from station.domain.labels import LabelData, build_payload
 from tests.labels.conftest import decode_page
-from tests.labels.records import symmetric_manifest, tpm_manifest, x509_manifest
+from tests.support.label_records import symmetric_manifest, tpm_manifest, x509_manifest
 
 BARCODE = re.compile(r"\^B([QXC])N[^\^]*\^FH\\\^FD(.*?)\^FS")
 
@@ -187,6 +187,6 @@ def test_out_of_labels_zebra_is_reported_and_not_counted(store, make_service, ze
     with pytest.raises(PrinterOutOfMediaError, match="out of labels") as caught:
         make_service().print_device(rid, printer=f"zpl://127.0.0.1:{port}")
     assert "Load a new roll" in caught.value.remedy
-    assert store.labels(rid) == []
-    [event] = [e for e in store.events() if e.kind == "label.print_failed"]
+    assert store.labels.for_device(rid) == []
+    [event] = [e for e in store.audit.events() if e.kind == "label.print_failed"]
     assert event.payload["error"] == "printer.out_of_media"

@@ -22,9 +22,9 @@ from station.domain.enrollments import (
     x509_ca_group,
 )
 from station.domain.records import Role
-from station.lab.boards.runner import LabBoard, LabBoards
-from station.lab.dps import DpsOptions, LinkedHub, LocalDps
-from tests.provision.conftest import BATCHES, GROUP_KEY_URI, Rig, new_rig, split_der
+from station_lab.boards.runner import LabBoard, LabBoards
+from station_lab.dps import DpsOptions, LinkedHub, LocalDps
+from tests.support.rig import BATCHES, GROUP_KEY_URI, Rig, new_rig, split_der
 
 HUBS = (LinkedHub("hub-east.azure-devices.net"), LinkedHub("hub-west.azure-devices.net"))
 HUB_NAMES = {hub.host_name for hub in HUBS}
@@ -60,7 +60,7 @@ class PowerRig:
     def manifest(self, registration_id: str) -> Any:
         station = self.rig.station()
         try:
-            device = station.store().device(registration_id)
+            device = station.store().devices.get(registration_id)
             assert device is not None
             return device.manifest()
         finally:
@@ -108,9 +108,14 @@ def power(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PowerRig]
         admin = rig.station("boss")
         admin.database().initialize(config_file="c", data_dir="d", admin="boss")
         ca = admin.ca()
-        ca.init(token.uri("station-ca-key"), common_name="Line 1 CA", organization="ACME")
-        ca.lab_root()
-        ca.import_group_key(GROUP_KEY_URI, group_key)
+        ca.init(
+            token.uri("station-ca-key"),
+            common_name="Line 1 CA",
+            organization="ACME",
+            operator="boss",
+        )
+        ca.lab_root(operator="boss")
+        ca.import_group_key(GROUP_KEY_URI, group_key, operator="boss")
         admin.operators().add("tina", Role.TECHNICIAN)
         for name, product in BATCHES.items():
             admin.batches().open(name=name, product=product, size=10)

@@ -17,15 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from station.adapters.board.conformance import Probe
 from station.adapters.board.session import BoardSession
 from station.adapters.board.transport import SerialTransport
-from station.lab.boards.runner import LabBoards
 from station.protocol.framing import BadFrame, FrameDecoder, encode_frame
 from station.protocol.messages import Request, encode_request
-from tests.board.conftest import lab
+from station_lab.boards.runner import LabBoards
 from tests.protocol.cddl import conforms, validate
+from tests.support.board_script import GET_RANDOM_8, comparable_fields, request_script
 
-__all__ = ["lab"]  # the lab fixture, parametrized over the firmware below
-
-GET_RANDOM_8 = bytes.fromhex("80010000000c0000017b0008")
 
 
 def test_the_cddl_refuses_what_the_spec_refuses() -> None:
@@ -138,53 +135,6 @@ def boards(tmp_path: Path) -> Iterator[dict[str, LabBoards]]:
             runner.stop()
 
 
-def _script(kind: str) -> list[tuple[str, dict[str, Any]]]:
-    """Requests every board of ``kind`` gets, in order (ops, errors and limits)."""
-    steps: list[tuple[str, dict[str, Any]]] = [
-        ("hello", {"proto": 1}),
-        ("read", {"name": "cert_chain"}),
-        ("write", {"name": "cert_chain", "data": b"\x30\x03\x02\x01\x00"}),
-        ("read", {"name": "cert_chain"}),
-        ("write", {"name": "symkey", "data": bytes(range(32))}),
-        ("read", {"name": "symkey"}),
-        ("write", {"name": "symkey", "data": bytes(15)}),
-        ("write", {"name": "symkey", "data": bytes(65)}),
-        ("write", {"name": "dps", "data": cbor2.dumps({"endpoint": "e", "scope": "s"})}),
-        ("write", {"name": "privkey", "data": b"not a key"}),
-        ("write", {"name": "firmware", "data": b"x"}),
-        ("read", {"name": "cert_chain", "extra": 1}),
-        ("format", {}),
-        ("tpm", {"cmd": GET_RANDOM_8[:9]}),
-        ("keygen", {"key": "other"}),
-        ("sign", {"nonce": b"n"}),
-        ("lock", {}),
-        ("write", {"name": "cert_chain", "data": b"x"}),
-        ("reset", {"factory": True}),
-        ("hello", {"proto": 1}),
-        ("reset", {}),
-    ]
-    if kind == "tpm":
-        steps.insert(1, ("tpm", {"cmd": GET_RANDOM_8}))
-    if kind == "se":
-        steps.insert(1, ("keygen", {}))
-        steps.insert(2, ("keygen", {}))
-    return steps
-
-
-def _fields(answer: dict[str, Any]) -> dict[str, Any]:
-    """What must be equal between two conforming boards: all but free text and identity."""
-    res = answer.get("res", {})
-    if "serial" in res:
-        res = {k: v for k, v in res.items() if k not in ("serial", "fw")}
-    if "pub" in res:  # a fresh random key: equal in size and kind only
-        res = {"pub": len(res["pub"])}
-    if "sig" in res:  # ECDSA signatures are randomized
-        res = {"sig": res["sig"][:1]}
-    if "rsp" in res:  # TPM random bytes
-        res = {"rsp": res["rsp"][:10]}
-    return {"seq": answer["seq"], "st": answer["st"], "res": res}
-
-
 @pytest.mark.parametrize("kind", ["se", "nokey", "tpm"])
 def test_python_and_c_boards_answer_the_same_bytes_alike(
     boards: dict[str, LabBoards], kind: str
@@ -197,7 +147,7 @@ def test_python_and_c_boards_answer_the_same_bytes_alike(
         )
     try:
         frames: list[bytes] = [
-            encode_request(Request(100 + n, op, args)) for n, (op, args) in enumerate(_script(kind))
+            encode_request(Request(100 + n, op, args)) for n, (op, args) in enumerate(request_script(kind))
         ]
         frames.append(b"\x01")  # not a map: malformed, seq 0
         for payload in frames:
@@ -209,7 +159,7 @@ def test_python_and_c_boards_answer_the_same_bytes_alike(
                 rule = f"{op}-response" if op != "format" else "response"
                 validate(raw, rule)
                 answers[firmware] = cbor2.loads(raw)
-            assert _fields(answers["python"]) == _fields(answers["c"]), cbor2.loads(payload)
+            assert comparable_fields(answers["python"]) == comparable_fields(answers["c"]), cbor2.loads(payload)
         # a frame with a wrong CRC: the same NAK from both
         naks = {}
         for firmware, probe in probes.items():
@@ -230,7 +180,7 @@ def test_c_answers_are_canonical_cbor(boards: dict[str, LabBoards]) -> None:
     (board,) = boards["c"].start(1, "se")
     probe = Probe(SerialTransport(board.port, 115_200), timeout_s=5.0, slow_timeout_s=30.0)
     try:
-        for n, (op, args) in enumerate(_script("se")):
+        for n, (op, args) in enumerate(request_script("se")):
             probe.exchange_payload(encode_request(Request(10 + n, op, args)), slow=True)
             raw = probe.last_payload
             assert raw == cbor2.dumps(cbor2.loads(raw), canonical=True), op

@@ -29,7 +29,9 @@ def main(port: str, batch: str, kill_at: str) -> int:
         if kind == phase and str(getattr(event, "step", "")) == step:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    outcome = station.provisioning().run(link, ProvisionRequest(slot="s1", batch=batch), emit=emit)
+    outcome = station.provisioning().run(
+        link, ProvisionRequest(slot="s1", batch=batch, operator="tina"), emit=emit
+    )
     print(f"not killed: passed={outcome.passed} {outcome.code} {outcome.detail}")
     return 3
 

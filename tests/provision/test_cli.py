@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from station.cli.main import cli
 from station.domain.errors import PermissionDeniedError
-from station.lab.boards.faults import Faults
-from tests.provision.conftest import BOTH_FIRMWARES, REPO_ROOT, Rig
+from station_lab.boards.faults import Faults
+from tests.support.paths import REPO_ROOT
+from tests.support.rig import BOTH_FIRMWARES, Rig
 
 
 def _invoke(rig: Rig, *args: str, operator: str = "tina", input: str | None = None):
@@ -97,7 +98,7 @@ def test_operator_with_a_pin_is_asked_for_it(rig: Rig) -> None:
         rig, "--batch", "WO-SYM", "--port", board.port, operator="quinn", input="246802\n"
     )
     assert right.exit_code == 0, right.output
-    events = rig.station().store().events()
+    events = rig.station().store().audit.events()
     recorded = [e for e in events if e.kind == "device.recorded"]
     assert [e.operator for e in recorded] == ["quinn"]
 
@@ -152,18 +153,18 @@ def test_watch_provisions_every_bound_slot_until_ctrl_c(rig: Rig) -> None:
 
 
 def test_lost_board_job_is_listed_and_voided_with_its_certificate(rig: Rig) -> None:
-    from station.lab.boards.faults import Faults
+    from station_lab.boards.faults import Faults
 
     (board,) = rig.lab.start(1, "se", Faults(unplug_at="write"))
     assert not rig.run(board.port, "WO-X509").passed  # certificate issued, board gone
     listed = _invoke(rig, "--jobs", "--batch", "WO-X509")
     assert listed.exit_code == 0, listed.output
     assert f"board {board.serial}, interrupted at write-chain" in listed.output
-    job_id = rig.station().store().open_jobs()[0].id
+    job_id = rig.station().store().jobs.open()[0].id
     voided = _invoke(rig, "--void-job", str(job_id), "--reason", "board dropped")
     assert voided.exit_code == 0, voided.output
     store = rig.station().store()
-    assert not store.open_jobs()
-    (cert,) = store.certificates_for(f"lab-{board.serial.lower()}")
+    assert not store.jobs.open()
+    (cert,) = store.certificates.for_device(f"lab-{board.serial.lower()}")
     assert cert.status == "voided" and cert.void_reason == "board dropped"
     rig.verify()

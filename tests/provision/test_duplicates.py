@@ -11,8 +11,8 @@ from station.adapters.keys.device_crypto import SoftInjectedKey
 from station.domain.errors import ProvisionError
 from station.domain.provision_events import Failed, Step, explain
 from station.domain.records import CertificateStatus, DeviceQuery
-from station.lab.boards.faults import Faults
-from tests.provision.conftest import BOTH_FIRMWARES, Rig
+from station_lab.boards.faults import Faults
+from tests.support.rig import BOTH_FIRMWARES, Rig
 
 
 def test_replugged_provisioned_board_is_stopped_with_date_and_batch(rig: Rig) -> None:
@@ -25,16 +25,16 @@ def test_replugged_provisioned_board_is_stopped_with_date_and_batch(rig: Rig) ->
 
     assert not again.passed
     assert again.code == "identity.duplicate" and again.step is Step.DUPLICATES
-    device = rig.station().store().device(first.registration_id)
+    device = rig.station().store().devices.get(first.registration_id)
     assert f"already provisioned on {device.created_at[:10]} in batch WO-X509" in again.reason
     assert "QA" in again.remedy
     failed = [e for e in events if isinstance(e, Failed)]
     assert len(failed) == 1 and failed[0].detail.startswith("identity.duplicate")
     # the failure is in the audit trail exactly as the batch report counts it
     store = rig.station().store()
-    payloads = [e.payload for e in store.events() if e.kind == "job.failed"]
+    payloads = [e.payload for e in store.audit.events() if e.kind == "job.failed"]
     assert payloads == [{"batch": "WO-X509", "reason": again.reason, "code": "identity.duplicate"}]
-    assert store.count_devices(DeviceQuery(serial=board.serial)) == 1
+    assert store.devices.count(DeviceQuery(serial=board.serial)) == 1
     rig.verify()
 
 
@@ -48,7 +48,7 @@ def test_cloned_tpm_is_caught(rig: Rig) -> None:
     assert outcome.code == "identity.duplicate" and outcome.step is Step.TPM_EK
     assert "cloned TPM" in outcome.reason and original.serial in outcome.reason
     store = rig.station().store()
-    assert store.count_devices(DeviceQuery(serial=clone.serial)) == 0
+    assert store.devices.count(DeviceQuery(serial=clone.serial)) == 0
     rig.verify()
 
 
@@ -56,7 +56,7 @@ def test_qa_rework_voids_the_old_identity_and_provisions_anew(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "nokey")
     first = rig.run(board.port, "WO-NOKEY")
     assert first.passed
-    old_cert = rig.station().store().device(first.registration_id).cert_thumbprint
+    old_cert = rig.station().store().devices.get(first.registration_id).cert_thumbprint
     # a locked board cannot be re-written: QA reworks it after the factory reset tooling
     # (here: a fresh board state with the same serial is what the debug tooling leaves)
     refused = rig.run(board.port, "WO-NOKEY", rework="label damaged")
@@ -72,12 +72,12 @@ def test_qa_rework_voids_the_old_identity_and_provisions_anew(rig: Rig) -> None:
 
     assert redone.passed, redone
     store = rig.station().store()
-    device = store.device(redone.registration_id)
+    device = store.devices.get(redone.registration_id)
     assert device.status == "provisioned" and device.cert_thumbprint != old_cert
-    voided = [e for e in store.events_for(first.registration_id) if e.kind == "device.voided"]
+    voided = [e for e in store.audit.events_for(first.registration_id) if e.kind == "device.voided"]
     assert voided and voided[-1].payload["reason"] == "rework: label damaged"
     assert voided[-1].operator == "quinn"
-    statuses = sorted(c.status for c in store.certificates_for(first.registration_id))
+    statuses = sorted(c.status for c in store.certificates.for_device(first.registration_id))
     assert statuses == [CertificateStatus.INSTALLED, CertificateStatus.VOIDED]
     rig.verify()
 
@@ -87,7 +87,7 @@ def test_board_of_the_wrong_product_is_refused_before_anything_is_written(rig: R
     outcome = rig.run(board.port, "WO-NOKEY")
     assert not outcome.passed and outcome.code == "provision.wrong_product"
     assert outcome.job_id is None
-    assert rig.station().store().count_certificates() == 0
+    assert rig.station().store().certificates.count() == 0
 
 
 def test_full_batch_stops_the_next_board(rig: Rig) -> None:
@@ -136,8 +136,8 @@ def test_cloned_secure_element_is_caught_by_its_device_key(rig: Rig) -> None:
     assert "cloned secure element" in outcome.reason
     store = rig.station().store()
     # nothing was issued for the clone; the original's identity stands
-    assert [c.registration_id for c in store.certificates_for(first.registration_id)] == [
+    assert [c.registration_id for c in store.certificates.for_device(first.registration_id)] == [
         first.registration_id
     ]
-    assert store.count_certificates() == 1
+    assert store.certificates.count() == 1
     rig.verify()

@@ -18,8 +18,8 @@ from cryptography import x509
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Step, steps_for
 from station.domain.records import CertificateStatus, DeviceQuery
-from station.lab.boards.faults import Faults
-from tests.provision.conftest import BOTH_FIRMWARES, Rig, split_der
+from station_lab.boards.faults import Faults
+from tests.support.rig import BOTH_FIRMWARES, Rig, split_der
 
 UNPLUGGED = ("board.disconnected", "board.timeout", "tpm.unreachable")
 REPO = Path(__file__).resolve().parents[2]
@@ -42,13 +42,13 @@ def assert_one_identity(rig: Rig, serial: str, port: str, board_state) -> None:
     """Exactly one live identity for the board; its certificate (if any) is the one it holds."""
     station = rig.station()
     store = station.store()
-    devices = store.devices(DeviceQuery(serial=serial))
+    devices = store.devices.find(DeviceQuery(serial=serial))
     live = [d for d in devices if d.status != "voided"]
     assert len(live) == 1, devices
     device = live[0]
     assert device.status == "provisioned"
-    assert not [j for j in store.open_jobs() if j.board_serial == serial]
-    certificates = store.certificates_for(device.registration_id)
+    assert not [j for j in store.jobs.open() if j.board_serial == serial]
+    certificates = store.certificates.for_device(device.registration_id)
     installed = [c for c in certificates if c.status == CertificateStatus.INSTALLED]
     others = [c for c in certificates if c.status != CertificateStatus.INSTALLED]
     assert all(c.status == CertificateStatus.VOIDED for c in others), others
@@ -128,7 +128,7 @@ def test_kill_9_at_every_step_boundary_then_resume(rig: Rig, flow: str, board_st
         # the chain passed through both recovery paths: voiding an issued certificate that never
         # reached the board, and keeping one that did
         store = rig.station().store()
-        certificates = store.certificates_for(outcome.registration_id)
+        certificates = store.certificates.for_device(outcome.registration_id)
         reasons = {c.void_reason for c in certificates if c.status == CertificateStatus.VOIDED}
         assert "issued but never installed on the board" in reasons
         assert len(certificates) >= 3

@@ -15,7 +15,7 @@ import hsm
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Passed, Step, StepPassed, StepStarted, steps_for
 from station.domain.records import CertificateStatus, DeviceQuery
-from tests.provision.conftest import (
+from tests.support.rig import (
     BOTH_FIRMWARES,
     GROUP_KEY_URI,
     PIN,
@@ -58,7 +58,7 @@ def test_x509_secure_element_board_reaches_pass(
     certs = split_der(state["cert_chain"].data)
     leaf = certs[0]
     station = rig.station()
-    device = station.store().device(outcome.registration_id)
+    device = station.store().devices.get(outcome.registration_id)
     assert device is not None and device.status == "provisioned"
     manifest = device.manifest()
     assert manifest.x509 is not None and manifest.x509.key_origin == "secure-element"
@@ -67,7 +67,7 @@ def test_x509_secure_element_board_reaches_pass(
     assert leaf.fingerprint(hashes.SHA256()).hex() == device.cert_thumbprint
     cn = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
     assert cn == outcome.registration_id
-    log = station.store().certificate(manifest.x509.serial_number)
+    log = station.store().certificates.get(manifest.x509.serial_number)
     assert log is not None and log.status == CertificateStatus.INSTALLED
     _dps_on_board(state, outcome.registration_id)
     openssl_verify(tmp_path, root_pem, state["cert_chain"].data)
@@ -84,7 +84,7 @@ def test_injected_key_board_reaches_pass_and_station_keeps_no_key(
     assert outcome.passed, outcome
     state = board_state(board.port)
     assert state["privkey"] is not None and state["privkey"].data is None  # secret: digest only
-    manifest = rig.station().store().device(outcome.registration_id).manifest()
+    manifest = rig.station().store().devices.get(outcome.registration_id).manifest()
     assert manifest.x509 is not None and manifest.x509.key_origin == "injected"
     assert "PRIVATE" not in manifest.canonical().decode()
     leaf = split_der(state["cert_chain"].data)[0]
@@ -112,7 +112,7 @@ def test_symmetric_key_board_gets_the_hsm_derived_key(rig: Rig, board_state) -> 
     finally:
         group.close()
     assert state["symkey"].sha256 == hashlib.sha256(expected).digest()
-    device = rig.station().store().device(outcome.registration_id)
+    device = rig.station().store().devices.get(outcome.registration_id)
     manifest = device.manifest()
     assert manifest.symmetric_key is not None and manifest.symmetric_key.group_key == GROUP_KEY_URI
     # the station stores no device secret: neither the key nor its base64 appears in the manifest
@@ -131,7 +131,7 @@ def test_tpm_board_reaches_pass_with_the_ek_it_holds(rig: Rig, board_state) -> N
 
     assert outcome.passed, outcome
     assert _passed_steps(events) == list(steps_for(ProductAttestation.TPM, lock=True))
-    device = rig.station().store().device(outcome.registration_id)
+    device = rig.station().store().devices.get(outcome.registration_id)
     manifest = device.manifest()
     assert manifest.tpm is not None
     ek = base64.b64decode(manifest.tpm.endorsement_key)
@@ -163,11 +163,11 @@ def test_tpm_board_with_an_untrusted_ek_certificate_is_stopped(rig: Rig) -> None
     assert not outcome.passed
     assert outcome.step is Step.TPM_EK_CERT and outcome.code == "tpm.ek_certificate_rejected"
     assert "untrusted" in outcome.reason and "QA" in outcome.remedy
-    assert rig.station().store().count_devices(DeviceQuery()) == 0
+    assert rig.station().store().devices.count(DeviceQuery()) == 0
 
 
 def test_tpm_board_whose_tpm_answers_nonsense_fails_with_a_remedy(rig: Rig) -> None:
-    from station.lab.boards.faults import Faults
+    from station_lab.boards.faults import Faults
 
     (board,) = rig.lab.start(1, "tpm", Faults(nv_read_empty=True))
     outcome = rig.run(board.port, "WO-TPM")
@@ -176,7 +176,7 @@ def test_tpm_board_whose_tpm_answers_nonsense_fails_with_a_remedy(rig: Rig) -> N
     assert outcome.step is Step.TPM_EK_CERT and outcome.code == "tpm.nonsense"
     assert "(TPM answered nonsense: NV_Read of 0x01c00002 at offset 0" in outcome.reason
     assert "Reject the board" in outcome.remedy
-    assert rig.station().store().count_devices(DeviceQuery()) == 0
+    assert rig.station().store().devices.count(DeviceQuery()) == 0
     rig.verify()
 
 
@@ -188,8 +188,8 @@ def test_tpm_board_with_an_rsaes_oaep_ek_certificate_reaches_pass(rig: Rig, tmp_
     from station.adapters.tpm.ek_certs import ek_spki
     from station.config import load_config
     from station.domain.provision_events import StepPassed
-    from station.lab.boards.tpm import install_ek_certificate
-    from tests.tpm.deviant_certs import build
+    from station_lab.boards.tpm import install_ek_certificate
+    from tests.support.deviant_certs import build
 
     (board,) = rig.lab.start(1, "tpm")
     station = rig.station()
@@ -215,5 +215,5 @@ def test_tpm_board_with_an_rsaes_oaep_ek_certificate_reaches_pass(rig: Rig, tmp_
     assert outcome.passed, outcome
     (cert_step,) = [e for e in events if isinstance(e, StepPassed) and e.step is Step.TPM_EK_CERT]
     assert "valid (Intel), 1 vendor encoding deviation normalised" in str(cert_step)
-    assert not rig.station().store().open_jobs()
+    assert not rig.station().store().jobs.open()
     rig.verify()

@@ -8,7 +8,7 @@ import time
 from station.domain.provision_events import Passed, ProvisionEvent, StepStarted
 from station.domain.records import DeviceQuery
 from station.services.provision_line import ProvisionLine
-from tests.provision.conftest import Rig
+from tests.support.rig import Rig
 
 
 def test_sixteen_boards_in_parallel_all_pass_without_interference(rig: Rig) -> None:
@@ -23,7 +23,7 @@ def test_sixteen_boards_in_parallel_all_pass_without_interference(rig: Rig) -> N
             events.append(event)
 
     base = rig.station("tina")
-    line = ProvisionLine(base.for_thread, batch="WO-16", emit=emit)
+    line = ProvisionLine(base.for_thread, batch="WO-16", operator="tina", emit=emit)
     try:
         for board in boards:
             line.plugged(f"slot-{board.index:02d}", board.port)
@@ -48,7 +48,7 @@ def test_sixteen_boards_in_parallel_all_pass_without_interference(rig: Rig) -> N
     started_before = {e.slot for e in events[:first_pass] if isinstance(e, StepStarted)}
     assert len(started_before) > 1  # slots overlapped (they did not run one after another)
     store = admin.store()
-    assert store.count_devices(DeviceQuery(batch="WO-16", status="provisioned")) == 16
-    assert store.count_certificates(batch="WO-16") == 16
-    assert not store.open_jobs()
+    assert store.devices.count(DeviceQuery(batch="WO-16", status="provisioned")) == 16
+    assert store.certificates.count(batch="WO-16") == 16
+    assert not store.jobs.open()
     rig.verify()

@@ -6,7 +6,7 @@ import pytest
 
 from station.domain.errors import BatchFullError, KeyCustodyError
 from station.services.provision import ProvisionRequest
-from tests.provision.conftest import Rig
+from tests.support.rig import Rig
 
 
 def test_prepare_loads_the_batch_recipe_and_opens_the_ca(rig: Rig) -> None:
@@ -44,16 +44,19 @@ def test_a_ca_opened_for_one_operator_audits_whoever_acts_next(rig: Rig) -> None
     (board,) = rig.lab.start(1, "se")
     station = rig.station("tina")
     station.provisioning().prepare("WO-X509")  # the CA session opens as tina ...
-    station.operator = "boss"  # ... then another operator logs in at the same slot
     link = station.board_session(board.port, handshake=False)
     try:
-        outcome = station.provisioning().run(link, ProvisionRequest(slot="s1", batch="WO-X509"))
+        outcome = station.provisioning().run(
+            # ... then another operator provisions at the same slot: the request names them
+            link,
+            ProvisionRequest(slot="s1", batch="WO-X509", operator="boss"),
+        )
     finally:
         link.close()
     assert outcome.passed, outcome.reason
     issued = [
         e
-        for e in station.store().events_for(outcome.registration_id)
+        for e in station.store().audit.events_for(outcome.registration_id)
         if e.kind == "ca.certificate_issued"
     ]
     assert [e.operator for e in issued] == ["boss"]

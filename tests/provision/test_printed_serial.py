@@ -8,8 +8,8 @@ from station.domain.boards import printed_serial
 from station.domain.errors import ValidationError
 from station.domain.provision_events import Failed, Step
 from station.domain.records import DeviceQuery
-from station.lab.boards.faults import Faults
-from tests.provision.conftest import Rig
+from station_lab.boards.faults import Faults
+from tests.support.rig import Rig
 
 
 def test_board_without_a_serial_stops_at_connect_and_asks_for_a_scan(rig: Rig) -> None:
@@ -25,7 +25,7 @@ def test_board_without_a_serial_stops_at_connect_and_asks_for_a_scan(rig: Rig) -
     assert [f.code for f in failed] == ["provision.serial_needed"]
     # nothing was written for a board the station cannot name
     store = rig.station().store()
-    assert store.count_certificates() == 0 and store.count_devices(DeviceQuery()) == 0
+    assert store.certificates.count() == 0 and store.devices.count(DeviceQuery()) == 0
 
 
 def test_scanned_serial_names_the_board_and_its_identity(rig: Rig) -> None:
@@ -35,7 +35,7 @@ def test_scanned_serial_names_the_board_and_its_identity(rig: Rig) -> None:
     assert outcome.passed, outcome.reason
     assert outcome.serial == "STK-0042"
     store = rig.station().store()
-    (device,) = store.devices(DeviceQuery(serial="STK-0042"))
+    (device,) = store.devices.find(DeviceQuery(serial="STK-0042"))
     assert device.registration_id == outcome.registration_id
     assert "stk-0042" in device.registration_id
     rig.verify()
@@ -47,7 +47,7 @@ def test_scanned_serial_must_match_a_board_that_reports_its_own(rig: Rig) -> Non
 
     assert not outcome.passed and outcome.code == "provision.serial_mismatch"
     assert board.serial in outcome.reason and "SOMEONE-ELSE" in outcome.reason
-    assert rig.station().store().count_certificates() == 0
+    assert rig.station().store().certificates.count() == 0
     # the same board with its own serial scanned (or none) goes through
     assert rig.run(board.port, "WO-X509", serial=board.serial).passed
 

@@ -14,29 +14,17 @@ from station.config import load_config
 from station.domain.provision_events import Resumed, Step, StepPassed
 from station.domain.records import CertificateStatus
 from station.services.provision import ProvisionRequest
-from tests.provision.conftest import REPO_ROOT, Rig, split_der
+from tests.support.paths import REPO_ROOT
+from tests.support.rig import Rig, kill_station_at, split_der
 
 
-def _kill(rig: Rig, port: str, batch: str, point: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.provision.crash_run", port, batch, point],
-        cwd=REPO_ROOT,
-        env=rig.env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == -9, result.stdout + result.stderr[-2000:]
-
-
-def test_certificate_on_the_board_is_kept_after_a_kill(rig: Rig, board_state) -> None:
+def test_certificate_on_the_board_is_kept_after_akill_station_at(rig: Rig, board_state) -> None:
     (board,) = rig.lab.start(1, "se")
-    _kill(rig, board.port, "WO-X509", "passed:write-chain")
+    kill_station_at(rig, board.port, "WO-X509", "passed:write-chain")
     store = rig.station().store()
-    (job,) = store.open_jobs()
+    (job,) = store.jobs.open()
     assert job.state == "running" and job.step == "write-chain"
-    (issued,) = store.certificates_for(job.registration_id)
+    (issued,) = store.certificates.for_device(job.registration_id)
     assert issued.status == CertificateStatus.ISSUED and issued.job_id == job.id
     rig.verify()  # an issued certificate held by an open job is accounted for
 
@@ -49,24 +37,24 @@ def test_certificate_on_the_board_is_kept_after_a_kill(rig: Rig, board_state) ->
     assert f"kept certificate {issued.serial_number}" in resumed.detail
     keygen = [e for e in events if isinstance(e, StepPassed) and e.step is Step.KEYGEN]
     assert "kept" in keygen[0].detail  # no new key: the board keeps the certified one
-    (final,) = rig.station().store().certificates_for(job.registration_id)
+    (final,) = rig.station().store().certificates.for_device(job.registration_id)
     assert final.serial_number == issued.serial_number
     assert final.status == CertificateStatus.INSTALLED
     rig.verify()
 
 
-def test_certificate_that_never_reached_the_board_is_voided_after_a_kill(
+def test_certificate_that_never_reached_the_board_is_voided_after_akill_station_at(
     rig: Rig, board_state
 ) -> None:
     (board,) = rig.lab.start(1, "nokey")
-    _kill(rig, board.port, "WO-NOKEY", "passed:issue")
+    kill_station_at(rig, board.port, "WO-NOKEY", "passed:issue")
     events: list[object] = []
     outcome = rig.run(board.port, "WO-NOKEY", events=events)
 
     assert outcome.passed
     (resumed,) = [e for e in events if isinstance(e, Resumed)]
     assert "voided 1 certificate" in resumed.detail
-    certs = rig.station().store().certificates_for(outcome.registration_id)
+    certs = rig.station().store().certificates.for_device(outcome.registration_id)
     assert sorted(c.status for c in certs) == [
         CertificateStatus.INSTALLED,
         CertificateStatus.VOIDED,
@@ -88,13 +76,16 @@ def test_cancel_stops_between_steps_and_the_board_resumes(rig: Rig) -> None:
     station = rig.station()
     link = station.board_session(board.port, handshake=False)
     outcome = station.provisioning().run(
-        link, ProvisionRequest(slot="s1", batch="WO-X509"), emit=emit, cancel=cancel
+        link,
+        ProvisionRequest(slot="s1", batch="WO-X509", operator="tina"),
+        emit=emit,
+        cancel=cancel,
     )
     link.close()
     assert not outcome.passed and outcome.code == "provision.cancelled"
-    (job,) = station.store().open_jobs()
+    (job,) = station.store().jobs.open()
     assert job.state == "interrupted"
-    assert station.store().count_certificates() == 0  # stopped before issuing
+    assert station.store().certificates.count() == 0  # stopped before issuing
     assert rig.run(board.port, "WO-X509").passed
     rig.verify()
 
@@ -121,6 +112,6 @@ def test_label_is_printed_at_pass_when_the_recipe_says_so(rig: Rig, tmp_path: Pa
     assert outcome.passed
     assert [e.step for e in events if isinstance(e, StepPassed)][-1] is Step.LABEL
     assert Step.LOCK not in [e.step for e in events if isinstance(e, StepPassed)]
-    labels = rig.station().store().labels(outcome.registration_id)
+    labels = rig.station().store().labels.for_device(outcome.registration_id)
     assert len(labels) == 1 and labels[0].kind == "print"
     assert list((tmp_path / "labels").glob("*.pdf"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from station.domain.errors import TpmEkAbsentError
 from station.domain.tpm import EkOrigin, EndorsementKey
-from tests.tpm.conftest import SHARED_TESTDATA
+from tests.support.paths import SHARED_TESTDATA
 
 EK = (
     SHARED_TESTDATA

@@ -10,8 +10,8 @@ import pytest
 
 from station.bootstrap import Station
 from station.cli.main import main
-from tests.tpm.conftest import SHARED_TESTDATA, VENDOR_ROOTS
-from tests.tpm.deviant_certs import NAMES, DeviantSet, build
+from tests.support.deviant_certs import NAMES, DeviantSet
+from tests.support.paths import SHARED_TESTDATA, VENDOR_ROOTS
 from tests.tpm.fakes import FakeReader
 
 SHARED = sorted(
@@ -20,11 +20,6 @@ SHARED = sorted(
     if p.suffix in (".pem", ".der", ".crt", ".cer")
 )
 CASES = [("shared", name) for name in SHARED] + [("own", name) for name in NAMES]
-
-
-@pytest.fixture(scope="module")
-def deviant(tmp_path_factory: pytest.TempPathFactory) -> DeviantSet:
-    return build(tmp_path_factory.mktemp("deviant"))
 
 
 @pytest.fixture(scope="module")

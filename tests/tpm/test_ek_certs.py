@@ -21,7 +21,7 @@ from station.adapters.tpm.ek_certs import (
 )
 from station.domain.products import EkCertificateResult
 from station.domain.registration import tpm_registration_id
-from tests.tpm.conftest import EK_CERTS, SHARED_TESTDATA, VENDOR_ROOTS
+from tests.support.paths import EK_CERTS, SHARED_TESTDATA, VENDOR_ROOTS
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 SAMPLE_EK = (

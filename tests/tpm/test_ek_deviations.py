@@ -14,13 +14,8 @@ from station.adapters.tpm.cert_normalise import extract_certificate, normalise_c
 from station.adapters.tpm.der import DerError
 from station.adapters.tpm.ek_certs import X509EkCertificateVerifier
 from station.domain.products import EkCertificateResult
-from tests.tpm.conftest import SHARED_TESTDATA
-from tests.tpm.deviant_certs import NOW, DeviantSet, build
-
-
-@pytest.fixture(scope="module")
-def deviant(tmp_path_factory: pytest.TempPathFactory) -> DeviantSet:
-    return build(tmp_path_factory.mktemp("deviant"))
+from tests.support.deviant_certs import NOW, DeviantSet
+from tests.support.paths import SHARED_TESTDATA
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +185,7 @@ def test_names_from_a_certificate_never_carry_control_characters(tmp_path: Path)
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
-    from tests.tpm.deviant_certs import ek_leaf, make_ca, resign
+    from tests.support.deviant_certs import ek_leaf, make_ca, resign
 
     evil = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EK CA\x1b[2J\nSource: /etc")])
     ca = make_ca(evil)

@@ -20,9 +20,9 @@ from station.domain.errors import (
     TpmUnreachableError,
 )
 from station.domain.products import EkCertificateResult
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
-from tests.tpm.conftest import direct_swtpm, lab_ca_files, put_in_lockout, service_trusting
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
+from tests.support.tpm import direct_swtpm, lab_ca_files, put_in_lockout, service_trusting
 
 Connect = Callable[..., BoardSession]
 Readers = Callable[[BoardSession], BoardTpmIdentityReader]

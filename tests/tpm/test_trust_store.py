@@ -17,13 +17,8 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from station.bootstrap import build_station
 from station.cli.main import main
 from station.config import load_config
-from tests.tpm.conftest import VENDOR_ROOTS
-from tests.tpm.deviant_certs import DeviantSet, build
-
-
-@pytest.fixture(scope="module")
-def deviant(tmp_path_factory: pytest.TempPathFactory) -> DeviantSet:
-    return build(tmp_path_factory.mktemp("deviant"))
+from tests.support.deviant_certs import DeviantSet
+from tests.support.paths import VENDOR_ROOTS
 
 
 @pytest.fixture
@@ -100,7 +95,7 @@ def test_import_reads_bundles_der_and_pkcs7_and_says_what_it_skipped(
     station = build_station(load_config(Path(os.environ["STATION_CONFIG"]), env={}))
     try:
         for entry in report["imported"]:
-            (event,) = station.store().events_for(entry["fingerprint"])
+            (event,) = station.store().audit.events_for(entry["fingerprint"])
             assert event.kind == "tpm.trust_imported" and event.payload["source"] == entry["source"]
     finally:
         station.close()

@@ -2,7 +2,7 @@
 
 Each migration runs in one transaction together with its record in ``_sqlite_migrations``. Never
 edit a migration that has shipped; add a new one. A database holding a migration this list does not
-know was written by a newer station and is refused (see ``SqliteStore.open``).
+know was written by a newer station and is refused (see ``SqliteUnitOfWork.open``).
 """
 
 from __future__ import annotations
@@ -160,6 +160,46 @@ def m0003_push_conflicts(db: Database) -> None:
         ALTER TABLE pushes ADD COLUMN remote TEXT NOT NULL DEFAULT '';
         CREATE INDEX pushes_batch_order ON pushes(batch, id)
         """,
+    )
+
+
+@migrations(name="0004_seals_and_device_keys")
+def m0004_seals_and_device_keys(db: Database) -> None:
+    """Batch seals and the secure-element clone index move out of ``meta`` into tables."""
+    _run(
+        db,
+        """
+        CREATE TABLE batch_seals (
+            batch TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            sealed_at TEXT NOT NULL
+        );
+        CREATE TABLE device_keys (
+            spki_sha256 TEXT PRIMARY KEY,
+            registration_id TEXT NOT NULL
+        );
+        CREATE INDEX device_keys_owner ON device_keys(registration_id)
+        """,
+    )
+    # A seal that is not readable JSON is copied as it is into columns SQLite will not refuse,
+    # so `station db verify` still names it instead of the migration losing it.
+    db.execute(
+        "INSERT INTO batch_seals (batch, count, digest, sealed_at) "
+        "SELECT substr(key, 12), "
+        "CASE WHEN json_valid(value) THEN ifnull(json_extract(value, '$.count'), -1) ELSE -1 END, "
+        "CASE WHEN json_valid(value) THEN ifnull(json_extract(value, '$.digest'), '') "
+        "ELSE value END, "
+        "CASE WHEN json_valid(value) THEN ifnull(json_extract(value, '$.at'), '') ELSE '' END "
+        "FROM meta WHERE substr(key, 1, 11) = 'batch.seal.'"
+    )
+    db.execute(
+        "INSERT INTO device_keys (spki_sha256, registration_id) "
+        "SELECT substr(key, 22), value FROM meta WHERE substr(key, 1, 21) = 'provision.device_key.'"
+    )
+    db.execute(
+        "DELETE FROM meta WHERE substr(key, 1, 11) = 'batch.seal.' "
+        "OR substr(key, 1, 21) = 'provision.device_key.'"
     )
 
 

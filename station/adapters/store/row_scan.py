@@ -118,6 +118,11 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
             "printed_at": "text",
         },
     ),
+    "batch_seals": (
+        "batch",
+        {"batch": "text", "count": "int", "digest": "text", "sealed_at": "text"},
+    ),
+    "device_keys": ("spki_sha256", {"spki_sha256": "text", "registration_id": "text"}),
     "pushes": (
         "id",
         {
@@ -135,7 +140,12 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
 
 
 def damaged_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, str, str]]:
-    """Yield ``(table, row, reason)`` for every row with a column the store cannot read."""
+    """Yield ``(table, row, reason)`` for every row with a column the store cannot read.
+
+    SQLite checks types, allowed values and JSON in one pass over each table and Python only
+    decodes each row's text once; a row either check doubts is then checked column by column
+    (:func:`_check`), which alone decides what is reported.
+    """
     present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     for table, (key, columns) in SCHEMA.items():
         if table not in present:
@@ -145,13 +155,70 @@ def damaged_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, str, str]]:
         names = [column for column in columns if column in have]
         for missing in sorted(set(columns) - have):
             yield table, "-", f"column {missing} is missing"
-        select = ", ".join(f"typeof({c}), CAST({c} AS BLOB)" for c in names)
-        for row in conn.execute(f"SELECT rowid, {select} FROM {table} ORDER BY rowid"):
-            values = {name: (row[1 + 2 * i], row[2 + 2 * i]) for i, name in enumerate(names)}
-            for column in names:
-                reason = _check(columns[column], *values[column])
-                if reason:
-                    yield table, _row_name(row[0], values.get(key)), f"column {column} {reason}"
+        texts = [c for c in names if _is_text(columns[c])]
+        clean = " AND ".join(_sql_clean(c, columns[c]) for c in names) or "1"
+        # one blob per row holding every text column, so Python decodes once per row
+        joined = "CAST(" + (" || x'00' || ".join(texts) or "''") + " AS BLOB)"
+        doubtful = []
+        for rowid, ok, raw in conn.execute(
+            f"SELECT rowid, {clean}, {joined} FROM {table} ORDER BY rowid"
+        ):
+            if not ok or not _utf8(raw):
+                doubtful.append(rowid)
+        yield from _check_rows(conn, table, key, columns, names, doubtful)
+
+
+def _check_rows(
+    conn: sqlite3.Connection,
+    table: str,
+    key: str,
+    columns: dict[str, _Kind],
+    names: list[str],
+    rowids: list[int],
+) -> Iterator[tuple[str, str, str]]:
+    select = ", ".join(f"typeof({c}), CAST({c} AS BLOB)" for c in names)
+    for rowid in rowids:
+        row = conn.execute(
+            f"SELECT rowid, {select} FROM {table} WHERE rowid = ?", [rowid]
+        ).fetchone()
+        values = {name: (row[1 + 2 * i], row[2 + 2 * i]) for i, name in enumerate(names)}
+        for column in names:
+            reason = _check(columns[column], *values[column])
+            if reason:
+                yield table, _row_name(row[0], values.get(key)), f"column {column} {reason}"
+
+
+def _is_text(kind: _Kind) -> bool:
+    return kind not in ("int", "int?", "bool")
+
+
+def _sql_clean(column: str, kind: _Kind) -> str:
+    """An SQL test that is true when ``column`` surely passes :func:`_check` (UTF-8 aside)."""
+    if kind in ("int", "bool"):
+        return f"typeof({column}) = 'integer'"
+    if kind == "int?":
+        return f"typeof({column}) IN ('integer', 'null')"
+    text = f"typeof({column}) = 'text'"
+    if isinstance(kind, frozenset):
+        allowed = ", ".join("'" + value.replace("'", "''") + "'" for value in sorted(kind))
+        return f"(CASE WHEN {text} THEN {column} IN ({allowed}) ELSE 0 END)"
+    # CASE evaluates lazily: SQLite reads a blob as JSONB and json_type() raises on a bad one
+    if kind == "json":
+        return f"(CASE WHEN {text} THEN json_valid({column}) ELSE 0 END)"
+    if kind == "json-object":
+        return (
+            f"(CASE WHEN {text} AND json_valid({column}) "
+            f"THEN json_type({column}) = 'object' ELSE 0 END)"
+        )
+    return text
+
+
+def _utf8(raw: bytes | None) -> bool:
+    try:
+        (raw or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _check(kind: _Kind, sql_type: str, raw: bytes | None) -> str:

@@ -2,7 +2,7 @@
 
 Run from the repository root:  .venv/bin/python tests/golden/labels/regenerate.py [--docs]
 
-Golden files: the fixed TPM record of tests/labels/records.py rendered with the shipped templates
+Golden files: the fixed TPM record of tests/support/label_records.py rendered with the shipped templates
 (device-50x25 as PDF + PNG at 200 dpi, tape-62mm as ZPL). Review the PNG by eye before committing.
 """
 
@@ -20,7 +20,7 @@ from station.adapters.labels.report import BatchReportRenderer  # noqa: E402
 from station.adapters.labels.templates import TemplateLibrary  # noqa: E402
 from station.adapters.labels.zpl import render_zpl  # noqa: E402
 from station.domain.labels import LabelData, ReportDevice, summarize_batch  # noqa: E402
-from tests.labels.records import tpm_manifest, x509_manifest  # noqa: E402
+from tests.support.label_records import tpm_manifest, x509_manifest  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 GOLDEN_DPI = 200

@@ -11,13 +11,6 @@ from station.domain.states import BatchStatus, check_batch_transition
 from station.services.identities import record_identity, void_identity
 
 
-@pytest.fixture
-def admin_station(station):
-    station.database().initialize(config_file="c", data_dir="d", admin="boss")
-    station.operator = "boss"
-    return station
-
-
 def test_open_batch_records_it_and_audits(admin_station) -> None:
     batches = admin_station.batches()
     record = batches.open(name="WO-1234", product="lab-tpm", size=3)
@@ -28,7 +21,7 @@ def test_open_batch_records_it_and_audits(admin_station) -> None:
         "open",
     )
     assert [b.name for b in batches.all()] == ["WO-1234"]
-    events = admin_station.store().events_for("WO-1234")
+    events = admin_station.store().audit.events_for("WO-1234")
     assert [(e.kind, e.payload) for e in events] == [
         ("batch.opened", {"product": "lab-tpm", "size": 3})
     ]
@@ -63,7 +56,7 @@ def test_progress_counts_provisioned_and_voided(admin_station, make_manifest) ->
 def test_bad_batches_are_refused(admin_station, kwargs, error, fragment) -> None:
     with pytest.raises(error, match=fragment):
         admin_station.batches().open(**kwargs)
-    assert admin_station.store().batches() == []
+    assert admin_station.store().batches.all() == []
 
 
 def test_duplicate_names_and_roles(admin_station) -> None:

@@ -11,13 +11,6 @@ from station.services.integrity import verify_store
 from station.services.operators import OperatorService
 
 
-@pytest.fixture
-def admin_station(station):
-    station.database().initialize(config_file="c", data_dir="d", admin="boss")
-    station.operator = "boss"
-    return station
-
-
 def service(station, acting: str = "boss") -> OperatorService:
     counter = count()
     return OperatorService(
@@ -119,7 +112,7 @@ def test_repeated_wrong_pins_lock_the_account_with_an_audit_event(admin_station)
     with pytest.raises(PermissionDeniedError):
         ops.authenticate_pin("tina", "246802")  # locked now, even with the right PIN
     store = admin_station.store()
-    locked = [e for e in store.events_for("tina") if e.kind == "operator.locked_out"]
+    locked = [e for e in store.audit.events_for("tina") if e.kind == "operator.locked_out"]
     assert len(locked) == 1 and locked[0].payload["failures"] == 5
     assert verify_store(store).ok
     ops.set_enabled("tina", True)

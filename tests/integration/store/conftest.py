@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path, clock) -> Iterator[SqliteStore]:
-    opened = SqliteStore.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
+def store(db_path: Path, clock) -> Iterator[SqliteUnitOfWork]:
+    opened = SqliteUnitOfWork.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
     yield opened
     opened.close()

@@ -1,24 +1,24 @@
 import sqlite3
 from pathlib import Path
 
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.domain.audit import EventDraft
 from station.services.integrity import verify_store
 
 
 def test_backup_is_a_verified_copy_taken_while_open(
-    store: SqliteStore, tmp_path: Path, clock
+    store: SqliteUnitOfWork, tmp_path: Path, clock
 ) -> None:
     for i in range(20):
-        store.append_event(EventDraft(kind="k", subject=f"s{i}"))
+        store.audit.append(EventDraft(kind="k", subject=f"s{i}"))
     target = tmp_path / "backups" / "copy.db"
-    store.backup(target)
+    store.maintenance.backup(target)
     assert not target.with_name("copy.db.partial").exists()
-    copy = SqliteStore.open(target, clock=clock)
+    copy = SqliteUnitOfWork.open(target, clock=clock)
     try:
-        assert copy.audit_head() == store.audit_head()
+        assert copy.audit.head() == store.audit.head()
         assert verify_store(copy).ok
-        assert len(list(copy.events())) == 20
+        assert len(list(copy.audit.events())) == 20
     finally:
         copy.close()
     conn = sqlite3.connect(target)

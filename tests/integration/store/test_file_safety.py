@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.cli.main import main
 from station.domain.errors import StoreError
 
@@ -18,20 +18,20 @@ def _mode(path: Path) -> int:
 
 
 def test_a_new_database_its_wal_and_backups_are_owner_only(store, db_path) -> None:
-    with store.atomic():
-        store.save_setting("probe", "1")
+    with store:
+        store.settings.save("probe", "1")
     assert _mode(db_path) == 0o600
     assert _mode(db_path.with_name("station.db-wal")) == 0o600
     assert _mode(db_path.parent) == 0o700
     target = db_path.parent / "backups" / "copy.db"
-    store.backup(target)
+    store.maintenance.backup(target)
     assert _mode(target) == 0o600 and _mode(target.parent) == 0o700
 
 
 def test_a_missing_database_is_not_created_except_when_asked(tmp_path: Path, clock) -> None:
     path = tmp_path / "typo" / "station.db"
     with pytest.raises(StoreError, match="there is no station database"):
-        SqliteStore.open(path, clock=clock, create=False)
+        SqliteUnitOfWork.open(path, clock=clock, create=False)
     assert not path.parent.exists()
 
 
@@ -41,7 +41,7 @@ def test_an_emptied_database_is_refused_not_recreated(store, db_path, clock) -> 
     for suffix in ("-wal", "-shm"):
         db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
     with pytest.raises(StoreError, match="is empty"):
-        SqliteStore.open(db_path, clock=clock)
+        SqliteUnitOfWork.open(db_path, clock=clock)
     assert db_path.stat().st_size == 0
 
 

@@ -5,7 +5,7 @@ import pytest
 from sqlite_utils import Database
 
 from station.adapters.store import migrations as schema
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.domain.audit import EventDraft
 from station.domain.errors import SchemaTooNewError
 
@@ -19,9 +19,9 @@ def tables(path: Path) -> set[str]:
 
 
 def test_new_database_gets_every_table_and_no_backup(db_path: Path, clock) -> None:
-    store = SqliteStore.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
+    store = SqliteUnitOfWork.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
     try:
-        status = store.schema_status()
+        status = store.maintenance.schema_status()
         assert status.is_current
         assert status.applied == schema.known_migrations()
     finally:
@@ -54,9 +54,9 @@ def test_older_database_is_backed_up_then_migrated(db_path: Path, clock) -> None
     old.close()
     assert "labels" not in tables(db_path)
 
-    store = SqliteStore.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
+    store = SqliteUnitOfWork.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
     try:
-        assert store.schema_status().is_current
+        assert store.maintenance.schema_status().is_current
     finally:
         store.close()
     assert "labels" in tables(db_path)
@@ -71,8 +71,8 @@ def test_older_database_is_backed_up_then_migrated(db_path: Path, clock) -> None
 
 
 def test_database_from_a_newer_station_is_refused_untouched(db_path: Path, clock) -> None:
-    store = SqliteStore.open(db_path, clock=clock)
-    store.append_event(EventDraft(kind="k", subject="s"))
+    store = SqliteUnitOfWork.open(db_path, clock=clock)
+    store.audit.append(EventDraft(kind="k", subject="s"))
     store.close()
     conn = sqlite3.connect(db_path)
     conn.execute(
@@ -82,7 +82,7 @@ def test_database_from_a_newer_station_is_refused_untouched(db_path: Path, clock
     conn.close()
     before = db_path.read_bytes()
     with pytest.raises(SchemaTooNewError) as info:
-        SqliteStore.open(db_path, clock=clock)
+        SqliteUnitOfWork.open(db_path, clock=clock)
     assert "0099_future" in info.value.message
     assert info.value.details["unknown"] == ["0099_future"]
     assert db_path.read_bytes() == before
@@ -111,5 +111,5 @@ def test_a_failing_migration_leaves_the_database_unchanged(
     from station.domain.errors import StoreError
 
     with pytest.raises(StoreError, match="migrating"):
-        SqliteStore.open(db_path, clock=clock)
+        SqliteUnitOfWork.open(db_path, clock=clock)
     assert "labels" not in tables(db_path)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.domain.audit import EventDraft
 from station.domain.manifest import Attestation
 from station.domain.records import CertificateRecord, DeviceQuery
@@ -28,7 +28,7 @@ def thumbprint(pem: str) -> str:
 
 
 @pytest.fixture
-def filled(store: SqliteStore, make_manifest, clock, db_path: Path) -> Path:
+def filled(store: SqliteUnitOfWork, make_manifest, clock, db_path: Path) -> Path:
     for i in range(3):
         record_identity(store, make_manifest(f"SN{i}"), clock=clock, station="st", operator="op")
     x509 = make_manifest(
@@ -37,14 +37,14 @@ def filled(store: SqliteStore, make_manifest, clock, db_path: Path) -> Path:
         certificate_pem=CERT_PEM,
         thumbprint=thumbprint(CERT_PEM),
     )
-    store.append_event(
+    store.audit.append(
         EventDraft(
             kind="ca.certificate_issued",
             subject=x509.registration_id,
             payload={"serial": "01", "thumbprint": thumbprint(CERT_PEM), "manual": False},
         )
     )
-    store.save_certificate(
+    store.certificates.save(
         CertificateRecord(
             serial_number="01",
             registration_id=x509.registration_id,
@@ -59,7 +59,7 @@ def filled(store: SqliteStore, make_manifest, clock, db_path: Path) -> Path:
     )
     record_identity(store, x509, clock=clock, station="st", operator="op")
     void_identity(store, "dev-sn1", reason="rework", clock=clock, station="st", operator="qa")
-    store.append_event(EventDraft(kind="note", subject="end"))
+    store.audit.append(EventDraft(kind="note", subject="end"))
     assert verify_store(store).ok, verify_store(store).problems
     return db_path
 
@@ -72,7 +72,7 @@ def tamper(path: Path, sql: str, *params) -> None:
 
 
 def check(path: Path, clock):
-    store = SqliteStore.open(path, clock=clock)
+    store = SqliteUnitOfWork.open(path, clock=clock)
     try:
         return verify_store(store)
     finally:
@@ -146,8 +146,8 @@ def test_device_row_edits_are_named(filled: Path, clock, sql: str, fragment: str
     if fragment is None:
         # un-voiding a voided device: rewrite its manifest and hash consistently, as an attacker
         # would; only the audit event still knows the truth.
-        store = SqliteStore.open(filled, clock=clock)
-        row = store.device("dev-sn1")
+        store = SqliteUnitOfWork.open(filled, clock=clock)
+        row = store.devices.get("dev-sn1")
         store.close()
         assert row is not None
         new_manifest = row.manifest_json.replace('"status":"voided"', '"status":"provisioned"')
@@ -190,15 +190,15 @@ def test_orphan_issued_certificate_is_named(filled: Path, clock) -> None:
 
 
 def test_voided_devices_free_their_serial_for_rework(
-    store: SqliteStore, make_manifest, clock
+    store: SqliteUnitOfWork, make_manifest, clock
 ) -> None:
     record_identity(store, make_manifest("SN5"), clock=clock, station="st", operator="op")
     void_identity(store, "dev-sn5", reason="rework", clock=clock, station="st", operator="qa")
     record_identity(store, make_manifest("SN5"), clock=clock, station="st", operator="op")
-    rows = store.devices(DeviceQuery(serial="SN5"))
+    rows = store.devices.find(DeviceQuery(serial="SN5"))
     assert [str(r.status) for r in rows] == ["provisioned"]
     assert verify_store(store).ok
-    kinds = [e.kind for e in store.events_for("dev-sn5")]
+    kinds = [e.kind for e in store.audit.events_for("dev-sn5")]
     assert kinds == ["device.recorded", "device.voided", "device.recorded"]
 
 
@@ -229,15 +229,17 @@ def test_certificate_swapped_under_its_serial_is_named(filled: Path, clock) -> N
     assert "different certificate" in report.first.reason
 
 
-def test_manually_issued_certificate_without_device_is_accepted(store: SqliteStore, clock) -> None:
-    store.append_event(
+def test_manually_issued_certificate_without_device_is_accepted(
+    store: SqliteUnitOfWork, clock
+) -> None:
+    store.audit.append(
         EventDraft(
             kind="ca.certificate_issued",
             subject="rework-1",
             payload={"serial": "0A", "thumbprint": thumbprint(CERT_PEM), "manual": True},
         )
     )
-    store.save_certificate(
+    store.certificates.save(
         CertificateRecord(
             serial_number="0a",
             registration_id="rework-1",

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.domain.audit import EventDraft, verify_chain
 from station.domain.errors import DuplicateIdentityError
 from station.domain.records import DeviceQuery
@@ -13,57 +13,57 @@ from station.services.identities import record_identity
 
 
 def test_a_failure_mid_use_case_leaves_nothing_half_written(
-    store: SqliteStore, make_manifest, clock
+    store: SqliteUnitOfWork, make_manifest, clock
 ) -> None:
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom), store.atomic():
-        store.append_event(EventDraft(kind="device.recorded", subject="dev-x"))
+    with pytest.raises(Boom), store:
+        store.audit.append(EventDraft(kind="device.recorded", subject="dev-x"))
         raise Boom
-    assert list(store.events()) == []
-    assert store.audit_head() is None
+    assert list(store.audit.events()) == []
+    assert store.audit.head() is None
 
     # a use case that fails after writing its event and device row rolls both back
     record_identity(store, make_manifest("SN1"), clock=clock, station="st", operator="op")
     with pytest.raises(DuplicateIdentityError):
         record_identity(store, make_manifest("SN1"), clock=clock, station="st", operator="op")
-    assert [e.kind for e in store.events()] == ["device.recorded"]
-    assert store.count_devices(DeviceQuery()) == 1
+    assert [e.kind for e in store.audit.events()] == ["device.recorded"]
+    assert store.devices.count(DeviceQuery()) == 1
 
 
-def test_nested_blocks_are_savepoints(store: SqliteStore) -> None:
-    with store.atomic():
-        store.append_event(EventDraft(kind="outer", subject="a"))
-        with pytest.raises(RuntimeError), store.atomic():
-            store.append_event(EventDraft(kind="inner", subject="b"))
+def test_nested_blocks_are_savepoints(store: SqliteUnitOfWork) -> None:
+    with store:
+        store.audit.append(EventDraft(kind="outer", subject="a"))
+        with pytest.raises(RuntimeError), store:
+            store.audit.append(EventDraft(kind="inner", subject="b"))
             raise RuntimeError
-    assert [e.kind for e in store.events()] == ["outer"]
+    assert [e.kind for e in store.audit.events()] == ["outer"]
 
 
 WRITER = r"""
 import sys
 from datetime import datetime, UTC
 from pathlib import Path
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.domain.audit import EventDraft
 
 class Clock:
     def now(self):
         return datetime.now(UTC)
 
-store = SqliteStore.open(Path(sys.argv[1]), clock=Clock(), busy_timeout_ms=30000)
+store = SqliteUnitOfWork.open(Path(sys.argv[1]), clock=Clock(), busy_timeout_ms=30000)
 name = sys.argv[2]
 sys.stdout.write("ready\n"); sys.stdout.flush()
 sys.stdin.readline()  # both writers start together
 for i in range(int(sys.argv[3])):
-    store.append_event(EventDraft(kind="test.write", subject=name, payload={"i": i}))
+    store.audit.append(EventDraft(kind="test.write", subject=name, payload={"i": i}))
 store.close()
 """
 
 
 def test_two_processes_writing_at_once_lose_nothing(db_path: Path, clock) -> None:
-    SqliteStore.open(db_path, clock=clock).close()  # create and migrate once
+    SqliteUnitOfWork.open(db_path, clock=clock).close()  # create and migrate once
     count = 150
     procs = [
         subprocess.Popen(
@@ -88,9 +88,9 @@ def test_two_processes_writing_at_once_lose_nothing(db_path: Path, clock) -> Non
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-    store = SqliteStore.open(db_path, clock=clock)
+    store = SqliteUnitOfWork.open(db_path, clock=clock)
     try:
-        events = list(store.events())
+        events = list(store.audit.events())
         assert len(events) == 2 * count
         assert verify_chain(events) is None
         for name in ("writer-a", "writer-b"):

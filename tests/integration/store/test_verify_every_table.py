@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from station.adapters.store.row_scan import SCHEMA
-from station.adapters.store.sqlite_store import SqliteStore
+from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.cli.main import main
 from station.domain.audit import EventDraft
 from station.domain.manifest import Attestation
 from station.domain.records import CertificateRecord
 from station.services.identities import record_identity
-from station.services.integrity import DEVICE_KEY_PREFIX, pem_thumbprint, verify_store
-from tests.dps.conftest import new_cert
+from station.services.integrity import pem_thumbprint, verify_store
+from tests.support.certs import new_cert
 
 
 @pytest.fixture
@@ -36,12 +36,12 @@ def filled(station, config, make_manifest, tmp_path) -> Path:
     pem = new_cert("dev-x")
     thumbprint = pem_thumbprint(pem)
     assert thumbprint is not None
-    with store.atomic():
-        store.save_setting(DEVICE_KEY_PREFIX + "ab" * 32, ids[0])
-        store.save_certificate(
+    with store:
+        store.devices.claim_key("ab" * 32, ids[0])
+        store.certificates.save(
             CertificateRecord("0A1B", "dev-x", thumbprint, pem, "a", "b", "p", "voided", "t")
         )
-        store.append_event(
+        store.audit.append(
             EventDraft(
                 kind="ca.certificate_issued",
                 subject="dev-x",
@@ -76,7 +76,7 @@ def _copy(db: Path, tmp_path: Path, name: str) -> Path:
 
 
 def _verify(path: Path, clock) -> list[str]:
-    store = SqliteStore.open(path, clock=clock, create=False)
+    store = SqliteUnitOfWork.open(path, clock=clock, create=False)
     try:
         return [str(p) for p in verify_store(store).problems]
     finally:
@@ -114,9 +114,8 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
     edits = {
         "batches": "UPDATE batches SET size = 99",
         "status": "UPDATE batches SET status = 'pushed'",
-        "seal": "UPDATE meta SET value = replace(value, '\"count\": 2', '\"count\": 1') "
-        "WHERE key = 'batch.seal.WO-V'",
-        "clone": f"UPDATE meta SET value = 'nobody' WHERE key LIKE '{DEVICE_KEY_PREFIX}%'",
+        "seal": "UPDATE batch_seals SET count = 1 WHERE batch = 'WO-V'",
+        "clone": "UPDATE device_keys SET registration_id = 'nobody'",
         "labels": "DELETE FROM labels",
         "jobs": "UPDATE jobs SET batch = 'WO-GONE'",
         "pushes": "UPDATE pushes SET registration_id = 'stranger'",
@@ -124,7 +123,7 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
     expected = {
         "batches": "batches WO-V: row says product lab-sym size 99",
         "status": "no batch.pushed audit event",
-        "seal": "meta batch.seal.WO-V: the seal differs",
+        "seal": "batch_seals WO-V: the seal differs",
         "clone": "the clone index names 'nobody'",
         "labels": "0 label row(s), but 1 label audit event(s)",
         "jobs": "belongs to batch 'WO-GONE', not recorded",

@@ -15,7 +15,7 @@ from station.domain.enrollments import (
     pem_thumbprint,
     with_attestation,
 )
-from tests.dps.conftest import new_cert
+from tests.support.certs import new_cert
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 

@@ -1,0 +1,180 @@
+"""The :class:`~station.ports.DeviceRepository` on ``devices`` and the ``device_keys`` index."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from station.adapters.store.connection import Transactions
+from station.domain.errors import StoreError
+from station.domain.records import DeviceQuery, DeviceRecord
+from station.domain.states import DeviceStatus
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = (
+    "registration_id, serial, batch, product, attestation, status, ek_sha256, cert_thumbprint, "
+    "manifest, manifest_hash, event_seq, created_at, updated_at, id"
+)
+_PAGE = 1000
+
+
+class SqliteDevices:
+    """Recorded identities, one row per registration ID."""
+
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
+        self._db = tx.db
+
+    def save(self, record: DeviceRecord) -> None:
+        """Insert or replace the row for ``record.registration_id``."""
+        values = _values(record)
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "created_at")
+        try:
+            with self._tx.write():
+                self._db.execute(
+                    f"INSERT INTO devices ({columns}) VALUES ({marks}) "
+                    f"ON CONFLICT(registration_id) DO UPDATE SET {updates}",
+                    list(values.values()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"device {record.registration_id} conflicts with a recorded identity: {exc}",
+                registration_id=record.registration_id,
+            ) from exc
+
+    def get(self, registration_id: str) -> DeviceRecord | None:
+        """Return the device with this registration ID (case-insensitive)."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM devices WHERE registration_id = ?",
+            [registration_id.lower()],
+        ).fetchone()
+        return _device(row) if row else None
+
+    def find(self, query: DeviceQuery) -> list[DeviceRecord]:
+        """Return devices matching ``query``, newest first, bounded by ``query.limit``."""
+        where, params = _filter(query)
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM devices{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset],
+        ).fetchall()
+        return [_device(row) for row in rows]
+
+    def count(self, query: DeviceQuery) -> int:
+        """Count devices matching ``query``."""
+        where, params = _filter(query)
+        row = self._db.execute(f"SELECT count(*) FROM devices{where}", params).fetchone()
+        return int(row[0])
+
+    def iter_all(self) -> Iterator[DeviceRecord]:
+        """Every device row as stored, in id order, streamed in pages."""
+        return self._pages("", [])
+
+    def iter_batch(self, batch: str, status: str) -> Iterator[DeviceRecord]:
+        """The devices of one batch in one status, in id order, streamed along its index."""
+        return self._pages(" AND batch = ? AND status = ?", [batch, status])
+
+    def _pages(self, where: str, params: list[Any]) -> Iterator[DeviceRecord]:
+        last = 0
+        while True:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM devices WHERE id > ?{where} ORDER BY id LIMIT {_PAGE}",
+                [last, *params],
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _device(row)
+            last = rows[-1][-1]
+
+    def key_owner(self, spki_sha256: str) -> str | None:
+        """The registration ID that claimed a secure-element public key."""
+        row = self._db.execute(
+            "SELECT registration_id FROM device_keys WHERE spki_sha256 = ?", [spki_sha256]
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def claim_key(self, spki_sha256: str, registration_id: str) -> None:
+        """Record (or move, when a device is re-recorded) the owner of a secure-element key."""
+        with self._tx.write():
+            self._db.execute(
+                "INSERT INTO device_keys (spki_sha256, registration_id) VALUES (?, ?) "
+                "ON CONFLICT(spki_sha256) DO UPDATE SET registration_id = excluded.registration_id",
+                [spki_sha256, registration_id],
+            )
+
+    def iter_keys(self) -> Iterator[tuple[str, str]]:
+        """Every clone-index entry as ``(spki_sha256, registration ID)``, by key."""
+        rows = self._db.execute(
+            "SELECT spki_sha256, registration_id FROM device_keys ORDER BY spki_sha256"
+        )
+        for key, owner in rows:
+            yield str(key), str(owner)
+
+
+def _values(record: DeviceRecord) -> dict[str, Any]:
+    return {
+        "registration_id": record.registration_id,
+        "serial": record.serial,
+        "batch": record.batch,
+        "product": record.product,
+        "attestation": record.attestation,
+        "status": str(record.status),
+        "ek_sha256": record.ek_sha256,
+        "cert_thumbprint": record.cert_thumbprint,
+        "manifest": record.manifest_json,
+        "manifest_hash": record.manifest_hash,
+        "event_seq": record.event_seq,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def _device(row: Any) -> DeviceRecord:
+    status_text = row[5]
+    try:
+        status = DeviceStatus(status_text)
+    except ValueError:
+        # keep rows with an edited status readable; `station db verify` reports them
+        status = DeviceStatus.PROVISIONING
+        log.warning("device %s has an unknown status %r", row[0], status_text)
+    return DeviceRecord(
+        registration_id=row[0],
+        serial=row[1],
+        batch=row[2],
+        product=row[3],
+        attestation=row[4],
+        status=status,
+        ek_sha256=row[6],
+        cert_thumbprint=row[7],
+        manifest_json=row[8],
+        manifest_hash=row[9],
+        event_seq=row[10],
+        created_at=row[11],
+        updated_at=row[12],
+        id=row[13],
+    )
+
+
+def _filter(query: DeviceQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("batch", query.batch),
+        ("status", query.status),
+        ("serial", query.serial),
+        ("registration_id", query.registration_id.lower()),
+        ("ek_sha256", query.ek_sha256.lower()),
+        ("cert_thumbprint", query.cert_thumbprint.lower()),
+    ):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+            if column in ("ek_sha256", "cert_thumbprint"):
+                # lets SQLite use the partial index (it cannot prove "? != ''" itself)
+                clauses.append(f"{column} != ''")
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
