@@ -185,8 +185,25 @@ class _Login:
     users: int = 0
 
 
-_logins: dict[tuple[str, str, bytes], _Login] = {}  # (module, token label, serial) -> login
+_TokenKey = tuple[str, str, bytes]  # (module, token label, serial)
+_logins: dict[_TokenKey, _Login] = {}
 _logins_lock = threading.Lock()
+_token_locks: dict[_TokenKey, threading.RLock] = {}
+_token_locks_guard = threading.Lock()
+
+
+def _token_lock(key: _TokenKey) -> threading.RLock:
+    """The one lock of a token: every operation on any of its sessions holds it.
+
+    A token signs one request at a time anyway, and python-pkcs11 sessions and the objects found
+    through them are not safe to use from several threads at once (SoftHSM2 answers
+    CKR_OPERATION_ACTIVE when two threads sign through one key). Slot workers each hold their own
+    session on the same CA token, so the lock belongs to the token, not to a session; other
+    tokens are never held up by it. Re-entrant, because opening a key finds objects and reads
+    attributes under the same lock.
+    """
+    with _token_locks_guard:
+        return _token_locks.setdefault(key, threading.RLock())
 
 
 def _pin_tag(pin: str) -> bytes:
@@ -213,7 +230,10 @@ def _absent(uri: Pkcs11Uri) -> TokenNotFoundError:
 
 
 class _Session:
-    """One logged-in session on one token, shared by the key objects opened through it."""
+    """One logged-in session on one token, shared by the key objects opened through it.
+
+    ``lock`` is the token's lock (:func:`_token_lock`): hold it for every call into the session.
+    """
 
     def __init__(self, uri: Pkcs11Uri, pin_source: PinSource, *, rw: bool) -> None:
         self.uri = uri
@@ -236,7 +256,8 @@ class _Session:
         source = PinSource(file=Path(uri.pin_source)) if uri.pin_source else pin_source
         pin = source.resolve(f"the PIN of {uri.describe()}")
         self._login_key = (module_path(uri), token.label, getattr(token, "serial", b""))
-        with _logins_lock:
+        self.lock = _token_lock(self._login_key)
+        with self.lock, _logins_lock:
             login = _logins.get(self._login_key)
             try:
                 if login is None:
@@ -271,7 +292,8 @@ class _Session:
         if self.uri.id:
             attrs[Attribute.ID] = self.uri.id
         try:
-            found = list(self.session.get_objects(attrs))
+            with self.lock:
+                found = list(self.session.get_objects(attrs))
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self.uri)
         if len(found) == 1:
@@ -285,7 +307,7 @@ class _Session:
         if self._closed:
             return
         self._closed = True
-        with _logins_lock:
+        with self.lock, _logins_lock:
             login = _logins.get(self._login_key)
             last = login is None or login.users <= 1
             # a removed token has nothing left to release
@@ -302,20 +324,23 @@ class _Session:
 
 def _public_key(session: _Session, private: Any) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
     try:
-        key_type = private[Attribute.KEY_TYPE]
-        if key_type == KeyType.EC:
-            public = session.find(ObjectClass.PUBLIC_KEY)
-            loaded = serialization.load_der_public_key(encode_ec_public_key(public))
-        elif key_type == KeyType.RSA:
-            modulus = int.from_bytes(private[Attribute.MODULUS], "big")
-            exponent = int.from_bytes(private[Attribute.PUBLIC_EXPONENT], "big")
-            loaded = rsa.RSAPublicNumbers(exponent, modulus).public_key()
-        else:
-            raise UnsupportedKeyError(
-                f"key {session.uri.describe()} is neither EC nor RSA", token=session.uri.token
-            )
+        with session.lock:
+            key_type = private[Attribute.KEY_TYPE]
+            if key_type == KeyType.EC:
+                encoded = encode_ec_public_key(session.find(ObjectClass.PUBLIC_KEY))
+            elif key_type == KeyType.RSA:
+                modulus = int.from_bytes(private[Attribute.MODULUS], "big")
+                exponent = int.from_bytes(private[Attribute.PUBLIC_EXPONENT], "big")
+            else:
+                raise UnsupportedKeyError(
+                    f"key {session.uri.describe()} is neither EC nor RSA", token=session.uri.token
+                )
     except p11e.PKCS11Error as exc:
         raise_translated(exc, session.uri)
+    if key_type == KeyType.EC:
+        loaded = serialization.load_der_public_key(encoded)
+    else:
+        loaded = rsa.RSAPublicNumbers(exponent, modulus).public_key()
     if not isinstance(loaded, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
         raise UnsupportedKeyError(f"key {session.uri.describe()} has an unsupported public key")
     return loaded
@@ -323,9 +348,10 @@ def _public_key(session: _Session, private: Any) -> ec.EllipticCurvePublicKey | 
 
 def _custody(session: _Session, private: Any, algorithm: KeyAlgorithm) -> KeyCustody:
     try:
-        sensitive = bool(private[Attribute.SENSITIVE])
-        extractable = bool(private[Attribute.EXTRACTABLE])
-        local = bool(private[Attribute.LOCAL])
+        with session.lock:
+            sensitive = bool(private[Attribute.SENSITIVE])
+            extractable = bool(private[Attribute.EXTRACTABLE])
+            local = bool(private[Attribute.LOCAL])
     except p11e.PKCS11Error as exc:
         raise_translated(exc, session.uri)
     return KeyCustody(
@@ -358,7 +384,8 @@ class Pkcs11EcKey(NonExtractableEcKey):
             hasher.update(data)
             digest = hasher.finalize()
         try:
-            raw = self._private.sign(digest, mechanism=Mechanism.ECDSA)
+            with self._session.lock:
+                raw = self._private.sign(digest, mechanism=Mechanism.ECDSA)
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self._session.uri)
         half = len(raw) // 2
@@ -409,7 +436,8 @@ class Pkcs11RsaKey(NonExtractableRsaKey):
         if mechanism is None:
             raise UnsupportedKeyError(f"hash {algorithm.name} is not supported for RSA")
         try:
-            return bytes(self._private.sign(bytes(data), mechanism=mechanism))
+            with self._session.lock:
+                return bytes(self._private.sign(bytes(data), mechanism=mechanism))
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self._session.uri)
 
@@ -479,30 +507,31 @@ def generate_pkcs11_key(
         }
         public_template = {Attribute.VERIFY: True, Attribute.ENCRYPT: False, Attribute.WRAP: False}
         try:
-            curve = algorithm.curve
-            if curve is not None:
-                params = session.session.create_domain_parameters(
-                    KeyType.EC,
-                    {Attribute.EC_PARAMS: encode_named_curve_parameters(curve.name)},
-                    local=True,
-                )
-                params.generate_keypair(
-                    store=True,
-                    label=uri.object,
-                    id=key_id,
-                    private_template=private_template,
-                    public_template=public_template,
-                )
-            else:
-                session.session.generate_keypair(
-                    KeyType.RSA,
-                    3072,
-                    store=True,
-                    label=uri.object,
-                    id=key_id,
-                    private_template=private_template,
-                    public_template=public_template,
-                )
+            with session.lock:
+                curve = algorithm.curve
+                if curve is not None:
+                    params = session.session.create_domain_parameters(
+                        KeyType.EC,
+                        {Attribute.EC_PARAMS: encode_named_curve_parameters(curve.name)},
+                        local=True,
+                    )
+                    params.generate_keypair(
+                        store=True,
+                        label=uri.object,
+                        id=key_id,
+                        private_template=private_template,
+                        public_template=public_template,
+                    )
+                else:
+                    session.session.generate_keypair(
+                        KeyType.RSA,
+                        3072,
+                        store=True,
+                        label=uri.object,
+                        id=key_id,
+                        private_template=private_template,
+                        public_template=public_template,
+                    )
         except p11e.PKCS11Error as exc:
             raise_translated(exc, uri)
     finally:
@@ -524,17 +553,21 @@ class Pkcs11GroupKey:
     def derive(self, registration_id: str) -> bytes:
         """Return HMAC-SHA256(group key, registration ID), computed inside the token."""
         try:
-            return bytes(
-                self._secret.sign(registration_id.encode("utf-8"), mechanism=Mechanism.SHA256_HMAC)
-            )
+            with self._session.lock:
+                return bytes(
+                    self._secret.sign(
+                        registration_id.encode("utf-8"), mechanism=Mechanism.SHA256_HMAC
+                    )
+                )
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self._session.uri)
 
     def custody(self) -> KeyCustody:
         """Where the group key lives."""
         try:
-            sensitive = bool(self._secret[Attribute.SENSITIVE])
-            extractable = bool(self._secret[Attribute.EXTRACTABLE])
+            with self._session.lock:
+                sensitive = bool(self._secret[Attribute.SENSITIVE])
+                extractable = bool(self._secret[Attribute.EXTRACTABLE])
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self._session.uri)
         return KeyCustody(
@@ -567,26 +600,27 @@ def import_pkcs11_group_key(uri: Pkcs11Uri, key: bytes, pin_source: PinSource) -
                 object=uri.object,
             )
         try:
-            session.session.create_object(
-                {
-                    Attribute.CLASS: ObjectClass.SECRET_KEY,
-                    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-                    Attribute.VALUE: key,
-                    Attribute.TOKEN: True,
-                    Attribute.PRIVATE: True,
-                    Attribute.SENSITIVE: True,
-                    Attribute.EXTRACTABLE: False,
-                    Attribute.SIGN: True,
-                    Attribute.VERIFY: True,
-                    Attribute.ENCRYPT: False,
-                    Attribute.DECRYPT: False,
-                    Attribute.WRAP: False,
-                    Attribute.UNWRAP: False,
-                    Attribute.DERIVE: False,
-                    Attribute.LABEL: uri.object,
-                    Attribute.ID: uri.id or os.urandom(8),
-                }
-            )
+            with session.lock:
+                session.session.create_object(
+                    {
+                        Attribute.CLASS: ObjectClass.SECRET_KEY,
+                        Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                        Attribute.VALUE: key,
+                        Attribute.TOKEN: True,
+                        Attribute.PRIVATE: True,
+                        Attribute.SENSITIVE: True,
+                        Attribute.EXTRACTABLE: False,
+                        Attribute.SIGN: True,
+                        Attribute.VERIFY: True,
+                        Attribute.ENCRYPT: False,
+                        Attribute.DECRYPT: False,
+                        Attribute.WRAP: False,
+                        Attribute.UNWRAP: False,
+                        Attribute.DERIVE: False,
+                        Attribute.LABEL: uri.object,
+                        Attribute.ID: uri.id or os.urandom(8),
+                    }
+                )
         except p11e.PKCS11Error as exc:
             raise_translated(exc, uri)
     finally:

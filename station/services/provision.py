@@ -20,7 +20,6 @@ import base64
 import dataclasses
 import hashlib
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -110,10 +109,6 @@ _CAPABILITY = {
     ProductAttestation.X509_INJECTED: Capability.INJECTED_KEY,
     ProductAttestation.SYMMETRIC_KEY: Capability.SYMMETRIC_KEY,
 }
-#: One HSM for the whole station: opening PKCS#11 sessions and signing are serialised across slot
-#: workers (the token library is not safe to open from several threads at once, and a single
-#: token signs one request at a time anyway).
-HSM_LOCK = threading.Lock()
 _INTERRUPTING = ("board.disconnected", "board.timeout", "provision.cancelled")
 
 
@@ -245,8 +240,7 @@ class ProvisionService:
         """
         recipe = self._recipe_for(batch)
         if recipe.attestation in (ProductAttestation.X509, ProductAttestation.X509_INJECTED):
-            with HSM_LOCK:
-                self._p.ca().open()
+            self._p.ca().open()
         return recipe
 
     def open_jobs(self, batch: str = "") -> list[JobRecord]:
@@ -661,15 +655,14 @@ class ProvisionService:
             run.certificate = run.kept
             self._pass(run, Step.ISSUE, f"kept {run.kept.serial_number}")
             return
-        with HSM_LOCK:
-            issued = self._p.ca().issue(
-                run.csr,
-                run.registration_id,
-                profile=run.recipe.certificate_profile,
-                batch=run.request.batch,
-                job_id=run.job.id,
-                context=SubjectContext(product=run.recipe.name, batch=run.request.batch),
-            )
+        issued = self._p.ca().issue(
+            run.csr,
+            run.registration_id,
+            profile=run.recipe.certificate_profile,
+            batch=run.request.batch,
+            job_id=run.job.id,
+            context=SubjectContext(product=run.recipe.name, batch=run.request.batch),
+        )
         serial = issued.certificate.serial_hex
         record = self._store.certificate(serial)
         assert record is not None  # the CA logged it before returning
@@ -728,8 +721,7 @@ class ProvisionService:
     def _step_write_symkey(self, run: _Run) -> None:
         assert run.recipe is not None
         self._begin(run, Step.WRITE_SYMKEY)
-        with HSM_LOCK:
-            key = self._p.group_keys().derive(run.recipe.group_key, run.registration_id)
+        key = self._p.group_keys().derive(run.recipe.group_key, run.registration_id)
         digest = hashlib.sha256(key).digest()
         current = self._read_secret_digest(run.link, "symkey")
         if current != digest:
