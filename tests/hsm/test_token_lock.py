@@ -127,10 +127,8 @@ def test_signing_and_derivation_on_one_token_are_serialised(
                 manifest.close()
 
     try:
-        errors = _run_all(
-            [sign_with(ca), sign_with(ca), sign_with(slot_ca), derive_keys, derive_keys]
-            + [open_and_close]
-        )
+        jobs = [sign_with(ca), sign_with(ca), sign_with(slot_ca), derive_keys, derive_keys]
+        errors = _run_all([*jobs, open_and_close])
     finally:
         for key in (derive, slot_ca, ca):
             key.close()
