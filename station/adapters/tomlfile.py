@@ -36,24 +36,37 @@ def read_toml(
     """
     data = read_bounded(path, limit=limit, what=what, error=error)
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(
             f"{what} {path} is not UTF-8 text",
             remedy="Save the file as UTF-8 text.",
             file=str(path),
         ) from exc
+    return parse_toml(text, what=what, source=str(path), error=error)
+
+
+def parse_toml(
+    text: str, *, what: str, source: str, error: ErrorFactory = ValidationError
+) -> dict[str, Any]:
+    """Parse TOML text read from ``source`` (a file name, for messages).
+
+    Raises:
+        StationError: (of type ``error``) not TOML, or nested too deeply for the parser.
+    """
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise error(
-            f"{what} {path} is not valid TOML: {exc}",
+            f"{what} {source} is not valid TOML: {exc}",
             remedy="Fix the syntax error at the position shown.",
-            file=str(path),
+            file=source,
         ) from exc
     except RecursionError as exc:  # tomllib recurses per nesting level
         raise error(
-            f"{what} {path} nests arrays or tables too deeply to be read",
+            f"{what} {source} nests arrays or tables too deeply to be read",
             remedy="A station file nests a few levels at most; check that it is the right file.",
-            file=str(path),
+            file=source,
         ) from exc
 
 

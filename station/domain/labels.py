@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import re
 import string
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import quote, unquote
 
 from station.domain.errors import (
@@ -533,159 +532,86 @@ def check_template_fits(template: LabelTemplate, measure: Measurer) -> None:
         layout_label(template, data, measure)
 
 
-# ------------------------------------------------------------------------------------- loading
-def parse_template(text: str, *, source: str) -> LabelTemplate:
-    """Parse and check the structure of a template's TOML text (geometry, names, bindings).
+# ------------------------------------------------------------------------------------- checking
+def check_template(template: LabelTemplate, source: str) -> None:
+    """Check a template's values and geometry (the adapter has read and typed its file).
+
+    Keys in messages are the template file's (``media.width_mm``, ``text[0].font``).
 
     Raises:
-        LabelTemplateError: not TOML, unknown keys, bad values, fields off the label.
-
+        LabelTemplateError: an empty name, a value out of range, an unknown binding, a font or
+            alignment that does not exist, a field off the label, labels off the sheet.
     """
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _bad(source, f"is not valid TOML: {exc}") from exc
-    except RecursionError as exc:  # tomllib recurses per nesting level
-        raise _bad(source, "nests arrays or tables too deeply to be read") from exc
-    reader = _Reader(source)
-    top = reader.table(
-        raw, "", {"name", "description", "media", "text", "barcode", "sheet", "gs1", "limits"}
-    )
-    media = reader.table(top.get("media", {}), "media", {"kind", "width_mm", "height_mm", "dpi"})
-    try:
-        kind = MediaKind(reader.text(media, "media.kind", "die-cut"))
-    except ValueError as exc:
-        raise _bad(source, f"media.kind must be one of {[m.value for m in MediaKind]}") from exc
-    width = reader.positive(media, "media.width_mm")
-    height = reader.positive(media, "media.height_mm")
-    dpi = int(reader.positive(media, "media.dpi", 203))
-    sheet = None
-    if kind is MediaKind.SHEET:
-        raw_sheet = reader.table(top.get("sheet", {}), "sheet", set(SheetLayout.__annotations__))
-        page = reader.text(raw_sheet, "sheet.page", "A4")
-        if page not in PAGE_SIZES_MM:
-            raise _bad(source, f"sheet.page must be one of {sorted(PAGE_SIZES_MM)}")
-        defaults = SheetLayout()
-        sheet = SheetLayout(
-            page=page,
-            columns=int(reader.positive(raw_sheet, "sheet.columns", defaults.columns)),
-            rows=int(reader.positive(raw_sheet, "sheet.rows", defaults.rows)),
-            margin_left_mm=reader.number(raw_sheet, "sheet.margin_left_mm", 7.0),
-            margin_top_mm=reader.number(raw_sheet, "sheet.margin_top_mm", 13.0),
-            gap_x_mm=reader.number(raw_sheet, "sheet.gap_x_mm", 2.5),
-            gap_y_mm=reader.number(raw_sheet, "sheet.gap_y_mm", 0.0),
-        )
-        page_w, page_h = PAGE_SIZES_MM[page]
-        right, bottom = sheet.origin(sheet.per_page - 1, width, height)
-        if right + width > page_w + 1e-6 or bottom + height > page_h + 1e-6:
-            raise _bad(
-                source,
-                f"{sheet.columns}x{sheet.rows} labels of {width}x{height} mm do not fit on {page}",
-            )
-    elif "sheet" in top:
-        raise _bad(source, "a [sheet] section needs media.kind = 'sheet'")
-    gs1_raw = reader.table(top.get("gs1", {}), "gs1", {"resolver", "gtin"})
-    gs1 = Gs1Settings(
-        resolver=reader.text(gs1_raw, "gs1.resolver", Gs1Settings.resolver),
-        gtin=reader.text(gs1_raw, "gs1.gtin", ""),
-    )
-    limits_raw = reader.table(top.get("limits", {}), "limits", set(BINDINGS))
-    limits = dict(DEFAULT_LIMITS)
-    for name in limits_raw:
-        limits[name] = int(reader.positive(limits_raw, f"limits.{name}"))
-    if limits["registration_id"] > MAX_LENGTH:
+    if not template.name:
+        raise _bad(source, "name must be a non-empty string")
+    _positive(source, "media.width_mm", template.width_mm)
+    _positive(source, "media.height_mm", template.height_mm)
+    _positive(source, "media.dpi", template.dpi)
+    if template.sheet is not None:
+        _check_sheet(template, template.sheet, source)
+    for name, limit in template.limits.items():
+        _positive(source, f"limits.{name}", limit)
+    if template.limits["registration_id"] > MAX_LENGTH:
         raise _bad(source, f"limits.registration_id cannot exceed {MAX_LENGTH}")
-    texts = tuple(
-        _text_field(reader, item, f"text[{i}]") for i, item in enumerate(top.get("text", []))
-    )
-    barcodes = tuple(
-        _barcode_field(reader, item, f"barcode[{i}]")
-        for i, item in enumerate(top.get("barcode", []))
-    )
-    template = LabelTemplate(
-        name=reader.text(top, "name"),
-        description=reader.text(top, "description", ""),
-        media=kind,
-        width_mm=width,
-        height_mm=height,
-        dpi=dpi,
-        texts=texts,
-        barcodes=barcodes,
-        sheet=sheet,
-        gs1=gs1,
-        limits=limits,
-    )
+    for index, text_field in enumerate(template.texts):
+        _check_text(text_field, f"text[{index}]", source)
+    for index, barcode in enumerate(template.barcodes):
+        where = f"barcode[{index}]"
+        if not barcode.id:
+            raise _bad(source, f"{where}.id must be a non-empty string")
+        _check_box(barcode.box, where, source)
+        _positive(source, f"{where}.min_module_mm", barcode.min_module_mm)
     _check_geometry(template, source)
-    return template
 
 
-def _text_field(reader: _Reader, raw: Any, where: str) -> TextField:
-    item = reader.table(
-        raw,
-        where,
-        {"id", "text", "x_mm", "y_mm", "width_mm", "height_mm", "font", "size_pt",
-         "min_size_pt", "max_lines", "align"},
-    )  # fmt: skip
-    font = reader.text(item, f"{where}.font", "Helvetica")
-    if font not in FONTS:
-        raise _bad(reader.source, f"{where}.font must be one of {list(FONTS)}")
-    align = reader.text(item, f"{where}.align", "left")
-    if align not in ("left", "center"):
-        raise _bad(reader.source, f"{where}.align must be 'left' or 'center'")
-    field_ = TextField(
-        id=reader.text(item, f"{where}.id"),
-        text=reader.text(item, f"{where}.text"),
-        box=_box(reader, item, where),
-        font=font,
-        size_pt=reader.positive(item, f"{where}.size_pt", 8.0),
-        min_size_pt=reader.positive(item, f"{where}.min_size_pt", 5.0),
-        max_lines=int(reader.positive(item, f"{where}.max_lines", 1)),
-        align=align,
-    )
+def _positive(source: str, key: str, value: float) -> None:
+    if value <= 0:
+        raise _bad(source, f"{key} must be greater than zero")
+
+
+def _check_box(box: Box, where: str, source: str) -> None:
+    _positive(source, f"{where}.width_mm", box.width_mm)
+    _positive(source, f"{where}.height_mm", box.height_mm)
+
+
+def _check_sheet(template: LabelTemplate, sheet: SheetLayout, source: str) -> None:
+    if sheet.page not in PAGE_SIZES_MM:
+        raise _bad(source, f"sheet.page must be one of {sorted(PAGE_SIZES_MM)}")
+    _positive(source, "sheet.columns", sheet.columns)
+    _positive(source, "sheet.rows", sheet.rows)
+    width, height = template.width_mm, template.height_mm
+    page_w, page_h = PAGE_SIZES_MM[sheet.page]
+    right, bottom = sheet.origin(sheet.per_page - 1, width, height)
+    if right + width > page_w + 1e-6 or bottom + height > page_h + 1e-6:
+        raise _bad(
+            source,
+            f"{sheet.columns}x{sheet.rows} labels of {width}x{height} mm do not fit on "
+            f"{sheet.page}",
+        )
+
+
+def _check_text(text_field: TextField, where: str, source: str) -> None:
+    for key in ("id", "text"):
+        if not getattr(text_field, key):
+            raise _bad(source, f"{where}.{key} must be a non-empty string")
+    if text_field.font not in FONTS:
+        raise _bad(source, f"{where}.font must be one of {list(FONTS)}")
+    if text_field.align not in ("left", "center"):
+        raise _bad(source, f"{where}.align must be 'left' or 'center'")
+    _check_box(text_field.box, where, source)
+    _positive(source, f"{where}.size_pt", text_field.size_pt)
+    _positive(source, f"{where}.min_size_pt", text_field.min_size_pt)
+    _positive(source, f"{where}.max_lines", text_field.max_lines)
     try:
-        unknown = [name for name in field_.bindings if name not in BINDINGS]
+        unknown = [name for name in text_field.bindings if name not in BINDINGS]
     except ValueError as exc:
-        raise _bad(reader.source, f"{where}.text is not a valid format string: {exc}") from exc
+        raise _bad(source, f"{where}.text is not a valid format string: {exc}") from exc
     if unknown:
         raise _bad(
-            reader.source,
-            f"{where}.text uses unknown field(s) {unknown}; known: {', '.join(BINDINGS)}",
+            source, f"{where}.text uses unknown field(s) {unknown}; known: {', '.join(BINDINGS)}"
         )
-    if field_.min_size_pt > field_.size_pt:
-        raise _bad(reader.source, f"{where}.min_size_pt is larger than size_pt")
-    return field_
-
-
-def _barcode_field(reader: _Reader, raw: Any, where: str) -> BarcodeField:
-    item = reader.table(
-        raw, where, {"id", "kind", "payload", "x_mm", "y_mm", "width_mm", "height_mm",
-                     "min_module_mm"},
-    )  # fmt: skip
-    try:
-        kind = BarcodeKind(reader.text(item, f"{where}.kind"))
-        payload = PayloadKind(reader.text(item, f"{where}.payload", "registration_id"))
-    except ValueError as exc:
-        raise _bad(
-            reader.source,
-            f"{where}: kind must be one of {[k.value for k in BarcodeKind]} and payload one of "
-            f"{[p.value for p in PayloadKind]}",
-        ) from exc
-    return BarcodeField(
-        id=reader.text(item, f"{where}.id"),
-        kind=kind,
-        payload=payload,
-        box=_box(reader, item, where),
-        min_module_mm=reader.positive(item, f"{where}.min_module_mm", 0.25),
-    )
-
-
-def _box(reader: _Reader, item: Mapping[str, Any], where: str) -> Box:
-    return Box(
-        x_mm=reader.number(item, f"{where}.x_mm"),
-        y_mm=reader.number(item, f"{where}.y_mm"),
-        width_mm=reader.positive(item, f"{where}.width_mm"),
-        height_mm=reader.positive(item, f"{where}.height_mm"),
-    )
+    if text_field.min_size_pt > text_field.size_pt:
+        raise _bad(source, f"{where}.min_size_pt is larger than size_pt")
 
 
 def _check_geometry(template: LabelTemplate, source: str) -> None:
@@ -735,39 +661,6 @@ def _bad(source: str, why: str) -> LabelTemplateError:
         remedy="Correct the template file (see docs/operator-guide.md, Labels).",
         template=source,
     )
-
-
-class _Reader:
-    """Typed access to raw TOML values with errors that name the file and the key."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def table(self, raw: Any, where: str, known: set[str]) -> dict[str, Any]:
-        if not isinstance(raw, dict):
-            raise _bad(self.source, f"{where or 'the file'} must be a table")
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise _bad(self.source, f"unknown key(s) {unknown} in {where or 'the top level'}")
-        return raw
-
-    def text(self, raw: Mapping[str, Any], key: str, default: str | None = None) -> str:
-        value = raw.get(key.rpartition(".")[2], default)
-        if not isinstance(value, str) or (default is None and not value):
-            raise _bad(self.source, f"{key} must be a non-empty string")
-        return value
-
-    def number(self, raw: Mapping[str, Any], key: str, default: float | None = None) -> float:
-        value = raw.get(key.rpartition(".")[2], default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _bad(self.source, f"{key} must be a number")
-        return float(value)
-
-    def positive(self, raw: Mapping[str, Any], key: str, default: float | None = None) -> float:
-        value = self.number(raw, key, default)
-        if value <= 0:
-            raise _bad(self.source, f"{key} must be greater than zero")
-        return value
 
 
 # ------------------------------------------------------------------------------------- reports

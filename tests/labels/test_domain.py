@@ -1,4 +1,4 @@
-"""Pure label rules: template parsing, fitting, payloads, scan parsing, batch summaries."""
+"""Label rules: template parsing (the adapter over the domain checks), fitting, payloads, scan parsing, batch summaries."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from station.adapters.labels.templates import parse_template
 from station.domain.errors import LabelTemplateError, ScanMismatchError
 from station.domain.labels import (
     BarcodeKind,
@@ -20,7 +21,6 @@ from station.domain.labels import (
     gs1_digital_link,
     is_valid_gtin,
     parse_scanned,
-    parse_template,
     summarize_batch,
 )
 from tests.labels.records import LONGEST_ID, symmetric_manifest, tpm_manifest
