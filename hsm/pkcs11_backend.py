@@ -103,7 +103,7 @@ def reload_module(path: str = DEFAULT_MODULE) -> None:
     SoftHSM2 scans its token directory only when initialised; an admin who creates a token while
     the station runs needs this. Does nothing if the module is not loaded.
     """
-    with _libs_lock, _logins_lock:
+    with _module_lock(path), _libs_lock, _logins_lock:
         lib = _libs.get(path)
         if lib is not None:
             # re-initialising closes every session and login of the module
@@ -185,25 +185,26 @@ class _Login:
     users: int = 0
 
 
-_TokenKey = tuple[str, str, bytes]  # (module, token label, serial)
-_logins: dict[_TokenKey, _Login] = {}
+_logins: dict[tuple[str, str, bytes], _Login] = {}  # (module, token label, serial) -> login
 _logins_lock = threading.Lock()
-_token_locks: dict[_TokenKey, threading.RLock] = {}
-_token_locks_guard = threading.Lock()
+_module_locks: dict[str, threading.RLock] = {}
+_module_locks_guard = threading.Lock()
 
 
-def _token_lock(key: _TokenKey) -> threading.RLock:
-    """The one lock of a token: every operation on any of its sessions holds it.
+def _module_lock(path: str) -> threading.RLock:
+    """The HSM lock of one PKCS#11 module: every call into the module, on any token, holds it.
 
-    A token signs one request at a time anyway, and python-pkcs11 sessions and the objects found
-    through them are not safe to use from several threads at once (SoftHSM2 answers
-    CKR_OPERATION_ACTIVE when two threads sign through one key). Slot workers each hold their own
-    session on the same CA token, so the lock belongs to the token, not to a session; other
-    tokens are never held up by it. Re-entrant, because opening a key finds objects and reads
-    attributes under the same lock.
+    python-pkcs11 initialises a module with ``C_Initialize(NULL_PTR)``, which tells it that the
+    application will not call it from several threads at once; SoftHSM2 then switches its own
+    mutexes off, so two slot workers opening sessions or signing at the same time corrupt its
+    session table ("token not present", CKR_OPERATION_ACTIVE). Serialising here, inside hsm/,
+    covers every caller (slot workers, a push deriving device keys, an export signing its
+    manifest). A token is reached through one module, so this is the lock of every token that
+    module serves; tokens behind another module (a second HSM) never wait for it. Re-entrant,
+    because opening a key finds objects and reads attributes under the same lock.
     """
-    with _token_locks_guard:
-        return _token_locks.setdefault(key, threading.RLock())
+    with _module_locks_guard:
+        return _module_locks.setdefault(path, threading.RLock())
 
 
 def _pin_tag(pin: str) -> bytes:
@@ -232,11 +233,18 @@ def _absent(uri: Pkcs11Uri) -> TokenNotFoundError:
 class _Session:
     """One logged-in session on one token, shared by the key objects opened through it.
 
-    ``lock`` is the token's lock (:func:`_token_lock`): hold it for every call into the session.
+    ``lock`` is its module's lock (:func:`_module_lock`): hold it for every call into the session.
     """
 
     def __init__(self, uri: Pkcs11Uri, pin_source: PinSource, *, rw: bool) -> None:
         self.uri = uri
+        self.lock = _module_lock(module_path(uri))
+        with self.lock:
+            self._open(pin_source, rw=rw)
+        self._closed = False
+
+    def _open(self, pin_source: PinSource, *, rw: bool) -> None:
+        uri = self.uri
         lib = _lib(module_path(uri))
         query: dict[str, str] = {}
         if uri.token:
@@ -256,8 +264,7 @@ class _Session:
         source = PinSource(file=Path(uri.pin_source)) if uri.pin_source else pin_source
         pin = source.resolve(f"the PIN of {uri.describe()}")
         self._login_key = (module_path(uri), token.label, getattr(token, "serial", b""))
-        self.lock = _token_lock(self._login_key)
-        with self.lock, _logins_lock:
+        with _logins_lock:
             login = _logins.get(self._login_key)
             try:
                 if login is None:
@@ -273,7 +280,6 @@ class _Session:
             except p11e.PKCS11Error as exc:
                 raise_translated(exc, uri)
             login.users += 1
-        self._closed = False
 
     @staticmethod
     def _log_in(token: Any, pin: str, *, rw: bool) -> tuple[Any, _Login]:

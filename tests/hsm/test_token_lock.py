@@ -1,15 +1,16 @@
-"""One lock per PKCS#11 token, taken inside hsm/ by every operation on a token session.
+"""The HSM lock inside hsm/: one per PKCS#11 module, taken by every operation on its tokens.
 
 Slot workers sign certificates, a push derives device keys and an export signs its manifest,
 each through its own session on the same SoftHSM2 token; nothing outside hsm/ serialises them.
-The token-side calls are counted: at most one runs per token at any moment, none fails, and a
-second token is never held up by the first one's lock.
+The token-side calls are counted: at most one runs per token at any moment and none fails; a
+token behind another module is never held up by the first module's lock.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import shutil
 import threading
 import uuid
 from collections import Counter
@@ -137,18 +138,26 @@ def test_signing_and_derivation_on_one_token_are_serialised(
 
 
 @pytest.fixture
-def second_token(softhsm: SoftHsmToken) -> Iterator[SoftHsmToken]:
-    """Another token in the same SoftHSM2 directory (the module is re-initialised to see it)."""
+def second_module(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[tuple[SoftHsmToken, str]]:
+    """Another token, reached through a second PKCS#11 module (its own copy of SoftHSM2)."""
     other = create_token(Path(softhsm.conf).parent, f"t-{uuid.uuid4().hex[:8]}", pin=softhsm.pin)
-    activate(other.conf)
-    yield other
+    activate(other.conf)  # the first module sees the new token too
+    module = tmp_path / "libsofthsm2-second.so"  # a copy loads as a module of its own
+    shutil.copyfile(softhsm.module, module)
+    yield other, str(module)
 
 
-def test_the_lock_belongs_to_one_token_and_never_holds_up_another(
-    softhsm: SoftHsmToken, second_token: SoftHsmToken, pins: PinSource, calls: _TokenCalls
+def test_the_lock_belongs_to_one_module_and_never_holds_up_another(
+    softhsm: SoftHsmToken,
+    second_module: tuple[SoftHsmToken, str],
+    pins: PinSource,
+    calls: _TokenCalls,
 ) -> None:
+    second_token, module = second_module
     first = hsm.generate_key(softhsm.uri("ca"), "ec-p256", pin_source=pins)
-    other = hsm.generate_key(second_token.uri("ca"), "ec-p256", pin_source=pins)
+    other = hsm.generate_key(
+        f"{second_token.uri('ca')}?module-path={module}", "ec-p256", pin_source=pins
+    )
     entered, release = threading.Event(), threading.Event()
     calls.hold[softhsm.label] = (entered, release)
     other_signed = threading.Event()
@@ -164,7 +173,7 @@ def test_the_lock_belongs_to_one_token_and_never_holds_up_another(
         other_signed.set()
 
     def release_after_other() -> None:
-        # the first token's call is still inside while the second token signs
+        # the first module's call is still inside while the second module's token signs
         assert other_signed.wait(_DEADLINE_S)
         assert calls.active[softhsm.label] == 1
         release.set()
