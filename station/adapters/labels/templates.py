@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 from station.adapters.labels.barcodes import ReportlabMeasurer
 from station.adapters.tomlfile import build, parse_toml, read_toml
 from station.domain.errors import LabelTemplateError, NotFoundError
-from station.domain.labels import (
+from station.domain.labels.checks import check_template
+from station.domain.labels.layout import check_template_fits
+from station.domain.labels.model import (
     BINDINGS,
     DEFAULT_LIMITS,
     BarcodeField,
@@ -26,8 +28,6 @@ from station.domain.labels import (
     PayloadKind,
     SheetLayout,
     TextField,
-    check_template,
-    check_template_fits,
 )
 
 # The templates shipped with the project (repository layout: <root>/templates/labels).
