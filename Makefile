@@ -6,7 +6,9 @@ STATION := $(VENV)/bin/station
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap system-deps demo demo-gui test lint typecheck layers pytest gui bench clean package
+AGENT_HOST_BUILD := build/agent/host
+
+.PHONY: help bootstrap system-deps demo demo-gui test lint typecheck layers pytest gui bench clean package agent
 
 help:
 	@echo "make demo   set up everything, then run the lab demo end to end"
@@ -16,19 +18,20 @@ help:
 	@echo "make bench  run the benchmarks (figures go to docs/performance.md by hand)"
 	@echo "make lint   ruff + mypy + import-linter only"
 	@echo "make package  one-folder app in dist/station (PyInstaller) + its smoke test"
+	@echo "make agent  build the C board agent (agent/) and run its unit tests"
 
 system-deps:
 	@bash packaging/install-system-deps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lab/pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e ./lab
 	@touch $(STAMP)
 
 # Issue 16: Microsoft's Node device SDK for the lab's TPM boards (package-lock.json pins it;
 # .npmrc skips install scripts: tss.js needs no native module for its TPM-simulator socket).
-NODE_DIR := station/lab/node
+NODE_DIR := lab/station_lab/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
 
 $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
@@ -44,8 +47,8 @@ demo-gui: bootstrap
 	$(STATION) demo --gui
 
 lint: bootstrap
-	$(VENV)/bin/ruff check station hsm tests benchmarks
-	$(VENV)/bin/ruff format --check station hsm tests benchmarks
+	$(VENV)/bin/ruff check station hsm lab tests benchmarks
+	$(VENV)/bin/ruff format --check station hsm lab tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -55,8 +58,15 @@ typecheck: bootstrap
 layers: bootstrap
 	$(VENV)/bin/lint-imports
 
-pytest: bootstrap
+pytest: bootstrap agent
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+# The C board agent (docs/agent-porting.md): the host port the lab runs with --firmware c, and
+# the core's unit tests (ctest).
+agent: system-deps
+	cmake -S agent -B $(AGENT_HOST_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(AGENT_HOST_BUILD) -j2
+	ctest --test-dir $(AGENT_HOST_BUILD) --output-on-failure
 
 test: lint pytest
 

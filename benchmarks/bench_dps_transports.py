@@ -35,8 +35,8 @@ import paho.mqtt.client as paho
 from azure.iot.device import ProvisioningDeviceClient, ProxyOptions
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
-from station.lab.dps import DpsOptions, LocalDps
-from station.lab.firstboot import (
+from station_lab.dps import DpsOptions, LocalDps
+from station_lab.firstboot import (
     DeviceRegistrationClient,
     DpsEndpoint,
     SymmetricKeyCredential,

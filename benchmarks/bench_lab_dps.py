@@ -21,8 +21,8 @@ from pathlib import Path
 import requests
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
-from station.lab.dps import DpsOptions, LocalDps
-from station.lab.dps.auth import OWNER_POLICY, make_token
+from station_lab.dps import DpsOptions, LocalDps
+from station_lab.dps.auth import OWNER_POLICY, make_token
 
 DPS_CEILING_CALLS_PER_S = 1000 / 60
 

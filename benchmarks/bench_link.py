@@ -21,7 +21,7 @@ from tpm2_pytss import ESAPI
 
 from station.adapters.board.session import BoardSession, open_session
 from station.adapters.tpm.tcti import BoardTcti
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.runner import LabBoards
 
 
 def _moved(session: BoardSession) -> int:

@@ -37,9 +37,9 @@ from hsm.softhsm import activate, create_token
 from station.bootstrap import Station, build_station
 from station.config import load_config
 from station.domain.records import Role
-from station.lab.boards.runner import LabBoards
 from station.services.provision import ProvisionRequest
 from station.services.provision_line import ProvisionLine
+from station_lab.boards.runner import LabBoards
 
 BAUD = 115_200
 PIN = "1234"

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _identities import fill, station_in
 
-from station.lab.dps import DpsOptions, LocalDps
+from station_lab.dps import DpsOptions, LocalDps
 
 LIMIT = 1000  # DPS operations per minute
 

@@ -38,9 +38,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from station.domain.errors import DeviceRegistrationError
 from station.domain.registration import tpm_registration_id
-from station.lab.dps import DpsOptions, LocalDps
-from station.lab.dps.tpm_challenge import make_challenge
-from station.lab.firstboot import (
+from station_lab.dps import DpsOptions, LocalDps
+from station_lab.dps.tpm_challenge import make_challenge
+from station_lab.firstboot import (
     DeviceRegistrationClient,
     DeviceTpm,
     DpsEndpoint,
@@ -48,7 +48,7 @@ from station.lab.firstboot import (
     TpmCredential,
     X509Credential,
 )
-from station.lab.swtpm import SocketSwtpm
+from station_lab.swtpm import SocketSwtpm
 
 DPS_CEILING_PER_S = 1000 / 60
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from station.adapters.board.session import BoardSession, open_session
 from station.adapters.tpm.ek_certs import X509EkCertificateVerifier
 from station.adapters.tpm.identity import BoardTpmIdentityReader
-from station.lab.boards.runner import LabBoards
-from station.lab.swtpm import SocketSwtpm
+from station_lab.boards.runner import LabBoards
+from station_lab.swtpm import SocketSwtpm
 
 BAUD = 115_200
 STEPS = ("EK (ReadPublic 0x81010001)", "EK certificate (NV read + check)", "residency proof")

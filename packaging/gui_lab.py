@@ -26,9 +26,9 @@ from hsm.softhsm import activate, create_token
 from station.bootstrap import Station, build_station
 from station.config import StationConfig, load_config
 from station.domain.records import Role
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoard, LabBoards
-from station.lab.dps.app import DpsOptions, running_dps
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoard, LabBoards
+from station_lab.dps.app import DpsOptions, running_dps
 
 LAB_PIN = "1234"  # the throwaway SoftHSM2 token's user PIN
 BATCH = "WO-1001"
@@ -124,7 +124,7 @@ def gui_lab(
             for name, (role, pin, badge) in PEOPLE.items():
                 admin.operators().add(name, role, pin=pin, badge=badge)
             admin.batches().open(name=BATCH, product="lab-x509", size=batch_size)
-            lab = stack.enter_context(admin.lab_boards(baud=baud))
+            lab = stack.enter_context(LabBoards.for_station(admin.config, baud=baud))
             started: list[LabBoard] = []
             for number in range(1, boards + 1):
                 fault = (faults or {}).get(number)

@@ -24,13 +24,17 @@ PACKAGES=(
   desktop-file-utils
 )
 
-# Issue 16: the lab's TPM boards register with Microsoft's Node device SDK (station/lab/node,
+# Issue 16: the lab's TPM boards register with Microsoft's Node device SDK (lab/station_lab/node,
 # installed by `make bootstrap` with `npm ci`). Debian's nodejs has npm in a package of its own;
 # a nodejs that bundles npm (NodeSource) must not get Debian's npm on top.
 PACKAGES+=(nodejs)
 if ! command -v npm >/dev/null 2>&1; then
   PACKAGES+=(npm)
 fi
+
+# Issue #17, the C board agent (agent/, `make agent`): CMake and the C compiler for the core and
+# its host port, mbedTLS for the device key through the PSA Crypto API.
+PACKAGES+=(cmake gcc libmbedtls-dev)
 
 # A python without the venv module (Debian's split python3) needs python3-venv as well.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

@@ -27,7 +27,7 @@ from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QApplication
 
 from station.gui.main_window import MainWindow
-from station.lab.boards.faults import Faults
+from station_lab.boards.faults import Faults
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
 SIZE = (1366, 768)

@@ -45,9 +45,9 @@ from station.services.tpm_identity import TpmIdentityService
 from station.services.tpm_trust import TpmTrustService
 
 if TYPE_CHECKING:
+    from station.adapters.board.conformance import ConformanceReport
     from station.adapters.board.discovery import BoardDiscovery
     from station.adapters.outputs import OwnedPaths
-    from station.lab.boards.runner import LabBoards
     from station.services.labels import LabelService
 
 
@@ -131,18 +131,29 @@ class Station:
         return BoardDiscovery(
             SlotBindings(board.slots_file or self.config.data_dir / "slots.toml"),
             usb_ids=board.usb_ids,
-            lab_registry=self.config.lab_dir / "boards.json",
+            lab_registry=self.config.lab_registry,
         )
 
-    def lab_boards(self, *, baud: int | None = None, lab_dir: Path | None = None) -> LabBoards:
-        """A runner for virtual boards under the lab directory (the caller stops it)."""
-        from station.lab.boards.runner import LabBoards
+    def board_conformance(self, port: str, *, allow_lock: bool = False) -> ConformanceReport:
+        """Run the board conformance suite against the board on ``port`` (raw frames, no retries).
 
-        return LabBoards(
-            lab_dir or self.config.lab_dir,
-            baud=self.config.board.baud if baud is None else baud,
-            registry=self.config.lab_dir / "boards.json",
-        )
+        Raises:
+            BoardDisconnectedError: the port cannot be opened.
+        """
+        from station.adapters.board.conformance_clauses import run_conformance
+        from station.adapters.board.transport import SerialTransport
+
+        board = self.config.board
+        transport = SerialTransport(port, board.baud)
+        try:
+            return run_conformance(
+                transport,
+                allow_lock=allow_lock,
+                timeout_s=board.timeout_s,
+                slow_timeout_s=board.slow_timeout_s,
+            )
+        finally:
+            transport.close()
 
     def for_thread(self) -> Station:
         """A sibling station for another thread: same config and clock, its own connections."""

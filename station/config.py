@@ -214,6 +214,14 @@ class StationConfig:
         """The lab's working directory."""
         return self.lab.dir or self.data_dir / "lab"
 
+    @property
+    def lab_registry(self) -> Path:
+        """The file the lab publishes its running boards in and board discovery reads.
+
+        Data, not code, is the only link between the station and the lab package.
+        """
+        return self.lab_dir / "boards.json"
+
 
 _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "STATION_DATA_DIR": ("station", "data_dir"),

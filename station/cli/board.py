@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import click
 
 from station.cli.common import (
@@ -99,3 +101,63 @@ def bind(state: CliState, slot: str, location: str | None, as_json: bool) -> Non
         echo_json({"slot": slot, "location": found.location, "device": found.device})
         return
     click.echo(f"slot {slot} -> USB port {found.location} (now {found.device})")
+
+
+@board.command()
+@click.argument("port")
+@click.option(
+    "--lock",
+    "allow_lock",
+    is_flag=True,
+    help="Also check the manufacturing lock: this locks the board for good.",
+)
+@json_option
+@pass_state
+def conformance(state: CliState, port: str, allow_lock: bool, as_json: bool) -> None:
+    """Check that the firmware on PORT speaks the board protocol: a verdict per spec clause.
+
+    Run it on a sample board in manufacturing mode: it starts with a factory reset and writes
+    test objects and keys. Exit status 1 when a clause fails.
+    """
+    with open_station(state) as station:
+        if not port.startswith("/") and "://" not in port:
+            port = station.discovery().board_in(port).device
+        report = station.board_conformance(port, allow_lock=allow_lock)
+    if as_json:
+        echo_json(
+            {
+                "port": report.port,
+                "passed": report.passed,
+                "board": None
+                if report.board is None
+                else {
+                    "serial": report.board.serial,
+                    "model": report.board.model,
+                    "firmware": report.board.firmware,
+                    "capabilities": list(report.board.capabilities),
+                },
+                "clauses": [
+                    {
+                        "clause": r.clause,
+                        "title": r.title,
+                        "verdict": r.verdict.value,
+                        "detail": r.detail,
+                    }
+                    for r in report.results
+                ],
+            }
+        )
+    else:
+        if report.board is not None:
+            b = report.board
+            click.echo(f"board: {b.model} {b.hardware}, firmware {b.firmware}, serial {b.serial}")
+        for r in report.results:
+            colour = {"PASS": "green", "FAIL": "red"}.get(r.verdict.value, "yellow")
+            verdict = click.style(r.verdict.value, fg=colour)
+            click.echo(f"§{r.clause:<13} {verdict:<4}  {r.title}: {r.detail}")
+        tally = Counter(r.verdict.value for r in report.results)
+        counts = ", ".join(f"{tally[v]} {v}" for v in ("PASS", "FAIL", "SKIP"))
+        overall = "CONFORMS" if report.passed else "DOES NOT CONFORM"
+        click.echo(f"{overall}: {counts}")
+    if not report.passed:
+        raise click.exceptions.Exit(1)

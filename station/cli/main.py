@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
@@ -19,11 +20,9 @@ from station.cli import (
     board,
     ca,
     db,
-    demo,
     devices,
     gui,
     init,
-    lab,
     label,
     manifest,
     operator,
@@ -34,6 +33,10 @@ from station.cli.common import CliState, term
 from station.domain.errors import StationError
 
 log = logging.getLogger(__name__)
+
+# Commands other distributions add (the lab's `station lab` and `station demo`); a production
+# install has none.
+PLUGIN_GROUP = "station.cli"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -59,16 +62,30 @@ cli.add_command(init.init)
 cli.add_command(db.db)
 cli.add_command(devices.devices)
 cli.add_command(board.board)
-cli.add_command(lab.lab)
 cli.add_command(ca.ca)
 cli.add_command(gui.gui)
-cli.add_command(demo.demo)
 cli.add_command(operator.operator)
 cli.add_command(provision.provision)
 cli.add_command(label.label)
 cli.add_command(batch.batch)
 cli.add_command(manifest.manifest)
 cli.add_command(tpm.tpm)
+
+
+def _add_plugin_commands(group: click.Group) -> None:
+    """Add the commands installed distributions publish under :data:`PLUGIN_GROUP`."""
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            command = entry.load()
+        except (ImportError, AttributeError) as exc:
+            log.warning(
+                "command '%s' from %s is broken, left out: %s", entry.name, entry.value, exc
+            )
+            continue
+        group.add_command(command, entry.name)
+
+
+_add_plugin_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> int:

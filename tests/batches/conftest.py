@@ -24,8 +24,8 @@ import hsm
 from station.bootstrap import Station, build_station
 from station.config import load_config
 from station.domain.manifest import Attestation
-from station.lab.dps import DpsOptions, LocalDps
 from station.services.identities import record_identity
+from station_lab.dps import DpsOptions, LocalDps
 from tests.dps.conftest import new_cert, new_ek
 from tests.hsm.helpers import fresh_token
 

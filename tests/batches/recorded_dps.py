@@ -21,7 +21,7 @@ from typing import Any
 
 from station.domain.errors import EnrollmentServiceError
 from station.domain.pushes import BulkItemError
-from station.lab.dps.validation import certificate_info
+from station_lab.dps.validation import certificate_info
 
 RECORDINGS = Path(__file__).resolve().parent / "data" / "dps_recorded_shapes.json"
 GENERATED_KEY_BYTES = 64  # what real DPS generates when a key is sent as null

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from station.domain.pushes import PushState
-from station.lab.dps import FaultPlan
+from station_lab.dps import FaultPlan
 from tests.batches.conftest import dps_ids
 
 COUNT = 300

@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 
 from station.adapters.board.session import BoardSession, open_session
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.runner import LabBoards
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[LabBoards]:
-    """A lab runner (unpaced link, so tests are fast); every board stops at teardown."""
-    runner = LabBoards(tmp_path / "lab", baud=0)
+def lab(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LabBoards]:
+    """A lab runner (unpaced link, so tests are fast); every board stops at teardown.
+
+    Python boards unless parametrized indirectly with ``c`` (the C agent's host port).
+    """
+    runner = LabBoards(tmp_path / "lab", baud=0, firmware=getattr(request, "param", "python"))
     try:
         yield runner
     finally:

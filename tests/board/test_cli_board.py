@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from station.cli.main import main
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.runner import LabBoards
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from serial.tools.list_ports_common import ListPortInfo
 from station.adapters.board.discovery import BoardDiscovery, HotplugMonitor, SlotBindings
 from station.domain.boards import PlugChange, SlotEvent
 from station.domain.errors import BoardError, BoardNotFoundError
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.runner import LabBoards
 
 
 def _usb(device: str, location: str, serial: str = "", vid: int = 0x2E8A) -> ListPortInfo:

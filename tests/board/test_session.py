@@ -14,11 +14,13 @@ from tpm2_pytss.utils import NVReadEK, create_ek_template
 from station.adapters.board.session import BoardSession
 from station.adapters.tpm.tcti import BoardTcti
 from station.domain.errors import BoardReportedError
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
 from station.protocol.messages import Status
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
 
 Connect = Callable[..., BoardSession]
+#: The session against both reference firmwares: the Python board and the C agent.
+pytestmark = pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
 
 
 def _status(exc: pytest.ExceptionInfo[BoardReportedError]) -> int:

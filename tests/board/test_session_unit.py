@@ -12,9 +12,9 @@ import pytest
 from station.adapters.board.session import BoardSession
 from station.cli.main import main
 from station.domain.errors import BoardProtocolError
-from station.lab.boards.firmware import Firmware
-from station.lab.boards.state import BoardState, Identity
 from station.protocol.framing import FrameDecoder, encode_frame
+from station_lab.boards.firmware import Firmware
+from station_lab.boards.state import BoardState, Identity
 
 
 class FirmwareTransport:

@@ -2,7 +2,7 @@ import os
 import signal
 from pathlib import Path
 
-from station.lab.demo import DEMO_BOARDS, run_demo
+from station_lab.demo import DEMO_BOARDS, run_demo
 
 
 def _children() -> set[int]:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from tpm2_pytss.types import TPM2B_PUBLIC
 
-from station.lab.dps import DpsOptions, LocalDps
+from station_lab.dps import DpsOptions, LocalDps
 
 # The TCG default EK policy (PolicySecret(TPM_RH_ENDORSEMENT)), as in every SDK's EK template.
 EK_AUTH_POLICY = bytes.fromhex("837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa")

@@ -7,8 +7,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from station.lab.dps import auth
-from station.lab.dps.errors import ApiError
+from station_lab.dps import auth
+from station_lab.dps.errors import ApiError
 
 HOST = "127.0.0.1:4443"
 

@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from station.lab.dps import auth
+from station_lab.dps import auth
 
 
 @pytest.fixture

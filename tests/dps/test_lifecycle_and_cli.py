@@ -16,7 +16,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
 from station.domain.errors import LabDpsError
-from station.lab.dps import DpsOptions, LocalDps, read_access_log
+from station_lab.dps import DpsOptions, LocalDps, read_access_log
 
 
 def _sym(reg_id: str):

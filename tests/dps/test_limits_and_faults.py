@@ -8,8 +8,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from station.domain.errors import LabDpsError
-from station.lab.dps import FaultPlan, LocalDps
-from station.lab.dps.limits import FaultInjector, RateLimiter, retry_after_headers
+from station_lab.dps import FaultPlan, LocalDps
+from station_lab.dps.limits import FaultInjector, RateLimiter, retry_after_headers
 
 
 def _sym(reg_id: str):

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from station.domain.errors import LabDpsError
-from station.lab.dps import DpsOptions, LinkedHub, LocalDps, auth
+from station_lab.dps import DpsOptions, LinkedHub, LocalDps, auth
 
 SYM = {"attestation": {"type": "symmetricKey"}}
 DEV_1 = json.dumps({"registrationId": "dev-1", **SYM})
@@ -174,7 +174,7 @@ def test_device_registrations_are_limited_per_minute(dps_options: DpsOptions) ->
 def test_a_body_shorter_than_its_content_length_is_408_once_it_stalls(
     dps: LocalDps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from station.lab.dps import server
+    from station_lab.dps import server
 
     monkeypatch.setattr(server, "BODY_TIMEOUT_S", 0.3)  # real default: 5 s
     # _raw reads with a 10 s time-out: the answer comes before the 30 s connection time-out

@@ -16,7 +16,7 @@ from tpm2_pytss.constants import ESYS_TR
 from tpm2_pytss.utils import NVReadEK, create_ek_template
 
 from station.domain.registration import tpm_registration_id
-from station.lab.swtpm import SocketSwtpm
+from station_lab.swtpm import SocketSwtpm
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from station.lab.dps import validation
-from station.lab.dps.errors import ApiError
+from station_lab.dps import validation
+from station_lab.dps.errors import ApiError
 
 
 def _cert_pem() -> bytes:

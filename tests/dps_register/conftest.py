@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from station.domain.errors import DeviceRegistrationError
-from station.lab.dps import DpsOptions, LinkedHub, LocalDps
-from station.lab.firstboot import DeviceRegistrationClient, DeviceTpm, DpsEndpoint
-from station.lab.swtpm import SocketSwtpm
+from station_lab.dps import DpsOptions, LinkedHub, LocalDps
+from station_lab.firstboot import DeviceRegistrationClient, DeviceTpm, DpsEndpoint
+from station_lab.swtpm import SocketSwtpm
 
 HUBS = (
     LinkedHub("hub-a.azure-devices.net", latency_ms=40),

@@ -16,7 +16,7 @@ from typing import Any
 
 from azure.iot.device import X509, ProvisioningDeviceClient, ProxyOptions
 
-from station.lab.dps import LocalDps
+from station_lab.dps import LocalDps
 
 TRANSPORTS = {"mqtt": False, "mqtt-ws": True}  # access-log transport -> SDK websockets flag
 

@@ -15,9 +15,9 @@ import pytest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
 from station.domain.errors import DeviceRegistrationError, LabDpsError
-from station.lab.dps import LinkedHub, LocalDps
-from station.lab.dps.service import ApiRequest
-from station.lab.firstboot import DeviceRegistrationClient, SymmetricKeyCredential, sas_token
+from station_lab.dps import LinkedHub, LocalDps
+from station_lab.dps.service import ApiRequest
+from station_lab.firstboot import DeviceRegistrationClient, SymmetricKeyCredential, sas_token
 
 from .conftest import HUBS, Webhook
 
@@ -80,7 +80,7 @@ def test_hashed_is_close_to_even_over_1000_devices(
 
 
 def test_hashed_respects_weights() -> None:
-    from station.lab.dps.allocation import AllocationContext, Allocator
+    from station_lab.dps.allocation import AllocationContext, Allocator
 
     allocator = Allocator([LinkedHub("big", weight=3), LinkedHub("small", weight=1)])
     counts = Counter(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
-from station.lab.firstboot import DeviceRegistrationClient, DpsEndpoint, SymmetricKeyCredential
+from station_lab.firstboot import DeviceRegistrationClient, DpsEndpoint, SymmetricKeyCredential
 
 
 @pytest.fixture

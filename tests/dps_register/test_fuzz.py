@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tpm2_pytss.types import TPM2B_PUBLIC
 
-from station.lab.dps import LocalDps
-from station.lab.dps.errors import ApiError
-from station.lab.dps.service import ApiRequest
+from station_lab.dps import LocalDps
+from station_lab.dps.errors import ApiError
+from station_lab.dps.service import ApiRequest
 
 
 def _public(attributes: str) -> str:

@@ -23,8 +23,8 @@ import pytest
 from azure.iot.device import exceptions as sdk_errors
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
-from station.lab.dps import DpsOptions, LocalDps
-from station.lab.firstboot import sas_token
+from station_lab.dps import DpsOptions, LocalDps
+from station_lab.firstboot import sas_token
 
 from .conftest import HUBS, Pki, issue
 from .sdk import TRANSPORTS, entries, new_key, sdk_client

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from amqtt.mqtt.connect import ConnectPacket, ConnectPayload, ConnectVariableHeader
 
-from station.lab.dps import mqtt_codec
-from station.lab.dps.mqtt_codec import MalformedPacket, PacketTooLarge
+from station_lab.dps import mqtt_codec
+from station_lab.dps.mqtt_codec import MalformedPacket, PacketTooLarge
 
 
 class Stream:

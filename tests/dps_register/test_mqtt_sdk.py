@@ -15,9 +15,9 @@ import pytest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
 from station.domain.errors import DeviceRegistrationError
-from station.lab.dps import LocalDps
-from station.lab.firstboot import DeviceRegistrationClient, DpsEndpoint, SymmetricKeyCredential
-from station.lab.firstboot.python_sdk import SdkRoute, register_with_python_sdk
+from station_lab.dps import LocalDps
+from station_lab.firstboot import DeviceRegistrationClient, DpsEndpoint, SymmetricKeyCredential
+from station_lab.firstboot.python_sdk import SdkRoute, register_with_python_sdk
 
 from .conftest import HUBS, Pki
 from .sdk import TRANSPORTS, derive, entries, new_key, sdk_client

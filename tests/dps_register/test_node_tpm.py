@@ -18,12 +18,12 @@ from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
 from station.domain.errors import DeviceRegistrationError
 from station.domain.registration import tpm_registration_id
-from station.lab.boards.tpm import Swtpm
-from station.lab.boards.tpm_tcti import open_device_tpm
-from station.lab.dps import LocalDps
-from station.lab.firstboot import DpsEndpoint
-from station.lab.firstboot.node_sdk import register_with_node_sdk
-from station.lab.firstboot.tpm_bridge import TpmSimulatorBridge
+from station_lab.boards.tpm import Swtpm
+from station_lab.boards.tpm_tcti import open_device_tpm
+from station_lab.dps import LocalDps
+from station_lab.firstboot import DpsEndpoint
+from station_lab.firstboot.node_sdk import register_with_node_sdk
+from station_lab.firstboot.tpm_bridge import TpmSimulatorBridge
 
 from .conftest import HUBS
 

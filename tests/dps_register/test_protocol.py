@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
-from station.lab.dps import DpsOptions, LocalDps
-from station.lab.dps.allocation import Allocator, LinkedHub
-from station.lab.dps.errors import ApiError
-from station.lab.dps.registration import DeviceApiSettings, DeviceRegistrationApi
-from station.lab.dps.service import ENROLLMENTS, ApiRequest, EnrollmentApi
-from station.lab.dps.store import DpsStore
-from station.lab.firstboot import (
+from station_lab.dps import DpsOptions, LocalDps
+from station_lab.dps.allocation import Allocator, LinkedHub
+from station_lab.dps.errors import ApiError
+from station_lab.dps.registration import DeviceApiSettings, DeviceRegistrationApi
+from station_lab.dps.service import ENROLLMENTS, ApiRequest, EnrollmentApi
+from station_lab.dps.store import DpsStore
+from station_lab.firstboot import (
     DeviceRegistrationClient,
     DpsEndpoint,
     SymmetricKeyCredential,
@@ -252,7 +252,7 @@ def test_stand_in_prints_its_id_scope(dps: LocalDps) -> None:
 def test_hub_registry_is_readable_over_the_lab_api(
     dps: LocalDps, service: DeviceProvisioningClient, device: DeviceRegistrationClient
 ) -> None:
-    from station.lab.dps.auth import READER_POLICY, make_token
+    from station_lab.dps.auth import READER_POLICY, make_token
 
     assignment = device.register(_enrolled(service, "lab-read-1"))
     token = make_token(dps.host_name, dps.policies[READER_POLICY])

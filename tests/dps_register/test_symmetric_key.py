@@ -12,8 +12,8 @@ import pytest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
 from station.domain.errors import DeviceRegistrationError
-from station.lab.dps import LocalDps
-from station.lab.firstboot import DeviceRegistrationClient, SymmetricKeyCredential, sas_token
+from station_lab.dps import LocalDps
+from station_lab.firstboot import DeviceRegistrationClient, SymmetricKeyCredential, sas_token
 
 from .conftest import call
 
@@ -200,7 +200,7 @@ def test_expired_and_foreign_tokens_are_refused(
 
 def test_client_takes_what_a_board_holds(dps: LocalDps, service: DeviceProvisioningClient) -> None:
     """The board's ``dps`` object and raw ``symkey`` bytes are enough to register."""
-    from station.lab.firstboot import DpsEndpoint
+    from station_lab.firstboot import DpsEndpoint
 
     raw = os.urandom(32)
     _enroll(service, "board-0001", base64.b64encode(raw).decode("ascii"))

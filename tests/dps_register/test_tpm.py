@@ -17,8 +17,8 @@ from tpm2_pytss.types import (
 
 from station.domain.errors import DeviceRegistrationError
 from station.domain.registration import tpm_registration_id
-from station.lab.dps import LocalDps
-from station.lab.firstboot import DeviceRegistrationClient, DeviceTpm, TpmCredential, sas_token
+from station_lab.dps import LocalDps
+from station_lab.firstboot import DeviceRegistrationClient, DeviceTpm, TpmCredential, sas_token
 
 from .conftest import call
 

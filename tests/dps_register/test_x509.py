@@ -6,8 +6,8 @@ import pytest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
 from station.domain.errors import DeviceRegistrationError
-from station.lab.dps import LocalDps
-from station.lab.firstboot import DeviceRegistrationClient, X509Credential
+from station_lab.dps import LocalDps
+from station_lab.firstboot import DeviceRegistrationClient, X509Credential
 
 from .conftest import Pki, call, issue
 
@@ -205,7 +205,7 @@ def test_leaf_only_chain_is_completed_from_enrolled_certificates(
     """Without the private chain API only the leaf is known; the ICA comes from the enrollment."""
     from cryptography.hazmat.primitives import serialization
 
-    from station.lab.dps.service import ApiRequest
+    from station_lab.dps.service import ApiRequest
 
     _group(
         service, "station-ica", {"signingCertificates": {"primary": {"certificate": pki.ica.pem}}}
@@ -222,7 +222,7 @@ def test_leaf_only_chain_is_completed_from_enrolled_certificates(
 
 
 def test_peer_chain_falls_back_to_the_leaf() -> None:
-    from station.lab.dps.server import peer_chain
+    from station_lab.dps.server import peer_chain
 
     class LeafOnly:
         _sslobj = object()  # no get_verified_chain, as on an interpreter without it

@@ -13,7 +13,7 @@ from station.bootstrap import build_station
 from station.cli.main import cli
 from station.config import load_config
 from station.gui.demo_front import GuiFrontEnd
-from station.lab.demo import DEMO_BOARDS, DEMO_LOGINS, QA, TECHNICIAN, run_demo
+from station_lab.demo import DEMO_BOARDS, DEMO_LOGINS, QA, TECHNICIAN, run_demo
 from tests.cli.test_demo import _children
 
 

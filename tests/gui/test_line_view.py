@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from station.domain.errors import PermissionDeniedError
-from station.lab.boards.faults import Faults
+from station_lab.boards.faults import Faults
 from tests.gui.conftest import WAIT_MS, log_in
 from tests.provision.conftest import Rig
 

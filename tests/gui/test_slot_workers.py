@@ -4,14 +4,15 @@ hot-plug starts boards swapped into a bound slot."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtWidgets import QApplication
 
 from station.domain.records import DeviceQuery
 from station.gui.line_view import SlotTile
-from station.lab.boards.faults import Faults
+from station_lab.boards.faults import Faults
 from tests.gui.conftest import WAIT_MS, log_in
-from tests.provision.conftest import Rig
+from tests.provision.conftest import BOTH_FIRMWARES, Rig
 
 DONE = ("PASS", "FAIL", "needs QA")
 
@@ -102,6 +103,7 @@ def test_the_operator_who_starts_a_board_is_the_one_audited(
     assert by_serial[second.serial] == {"ada"}
 
 
+@BOTH_FIRMWARES
 def test_serial_scans_go_to_the_slots_waiting_for_one(qtbot, rig: Rig, lab_station, window_of):
     boards = rig.lab.start(2, "se", Faults(no_serial=True))
     _window, line = _line_with_boards(qtbot, rig, lab_station, window_of, boards)
@@ -225,4 +227,27 @@ def test_a_rework_armed_for_one_board_never_voids_another(qtbot, rig: Rig, lab_s
     first_rid = f"lab-{first.serial.lower()}"
     statuses = sorted(c.status for c in lab_station.store().certificates_for(first_rid))
     assert statuses == ["installed", "voided"]
+    rig.verify()
+
+
+@pytest.mark.parametrize("rig", ["c"], indirect=True)
+@pytest.mark.parametrize(
+    ("kind", "batch"),
+    [("se", "WO-X509"), ("nokey", "WO-NOKEY"), ("nokey", "WO-SYM"), ("tpm", "WO-TPM")],
+)
+def test_every_flow_passes_on_c_boards_through_the_slot_worker(
+    qtbot, rig: Rig, lab_station, window_of, kind: str, batch: str
+):
+    (board,) = rig.lab.start(1, kind)
+    lab_station.discovery().bind_plugged("slot-1", board.location)
+    window = window_of(lab_station)
+    log_in(qtbot, window, "terry")
+    _select_batch(qtbot, window.line, batch)
+    tile = window.line.tiles["slot-1"]
+    qtbot.waitUntil(lambda: tile.step_label.text() == "ready", timeout=WAIT_MS)
+    window.line.start_slot("slot-1")
+    qtbot.waitUntil(lambda: tile.result in DONE, timeout=300_000)
+    assert tile.result == "PASS", tile.reason_label.text()
+    devices, _total = lab_station.devices().search(DeviceQuery(batch=batch))
+    assert [d.serial for d in devices] == [board.serial]
     rig.verify()

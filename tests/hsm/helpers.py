@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hsm.softhsm import SoftHsmToken, activate, create_token
-from station.lab.swtpm import SocketSwtpm
+from station_lab.swtpm import SocketSwtpm
 
 
 def fresh_token(directory: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:

@@ -11,10 +11,12 @@ import pytest
 
 from station.adapters.board.session import BoardSession
 from station.domain.errors import BoardDisconnectedError, BoardProtocolError, BoardTimeoutError
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
 
 Connect = Callable[..., BoardSession]
+#: Every lab fault here makes sense for a firmware written from the spec: run them on both.
+pytestmark = pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
 
 
 def test_bad_cable_sessions_complete_through_retries(lab: LabBoards, connect: Connect) -> None:

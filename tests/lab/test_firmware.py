@@ -8,15 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from station.lab.boards.faults import Faults, FaultSpecError
-from station.lab.boards.firmware import SLOW_TPM_PROFILE, Firmware
-from station.lab.boards.state import BoardState, Identity
 from station.protocol.messages import (
     Request,
     Status,
     decode_response,
     encode_request,
 )
+from station_lab.boards.faults import Faults, FaultSpecError
+from station_lab.boards.firmware import SLOW_TPM_PROFILE, Firmware
+from station_lab.boards.state import BoardState, Identity
 
 
 class EchoTpm:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from station.lab.boards.faults import Faults
-from station.lab.boards.firmware import Firmware
-from station.lab.boards.process import BoardLoop, Unplugged
-from station.lab.boards.state import BoardState, Identity
+from station_lab.boards.faults import Faults
+from station_lab.boards.firmware import Firmware
+from station_lab.boards.process import BoardLoop, Unplugged
+from station_lab.boards.state import BoardState, Identity
 
 
 class FakeClock:

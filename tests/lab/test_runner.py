@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from tpm2_pytss import ESAPI
 
 from station.adapters.board.session import BoardSession
 from station.adapters.tpm.tcti import BoardTcti
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LAB_VID, LabBoards
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LAB_VID, LabBoards
 
 Connect = Callable[..., BoardSession]
 
@@ -79,6 +80,7 @@ def test_identity_and_objects_survive_a_lab_restart(tmp_path: Path, connect: Con
         assert session.read("dps").generation == 1
 
 
+@pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
 def test_clone_fault_makes_two_boards_share_one_tpm_identity(
     lab: LabBoards, connect: Connect
 ) -> None:
@@ -88,13 +90,17 @@ def test_clone_fault_makes_two_boards_share_one_tpm_identity(
     assert _ek_public(connect(first.port)) == _ek_public(connect(clone.port))
 
 
+@pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
 def test_slow_tpm_profile_still_answers(lab: LabBoards, connect: Connect) -> None:
     (board,) = lab.start(1, "tpm", Faults(slow_tpm=0.01))
     session = connect(board.port)
     assert len(session.tpm(bytes.fromhex("80010000000c0000017b0008"))) == 20
 
 
-def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("firmware", ["python", "c"])
+def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(
+    tmp_path: Path, firmware: str
+) -> None:
     config = tmp_path / "station.toml"
     config.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n[board]\nbaud = 0\n')
     env = {**os.environ, "STATION_CONFIG": str(config)}
@@ -109,6 +115,8 @@ def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(tmp_path: Path) 
             "2",
             "--kind",
             "mixed",
+            "--firmware",
+            firmware,
             "--json",
         ],
         stdout=subprocess.PIPE,
@@ -127,6 +135,7 @@ def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(tmp_path: Path) 
         started = json.loads(b"".join(lines))
         registry = Path(started["registry"])
         assert [b["kind"] for b in started["boards"]] == ["tpm", "se"]
+        assert {b["firmware"] for b in started["boards"]} == {firmware}
         assert registry.exists()
         board_pids = [
             int(p)
@@ -149,12 +158,16 @@ def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(tmp_path: Path) 
     assert swtpm_left == []
 
 
-def test_boards_stop_by_themselves_when_the_runner_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("firmware", ["python", "c"])
+def test_boards_stop_by_themselves_when_the_runner_is_killed(tmp_path: Path, firmware: str) -> None:
     config = tmp_path / "station.toml"
     config.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n[board]\nbaud = 0\n')
     env = {**os.environ, "STATION_CONFIG": str(config)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "station", "lab", "boards", "--count", "1", "--kind", "tpm"],
+        [
+            *(sys.executable, "-m", "station", "lab", "boards", "--count", "1", "--kind", "tpm"),
+            *("--firmware", firmware),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from tpm2_pytss import ESAPI, TCTILdr
 
-from station.lab.swtpm import SocketSwtpm
+from station_lab.swtpm import SocketSwtpm
 
 
 def test_socket_swtpm_serves_commands_and_cleans_up(tmp_path: Path, monkeypatch) -> None:

@@ -112,6 +112,13 @@ def test_spec_bundles_templates_where_the_app_looks_for_them(spec_calls: dict[st
     assert "pytest" in analysis["excludes"]
 
 
+def test_spec_leaves_the_lab_out_of_the_app(spec_calls: dict[str, Any]) -> None:
+    _, analysis = spec_calls["Analysis"]
+    assert not [m for m in analysis["hiddenimports"] if m.split(".")[0] == "station_lab"]
+    # the lab's package and its DPS's own libraries are excluded even if something imported them
+    assert {"station_lab", "amqtt", "websockets"} <= set(analysis["excludes"])
+
+
 def test_spec_ships_the_tss_tcti_backends_that_exist(spec_calls: dict[str, Any]) -> None:
     _, analysis = spec_calls["Analysis"]
     names = {Path(src).name for src, _dest in analysis["binaries"]}

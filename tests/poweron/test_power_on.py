@@ -9,8 +9,8 @@ import shutil
 import cbor2
 
 from station.adapters.board.session import open_session
-from station.lab.boards.poweron import stored_assignment
-from station.lab.boards.state import BoardState
+from station_lab.boards.poweron import stored_assignment
+from station_lab.boards.state import BoardState
 from tests.poweron.conftest import DISABLED, HUB_NAMES, PowerRig
 
 CLIENTS = {

@@ -12,16 +12,16 @@ import cbor2
 import pytest
 
 from station.domain.errors import LabBoardError
-from station.lab.boards.firmware import Firmware
-from station.lab.boards.poweron import (
+from station.protocol.messages import Request, Status, decode_response, encode_request
+from station_lab.boards.firmware import Firmware
+from station_lab.boards.poweron import (
     ASSIGNMENT_FILE,
     PowerOnResult,
     first_boot,
     hub_object,
     power_on,
 )
-from station.lab.boards.state import BoardState, Identity
-from station.protocol.messages import Request, Status, decode_response, encode_request
+from station_lab.boards.state import BoardState, Identity
 
 
 def _board(tmp_path: Path, kind: str = "se") -> BoardState:

@@ -20,9 +20,9 @@ from station.bootstrap import Station, build_station
 from station.config import StationConfig, load_config
 from station.domain.provision_events import ProvisionEvent
 from station.domain.records import Role
-from station.lab.boards.runner import LabBoards
 from station.services.integrity import verify_store
 from station.services.provision import ProvisionOutcome, ProvisionRequest
+from station_lab.boards.runner import LabBoards
 from tests.ca.conftest import SteadyClock
 
 PIN = "1234"
@@ -130,8 +130,11 @@ def write_config(tmp_path: Path, lab_dir: Path) -> Path:
     return path
 
 
-def new_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
-    """A SoftHSM2 token (activated for this test), the station config and an unstarted lab."""
+def new_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, firmware: str = "python") -> Rig:
+    """A SoftHSM2 token (activated for this test), the station config and an unstarted lab.
+
+    ``firmware`` picks the lab boards: ``python`` (the reference) or ``c`` (the C agent).
+    """
     token = create_token(tmp_path / "softhsm", "station-ca", pin=PIN)
     monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
     monkeypatch.setenv("STATION_PKCS11_PIN", PIN)
@@ -139,13 +142,19 @@ def new_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
     lab_dir = tmp_path / "lab"
     config_file = write_config(tmp_path, lab_dir)
     config = load_config(config_file, env={})
-    lab = LabBoards(lab_dir, baud=0, registry=config.lab_dir / "boards.json")
+    lab = LabBoards(lab_dir, baud=0, registry=config.lab_dir / "boards.json", firmware=firmware)
     return Rig(config_file, config, lab, token, SteadyClock())
 
 
+#: Parametrize a test over both board firmwares: ``@BOTH_FIRMWARES`` on a test using ``rig``.
+BOTH_FIRMWARES = pytest.mark.parametrize("rig", ["python", "c"], indirect=True)
+
+
 @pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
-    built = new_rig(tmp_path, monkeypatch)
+def rig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Rig]:
+    built = new_rig(tmp_path, monkeypatch, getattr(request, "param", "python"))
     token = built.token
     try:
         admin = built.station("boss")

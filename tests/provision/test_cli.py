@@ -10,12 +10,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from station.cli.main import cli
 from station.domain.errors import PermissionDeniedError
-from station.lab.boards.faults import Faults
-from tests.provision.conftest import REPO_ROOT, Rig
+from station_lab.boards.faults import Faults
+from tests.provision.conftest import BOTH_FIRMWARES, REPO_ROOT, Rig
 
 
 def _invoke(rig: Rig, *args: str, operator: str = "tina", input: str | None = None):
@@ -39,6 +40,19 @@ def test_port_provisions_one_board_and_prints_each_step(rig: Rig) -> None:
     assert lines[-1] == "1 passed, 0 failed"
 
 
+@pytest.mark.parametrize("rig", ["c"], indirect=True)
+@pytest.mark.parametrize(
+    ("kind", "batch"),
+    [("se", "WO-X509"), ("nokey", "WO-NOKEY"), ("nokey", "WO-SYM"), ("tpm", "WO-TPM")],
+)
+def test_every_flow_passes_on_c_boards_through_the_cli(rig: Rig, kind: str, batch: str) -> None:
+    (board,) = rig.lab.start(1, kind)
+    result = _invoke(rig, "--batch", batch, "--port", board.port, "--json")
+    assert result.exit_code == 0, result.output
+    (outcome,) = json.loads(result.output)
+    assert outcome["passed"] and outcome["serial"] == board.serial, outcome
+
+
 def test_failure_says_what_to_do_and_detail_is_one_flag_away(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "se")
     result = _invoke(rig, "--batch", "WO-NOKEY", "--port", board.port, "--detail")
@@ -48,6 +62,7 @@ def test_failure_says_what_to_do_and_detail_is_one_flag_away(rig: Rig) -> None:
     assert "detail: provision.wrong_product" in result.output
 
 
+@BOTH_FIRMWARES
 def test_a_board_without_a_serial_is_provisioned_with_the_scanned_one(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "nokey", Faults(no_serial=True))
     refused = _invoke(rig, "--batch", "WO-SYM", "--port", board.port)
@@ -137,7 +152,7 @@ def test_watch_provisions_every_bound_slot_until_ctrl_c(rig: Rig) -> None:
 
 
 def test_lost_board_job_is_listed_and_voided_with_its_certificate(rig: Rig) -> None:
-    from station.lab.boards.faults import Faults
+    from station_lab.boards.faults import Faults
 
     (board,) = rig.lab.start(1, "se", Faults(unplug_at="write"))
     assert not rig.run(board.port, "WO-X509").passed  # certificate issued, board gone

@@ -11,8 +11,8 @@ from station.adapters.keys.device_crypto import SoftInjectedKey
 from station.domain.errors import ProvisionError
 from station.domain.provision_events import Failed, Step, explain
 from station.domain.records import CertificateStatus, DeviceQuery
-from station.lab.boards.faults import Faults
-from tests.provision.conftest import Rig
+from station_lab.boards.faults import Faults
+from tests.provision.conftest import BOTH_FIRMWARES, Rig
 
 
 def test_replugged_provisioned_board_is_stopped_with_date_and_batch(rig: Rig) -> None:
@@ -38,6 +38,7 @@ def test_replugged_provisioned_board_is_stopped_with_date_and_batch(rig: Rig) ->
     rig.verify()
 
 
+@BOTH_FIRMWARES
 def test_cloned_tpm_is_caught(rig: Rig) -> None:
     original, clone = rig.lab.start(2, "tpm", Faults(clone=True))
     assert rig.run(original.port, "WO-TPM").passed
@@ -116,6 +117,7 @@ def test_technician_wording_for_an_unplug() -> None:
     assert "resumes" in why.remedy
 
 
+@BOTH_FIRMWARES
 def test_cloned_secure_element_is_caught_by_its_device_key(rig: Rig) -> None:
     (original,) = rig.lab.start(1, "se")
     first = rig.run(original.port, "WO-X509")
@@ -123,7 +125,7 @@ def test_cloned_secure_element_is_caught_by_its_device_key(rig: Rig) -> None:
     # a counterfeit board whose secure element carries the original's key and keeps it
     (clone,) = rig.lab.start(1, "se", Faults(stuck_key=True))
     rig.lab.unplug(clone.index)
-    shutil.copy2(original.state_dir / "device-key.pem", clone.state_dir / "device-key.pem")
+    shutil.copy2(rig.lab.device_key_file(original.index), rig.lab.device_key_file(clone.index))
     rig.lab.replug(clone.index, Faults(stuck_key=True))
     events: list[object] = []
     outcome = rig.run(clone.port, "WO-X509", slot="s2", events=events)

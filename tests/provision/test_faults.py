@@ -18,8 +18,8 @@ from cryptography import x509
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Step, steps_for
 from station.domain.records import CertificateStatus, DeviceQuery
-from station.lab.boards.faults import Faults
-from tests.provision.conftest import Rig, split_der
+from station_lab.boards.faults import Faults
+from tests.provision.conftest import BOTH_FIRMWARES, Rig, split_der
 
 UNPLUGGED = ("board.disconnected", "board.timeout", "tpm.unreachable")
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +64,7 @@ def assert_one_identity(rig: Rig, serial: str, port: str, board_state) -> None:
     rig.verify()
 
 
+@BOTH_FIRMWARES
 @pytest.mark.parametrize("flow", list(FLOWS))
 def test_unplug_at_every_operation_then_replug_resumes(rig: Rig, flow: str, board_state) -> None:
     kind, batch, _ = FLOWS[flow]
@@ -102,6 +103,7 @@ def _kill_points(attestation: ProductAttestation) -> list[str]:
     return points
 
 
+@BOTH_FIRMWARES
 @pytest.mark.parametrize("flow", list(FLOWS))
 def test_kill_9_at_every_step_boundary_then_resume(rig: Rig, flow: str, board_state) -> None:
     kind, batch, attestation = FLOWS[flow]

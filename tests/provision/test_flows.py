@@ -15,7 +15,14 @@ import hsm
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Passed, Step, StepPassed, StepStarted, steps_for
 from station.domain.records import CertificateStatus, DeviceQuery
-from tests.provision.conftest import GROUP_KEY_URI, PIN, Rig, openssl_verify, split_der
+from tests.provision.conftest import (
+    BOTH_FIRMWARES,
+    GROUP_KEY_URI,
+    PIN,
+    Rig,
+    openssl_verify,
+    split_der,
+)
 
 
 def _passed_steps(events: list[object]) -> list[Step]:
@@ -31,6 +38,7 @@ def _dps_on_board(state: dict, registration_id: str) -> None:
     }
 
 
+@BOTH_FIRMWARES
 def test_x509_secure_element_board_reaches_pass(
     rig: Rig, root_pem: bytes, board_state, tmp_path: Path
 ) -> None:
@@ -66,6 +74,7 @@ def test_x509_secure_element_board_reaches_pass(
     rig.verify()
 
 
+@BOTH_FIRMWARES
 def test_injected_key_board_reaches_pass_and_station_keeps_no_key(
     rig: Rig, root_pem: bytes, board_state, tmp_path: Path
 ) -> None:
@@ -88,6 +97,7 @@ def test_injected_key_board_reaches_pass_and_station_keeps_no_key(
     rig.verify()
 
 
+@BOTH_FIRMWARES
 def test_symmetric_key_board_gets_the_hsm_derived_key(rig: Rig, board_state) -> None:
     (board,) = rig.lab.start(1, "nokey")
     outcome = rig.run(board.port, "WO-SYM")
@@ -113,6 +123,7 @@ def test_symmetric_key_board_gets_the_hsm_derived_key(rig: Rig, board_state) -> 
     rig.verify()
 
 
+@BOTH_FIRMWARES
 def test_tpm_board_reaches_pass_with_the_ek_it_holds(rig: Rig, board_state) -> None:
     (board,) = rig.lab.start(1, "tpm")
     events: list[object] = []
@@ -156,7 +167,7 @@ def test_tpm_board_with_an_untrusted_ek_certificate_is_stopped(rig: Rig) -> None
 
 
 def test_tpm_board_whose_tpm_answers_nonsense_fails_with_a_remedy(rig: Rig) -> None:
-    from station.lab.boards.faults import Faults
+    from station_lab.boards.faults import Faults
 
     (board,) = rig.lab.start(1, "tpm", Faults(nv_read_empty=True))
     outcome = rig.run(board.port, "WO-TPM")
@@ -177,7 +188,7 @@ def test_tpm_board_with_an_rsaes_oaep_ek_certificate_reaches_pass(rig: Rig, tmp_
     from station.adapters.tpm.ek_certs import ek_spki
     from station.config import load_config
     from station.domain.provision_events import StepPassed
-    from station.lab.boards.tpm import install_ek_certificate
+    from station_lab.boards.tpm import install_ek_certificate
     from tests.tpm.deviant_certs import build
 
     (board,) = rig.lab.start(1, "tpm")

@@ -8,7 +8,7 @@ from station.domain.boards import printed_serial
 from station.domain.errors import ValidationError
 from station.domain.provision_events import Failed, Step
 from station.domain.records import DeviceQuery
-from station.lab.boards.faults import Faults
+from station_lab.boards.faults import Faults
 from tests.provision.conftest import Rig
 
 

@@ -17,8 +17,8 @@ from station.adapters.board.session import BoardSession, open_session
 from station.adapters.tpm.ek_certs import X509EkCertificateVerifier
 from station.adapters.tpm.identity import BoardTpmIdentityReader
 from station.bootstrap import SystemClock
-from station.lab.boards.runner import LabBoards
 from station.services.tpm_identity import TpmIdentityService
+from station_lab.boards.runner import LabBoards
 
 SHARED_TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
 VENDOR_ROOTS = SHARED_TESTDATA / "tpm-vendor-roots"
@@ -32,9 +32,12 @@ def _quiet_tss(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[LabBoards]:
-    """A lab runner with an unpaced link; every board stops at teardown."""
-    runner = LabBoards(tmp_path / "lab", baud=0)
+def lab(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LabBoards]:
+    """A lab runner with an unpaced link; every board stops at teardown.
+
+    Python boards unless parametrized indirectly with ``c`` (the C agent's host port).
+    """
+    runner = LabBoards(tmp_path / "lab", baud=0, firmware=getattr(request, "param", "python"))
     try:
         yield runner
     finally:

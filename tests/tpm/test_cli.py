@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from station.adapters.tpm.ek_certs import ek_spki
 from station.cli.main import main
 from station.domain.registration import tpm_registration_id
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
-from station.lab.boards.tpm import install_ek_certificate
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
+from station_lab.boards.tpm import install_ek_certificate
 from tests.tpm.conftest import EK_CERTS, SHARED_TESTDATA, VENDOR_ROOTS
 from tests.tpm.deviant_certs import build
 

@@ -20,12 +20,14 @@ from station.domain.errors import (
     TpmUnreachableError,
 )
 from station.domain.products import EkCertificateResult
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
 from tests.tpm.conftest import direct_swtpm, lab_ca_files, put_in_lockout, service_trusting
 
 Connect = Callable[..., BoardSession]
 Readers = Callable[[BoardSession], BoardTpmIdentityReader]
+#: TPM-level lab faults are board firmware behaviour: both reference firmwares inject them.
+pytestmark = pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
 
 
 @pytest.mark.parametrize("nth", [1, 4, 8, 9])

@@ -30,10 +30,10 @@ from station.domain.products import (
     ProductRecipe,
 )
 from station.domain.tpm import EK_HANDLE, SRK_HANDLE, EkOrigin
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
-from station.lab.boards.tpm import install_ek_certificate
-from station.lab.boards.tpm_faults import LIE_EK_FILE
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
+from station_lab.boards.tpm import install_ek_certificate
+from station_lab.boards.tpm_faults import LIE_EK_FILE
 from tests.tpm.conftest import direct_swtpm, lab_ca_files, service_trusting, tpm2_readpublic
 from tests.tpm.deviant_certs import ek_leaf, make_ca, resign
 

@@ -12,8 +12,8 @@ import pytest
 from station.adapters.board.session import BoardSession
 from station.adapters.tpm.identity import MAX_CAPABILITY_PAGES, BoardTpmIdentityReader
 from station.domain.errors import TpmNonsenseError
-from station.lab.boards.faults import Faults
-from station.lab.boards.runner import LabBoards
+from station_lab.boards.faults import Faults
+from station_lab.boards.runner import LabBoards
 from tests.tpm.conftest import lab_ca_files, service_trusting
 
 Connect = Callable[..., BoardSession]
