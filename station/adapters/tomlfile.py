@@ -120,6 +120,14 @@ def build(
     Raises:
         error: an unknown key or a value of the wrong type, naming key and file.
     """
+    if not isinstance(raw, Mapping):  # ``product = 5`` where a [product] table belongs
+        where = f"'{prefix.rstrip('.')}'" if prefix else "the file"
+        raise error(
+            f"{where} in {file} must be a table, not {type(raw).__name__}",
+            remedy="Write it as a [table] of keys.",
+            file=file,
+            key=prefix.rstrip("."),
+        )
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values: dict[str, Any] = dict(extra)
