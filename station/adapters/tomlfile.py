@@ -100,7 +100,7 @@ def load_toml(
 
 def build(
     cls: type[_T],
-    raw: Mapping[str, Any],
+    raw: object,
     *,
     file: str,
     error: type[StationError],
@@ -111,7 +111,7 @@ def build(
 
     Args:
         cls: the dataclass to build.
-        raw: the parsed table.
+        raw: the parsed table (anything else is refused as not a table).
         file: the file name, for messages.
         error: the :class:`StationError` subclass to raise.
         prefix: dotted prefix of ``raw`` inside the file, for messages.
