@@ -31,7 +31,8 @@ from station.adapters.labels import barcodes
 from station.adapters.labels.render import LabelRenderer
 from station.adapters.labels.templates import TemplateLibrary
 from station.adapters.labels.zpl import render_zpl
-from station.domain.labels import LabelData, build_payload
+from station.domain.labels.model import LabelData
+from station.domain.labels.payloads import build_payload
 
 PEER_SAMPLE = 50
 

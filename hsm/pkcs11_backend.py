@@ -103,7 +103,7 @@ def reload_module(path: str = DEFAULT_MODULE) -> None:
     SoftHSM2 scans its token directory only when initialised; an admin who creates a token while
     the station runs needs this. Does nothing if the module is not loaded.
     """
-    with _libs_lock, _logins_lock:
+    with _module_lock(path), _libs_lock, _logins_lock:
         lib = _libs.get(path)
         if lib is not None:
             # re-initialising closes every session and login of the module
@@ -187,6 +187,24 @@ class _Login:
 
 _logins: dict[tuple[str, str, bytes], _Login] = {}  # (module, token label, serial) -> login
 _logins_lock = threading.Lock()
+_module_locks: dict[str, threading.RLock] = {}
+_module_locks_guard = threading.Lock()
+
+
+def _module_lock(path: str) -> threading.RLock:
+    """The HSM lock of one PKCS#11 module: every call into the module, on any token, holds it.
+
+    python-pkcs11 initialises a module with ``C_Initialize(NULL_PTR)``, which tells it that the
+    application will not call it from several threads at once; SoftHSM2 then switches its own
+    mutexes off, so two slot workers opening sessions or signing at the same time corrupt its
+    session table ("token not present", CKR_OPERATION_ACTIVE). Serialising here, inside hsm/,
+    covers every caller (slot workers, a push deriving device keys, an export signing its
+    manifest). A token is reached through one module, so this is the lock of every token that
+    module serves; tokens behind another module (a second HSM) never wait for it. Re-entrant,
+    because opening a key finds objects and reads attributes under the same lock.
+    """
+    with _module_locks_guard:
+        return _module_locks.setdefault(path, threading.RLock())
 
 
 def _pin_tag(pin: str) -> bytes:
@@ -213,10 +231,20 @@ def _absent(uri: Pkcs11Uri) -> TokenNotFoundError:
 
 
 class _Session:
-    """One logged-in session on one token, shared by the key objects opened through it."""
+    """One logged-in session on one token, shared by the key objects opened through it.
+
+    ``lock`` is its module's lock (:func:`_module_lock`): hold it for every call into the session.
+    """
 
     def __init__(self, uri: Pkcs11Uri, pin_source: PinSource, *, rw: bool) -> None:
         self.uri = uri
+        self.lock = _module_lock(module_path(uri))
+        with self.lock:
+            self._open(pin_source, rw=rw)
+        self._closed = False
+
+    def _open(self, pin_source: PinSource, *, rw: bool) -> None:
+        uri = self.uri
         lib = _lib(module_path(uri))
         query: dict[str, str] = {}
         if uri.token:
@@ -252,7 +280,6 @@ class _Session:
             except p11e.PKCS11Error as exc:
                 raise_translated(exc, uri)
             login.users += 1
-        self._closed = False
 
     @staticmethod
     def _log_in(token: Any, pin: str, *, rw: bool) -> tuple[Any, _Login]:
@@ -271,7 +298,8 @@ class _Session:
         if self.uri.id:
             attrs[Attribute.ID] = self.uri.id
         try:
-            found = list(self.session.get_objects(attrs))
+            with self.lock:
+                found = list(self.session.get_objects(attrs))
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self.uri)
         if len(found) == 1:
@@ -285,7 +313,7 @@ class _Session:
         if self._closed:
             return
         self._closed = True
-        with _logins_lock:
+        with self.lock, _logins_lock:
             login = _logins.get(self._login_key)
             last = login is None or login.users <= 1
             # a removed token has nothing left to release
@@ -302,20 +330,23 @@ class _Session:
 
 def _public_key(session: _Session, private: Any) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
     try:
-        key_type = private[Attribute.KEY_TYPE]
-        if key_type == KeyType.EC:
-            public = session.find(ObjectClass.PUBLIC_KEY)
-            loaded = serialization.load_der_public_key(encode_ec_public_key(public))
-        elif key_type == KeyType.RSA:
-            modulus = int.from_bytes(private[Attribute.MODULUS], "big")
-            exponent = int.from_bytes(private[Attribute.PUBLIC_EXPONENT], "big")
-            loaded = rsa.RSAPublicNumbers(exponent, modulus).public_key()
-        else:
-            raise UnsupportedKeyError(
-                f"key {session.uri.describe()} is neither EC nor RSA", token=session.uri.token
-            )
+        with session.lock:
+            key_type = private[Attribute.KEY_TYPE]
+            if key_type == KeyType.EC:
+                encoded = encode_ec_public_key(session.find(ObjectClass.PUBLIC_KEY))
+            elif key_type == KeyType.RSA:
+                modulus = int.from_bytes(private[Attribute.MODULUS], "big")
+                exponent = int.from_bytes(private[Attribute.PUBLIC_EXPONENT], "big")
+            else:
+                raise UnsupportedKeyError(
+                    f"key {session.uri.describe()} is neither EC nor RSA", token=session.uri.token
+                )
     except p11e.PKCS11Error as exc:
         raise_translated(exc, session.uri)
+    if key_type == KeyType.EC:
+        loaded = serialization.load_der_public_key(encoded)
+    else:
+        loaded = rsa.RSAPublicNumbers(exponent, modulus).public_key()
     if not isinstance(loaded, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
         raise UnsupportedKeyError(f"key {session.uri.describe()} has an unsupported public key")
     return loaded
@@ -323,9 +354,10 @@ def _public_key(session: _Session, private: Any) -> ec.EllipticCurvePublicKey | 
 
 def _custody(session: _Session, private: Any, algorithm: KeyAlgorithm) -> KeyCustody:
     try:
-        sensitive = bool(private[Attribute.SENSITIVE])
-        extractable = bool(private[Attribute.EXTRACTABLE])
-        local = bool(private[Attribute.LOCAL])
+        with session.lock:
+            sensitive = bool(private[Attribute.SENSITIVE])
+            extractable = bool(private[Attribute.EXTRACTABLE])
+            local = bool(private[Attribute.LOCAL])
     except p11e.PKCS11Error as exc:
         raise_translated(exc, session.uri)
     return KeyCustody(
@@ -358,7 +390,8 @@ class Pkcs11EcKey(NonExtractableEcKey):
             hasher.update(data)
             digest = hasher.finalize()
         try:
-            raw = self._private.sign(digest, mechanism=Mechanism.ECDSA)
+            with self._session.lock:
+                raw = self._private.sign(digest, mechanism=Mechanism.ECDSA)
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self._session.uri)
         half = len(raw) // 2
@@ -409,7 +442,8 @@ class Pkcs11RsaKey(NonExtractableRsaKey):
         if mechanism is None:
             raise UnsupportedKeyError(f"hash {algorithm.name} is not supported for RSA")
         try:
-            return bytes(self._private.sign(bytes(data), mechanism=mechanism))
+            with self._session.lock:
+                return bytes(self._private.sign(bytes(data), mechanism=mechanism))
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self._session.uri)
 
@@ -479,30 +513,31 @@ def generate_pkcs11_key(
         }
         public_template = {Attribute.VERIFY: True, Attribute.ENCRYPT: False, Attribute.WRAP: False}
         try:
-            curve = algorithm.curve
-            if curve is not None:
-                params = session.session.create_domain_parameters(
-                    KeyType.EC,
-                    {Attribute.EC_PARAMS: encode_named_curve_parameters(curve.name)},
-                    local=True,
-                )
-                params.generate_keypair(
-                    store=True,
-                    label=uri.object,
-                    id=key_id,
-                    private_template=private_template,
-                    public_template=public_template,
-                )
-            else:
-                session.session.generate_keypair(
-                    KeyType.RSA,
-                    3072,
-                    store=True,
-                    label=uri.object,
-                    id=key_id,
-                    private_template=private_template,
-                    public_template=public_template,
-                )
+            with session.lock:
+                curve = algorithm.curve
+                if curve is not None:
+                    params = session.session.create_domain_parameters(
+                        KeyType.EC,
+                        {Attribute.EC_PARAMS: encode_named_curve_parameters(curve.name)},
+                        local=True,
+                    )
+                    params.generate_keypair(
+                        store=True,
+                        label=uri.object,
+                        id=key_id,
+                        private_template=private_template,
+                        public_template=public_template,
+                    )
+                else:
+                    session.session.generate_keypair(
+                        KeyType.RSA,
+                        3072,
+                        store=True,
+                        label=uri.object,
+                        id=key_id,
+                        private_template=private_template,
+                        public_template=public_template,
+                    )
         except p11e.PKCS11Error as exc:
             raise_translated(exc, uri)
     finally:
@@ -524,17 +559,21 @@ class Pkcs11GroupKey:
     def derive(self, registration_id: str) -> bytes:
         """Return HMAC-SHA256(group key, registration ID), computed inside the token."""
         try:
-            return bytes(
-                self._secret.sign(registration_id.encode("utf-8"), mechanism=Mechanism.SHA256_HMAC)
-            )
+            with self._session.lock:
+                return bytes(
+                    self._secret.sign(
+                        registration_id.encode("utf-8"), mechanism=Mechanism.SHA256_HMAC
+                    )
+                )
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self._session.uri)
 
     def custody(self) -> KeyCustody:
         """Where the group key lives."""
         try:
-            sensitive = bool(self._secret[Attribute.SENSITIVE])
-            extractable = bool(self._secret[Attribute.EXTRACTABLE])
+            with self._session.lock:
+                sensitive = bool(self._secret[Attribute.SENSITIVE])
+                extractable = bool(self._secret[Attribute.EXTRACTABLE])
         except p11e.PKCS11Error as exc:
             raise_translated(exc, self._session.uri)
         return KeyCustody(
@@ -567,26 +606,27 @@ def import_pkcs11_group_key(uri: Pkcs11Uri, key: bytes, pin_source: PinSource) -
                 object=uri.object,
             )
         try:
-            session.session.create_object(
-                {
-                    Attribute.CLASS: ObjectClass.SECRET_KEY,
-                    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-                    Attribute.VALUE: key,
-                    Attribute.TOKEN: True,
-                    Attribute.PRIVATE: True,
-                    Attribute.SENSITIVE: True,
-                    Attribute.EXTRACTABLE: False,
-                    Attribute.SIGN: True,
-                    Attribute.VERIFY: True,
-                    Attribute.ENCRYPT: False,
-                    Attribute.DECRYPT: False,
-                    Attribute.WRAP: False,
-                    Attribute.UNWRAP: False,
-                    Attribute.DERIVE: False,
-                    Attribute.LABEL: uri.object,
-                    Attribute.ID: uri.id or os.urandom(8),
-                }
-            )
+            with session.lock:
+                session.session.create_object(
+                    {
+                        Attribute.CLASS: ObjectClass.SECRET_KEY,
+                        Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                        Attribute.VALUE: key,
+                        Attribute.TOKEN: True,
+                        Attribute.PRIVATE: True,
+                        Attribute.SENSITIVE: True,
+                        Attribute.EXTRACTABLE: False,
+                        Attribute.SIGN: True,
+                        Attribute.VERIFY: True,
+                        Attribute.ENCRYPT: False,
+                        Attribute.DECRYPT: False,
+                        Attribute.WRAP: False,
+                        Attribute.UNWRAP: False,
+                        Attribute.DERIVE: False,
+                        Attribute.LABEL: uri.object,
+                        Attribute.ID: uri.id or os.urandom(8),
+                    }
+                )
         except p11e.PKCS11Error as exc:
             raise_translated(exc, uri)
     finally:

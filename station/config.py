@@ -28,9 +28,8 @@ from typing import Any
 
 import platformdirs
 
+from station.adapters.tomlfile import build, read_toml
 from station.domain.errors import ConfigError
-from station.inputs import read_toml
-from station.typedload import build
 
 APP_NAME = "station"
 CONFIG_ENV = "STATION_CONFIG"

@@ -9,10 +9,9 @@ caught the same way as a large regular file.
 from __future__ import annotations
 
 import stat
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from station.domain.errors import StationError, ValidationError
 
@@ -77,38 +76,6 @@ def _too_large(path: Path, limit: int, what: str, error: ErrorFactory) -> Statio
         file=str(path),
         limit=limit,
     )
-
-
-def read_toml(
-    path: Path, *, limit: int = MAX_CONFIG, what: str, error: ErrorFactory = ValidationError
-) -> dict[str, Any]:
-    """Read and parse a TOML file: size-limited, UTF-8, and no crash on hostile nesting.
-
-    Raises:
-        StationError: (of type ``error``) as :func:`read_bounded`, or not UTF-8, not TOML, or
-            nested too deeply for the parser.
-    """
-    data = read_bounded(path, limit=limit, what=what, error=error)
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise error(
-            f"{what} {path} is not UTF-8 text",
-            remedy="Save the file as UTF-8 text.",
-            file=str(path),
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise error(
-            f"{what} {path} is not valid TOML: {exc}",
-            remedy="Fix the syntax error at the position shown.",
-            file=str(path),
-        ) from exc
-    except RecursionError as exc:  # tomllib recurses per nesting level
-        raise error(
-            f"{what} {path} nests arrays or tables too deeply to be read",
-            remedy="A station file nests a few levels at most; check that it is the right file.",
-            file=str(path),
-        ) from exc
 
 
 def _size(limit: int) -> str:

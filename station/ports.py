@@ -26,7 +26,8 @@ from station.domain.certificates import (
     SignedCertificate,
 )
 from station.domain.enrollments import EnrollmentTemplate
-from station.domain.labels import BatchReport, LabelData, LabelTemplate, PrintReceipt
+from station.domain.labels.model import LabelData, LabelTemplate
+from station.domain.labels.reports import BatchReport, PrintReceipt
 from station.domain.manifest_signing import TrustedSigner
 from station.domain.products import ProductRecipe
 from station.domain.pushes import BulkItemError, OutboxEntry, PushState

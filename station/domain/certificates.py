@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import string
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -156,7 +155,7 @@ class SignedCertificate:
 # --------------------------------------------------------------------------- profiles
 @dataclass(frozen=True)
 class CertificateProfile:
-    """A device-certificate profile (``templates/certs/<name>.toml``).
+    """A device-certificate profile (``templates/certs/<name>.toml``, read by the CA adapter).
 
     ``organization`` and ``organizational_unit`` are templates with the placeholders
     ``{organization}``, ``{product}`` and ``{batch}``; empty ones are left out of the subject.
@@ -171,40 +170,6 @@ class CertificateProfile:
     extended_key_usage: tuple[str, ...] = ("client_auth",)
     hash_algorithm: str = "sha256"
     description: str = ""
-
-    @classmethod
-    def from_mapping(cls, name: str, raw: Mapping[str, Any]) -> CertificateProfile:
-        """Build and validate a profile from parsed TOML.
-
-        Raises:
-            ProfileError: an unknown key, a wrong type, a usage a device may not have.
-        """
-        known = {f for f in cls.__dataclass_fields__ if f != "name"}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ProfileError(
-                f"certificate profile {name!r} has unknown keys: {', '.join(unknown)}",
-                remedy=f"Known keys: {', '.join(sorted(known))}.",
-                profile=name,
-            )
-        values: dict[str, Any] = {"name": name}
-        for key, value in raw.items():
-            expected = cls.__dataclass_fields__[key].type
-            if "tuple" in str(expected):
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise _profile_error(name, key, "a list of strings")
-                values[key] = tuple(value)
-            elif "int" in str(expected):
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise _profile_error(name, key, "an integer")
-                values[key] = value
-            else:
-                if not isinstance(value, str):
-                    raise _profile_error(name, key, "a string")
-                values[key] = value
-        profile = cls(**values)
-        profile.validate()
-        return profile
 
     def validate(self) -> None:
         """Check the profile describes a device (end-entity) certificate we are willing to sign.

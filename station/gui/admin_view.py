@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from station.bootstrap import Station
 from station.domain.boards import DiscoveredBoard
 from station.domain.errors import StationError
-from station.domain.labels import LabelData
+from station.domain.labels.model import LabelData
 from station.domain.products import ProductRecipe
 from station.domain.records import OperatorRecord, Role
 from station.gui.tasks import TaskRunner, describe

@@ -38,7 +38,7 @@ from station.domain.errors import (
     ScanMismatchError,
     StationError,
 )
-from station.domain.labels import parse_scanned
+from station.domain.labels.scans import parse_scanned
 from station.domain.provision_events import (
     Failed,
     Passed,

@@ -23,7 +23,7 @@ from station.bootstrap import Station
 from station.domain.errors import ProvisionInternalError, StationError
 from station.ports import BoardWatcher
 from station.services.provision import ProvisionRequest
-from station.services.provision_line import close_slot_station, not_started, provision_on_port
+from station.services.provision_line import not_started, provision_on_port
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class SlotWorker(QObject):
     @Slot()
     def _close(self) -> None:
         if self._station is not None:
-            close_slot_station(self._station)
+            self._station.close()
             self._station = None
         # hand the object back to the GUI thread, where Python will destroy it, then end the
         # thread; posted after any queued request, so a running board finishes its step first

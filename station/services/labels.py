@@ -22,16 +22,9 @@ from station.domain.errors import (
     ReprintReasonMissingError,
     ScanMismatchError,
 )
-from station.domain.labels import (
-    BatchReport,
-    LabelData,
-    LabelTemplate,
-    PrintReceipt,
-    ReportDevice,
-    ScannedIdentity,
-    parse_scanned,
-    summarize_batch,
-)
+from station.domain.labels.model import LabelData, LabelTemplate
+from station.domain.labels.reports import BatchReport, PrintReceipt, ReportDevice, summarize_batch
+from station.domain.labels.scans import ScannedIdentity, parse_scanned
 from station.domain.records import DeviceQuery, DeviceRecord, LabelRecord, Role
 from station.domain.states import DeviceStatus
 from station.ports import Clock, LabelPrinters, LabelRenderer, LabelTemplates, UnitOfWork

@@ -21,7 +21,6 @@ from station.domain.errors import StationError
 from station.domain.provision_events import Failed, ProvisionEvent, Step, explain
 from station.ports import BoardLink
 from station.services.provision import (
-    HSM_LOCK,
     ProvisionOutcome,
     ProvisionRequest,
     ProvisionService,
@@ -121,7 +120,7 @@ class SlotWorker:
         finally:
             self._busy.clear()
             if station is not None:
-                close_slot_station(station)
+                station.close()
 
     def _one(
         self, station: SlotStation, service: ProvisionService, port: str, serial: str
@@ -172,12 +171,6 @@ def not_started(
         code=error.code,
         detail=detail,
     )
-
-
-def close_slot_station(station: SlotStation) -> None:
-    """Close a slot's station (its HSM sessions are released one station at a time)."""
-    with HSM_LOCK:
-        station.close()
 
 
 class ProvisionLine:

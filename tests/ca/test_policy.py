@@ -27,7 +27,6 @@ from station.domain.errors import (
     ChainRejectedError,
     CsrRejectedError,
     InvalidRegistrationIdError,
-    ProfileError,
     QuotaExceededError,
     ValidationError,
 )
@@ -131,29 +130,6 @@ def test_verification_plan_takes_the_code_as_cn_only() -> None:
     for bad in ("", "a b", "x" * 65, "ÄÖ"):
         with pytest.raises(ValidationError):
             plan_verification(bad, serial=1, now=T0, ca_not_after=T0 + timedelta(days=9))
-
-
-@pytest.mark.parametrize(
-    ("raw", "key"),
-    [
-        ({"validity_days": 0}, "validity_days"),
-        ({"validity_days": 10, "key_usage": ["key_cert_sign"]}, "key_usage"),
-        ({"validity_days": 10, "extended_key_usage": ["code_signing"]}, "extended_key_usage"),
-        ({"validity_days": 10, "organization": "{secret}"}, "organization"),
-        ({"validity_days": "ten"}, "validity_days"),
-        ({"validity_days": 10, "hash_algorithm": "md5"}, "hash_algorithm"),
-    ],
-)
-def test_profiles_cannot_describe_a_ca_or_nonsense(raw: dict[str, object], key: str) -> None:
-    with pytest.raises(ProfileError) as info:
-        CertificateProfile.from_mapping("bad", raw)
-    assert info.value.details["key"] == key
-
-
-def test_unknown_profile_keys_are_named() -> None:
-    with pytest.raises(ProfileError) as info:
-        CertificateProfile.from_mapping("bad", {"validity_days": 1, "is_ca": True})
-    assert "is_ca" in info.value.message
 
 
 def test_quota() -> None:

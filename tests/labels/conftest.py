@@ -16,7 +16,8 @@ from station.adapters.labels.templates import TemplateLibrary
 from station.adapters.labels.toolkit import ReportlabLabels
 from station.bootstrap import build_station
 from station.domain.errors import PrinterOfflineError
-from station.domain.labels import LabelData, LabelTemplate, PrintReceipt
+from station.domain.labels.model import LabelData, LabelTemplate
+from station.domain.labels.reports import PrintReceipt
 from station.domain.records import OperatorRecord, Role
 from station.services.labels import LabelService
 from tests.support.fake_store import FakeUnitOfWork

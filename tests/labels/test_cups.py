@@ -19,7 +19,8 @@ from station.domain.errors import (
     PrinterOutOfMediaError,
     UnknownPrinterError,
 )
-from station.domain.labels import LabelData, build_payload
+from station.domain.labels.model import LabelData
+from station.domain.labels.payloads import build_payload
 from tests.labels.conftest import decode_page
 from tests.support.label_records import tpm_manifest
 

@@ -1,4 +1,4 @@
-"""Pure label rules: template parsing, fitting, payloads, scan parsing, batch summaries."""
+"""Label rules: template parsing (the adapter over the domain checks), fitting, payloads, scan parsing, batch summaries."""
 
 from __future__ import annotations
 
@@ -6,23 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from station.adapters.labels.templates import parse_template
 from station.domain.errors import LabelTemplateError, ScanMismatchError
-from station.domain.labels import (
-    BarcodeKind,
-    Box,
-    Gs1Settings,
-    LabelData,
-    ReportDevice,
-    TextField,
-    check_template_fits,
-    compact_payload,
-    fit_text,
-    gs1_digital_link,
-    is_valid_gtin,
-    parse_scanned,
-    parse_template,
-    summarize_batch,
-)
+from station.domain.labels.layout import check_template_fits, fit_text
+from station.domain.labels.model import BarcodeKind, Box, Gs1Settings, LabelData, TextField
+from station.domain.labels.payloads import compact_payload, gs1_digital_link, is_valid_gtin
+from station.domain.labels.reports import ReportDevice, summarize_batch
+from station.domain.labels.scans import parse_scanned
 from tests.support.label_records import LONGEST_ID, symmetric_manifest, tpm_manifest
 
 

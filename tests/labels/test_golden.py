@@ -12,7 +12,7 @@ from PIL import Image, ImageChops
 
 from station.adapters.labels.render import LabelRenderer
 from station.adapters.labels.zpl import render_zpl
-from station.domain.labels import LabelData
+from station.domain.labels.model import LabelData
 from tests.support.label_records import tpm_manifest
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "labels"

@@ -13,7 +13,8 @@ import pytest
 from station.adapters.labels.render import LabelRenderer
 from station.adapters.labels.templates import DEFAULT_TEMPLATE_DIR, load_template
 from station.domain.errors import LabelError, LabelTemplateError
-from station.domain.labels import LabelData, build_payload
+from station.domain.labels.model import LabelData
+from station.domain.labels.payloads import build_payload
 from tests.labels.conftest import decode_page
 from tests.support.label_records import (
     LONGEST_ID,

@@ -16,7 +16,8 @@ from station.domain.errors import (
     ReprintReasonMissingError,
     ScanMismatchError,
 )
-from station.domain.labels import LabelData, compact_payload
+from station.domain.labels.model import LabelData
+from station.domain.labels.payloads import compact_payload
 from station.domain.records import JobRecord, OperatorRecord, Role
 from station.domain.states import DeviceStatus, JobState
 from tests.labels.conftest import decode_page, seed

@@ -14,7 +14,8 @@ from station.adapters.labels.printers import ZplPrinter, open_printer
 from station.adapters.labels.render import LabelRenderer
 from station.adapters.labels.zpl import escape_field, render_zpl
 from station.domain.errors import LabelError, PrinterOfflineError, PrinterOutOfMediaError
-from station.domain.labels import LabelData, build_payload
+from station.domain.labels.model import LabelData
+from station.domain.labels.payloads import build_payload
 from tests.labels.conftest import decode_page
 from tests.support.label_records import symmetric_manifest, tpm_manifest, x509_manifest
 

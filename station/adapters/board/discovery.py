@@ -17,9 +17,9 @@ from typing import Any
 
 from serial.tools import list_ports
 
+from station.adapters.tomlfile import read_toml
 from station.domain.boards import DiscoveredBoard, PlugChange, SlotEvent
 from station.domain.errors import BoardError, BoardNotFoundError
-from station.inputs import read_toml
 
 _SLOT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 

@@ -1,17 +1,31 @@
-"""Loading certificate profiles from ``templates/certs/*.toml``."""
+"""Loading certificate profiles from ``templates/certs/*.toml`` (through the one TOML loader)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from station.adapters.tomlfile import load_toml
 from station.domain.certificates import CertificateProfile
 from station.domain.errors import ProfileError
-from station.inputs import read_toml
 
 
 def default_profile_dir() -> Path:
     """``templates/certs`` of the source tree the station runs from."""
     return Path(__file__).resolve().parents[3] / "templates" / "certs"
+
+
+def load_profile(path: Path) -> CertificateProfile:
+    """Load and validate one profile file; the profile is called by the file's stem.
+
+    Raises:
+        ProfileError: not valid TOML, an unknown key or a wrong type (naming key and file), or a
+            profile a device may not have.
+    """
+    profile = load_toml(
+        path, CertificateProfile, what="certificate profile", error=ProfileError, name=path.stem
+    )
+    profile.validate()
+    return profile
 
 
 def load_profiles(directory: Path) -> dict[str, CertificateProfile]:
@@ -28,6 +42,5 @@ def load_profiles(directory: Path) -> dict[str, CertificateProfile]:
         )
     profiles: dict[str, CertificateProfile] = {}
     for path in sorted(directory.glob("*.toml")):
-        raw = read_toml(path, what="certificate profile", error=ProfileError)
-        profiles[path.stem] = CertificateProfile.from_mapping(path.stem, raw)
+        profiles[path.stem] = load_profile(path)
     return profiles

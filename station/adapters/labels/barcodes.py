@@ -13,7 +13,7 @@ import zxingcpp
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from station.domain.errors import LabelTemplateError
-from station.domain.labels import BarcodeKind
+from station.domain.labels.model import BarcodeKind
 
 _FORMATS = {
     BarcodeKind.QR: zxingcpp.BarcodeFormat.QRCode,

@@ -1,8 +1,8 @@
 """Label printers: CUPS by queue name (``lp``), raw ZPL over TCP 9100, and save-to-file.
 
-A printer returns a :class:`~station.domain.labels.PrintReceipt` only once the spooler, the Zebra
-or the file system has taken the job; any failure raises a :class:`PrinterError` subclass so the
-label service never counts a label that was not printed.
+A printer returns a :class:`~station.domain.labels.reports.PrintReceipt` only once the spooler,
+the Zebra or the file system has taken the job; any failure raises a :class:`PrinterError`
+subclass so the label service never counts a label that was not printed.
 
 Printer specs (``--printer`` and ``[labels] printer``): ``cups:QUEUE`` or a bare queue name,
 ``zpl://HOST[:PORT]`` (default port 9100), ``file:PATH`` (``.zpl`` suffix: ZPL, else PDF).
@@ -28,7 +28,8 @@ from station.domain.errors import (
     PrinterOutOfMediaError,
     UnknownPrinterError,
 )
-from station.domain.labels import LabelData, LabelTemplate, PrintReceipt
+from station.domain.labels.model import LabelData, LabelTemplate
+from station.domain.labels.reports import PrintReceipt
 
 ZPL_PORT = 9100
 CUPS_TIMEOUT_S = 30.0

@@ -1,7 +1,7 @@
 """Render labels to PDF with reportlab (deterministic bytes) and to PNG with pdftoppm.
 
 The layout (text fitting, barcode module sizes) comes from
-:func:`station.domain.labels.layout_label`
+:func:`station.domain.labels.layout.layout_label`
 with the reportlab measurer, so what is drawn is exactly what was proven to fit at load time.
 """
 
@@ -19,7 +19,8 @@ from reportlab.pdfgen.canvas import Canvas
 
 from station.adapters.labels.barcodes import ReportlabMeasurer, encode
 from station.domain.errors import LabelError
-from station.domain.labels import LabelData, LabelTemplate, PlacedBarcode, layout_label
+from station.domain.labels.layout import PlacedBarcode, layout_label
+from station.domain.labels.model import LabelData, LabelTemplate
 
 PDFTOPPM_TIMEOUT_S = 120.0
 

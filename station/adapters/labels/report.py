@@ -9,7 +9,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm as _mm
 from reportlab.pdfgen.canvas import Canvas
 
-from station.domain.labels import BatchReport
+from station.domain.labels.reports import BatchReport
 
 mm: float = float(_mm)
 PAGE_W, PAGE_H = float(A4[0]), float(A4[1])

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from station.adapters.labels.printers import Printer, open_printer
 from station.adapters.labels.render import LabelRenderer, pdf_to_png
 from station.adapters.labels.report import BatchReportRenderer
-from station.domain.labels import BatchReport, LabelData, LabelTemplate
+from station.domain.labels.model import LabelData, LabelTemplate
+from station.domain.labels.reports import BatchReport
 
 
 class ReportlabLabels:

@@ -13,14 +13,8 @@ from collections.abc import Callable, Sequence
 
 from station.adapters.labels.barcodes import ReportlabMeasurer
 from station.domain.errors import LabelError
-from station.domain.labels import (
-    BarcodeKind,
-    LabelData,
-    LabelTemplate,
-    MediaKind,
-    PlacedBarcode,
-    layout_label,
-)
+from station.domain.labels.layout import PlacedBarcode, layout_label
+from station.domain.labels.model import BarcodeKind, LabelData, LabelTemplate, MediaKind
 
 MM_PER_INCH = 25.4
 QR_ECC = "M"  # error correction level used in ^BQ field data ("MA," = level M, automatic mode)

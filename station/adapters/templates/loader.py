@@ -7,13 +7,12 @@ domain refuses is reported with the file and the key, before any board is touche
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from station.adapters.tomlfile import load_toml
 from station.domain.enrollments import EnrollmentTemplate
 from station.domain.errors import NotFoundError, StationError, ValidationError
 from station.domain.products import ProductRecipe, check_sample
-from station.inputs import read_toml
-from station.typedload import build
 
 
 class TemplateError(ValidationError):
@@ -25,20 +24,9 @@ class TemplateError(ValidationError):
 _T = TypeVar("_T")
 
 
-def _read(path: Path) -> dict[str, Any]:
-    return read_toml(path, what="template", error=TemplateError)
-
-
 def _load(cls: type[_T], path: Path, table: str) -> _T:
-    raw = _read(path)
-    unknown = set(raw) - {table}
-    if unknown or table not in raw:
-        raise TemplateError(
-            f"{path} must hold exactly one [{table}] table (found: {', '.join(sorted(raw))})",
-            file=str(path),
-        )
     try:
-        return build(cls, raw[table], file=str(path), error=TemplateError, prefix=f"{table}.")
+        return load_toml(path, cls, what="template", error=TemplateError, table=table)
     except TemplateError:
         raise
     except StationError as exc:  # a domain rule refused the values

@@ -16,7 +16,6 @@ One module per job:
 """
 
 from station.services.provision.context import (
-    HSM_LOCK,
     PROVISIONERS,
     REWORKERS,
     LabelPrinting,
@@ -26,7 +25,6 @@ from station.services.provision.model import Cancellation, ProvisionOutcome, Pro
 from station.services.provision.runner import ProvisionService
 
 __all__ = [
-    "HSM_LOCK",
     "PROVISIONERS",
     "REWORKERS",
     "Cancellation",

@@ -7,7 +7,6 @@ known; every step handler gets it together with its own flow's typed state
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,10 +34,6 @@ from station.services.tpm_identity import TpmIdentityService
 #: Who may provision; rework (voiding a recorded identity) is QA's or the admin's call.
 PROVISIONERS = frozenset({Role.TECHNICIAN, Role.QA, Role.ADMIN})
 REWORKERS = frozenset({Role.QA, Role.ADMIN})
-#: One HSM for the whole station: opening PKCS#11 sessions and signing are serialised across slot
-#: workers (the token library is not safe to open from several threads at once, and a single
-#: token signs one request at a time anyway).
-HSM_LOCK = threading.Lock()
 
 
 class LabelPrinting(Protocol):

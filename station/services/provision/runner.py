@@ -39,7 +39,6 @@ from station.services.authz import require_role
 from station.services.provision import steps_common
 from station.services.provision.admission import Admission, recipe_for
 from station.services.provision.context import (
-    HSM_LOCK,
     PROVISIONERS,
     REWORKERS,
     LabelPrinting,
@@ -100,8 +99,7 @@ class ProvisionService:
         """
         recipe = recipe_for(self._store, self._p, batch)
         if recipe.attestation in (ProductAttestation.X509, ProductAttestation.X509_INJECTED):
-            with HSM_LOCK:
-                self._p.ca().open()
+            self._p.ca().open()
         return recipe
 
     def open_jobs(self, batch: str = "") -> list[JobRecord]:

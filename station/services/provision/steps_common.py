@@ -23,7 +23,6 @@ from station.domain.records import CertificateStatus
 from station.domain.states import JobState
 from station.services.identities import record_identity
 from station.services.provision.context import (
-    HSM_LOCK,
     StepContext,
     read_optional,
 )
@@ -61,8 +60,7 @@ def start_symmetric(ctx: StepContext) -> SymmetricState:
 def write_symmetric_key(ctx: StepContext, state: SymmetricState) -> str:
     """Derive the device key from the group key in the HSM, write it, check it by digest."""
     recipe, link = ctx.board.recipe, ctx.link
-    with HSM_LOCK:
-        key = ctx.ports.group_keys().derive(recipe.group_key, ctx.run.registration_id)
+    key = ctx.ports.group_keys().derive(recipe.group_key, ctx.run.registration_id)
     digest = hashlib.sha256(key).digest()
     current = _secret_digest(ctx, "symkey")
     if current != digest:

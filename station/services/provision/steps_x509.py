@@ -18,7 +18,7 @@ from station.domain.errors import (
 )
 from station.domain.records import CertificateRecord
 from station.ports import InjectedKey
-from station.services.provision.context import HSM_LOCK, StepContext
+from station.services.provision.context import StepContext
 from station.services.provision.model import Evidence
 
 _NONCE_BYTES = 32
@@ -102,16 +102,15 @@ def issue(ctx: StepContext, state: X509State) -> str:
         state.certificate = state.kept
         return f"kept {state.kept.serial_number}"
     recipe, batch = ctx.board.recipe, ctx.run.request.batch
-    with HSM_LOCK:
-        issued = ctx.ports.ca().issue(
-            state.csr,
-            ctx.run.registration_id,
-            profile=recipe.certificate_profile,
-            batch=batch,
-            job_id=ctx.job.id,
-            context=SubjectContext(product=recipe.name, batch=batch),
-            operator=ctx.operator,
-        )
+    issued = ctx.ports.ca().issue(
+        state.csr,
+        ctx.run.registration_id,
+        profile=recipe.certificate_profile,
+        batch=batch,
+        job_id=ctx.job.id,
+        context=SubjectContext(product=recipe.name, batch=batch),
+        operator=ctx.operator,
+    )
     serial = issued.certificate.serial_hex
     record = ctx.store.certificates.get(serial)
     assert record is not None  # the CA logged it before returning

@@ -19,7 +19,8 @@ from station.adapters.labels.render import LabelRenderer, pdf_to_png  # noqa: E4
 from station.adapters.labels.report import BatchReportRenderer  # noqa: E402
 from station.adapters.labels.templates import TemplateLibrary  # noqa: E402
 from station.adapters.labels.zpl import render_zpl  # noqa: E402
-from station.domain.labels import LabelData, ReportDevice, summarize_batch  # noqa: E402
+from station.domain.labels.model import LabelData  # noqa: E402
+from station.domain.labels.reports import ReportDevice, summarize_batch  # noqa: E402
 from tests.support.label_records import tpm_manifest, x509_manifest  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

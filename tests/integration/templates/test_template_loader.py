@@ -81,3 +81,12 @@ def test_unknown_product_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError) as info:
         TemplateLibrary(tmp_path).product("nope")
     assert "p1" in info.value.remedy
+
+
+def test_a_table_written_as_a_value_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "products" / "p.toml"
+    path.parent.mkdir()
+    path.write_text("product = 5\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"'product' in .* must be a table") as info:
+        load_product(path)
+    assert info.value.details["key"] == "product"

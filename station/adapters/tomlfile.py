@@ -1,7 +1,9 @@
-"""Build frozen dataclasses from parsed TOML, checking every key against the field types.
+"""The one TOML loader of the station: size-limited reading, then typed frozen dataclasses.
 
-Used for the station config and for the data templates (products, enrollments), so that every
-file the station reads reports an unknown key or a wrong type by its dotted name and its file.
+Every TOML file the station reads (the config, product recipes, enrollment templates, label
+templates, certificate profiles, slot bindings, lab configs) goes through :func:`read_toml`, and
+its tables through :func:`build`, so that every file reports a hostile input, an unknown key or a
+wrong type the same way, by its dotted name and its file.
 Supported field types: str, int, float, bool, Path, StrEnum, nested dataclasses, ``X | None``,
 ``tuple[T, ...]``, ``frozenset[T]`` and ``Mapping[str, Any]`` (any JSON-like table).
 """
@@ -10,20 +12,95 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
-from station.domain.errors import StationError
+from station.domain.errors import StationError, ValidationError
+from station.inputs import MAX_CONFIG, ErrorFactory, read_bounded
 
 _T = TypeVar("_T")
 
 
+def read_toml(
+    path: Path, *, limit: int = MAX_CONFIG, what: str, error: ErrorFactory = ValidationError
+) -> dict[str, Any]:
+    """Read and parse a TOML file: size-limited, UTF-8, and no crash on hostile nesting.
+
+    Raises:
+        StationError: (of type ``error``) as :func:`read_bounded`, or not UTF-8, not TOML, or
+            nested too deeply for the parser.
+    """
+    data = read_bounded(path, limit=limit, what=what, error=error)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{what} {path} is not UTF-8 text",
+            remedy="Save the file as UTF-8 text.",
+            file=str(path),
+        ) from exc
+    return parse_toml(text, what=what, source=str(path), error=error)
+
+
+def parse_toml(
+    text: str, *, what: str, source: str, error: ErrorFactory = ValidationError
+) -> dict[str, Any]:
+    """Parse TOML text read from ``source`` (a file name, for messages).
+
+    Raises:
+        StationError: (of type ``error``) not TOML, or nested too deeply for the parser.
+    """
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(
+            f"{what} {source} is not valid TOML: {exc}",
+            remedy="Fix the syntax error at the position shown.",
+            file=source,
+        ) from exc
+    except RecursionError as exc:  # tomllib recurses per nesting level
+        raise error(
+            f"{what} {source} nests arrays or tables too deeply to be read",
+            remedy="A station file nests a few levels at most; check that it is the right file.",
+            file=source,
+        ) from exc
+
+
+def load_toml(
+    path: Path,
+    cls: type[_T],
+    *,
+    what: str,
+    error: type[StationError],
+    table: str = "",
+    **extra: Any,
+) -> _T:
+    """Read ``path`` (:func:`read_toml`) and build ``cls`` from it, or from its one ``[table]``.
+
+    Raises:
+        error: as :func:`read_toml` and :func:`build`; with ``table``, also a file that does not
+            hold exactly that one table.
+    """
+    raw = read_toml(path, what=what, error=error)
+    if table:
+        if set(raw) != {table}:
+            raise error(
+                f"{path} must hold exactly one [{table}] table (found: {', '.join(sorted(raw))})",
+                file=str(path),
+            )
+        raw = raw[table]
+    return build(
+        cls, raw, file=str(path), error=error, prefix=f"{table}." if table else "", **extra
+    )
+
+
 def build(
     cls: type[_T],
-    raw: Mapping[str, Any],
+    raw: object,
     *,
     file: str,
     error: type[StationError],
@@ -34,7 +111,7 @@ def build(
 
     Args:
         cls: the dataclass to build.
-        raw: the parsed table.
+        raw: the parsed table (anything else is refused as not a table).
         file: the file name, for messages.
         error: the :class:`StationError` subclass to raise.
         prefix: dotted prefix of ``raw`` inside the file, for messages.
@@ -43,6 +120,14 @@ def build(
     Raises:
         error: an unknown key or a value of the wrong type, naming key and file.
     """
+    if not isinstance(raw, Mapping):  # ``product = 5`` where a [product] table belongs
+        where = f"'{prefix.rstrip('.')}'" if prefix else "the file"
+        raise error(
+            f"{where} in {file} must be a table, not {type(raw).__name__}",
+            remedy="Write it as a [table] of keys.",
+            file=file,
+            key=prefix.rstrip("."),
+        )
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values: dict[str, Any] = dict(extra)
