@@ -11,8 +11,8 @@ import pytest
 
 from station.adapters.board.conformance import Probe
 from station.adapters.board.transport import SerialTransport
-from station_lab.boards.runner import LabBoards
 from station.protocol.messages import Request, encode_request
+from station_lab.boards.runner import LabBoards
 from tests.protocol.cddl import validate
 from tests.support.board_script import comparable_fields, request_script
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from station.adapters.board.transport import SerialTransport
-from station_lab.boards.runner import LabBoards
 from station.protocol.framing import MAX_ENCODED_FRAME, FrameDecoder, encode_frame
 from station.protocol.messages import Response, Status, decode_response
+from station_lab.boards.runner import LabBoards
 from tests.fuzz.seeds import LIMIT_CASES, LimitCase, request
 
 

@@ -7,11 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pytestqt.qtbot import QtBot
 
 from station.bootstrap import Station, build_station
 from station.config import StationConfig
-from station.gui.main_window import MainWindow
 from tests.support.gui import add_people, gui_config, lab_station, window_of
 
 # shared with tests/cortex_m (tests/support/gui.py)

@@ -7,7 +7,6 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cbor2
 import pytest
@@ -22,7 +21,6 @@ from station.protocol.messages import Request, encode_request
 from station_lab.boards.runner import LabBoards
 from tests.protocol.cddl import conforms, validate
 from tests.support.board_script import GET_RANDOM_8, comparable_fields, request_script
-
 
 
 def test_the_cddl_refuses_what_the_spec_refuses() -> None:
@@ -147,7 +145,8 @@ def test_python_and_c_boards_answer_the_same_bytes_alike(
         )
     try:
         frames: list[bytes] = [
-            encode_request(Request(100 + n, op, args)) for n, (op, args) in enumerate(request_script(kind))
+            encode_request(Request(100 + n, op, args))
+            for n, (op, args) in enumerate(request_script(kind))
         ]
         frames.append(b"\x01")  # not a map: malformed, seq 0
         for payload in frames:
@@ -159,7 +158,9 @@ def test_python_and_c_boards_answer_the_same_bytes_alike(
                 rule = f"{op}-response" if op != "format" else "response"
                 validate(raw, rule)
                 answers[firmware] = cbor2.loads(raw)
-            assert comparable_fields(answers["python"]) == comparable_fields(answers["c"]), cbor2.loads(payload)
+            assert comparable_fields(answers["python"]) == comparable_fields(answers["c"]), (
+                cbor2.loads(payload)
+            )
         # a frame with a wrong CRC: the same NAK from both
         naks = {}
         for firmware, probe in probes.items():

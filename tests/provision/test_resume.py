@@ -4,8 +4,6 @@ did not; cancellation between steps; labels printed at PASS."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 

@@ -8,7 +8,6 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
-
 from pytestqt.qtbot import QtBot
 
 from station.bootstrap import Station
