@@ -22,6 +22,7 @@ from typing import Any
 
 from station.domain.audit import EventDraft, format_time
 from station.domain.canonical import sha256_hex
+from station.domain.certificates import group_key_text
 from station.domain.enrollments import (
     EnrollmentTemplate,
     comparable,
@@ -510,6 +511,31 @@ class BatchService:
                     )
                 )
         return written
+
+    def dps_group_key(self, group_id: str) -> str:
+        """The primary key DPS generated for enrollment group ``group_id`` (admins only).
+
+        Read through ``attestationmechanism`` (one DPS operation) and handed back to the caller
+        only, to go straight into the HSM: it is never stored, logged or audited.
+
+        Raises:
+            PermissionDeniedError: the operator is not an admin.
+            NotFoundError: DPS has no such group.
+            ValidationError: the group is not a symmetric-key group.
+        """
+        require_role(self._store, self._operator, {Role.ADMIN}, action="read a group key from DPS")
+        ports = self._ports()
+        service = ports.enrollments()
+        pusher = Pusher(service, ports.outbox(), self._limiter(ports))
+        mechanism = pusher.call(service.group_attestation_mechanism, group_id)
+        if mechanism is None:
+            raise NotFoundError(
+                f"DPS has no enrollment group {group_id!r}",
+                remedy="Create it with 'station batch groups BATCH' (the group ID is the batch "
+                "product's, e.g. 'lab-sym-sym'), or check the name in the DPS portal.",
+                group=group_id,
+            )
+        return group_key_text(mechanism)
 
     def _check_existing_group(
         self, pusher: Pusher, service: EnrollmentService, group: dict[str, Any]
