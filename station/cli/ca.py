@@ -217,15 +217,22 @@ def status(state: CliState, as_json: bool) -> None:
 
 
 @ca.command(name="lab-root")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace a chain that a real root signed (refused without it).",
+)
 @json_option
 @pass_state
-def lab_root(state: CliState, as_json: bool) -> None:
+def lab_root(state: CliState, force: bool, as_json: bool) -> None:
     """LAB ONLY: a throwaway SoftHSM2 root signs the pending CSR; the result is imported."""
     with open_station(state) as station:
-        result = station.ca(pin_prompt=_prompt()).lab_root(operator=state.operator)
+        result = station.ca(pin_prompt=_prompt()).lab_root(operator=state.operator, force=force)
     if as_json:
         echo_json({"certificate": _cert_dict(result.certificate), "warnings": result.warnings})
         return
+    if force:
+        click.secho("warning: the chain a real root signed was replaced", fg="yellow", err=True)
     click.secho("lab root created (NOT FOR PRODUCTION)", fg="yellow", err=True)
     click.echo(f"imported: {result.certificate.subject}")
 
