@@ -21,7 +21,6 @@ from station.domain.certificates import MAX_CSR_BYTES, CertificateFacts, KeyDesc
 from station.inputs import MAX_CERTIFICATES, read_bounded
 from station.services.ca import IssuedCertificate
 
-
 # A group key, or DPS's JSON answer holding one, is far smaller.
 _MAX_GROUP_KEY_INPUT = 64 * 1024
 

@@ -109,6 +109,6 @@ def read_secret(label: str, *, confirm: bool = False) -> str:
     if not value.strip():
         raise ValidationError(
             f"no {label.lower()} was given",
-            remedy=f"Type the {label.lower()} at the prompt, or give it as one line on standard input.",
+            remedy=f"Type the {label.lower()} at the prompt, or give it as one line on stdin.",
         )
     return value

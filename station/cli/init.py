@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 import click
 
@@ -123,8 +122,10 @@ def init(
 
 
 def _pin_from_file(pin_file: Path) -> str:
-    """The first admin's PIN from the first line of ``pin_file`` (mode 0600), checked before
-    anything is created, so a bad PIN leaves nothing half-done."""
+    """The first admin's PIN: the first line of ``pin_file`` (mode 0600).
+
+    Checked before anything is created, so a bad PIN leaves nothing half-done.
+    """
     try:
         pin = read_pin_file(pin_file)
     except HsmError as exc:

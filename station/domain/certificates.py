@@ -654,8 +654,9 @@ def group_key_text(answer: Mapping[str, Any]) -> str:
 
 
 def decode_group_key(text: str) -> bytes:
-    """Decode a DPS enrollment-group key: base64 as the portal and the API show it, or a DPS
-    JSON answer that holds it (see :func:`group_key_text`).
+    """Decode a DPS enrollment-group key (base64, as the portal and the API show it).
+
+    A DPS JSON answer that holds the key is accepted too (see :func:`group_key_text`).
 
     Raises:
         ValidationError: not base64, or shorter than 16 bytes.

@@ -381,7 +381,7 @@ class BatchService:
 
         Raises:
             ValidationError: an unknown format, or the batch changed after sealing.
-            TransitionError: the batch is not sealed.
+            TransitionError: the batch is not sealed, or was sealed with no devices.
             PermissionDeniedError: the operator is not QA or admin.
         """
         unknown = sorted(set(formats) - set(EXPORT_FORMATS))
@@ -392,6 +392,7 @@ class BatchService:
         require_role(self._store, self._operator, RELEASERS, action="export a batch")
         record = self._batch(name)
         seal = self._seal(name)
+        _require_devices(seal, "export")
         recipe = self._products.product(record.product)
         template = self._template(recipe)
         ports = self._ports()
@@ -576,7 +577,7 @@ class BatchService:
         """
         require_role(self._store, self._operator, RELEASERS, action="push a batch")
         record = self._batch(name)
-        self.seal_of(name)
+        _require_devices(self.seal_of(name), "push")
         recipe = self._products.product(record.product)
         template = self._template(recipe)
         ports = self._ports()
@@ -735,3 +736,13 @@ class BatchService:
                     )
                 )
         return report
+
+
+def _require_devices(seal: SealRecord, action: str) -> None:
+    """Refuse to release a batch sealed empty: it would end "exported" or "pushed" with nothing."""
+    if seal.count == 0:
+        raise TransitionError(
+            f"batch {seal.batch} was sealed with no devices: there is nothing to {action}",
+            remedy="Provision into a new batch (a sealed batch takes no more devices).",
+            batch=seal.batch,
+        )

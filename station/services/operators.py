@@ -78,8 +78,9 @@ class OperatorService:
         return saved
 
     def require_admin(self, action: str = "manage operators", *, target: str = "") -> None:
-        """Check, before anything is asked for, that the acting operator may manage operators
-        (and that operator ``target`` exists, if named).
+        """Check that the acting operator may manage operators, before anything is asked for.
+
+        With ``target``, also that this operator exists.
 
         Raises:
             PermissionDeniedError: the acting operator is not an enabled admin.

@@ -119,8 +119,16 @@ def test_init_asks_for_the_admin_pin_on_a_terminal_without_echo(tmp_path: Path) 
     env = {**os.environ, "STATION_CONFIG": str(tmp_path / "station.toml")}
     main_fd, tty_fd = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "station.cli.main", "init", "--admin", "ada"]
-        + ["--data-dir", str(tmp_path / "data")],
+        [
+            sys.executable,
+            "-m",
+            "station.cli.main",
+            "init",
+            "--admin",
+            "ada",
+            "--data-dir",
+            str(tmp_path),
+        ],
         stdin=tty_fd,
         stdout=tty_fd,
         stderr=tty_fd,
