@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 import click
@@ -27,6 +28,7 @@ from station.cli.common import (
     term,
 )
 from station.domain.boards import PlugChange
+from station.domain.errors import BoardNotFoundError
 from station.domain.provision_events import (
     Failed,
     Passed,
@@ -104,10 +106,14 @@ def provision(
         raise click.UsageError("give exactly one of --port P or --watch")
     if scanned_serial and not port:
         raise click.UsageError("--serial goes with --port (one board)")
+    if port:
+        _check_port(port)
     _login(state, badge=badge, rework=bool(rework))
     printer = _Printer(sys.stdout, detail=detail, as_json=as_json)
     with open_station(state) as station:
-        station.provisioning().check_operator(state.operator, rework=bool(rework))
+        service = station.provisioning()
+        service.check_operator(state.operator, rework=bool(rework))
+        service.prepare(batch_name)  # a misspelt or sealed batch: said once, before any board
         line = ProvisionLine(
             station.for_thread,
             batch=batch_name,
@@ -133,6 +139,21 @@ def provision(
         click.echo(f"{passed} passed, {len(outcomes) - passed} failed")
     if port and not (outcomes and all(o.passed for o in outcomes)):
         raise click.exceptions.Exit(1)
+
+
+def _check_port(port: str) -> None:
+    """Refuse a device path that does not exist before any board is touched.
+
+    pyserial URLs (``socket://``, ``rfc2217://``, ...) are left to the connection itself.
+    """
+    if "://" in port or Path(port).exists():
+        return
+    raise BoardNotFoundError(
+        f"there is no port {port}",
+        remedy="Check the name and that the board is plugged in: 'station board list' shows "
+        "the boards the station sees and their ports.",
+        port=port,
+    )
 
 
 def _jobs(
