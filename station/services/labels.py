@@ -289,6 +289,10 @@ class LabelService:
             problem = f"it carries {identity.registration_id}, expected {want_rid}"
         elif identity.serial and identity.serial != want_serial:
             problem = f"it carries serial {identity.serial}, expected {want_serial}"
+        # a label for a finished device that never had one printed here was made elsewhere
+        never_printed = not problem and not slot and not self.store.labels.for_device(want_rid)
+        if never_printed:
+            problem = "this station never printed a label for it"
         payload = {
             "slot": slot,
             "form": identity.form,
@@ -303,6 +307,14 @@ class LabelService:
                     operator=self.operator,
                     station=self.station_id,
                 )
+            )
+        if never_printed:
+            raise ScanMismatchError(
+                f"not a label this station printed: device {want_rid} never had a label printed",
+                remedy="Take this label off and print the device's label "
+                "('station label print DEVICE'), then scan that one.",
+                expected=want_rid,
+                scanned=identity.registration_id,
             )
         if problem:
             where = f"the board in slot {slot}" if slot else f"device {want_rid}"
