@@ -10,7 +10,7 @@ role and a reason, and is numbered in the audit trail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from station.domain.audit import EventDraft, format_time
@@ -34,6 +34,18 @@ from station.services.authz import require_role
 # "reason" (or "code"). The batch report's failure pareto counts these.
 FAILURE_EVENT_KINDS = frozenset({"job.failed", "provision.failed"})
 PAGE = 500
+
+
+def failure_label(payload: Mapping[str, object]) -> str:
+    """What a failure counts as in the pareto: its error code in words, else its reason.
+
+    The reason text names the board and the step ("board LB1-007 is already provisioned ..."),
+    so grouping by it would give one bar per board; the code is the same for every board.
+    """
+    code = str(payload.get("code") or "")
+    if code:
+        return code.split(".", 1)[-1].replace("_", " ")
+    return str(payload.get("reason") or "unknown")
 
 
 @dataclass(frozen=True)
@@ -385,7 +397,7 @@ class LabelService:
             if event.kind in FAILURE_EVENT_KINDS:
                 data = event.payload
                 if data.get("batch") == batch:
-                    failures.append(str(data.get("reason") or data.get("code") or "unknown"))
+                    failures.append(failure_label(data))
             elif event.kind in ("label.printed", "label.reprinted") and event.subject in members:
                 if event.kind == "label.printed":
                     printed += 1

@@ -204,9 +204,21 @@ def test_batch_report_counts(store, make_service, clock) -> None:
             EventDraft("job.failed", "slot-1", {"batch": "WO-4711", "reason": reason})
         )
     store.audit.append(EventDraft("job.failed", "slot-1", {"batch": "OTHER", "reason": "x"}))
+    # the same failure on three boards is one bar: grouped by its code, not by its text
+    for serial in ("LB-1", "LB-2", "LB-3"):
+        payload = {
+            "batch": "WO-4711",
+            "reason": f"board {serial} is already provisioned",
+            "code": "provision.duplicate_identity",
+        }
+        store.audit.append(EventDraft("job.failed", serial, payload))
     report = service.batch_report("WO-4711")
-    assert report.passed == 3 and report.attempts == 6
-    assert report.failure_reasons == (("tpm timeout", 2), ("bad csr", 1))
+    assert report.passed == 3 and report.attempts == 9
+    assert report.failure_reasons == (
+        ("duplicate identity", 3),
+        ("tpm timeout", 2),
+        ("bad csr", 1),
+    )
     assert dict(report.by_attestation) == {"symmetricKey": 1, "tpm": 1, "x509": 1}
     assert (report.labels_printed, report.labels_reprinted) == (1, 1)
     assert {d.registration_id for d in report.devices} == set(ids)
