@@ -44,6 +44,10 @@ PACKAGES+=(
   clang libclang-rt-14-dev dpkg-dev
 )
 
+# Issue #21: printing labels to a CUPS queue (`cups:QUEUE`) runs `lp` and `lpstat`; the client
+# tools only, the CUPS daemon belongs to the print server (tests use stand-in commands).
+PACKAGES+=(cups-client)
+
 # A python without the venv module (Debian's split python3) needs python3-venv as well.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   PACKAGES+=(python3-venv python3-dev)
