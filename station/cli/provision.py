@@ -25,6 +25,7 @@ from station.cli.common import (
     json_option,
     open_station,
     pass_state,
+    read_secret,
     term,
 )
 from station.domain.boards import PlugChange
@@ -45,7 +46,9 @@ from station.services.provision_line import ProvisionLine
 
 @click.command()
 @click.option("--batch", "batch_name", default="", help="The open batch boards go into.")
-@click.option("--port", help="Provision the one board on this port (device path or pyserial URL).")
+@click.option(
+    "--port", help="Provision the one board on this port (device path, pyserial URL or slot name)."
+)
 @click.option("--watch", is_flag=True, help="Provision every board plugged into a bound slot.")
 @click.option("--slot", default="", help="Slot name for --port (default: the port).")
 @click.option(
@@ -106,11 +109,13 @@ def provision(
         raise click.UsageError("give exactly one of --port P or --watch")
     if scanned_serial and not port:
         raise click.UsageError("--serial goes with --port (one board)")
-    if port:
+    if port and (port.startswith("/") or "://" in port):
         _check_port(port)
     _login(state, badge=badge, rework=bool(rework))
     printer = _Printer(sys.stdout, detail=detail, as_json=as_json)
     with open_station(state) as station:
+        if port and not port.startswith("/") and "://" not in port:
+            slot, port = slot or port, station.discovery().board_in(port).device  # a slot name
         service = station.provisioning()
         service.check_operator(state.operator, rework=bool(rework))
         service.prepare(batch_name)  # a misspelt or sealed batch: said once, before any board
@@ -200,7 +205,7 @@ def _login(state: CliState, *, badge: bool, rework: bool) -> None:
     with open_station(state) as station:
         operators = station.operators()
         if badge:
-            scanned = click.prompt("Scan your badge", hide_input=True, err=True)
+            scanned = read_secret("Badge")
             state.operator = operators.authenticate_badge(scanned.strip()).name
             return
         if not state.operator:
@@ -210,7 +215,7 @@ def _login(state: CliState, *, badge: bool, rework: bool) -> None:
             )
         record = station.store().operators.get(state.operator)
         if record is not None and record.pin_hash:
-            pin = click.prompt(f"PIN for {state.operator}", hide_input=True, err=True)
+            pin = read_secret(f"PIN for {state.operator}")
             operators.authenticate_pin(state.operator, pin.strip())
 
 

@@ -1,12 +1,15 @@
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
+from station_lab.cli.demo import _summary
 from station_lab.demo import DEMO_BOARDS, run_demo
 from tests.support.processes import descendants
 
 
-def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
+def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path, capsys) -> None:
     before = descendants()
     lines: list[str] = []
     for _ in range(2):
@@ -24,6 +27,23 @@ def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
     booted = [line for line in "\n".join(lines).splitlines() if " -> " in line and " by " in line]
     assert len(booted) == 2 * DEMO_BOARDS
     assert any(" by azure-iot-device " in line for line in booted)
+    # the summary's "see it in the GUI" command names the demo's token: the CA is reachable
+    capsys.readouterr()
+    _summary(report)
+    command = next(line for line in capsys.readouterr().out.splitlines() if "GUI:" in line)
+    words = command.split("GUI: ", 1)[1].split()
+    assert words[0].startswith("SOFTHSM2_CONF=") and words[-1] == "gui"
+    env = {**os.environ, "SOFTHSM2_CONF": words[0].split("=", 1)[1]}
+    status = subprocess.run(
+        [sys.executable, "-m", "station.cli.main", *words[2:-1], "ca", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "no token" not in status.stdout
     leftover = descendants() - before
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)

@@ -193,3 +193,15 @@ def test_batch_and_port_are_checked_once_before_any_board_is_touched(rig: Rig) -
     assert sealed.exception.message == "batch WO-SEALED is sealed, not open"
     assert "open batch" in sealed.exception.remedy
     assert station.provisioning().open_jobs() == []  # no board was touched
+
+
+def test_port_takes_a_bound_slot_name(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey")
+    rig.station().discovery().bind_plugged("slot-7", board.location)
+    result = _invoke(rig, "--batch", "WO-SYM", "--port", "slot-7")
+    assert result.exit_code == 0, result.output
+    assert any(
+        line.startswith("[slot-7]") and "PASS" in line for line in result.output.splitlines()
+    )
+    unbound = _invoke(rig, "--batch", "WO-SYM", "--port", "slot-9")
+    assert unbound.exit_code == 1 and "slot slot-9 is not bound" in unbound.exception.message

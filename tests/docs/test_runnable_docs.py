@@ -1,0 +1,54 @@
+"""Every ``sh runnable`` block of README.md and docs/*.md runs, as written, in a fresh home.
+
+The way sqlite-utils keeps its docs true: a guide that says "run this" is run by ``make test``,
+so a command, an option or an output path that changes breaks the build, not a newcomer's day.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.docs.runnable import MARKER, fresh_home_env, runnable_blocks, script
+from tests.support.paths import REPO_ROOT
+
+DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+WITH_BLOCKS = [path for path in DOCS if runnable_blocks(path)]
+# each document's blocks together; the whole docs test stays within about two minutes
+TIMEOUT_S = 150
+
+
+def test_the_guides_newcomers_follow_have_runnable_blocks() -> None:
+    names = {path.name for path in WITH_BLOCKS}
+    assert {"README.md", "admin-guide.md", "operator-guide.md"} <= names, names
+
+
+def test_the_marker_is_documented_for_doc_writers() -> None:
+    text = (REPO_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert f"```{MARKER}" in text
+
+
+@pytest.mark.parametrize("doc", WITH_BLOCKS, ids=lambda path: path.name)
+def test_runnable_blocks_run_in_a_fresh_home(doc: Path, tmp_path: Path) -> None:
+    env = fresh_home_env(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        ["bash", "-c", script(runnable_blocks(doc))],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    last = [line for line in result.stderr.splitlines() if line.startswith("### ")]
+    where = last[-1][4:] if last else doc.name
+    assert result.returncode == 0, (
+        f"the block at {where} failed (exit {result.returncode})\n"
+        f"--- stdout (tail)\n{result.stdout[-3000:]}\n--- stderr (tail)\n{result.stderr[-3000:]}"
+    )
+    assert "Traceback" not in result.stdout + result.stderr
