@@ -67,9 +67,10 @@ def report(state: CliState, name: str, out: Path | None, force: bool, as_json: b
             }
         )
         return
+    click.echo(f"batch {summary.batch}: {len(summary.devices)} devices")
     click.echo(
-        f"batch {summary.batch}: {len(summary.devices)} devices, {summary.passed} passed, "
-        f"yield {summary.yield_percent:.1f} %"
+        f"first-pass yield: {summary.yield_percent:.1f} % "
+        f"({summary.passed} of {summary.attempts} attempts passed)"
     )
     click.echo(f"wrote {target}")
 

@@ -108,7 +108,7 @@ def read_secret(label: str, *, confirm: bool = False) -> str:
         value = sys.stdin.readline().rstrip("\r\n")
     if not value.strip():
         raise ValidationError(
-            f"no {label.lower()} was given",
-            remedy=f"Type the {label.lower()} at the prompt, or give it as one line on stdin.",
+            f"no {label} was given",
+            remedy=f"Type the {label} at the prompt, or give it as one line on stdin.",
         )
     return value

@@ -6,6 +6,8 @@ so a command, an option or an output path that changes breaks the build, not a n
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from tests.support.paths import REPO_ROOT
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 WITH_BLOCKS = [path for path in DOCS if runnable_blocks(path)]
 # each document's blocks together: about 35 s of CPU each; the limit leaves room for a loaded machine
-TIMEOUT_S = 420
+TIMEOUT_S = 600
 
 
 def test_the_guides_newcomers_follow_have_runnable_blocks() -> None:
@@ -36,20 +38,25 @@ def test_runnable_blocks_run_in_a_fresh_home(doc: Path, tmp_path: Path) -> None:
     env = fresh_home_env(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
-    result = subprocess.run(
+    process = subprocess.Popen(
         ["bash", "-c", script(runnable_blocks(doc))],
         cwd=work,
         env=env,
         stdin=subprocess.DEVNULL,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=TIMEOUT_S,
-        check=False,
+        start_new_session=True,  # its own process group: a timeout stops what it started too
     )
-    last = [line for line in result.stderr.splitlines() if line.startswith("### ")]
+    try:
+        stdout, stderr = process.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+    last = [line for line in stderr.splitlines() if line.startswith("### ")]
     where = last[-1][4:] if last else doc.name
-    assert result.returncode == 0, (
-        f"the block at {where} failed (exit {result.returncode})\n"
-        f"--- stdout (tail)\n{result.stdout[-3000:]}\n--- stderr (tail)\n{result.stderr[-3000:]}"
+    assert process.returncode == 0, (
+        f"the block at {where} failed (exit {process.returncode})\n"
+        f"--- stdout (tail)\n{stdout[-3000:]}\n--- stderr (tail)\n{stderr[-3000:]}"
     )
-    assert "Traceback" not in result.stdout + result.stderr
+    assert "Traceback" not in stdout + stderr
