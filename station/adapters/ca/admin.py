@@ -26,11 +26,16 @@ from station.adapters.ca.authority import X509Authority
 from station.adapters.ca.builder import ca_certificate, name_of
 from station.adapters.ca.keys import describe, generate, open_signer, translate
 from station.adapters.ca.x509_facts import certificate_facts, load_certificates, spki
-from station.domain.certificates import CertificateFacts, ChainFacts, KeyDescription
+from station.domain.certificates import (
+    LAB_ROOT_MARK,
+    CertificateFacts,
+    ChainFacts,
+    KeyDescription,
+)
 from station.domain.errors import CaError, CaNotReadyError
 
 LAB_ROOT_LABEL = "station-lab-root"
-LAB_ROOT_SUBJECT = (("CN", "Station Lab Root CA - NOT FOR PRODUCTION"), ("O", "station lab"))
+LAB_ROOT_SUBJECT = (("CN", f"Station Lab Root CA - {LAB_ROOT_MARK}"), ("O", "station lab"))
 
 
 class FileCaAdministration:
