@@ -293,6 +293,13 @@ class CaService:
             lab_root=certificate is not None and from_lab_root(certificate),
         )
 
+    def chain(self) -> tuple[CertificateFacts, ...]:
+        """The certificates above every device certificate: intermediate(s), then the root.
+
+        Reads the installed files only; the CA key is not opened.
+        """
+        return self._admin.installed_chain()
+
     # ------------------------------------------------------------------ issuance
     def issue(
         self,

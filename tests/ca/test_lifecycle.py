@@ -318,3 +318,17 @@ def test_status_of_an_offline_root_chain_is_not_a_lab_root(initialised: CaRig) -
         root.sign_intermediate(initialised.admin.pending_csr()), root.pem, operator="root"
     )
     assert not initialised.service.status().lab_root
+
+
+def test_chain_lists_the_intermediate_then_the_root_without_opening_the_key(
+    initialised: CaRig,
+) -> None:
+    assert initialised.service.chain() == ()
+    root = OfflineRoot()
+    initialised.service.import_chain(
+        root.sign_intermediate(initialised.admin.pending_csr()), root.pem, operator="root"
+    )
+    intermediate, top = initialised.make().chain()
+    assert intermediate.subject == "O=ACME,CN=Line 3 CA" and intermediate.is_ca
+    assert top.self_issued and intermediate.issuer == top.subject
+    assert top.not_before <= intermediate.not_before < intermediate.not_after <= top.not_after

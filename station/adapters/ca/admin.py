@@ -175,6 +175,15 @@ class FileCaAdministration:
         data = self.chain_file.read_bytes()
         return certificate_facts(load_certificates(data, what="installed chain")[0])
 
+    def installed_chain(self) -> tuple[CertificateFacts, ...]:
+        """The installed intermediate(s), then the root (empty when no chain is installed)."""
+        if not self.chain_file.exists():
+            return ()
+        chain = load_certificates(self.chain_file.read_bytes(), what="installed chain")
+        if self.root_file.exists():
+            chain += load_certificates(self.root_file.read_bytes(), what="root certificate")
+        return tuple(certificate_facts(cert) for cert in chain)
+
     def open_authority(self) -> X509Authority:
         """Open the signing CA: the key in its token and the installed chain.
 
