@@ -107,6 +107,7 @@ class AdminView(QWidget):
         self.operators.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.operators.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.operators.verticalHeader().setVisible(False)
+        self.operators.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.operators.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
@@ -187,8 +188,8 @@ class AdminView(QWidget):
         ca_box.setMinimumHeight(self.fontMetrics().lineSpacing() * 7)
         left.addWidget(printer_box)
         right = QVBoxLayout()
-        right.addWidget(ops_box, 1)
-        right.addWidget(slots_box, 1)
+        right.addWidget(ops_box, 3)
+        right.addWidget(slots_box, 2)
         columns = QHBoxLayout()
         columns.addLayout(left, 1)
         columns.addLayout(right, 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -69,6 +69,22 @@ def glance(line: LineView) -> LineGlance:
     return LineGlance(line.batch, line.counters.text(), slots)
 
 
+class ElidedLabel(QLabel):
+    """One line of text that never widens its tile: too long, it is shortened in the middle."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Draw the text elided to the label's width (the tooltip holds it whole)."""
+        painter = QPainter(self)
+        text = self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideMiddle, self.width()
+        )
+        painter.drawText(self.rect(), int(self.alignment()), text)
+
+
 class SlotSummary(QFrame):
     """A read-only slot tile: name, result, board, step and progress. Nothing to click."""
 
@@ -77,13 +93,13 @@ class SlotSummary(QFrame):
         self.setFrameShape(QFrame.Shape.Box)
         self.setAutoFillBackground(True)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
         self.name = QLabel(slot)
         self.name.setFont(scaled_font(self, 1.1, bold=True))
         self.result = QLabel("")
         self.result.setFont(scaled_font(self, 1.6, bold=True))
-        self.board = QLabel("")
-        self.step = QLabel("")
+        self.board = ElidedLabel()
+        self.step = ElidedLabel()
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.progress.setFixedHeight(max(self.fontMetrics().height() // 2, 6))
@@ -106,6 +122,7 @@ class SlotSummary(QFrame):
         self.setPalette(palette)
         self.result.setText({"idle": "IDLE", "running": "RUNNING"}.get(slot.result, slot.result))
         self.board.setText(slot.board)
+        self.board.setToolTip(slot.board)
         self.step.setText(slot.step)
         self.progress.setRange(0, max(slot.total, 1))
         self.progress.setValue(slot.done)
@@ -152,9 +169,10 @@ class LockScreen(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.who)
-        layout.addWidget(self.login, 1)
+        layout.addWidget(self.login)
+        layout.addStretch(1)
         layout.addWidget(self.line_state)
-        layout.addWidget(grid_host, 1)
+        layout.addWidget(grid_host)
 
     def lock(self, record: OperatorRecord) -> None:
         """Show the window locked by ``record``, ready for their PIN or badge."""
@@ -164,10 +182,7 @@ class LockScreen(QWidget):
             f"Locked by {record.name} ({record.role}) at {at}. The slots keep running; nothing "
             f"can be started or changed until someone logs in."
         )
-        self.login.set_title(
-            f"{record.name}: scan your badge or type your PIN to unlock — or log in as "
-            "another operator"
-        )
+        self.login.set_title(f"Unlock as {record.name}, or log in as another operator")
         self.login.reset()
         self.login.name.setText(record.name)
         self.refresh()

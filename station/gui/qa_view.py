@@ -139,8 +139,8 @@ class QaView(QWidget):
         self.chain = _tree(("Certificate", "Valid from", "Valid until", "State"))
         self.preview = QLabel("")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.label_history = _tree(("Printed", "Kind", "By", "Reason", "Printer"))
-        self.timeline = _tree(("#", "Time", "Event", "By", "Detail"))
+        self.label_history = _tree(("Printed", "Kind", "By", "Reason", "Printer"), stretch=3)
+        self.timeline = _tree(("#", "Time", "Event", "By", "Detail"), stretch=4)
         self.json_button = QPushButton("Show JSON")
         self.json_button.setCheckable(True)
         self.manifest = QPlainTextEdit()
@@ -199,7 +199,8 @@ class QaView(QWidget):
         self.panel = QScrollArea()
         self.panel.setWidget(panel)
         self.panel.setWidgetResizable(True)
-        self.panel.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # the panel, not the window, scrolls sideways for a long unbreakable value
+        self.panel.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
 
         actions = QHBoxLayout()
         for button in (
@@ -437,9 +438,9 @@ def identity_rows(device: DeviceRecord, manifest: dict[str, object]) -> dict[str
     )
     device_id = str(manifest.get("device_id", ""))
     fingerprint = (
-        f"certificate SHA-256 {device.cert_thumbprint}"
+        f"certificate SHA-256 {grouped(device.cert_thumbprint)}"
         if device.cert_thumbprint
-        else f"EK SHA-256 {device.ek_sha256}"
+        else f"EK SHA-256 {grouped(device.ek_sha256)}"
         if device.ek_sha256
         else "none (symmetric key)"
     )
@@ -458,6 +459,11 @@ def identity_rows(device: DeviceRecord, manifest: dict[str, object]) -> dict[str
         "dps": f"{dps.get('global_endpoint', '')}, ID scope {dps.get('id_scope', '') or 'not set'}",
         "fingerprint": fingerprint,
     }
+
+
+def grouped(hex_text: str) -> str:
+    """A long hex value in groups of 16 digits, so it wraps (the search accepts it so too)."""
+    return " ".join(hex_text[i : i + 16] for i in range(0, len(hex_text), 16))
 
 
 def fill_chain(tree: QTreeWidget, view: DetailView, manifest: dict[str, object]) -> None:
@@ -504,16 +510,18 @@ def fill_chain(tree: QTreeWidget, view: DetailView, manifest: dict[str, object])
                     "",
                 ],
             )
+            parent.setToolTip(0, f"{facts.subject}\nissued by {facts.issuer}")
         for cert in detail.certificates:
-            QTreeWidgetItem(
+            item = QTreeWidgetItem(
                 parent,
                 [
-                    f"CN={cert.registration_id} (device, serial {cert.serial_number})",
+                    f"CN={cert.registration_id} (device)",
                     cert.not_before[:10],
                     cert.not_after[:10],
                     cert.status + (f": {cert.void_reason}" if cert.void_reason else ""),
                 ],
             )
+            item.setToolTip(0, f"serial number {cert.serial_number}, profile {cert.profile}")
     tree.expandAll()
     _fit(tree)
 
@@ -527,15 +535,20 @@ def event_summary(event: AuditEvent) -> str:
     return ", ".join(parts)
 
 
-def _tree(headers: tuple[str, ...]) -> QTreeWidget:
+def _tree(headers: tuple[str, ...], *, stretch: int = 0) -> QTreeWidget:
+    """A read-only tree sized to its rows; column ``stretch`` takes the room left and elides."""
     tree = QTreeWidget()
     tree.setHeaderLabels(list(headers))
-    tree.setRootIsDecorated(len(headers) == 4)  # only the chain is a real tree
+    tree.setRootIsDecorated(stretch == 0)  # only the chain is a real tree
     tree.setWordWrap(False)
+    tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     tree.setUniformRowHeights(True)
     tree.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    tree.header().setStretchLastSection(True)
-    tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    header = tree.header()
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
     _fit(tree)
     return tree
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from station.bootstrap import Station
 from station.domain.errors import StationError
 from station.domain.records import JobRecord
+from station.gui.devices_model import short_time
 from station.gui.tasks import TaskRunner, describe
 
 HEADERS = ("Job", "Slot", "Batch", "Board", "State", "Stopped at", "Since")
@@ -112,7 +113,7 @@ class VoidJobsDialog(QDialog):
                 job.board_serial or job.registration_id or "unknown",
                 str(job.state),
                 job.step,
-                job.updated_at,
+                short_time(job.updated_at),
             )
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
