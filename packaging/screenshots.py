@@ -249,8 +249,6 @@ def sixteen_slots(shots: Shots) -> None:
         shots.wait(lambda: all(t.result in ended for t in line.tiles.values()), "every slot ends")
         shots.wait(lambda: line.idle, "the line is idle")
         shots.shoot(window, "line-view-16")
-        window.lock()
-        shots.shoot(window, "lock-screen-16")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ class SlotSummary(QFrame):
         self.setFrameShape(QFrame.Shape.Box)
         self.setAutoFillBackground(True)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMaximumHeight(self.fontMetrics().height() * 10)  # readable, not a wall of colour
         self.name = QLabel(slot)
         self.name.setFont(scaled_font(self, 1.1, bold=True))
         self.result = QLabel("")
@@ -104,9 +105,11 @@ class SlotSummary(QFrame):
         self.progress.setTextVisible(False)
         self.progress.setFixedHeight(max(self.fontMetrics().height() // 2, 6))
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 3, 6, 3)
-        layout.setSpacing(1)
-        for widget in (self.name, self.result, self.board, self.step, self.progress):
+        layout.setContentsMargins(8, 4, 8, 6)
+        layout.setSpacing(2)
+        layout.addWidget(self.name)
+        layout.addWidget(self.result, 1)
+        for widget in (self.board, self.step, self.progress):
             layout.addWidget(widget)
         self.shown = SlotGlance(slot, "idle", "", "", 0, 0)
 
@@ -172,7 +175,7 @@ class LockScreen(QWidget):
         layout.addWidget(self.login)
         layout.addStretch(1)
         layout.addWidget(self.line_state)
-        layout.addWidget(grid_host)
+        layout.addWidget(grid_host, 4)
 
     def lock(self, record: OperatorRecord) -> None:
         """Show the window locked by ``record``, ready for their PIN or badge."""

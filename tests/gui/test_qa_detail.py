@@ -66,7 +66,8 @@ def test_qa_reads_the_device_panel_and_voids_a_cut_off_job_to_seal(
     root, intermediate, device = _path(qa.chain.topLevelItem(0))
     assert "NOT FOR PRODUCTION" in root.text(0) and root.text(0).endswith("(root)")
     assert intermediate.text(0) == "O=ACME,CN=Line 1 CA (intermediate)"
-    assert device.text(0).startswith(f"CN={rid} (device, serial ")
+    assert device.text(0) == f"CN={rid} (device)"
+    assert device.toolTip(0).startswith("serial number ")
     assert device.text(3) == "installed"
     assert root.text(1) <= intermediate.text(1) <= device.text(1) < device.text(2)
     assert [qa.label_history.topLevelItem(0).text(0)] == ["none printed yet"]
