@@ -166,6 +166,7 @@ class LockScreen(QWidget):
         grid = QGridLayout(grid_host)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(4)
+        grid.setAlignment(Qt.AlignmentFlag.AlignTop)
         columns = 8 if len(self.slots) > 8 else max(len(self.slots), 1)
         for number, summary in enumerate(self.slots.values()):
             grid.addWidget(summary, number // columns, number % columns)
@@ -175,7 +176,7 @@ class LockScreen(QWidget):
         layout.addWidget(self.login)
         layout.addStretch(1)
         layout.addWidget(self.line_state)
-        layout.addWidget(grid_host, 4)
+        layout.addWidget(grid_host, 2)
 
     def lock(self, record: OperatorRecord) -> None:
         """Show the window locked by ``record``, ready for their PIN or badge."""
