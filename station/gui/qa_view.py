@@ -92,6 +92,7 @@ class QaView(QWidget):
         self._station = station
         self._tasks = TaskRunner(station)
         self._view: DetailView | None = None
+        self._showing = ""  # the device whose detail is on its way (a late answer is dropped)
         self._role = Role.TECHNICIAN
         self._operator = ""
         self.void_dialog: VoidJobsDialog | None = None
@@ -251,15 +252,16 @@ class QaView(QWidget):
         key = self.search.text().strip()
         self.status.setText("Searching…")
         if not key:
+            self.clear_device()
             self.model.set_query(DeviceQuery())
             return
         self._tasks.run(lambda s: s.devices().find(key), self._found, self._failed)
 
     def _found(self, rows: list[DeviceRecord]) -> None:
         self.model.set_rows(rows)
+        self.clear_device()  # the panel shows only a device the table lists and selects
         if not rows:
             self.status.setText("No devices match.")
-            self.clear_device()
         elif len(rows) == 1:
             self.table.selectRow(0)
 
@@ -278,6 +280,7 @@ class QaView(QWidget):
 
     def show_device(self, registration_id: str) -> None:
         """Load a device's detail, label preview and CA chain in the background."""
+        self._showing = registration_id
         self.title.setText(f"Loading {registration_id}…")
 
         def job(s: Station) -> DetailView:
@@ -299,6 +302,7 @@ class QaView(QWidget):
     def clear_device(self) -> None:
         """Nothing selected: empty the panel and disable the device actions."""
         self._view = None
+        self._showing = ""
         self.table.clearSelection()
         self.title.setText("Select a device")
         for label in self.identity_labels.values():
@@ -310,8 +314,10 @@ class QaView(QWidget):
         self._update_actions()
 
     def _show_detail(self, view: DetailView) -> None:
-        self._view = view
         device = view.detail.device
+        if device.registration_id != self._showing:
+            return  # another device was chosen (or none) while this one loaded
+        self._view = view
         self.title.setText(f"{device.registration_id} — {device.serial} — {device.status}")
         manifest = _manifest(device)
         for field, text in identity_rows(device, manifest).items():
