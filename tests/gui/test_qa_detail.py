@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+from PySide6.QtCore import QThreadPool
+from PySide6.QtWidgets import QApplication, QTreeWidget, QTreeWidgetItem
 
 from station.domain.states import JobState
 from station_lab.boards.faults import Faults
@@ -91,6 +92,12 @@ def test_qa_reads_the_device_panel_and_voids_a_cut_off_job_to_seal(
     assert qa.current is None and not qa.table.selectionModel().hasSelection()
     assert qa.title.text() == "Select a device"
     assert _actions(qa) == {"print": False, "reprint": False, "rework": False, "void": True}
+    # a detail that arrives after the choice changed is dropped, not shown
+    qa.show_device(rid)
+    qa.clear_device()
+    QThreadPool.globalInstance().waitForDone(WAIT_MS)
+    QApplication.processEvents()  # the answer's queued signal is delivered now
+    assert qa.current is None and qa.title.text() == "Select a device"
 
     # Batches: an open batch cannot be exported or pushed; sealing waits for the cut-off job
     window.show_view("Batches")
