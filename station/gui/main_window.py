@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
                 dialog.reject()
         self.lock_screen.lock(record)
         self.stack.setCurrentWidget(self.lock_screen)
+        self.lock_screen.login.badge.setFocus()  # a badge scan types into it at once
 
     @property
     def locked(self) -> bool:
