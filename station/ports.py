@@ -29,7 +29,7 @@ from station.domain.enrollments import EnrollmentTemplate
 from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import BatchReport, PrintReceipt
 from station.domain.manifest_signing import TrustedSigner
-from station.domain.products import ProductRecipe
+from station.domain.products import CredentialPolicyRef, ProductRecipe
 from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
     BatchRecord,
@@ -69,12 +69,12 @@ class BoardLink(Protocol):
         """Raw TPM 2.0 command in, raw response out."""
         ...
 
-    def keygen(self, *, replace: bool = False) -> bytes:
-        """Generate the device key inside the board; return its public key (DER SPKI)."""
+    def keygen(self, *, replace: bool = False, key: str = "device", curve: str = "p256") -> bytes:
+        """Generate a key (slot ``key``, ``curve``) inside the board; return its DER SPKI."""
         ...
 
-    def csr(self, common_name: str) -> bytes:
-        """A CSR (DER) signed inside the board by its device key."""
+    def csr(self, common_name: str, *, key: str = "device") -> bytes:
+        """A CSR (DER) signed inside the board by the key in slot ``key``."""
         ...
 
     def sign(self, nonce: bytes) -> bytes:
@@ -147,6 +147,10 @@ class ProductCatalog(Protocol):
 
     def enrollment_template(self, name: str) -> EnrollmentTemplate:
         """Load and validate one enrollment template; raises NotFoundError or ValidationError."""
+        ...
+
+    def credential_policy(self, name: str) -> CredentialPolicyRef:
+        """A DPS credential policy the admin listed; raises NotFoundError for another name."""
         ...
 
 
@@ -819,4 +823,8 @@ class DeviceCrypto(Protocol):
 
     def verify_possession(self, certificate_pem: str, nonce: bytes, signature: bytes) -> bool:
         """Whether ``signature`` over ``nonce`` verifies with the certificate's public key."""
+        ...
+
+    def csr_facts(self, der: bytes) -> CsrFacts:
+        """What a board's CSR (DER) says; raises CsrRejectedError when it is not a CSR."""
         ...

@@ -26,6 +26,7 @@ from station.domain.errors import (
     ChainRejectedError,
     CsrRejectedError,
     InvalidRegistrationIdError,
+    OperationalKeyError,
     ProfileError,
     QuotaExceededError,
     ValidationError,
@@ -390,6 +391,47 @@ def check_csr(facts: CsrFacts, registration_id: str) -> str:
                 registration_id=wanted,
             )
     return wanted
+
+
+#: DPS certificate management issues operational certificates for EC P-384 keys only.
+OPERATIONAL_CURVE = "secp384r1"
+
+
+def check_operational_csr(facts: CsrFacts, registration_id: str) -> None:
+    """The rules DPS applies to a registration's ``csr`` (certificate management, preview).
+
+    The signature verifies, the key is EC P-384 and the subject's only CN is the registration
+    ID. Checked on the line so that a board that would fail in the field fails here.
+
+    Raises:
+        OperationalKeyError: ``details["reason"]`` ``bad_signature``, ``key_type`` or
+            ``cn_mismatch``.
+    """
+    if not facts.signature_valid:
+        raise _operational(
+            "bad_signature",
+            "the board's CSR for its operational key does not verify with that key",
+            "Set the board aside for QA: its secure element signs wrongly (firmware fault).",
+        )
+    if facts.key_type != "ec" or facts.curve != OPERATIONAL_CURVE:
+        raise _operational(
+            "key_type",
+            f"the operational key is {facts.curve or facts.key_type}, DPS issues for EC P-384 only",
+            "Set the board aside for QA: update its firmware so keygen makes P-384 keys.",
+            curve=facts.curve or facts.key_type,
+        )
+    if facts.common_names != (registration_id,):
+        shown = ", ".join(facts.common_names) or "none"
+        raise _operational(
+            "cn_mismatch",
+            f"the operational CSR names CN {shown}, not the registration ID {registration_id}",
+            "Set the board aside for QA: its firmware must put the registration ID in the CSR.",
+            common_names=list(facts.common_names),
+        )
+
+
+def _operational(reason: str, why: str, remedy: str, **details: Any) -> OperationalKeyError:
+    return OperationalKeyError(why, remedy=remedy, reason=reason, **details)
 
 
 def _reject(reason: str, why: str, **details: Any) -> CsrRejectedError:

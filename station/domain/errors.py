@@ -352,6 +352,22 @@ class ProofOfPossessionError(ProvisionError):
     code = "provision.proof_failed"
 
 
+class OperationalKeyError(ProvisionError):
+    """The board cannot make the operational key or CSR that DPS certificate management needs.
+
+    ``details["reason"]``: ``curve_unsupported``, ``bad_signature``, ``key_type`` or
+    ``cn_mismatch``.
+    """
+
+    code = "provision.operational_key"
+
+
+class CredentialPolicyUnknownError(ProvisionError):
+    """A product names a DPS credential policy the station does not know."""
+
+    code = "provision.credential_policy_unknown"
+
+
 class ReadbackMismatchError(ProvisionError):
     """An object read back from the board differs from what the station wrote."""
 

@@ -37,6 +37,7 @@ BATCHES = {
     "WO-NOKEY": "lab-nokey",
     "WO-SYM": "lab-sym",
     "WO-TPM": "lab-tpm",
+    "WO-OPC": "lab-opcert",
 }
 
 

@@ -1,0 +1,369 @@
+"""Operational certificates at registration (DPS certificate management, 2025-07-01-preview).
+
+The lab's device registry holds a credential (root CA) and a policy (issuing CA), both keys in a
+real SoftHSM2 token. Enrollments name the policy; devices register with their onboarding
+credential and a ``csr`` and get ``registrationState.issuedCertificateChain`` over HTTPS and
+MQTT; every refusal the service makes is checked on both.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import queue
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from azure.iot.deviceprovisioning import DeviceProvisioningClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from hsm.softhsm import SoftHsmToken
+from station.domain.errors import DeviceRegistrationError
+from station_lab.dps import LocalDps
+from station_lab.firstboot import DeviceRegistrationClient, sas_token
+from station_lab.firstboot.credentials import SymmetricKeyCredential
+
+from .sdk import new_key
+
+PREVIEW = "2025-07-01-preview"
+POLICY = "lab-policy"
+DEADLINE_S = 15.0
+
+
+@pytest.fixture
+def registry(dps: LocalDps, softhsm: SoftHsmToken, monkeypatch: pytest.MonkeyPatch) -> LocalDps:
+    """The stand-in with certificate management on: a credential and a 30-day policy."""
+    monkeypatch.setenv("STATION_PKCS11_PIN", softhsm.pin)
+    dps.enable_certificate_management("lab-ns", softhsm.uri("adr-root"))
+    dps.create_credential_policy(POLICY, softhsm.uri("adr-ica"), validity_days=30)
+    return dps
+
+
+def _enroll(service: DeviceProvisioningClient, reg_id: str, key: str, policy: str | None) -> None:
+    body: dict[str, Any] = {
+        "registrationId": reg_id,
+        "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": key}},
+    }
+    if policy is not None:
+        body["credentialPolicy"] = policy
+    service.enrollment.create_or_update(id=reg_id, enrollment=body)
+
+
+def _csr(cn: str, key: Any | None = None) -> bytes:
+    key = key or ec.generate_private_key(ec.SECP384R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA384())
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+def _tampered(der: bytes) -> bytes:
+    return der[:-4] + bytes([der[-4] ^ 0x01]) + der[-3:]
+
+
+def _credential(reg_id: str, key: str) -> SymmetricKeyCredential:
+    return SymmetricKeyCredential(reg_id, key)
+
+
+def _https(
+    dps: LocalDps, device: DeviceRegistrationClient, reg_id: str, key: str, csr: bytes
+) -> dict[str, Any]:
+    """Register over HTTPS; the operation's result or the refusal's code, as one dict."""
+    try:
+        assignment = device.register(_credential(reg_id, key), csr=csr)
+    except DeviceRegistrationError as exc:
+        return {"refused": exc.details.get("error_code"), "status": exc.details.get("status")}
+    return {"status": "assigned", "registrationState": dict(assignment.registration_state)}
+
+
+def _mqtt(dps: LocalDps, reg_id: str, key: str, csr: bytes) -> dict[str, Any]:
+    """Register over MQTT with a raw client (the SDKs do not know the preview)."""
+    messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    connected: queue.Queue[int] = queue.Queue()
+    subscribed: queue.Queue[int] = queue.Queue()
+    client = paho.Client(client_id=reg_id, protocol=paho.MQTTv311, clean_session=True)
+    client.tls_set_context(ssl.create_default_context(cafile=str(dps.ca_bundle)))
+
+    def sign(message: bytes) -> bytes:
+        return hmac.new(base64.b64decode(key), message, hashlib.sha256).digest()
+
+    client.username_pw_set(
+        f"{dps.id_scope}/registrations/{reg_id}/api-version={PREVIEW}",
+        sas_token(dps.id_scope, reg_id, sign),
+    )
+    client.on_connect = lambda c, u, flags, rc: connected.put(rc)
+    client.on_subscribe = lambda c, u, mid, granted: subscribed.put(granted[0])
+    client.on_message = lambda c, u, m: messages.put((m.topic, m.payload))
+    client.connect("localhost", dps.mqtt_port, keepalive=30)
+    client.loop_start()
+    try:
+        assert connected.get(timeout=DEADLINE_S) == 0
+        client.subscribe("$dps/registrations/res/#", qos=1)
+        assert subscribed.get(timeout=DEADLINE_S) == 1
+        body = {"registrationId": reg_id, "csr": base64.b64encode(csr).decode("ascii")}
+        client.publish("$dps/registrations/PUT/iotdps-register/?$rid=1", json.dumps(body), qos=1)
+        topic, payload = messages.get(timeout=DEADLINE_S)
+        answer = json.loads(payload)
+        status = int(topic.split("/")[3])
+        if status >= 400:
+            return {"refused": answer["errorCode"], "answer": answer}
+        operation = answer["operationId"]
+        rid = 2
+        while answer.get("status") == "assigning":
+            client.publish(
+                "$dps/registrations/GET/iotdps-get-operationstatus/"
+                f"?$rid={rid}&operationId={operation}",
+                b"",
+                qos=1,
+            )
+            topic, payload = messages.get(timeout=DEADLINE_S)
+            answer = json.loads(payload)
+            rid += 1
+        return answer
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+TRANSPORTS = {"https": _https, "mqtt": _mqtt}
+
+
+def _register(
+    transport: str,
+    dps: LocalDps,
+    device: DeviceRegistrationClient,
+    reg_id: str,
+    key: str,
+    csr: bytes,
+) -> dict[str, Any]:
+    if transport == "https":
+        return _https(dps, device, reg_id, key, csr)
+    return _mqtt(dps, reg_id, key, csr)
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+def test_a_csr_gets_the_issued_chain_and_the_hub_records_it(
+    registry: LocalDps,
+    service: DeviceProvisioningClient,
+    device: DeviceRegistrationClient,
+    transport: str,
+) -> None:
+    key = new_key()
+    _enroll(service, "op-0001", key, POLICY)
+    device_key = ec.generate_private_key(ec.SECP384R1())
+
+    answer = _register(transport, registry, device, "op-0001", key, _csr("op-0001", device_key))
+
+    assert answer["status"] == "assigned"
+    chain = [
+        x509.load_der_x509_certificate(base64.b64decode(der))
+        for der in answer["registrationState"]["issuedCertificateChain"]
+    ]
+    leaf, issuing, root = chain
+    assert leaf.subject.rfc4514_string() == "CN=op-0001"
+    assert leaf.public_key().public_numbers() == device_key.public_key().public_numbers()
+    leaf.verify_directly_issued_by(issuing)
+    issuing.verify_directly_issued_by(root)
+    root.verify_directly_issued_by(root)
+    assert issuing.subject.rfc4514_string() == f"CN={POLICY} issuing CA"
+    validity = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+    assert timedelta(days=30) <= validity <= timedelta(days=30, minutes=6)
+    [hub] = registry.hub_devices()
+    assert hub["certificate"]["thumbprint"] == leaf.fingerprint(hashes.SHA256()).hex().upper()
+    assert hub["certificate"]["policy"] == POLICY
+
+
+def test_renewal_gives_a_new_chain_and_the_hub_keeps_the_current_one(
+    registry: LocalDps, service: DeviceProvisioningClient, device: DeviceRegistrationClient
+) -> None:
+    key = new_key()
+    _enroll(service, "op-0002", key, POLICY)
+    first = device.register(_credential("op-0002", key), csr=_csr("op-0002"))
+    second = device.register(_credential("op-0002", key), csr=_csr("op-0002"))
+
+    first_leaf = x509.load_der_x509_certificate(first.issued_chain[0])
+    second_leaf = x509.load_der_x509_certificate(second.issued_chain[0])
+    assert first_leaf.public_key() != second_leaf.public_key()
+    [hub] = registry.hub_devices()
+    assert hub["certificate"]["thumbprint"] == (
+        second_leaf.fingerprint(hashes.SHA256()).hex().upper()
+    )
+
+
+def test_the_validity_follows_the_policy(
+    registry: LocalDps,
+    service: DeviceProvisioningClient,
+    device: DeviceRegistrationClient,
+    softhsm: SoftHsmToken,
+) -> None:
+    registry.create_credential_policy("week-policy", softhsm.uri("adr-ica-7"), validity_days=7)
+    key = new_key()
+    _enroll(service, "op-0003", key, "week-policy")
+
+    leaf = x509.load_der_x509_certificate(
+        device.register(_credential("op-0003", key), csr=_csr("op-0003")).issued_chain[0]
+    )
+
+    assert leaf.not_valid_after_utc - datetime.now(UTC) < timedelta(days=7, minutes=1)
+    assert leaf.not_valid_after_utc - datetime.now(UTC) > timedelta(days=6, hours=23)
+
+
+def test_without_the_preview_api_version_the_csr_is_ignored(
+    registry: LocalDps, service: DeviceProvisioningClient, device: DeviceRegistrationClient
+) -> None:
+    key = new_key()
+    _enroll(service, "op-0004", key, POLICY)
+    assignment = device.register(_credential("op-0004", key))  # 2021-10-01, no csr
+
+    assert assignment.issued_chain == ()
+    assert "certificate" not in registry.hub_devices()[0]
+
+
+def _other_cn() -> bytes:
+    return _csr("someone-else")
+
+
+def _p256() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "op-bad")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+def _rsa() -> bytes:
+    return _csr("op-bad", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+REFUSALS = {
+    "other-cn": (_other_cn, 400013),
+    "p256-key": (_p256, 400014),
+    "rsa-key": (_rsa, 400014),
+    "bad-signature": (lambda: _tampered(_csr("op-bad")), 400012),
+    "not-a-csr": (lambda: b"\x30\x03\x02\x01\x00", 400011),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+def test_a_bad_csr_is_refused_with_400_and_nothing_is_assigned(
+    registry: LocalDps,
+    service: DeviceProvisioningClient,
+    device: DeviceRegistrationClient,
+    transport: str,
+    case: str,
+) -> None:
+    make, code = REFUSALS[case]
+    key = new_key()
+    _enroll(service, "op-bad", key, POLICY)
+
+    answer = _register(transport, registry, device, "op-bad", key, make())
+
+    assert answer["refused"] == code
+    assert registry.hub_devices() == []
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+def test_a_revoked_policy_ends_the_registration_failed(
+    registry: LocalDps,
+    service: DeviceProvisioningClient,
+    device: DeviceRegistrationClient,
+    transport: str,
+) -> None:
+    key = new_key()
+    _enroll(service, "op-0005", key, POLICY)
+    registry.registry.revoke_policy(POLICY)
+
+    answer = _register(transport, registry, device, "op-0005", key, _csr("op-0005"))
+
+    if transport == "https":
+        assert (answer["status"], answer["refused"]) == ("failed", 400016)
+    else:
+        assert answer["status"] == "failed"
+        assert answer["registrationState"]["errorCode"] == 400016
+        assert "revoked" in answer["registrationState"]["errorMessage"]
+    assert registry.hub_devices() == []
+    registry.registry.renew_policy(POLICY)
+    assert device.register(_credential("op-0005", key), csr=_csr("op-0005")).issued_chain
+
+
+def test_a_csr_for_an_enrollment_without_a_policy_is_refused(
+    registry: LocalDps, service: DeviceProvisioningClient, device: DeviceRegistrationClient
+) -> None:
+    key = new_key()
+    _enroll(service, "op-0006", key, None)
+
+    answer = _https(registry, device, "op-0006", key, _csr("op-0006"))
+
+    assert answer["refused"] == 400015
+
+
+def test_groups_name_a_policy_too(
+    registry: LocalDps, service: DeviceProvisioningClient, device: DeviceRegistrationClient
+) -> None:
+    group_key = new_key()
+    service.enrollment_group.create_or_update(
+        id="op-group",
+        enrollment_group={
+            "enrollmentGroupId": "op-group",
+            "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": group_key}},
+            "credentialPolicy": POLICY,
+        },
+    )
+    derived = base64.b64encode(
+        hmac.new(base64.b64decode(group_key), b"op-0007", hashlib.sha256).digest()
+    ).decode()
+
+    assignment = device.register(_credential("op-0007", derived), csr=_csr("op-0007"))
+
+    assert len(assignment.issued_chain) == 3
+    assert service.enrollment_group.get("op-group")["credentialPolicy"] == POLICY
+
+
+def test_bring_your_own_root_replaces_the_issuing_ca(
+    registry: LocalDps,
+    service: DeviceProvisioningClient,
+    device: DeviceRegistrationClient,
+    tmp_path: Path,
+) -> None:
+    own_key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Factory Root")])
+    now = datetime.now(UTC)
+    own_root = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(own_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=800))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .sign(own_key, hashes.SHA384())
+    )
+    csr = registry.registry.policy_csr(POLICY)
+    issuing = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(name)
+        .public_key(csr.public_key())
+        .serial_number(2)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=400))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(own_key, hashes.SHA384())
+    )
+    registry.registry.attach_issuing_certificate(POLICY, issuing, own_root)
+    key = new_key()
+    _enroll(service, "op-0008", key, POLICY)
+
+    chain = device.register(_credential("op-0008", key), csr=_csr("op-0008")).issued_chain
+
+    assert x509.load_der_x509_certificate(chain[2]) == own_root
+    x509.load_der_x509_certificate(chain[0]).verify_directly_issued_by(issuing)
