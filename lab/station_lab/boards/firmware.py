@@ -318,7 +318,7 @@ class Firmware:
         return {}
 
 
-def _hash(key: ec.EllipticCurvePrivateKey) -> hashes.HashAlgorithm:
+def _hash(key: ec.EllipticCurvePrivateKey) -> hashes.SHA256 | hashes.SHA384:
     """The signature hash that goes with the key's curve: SHA-384 for P-384, else SHA-256."""
     return hashes.SHA384() if key.curve.name == "secp384r1" else hashes.SHA256()
 

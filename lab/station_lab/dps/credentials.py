@@ -93,9 +93,12 @@ class DeviceRegistry:
             name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{namespace} root CA")])
             now = self._now()
             cert = (
-                _ca_builder(name, name, key.public_key(), now, ROOT_VALIDITY_DAYS, path_length=1)
+                _ca_builder(
+                    name, name, _ec(key.public_key()), now, ROOT_VALIDITY_DAYS, path_length=1
+                )
                 .add_extension(
-                    x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), False
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(_ec(key.public_key())),
+                    False,
                 )
                 .sign(key, hashes.SHA384())
             )
@@ -123,7 +126,7 @@ class DeviceRegistry:
         root = _cert(credential["der"])
         key = _generate(key_uri)
         try:
-            issuing = self._issuing_certificate(name, key.public_key(), root, credential)
+            issuing = self._issuing_certificate(name, _ec(key.public_key()), root, credential)
         finally:
             key.close()
         self.store.put(
@@ -200,7 +203,7 @@ class DeviceRegistry:
         key = _generate(uri)
         try:
             root = _cert(credential["der"])
-            issuing = self._issuing_certificate(name, key.public_key(), root, credential)
+            issuing = self._issuing_certificate(name, _ec(key.public_key()), root, credential)
         finally:
             key.close()
         policy |= {
@@ -272,7 +275,8 @@ class DeviceRegistry:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), False)
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuing.public_key()), False
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(_ec(issuing.public_key())),
+                False,
             )
         )
         with self._lock:  # one signing session at a time per lab DPS
@@ -323,7 +327,7 @@ class DeviceRegistry:
         builder = _ca_builder(
             subject, root.subject, public, self._now(), ISSUING_VALIDITY_DAYS, path_length=0
         ).add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root.public_key()), False
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(_ec(root.public_key())), False
         )
         root_key = hsm.open_signer(credential["keyUri"])
         try:
@@ -430,6 +434,13 @@ def _ca_builder(
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), False)
     )
+
+
+def _ec(public: object) -> ec.EllipticCurvePublicKey:
+    """The registry's keys are all EC P-384 (a key of another type is a broken record)."""
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        raise LabDpsError("the lab device registry holds a key that is not an EC key")
+    return public
 
 
 def _generate(uri: str) -> hsm.Signer:
