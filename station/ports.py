@@ -23,6 +23,7 @@ from station.domain.certificates import (
     CsrFacts,
     IssuancePlan,
     KeyDescription,
+    OwnRootFacts,
     SignedCertificate,
 )
 from station.domain.enrollments import EnrollmentTemplate
@@ -562,6 +563,24 @@ class CaAdministration(Protocol):
 
     def import_group_key(self, uri: str, key: bytes) -> KeyDescription:
         """Store a symmetric enrollment-group key as a non-extractable secret in the token/TPM."""
+        ...
+
+    def inspect_own_root(self, root_pem: bytes, key_uri: str) -> OwnRootFacts:
+        """The root certificate's facts, and whether it is the key at ``key_uri``'s."""
+        ...
+
+    def inspect_issuing_csr(self, csr_pem: bytes) -> CsrFacts:
+        """A cloud-generated issuing-CA CSR (PEM or DER); raises CsrRejectedError if not one."""
+        ...
+
+    def sign_issuing_ca(
+        self, csr_pem: bytes, plan: IssuancePlan, *, root_pem: bytes, key_uri: str
+    ) -> SignedCertificate:
+        """Sign the issuing-CA CSR with the root key in the HSM (CA, path length 0)."""
+        ...
+
+    def root_pem(self) -> bytes:
+        """The installed root certificate (``[ca] root_file``), or empty bytes."""
         ...
 
     def lab_root_sign(self, csr_pem: str, *, now: datetime) -> tuple[bytes, bytes]:

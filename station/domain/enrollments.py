@@ -193,7 +193,8 @@ def credential_policy_field(policy: str) -> dict[str, str]:
     """The enrollment field naming the DPS credential policy (none when ``policy`` is empty).
 
     The policy issues the devices' operational certificates (DPS certificate management,
-    api-version 2025-07-01-preview). The field's JSON shape is not published yet; docs/lab-dps.md lists it as assumed.
+    api-version 2025-07-01-preview). The field's JSON shape is not published yet;
+    docs/lab-dps.md lists it as assumed.
     """
     return {"credentialPolicy": policy} if policy else {}
 

@@ -236,6 +236,15 @@ class KeyCustodyError(StationError):
     code = "hsm.error"
 
 
+class OwnRootRefusedError(CaError):
+    """Bring your own root: the root or the issuing-CA CSR breaks the service's rules.
+
+    ``details["reason"]`` says which (DPS certificate management, Azure Device Registry).
+    """
+
+    code = "ca.own_root_refused"
+
+
 class CsrRejectedError(CaError):
     """A certificate signing request breaks the issuance policy (``details["reason"]`` says how)."""
 
