@@ -87,5 +87,6 @@ class BoardState:
             path.unlink()
         self.key_file.unlink(missing_ok=True)
         self.operational_key_file.unlink(missing_ok=True)
+        (self.root / "operational-chain.pem").unlink(missing_ok=True)  # see poweron.py
         (self.root / "dps-assignment.json").unlink(missing_ok=True)  # see poweron.py
         self.save(Persistent())
