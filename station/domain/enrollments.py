@@ -193,10 +193,10 @@ def credential_policy_field(policy: str) -> dict[str, str]:
     """The enrollment field naming the DPS credential policy (none when ``policy`` is empty).
 
     The policy issues the devices' operational certificates (DPS certificate management,
-    api-version 2025-07-01-preview). The field's JSON shape is not published yet;
-    docs/lab-dps.md lists it as assumed.
+    api-version 2025-07-01-preview): ``credentialPolicyName``, a string, as in the published
+    2025-07-01-preview and 2026-04-01 service specs.
     """
-    return {"credentialPolicy": policy} if policy else {}
+    return {"credentialPolicyName": policy} if policy else {}
 
 
 def _policy_fields(template: EnrollmentTemplate, fields: Mapping[str, str]) -> dict[str, Any]:
@@ -429,7 +429,7 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
         "iotHubHostName",
         "customAllocationDefinition",
         "initialTwin",
-        "credentialPolicy",
+        "credentialPolicyName",
     )
     result: dict[str, Any] = {key: body[key] for key in keep if body.get(key) is not None}
     for key, default in DPS_DEFAULTS.items():

@@ -65,9 +65,9 @@ class CredentialPolicyRef:
     def __post_init__(self) -> None:
         if not 3 <= len(self.name) <= 50:
             raise ValidationError("a credential policy name has 3 to 50 characters", name=self.name)
-        if not 1 <= self.validity_days <= 90:
+        if not 7 <= self.validity_days <= 90:
             raise ValidationError(
-                "a credential policy issues for 1 to 90 days", validity_days=self.validity_days
+                "a credential policy issues for 7 to 90 days", validity_days=self.validity_days
             )
 
 

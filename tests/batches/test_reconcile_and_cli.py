@@ -180,6 +180,6 @@ def test_a_group_for_operational_certificates_names_the_credential_policy(
     assert cloud.batches().push_groups("WO-GO") == ["lab-opcert-sym"]
 
     with _client(dps) as client:
-        assert client.enrollment_group.get("lab-opcert-sym")["credentialPolicy"] == "lab-policy"
+        assert client.enrollment_group.get("lab-opcert-sym")["credentialPolicyName"] == "lab-policy"
     # pushed again, DPS's group is found equal, policy included
     assert cloud.batches().push_groups("WO-GO") == ["lab-opcert-sym"]

@@ -178,7 +178,7 @@ def test_the_lab_policy_chains_to_the_station_root_end_to_end(
                 enrollment={
                     "registrationId": "opc-byor",
                     "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": key}},
-                    "credentialPolicy": "lab-policy",
+                    "credentialPolicyName": "lab-policy",
                 },
             )
         device_key = ec.generate_private_key(ec.SECP384R1())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import queue
 import ssl
@@ -54,7 +55,7 @@ def _enroll(service: DeviceProvisioningClient, reg_id: str, key: str, policy: st
         "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": key}},
     }
     if policy is not None:
-        body["credentialPolicy"] = policy
+        body["credentialPolicyName"] = policy
     service.enrollment.create_or_update(id=reg_id, enrollment=body)
 
 
@@ -314,7 +315,7 @@ def test_groups_name_a_policy_too(
         enrollment_group={
             "enrollmentGroupId": "op-group",
             "attestation": {"type": "symmetricKey", "symmetricKey": {"primaryKey": group_key}},
-            "credentialPolicy": POLICY,
+            "credentialPolicyName": POLICY,
         },
     )
     derived = base64.b64encode(
@@ -324,7 +325,7 @@ def test_groups_name_a_policy_too(
     assignment = device.register(_credential("op-0007", derived), csr=_csr("op-0007"))
 
     assert len(assignment.issued_chain) == 3
-    assert service.enrollment_group.get("op-group")["credentialPolicy"] == POLICY
+    assert service.enrollment_group.get("op-group")["credentialPolicyName"] == POLICY
 
 
 def test_bring_your_own_root_replaces_the_issuing_ca(
@@ -367,3 +368,33 @@ def test_bring_your_own_root_replaces_the_issuing_ca(
 
     assert x509.load_der_x509_certificate(chain[2]) == own_root
     x509.load_der_x509_certificate(chain[0]).verify_directly_issued_by(issuing)
+
+
+def test_a_csr_in_a_status_lookup_is_a_bad_request(
+    registry: LocalDps, service: DeviceProvisioningClient
+) -> None:
+    key = new_key()
+    _enroll(service, "op-0009", key, POLICY)
+
+    def sign(message: bytes) -> bytes:
+        return hmac.new(base64.b64decode(key), message, hashlib.sha256).digest()
+
+    host, _, port = registry.host_name.rpartition(":")
+    connection = http.client.HTTPSConnection(
+        host, int(port), context=ssl.create_default_context(cafile=str(registry.ca_bundle))
+    )
+    body = {"registrationId": "op-0009", "csr": base64.b64encode(_csr("op-0009")).decode()}
+    connection.request(
+        "POST",
+        f"/{registry.id_scope}/registrations/op-0009?api-version={PREVIEW}",
+        body=json.dumps(body),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": sas_token(registry.id_scope, "op-0009", sign),
+        },
+    )
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+
+    assert (response.status, answer["errorCode"]) == (400, 400015)

@@ -34,6 +34,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+import hsm
 from station.domain.errors import LabDpsError
 from station_lab.dps import auth, validation
 from station_lab.dps.allocation import DEFAULT_HUBS, Allocator, LinkedHub
@@ -90,6 +91,8 @@ class DpsOptions:
     # device MQTT (docs/lab-dps.md "Transports"); MQTT over WebSocket shares the HTTPS port
     mqtt_port: int = 0  # real DPS: 8883; 0: any free port
     mqtt_connect_timeout_s: float = 10.0  # a connection that sends no CONNECT is closed then
+    # the lab device registry's keys (SoftHSM2): PIN file (default: $STATION_PKCS11_PIN)
+    registry_pin_file: Path | None = None
 
 
 class LocalDps:
@@ -174,6 +177,10 @@ class LocalDps:
                 retry_after_s=opts.retry_after_s,
                 assignment_delay_s=opts.assignment_delay_s,
                 time_scale=opts.time_scale,
+            ),
+            registry=DeviceRegistry(
+                self._store,
+                pins=hsm.PinSource(file=opts.registry_pin_file) if opts.registry_pin_file else None,
             ),
         )
         # one limit for the unit's registrations, whichever transport they come over

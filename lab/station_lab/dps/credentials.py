@@ -37,7 +37,7 @@ from station_lab.dps.errors import ApiError
 from station_lab.dps.store import DpsStore
 
 PREVIEW_API_VERSION: Final = "2025-07-01-preview"
-MIN_VALIDITY_DAYS: Final = 1  # the service's range (assumed, see docs/lab-dps.md)
+MIN_VALIDITY_DAYS: Final = 7  # the service's range (7-90 days; see docs/lab-dps.md)
 MAX_VALIDITY_DAYS: Final = 90
 DEFAULT_VALIDITY_DAYS: Final = 30
 ROOT_VALIDITY_DAYS: Final = 3650
@@ -69,13 +69,19 @@ class DeviceRegistry:
     Args:
         store: the stand-in's records (table ``adr``: the credential and each policy).
         now: the UTC wall clock (injectable for tests).
+        pins: where the token PIN comes from (default: ``$STATION_PKCS11_PIN``).
     """
 
     def __init__(
-        self, store: DpsStore, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        store: DpsStore,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pins: hsm.PinSource | None = None,
     ) -> None:
         self.store = store
         self._now = now
+        self._pins = pins
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ setup (ARM side)
@@ -88,7 +94,7 @@ class DeviceRegistry:
         existing = self.store.get("adr", CREDENTIAL_KEY)
         if existing is not None:
             return _cert(existing["der"])
-        key = _generate(key_uri)
+        key = _generate(key_uri, self._pins)
         try:
             name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{namespace} root CA")])
             now = self._now()
@@ -124,7 +130,7 @@ class DeviceRegistry:
         if self.store.get("adr", _policy_key(name)) is not None:
             raise LabDpsError(f"the credential policy {name!r} exists", remedy="Pick another name.")
         root = _cert(credential["der"])
-        key = _generate(key_uri)
+        key = _generate(key_uri, self._pins)
         try:
             issuing = self._issuing_certificate(name, _ec(key.public_key()), root, credential)
         finally:
@@ -145,7 +151,7 @@ class DeviceRegistry:
     def policy_csr(self, name: str) -> x509.CertificateSigningRequest:
         """Bring your own root, step 1: the CSR of the policy's issuing-CA key, for your root."""
         policy = self._policy(name)
-        key = hsm.open_signer(policy["keyUri"])
+        key = hsm.open_signer(policy["keyUri"], pin_source=self._pins)
         try:
             subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} issuing CA")])
             return (
@@ -175,7 +181,7 @@ class DeviceRegistry:
                 "the issuing-CA certificate was not signed by that root",
                 remedy="Sign the policy's CSR with the root you upload.",
             ) from exc
-        key = hsm.open_signer(policy["keyUri"])
+        key = hsm.open_signer(policy["keyUri"], pin_source=self._pins)
         try:
             same = _spki(key.public_key()) == _spki(issuing.public_key())
         finally:
@@ -200,7 +206,7 @@ class DeviceRegistry:
         credential = self._credential()
         generation = int(policy.get("generation", 1)) + 1
         uri = f"{policy['keyUri']}-{generation}"
-        key = _generate(uri)
+        key = _generate(uri, self._pins)
         try:
             root = _cert(credential["der"])
             issuing = self._issuing_certificate(name, _ec(key.public_key()), root, credential)
@@ -280,7 +286,7 @@ class DeviceRegistry:
             )
         )
         with self._lock:  # one signing session at a time per lab DPS
-            key = hsm.open_signer(policy["keyUri"])
+            key = hsm.open_signer(policy["keyUri"], pin_source=self._pins)
             try:
                 leaf = builder.sign(key, hashes.SHA384())
             finally:
@@ -329,7 +335,7 @@ class DeviceRegistry:
         ).add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(_ec(root.public_key())), False
         )
-        root_key = hsm.open_signer(credential["keyUri"])
+        root_key = hsm.open_signer(credential["keyUri"], pin_source=self._pins)
         try:
             return builder.sign(root_key, hashes.SHA384())
         finally:
@@ -443,9 +449,9 @@ def _ec(public: object) -> ec.EllipticCurvePublicKey:
     return public
 
 
-def _generate(uri: str) -> hsm.Signer:
+def _generate(uri: str, pins: hsm.PinSource | None) -> hsm.Signer:
     try:
-        return hsm.generate_key(uri, hsm.KeyAlgorithm.EC_P384)
+        return hsm.generate_key(uri, hsm.KeyAlgorithm.EC_P384, pin_source=pins)
     except hsm.HsmError as exc:
         raise LabDpsError(f"the lab registry cannot make a key at {uri}: {exc}") from exc
 

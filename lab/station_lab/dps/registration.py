@@ -18,7 +18,7 @@ A disabled enrollment (or group) that matches blocks provisioning: the operation
 ``disabled``. The hub registry (``hub_devices``) records which hub got which device.
 
 **Operational certificates** (api-version ``2025-07-01-preview``): a register body with ``csr``
-for an enrollment that names a ``credentialPolicy`` gets the chain the lab's device registry
+for an enrollment that names a ``credentialPolicyName`` gets the chain the lab's device registry
 issues (``credentials.py``) in ``registrationState.issuedCertificateChain``; the hub registry
 records the device's current certificate. Under older api-versions ``csr`` is ignored.
 """
@@ -172,6 +172,9 @@ class DeviceRegistrationApi:
     def status_lookup(self, request: ApiRequest) -> ApiResponse:
         """``POST /{idScope}/registrations/{id}``: the registration's current result."""
         reg_id = self._registration_id(request)
+        if isinstance(request.body, dict) and request.body.get("csr") is not None:
+            # the preview spec: a csr in a status lookup is a bad request
+            raise ApiError(codes.CSR_NOT_ALLOWED, "'csr' is not allowed in a status lookup.")
         match = self._attest(request, reg_id, challenge=False)
         if isinstance(match, ApiResponse):  # pragma: no cover - challenge=False never returns one
             return match
@@ -210,7 +213,7 @@ class DeviceRegistrationApi:
         encoded = body.get("csr")
         if encoded is None or request.params.get("apiVersion") != credentials.PREVIEW_API_VERSION:
             return None
-        if not match.enrollment.get("credentialPolicy"):
+        if not match.enrollment.get("credentialPolicyName"):
             raise ApiError(
                 codes.CSR_NOT_ALLOWED,
                 "The enrollment names no credential policy: no certificate can be issued.",
@@ -492,7 +495,7 @@ class DeviceRegistrationApi:
         issued: credentials.IssuedChain | None = None
         if csr is not None:
             try:
-                issued = self.registry.issue(match.enrollment["credentialPolicy"], reg_id, csr)
+                issued = self.registry.issue(match.enrollment["credentialPolicyName"], reg_id, csr)
             except ApiError as exc:
                 state |= {
                     "status": "failed",

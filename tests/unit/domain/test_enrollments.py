@@ -177,10 +177,10 @@ def test_a_device_that_can_renew_names_its_credential_policy(make_manifest) -> N
     )
     body = individual_enrollment(manifest, TEMPLATE)
 
-    assert body["credentialPolicy"] == "lab-policy"
-    assert comparable(body)["credentialPolicy"] == "lab-policy"
+    assert body["credentialPolicyName"] == "lab-policy"
+    assert comparable(body)["credentialPolicyName"] == "lab-policy"
     without = individual_enrollment(make_manifest("SN0009", attestation=Attestation.TPM), TEMPLATE)
-    assert "credentialPolicy" not in without
+    assert "credentialPolicyName" not in without
     # the manifest round-trips with its section, and the section changes its digest
     again = type(manifest).from_dict(json.loads(manifest.canonical()))
     assert (
