@@ -15,8 +15,8 @@ import http.client
 import json
 import queue
 import ssl
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -29,10 +29,12 @@ from cryptography.x509.oid import NameOID
 
 from hsm.softhsm import SoftHsmToken
 from station.domain.errors import DeviceRegistrationError
-from station_lab.dps import LocalDps
-from station_lab.firstboot import DeviceRegistrationClient, sas_token
+from station_lab.dps import DpsOptions, LocalDps
+from station_lab.firstboot import DeviceRegistrationClient, DpsEndpoint, sas_token
 from station_lab.firstboot.credentials import SymmetricKeyCredential
+from tests.support.keystores import fresh_token
 
+from .conftest import HUBS
 from .sdk import new_key
 
 PREVIEW = "2025-07-01-preview"
@@ -40,13 +42,54 @@ POLICY = "lab-policy"
 DEADLINE_S = 15.0
 
 
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalDps, SoftHsmToken]]:
+    """One stand-in for the module (its registry's keys cost a token and two P-384 keys)."""
+    directory = tmp_path_factory.mktemp("opcert")
+    with pytest.MonkeyPatch.context() as patch:
+        token = fresh_token(directory / "softhsm", patch)
+        pin_file = directory / "pin"  # each test's environment is reset: the PIN is in a file
+        pin_file.write_text(token.pin + "\n")
+        pin_file.chmod(0o600)
+        options = DpsOptions(
+            state_dir=directory / "dps",
+            linked_hubs=HUBS,
+            retry_after_s=0.01,
+            rate_limit=0,
+            registry_pin_file=pin_file,
+        )
+        with LocalDps(options) as dps:
+            dps.enable_certificate_management("lab-ns", token.uri("adr-root"))
+            dps.create_credential_policy(POLICY, token.uri("adr-ica"), validity_days=30)
+            yield dps, token
+
+
 @pytest.fixture
-def registry(dps: LocalDps, softhsm: SoftHsmToken, monkeypatch: pytest.MonkeyPatch) -> LocalDps:
-    """The stand-in with certificate management on: a credential and a 30-day policy."""
-    monkeypatch.setenv("STATION_PKCS11_PIN", softhsm.pin)
-    dps.enable_certificate_management("lab-ns", softhsm.uri("adr-root"))
-    dps.create_credential_policy(POLICY, softhsm.uri("adr-ica"), validity_days=30)
-    return dps
+def registry(lab: tuple[LocalDps, SoftHsmToken]) -> Iterator[LocalDps]:
+    dps, _ = lab
+    yield dps
+    if any(p["status"] != "active" for p in dps.registry.policies() if p["name"] == POLICY):
+        dps.registry.renew_policy(POLICY)  # a test revoked it
+
+
+@pytest.fixture
+def service(registry: LocalDps) -> Iterator[DeviceProvisioningClient]:
+    client = DeviceProvisioningClient.from_connection_string(
+        registry.connection_string(), connection_verify=str(registry.ca_bundle)
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def device(registry: LocalDps) -> DeviceRegistrationClient:
+    return DeviceRegistrationClient(
+        DpsEndpoint(registry.host_name, registry.id_scope, registry.ca_bundle), timeout_s=30
+    )
+
+
+def _hub(dps: LocalDps, reg_id: str) -> dict[str, Any] | None:
+    return next((d for d in dps.hub_devices() if d["registrationId"] == reg_id), None)
 
 
 def _enroll(service: DeviceProvisioningClient, reg_id: str, key: str, policy: str | None) -> None:
@@ -158,10 +201,11 @@ def test_a_csr_gets_the_issued_chain_and_the_hub_records_it(
     transport: str,
 ) -> None:
     key = new_key()
-    _enroll(service, "op-0001", key, POLICY)
+    reg_id = f"op-0001-{transport}"
+    _enroll(service, reg_id, key, POLICY)
     device_key = ec.generate_private_key(ec.SECP384R1())
 
-    answer = _register(transport, registry, device, "op-0001", key, _csr("op-0001", device_key))
+    answer = _register(transport, registry, device, reg_id, key, _csr(reg_id, device_key))
 
     assert answer["status"] == "assigned"
     chain = [
@@ -169,7 +213,7 @@ def test_a_csr_gets_the_issued_chain_and_the_hub_records_it(
         for der in answer["registrationState"]["issuedCertificateChain"]
     ]
     leaf, issuing, root = chain
-    assert leaf.subject.rfc4514_string() == "CN=op-0001"
+    assert leaf.subject.rfc4514_string() == f"CN={reg_id}"
     assert leaf.public_key().public_numbers() == device_key.public_key().public_numbers()
     leaf.verify_directly_issued_by(issuing)
     issuing.verify_directly_issued_by(root)
@@ -177,7 +221,8 @@ def test_a_csr_gets_the_issued_chain_and_the_hub_records_it(
     assert issuing.subject.rfc4514_string() == f"CN={POLICY} issuing CA"
     validity = leaf.not_valid_after_utc - leaf.not_valid_before_utc
     assert timedelta(days=30) <= validity <= timedelta(days=30, minutes=6)
-    [hub] = registry.hub_devices()
+    hub = _hub(registry, reg_id)
+    assert hub is not None
     assert hub["certificate"]["thumbprint"] == leaf.fingerprint(hashes.SHA256()).hex().upper()
     assert hub["certificate"]["policy"] == POLICY
 
@@ -193,7 +238,8 @@ def test_renewal_gives_a_new_chain_and_the_hub_keeps_the_current_one(
     first_leaf = x509.load_der_x509_certificate(first.issued_chain[0])
     second_leaf = x509.load_der_x509_certificate(second.issued_chain[0])
     assert first_leaf.public_key() != second_leaf.public_key()
-    [hub] = registry.hub_devices()
+    hub = _hub(registry, "op-0002")
+    assert hub is not None
     assert hub["certificate"]["thumbprint"] == (
         second_leaf.fingerprint(hashes.SHA256()).hex().upper()
     )
@@ -203,9 +249,10 @@ def test_the_validity_follows_the_policy(
     registry: LocalDps,
     service: DeviceProvisioningClient,
     device: DeviceRegistrationClient,
-    softhsm: SoftHsmToken,
+    lab: tuple[LocalDps, SoftHsmToken],
 ) -> None:
-    registry.create_credential_policy("week-policy", softhsm.uri("adr-ica-7"), validity_days=7)
+    token = lab[1]
+    registry.create_credential_policy("week-policy", token.uri("adr-ica-7"), validity_days=7)
     key = new_key()
     _enroll(service, "op-0003", key, "week-policy")
 
@@ -225,30 +272,31 @@ def test_without_the_preview_api_version_the_csr_is_ignored(
     assignment = device.register(_credential("op-0004", key))  # 2021-10-01, no csr
 
     assert assignment.issued_chain == ()
-    assert "certificate" not in registry.hub_devices()[0]
+    hub = _hub(registry, "op-0004")
+    assert hub is not None and "certificate" not in hub
 
 
-def _other_cn() -> bytes:
+def _other_cn(reg_id: str) -> bytes:
     return _csr("someone-else")
 
 
-def _p256() -> bytes:
+def _p256(reg_id: str) -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "op-bad")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, reg_id)])
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.DER)
 
 
-def _rsa() -> bytes:
-    return _csr("op-bad", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+def _rsa(reg_id: str) -> bytes:
+    return _csr(reg_id, rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 REFUSALS = {
     "other-cn": (_other_cn, 400013),
     "p256-key": (_p256, 400014),
     "rsa-key": (_rsa, 400014),
-    "bad-signature": (lambda: _tampered(_csr("op-bad")), 400012),
-    "not-a-csr": (lambda: b"\x30\x03\x02\x01\x00", 400011),
+    "bad-signature": (lambda reg_id: _tampered(_csr(reg_id)), 400012),
+    "not-a-csr": (lambda reg_id: b"\x30\x03\x02\x01\x00", 400011),
 }
 
 
@@ -263,12 +311,13 @@ def test_a_bad_csr_is_refused_with_400_and_nothing_is_assigned(
 ) -> None:
     make, code = REFUSALS[case]
     key = new_key()
-    _enroll(service, "op-bad", key, POLICY)
+    reg_id = f"op-bad-{case}-{transport}"
+    _enroll(service, reg_id, key, POLICY)
 
-    answer = _register(transport, registry, device, "op-bad", key, make())
+    answer = _register(transport, registry, device, reg_id, key, make(reg_id))
 
     assert answer["refused"] == code
-    assert registry.hub_devices() == []
+    assert _hub(registry, reg_id) is None
 
 
 @pytest.mark.parametrize("transport", list(TRANSPORTS))
@@ -279,10 +328,11 @@ def test_a_revoked_policy_ends_the_registration_failed(
     transport: str,
 ) -> None:
     key = new_key()
-    _enroll(service, "op-0005", key, POLICY)
+    reg_id = f"op-0005-{transport}"
+    _enroll(service, reg_id, key, POLICY)
     registry.registry.revoke_policy(POLICY)
 
-    answer = _register(transport, registry, device, "op-0005", key, _csr("op-0005"))
+    answer = _register(transport, registry, device, reg_id, key, _csr(reg_id))
 
     if transport == "https":
         assert (answer["status"], answer["refused"]) == ("failed", 400016)
@@ -290,9 +340,9 @@ def test_a_revoked_policy_ends_the_registration_failed(
         assert answer["status"] == "failed"
         assert answer["registrationState"]["errorCode"] == 400016
         assert "revoked" in answer["registrationState"]["errorMessage"]
-    assert registry.hub_devices() == []
+    assert _hub(registry, reg_id) is None
     registry.registry.renew_policy(POLICY)
-    assert device.register(_credential("op-0005", key), csr=_csr("op-0005")).issued_chain
+    assert device.register(_credential(reg_id, key), csr=_csr(reg_id)).issued_chain
 
 
 def test_a_csr_for_an_enrollment_without_a_policy_is_refused(
@@ -332,8 +382,9 @@ def test_bring_your_own_root_replaces_the_issuing_ca(
     registry: LocalDps,
     service: DeviceProvisioningClient,
     device: DeviceRegistrationClient,
-    tmp_path: Path,
+    lab: tuple[LocalDps, SoftHsmToken],
 ) -> None:
+    registry.create_credential_policy("byor-policy", lab[1].uri("adr-ica-byor"))
     own_key = ec.generate_private_key(ec.SECP384R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Factory Root")])
     now = datetime.now(UTC)
@@ -348,7 +399,7 @@ def test_bring_your_own_root_replaces_the_issuing_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
         .sign(own_key, hashes.SHA384())
     )
-    csr = registry.registry.policy_csr(POLICY)
+    csr = registry.registry.policy_csr("byor-policy")
     issuing = (
         x509.CertificateBuilder()
         .subject_name(csr.subject)
@@ -360,9 +411,9 @@ def test_bring_your_own_root_replaces_the_issuing_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .sign(own_key, hashes.SHA384())
     )
-    registry.registry.attach_issuing_certificate(POLICY, issuing, own_root)
+    registry.registry.attach_issuing_certificate("byor-policy", issuing, own_root)
     key = new_key()
-    _enroll(service, "op-0008", key, POLICY)
+    _enroll(service, "op-0008", key, "byor-policy")
 
     chain = device.register(_credential("op-0008", key), csr=_csr("op-0008")).issued_chain
 
