@@ -36,7 +36,7 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ============== ==============================================================================
 
 C boards (``--firmware c``, the C agent's host port) parse the same text and inject every fault
-but ``lie_ek`` (see ``lab/station_lab/boards/c_agent.py``).
+but ``lie_ek``, ``csr_cn`` and ``bad_csr_sig`` (see ``lab/station_lab/boards/c_agent.py``).
 """
 
 from __future__ import annotations
