@@ -17,7 +17,7 @@ from station.domain.products import ProductAttestation
 from station.domain.provision_events import Failed, Step, StepPassed, steps_for
 from station_lab.boards.faults import Faults
 from tests.support.paths import REPO_ROOT
-from tests.support.rig import BOTH_FIRMWARES, Rig
+from tests.support.rig import BOTH_FIRMWARES, Rig, kill_station_at
 
 
 def _passed(events: list[object]) -> list[Step]:
@@ -124,3 +124,27 @@ def test_a_policy_the_station_does_not_know_stops_before_the_lock(
     _assert_stopped_before_lock(rig, board_state, board.port, outcome, events, "ghost")
     assert outcome.code == "provision.credential_policy_unknown"
     assert "lab-policy" in outcome.remedy  # the known policies are named
+
+
+def test_a_station_killed_after_the_lock_resumes_with_the_operational_key_kept(
+    rig: Rig, board_state
+) -> None:
+    (board,) = rig.lab.start(1, "se")
+    kill_station_at(rig, board.port, "WO-OPC", "passed:lock")
+    assert board_state(board.port)["hello"].locked
+    link = rig.station().board_session(board.port)
+    try:
+        before = x509.load_der_x509_csr(link.csr("probe", key="operational")).public_key()
+    finally:
+        link.close()
+
+    outcome = rig.run(board.port, "WO-OPC")
+
+    assert outcome.passed, outcome
+    operational = rig.station().store().devices.get(outcome.registration_id).manifest()
+    spki = before.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert operational.operational_certificate is not None
+    assert operational.operational_certificate.public_key_sha256 == hashlib.sha256(spki).hexdigest()
+    rig.verify()

@@ -25,6 +25,7 @@ from station.protocol.ops import CURVE_P384, OPERATIONAL_KEY
 from station.services.provision.context import StepContext
 
 _UNSUPPORTED = ("unsupported", 4)
+_LOCKED = ("locked", 5)
 
 
 def operational_key(ctx: StepContext, state: object) -> str:
@@ -42,17 +43,23 @@ def operational_key(ctx: StepContext, state: object) -> str:
             credential_policy=spec.credential_policy,
         ) from exc
     reg_id = ctx.run.registration_id
+    public: bytes | None
     try:
         public = ctx.link.keygen(key=OPERATIONAL_KEY, curve=CURVE_P384, replace=True)
     except BoardReportedError as exc:
-        if exc.details.get("status") in _UNSUPPORTED:
+        if exc.details.get("status") in _LOCKED:
+            # a job resumed after the lock (a crash before record): the key made before the
+            # lock stays; its CSR, which a locked board still signs, is checked as usual
+            public = None
+        elif exc.details.get("status") in _UNSUPPORTED:
             raise OperationalKeyError(
                 "the board cannot make an EC P-384 key, which DPS certificates need",
                 remedy="Set the board aside for QA: its secure element or firmware does not "
                 "support P-384 (keygen with curve p384 and key slot 'operational').",
                 reason="curve_unsupported",
             ) from exc
-        raise
+        else:
+            raise
     try:
         facts = ctx.ports.crypto.csr_facts(ctx.link.csr(reg_id, key=OPERATIONAL_KEY))
     except CsrRejectedError as exc:
@@ -62,6 +69,7 @@ def operational_key(ctx: StepContext, state: object) -> str:
             reason="malformed",
         ) from exc
     check_operational_csr(facts, reg_id)
+    public = public if public is not None else facts.public_key_der
     if facts.public_key_der != public:
         raise OperationalKeyError(
             "the operational CSR is for another key than the one keygen returned",
