@@ -48,10 +48,10 @@ from station.services.tpm_identity import TpmIdentityService
 from station.services.tpm_trust import TpmTrustService
 
 if TYPE_CHECKING:
-    from station.domain.fleet import StationCa
     from station.adapters.board.conformance import ConformanceReport
     from station.adapters.board.discovery import BoardDiscovery
     from station.adapters.outputs import OwnedPaths
+    from station.domain.fleet import StationCa
     from station.services.labels import LabelService
 
 

@@ -167,8 +167,10 @@ class GuiSection:
 
 @dataclass(frozen=True)
 class FleetSection:
-    """``[fleet]``: the fleet ledger on PostgreSQL (#23). Without a connection the station works
-    alone, exactly as it does without this section."""
+    """``[fleet]``: the fleet ledger on PostgreSQL (#23).
+
+    Without a connection the station works alone, exactly as it does without this section.
+    """
 
     # libpq connection string without a password ("host=... dbname=... user=... sslmode=...");
     # the password comes from a 0600 conninfo_file, PGPASSFILE or a client certificate

@@ -51,8 +51,10 @@ CLAIM_LABELS: dict[ClaimKind, str] = {
 
 @dataclass(frozen=True)
 class FleetPolicy:
-    """How this station uses the ledger: the uniqueness mode per product, and what an online
-    check does when the ledger cannot be reached."""
+    """How this station uses the ledger.
+
+    The uniqueness mode per product, and what an online check does when the ledger is down.
+    """
 
     default_mode: UniquenessMode = UniquenessMode.DEFERRED
     online_products: frozenset[str] = frozenset()

@@ -365,4 +365,3 @@ class FleetViews:
             row["manifest"] = json.loads(row.pop("manifest_json"))
             yield ("," if index else "") + canonical_json(row).decode()
         yield "]}\n"
-

@@ -203,7 +203,6 @@ def m0004_seals_and_device_keys(db: Database) -> None:
     )
 
 
-
 @migrations(name="0006_fleet_outbox")
 def m0006_fleet_outbox(db: Database) -> None:
     """Fleet replication (#23): each audit event queued for the ledger, in order, until acked."""
@@ -222,6 +221,7 @@ def m0006_fleet_outbox(db: Database) -> None:
         CREATE INDEX fleet_outbox_pending ON fleet_outbox(seq) WHERE state = 'pending'
         """,
     )
+
 
 def known_migrations() -> tuple[str, ...]:
     """Names of every migration this station knows, in order."""
