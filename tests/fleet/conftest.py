@@ -25,10 +25,13 @@ class FleetStation:
         self.name = name
         self.config_file = root / name / "station.toml"
         self.config_file.parent.mkdir(parents=True)
+        defaults = {"batch_size": "50", "timeout_s": "5.0"}
+        extra = "".join(
+            f"{key} = {value}\n" for key, value in defaults.items() if f"{key} =" not in fleet_toml
+        )
         self.config_file.write_text(
             f'[station]\nid = "{name}"\ndata_dir = "{root / name / "data"}"\n'
-            f"[fleet]\nconninfo = \"{conninfo}\"\nbatch_size = 50\ntimeout_s = 5.0\n"
-            f"{fleet_toml}",
+            f'[fleet]\nconninfo = "{conninfo}"\n{extra}{fleet_toml}',
             encoding="utf-8",
         )
         self.config = load_config(self.config_file, env={})

@@ -45,6 +45,7 @@ from station.domain.fleet import (
     StationSummary,
 )
 from station.domain.manifest import IdentityManifest
+from station.domain.records import index_columns
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -105,12 +106,24 @@ class PostgresLedger:
         box: dict[str, Any] = {}
 
         def call() -> None:
-            try:
-                conn = self._connect()
-                with conn.transaction(), conn.cursor() as cur:
-                    box["result"] = work(cur)
-            except BaseException as exc:  # noqa: BLE001  # re-raised on the waiting thread
-                box["error"] = exc
+            for attempt in (1, 2):
+                # a kept connection may have died since (server restarted): one fresh try,
+                # which is safe because every call is idempotent
+                reused = self._conn is not None and not self._conn.closed
+                try:
+                    conn = self._connect()
+                    with conn.transaction(), conn.cursor() as cur:
+                        box["result"] = work(cur)
+                    return
+                except psycopg.OperationalError as exc:
+                    if reused and attempt == 1:
+                        self._drop()
+                        continue
+                    box["error"] = exc
+                    return
+                except BaseException as exc:  # noqa: BLE001  # re-raised on the waiting thread
+                    box["error"] = exc
+                    return
 
         worker = threading.Thread(target=call, name=f"fleet-{what}", daemon=True)
         worker.start()
@@ -713,15 +726,17 @@ def _verify(cur: Cursor) -> list[LedgerProblem]:
     for station, acked_seq, acked_hash in cur.fetchall():
         problems += _verify_station(cur, station, int(acked_seq), str(acked_hash))
     cur.execute(
-        "SELECT d.station, d.registration_id, d.manifest, d.manifest_hash, d.event_seq, "
-        "e.payload FROM fleet_devices d LEFT JOIN fleet_events e "
+        f"SELECT {', '.join('d.' + c for c in _DEVICE_COLUMNS.split(', '))}, e.payload "
+        "FROM fleet_devices d LEFT JOIN fleet_events e "
         "ON e.station = d.station AND e.seq = d.event_seq ORDER BY d.station, d.registration_id"
     )
-    for station, rid, manifest, manifest_hash, seq, payload in cur:
-        where = f"device {rid}"
-        problem = _device_problem(manifest, manifest_hash, seq, payload)
+    for row in cur:
+        device = _device(row)
+        problem = _device_problem(device, row[16])
         if problem:
-            problems.append(LedgerProblem(station, where, problem))
+            problems.append(
+                LedgerProblem(device.station, f"device {device.registration_id}", problem)
+            )
     return problems
 
 
@@ -749,21 +764,25 @@ def _verify_station(
     return problems
 
 
-def _device_problem(manifest: str, manifest_hash: str, seq: int, payload: str | None) -> str:
+def _device_problem(device: FleetDevice, payload: str | None) -> str:
     try:
-        parsed = IdentityManifest.from_json(manifest)
+        parsed = IdentityManifest.from_json(device.manifest_json)
     except (ManifestError, ValidationError, ValueError) as exc:
         return f"its manifest does not parse ({exc})"
-    if parsed.digest() != manifest_hash:
+    if parsed.digest() != device.manifest_hash:
         return "its manifest does not match its hash (edited)"
+    columns = index_columns(parsed)
+    for name in ("registration_id", "serial", "batch", "product", "status", "ek_sha256"):
+        if str(columns[name]) != getattr(device, name):
+            return f"its {name} column differs from its manifest (edited)"
     if payload is None:
-        return f"the event it cites ({seq}) is not in the ledger"
+        return f"the event it cites ({device.event_seq}) is not in the ledger"
     try:
         cited = json.loads(payload).get("manifest_hash")
     except (ValueError, AttributeError):
         cited = None
-    if cited != manifest_hash:
-        return f"the event it cites ({seq}) recorded another manifest (row edited)"
+    if cited != device.manifest_hash:
+        return f"the event it cites ({device.event_seq}) recorded another manifest (row edited)"
     return ""
 
 
