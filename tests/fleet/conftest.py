@@ -65,9 +65,7 @@ class FleetStation:
 
 
 @pytest.fixture
-def fleet_of(
-    tmp_path: Path, ledger_dsn: str
-) -> Iterator[Callable[..., FleetStation]]:
+def fleet_of(tmp_path: Path, ledger_dsn: str) -> Iterator[Callable[..., FleetStation]]:
     """Factory for stations sharing one fresh ledger (schema installed)."""
     made: list[FleetStation] = []
 
@@ -97,7 +95,10 @@ def sql(ledger_dsn: str) -> Callable[..., list[tuple[object, ...]]]:
 
 def ledger_events(sql: Callable[..., list[tuple[object, ...]]], station: str) -> list[int]:
     """The seqs the ledger holds for ``station``, in order (duplicates would show twice)."""
-    return [int(r[0]) for r in sql("SELECT seq FROM fleet_events WHERE station = %s ORDER BY seq", station)]
+    return [
+        int(r[0])
+        for r in sql("SELECT seq FROM fleet_events WHERE station = %s ORDER BY seq", station)
+    ]
 
 
 def local_seqs(station: Station) -> list[int]:

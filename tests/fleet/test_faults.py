@@ -106,9 +106,11 @@ def test_a_server_restart_mid_batch_loses_and_duplicates_nothing(
     assert a.station.fleet().verify() == []
 
 
-def test_a_network_partition_mid_replication_heals(fleet_of, make_manifest, sql, pg_cluster, ledger_proxy, ledger_dsn) -> None:
+def test_a_network_partition_mid_replication_heals(
+    fleet_of, make_manifest, sql, pg_cluster, ledger_proxy, ledger_dsn
+) -> None:
     dbname = ledger_dsn.rsplit("dbname=", 1)[1]
-    fleet_of("admin").station  # installs the schema over the socket
+    fleet_of("admin")  # installs the schema over the socket
     a = fleet_of("line-a", conninfo=pg_cluster.dsn(dbname, port=ledger_proxy.port))
     _fill(a, make_manifest)
     assert a.station.fleet_replicator().sync(max_batches=2).error == ""
@@ -128,7 +130,7 @@ def test_a_half_open_connection_is_given_up_after_the_timeout(
     fleet_of, make_manifest, pg_cluster, ledger_proxy, ledger_dsn
 ) -> None:
     dbname = ledger_dsn.rsplit("dbname=", 1)[1]
-    fleet_of("admin").station
+    fleet_of("admin")  # installs the schema over the socket
     a = fleet_of(
         "line-a",
         'online_products = ["thermo"]\ntimeout_s = 1.0\nconnect_timeout_s = 1\n',
@@ -167,7 +169,9 @@ def test_a_ledger_row_edited_by_hand_is_named(fleet_of, make_manifest, sql) -> N
     assert "edited" in problems[0].problem and "serial" in problems[1].problem
 
 
-def test_a_station_whose_history_differs_from_the_ledger_is_stopped(fleet_of, make_manifest, sql) -> None:
+def test_a_station_whose_history_differs_from_the_ledger_is_stopped(
+    fleet_of, make_manifest, sql
+) -> None:
     a = fleet_of("line-a")
     a.record(make_manifest, "SN0001")
     assert a.station.fleet_replicator().sync().error == ""

@@ -16,7 +16,9 @@ def _join_fleet(rig: Rig, conninfo: str) -> None:
     rig.config = load_config(rig.config_file, env={})
 
 
-def test_a_board_another_station_holds_is_stopped_before_lock(rig: Rig, ledger_dsn, board_state) -> None:
+def test_a_board_another_station_holds_is_stopped_before_lock(
+    rig: Rig, ledger_dsn, board_state
+) -> None:
     ledger = PostgresLedger(ledger_dsn)
     ledger.install_schema()
     (board,) = rig.lab.start(1, "nokey")

@@ -8,7 +8,9 @@ from station.domain.fleet import FleetQuery
 from tests.fleet.conftest import ledger_events, local_seqs
 
 
-def test_events_devices_and_certificates_replicate_exactly_once(fleet_of, make_manifest, sql) -> None:
+def test_events_devices_and_certificates_replicate_exactly_once(
+    fleet_of, make_manifest, sql
+) -> None:
     a = fleet_of("line-a")
     for n in range(3):
         a.record(make_manifest, f"SN{n:04d}")
@@ -31,7 +33,9 @@ def test_events_devices_and_certificates_replicate_exactly_once(fleet_of, make_m
     assert a.station.fleet_replicator().status().pending == 0
 
 
-def test_a_crash_after_the_ledger_committed_resends_nothing_twice(fleet_of, make_manifest, sql) -> None:
+def test_a_crash_after_the_ledger_committed_resends_nothing_twice(
+    fleet_of, make_manifest, sql
+) -> None:
     a = fleet_of("line-a")
     for n in range(4):
         a.record(make_manifest, f"SN{n:04d}")
@@ -47,7 +51,9 @@ def test_a_crash_after_the_ledger_committed_resends_nothing_twice(fleet_of, make
     assert ledger_events(sql, "line-a") == local_seqs(a.station)
 
 
-def test_ledger_down_for_a_while_keeps_everything_queued(fleet_of, make_manifest, sql, pg_cluster) -> None:
+def test_ledger_down_for_a_while_keeps_everything_queued(
+    fleet_of, make_manifest, sql, pg_cluster
+) -> None:
     down = "host=127.0.0.1 port=1 user=ledger dbname=nowhere"  # nothing listens there
     a = fleet_of("line-a", conninfo=down)
     a.record(make_manifest, "SN0001")

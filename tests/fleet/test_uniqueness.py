@@ -19,7 +19,9 @@ from station.domain.manifest import Attestation
 from station.services.identities import record_identity
 
 
-def test_deferred_a_duplicate_serial_raises_an_alarm_naming_both_sides(fleet_of, make_manifest) -> None:
+def test_deferred_a_duplicate_serial_raises_an_alarm_naming_both_sides(
+    fleet_of, make_manifest
+) -> None:
     a, b = fleet_of("line-a"), fleet_of("line-b")
     a.record(make_manifest, "SN0042", registration_id="dev-a42", operator="alice")
     b.record(make_manifest, "SN0042", registration_id="dev-b42", operator="bob")
@@ -61,7 +63,9 @@ def test_deferred_a_cloned_tpm_across_stations_is_named_by_its_ek(fleet_of, make
     assert "duplicate EK hash" in alarm.describe()
 
 
-def test_the_same_duplicate_replicated_at_the_same_instant_gives_one_alarm(fleet_of, make_manifest, sql) -> None:
+def test_the_same_duplicate_replicated_at_the_same_instant_gives_one_alarm(
+    fleet_of, make_manifest, sql
+) -> None:
     a, b = fleet_of("line-a"), fleet_of("line-b")
     for n in range(30):
         a.record(make_manifest, f"SN{n:04d}", registration_id=f"dev-a{n}")
@@ -117,7 +121,9 @@ def _identity(station: str, serial: str, rid: str, batch: str = "WO-1") -> Fleet
     )
 
 
-def test_online_a_duplicate_is_stopped_with_the_other_station_named(fleet_of, make_manifest) -> None:
+def test_online_a_duplicate_is_stopped_with_the_other_station_named(
+    fleet_of, make_manifest
+) -> None:
     a = fleet_of("line-a", 'uniqueness = "online"\n')
     b = fleet_of("line-b", 'online_products = ["thermo"]\n')
     guard_a, guard_b = a.station.fleet_guard(), b.station.fleet_guard()
