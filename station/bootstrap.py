@@ -465,6 +465,12 @@ class Station:
         )
         return FleetGuard(self.fleet_ledger, policy)
 
+    def fleet_roles_sql(self) -> str:
+        """The SQL that creates the ledger's roles (docs/admin-guide.md, "Fleet ledger")."""
+        from station.adapters.fleet.schema import ROLES_SQL
+
+        return ROLES_SQL
+
     def fleet(self) -> FleetViews:
         """Fleet-wide queries and ledger administration."""
         return FleetViews(self.fleet_ledger())

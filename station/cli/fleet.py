@@ -29,6 +29,14 @@ def init_ledger(state: CliState) -> None:
 
 
 @fleet.command()
+@pass_state
+def roles(state: CliState) -> None:
+    """Print the SQL that creates the ledger's roles (run it as the ledger owner)."""
+    with open_station(state) as station:
+        click.echo(station.fleet_roles_sql(), nl=False)
+
+
+@fleet.command()
 @click.option("--follow", is_flag=True, help="Keep replicating every [fleet] sync_interval_s.")
 @click.option("--max-batches", default=0, type=click.IntRange(0), help="Stop after N batches.")
 @json_option

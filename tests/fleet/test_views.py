@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 import pytest
 
 from station.bootstrap import build_station
 from station.cli.main import main
-from station.domain.fleet import FleetNotConfiguredError, FleetQuery
+from station.domain.fleet import FleetError, FleetNotConfiguredError, FleetQuery
 from station.domain.records import CertificateRecord
 
 
@@ -167,3 +168,27 @@ def test_a_station_without_fleet_config_is_unchanged(config, clock, capsys, tmp_
     assert main(["--config", str(config_file), "fleet", "stations"]) == 1
     err = capsys.readouterr().err
     assert "no fleet ledger configured" in err and "[fleet]" in err
+
+
+def test_the_documented_roles_work_and_keep_events_append_only(
+    fleet_of, make_manifest, sql, ledger_dsn, capsys
+) -> None:
+    admin = fleet_of("admin")
+    assert main(["--config", str(admin.config_file), "fleet", "roles"]) == 0
+    sql(capsys.readouterr().out)
+    sql(
+        "DO $$ BEGIN CREATE ROLE station_line_a LOGIN IN ROLE fleet_station; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    dsn = ledger_dsn.replace("user=ledger", "user=station_line_a")
+    a = fleet_of("line-a", conninfo=dsn)
+    a.record(make_manifest, "SN1")
+
+    assert a.station.fleet_replicator().sync().error == ""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("UPDATE fleet_events SET payload = '{}'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM fleet_events")
+    with pytest.raises(FleetError, match="may not"):
+        a.station.fleet().set_quota("WO-1", 5)

@@ -148,3 +148,27 @@ STATEMENTS: tuple[str, ...] = (
     )
     """,
 )
+
+
+#: The roles the admin guide sets up ("Fleet ledger"): run as the owner after ``init-ledger``.
+#: Stations append and upsert but never update or delete an event; readers only read; quotas are
+#: the admins'. Each station logs in with its own role, member of ``fleet_station``.
+ROLES_SQL = """\
+DO $$ BEGIN
+  CREATE ROLE fleet_station NOLOGIN;
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN
+  CREATE ROLE fleet_reader NOLOGIN;
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN
+  CREATE ROLE fleet_admin NOLOGIN IN ROLE fleet_reader;
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA public TO fleet_station, fleet_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO fleet_station, fleet_reader;
+GRANT INSERT ON fleet_events, fleet_alarms TO fleet_station;
+GRANT INSERT, UPDATE ON fleet_stations, fleet_devices, fleet_certificates, fleet_batches,
+  fleet_claims TO fleet_station;
+GRANT DELETE ON fleet_claims TO fleet_station;
+GRANT USAGE ON SEQUENCE fleet_alarms_id_seq TO fleet_station;
+GRANT INSERT, UPDATE, DELETE ON fleet_quotas TO fleet_admin;
+"""
