@@ -378,11 +378,19 @@ class Station:
             FleetNotConfiguredError: the config has no ``[fleet]`` connection.
         """
         if "fleet_ledger" not in self._cloud:
-            from station.adapters.fleet.ledger import PostgresLedger
+            conninfo = self._fleet_conninfo()
+            try:
+                from station.adapters.fleet.ledger import PostgresLedger
+            except ImportError as exc:  # a build without the 'fleet' extra
+                from station.domain.fleet import FleetNotConfiguredError
 
+                raise FleetNotConfiguredError(
+                    f"this station was installed without the fleet ledger's driver ({exc.name})",
+                    remedy="Install the station with its 'fleet' extra (psycopg).",
+                ) from exc
             fleet = self.config.fleet
             self._cloud["fleet_ledger"] = PostgresLedger(
-                self._fleet_conninfo(),
+                conninfo,
                 timeout_s=fleet.timeout_s,
                 connect_timeout_s=fleet.connect_timeout_s,
                 application_name=f"station {self.config.station.id}"[:63],
