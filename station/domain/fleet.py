@@ -387,18 +387,18 @@ class FleetQuotaError(FleetError):
 def duplicate_error(identity: FleetIdentity, verdict: ClaimVerdict) -> FleetError | None:
     """The error that stops a board the ledger refused, or ``None`` when it was accepted."""
     if verdict.conflicts:
-        first = verdict.conflicts[0]
-        label = CLAIM_LABELS[first.kind]
-        others = "; ".join(
-            f"{CLAIM_LABELS[c.kind]} {c.value} held by {c.owner.describe()}"
-            for c in verdict.conflicts
+        owners: dict[ClaimOwner, list[str]] = {}
+        for conflict in verdict.conflicts:
+            owners.setdefault(conflict.owner, []).append(CLAIM_LABELS[conflict.kind])
+        held = "; ".join(
+            f"its {' and '.join(labels)} already belong to {owner.describe()}"
+            for owner, labels in owners.items()
         )
         return FleetDuplicateError(
-            f"{label} {first.value} of board {identity.serial} is already provisioned at "
-            f"another station ({others})",
+            f"board {identity.serial} is a duplicate across the fleet: {held}",
             remedy="Do not ship this board: set it aside for QA. It is a clone or was "
             "provisioned twice; 'station fleet show' names the other board. Nothing was "
-            "recorded for it here.",
+            "recorded for it here and it was not locked.",
             registration_id=identity.registration_id,
             serial=identity.serial,
             conflicts=[

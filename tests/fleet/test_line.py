@@ -5,8 +5,9 @@ from __future__ import annotations
 from station.adapters.fleet.ledger import PostgresLedger
 from station.config import load_config
 from station.domain.fleet import FleetIdentity
-from station.domain.provision_events import Step, StepPassed
+from station.domain.provision_events import Step
 from station.domain.records import DeviceQuery
+from station_lab.fleet_demo import run_fleet_demo
 from tests.support.rig import Rig
 
 
@@ -40,20 +41,29 @@ def test_a_board_another_station_holds_is_stopped_before_lock(
     ledger.close()
 
 
-def test_a_unique_board_passes_with_the_fleet_check_noted(rig: Rig, ledger_dsn) -> None:
-    ledger = PostgresLedger(ledger_dsn)
-    ledger.install_schema()
-    (board,) = rig.lab.start(1, "nokey")
-    _join_fleet(rig, ledger_dsn)
-    events: list[object] = []
+def test_the_fleet_demo_catches_clones_online_and_on_replication(tmp_path) -> None:
+    lines: list[str] = []
 
-    outcome = rig.run(board.port, "WO-SYM", events=events)
+    report = run_fleet_demo(tmp_path / "demo", lines.append)
 
-    assert outcome.passed
-    notes = [e.detail for e in events if isinstance(e, StepPassed) and e.step is Step.LOCK]
-    assert any("unique across the fleet" in note for note in notes)
-    replicator = rig.station().fleet_replicator()
-    assert replicator.sync().error == ""
-    (device,) = rig.station().fleet().find(board.serial)
-    assert device.registration_id == outcome.registration_id and device.station == "line-1"
-    ledger.close()
+    verdicts = [(name, o.passed, o.code) for name, o in report.outcomes]
+    assert verdicts == [
+        ("line-2", True, ""),  # board A, checked online
+        ("line-1", True, ""),  # A's clone: line-1 checks on replication
+        ("line-1", True, ""),  # board B
+        ("line-2", False, "fleet.duplicate"),  # B's clone, stopped before lock
+    ]
+    stopped = report.outcomes[3][1]
+    assert stopped.step is Step.LOCK and "at line-1 by tina" in stopped.reason
+    kinds = sorted(str(alarm.kind) for alarm in report.alarms)
+    assert kinds == ["ek_sha256", "registration_id"]  # A and its clone share both
+    for alarm in report.alarms:
+        assert (alarm.first.station, alarm.second.station) == ("line-2", "line-1")
+        assert (alarm.first.operator, alarm.second.operator) == ("tom", "tina")
+    assert [(s.station, s.lag, s.provisioned) for s in report.stations] == [
+        ("line-1", 0, 2),
+        ("line-2", 0, 1),
+    ]
+    assert report.problems == []
+    assert any(line.startswith("fleet alarm: duplicate EK hash") for line in lines)
+    assert report.ledger_dir is not None and not report.ledger_dir.exists()  # cluster removed

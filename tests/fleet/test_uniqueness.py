@@ -136,7 +136,11 @@ def test_online_a_duplicate_is_stopped_with_the_other_station_named(
 
     error = refused.value
     assert error.code == "fleet.duplicate"
-    assert "serial SN0007" in error.message and "line-a" in error.message
+    assert (
+        "board SN0007 is a duplicate" in error.message
+        and "its serial already belong" in error.message
+    )
+    assert "line-a" in error.message
     assert "op-line-a" in error.message and "QA" in error.remedy
     # all or nothing: the refused board holds no key (its registration ID is still free)
     assert guard_b.check(_identity("line-b", "SN0008", "dev-b7")) == "unique across the fleet"
