@@ -932,8 +932,12 @@ class FleetLedger(Protocol):
         """Certificates issued per station and batch (one batch, or all)."""
         ...
 
+    def batch_stations(self, batch: str) -> dict[str, int]:
+        """How many devices each station replicated for a work order."""
+        ...
+
     def batch_devices(self, batch: str) -> Iterator[FleetDevice]:
-        """Every device of a work order across stations, by registration ID then station."""
+        """Every device of a work order across stations, by station then registration ID."""
         ...
 
     def verify(self) -> list[LedgerProblem]:

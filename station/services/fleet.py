@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 
 from station.domain.audit import AuditEvent, format_time
 from station.domain.canonical import canonical_json
@@ -30,6 +29,7 @@ from station.domain.fleet import (
     FleetChainError,
     FleetDevice,
     FleetDeviceView,
+    FleetError,
     FleetIdentity,
     FleetPolicy,
     FleetQuery,
@@ -338,14 +338,13 @@ class FleetViews:
     def export_batch(self, batch: str, files: ExportFiles) -> tuple[str, int]:
         """Write one JSON export of a work order across every station; returns (path, count).
 
-        The file is deterministic: devices by registration ID then station, canonical JSON.
+        The file is deterministic: devices by station then registration ID, canonical JSON.
 
         Raises:
             NotFoundError: no station replicated a device of this batch.
         """
-        count = 0
-        for _ in self._ledger.batch_devices(batch):
-            count += 1
+        per_station = self._ledger.batch_stations(batch)
+        count = sum(per_station.values())
         if not count:
             raise NotFoundError(
                 f"no station replicated a device of batch {batch}",
@@ -353,15 +352,24 @@ class FleetViews:
                 "have not synced yet.",
                 batch=batch,
             )
-        path = files.write(f"{batch}.fleet.json", self._export_chunks(batch, count))
+        chunks = self._export_chunks(batch, count, sorted(per_station))
+        path = files.write(f"{batch}.fleet.json", chunks)
         return str(path), count
 
-    def _export_chunks(self, batch: str, count: int) -> Iterator[str]:
-        stations = sorted({d.station for d in self._ledger.batch_devices(batch)})
+    def _export_chunks(self, batch: str, count: int, stations: list[str]) -> Iterator[str]:
         head = canonical_json({"batch": batch, "count": count, "stations": stations}).decode()
         yield head[:-1] + ',"devices":['
         for index, device in enumerate(self._ledger.batch_devices(batch)):
-            row = asdict(device)
-            row["manifest"] = json.loads(row.pop("manifest_json"))
+            row = dict(vars(device))  # a shallow copy: asdict deep-copies every string
+            try:
+                row["manifest"] = json.loads(row.pop("manifest_json"))
+            except ValueError as exc:
+                raise FleetError(
+                    f"the ledger's manifest of {device.registration_id} at {device.station} is "
+                    "not JSON",
+                    remedy="Run 'station fleet verify': the row was edited in the ledger.",
+                    station=device.station,
+                    registration_id=device.registration_id,
+                ) from exc
             yield ("," if index else "") + canonical_json(row).decode()
         yield "]}\n"

@@ -347,15 +347,28 @@ class PostgresLedger:
 
         return self._run("count issuance", work)
 
+    def batch_stations(self, batch: str) -> dict[str, int]:
+        """Devices per station in a work order (from the batch index alone)."""
+
+        def work(cur: Cursor) -> dict[str, int]:
+            cur.execute(
+                "SELECT station, count(*) FROM fleet_devices WHERE batch = %s GROUP BY station "
+                "ORDER BY station",
+                [batch],
+            )
+            return {str(station): int(count) for station, count in cur.fetchall()}
+
+        return self._run("count a batch", work)
+
     def batch_devices(self, batch: str) -> Iterator[FleetDevice]:
-        """A work order's devices across stations, in pages of 1,000 (constant memory)."""
+        """A work order's devices by station and registration ID, in pages of 1,000."""
         after = ("", "")
         while True:
             page = self._run("export a batch", partial(_batch_page, batch=batch, after=after))
             if not page:
                 return
             yield from page
-            after = (page[-1].registration_id, page[-1].station)
+            after = (page[-1].station, page[-1].registration_id)
 
     def verify(self) -> list[LedgerProblem]:
         """Each station's chain, its acknowledged head, and each device against its event."""
@@ -714,7 +727,7 @@ def _device_filter(query: FleetQuery) -> tuple[str, list[Any]]:
 def _batch_page(cur: Cursor, *, batch: str, after: tuple[str, str]) -> list[FleetDevice]:
     cur.execute(
         f"SELECT {_DEVICE_COLUMNS} FROM fleet_devices WHERE batch = %s "
-        "AND (registration_id, station) > (%s, %s) ORDER BY registration_id, station LIMIT 1000",
+        "AND (station, registration_id) > (%s, %s) ORDER BY station, registration_id LIMIT 1000",
         [batch, *after],
     )
     return [_device(row) for row in cur.fetchall()]

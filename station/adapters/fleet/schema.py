@@ -71,7 +71,11 @@ STATEMENTS: tuple[str, ...] = (
     """,
     "CREATE INDEX IF NOT EXISTS fleet_devices_rid ON fleet_devices (registration_id)",
     "CREATE INDEX IF NOT EXISTS fleet_devices_serial ON fleet_devices (serial)",
-    "CREATE INDEX IF NOT EXISTS fleet_devices_batch ON fleet_devices (batch, registration_id)",
+    # a work order's page and its export walk this index in (station, registration ID) order
+    "CREATE INDEX IF NOT EXISTS fleet_devices_batch "
+    "ON fleet_devices (batch, station, registration_id)",
+    # the stations summary counts by status from the index alone, not the wide rows
+    "CREATE INDEX IF NOT EXISTS fleet_devices_status ON fleet_devices (station, status)",
     "CREATE INDEX IF NOT EXISTS fleet_devices_product ON fleet_devices (product)",
     "CREATE INDEX IF NOT EXISTS fleet_devices_ek ON fleet_devices (ek_sha256) "
     "WHERE ek_sha256 <> ''",
