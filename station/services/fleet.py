@@ -361,8 +361,9 @@ class FleetViews:
         yield head[:-1] + ',"devices":['
         for index, device in enumerate(self._ledger.batch_devices(batch)):
             row = dict(vars(device))  # a shallow copy: asdict deep-copies every string
+            manifest = row.pop("manifest_json")
             try:
-                row["manifest"] = json.loads(row.pop("manifest_json"))
+                json.loads(manifest)
             except ValueError as exc:
                 raise FleetError(
                     f"the ledger's manifest of {device.registration_id} at {device.station} is "
@@ -371,5 +372,9 @@ class FleetViews:
                     station=device.station,
                     registration_id=device.registration_id,
                 ) from exc
-            yield ("," if index else "") + canonical_json(row).decode()
+            # the manifest is the station's canonical JSON already: spliced in at its sorted
+            # place ("manifest" sorts just before "manifest_hash") instead of parsed and dumped
+            text = canonical_json(row).decode()
+            cut = text.index('"manifest_hash":')
+            yield ("," if index else "") + f'{text[:cut]}"manifest":{manifest},{text[cut:]}'
         yield "]}\n"

@@ -10,6 +10,7 @@ import pytest
 
 from station.bootstrap import build_station
 from station.cli.main import main
+from station.domain.canonical import canonical_form
 from station.domain.fleet import FleetError, FleetNotConfiguredError, FleetQuery
 from station.domain.records import CertificateRecord
 
@@ -124,6 +125,8 @@ def test_one_export_per_work_order_across_stations(fleet_of, make_manifest, tmp_
     again = (tmp_path / "out" / "WO-7.fleet.json").read_bytes()
 
     document = json.loads(again)
+    text = again.decode().rstrip("\n")
+    assert canonical_form(text) == text  # canonical JSON, byte for byte reproducible
     assert count == 5 and document["count"] == 5 and path.endswith("WO-7.fleet.json")
     assert document["stations"] == ["line-a", "line-b"]
     assert [d["registration_id"] for d in document["devices"]] == [
