@@ -357,8 +357,8 @@ class FleetViews:
         return str(path), count
 
     def _export_chunks(self, batch: str, count: int, stations: list[str]) -> Iterator[str]:
-        head = canonical_json({"batch": batch, "count": count, "stations": stations}).decode()
-        yield head[:-1] + ',"devices":['
+        # keys in canonical (sorted) order: batch, count, devices, stations
+        yield canonical_json({"batch": batch, "count": count}).decode()[:-1] + ',"devices":['
         for index, device in enumerate(self._ledger.batch_devices(batch)):
             row = dict(vars(device))  # a shallow copy: asdict deep-copies every string
             manifest = row.pop("manifest_json")
@@ -377,4 +377,4 @@ class FleetViews:
             text = canonical_json(row).decode()
             cut = text.index('"manifest_hash":')
             yield ("," if index else "") + f'{text[:cut]}"manifest":{manifest},{text[cut:]}'
-        yield "]}\n"
+        yield '],"stations":' + canonical_json(stations).decode() + "}\n"
