@@ -38,6 +38,11 @@ def test_a_board_another_station_holds_is_stopped_before_lock(
     assert rig.station().store().devices.count(DeviceQuery(serial=board.serial)) == 0
     assert board_state(board.port)["hello"].locked is False  # never locked: reworkable
     rig.verify()
+    # the station's intermediate CA travels with its first sync
+    station = rig.station()
+    assert station.fleet_replicator().sync().error == ""
+    (summary,) = [s for s in station.fleet().stations() if s.station == "line-1"]
+    assert "Line 1 CA" in summary.ca_subject and len(summary.ca_fingerprint) == 64
     ledger.close()
 
 

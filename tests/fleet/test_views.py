@@ -152,6 +152,22 @@ def test_cli_fleet_commands(fleet_of, make_manifest, capsys) -> None:
     assert main([*config, "fleet", "verify"]) == 0
     verified = capsys.readouterr().out
 
+    assert main([*config, "fleet", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert main([*config, "fleet", "show", "A1"]) == 0
+    shown = capsys.readouterr().out
+    assert main([*config, "fleet", "quota", "WO-7", "9"]) == 0
+    quota = capsys.readouterr().out
+    assert main([*config, "fleet", "alarms"]) == 0
+    alarms = capsys.readouterr().out
+    assert main([*config, "fleet", "show", "nothing-here"]) == 1
+    missing = capsys.readouterr().err
+
+    assert status["pending"] == 0 and status["sent_seq"] == status["head_seq"]
+    assert "line-a: dev-a1 serial A1" in shown and "device.recorded" in shown
+    assert "fleet quota 9" in quota
+    assert alarms.strip() == "no fleet alarms"
+    assert "no station replicated" in missing and "what to do" in missing
     assert len(listed["devices"]) == 5 and "manifest_json" not in listed["devices"][0]
     assert "line-a" in stations_text and "line-b" in stations_text and "66.7%" in stations_text
     assert "sent 0 events" in synced
