@@ -391,7 +391,8 @@ def duplicate_error(identity: FleetIdentity, verdict: ClaimVerdict) -> FleetErro
         for conflict in verdict.conflicts:
             owners.setdefault(conflict.owner, []).append(CLAIM_LABELS[conflict.kind])
         held = "; ".join(
-            f"its {' and '.join(labels)} already belong to {owner.describe()}"
+            f"its {' and '.join(labels)} already "
+            f"{'belongs' if len(labels) == 1 else 'belong'} to {owner.describe()}"
             for owner, labels in owners.items()
         )
         return FleetDuplicateError(

@@ -138,7 +138,7 @@ def test_online_a_duplicate_is_stopped_with_the_other_station_named(
     assert error.code == "fleet.duplicate"
     assert (
         "board SN0007 is a duplicate" in error.message
-        and "its serial already belong" in error.message
+        and "its serial already belongs" in error.message
     )
     assert "line-a" in error.message
     assert "op-line-a" in error.message and "QA" in error.remedy
