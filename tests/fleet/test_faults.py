@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from station.domain.audit import EventDraft
@@ -179,3 +180,21 @@ def test_a_station_whose_history_differs_from_the_ledger_is_stopped(
 
     with pytest.raises(FleetChainError, match="restored from an older backup or edited"):
         a.station.fleet_replicator().sync()
+
+
+def test_a_slow_ledger_times_out_and_the_events_wait(
+    fleet_of, make_manifest, sql, ledger_dsn
+) -> None:
+    a = fleet_of("line-a", "timeout_s = 1.0\n")
+    a.record(make_manifest, "SN0001")
+    assert a.station.fleet_replicator().sync().error == ""
+    a.record(make_manifest, "SN0002")
+
+    with psycopg.connect(ledger_dsn) as blocker:  # another session holds the ledger busy
+        blocker.execute("LOCK TABLE fleet_stations IN ACCESS EXCLUSIVE MODE")
+        slow = a.station.fleet_replicator().sync()
+        assert slow.error and slow.pending == 1
+    done = a.station.fleet_replicator().sync()
+
+    assert done.error == "" and done.pending == 0
+    assert ledger_events(sql, "line-a") == local_seqs(a.station)
