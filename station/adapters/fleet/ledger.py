@@ -86,20 +86,27 @@ class PostgresLedger:
             conn.close()
 
     def _connect(self) -> Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(
-                self._conninfo,
-                connect_timeout=self._connect_timeout_s,
-                application_name=self._application_name,
-                # the server abandons a statement the station has long stopped waiting for
-                options=f"-c statement_timeout={int(self._timeout_s * 1000)}",
-                autocommit=True,  # transactions are explicit: one per call
-                keepalives=1,
-                keepalives_idle=5,
-                keepalives_interval=2,
-                keepalives_count=3,
-            )
-        return self._conn
+        return psycopg.connect(
+            self._conninfo,
+            connect_timeout=self._connect_timeout_s,
+            application_name=self._application_name,
+            # the server abandons a statement the station has long stopped waiting for
+            options=f"-c statement_timeout={int(self._timeout_s * 1000)}",
+            autocommit=True,  # transactions are explicit: one per call
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+        )
+
+    def _forget(self, conn: Connection | None) -> None:
+        """Close ``conn`` and stop using it (another call may have a newer one by then)."""
+        if conn is None:
+            return
+        if self._conn is conn:
+            self._conn = None
+        with contextlib.suppress(psycopg.Error):
+            conn.close()
 
     def _run(self, what: str, work: Callable[[Cursor], T]) -> T:
         """Run ``work`` in one transaction, bounded by ``timeout_s``, errors translated."""
@@ -107,17 +114,21 @@ class PostgresLedger:
 
         def call() -> None:
             for attempt in (1, 2):
-                # a kept connection may have died since (server restarted): one fresh try,
-                # which is safe because every call is idempotent
-                reused = self._conn is not None and not self._conn.closed
+                conn = self._conn if self._conn is not None and not self._conn.closed else None
+                reused = conn is not None
                 try:
-                    conn = self._connect()
+                    if conn is None:
+                        conn = self._conn = self._connect()
                     with conn.transaction(), conn.cursor() as cur:
                         box["result"] = work(cur)
                     return
                 except psycopg.OperationalError as exc:
-                    if reused and attempt == 1:
-                        self._drop()
+                    broken = conn is None or conn.broken
+                    if broken:
+                        self._forget(conn)
+                    # a kept connection that died meanwhile (the server restarted) gets one
+                    # fresh try, which is safe because every call is idempotent
+                    if reused and broken and attempt == 1:
                         continue
                     box["error"] = exc
                     return
@@ -157,8 +168,7 @@ class PostgresLedger:
                 remedy="Grant the station role as docs/admin-guide.md ('Fleet ledger') says.",
                 operation=what,
             )
-        if isinstance(exc, psycopg.OperationalError | psycopg.errors.QueryCanceled):
-            self._drop()
+        if isinstance(exc, psycopg.OperationalError):
             return FleetUnavailableError(
                 f"the fleet ledger is unreachable ({what}): {_first_line(exc)}",
                 remedy="The station keeps working and replicates later. Check the ledger "
@@ -166,19 +176,12 @@ class PostgresLedger:
                 operation=what,
             )
         if isinstance(exc, psycopg.Error):
-            self._drop()
             return FleetError(
                 f"the fleet ledger refused {what}: {_first_line(exc)}",
                 remedy="Check the ledger's logs; 'station fleet verify' checks its rows.",
                 operation=what,
             )
         return exc
-
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                conn.close()
 
     # ------------------------------------------------------------------ schema
     def install_schema(self) -> None:
