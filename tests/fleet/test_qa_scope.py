@@ -21,7 +21,8 @@ def test_qa_searches_the_whole_fleet(qtbot, fleet_of, make_manifest) -> None:
     view.refresh()
     qtbot.waitUntil(lambda: "across the fleet" in view.title.text(), timeout=WAIT_MS)
 
-    text = view.detail.toPlainText()
+    text = view.manifest.toPlainText()
+    assert not view.manifest.isHidden()
     assert "line-a: dev-a42" in text and "line-b: dev-b42" in text
     assert "duplicate serial SN0042" in text and "bob" in text
 
