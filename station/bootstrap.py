@@ -481,7 +481,7 @@ class Station:
 
     def fleet(self) -> FleetViews:
         """Fleet-wide queries and ledger administration."""
-        return FleetViews(self.fleet_ledger())
+        return FleetViews(self.fleet_ledger(), self.store, station_id=self.config.station.id)
 
     def group_keys(self) -> GroupKeys:
         """Symmetric device-key derivation in the HSM (for templates that push keys)."""

@@ -256,11 +256,11 @@ def verify(state: CliState) -> None:
 @click.argument("limit", required=False, type=click.IntRange(0))
 @pass_state
 def quota(state: CliState, batch: str, limit: int | None) -> None:
-    """Show, or set (0 removes), a work order's device quota across all stations."""
+    """Show, or set (0 removes; admins), a work order's device quota across all stations."""
     with open_station(state) as station:
         views = station.fleet()
         if limit is not None:
-            views.set_quota(batch, limit)
+            views.set_quota(batch, limit, operator=state.operator)
         current = views.quota(batch)
         issued = views.issuance(batch)
     click.echo(f"batch {term(batch)}: fleet quota {current or 'none'}")

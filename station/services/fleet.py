@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 
-from station.domain.audit import AuditEvent, format_time
+from station.domain.audit import AuditEvent, EventDraft, format_time
 from station.domain.canonical import canonical_json
 from station.domain.errors import NotFoundError, StationError
 from station.domain.fleet import (
@@ -43,8 +43,9 @@ from station.domain.fleet import (
     UniquenessMode,
     duplicate_error,
 )
-from station.domain.records import BatchRecord, CertificateRecord, DeviceRecord
+from station.domain.records import BatchRecord, CertificateRecord, DeviceRecord, Role
 from station.ports import Clock, ExportFiles, FleetLedger, FleetOutbox, UnitOfWork
+from station.services.authz import require_role
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -252,11 +253,19 @@ class FleetGuard:
         return "unique across the fleet"
 
 
+#: who may change a work order's fleet-wide quota
+QUOTA_SETTERS = frozenset({Role.ADMIN})
+
+
 class FleetViews:
     """Fleet-wide queries and the ledger's administration."""
 
-    def __init__(self, ledger: FleetLedger) -> None:
+    def __init__(
+        self, ledger: FleetLedger, store: Callable[[], UnitOfWork], *, station_id: str = ""
+    ) -> None:
         self._ledger = ledger
+        self._store = store  # opened only by what is audited here (setting a quota)
+        self._station = station_id
 
     def install(self) -> None:
         """Create the ledger's tables (idempotent)."""
@@ -319,9 +328,28 @@ class FleetViews:
         """Conflicts, newest first."""
         return self._ledger.alarms(limit=limit)
 
-    def set_quota(self, batch: str, limit: int) -> None:
-        """Set (0: remove) the fleet-wide device quota of a work order."""
+    def set_quota(self, batch: str, limit: int, *, operator: str) -> None:
+        """Set (0: remove) the fleet-wide device quota of a work order (admins only, audited).
+
+        The ledger is changed first and the station's audit event written after it: holding
+        the station's write lock across a network call would make the line wait for it.
+
+        Raises:
+            PermissionDeniedError: ``operator`` is not an enabled admin of this station.
+            FleetError: the ledger refused (its role may not set quotas) or is unreachable.
+        """
+        store = self._store()
+        require_role(store, operator, QUOTA_SETTERS, action="set a fleet quota")
         self._ledger.set_quota(batch, limit)
+        store.audit.append(
+            EventDraft(
+                kind="fleet.quota_set",
+                subject=batch,
+                payload={"batch": batch, "limit": limit},
+                operator=operator,
+                station=self._station,
+            )
+        )
 
     def quota(self, batch: str) -> int:
         """A work order's fleet-wide quota (0: none)."""

@@ -37,6 +37,9 @@ class FleetStation:
         self.config = load_config(self.config_file, env={})
         self.clock = FixedClock()
         self.station = build_station(self.config, clock=self.clock, operator="op")
+        self.station.database().initialize(
+            config_file=str(self.config_file), data_dir=str(self.config.data_dir), admin="boss"
+        )
 
     def record(
         self, manifest_factory: Callable[..., Any], serial: str, *, operator: str = "", **kw

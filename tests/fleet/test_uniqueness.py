@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from station.domain.errors import PermissionDeniedError
 from station.domain.fleet import (
     ClaimKind,
     FleetDuplicateError,
@@ -180,7 +181,15 @@ def test_online_with_the_ledger_down_defers_or_stops_as_configured(fleet_of) -> 
 def test_a_fleet_quota_spans_stations(fleet_of, make_manifest) -> None:
     a = fleet_of("line-a", 'uniqueness = "online"\n')
     b = fleet_of("line-b", 'uniqueness = "online"\n')
-    a.station.fleet().set_quota("WO-1", 2)
+    with pytest.raises(PermissionDeniedError):
+        a.station.fleet().set_quota("WO-1", 2, operator="op-line-a")  # not an admin
+    a.station.fleet().set_quota("WO-1", 2, operator="boss")
+    (event,) = a.station.store().audit.events_for("WO-1")
+    assert (event.kind, event.operator, event.payload) == (
+        "fleet.quota_set",
+        "boss",
+        {"batch": "WO-1", "limit": 2},
+    )
 
     a.station.fleet_guard().check(_identity("line-a", "SN1", "dev-1"))
     b.station.fleet_guard().check(_identity("line-b", "SN2", "dev-2"))
@@ -192,7 +201,7 @@ def test_a_fleet_quota_spans_stations(fleet_of, make_manifest) -> None:
 
 def test_deferred_over_quota_raises_an_alarm(fleet_of, make_manifest) -> None:
     a, b = fleet_of("line-a"), fleet_of("line-b")
-    a.station.fleet().set_quota("WO-1", 1)
+    a.station.fleet().set_quota("WO-1", 1, operator="boss")
     a.record(make_manifest, "SN1")
     b.record(make_manifest, "SN2")
     for station in (a, b):

@@ -156,7 +156,7 @@ def test_cli_fleet_commands(fleet_of, make_manifest, capsys) -> None:
     status = json.loads(capsys.readouterr().out)
     assert main([*config, "fleet", "show", "A1"]) == 0
     shown = capsys.readouterr().out
-    assert main([*config, "fleet", "quota", "WO-7", "9"]) == 0
+    assert main([*config, "--operator", "boss", "fleet", "quota", "WO-7", "9"]) == 0
     quota = capsys.readouterr().out
     assert main([*config, "fleet", "alarms"]) == 0
     alarms = capsys.readouterr().out
@@ -210,4 +210,4 @@ def test_the_documented_roles_work_and_keep_events_append_only(
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM fleet_events")
     with pytest.raises(FleetError, match="may not"):
-        a.station.fleet().set_quota("WO-1", 5)
+        a.station.fleet().set_quota("WO-1", 5, operator="boss")
