@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -53,8 +52,9 @@ def test_kill_9_of_the_station_mid_replication_loses_and_duplicates_nothing(
     total = len(local_seqs(a.station))
     kills = 0
     for threshold in (total // 3, (2 * total) // 3):
+        command = ["fleet", "sync", "--follow"]  # the replication service as an admin runs it
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("sync_run.py")), str(a.config_file)],
+            [sys.executable, "-m", "station", "--config", str(a.config_file), *command],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
