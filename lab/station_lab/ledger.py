@@ -63,6 +63,7 @@ class PgCluster:
         self.socket_dir = self.root / "run"
         self.log = self.root / "server.log"
         self.port = 0
+        self.extra_options = ""  # more server settings ("-c ssl=on ..."), for the next start
         self._names = itertools.count(1)
         if self.as_root:
             try:
@@ -113,7 +114,7 @@ class PgCluster:
             options = (
                 f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                "-c max_connections=60 -c shared_buffers=32MB"
+                "-c max_connections=60 -c shared_buffers=32MB " + self.extra_options
             )
             argv = [pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w"]
             done = self._run([*argv, "-t", "60", "-o", options, "start"], check=False)
