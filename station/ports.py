@@ -10,7 +10,7 @@ thread (the slot worker, a CLI command, a one-shot job) and closed by whoever cr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +41,7 @@ from station.domain.records import (
     OperatorRecord,
     SchemaStatus,
     SealRecord,
+    StoredManifest,
 )
 from station.domain.tpm import (
     EkCertificateCheck,
@@ -203,6 +204,19 @@ class DeviceRepository(Protocol):
 
     def iter_batch(self, batch: str, status: str) -> Iterator[DeviceRecord]:
         """Iterate the devices of one batch in one status, in recording (id) order."""
+        ...
+
+    def iter_cross_checked(self) -> Iterator[tuple[DeviceRecord, bool]]:
+        """Every device row in id order, each with whether the store found it consistent.
+
+        ``True`` means: its index columns equal its manifest's fields, and the audit event it
+        cites is a device event about it that recorded its manifest hash. ``False`` means the
+        store doubts the row or did not look; ``station db verify`` then checks it fully.
+        """
+        ...
+
+    def iter_manifests(self, batch: str, status: str) -> Iterator[StoredManifest]:
+        """Like :meth:`iter_batch`, only the stored manifests (what an export reads)."""
         ...
 
     def key_owner(self, spki_sha256: str) -> str | None:
@@ -691,11 +705,32 @@ class ManifestTrust(Protocol):
         ...
 
 
+class ExportSink(Protocol):
+    """One export file while it is written."""
+
+    def write(self, text: str) -> None:
+        """Append ``text``."""
+        ...
+
+    def prepend(self, text: str) -> None:
+        """Put ``text`` before everything written so far (a header known only at the end)."""
+        ...
+
+
 class ExportFiles(Protocol):
     """Where exports go: whole files, written atomically (a reader never sees half a file)."""
 
     def write(self, name: str, chunks: Iterable[str]) -> Path:
         """Write ``chunks`` (text) to the file ``name``; return its path."""
+        ...
+
+    def write_together(
+        self, names: Sequence[str], produce: Callable[[Mapping[str, ExportSink]], None]
+    ) -> dict[str, Path]:
+        """Write several files in one pass: ``produce`` gets a sink per name.
+
+        The files are kept only if ``produce`` returns; if it raises, none of them is.
+        """
         ...
 
 

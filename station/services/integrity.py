@@ -39,6 +39,7 @@ from station.domain.audit import AuditEvent, verify_chain
 from station.domain.canonical import sha256_hex
 from station.domain.errors import ValidationError
 from station.domain.records import (
+    DEVICE_EVENT_KINDS,
     CertificateRecord,
     CertificateStatus,
     DeviceRecord,
@@ -48,9 +49,7 @@ from station.domain.records import (
 from station.domain.states import BatchStatus, JobState
 from station.ports import UnitOfWork
 
-DEVICE_EVENT_KINDS = frozenset({"device.recorded", "device.updated", "device.voided"})
 CERTIFICATE_ISSUED = "ca.certificate_issued"
-_PAGE = 500  # devices whose cited events are fetched together
 
 
 @dataclass(frozen=True)
@@ -108,27 +107,23 @@ def verify_store(
     x509_live: list[tuple[str, str]] = []  # (registration ID, thumbprint), from the device walk
 
     def device_checks() -> list[Problem]:
+        # The store cross-checks index columns and cited events inside SQLite; Python hashes
+        # each manifest. A manifest whose bytes hash to the hash its (chain-pinned) audit event
+        # recorded is byte for byte what the station validated and wrote in canonical form, so
+        # only a row that fails either check is parsed and checked field by field.
         nonlocal devices
         found: list[Problem] = []
-        page: list[DeviceRecord] = []
-        for device in store.devices.iter_all():
+        sha256 = hashlib.sha256
+        for device, consistent in store.devices.iter_cross_checked():
             devices += 1
             if device.attestation == "x509" and str(device.status) != "voided":
                 x509_live.append((device.registration_id, device.cert_thumbprint))
-            page.append(device)
-            if len(page) == _PAGE:
-                found.extend(check_page(page, len(found)))
-                page = []
-        found.extend(check_page(page, len(found)))
-        return found
-
-    def check_page(page: list[DeviceRecord], already: int) -> list[Problem]:
-        # the cited audit events of a page of devices in one query, not one query per device
-        cited = store.audit.events_at([device.event_seq for device in page])
-        found: list[Problem] = []
-        for device in page:
-            if len(problems) + already + len(found) < max_problems:
-                found.extend(_check_device(device, cited.get(device.event_seq)))
+            if consistent and (
+                sha256(device.manifest_json.encode("utf-8")).hexdigest() == device.manifest_hash
+            ):
+                continue
+            if len(problems) + len(found) < max_problems:
+                found.extend(_check_device(device, store.audit.event(device.event_seq)))
         return found
 
     certificates = 0

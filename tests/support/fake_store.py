@@ -26,6 +26,7 @@ from station.domain.records import (
     OperatorRecord,
     SchemaStatus,
     SealRecord,
+    StoredManifest,
 )
 from station.domain.states import DeviceStatus
 
@@ -138,6 +139,18 @@ class FakeDevices(_Part):
 
     def iter_batch(self, batch: str, status: str) -> Iterator[DeviceRecord]:
         return (d for d in self.iter_all() if d.batch == batch and str(d.status) == status)
+
+    def iter_cross_checked(self) -> Iterator[tuple[DeviceRecord, bool]]:
+        # the fake checks nothing itself: db verify checks every row fully
+        return ((record, False) for record in self.iter_all())
+
+    def iter_manifests(self, batch: str, status: str) -> Iterator[StoredManifest]:
+        return iter(
+            [
+                StoredManifest(r.registration_id, r.manifest_hash, r.manifest_json)
+                for r in self.iter_batch(batch, status)
+            ]
+        )
 
     def key_owner(self, spki_sha256: str) -> str | None:
         return self._s.device_keys.get(spki_sha256)
