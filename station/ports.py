@@ -319,6 +319,18 @@ class OperatorRepository(Protocol):
         """Insert or update an operator (by name); returns it with its id."""
         ...
 
+    def pin_failures(self, name: str) -> int:
+        """Wrong PINs in a row for operator ``name`` (0 when none)."""
+        ...
+
+    def save_pin_failures(self, name: str, failures: int) -> None:
+        """Set the count of wrong PINs in a row (0 clears it)."""
+        ...
+
+    def iter_pin_failures(self) -> list[tuple[str, int]]:
+        """Every (operator, wrong PINs in a row) with a count, by operator."""
+        ...
+
 
 class LabelRepository(Protocol):
     """The print log."""

@@ -98,31 +98,49 @@ def event_hash(
     string, so the text is assembled directly (keys in code-point order, each string escaped as
     canonical JSON escapes it): a million events are re-hashed by ``db verify``.
     """
-    if type(seq) is not int or not all(
-        type(value) is str
-        for value in (time, station, operator, kind, subject, payload_json, prev_hash)
-    ):
-        return sha256_hex(  # not what the station writes: the general encoder decides
-            canonical_json(
-                {
-                    "seq": seq,
-                    "time": time,
-                    "station": station,
-                    "operator": operator,
-                    "kind": kind,
-                    "subject": subject,
-                    "payload": payload_json,
-                    "prev": prev_hash,
-                }
-            )
+    if type(seq) is not int:  # not what the station writes: the general encoder decides
+        return _general_event_hash(
+            seq, time, station, operator, kind, subject, payload_json, prev_hash
         )
     text = _quote
-    material = (
-        f'{{"kind":{text(kind)},"operator":{text(operator)},"payload":{text(payload_json)},'
-        f'"prev":{text(prev_hash)},"seq":{seq},"station":{text(station)},'
-        f'"subject":{text(subject)},"time":{text(time)}}}'
-    )
+    try:
+        material = (
+            f'{{"kind":{text(kind)},"operator":{text(operator)},"payload":{text(payload_json)},'
+            f'"prev":{text(prev_hash)},"seq":{seq},"station":{text(station)},'
+            f'"subject":{text(subject)},"time":{text(time)}}}'
+        )
+    except TypeError:  # a value that is not a string: the general encoder decides
+        return _general_event_hash(
+            seq, time, station, operator, kind, subject, payload_json, prev_hash
+        )
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _general_event_hash(
+    seq: Any,
+    time: Any,
+    station: Any,
+    operator: Any,
+    kind: Any,
+    subject: Any,
+    payload_json: Any,
+    prev_hash: Any,
+) -> str:
+    """:func:`event_hash` through the canonical JSON encoder, for values of any type."""
+    return sha256_hex(
+        canonical_json(
+            {
+                "seq": seq,
+                "time": time,
+                "station": station,
+                "operator": operator,
+                "kind": kind,
+                "subject": subject,
+                "payload": payload_json,
+                "prev": prev_hash,
+            }
+        )
+    )
 
 
 def chain(draft: EventDraft, *, prev: AuditEvent | None, time: datetime) -> AuditEvent:

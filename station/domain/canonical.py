@@ -102,10 +102,14 @@ def _no_float(text: str) -> Any:
 _STRICT = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
 
 
+#: built once: ``json.dumps`` with these options builds a new encoder on every call
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def _dumps(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:

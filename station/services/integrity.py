@@ -11,7 +11,8 @@ Checks, in order:
    with the same thumbprint, and belongs to a recorded device, is voided, belongs to a
    provisioning job that is still open, or was issued by an admin outside any job (``manual``);
    X.509 devices hold an installed certificate;
-5. every operator row matches the last ``operator.*`` audit event about it;
+5. every operator row matches the last ``operator.*`` audit event about it; wrong PINs are
+   counted only for recorded operators;
 6. every batch row: opened by a ``batch.opened`` event with the same product and size, its status
    reached through the matching ``batch.<status>`` event, its seal equal to what the
    ``batch.sealed`` event recorded; every seal belongs to a recorded batch;
@@ -143,6 +144,7 @@ def verify_store(
         ("certificates", certificate_checks),
         ("devices", lambda: _check_x509_devices(x509_live, installed)),
         ("operators", lambda: _check_operators(store)),
+        ("pin_failures", lambda: _check_pin_failures(store)),
         ("batches", lambda: _check_batches(store)),
         ("device_keys", lambda: _check_device_keys(store)),
         ("labels", lambda: _check_labels(store)),
@@ -479,6 +481,15 @@ def _check_operators(store: UnitOfWork) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _check_pin_failures(store: UnitOfWork) -> list[Problem]:
+    """Wrong PINs are counted for recorded operators only."""
+    return [
+        Problem("pin_failures", name, "wrong PINs counted for an operator who is not recorded")
+        for name, _ in store.operators.iter_pin_failures()
+        if store.operators.get(name) is None
+    ]
 
 
 def pem_thumbprint(pem: str) -> str | None:

@@ -23,6 +23,7 @@ from station.domain.records import (
     OperatorRecord,
     Role,
     SealRecord,
+    StoredManifest,
 )
 from station.domain.states import DeviceStatus, JobState
 from station.ports import UnitOfWork
@@ -63,6 +64,23 @@ def _device(index: int, *, batch: str = "WO-1", status: DeviceStatus = DeviceSta
         created_at="t0",
         updated_at="t0",
     )
+
+
+def test_wrong_pins_are_counted_per_operator_and_cleared_by_zero(uow: UnitOfWork) -> None:
+    assert uow.operators.pin_failures("tina") == 0
+    with uow:
+        uow.operators.save_pin_failures("tina", 2)
+        uow.operators.save_pin_failures("quinn", 1)
+    uow.operators.save_pin_failures("tina", 3)
+    assert uow.operators.pin_failures("tina") == 3
+    assert uow.operators.iter_pin_failures() == [("quinn", 1), ("tina", 3)]
+    uow.operators.save_pin_failures("tina", 0)
+    assert uow.operators.pin_failures("tina") == 0
+    assert uow.operators.iter_pin_failures() == [("quinn", 1)]
+    with pytest.raises(Boom), uow:
+        uow.operators.save_pin_failures("quinn", 4)
+        raise Boom
+    assert uow.operators.pin_failures("quinn") == 1
 
 
 def test_a_raising_block_writes_nothing_in_any_repository(uow: UnitOfWork) -> None:
@@ -109,6 +127,9 @@ def test_devices_are_found_counted_and_streamed_by_batch_in_order(uow: UnitOfWor
     newest = uow.devices.find(DeviceQuery(batch="WO-1", limit=2))
     assert [d.registration_id for d in newest] == ["dev-7", "dev-5"]
     assert len(list(uow.devices.iter_all())) == 6
+    assert list(uow.devices.iter_manifests("WO-1", "provisioned")) == [
+        StoredManifest(f"dev-{index}", f"{index:064x}", "{}") for index in (1, 3, 5)
+    ]
 
 
 def test_a_live_serial_is_recorded_once(uow: UnitOfWork) -> None:

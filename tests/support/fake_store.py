@@ -46,6 +46,7 @@ class _State:
         self.labels: list[LabelRecord] = []
         self.pushes: list[tuple[str, str, str]] = []
         self.settings: dict[str, str] = {}
+        self.pin_failures: dict[str, int] = {}
         self.next_id = 1
 
     def new_id(self) -> int:
@@ -255,6 +256,18 @@ class FakeOperators(_Part):
         )
         self._s.operators[record.name] = saved
         return saved
+
+    def pin_failures(self, name: str) -> int:
+        return self._s.pin_failures.get(name, 0)
+
+    def save_pin_failures(self, name: str, failures: int) -> None:
+        if failures > 0:
+            self._s.pin_failures[name] = failures
+        else:
+            self._s.pin_failures.pop(name, None)
+
+    def iter_pin_failures(self) -> list[tuple[str, int]]:
+        return sorted(self._s.pin_failures.items())
 
 
 class FakeLabels(_Part):

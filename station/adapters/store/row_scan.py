@@ -123,6 +123,7 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
         {"batch": "text", "count": "int", "digest": "text", "sealed_at": "text"},
     ),
     "device_keys": ("spki_sha256", {"spki_sha256": "text", "registration_id": "text"}),
+    "pin_failures": ("operator", {"operator": "text", "failures": "int"}),
     "pushes": (
         "id",
         {
@@ -206,9 +207,11 @@ def _sql_clean(column: str, kind: _Kind) -> str:
     if kind == "json":
         return f"(CASE WHEN {text} THEN json_valid({column}) ELSE 0 END)"
     if kind == "json-object":
+        # valid JSON that starts with "{" is an object: one parse, not two (leading blanks
+        # make the row doubtful, and the column-by-column check decides)
         return (
-            f"(CASE WHEN {text} AND json_valid({column}) "
-            f"THEN json_type({column}) = 'object' ELSE 0 END)"
+            f"(CASE WHEN {text} AND substr({column}, 1, 1) = '{{' "
+            f"THEN json_valid({column}) ELSE 0 END)"
         )
     return text
 
