@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from station.domain.audit import AuditEvent, EventDraft
 from station.domain.boards import DiscoveredBoard, SlotEvent
@@ -52,6 +52,9 @@ from station.domain.tpm import (
     WantedIssuer,
 )
 from station.protocol.ops import BoardInfo, ObjectState
+
+#: what a task run elsewhere returns (:meth:`UnitOfWork.in_background`)
+T = TypeVar("T")
 
 
 class BoardLink(Protocol):
@@ -451,6 +454,16 @@ class UnitOfWork(Protocol):
     @property
     def maintenance(self) -> StoreMaintenance:
         """Schema, backups and the row scan."""
+        ...
+
+    def in_background(self, task: Callable[[UnitOfWork], T]) -> Callable[[], T]:
+        """Run the read-only ``task`` on a second unit of work of the same database.
+
+        The store may run it in another process (then ``task`` and its result must pickle: a
+        module-level function, with its arguments bound by ``functools.partial``) or, when that
+        would not pay, when the returned function is called. Calling the returned function
+        waits for the result (or raises what ``task`` raised).
+        """
         ...
 
     def __enter__(self) -> UnitOfWork:

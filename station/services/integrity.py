@@ -34,6 +34,7 @@ import binascii
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from station.domain.anchors import ChainAnchor, check_anchor
 from station.domain.audit import AuditEvent, verify_chain
@@ -95,13 +96,10 @@ def verify_store(
         anchor: a chain head written outside the database, which the chain must still reach.
         max_problems: stop collecting after this many problems.
     """
+    # the chain walk (one core) runs while this process scans rows and walks the devices
+    chain_walk = store.in_background(partial(walk_chain, anchor=anchor))
     problems: list[Problem] = [Problem(*row) for row in store.maintenance.damaged_rows()]
     unreadable = {problem.table for problem in problems}
-    counter = _Counter()
-    if not unreadable & {"events", "meta"}:
-        problems.extend(_guard("events", lambda: _check_chain(store, counter, anchor)))
-    elif anchor is not None:
-        problems.append(Problem("events", "-", "the anchor cannot be checked: unreadable rows"))
 
     devices = 0
     installed: dict[str, str] = {}
@@ -127,6 +125,24 @@ def verify_store(
                 found.extend(_check_device(device, store.audit.event(device.event_seq)))
         return found
 
+    device_problems = (
+        _guard("devices", device_checks)
+        if "devices" not in unreadable and len(problems) < max_problems
+        else []
+    )
+    if not unreadable & {"events", "meta"}:
+        chain = chain_walk()
+        problems.extend(chain.problems)
+    else:
+        chain = ChainWalk((), 0, {})  # its rows cannot be read: what it found is not used
+        if anchor is not None:
+            problems.append(Problem("events", "-", "the anchor cannot be checked: unreadable rows"))
+    if len(problems) < max_problems:
+        problems.extend(device_problems[: max_problems - len(problems)])
+    else:  # as if the walk had not started: the report was full before it
+        devices = 0
+        x509_live.clear()
+
     certificates = 0
 
     def certificate_checks() -> list[Problem]:
@@ -136,11 +152,10 @@ def verify_store(
         for cert in store.certificates.iter_all():
             certificates += 1
             if len(problems) + len(found) < max_problems:
-                found.extend(_check_certificate(store, cert, counter, open_jobs, installed))
+                found.extend(_check_certificate(store, cert, chain.issued, open_jobs, installed))
         return found
 
     for table, check in (
-        ("devices", device_checks),
         ("certificates", certificate_checks),
         ("devices", lambda: _check_x509_devices(x509_live, installed)),
         ("operators", lambda: _check_operators(store)),
@@ -155,11 +170,27 @@ def verify_store(
             continue
         problems.extend(_guard(table, check))
     return IntegrityReport(
-        events=counter.n,
+        events=chain.events,
         devices=devices,
         certificates=certificates,
         problems=tuple(problems[:max_problems]),
     )
+
+
+@dataclass(frozen=True)
+class ChainWalk:
+    """What walking the audit chain found (it may run in another process: plain data)."""
+
+    problems: tuple[Problem, ...]
+    events: int
+    issued: dict[str, tuple[str, bool]]  # certificate serial -> (thumbprint, issued manually)
+
+
+def walk_chain(store: UnitOfWork, *, anchor: ChainAnchor | None) -> ChainWalk:
+    """Walk the audit chain of ``store``: links, hashes, head, anchor; note every issuance."""
+    counter = _Counter()
+    problems = _guard("events", lambda: _check_chain(store, counter, anchor))
+    return ChainWalk(tuple(problems), counter.n, counter.issued)
 
 
 def _guard(table: str, check: Callable[[], list[Problem]]) -> list[Problem]:
@@ -202,7 +233,7 @@ def _check_chain(store: UnitOfWork, counter: _Counter, anchor: ChainAnchor | Non
 def _check_certificate(
     store: UnitOfWork,
     cert: CertificateRecord,
-    counter: _Counter,
+    issued_by_serial: dict[str, tuple[str, bool]],
     open_jobs: set[int | None],
     installed: dict[str, str],
 ) -> list[Problem]:
@@ -212,7 +243,7 @@ def _check_certificate(
         return [Problem("certificates", row, "stored certificate is not valid PEM")]
     if thumbprint != cert.thumbprint_sha256.lower():
         return [Problem("certificates", row, "thumbprint does not match the stored certificate")]
-    issued = counter.issued.get(cert.serial_number.upper())
+    issued = issued_by_serial.get(cert.serial_number.upper())
     if issued is None:
         return [Problem("certificates", row, "no audit event records issuing this certificate")]
     if issued[0] != thumbprint:

@@ -8,11 +8,11 @@ with ``fail_commit`` set, when the outermost block would commit), like the SQLit
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from station.domain.audit import AuditEvent, EventDraft, chain
 from station.domain.errors import StoreError
@@ -29,6 +29,9 @@ from station.domain.records import (
     StoredManifest,
 )
 from station.domain.states import DeviceStatus
+from station.ports import UnitOfWork
+
+T = TypeVar("T")
 
 FIXED_TIME = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -351,6 +354,10 @@ class FakeUnitOfWork:
         assert not (repository in self._transactional and not self._snapshots), (
             f"{repository} must be written inside a transaction"
         )
+
+    def in_background(self, task: Callable[[UnitOfWork], T]) -> Callable[[], T]:
+        # nothing to gain in memory: the task runs when its result is asked for
+        return lambda: task(self)
 
     def __enter__(self) -> FakeUnitOfWork:
         self._snapshots.append(copy.copy(self.state))
