@@ -34,6 +34,7 @@ from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
     BatchRecord,
     CertificateRecord,
+    CrossChecked,
     DeviceQuery,
     DeviceRecord,
     JobRecord,
@@ -209,13 +210,16 @@ class DeviceRepository(Protocol):
         """Iterate the devices of one batch in one status, in recording (id) order."""
         ...
 
-    def iter_cross_checked(self) -> Iterator[tuple[DeviceRecord, bool]]:
+    def iter_cross_checked(self) -> Iterator[CrossChecked]:
         """Every device row in id order, each with whether the store found it consistent.
 
-        ``True`` means: its index columns equal its manifest's fields, and the audit event it
-        cites is a device event about it that recorded its manifest hash. ``False`` means the
-        store doubts the row or did not look; ``station db verify`` then checks it fully.
+        A row the store doubts (or did not look at) is checked in full by ``station db
+        verify``, through :meth:`by_id`.
         """
+        ...
+
+    def by_id(self, row_id: int) -> DeviceRecord | None:
+        """The device row with this row id, exactly as stored."""
         ...
 
     def iter_manifests(self, batch: str, status: str) -> Iterator[StoredManifest]:

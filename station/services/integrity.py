@@ -113,15 +113,16 @@ def verify_store(
         nonlocal devices
         found: list[Problem] = []
         sha256 = hashlib.sha256
-        for device, consistent in store.devices.iter_cross_checked():
+        for row in store.devices.iter_cross_checked():
             devices += 1
-            if device.attestation == "x509" and str(device.status) != "voided":
-                x509_live.append((device.registration_id, device.cert_thumbprint))
-            if consistent and (
-                sha256(device.manifest_json.encode("utf-8")).hexdigest() == device.manifest_hash
+            if row.attestation == "x509" and row.status != "voided":
+                x509_live.append((row.registration_id, row.cert_thumbprint))
+            if row.consistent and (
+                sha256(row.manifest_json.encode("utf-8")).hexdigest() == row.manifest_hash
             ):
                 continue
-            if len(problems) + len(found) < max_problems:
+            device = store.devices.by_id(row.id)
+            if device is not None and len(problems) + len(found) < max_problems:
                 found.extend(_check_device(device, store.audit.event(device.event_seq)))
         return found
 

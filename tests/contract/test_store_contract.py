@@ -184,3 +184,25 @@ def test_jobs_certificates_operators_and_labels_round_trip(uow: UnitOfWork) -> N
     label = uow.labels.save(LabelRecord("dev-1", "t", "p", "print", "tina", "t0"))
     assert label.id is not None
     assert uow.labels.for_device("DEV-1") == [label]
+
+
+def test_a_row_edited_after_recording_is_never_vouched_for(uow: UnitOfWork, make_manifest) -> None:
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from station.services.identities import record_identity
+
+    class Clock:
+        def now(self) -> datetime:
+            return datetime(2026, 11, 26, tzinfo=UTC)
+
+    for serial in ("SN1", "SN2"):
+        record_identity(uow, make_manifest(serial), clock=Clock(), station="s", operator="o")
+    stored = uow.devices.get("dev-sn2")
+    assert stored is not None
+    uow.devices.save(dataclasses.replace(stored, serial="SN9"))
+    rows = {row.registration_id: row for row in uow.devices.iter_cross_checked()}
+    assert list(rows) == ["dev-sn1", "dev-sn2"]
+    assert not rows["dev-sn2"].consistent
+    assert uow.devices.by_id(rows["dev-sn2"].id) == uow.devices.get("dev-sn2")
+    assert uow.devices.by_id(10_000) is None

@@ -19,6 +19,7 @@ from station.domain.errors import StoreError
 from station.domain.records import (
     BatchRecord,
     CertificateRecord,
+    CrossChecked,
     DeviceQuery,
     DeviceRecord,
     JobRecord,
@@ -144,9 +145,24 @@ class FakeDevices(_Part):
     def iter_batch(self, batch: str, status: str) -> Iterator[DeviceRecord]:
         return (d for d in self.iter_all() if d.batch == batch and str(d.status) == status)
 
-    def iter_cross_checked(self) -> Iterator[tuple[DeviceRecord, bool]]:
+    def iter_cross_checked(self) -> Iterator[CrossChecked]:
         # the fake checks nothing itself: db verify checks every row fully
-        return ((record, False) for record in self.iter_all())
+        return (
+            CrossChecked(
+                r.id or 0,
+                r.registration_id,
+                r.attestation,
+                str(r.status),
+                r.cert_thumbprint,
+                r.manifest_json,
+                r.manifest_hash,
+                False,
+            )
+            for r in self.iter_all()
+        )
+
+    def by_id(self, row_id: int) -> DeviceRecord | None:
+        return next((r for r in self._s.devices.values() if r.id == row_id), None)
 
     def iter_manifests(self, batch: str, status: str) -> Iterator[StoredManifest]:
         return iter(

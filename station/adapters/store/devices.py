@@ -11,6 +11,7 @@ from station.adapters.store.connection import Transactions
 from station.domain.errors import StoreError
 from station.domain.records import (
     DEVICE_EVENT_KINDS,
+    CrossChecked,
     DeviceQuery,
     DeviceRecord,
     StoredManifest,
@@ -83,7 +84,7 @@ class SqliteDevices:
         """The devices of one batch in one status, in id order, streamed along its index."""
         return self._pages(" AND batch = ? AND status = ?", [batch, status])
 
-    def iter_cross_checked(self) -> Iterator[tuple[DeviceRecord, bool]]:
+    def iter_cross_checked(self) -> Iterator[CrossChecked]:
         """Every device row in id order, with whether SQLite found it consistent.
 
         One join per page compares, inside SQLite, the index columns with the manifest's fields
@@ -91,7 +92,6 @@ class SqliteDevices:
         neither parses the manifest nor the event of a consistent row. Bad JSON makes a row
         doubtful (``False``), never an error.
         """
-        columns = ", ".join(f"d.{column.strip()}" for column in _COLUMNS.split(","))
         kinds = ", ".join(f"'{kind}'" for kind in sorted(DEVICE_EVENT_KINDS))
         consistent = (
             "(CASE WHEN json_valid(d.manifest) THEN json_extract(d.manifest, '$.registration_id', "
@@ -105,16 +105,21 @@ class SqliteDevices:
         last = 0
         while True:
             rows = self._db.execute(
-                f"SELECT {columns}, {consistent} FROM devices d "
+                "SELECT d.id, d.registration_id, d.attestation, d.status, d.cert_thumbprint, "
+                f"d.manifest, d.manifest_hash, ifnull({consistent}, 0) FROM devices d "
                 "LEFT JOIN events e ON e.seq = d.event_seq "
                 f"WHERE d.id > ? ORDER BY d.id LIMIT {_PAGE}",
                 [last],
             ).fetchall()
             if not rows:
                 return
-            for row in rows:
-                yield _device(row), bool(row[-1])
-            last = rows[-1][-2]
+            yield from map(CrossChecked._make, rows)
+            last = rows[-1][0]
+
+    def by_id(self, row_id: int) -> DeviceRecord | None:
+        """The device row with this row id, exactly as stored."""
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM devices WHERE id = ?", [row_id]).fetchone()
+        return _device(row) if row else None
 
     def iter_manifests(self, batch: str, status: str) -> Iterator[StoredManifest]:
         """The stored manifests of one batch in one status, in id order, without records."""

@@ -81,3 +81,15 @@ def test_what_the_worker_raises_reaches_the_caller_and_a_dead_worker_is_named(
             store.in_background(_dies)()
     finally:
         store.close()
+
+
+def test_sqlite_vouches_for_untouched_rows_only(recorded, clock) -> None:
+    _tamper(recorded, "UPDATE devices SET batch = 'WO-9' WHERE registration_id = 'dev-sn1'")
+    store = SqliteUnitOfWork.open(recorded, clock=clock, create=False)
+    try:
+        verdicts = {
+            row.registration_id: row.consistent for row in store.devices.iter_cross_checked()
+        }
+    finally:
+        store.close()
+    assert verdicts == {"dev-sn0": True, "dev-sn1": False, "dev-sn2": True, "dev-sn3": True}
