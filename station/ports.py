@@ -10,7 +10,7 @@ thread (the slot worker, a CLI command, a one-shot job) and closed by whoever cr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -397,8 +397,15 @@ class StoreMaintenance(Protocol):
         """
         ...
 
-    def damaged_rows(self) -> list[tuple[str, str, str]]:
-        """``(table, row, reason)`` for every row with a column the store cannot even read."""
+    def damaged_rows(
+        self, tables: Collection[str] | None = None, *, exclude: Collection[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        """``(table, row, reason)`` for every row with a column the store cannot even read.
+
+        Args:
+            tables: scan only these tables (default: every table), in the store's order.
+            exclude: leave these tables out.
+        """
         ...
 
 

@@ -96,9 +96,11 @@ def verify_store(
         anchor: a chain head written outside the database, which the chain must still reach.
         max_problems: stop collecting after this many problems.
     """
-    # the chain walk (one core) runs while this process scans rows and walks the devices
+    # the chain's tables are scanned and the chain walked (one core) while this process scans
+    # the other tables and walks the devices (the other core)
     chain_walk = store.in_background(partial(walk_chain, anchor=anchor))
-    problems: list[Problem] = [Problem(*row) for row in store.maintenance.damaged_rows()]
+    others = [Problem(*row) for row in store.maintenance.damaged_rows(exclude=CHAIN_TABLES)]
+    problems = list(others)
     unreadable = {problem.table for problem in problems}
 
     devices = 0
@@ -131,13 +133,14 @@ def verify_store(
         if "devices" not in unreadable and len(problems) < max_problems
         else []
     )
-    if not unreadable & {"events", "meta"}:
-        chain = chain_walk()
-        problems.extend(chain.problems)
-    else:
-        chain = ChainWalk((), 0, {})  # its rows cannot be read: what it found is not used
+    chain = chain_walk()
+    problems = [*chain.damaged, *others]  # in the schema's order: the chain's tables first
+    unreadable |= {problem.table for problem in chain.damaged}
+    if chain.damaged:
         if anchor is not None:
             problems.append(Problem("events", "-", "the anchor cannot be checked: unreadable rows"))
+    else:
+        problems.extend(chain.problems)
     if len(problems) < max_problems:
         problems.extend(device_problems[: max_problems - len(problems)])
     else:  # as if the walk had not started: the report was full before it
@@ -178,20 +181,31 @@ def verify_store(
     )
 
 
+#: the tables the chain walk reads: the events and the head recorded in ``meta``
+CHAIN_TABLES = ("meta", "events")
+
+
 @dataclass(frozen=True)
 class ChainWalk:
     """What walking the audit chain found (it may run in another process: plain data)."""
 
+    damaged: tuple[Problem, ...]  # unreadable rows of CHAIN_TABLES: then nothing was walked
     problems: tuple[Problem, ...]
     events: int
     issued: dict[str, tuple[str, bool]]  # certificate serial -> (thumbprint, issued manually)
 
 
 def walk_chain(store: UnitOfWork, *, anchor: ChainAnchor | None) -> ChainWalk:
-    """Walk the audit chain of ``store``: links, hashes, head, anchor; note every issuance."""
+    """Scan the chain's tables; if every row reads, walk the chain: links, hashes, head, anchor.
+
+    Every certificate issuance the chain records is noted for the issuance-log check.
+    """
+    damaged = tuple(Problem(*row) for row in store.maintenance.damaged_rows(CHAIN_TABLES))
+    if damaged:
+        return ChainWalk(damaged, (), 0, {})
     counter = _Counter()
     problems = _guard("events", lambda: _check_chain(store, counter, anchor))
-    return ChainWalk(tuple(problems), counter.n, counter.issued)
+    return ChainWalk((), tuple(problems), counter.n, counter.issued)
 
 
 def _guard(table: str, check: Callable[[], list[Problem]]) -> list[Problem]:

@@ -8,7 +8,7 @@ with ``fail_commit`` set, when the outermost block would commit), like the SQLit
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -336,7 +336,9 @@ class FakeMaintenance(_Part):
     def backup(self, target: Path, *, force: bool = False) -> None:
         raise StoreError("the in-memory fake store cannot be backed up", target=str(target))
 
-    def damaged_rows(self) -> list[tuple[str, str, str]]:
+    def damaged_rows(
+        self, tables: Collection[str] | None = None, *, exclude: Collection[str] = ()
+    ) -> list[tuple[str, str, str]]:
         return []
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Final
 
 from station.domain.pushes import PushState
@@ -140,8 +140,15 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
 }
 
 
-def damaged_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, str, str]]:
+def damaged_rows(
+    conn: sqlite3.Connection,
+    *,
+    tables: Collection[str] | None = None,
+    exclude: Collection[str] = (),
+) -> Iterator[tuple[str, str, str]]:
     """Yield ``(table, row, reason)`` for every row with a column the store cannot read.
+
+    ``tables`` (default: all of :data:`SCHEMA`) less ``exclude`` are scanned, in schema order.
 
     SQLite checks types, allowed values and JSON in one pass over each table and Python only
     decodes each row's text once; a row either check doubts is then checked column by column
@@ -149,6 +156,8 @@ def damaged_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, str, str]]:
     """
     present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     for table, (key, columns) in SCHEMA.items():
+        if (tables is not None and table not in tables) or table in exclude:
+            continue
         if table not in present:
             yield table, "-", "the table is missing"
             continue
