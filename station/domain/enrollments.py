@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+import operator
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -427,14 +428,15 @@ class EnrollmentEncoder:
                 if name is not None
             }
         )
-        self._twins: dict[tuple[str, ...], str] = {}
+        self._twin_key = operator.itemgetter(*self._twin_names) if self._twin_names else None
+        self._twins: dict[object, str] = {}
         self._encode_object = json.JSONEncoder(sort_keys=True).encode
         skeleton = _policy_fields(template, dict.fromkeys(PLACEHOLDERS, ""))
-        slots = ["attestation", "deviceId", "registrationId"]
-        if self._twin_names:
-            slots.append("initialTwin")
+        # sort_keys puts the per-device values in this order, which encode() follows
+        slots = ["attestation", "deviceId", "initialTwin", "registrationId"]
+        if not self._twin_names:
+            slots.remove("initialTwin")
         skeleton.update(dict.fromkeys(slots, _SLOT))
-        self._slots = sorted(slots)  # sort_keys puts them in this order
         self._pieces = self._split(skeleton)
         # the attestation's shapes: a TPM without and with an SRK, an X.509 certificate
         self._attestations = {
@@ -457,16 +459,15 @@ class EnrollmentEncoder:
         if data["attestation"] == Attestation.SYMMETRIC_KEY:
             return None
         _refuse_voided(data)
-        template = self._template
         fields = placeholder_values_of(data)
-        values = {
-            "attestation": self._attestation(data),
-            "deviceId": encode_basestring_ascii(template.device_id.format_map(fields)),
-            "registrationId": encode_basestring_ascii(data["registration_id"]),
-        }
-        if self._twin_names:
-            values["initialTwin"] = self._twin(fields)
-        return _splice(self._pieces, [values[slot] for slot in self._slots])
+        texts = [
+            self._attestation(data),
+            encode_basestring_ascii(self._template.device_id.format_map(fields)),
+        ]
+        if self._twin_key is not None:
+            texts.append(self._twin(self._twin_key(fields), fields))
+        texts.append(encode_basestring_ascii(data["registration_id"]))
+        return _splice(self._pieces, texts)
 
     def _split(self, skeleton: Mapping[str, Any]) -> list[str]:
         """The JSON text of ``skeleton``, cut where its :data:`_SLOT` values are."""
@@ -484,9 +485,8 @@ class EnrollmentEncoder:
             shape = "tpm+srk" if srk else "tpm"
         return _splice(self._attestations[shape], [encode_basestring_ascii(v) for v in leaves])
 
-    def _twin(self, fields: Mapping[str, str]) -> str:
-        """The filled twin's JSON text, remembered for the values of the names it uses."""
-        key = tuple(fields[name] for name in self._twin_names)
+    def _twin(self, key: object, fields: Mapping[str, str]) -> str:
+        """The filled twin's JSON text, remembered by ``key``: the values of the names it uses."""
         text = self._twins.get(key)
         if text is None:
             if len(self._twins) >= _TWIN_CACHE:  # per-device names: do not keep a million
