@@ -23,13 +23,27 @@ from station.domain.certificates import (
     CsrFacts,
     IssuancePlan,
     KeyDescription,
+    OwnRootFacts,
     SignedCertificate,
 )
 from station.domain.enrollments import EnrollmentTemplate
+from station.domain.fleet import (
+    Ack,
+    BatchIssuance,
+    ClaimVerdict,
+    FleetAlarm,
+    FleetDevice,
+    FleetIdentity,
+    FleetQuery,
+    IngestBatch,
+    LedgerProblem,
+    OutboxStatus,
+    StationSummary,
+)
 from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import BatchReport, PrintReceipt
 from station.domain.manifest_signing import TrustedSigner
-from station.domain.products import ProductRecipe
+from station.domain.products import CredentialPolicyRef, ProductRecipe
 from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
     BatchRecord,
@@ -74,12 +88,12 @@ class BoardLink(Protocol):
         """Raw TPM 2.0 command in, raw response out."""
         ...
 
-    def keygen(self, *, replace: bool = False) -> bytes:
-        """Generate the device key inside the board; return its public key (DER SPKI)."""
+    def keygen(self, *, replace: bool = False, key: str = "device", curve: str = "p256") -> bytes:
+        """Generate a key (slot ``key``, ``curve``) inside the board; return its DER SPKI."""
         ...
 
-    def csr(self, common_name: str) -> bytes:
-        """A CSR (DER) signed inside the board by its device key."""
+    def csr(self, common_name: str, *, key: str = "device") -> bytes:
+        """A CSR (DER) signed inside the board by the key in slot ``key``."""
         ...
 
     def sign(self, nonce: bytes) -> bytes:
@@ -152,6 +166,10 @@ class ProductCatalog(Protocol):
 
     def enrollment_template(self, name: str) -> EnrollmentTemplate:
         """Load and validate one enrollment template; raises NotFoundError or ValidationError."""
+        ...
+
+    def credential_policy(self, name: str) -> CredentialPolicyRef:
+        """A DPS credential policy the admin listed; raises NotFoundError for another name."""
         ...
 
 
@@ -614,6 +632,24 @@ class CaAdministration(Protocol):
         """Store a symmetric enrollment-group key as a non-extractable secret in the token/TPM."""
         ...
 
+    def inspect_own_root(self, root_pem: bytes, key_uri: str) -> OwnRootFacts:
+        """The root certificate's facts, and whether it is the key at ``key_uri``'s."""
+        ...
+
+    def inspect_issuing_csr(self, csr_pem: bytes) -> CsrFacts:
+        """A cloud-generated issuing-CA CSR (PEM or DER); raises CsrRejectedError if not one."""
+        ...
+
+    def sign_issuing_ca(
+        self, csr_pem: bytes, plan: IssuancePlan, *, root_pem: bytes, key_uri: str
+    ) -> SignedCertificate:
+        """Sign the issuing-CA CSR with the root key in the HSM (CA, path length 0)."""
+        ...
+
+    def root_pem(self) -> bytes:
+        """The installed root certificate (``[ca] root_file``), or empty bytes."""
+        ...
+
     def lab_root_sign(self, csr_pem: str, *, now: datetime) -> tuple[bytes, bytes]:
         """Create a throwaway lab root in SoftHSM2 and sign ``csr_pem`` as an intermediate.
 
@@ -894,4 +930,122 @@ class DeviceCrypto(Protocol):
 
     def verify_possession(self, certificate_pem: str, nonce: bytes, signature: bytes) -> bool:
         """Whether ``signature`` over ``nonce`` verifies with the certificate's public key."""
+        ...
+
+    def csr_facts(self, der: bytes) -> CsrFacts:
+        """What a board's CSR (DER) says; raises CsrRejectedError when it is not a CSR."""
+        ...
+
+
+class FleetOutbox(Protocol):
+    """The station's side of fleet replication: its audit events queued in order, in SQLite.
+
+    Rows are the station's own audit events (by ``seq``), so the queue survives any crash: a row
+    is ``sent`` only after the ledger acknowledged it, and re-sending one the ledger already
+    holds is harmless (the ledger is idempotent by station and event hash).
+    """
+
+    def enqueue_new(self) -> int:
+        """Queue every audit event not queued yet, in order; returns how many were added."""
+        ...
+
+    def pending(self, limit: int) -> list[AuditEvent]:
+        """The oldest ``limit`` unsent events, checked against the hash queued with them.
+
+        Raises:
+            IntegrityError: an event changed after it was queued (the local chain was edited).
+        """
+        ...
+
+    def mark_sent_through(self, seq: int) -> int:
+        """Mark every queued event up to ``seq`` sent (durably); returns how many changed."""
+        ...
+
+    def note_failure(self, error: str) -> None:
+        """Count a failed attempt on the oldest pending event and keep the error text."""
+        ...
+
+    def status(self) -> OutboxStatus:
+        """Head, last sent event, pending count, attempts and the last error."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
+        ...
+
+
+class FleetLedger(Protocol):
+    """The fleet ledger on PostgreSQL: every station's chain, devices, certificates, batches.
+
+    Lifecycle: opened by bootstrap for one thread, closed by it. A call that cannot reach the
+    server in time raises :class:`~station.domain.fleet.FleetUnavailableError`; nothing the
+    ledger accepted is lost when a connection breaks mid-call (each call is one transaction).
+    """
+
+    def install_schema(self) -> None:
+        """Create the ledger's tables if they are missing (idempotent)."""
+        ...
+
+    def acked(self, station: str) -> Ack:
+        """The last event of ``station`` the ledger holds (seq 0 when none)."""
+        ...
+
+    def ingest(self, batch: IngestBatch) -> Ack:
+        """Store ``batch`` in one transaction after the station's acknowledged head.
+
+        Events the ledger already holds are skipped (after checking their hashes); new ones
+        must continue the chain. Devices are checked for duplicates across the fleet and over
+        quota; conflicts become alarms.
+
+        Raises:
+            FleetChainError: the events do not continue (or contradict) the held chain.
+        """
+        ...
+
+    def claim(self, identity: FleetIdentity) -> ClaimVerdict:
+        """Reserve the identity's keys for its station and device (online uniqueness)."""
+        ...
+
+    def devices(self, query: FleetQuery) -> list[FleetDevice]:
+        """Devices of the whole fleet matching ``query``, by station and registration ID."""
+        ...
+
+    def device_events(self, station: str, registration_id: str) -> list[AuditEvent]:
+        """The replicated events of one station about one device, oldest first."""
+        ...
+
+    def stations(self) -> list[StationSummary]:
+        """Every station the ledger knows, by name."""
+        ...
+
+    def alarms(self, *, limit: int = 100) -> list[FleetAlarm]:
+        """Conflicts found so far, newest first."""
+        ...
+
+    def set_quota(self, batch: str, limit: int) -> None:
+        """Set (0: remove) the fleet-wide device quota of a batch."""
+        ...
+
+    def quota(self, batch: str) -> int:
+        """The fleet-wide quota of a batch (0: none)."""
+        ...
+
+    def issuance(self, batch: str = "") -> list[BatchIssuance]:
+        """Certificates issued per station and batch (one batch, or all)."""
+        ...
+
+    def batch_stations(self, batch: str) -> dict[str, int]:
+        """How many devices each station replicated for a work order."""
+        ...
+
+    def batch_devices(self, batch: str) -> Iterator[FleetDevice]:
+        """Every device of a work order across stations, by station then registration ID."""
+        ...
+
+    def verify(self) -> list[LedgerProblem]:
+        """Walk every station's chain and every device row against the event that recorded it."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
         ...

@@ -161,11 +161,13 @@ def enrollment_of(
     """:func:`individual_enrollment` from a manifest's JSON object (as stored)."""
     _refuse_voided(data)
     fields = placeholder_values_of(data)
+    operational = data.get("operational_certificate") or {}
     return {
         "registrationId": data["registration_id"],
         "deviceId": template.device_id.format_map(fields),
         "attestation": _attestation_of(data, template, symmetric_keys),
         **_policy_fields(template, fields),
+        **credential_policy_field(operational.get("credential_policy", "")),
     }
 
 
@@ -210,6 +212,16 @@ def _attestation_of(
         "type": "symmetricKey",
         "symmetricKey": {"primaryKey": primary, "secondaryKey": secondary},
     }
+
+
+def credential_policy_field(policy: str) -> dict[str, str]:
+    """The enrollment field naming the DPS credential policy (none when ``policy`` is empty).
+
+    The policy issues the devices' operational certificates (DPS certificate management,
+    api-version 2025-07-01-preview): ``credentialPolicyName``, a string, as in the published
+    2025-07-01-preview and 2026-04-01 service specs.
+    """
+    return {"credentialPolicyName": policy} if policy else {}
 
 
 def _policy_fields(template: EnrollmentTemplate, fields: Mapping[str, str]) -> dict[str, Any]:
@@ -262,6 +274,7 @@ def x509_ca_group(
     batch: str = "",
     product: str = "",
     station: str = "",
+    credential_policy: str = "",
 ) -> dict[str, Any]:
     """The DPS ``EnrollmentGroup`` for devices whose certificates the station's intermediate signs.
 
@@ -273,6 +286,8 @@ def x509_ca_group(
         batch: filled into twin placeholders, with ``product`` and ``station``.
         product: see ``batch``.
         station: see ``batch``.
+        credential_policy: the DPS credential policy issuing the devices' operational
+            certificates (empty: none).
 
     Raises:
         ValidationError: neither or both of the certificate and the CA reference are given.
@@ -292,6 +307,7 @@ def x509_ca_group(
         "enrollmentGroupId": group_id,
         "attestation": {"type": "x509", "x509": x509},
         **_policy_fields(template, _group_fields(group_id, batch, product, station)),
+        **credential_policy_field(credential_policy),
     }
 
 
@@ -302,6 +318,7 @@ def symmetric_key_group(
     batch: str = "",
     product: str = "",
     station: str = "",
+    credential_policy: str = "",
 ) -> dict[str, Any]:
     """The DPS ``EnrollmentGroup`` for symmetric-key devices.
 
@@ -313,6 +330,7 @@ def symmetric_key_group(
         "enrollmentGroupId": group_id,
         "attestation": {"type": "symmetricKey"},
         **_policy_fields(template, _group_fields(group_id, batch, product, station)),
+        **credential_policy_field(credential_policy),
     }
 
 
@@ -458,6 +476,8 @@ class EnrollmentEncoder:
         """The enrollment body of one manifest as JSON text (``None``: symmetric-key)."""
         if data["attestation"] == Attestation.SYMMETRIC_KEY:
             return None
+        if data.get("operational_certificate"):  # a field of its own: the general encoder
+            return self._encode_object(enrollment_of(data, self._template))
         _refuse_voided(data)
         fields = placeholder_values_of(data)
         texts = [
@@ -557,6 +577,7 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
         "iotHubHostName",
         "customAllocationDefinition",
         "initialTwin",
+        "credentialPolicyName",
     )
     result: dict[str, Any] = {key: body[key] for key in keep if body.get(key) is not None}
     for key, default in DPS_DEFAULTS.items():

@@ -62,6 +62,10 @@ def filled(station, config, make_manifest, tmp_path) -> Path:
         f"VALUES ('WO-V', '{ids[0]}', 'pending', 't')"
     )
     conn.execute("INSERT INTO pin_failures (operator, failures) VALUES ('boss', 2)")
+    conn.execute(  # the fleet outbox (#23): the first event queued for the ledger
+        "INSERT INTO fleet_outbox (seq, hash, state, enqueued_at) "
+        "SELECT seq, hash, 'pending', 't' FROM events ORDER BY seq LIMIT 1"
+    )
     conn.commit()
     conn.close()
     assert verify_store(store).ok, verify_store(store).problems
@@ -89,7 +93,8 @@ def _columns() -> list[tuple[str, str, str]]:
         (table, column, kind if isinstance(kind, str) else "enum")
         for table, (_, columns) in SCHEMA.items()
         for column, kind in columns.items()
-        if (table, column) not in (("meta", "key"), ("events", "seq"))  # keys: cannot hold junk
+        # keys: cannot hold junk
+        if (table, column) not in (("meta", "key"), ("events", "seq"), ("fleet_outbox", "seq"))
     ]
 
 
