@@ -167,3 +167,47 @@ def test_batch_show_gives_the_seal_digest_after_seal(cloud, cloud_config_file, f
     assert f"seal:        {digest} (SHA-256)" in out and "3/3 provisioned" in out
     events = [e for e in cloud.store().audit.events_for("WO-SHOW") if e.kind == "batch.sealed"]
     assert events[0].payload["seal_sha256"] == digest
+
+
+def test_every_format_comes_from_one_read_of_the_rows(cloud, fill_batch, monkeypatch, pki) -> None:
+    ids = fill_batch(cloud, "WO-1R", 12)
+    cloud.batches().seal("WO-1R")
+    devices = cloud.store().devices
+    reads = []
+    stream = devices.iter_manifests
+
+    def counted(batch: str, status: str):
+        reads.append((batch, status))
+        return stream(batch, status)
+
+    monkeypatch.setattr(devices, "iter_manifests", counted)
+    result = cloud.batches().export("WO-1R")
+    assert reads == [("WO-1R", "provisioned")]
+    operations = json.loads(result.files["bulk-json"].read_text())
+    assert [e["registrationId"] for op in operations for e in op["enrollments"]] == ids
+    assert [r["registration_id"] for r in csv.DictReader(result.files["csv"].open())] == ids
+    report = verify_manifest_bytes(
+        result.files["manifest"].read_bytes(), cloud.manifest_trust(pki.root_pem)
+    )
+    assert report.ok and report.registration_ids == tuple(ids)
+
+
+def test_a_manifest_edited_behind_the_stations_back_stops_the_export(
+    cloud, fill_batch, tmp_path
+) -> None:
+    import sqlite3
+
+    ids = fill_batch(cloud, "WO-ED", 3)
+    cloud.batches().seal("WO-ED")
+    conn = sqlite3.connect(cloud.config.database_path)
+    conn.execute(
+        "UPDATE devices SET manifest = replace(manifest, '\"model\":', '\"model\": ') "
+        "WHERE registration_id = ?",
+        [ids[2]],
+    )
+    conn.commit()
+    conn.close()
+    out = tmp_path / "exports"
+    with pytest.raises(ValidationError, match=f"{ids[2]} does not match its hash"):
+        cloud.batches().export("WO-ED", out=out)
+    assert not out.exists() or list(out.iterdir()) == []  # no file, not even a partial one
