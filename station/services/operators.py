@@ -154,7 +154,7 @@ class OperatorService:
         with self._store:
             require_role(self._store, self._operator, {Role.ADMIN}, action="set PINs")
             saved = self._store.operators.save(replace(self._get(name), pin_hash=pin_hash))
-            self._store.settings.save(_FAILURES_KEY + name, "0")
+            self._store.operators.save_pin_failures(name, 0)
             self._audit("operator.pin_set", saved)
         return saved
 
