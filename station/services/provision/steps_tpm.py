@@ -97,7 +97,7 @@ def endorsement_key(ctx: StepContext, state: TpmState) -> str:
         ek_sha256=ek_sha,
         ek_origin=str(key.origin),
     )
-    ctx.advance(registration_id=registration_id, ek_sha256=ek_sha)
+    ctx.note(registration_id=registration_id, ek_sha256=ek_sha)
     return f"EK {ek_sha[:12]} ({key.origin})"
 
 
