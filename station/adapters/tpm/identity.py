@@ -125,6 +125,7 @@ class BoardTpmIdentityReader:
         self._ectx: ESAPI | None = None
         self._nv_buffer_max = 0
         self._ek_handles: dict[str, ESYS_TR] = {}  # per EK template, for the current context
+        self._srk: ESYS_TR | None = None  # the persistent SRK, once ensured in this context
         self.rebuilds = 0  # how many times a broken context was replaced (diagnostics)
 
     # ------------------------------------------------------------------ context
@@ -150,6 +151,7 @@ class BoardTpmIdentityReader:
         self._tcti = None
         self._nv_buffer_max = 0
         self._ek_handles = {}
+        self._srk = None
 
     def close(self) -> None:
         """Release the ESAPI context (the board link is the caller's)."""
@@ -158,6 +160,7 @@ class BoardTpmIdentityReader:
         self._ectx = None
         self._tcti = None
         self._ek_handles = {}
+        self._srk = None
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -375,6 +378,7 @@ class BoardTpmIdentityReader:
                 transient, *_ = ectx.create_primary(None, srk_template, ESYS_TR.OWNER)
                 handle = self._persist(ectx, transient, SRK_HANDLE)
             public = self._public_of(ectx, handle)
+            self._srk = handle
         return bytes(public.marshal())
 
     # ------------------------------------------------------------------ EK certificates
@@ -450,6 +454,11 @@ class BoardTpmIdentityReader:
 
         MakeCredential runs here, in software, against the EK the board *presented*; only the
         TPM that holds that EK's private key can recover the secret with ActivateCredential.
+
+        The credential is bound to an object loaded in the TPM: the SRK when
+        :meth:`ensure_storage_root_key` ran first (the provisioning flow's order), else a
+        throw-away primary made for it and flushed after (two TPM commands more). Either way
+        the secret is fresh and only the EK's private key opens it.
         """
         try:
             ek_public, _ = TPM2B_PUBLIC.unmarshal(ek)
@@ -466,9 +475,14 @@ class BoardTpmIdentityReader:
                 ek_handle = self._persistent(ectx, _template(template_name).handle)
             if ek_handle is None:
                 return False
-            template = TPM2B_PUBLIC.parse("hmac:sha256", objectAttributes=CHALLENGE_ATTRIBUTES)
-            template.publicArea.unique.keyedHash = secrets.token_bytes(32)
-            challenge, *_ = ectx.create_primary(None, template, ESYS_TR.NULL)
+            made = None  # a throw-away challenge object, when there is no SRK to bind to
+            challenge = self._srk
+            if challenge is None:
+                template = TPM2B_PUBLIC.parse(
+                    "hmac:sha256", objectAttributes=CHALLENGE_ATTRIBUTES
+                )
+                template.publicArea.unique.keyedHash = secrets.token_bytes(32)
+                challenge = made = ectx.create_primary(None, template, ESYS_TR.NULL)[0]
             session = None
             try:
                 credential, encrypted_seed = make_credential(
@@ -509,6 +523,6 @@ class BoardTpmIdentityReader:
                     )
                     return False
             finally:
-                for handle in (session, challenge):
+                for handle in (session, made):
                     self._flush_quietly(ectx, handle)
         return hmac.compare_digest(bytes(recovered), secret)

@@ -1,4 +1,7 @@
-"""The TPM flow's steps: read the endorsement key, check its certificate and residency, the SRK.
+"""The TPM flow's steps: read the endorsement key, check its certificate, the SRK, the residency.
+
+The SRK comes before the residency proof because the proof's credential is bound to it: the TPM
+then needs no throw-away object for the challenge (two TPM round trips less per board).
 
 Each handler runs one :class:`~station.domain.provision_events.Step` and returns the short note
 its ``StepPassed`` event carries; the runner persists and reports the step around it.
