@@ -478,9 +478,7 @@ class BoardTpmIdentityReader:
             made = None  # a throw-away challenge object, when there is no SRK to bind to
             challenge = self._srk
             if challenge is None:
-                template = TPM2B_PUBLIC.parse(
-                    "hmac:sha256", objectAttributes=CHALLENGE_ATTRIBUTES
-                )
+                template = TPM2B_PUBLIC.parse("hmac:sha256", objectAttributes=CHALLENGE_ATTRIBUTES)
                 template.publicArea.unique.keyedHash = secrets.token_bytes(32)
                 challenge = made = ectx.create_primary(None, template, ESYS_TR.NULL)[0]
             session = None
