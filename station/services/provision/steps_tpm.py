@@ -32,6 +32,7 @@ class TpmState:
     ctx: StepContext
     reader: TpmIdentityReader | None = None
     identity: TpmIdentity | None = None
+    service: TpmIdentityService | None = None
 
     def tpm(self) -> TpmIdentityReader:
         """The board's TPM, opened on first use."""
@@ -40,6 +41,16 @@ class TpmState:
                 raise WrongProductError("this station has no TPM support configured")
             self.reader = self.ctx.ports.tpm_reader(self.ctx.link)
         return self.reader
+
+    def trust(self) -> TpmIdentityService:
+        """The station's EK-certificate trust, looked up once per run."""
+        if self.service is None:
+            if self.ctx.ports.tpm_identity is None:
+                raise WrongProductError(
+                    "this station has no EK-certificate trust anchors configured"
+                )
+            self.service = self.ctx.ports.tpm_identity()
+        return self.service
 
     def known(self) -> TpmIdentity:
         """The TPM identity read by the endorsement-key step."""
@@ -61,12 +72,6 @@ class TpmState:
 def start(ctx: StepContext) -> TpmState:
     """A fresh TPM state for one run."""
     return TpmState(ctx)
-
-
-def _trust(ctx: StepContext) -> TpmIdentityService:
-    if ctx.ports.tpm_identity is None:
-        raise WrongProductError("this station has no EK-certificate trust anchors configured")
-    return ctx.ports.tpm_identity()
 
 
 def endorsement_key(ctx: StepContext, state: TpmState) -> str:
@@ -107,7 +112,7 @@ def endorsement_key(ctx: StepContext, state: TpmState) -> str:
 def endorsement_certificate(ctx: StepContext, state: TpmState) -> str:
     """Find the best EK certificate and admit it under the recipe's trust policy."""
     recipe, identity = ctx.board.recipe, state.known()
-    trust = _trust(ctx)
+    trust = state.trust()
     check = trust.best_certificate(
         state.tpm(),
         recipe.ek_template,
@@ -123,7 +128,7 @@ def endorsement_certificate(ctx: StepContext, state: TpmState) -> str:
 
 def residency(ctx: StepContext, state: TpmState) -> str:
     """Prove the EK lives in this TPM (credential activation)."""
-    _trust(ctx).require_residency(
+    state.trust().require_residency(
         state.tpm(),
         base64.b64decode(state.known().endorsement_key),
         registration_id=ctx.run.registration_id,
