@@ -61,6 +61,7 @@ _TCTI_LAYER = 10 << 16
 _RC_FAILURE = 0x101
 _RC_LOCKOUT = 0x921
 _RC_HANDLE = 0x08B  # format-one: the handle does not exist
+_RC_TOO_LARGE = (0x04, 0x15)  # format-one error numbers: TPM_RC_VALUE, TPM_RC_SIZE
 _MALFORMED = {0x11, 0x13, 0x06}  # MALFORMED_RESPONSE, INSUFFICIENT_RESPONSE, INSUFFICIENT_BUFFER
 _EK_NV_RANGE = (0x01C00000, 0x01C07FFF)  # TCG: EK certificates and templates
 _KEY_RESOURCE = 1  # IESYSC_KEY_RSRC in ESAPI's serialized ESYS_TR
@@ -85,6 +86,12 @@ def _layer(exc: TSS2_Exception) -> int:
 def _is_absent(exc: TSS2_Exception) -> bool:
     rc = int(exc.rc)
     return _layer(exc) == _TPM_LAYER and bool(rc & 0x80) and (rc & 0xBF) == _RC_HANDLE
+
+
+def _is_too_large(exc: TSS2_Exception) -> bool:
+    """Whether the TPM refused a parameter as too large (TPM_RC_VALUE or TPM_RC_SIZE)."""
+    rc = int(exc.rc)
+    return _layer(exc) == _TPM_LAYER and bool(rc & 0x80) and (rc & 0x3F) in _RC_TOO_LARGE
 
 
 def template_of(public: TPM2B_PUBLIC) -> str:
@@ -424,12 +431,21 @@ class BoardTpmIdentityReader:
                 f"NV index {index:#010x} says it holds {size} bytes; an EK certificate has "
                 f"1 to {MAX_EK_CERTIFICATE_BYTES}"
             )
-        chunk = self._buffer_max(ectx)
+        # First ask for as much as a TPM's NV buffer may sensibly hold: most TPMs hand over an
+        # EK certificate in one NV_Read. One whose buffer is smaller refuses the size (a TPM
+        # error, the context stays usable); only then is its buffer size asked for.
+        chunk = self._nv_buffer_max or NV_CHUNK_BOUNDS[1]
         data = bytearray()
         # NV_Read returns exactly the bytes asked for, so the loop ends after size/chunk reads.
         while len(data) < size:
             want = min(chunk, size - len(data))
-            part = bytes(ectx.nv_read(handle, want, len(data)))
+            try:
+                part = bytes(ectx.nv_read(handle, want, len(data)))
+            except TSS2_Exception as exc:
+                if self._nv_buffer_max or not _is_too_large(exc):
+                    raise
+                chunk = self._buffer_max(ectx)
+                continue
             if len(part) != want:
                 raise self._nonsense(
                     f"NV_Read of {index:#010x} at offset {len(data)} asked for {want} bytes and "
