@@ -128,7 +128,9 @@ def test_secure_element_board_is_discovered_and_provisioned_through_the_cli(
     (cn,) = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     assert cn.value == f"lab-{board.serial.lower()}"
     openssl_verify(tmp_path, root_pem, state["cert_chain"].data)
-    manifest = rig.station().store().device(f"lab-{board.serial.lower()}").manifest()
+    device = rig.station().store().devices.get(f"lab-{board.serial.lower()}")
+    assert device is not None
+    manifest = device.manifest()
     assert manifest.x509 is not None and manifest.x509.key_origin == "secure-element"
     # the key generated in the emulated chip signs for the certificate the station issued
     session = open_session(board.port, timeout_s=5.0, slow_timeout_s=60.0)
@@ -160,7 +162,9 @@ def test_injected_key_board_reaches_pass_and_keeps_it_across_a_power_cycle(
     assert state["privkey"] is not None and state["privkey"].data is None  # a digest only
     chain = state["cert_chain"].data
     openssl_verify(tmp_path, root_pem, chain)
-    recorded = rig.station().store().device(outcome.registration_id).manifest()
+    device = rig.station().store().devices.get(outcome.registration_id)
+    assert device is not None
+    recorded = device.manifest()
     assert recorded.x509 is not None and recorded.x509.key_origin == "injected"
     assert split_der(chain)[0] == x509.load_pem_x509_certificate(
         recorded.x509.certificate_pem.encode()
