@@ -116,10 +116,14 @@ def lock(ctx: StepContext, state: object) -> str:
 
 
 def record(ctx: StepContext, evidence: Evidence) -> str:
-    """Record the manifest, mark the certificate installed and the job passed, atomically."""
+    """Record the manifest, mark the certificate installed and the job passed, atomically.
+
+    The one commit a power cut must not take back: after it the operator sees PASS and the
+    board leaves the line, so it is on disk before the step returns.
+    """
     manifest = _manifest(ctx, evidence)
     store = ctx.store
-    with store:
+    with store.durable():
         record_identity(
             store, manifest, clock=ctx.clock, station=ctx.station, operator=ctx.operator
         )
