@@ -218,7 +218,7 @@ def test_unplugged_after_a_step_the_board_resumes_to_pass_without_duplicates(
     assert outcome.passed, outcome
     assert outcome.job_id == cut.job_id  # the same job, resumed, not a second identity
     assert any(isinstance(e, Resumed) for e in events)
-    certificates = rig.station().store().certificates_for(outcome.registration_id)
+    certificates = rig.station().store().certificates.for_device(outcome.registration_id)
     installed = [c for c in certificates if c.status == CertificateStatus.INSTALLED]
     assert len(installed) == 1
     leaf = split_der(board_state(board.port)["cert_chain"].data)[0]
@@ -262,7 +262,7 @@ def test_a_station_killed_mid_run_resumes_on_the_qemu_board(
     outcome = rig.run(board.port, "WO-X509", events=events)
     assert outcome.passed, outcome
     assert any(isinstance(e, Resumed) for e in events)
-    certificates = rig.station().store().certificates_for(outcome.registration_id)
+    certificates = rig.station().store().certificates.for_device(outcome.registration_id)
     installed = [c for c in certificates if c.status == CertificateStatus.INSTALLED]
     assert len(installed) == 1
     leaf = split_der(board_state(board.port)["cert_chain"].data)[0]
