@@ -169,6 +169,7 @@ class Admission:
             job, state=JobState.RUNNING, step=Step.DUPLICATES, slot=run.request.slot
         )
         run.registration_id = job.registration_id
+        run.resumed = True
         detail = self._reconcile_certificates(run)
         run.emit(Resumed(run.request.slot, job.id or 0, job.step, detail))
         recipe = board.recipe

@@ -8,8 +8,8 @@ Crash safety: every step's start is persisted in the job row before its side eff
 commit with the previous step's outcome (:mod:`station.services.provision.events`). When a board
 comes back (replug, restart after ``kill -9``), its open job is found by serial number and
 resumed (:mod:`station.services.provision.admission`), and the flow's table is walked again:
-board writes are idempotent (objects are replaced; the DPS info and the symmetric key are read
-back first), so redoing a step is always safe.
+board writes are idempotent (objects are replaced; a resumed job reads the DPS info and the
+symmetric key first, its board may be locked), so redoing a step is always safe.
 """
 
 from __future__ import annotations
