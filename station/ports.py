@@ -566,6 +566,10 @@ class CaAdministration(Protocol):
         """The installed intermediate, if any."""
         ...
 
+    def installed_chain(self) -> tuple[CertificateFacts, ...]:
+        """The installed chain from the intermediate up to the root (empty when none)."""
+        ...
+
     def import_group_key(self, uri: str, key: bytes) -> KeyDescription:
         """Store a symmetric enrollment-group key as a non-extractable secret in the token/TPM."""
         ...

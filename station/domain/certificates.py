@@ -104,6 +104,15 @@ class CertificateFacts:
     thumbprint_sha256: str
 
 
+#: what every lab root's subject says (``station ca lab-root``): its chains are for the lab only
+LAB_ROOT_MARK = "NOT FOR PRODUCTION"
+
+
+def from_lab_root(cert: CertificateFacts) -> bool:
+    """Whether ``cert`` is a lab root or was signed by one: never a production chain."""
+    return LAB_ROOT_MARK in cert.issuer or LAB_ROOT_MARK in cert.subject
+
+
 @dataclass(frozen=True)
 class ChainFacts:
     """An intermediate certificate checked against the station's key and a root.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from station.domain.audit import EventDraft, format_time
@@ -34,6 +34,7 @@ from station.domain.certificates import (
     check_intermediate,
     check_quota,
     decode_group_key,
+    from_lab_root,
     plan_issuance,
     plan_manifest_signing,
     plan_verification,
@@ -92,6 +93,17 @@ class CaStatus:
     certificate: CertificateFacts | None
     pending_csr: bool
     issued: int
+    #: ``[ca] expiry_warning_days``: warn when the certificate expires sooner than this
+    warn_days: int = 0
+    #: the certificate chains to a lab root (``station ca lab-root``): not for production
+    lab_root: bool = False
+
+    def expires_within(self, now: datetime) -> int | None:
+        """Days left when the certificate expires within :attr:`warn_days`, else None."""
+        if self.certificate is None:
+            return None
+        left = self.certificate.not_after - now
+        return max(left.days, 0) if left < timedelta(days=self.warn_days) else None
 
 
 @dataclass(frozen=True)
@@ -269,14 +281,24 @@ class CaService:
                 key = self._admin.describe_key(uri)
             except KeyCustodyError as exc:
                 key_error = exc.message
+        certificate = self._admin.installed_certificate()
         return CaStatus(
             key_uri=uri,
             key=key,
             key_error=key_error,
-            certificate=self._admin.installed_certificate(),
+            certificate=certificate,
             pending_csr=bool(self._admin.pending_csr()),
             issued=self._store.certificates.count(),
+            warn_days=self._warn_days,
+            lab_root=certificate is not None and from_lab_root(certificate),
         )
+
+    def chain(self) -> tuple[CertificateFacts, ...]:
+        """The certificates above every device certificate: intermediate(s), then the root.
+
+        Reads the installed files only; the CA key is not opened.
+        """
+        return self._admin.installed_chain()
 
     # ------------------------------------------------------------------ issuance
     def issue(

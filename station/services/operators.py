@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from station.domain.audit import EventDraft, format_time
 from station.domain.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -20,8 +20,28 @@ BADGE_SALT_KEY = "operators.badge_salt"
 #: Wrong PINs in a row after which the account is disabled (an admin re-enables it).
 MAX_PIN_FAILURES = 5
 _FAILURES_KEY = "operators.pin_failures."
+#: audit events that change whether an account can log in
+_STATE_KINDS = frozenset(
+    {"operator.added", "operator.enabled", "operator.disabled", "operator.locked_out"}
+)
 
 RandomBytes = Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class OperatorStanding:
+    """An operator as the admin sees them: account state and how they log in.
+
+    Attributes:
+        record: the operator row.
+        state: ``active``, ``locked out`` (five wrong PINs; an admin re-enables the account)
+            or ``disabled`` (by an admin).
+        login: ``PIN and badge``, ``PIN``, ``badge`` or ``none`` (cannot log into the window).
+    """
+
+    record: OperatorRecord
+    state: str
+    login: str
 
 
 class OperatorService:
@@ -45,6 +65,23 @@ class OperatorService:
     def all(self) -> list[OperatorRecord]:
         """Every operator, by name."""
         return self._store.operators.all()
+
+    def standings(self) -> list[OperatorStanding]:
+        """Every operator, by name, with their account state and login method."""
+        return [self._standing(record) for record in self._store.operators.all()]
+
+    def _standing(self, record: OperatorRecord) -> OperatorStanding:
+        state = "active"
+        if not record.enabled:
+            # the last event about the account says who disabled it: an admin or the lockout
+            kinds = [
+                e.kind for e in self._store.audit.events_for(record.name) if e.kind in _STATE_KINDS
+            ]
+            state = "locked out" if kinds and kinds[-1] == "operator.locked_out" else "disabled"
+        methods = [
+            m for m, held in (("PIN", record.pin_hash), ("badge", record.badge_hash)) if held
+        ]
+        return OperatorStanding(record, state, " and ".join(methods) or "none")
 
     def add(self, name: str, role: Role, *, pin: str = "", badge: str = "") -> OperatorRecord:
         """Add an operator (admin only).

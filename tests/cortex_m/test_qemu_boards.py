@@ -128,9 +128,9 @@ def test_secure_element_board_is_discovered_and_provisioned_through_the_cli(
     (cn,) = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     assert cn.value == f"lab-{board.serial.lower()}"
     openssl_verify(tmp_path, root_pem, state["cert_chain"].data)
-    device = rig.station().store().devices.get(f"lab-{board.serial.lower()}")
-    assert device is not None
-    manifest = device.manifest()
+    record = rig.station().store().devices.get(f"lab-{board.serial.lower()}")
+    assert record is not None
+    manifest = record.manifest()
     assert manifest.x509 is not None and manifest.x509.key_origin == "secure-element"
     # the key generated in the emulated chip signs for the certificate the station issued
     session = open_session(board.port, timeout_s=5.0, slow_timeout_s=60.0)

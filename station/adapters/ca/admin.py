@@ -26,11 +26,16 @@ from station.adapters.ca.authority import X509Authority
 from station.adapters.ca.builder import ca_certificate, name_of
 from station.adapters.ca.keys import describe, generate, open_signer, translate
 from station.adapters.ca.x509_facts import certificate_facts, load_certificates, spki
-from station.domain.certificates import CertificateFacts, ChainFacts, KeyDescription
+from station.domain.certificates import (
+    LAB_ROOT_MARK,
+    CertificateFacts,
+    ChainFacts,
+    KeyDescription,
+)
 from station.domain.errors import CaError, CaNotReadyError
 
 LAB_ROOT_LABEL = "station-lab-root"
-LAB_ROOT_SUBJECT = (("CN", "Station Lab Root CA - NOT FOR PRODUCTION"), ("O", "station lab"))
+LAB_ROOT_SUBJECT = (("CN", f"Station Lab Root CA - {LAB_ROOT_MARK}"), ("O", "station lab"))
 
 
 class FileCaAdministration:
@@ -169,6 +174,15 @@ class FileCaAdministration:
             return None
         data = self.chain_file.read_bytes()
         return certificate_facts(load_certificates(data, what="installed chain")[0])
+
+    def installed_chain(self) -> tuple[CertificateFacts, ...]:
+        """The installed intermediate(s), then the root (empty when no chain is installed)."""
+        if not self.chain_file.exists():
+            return ()
+        chain = load_certificates(self.chain_file.read_bytes(), what="installed chain")
+        if self.root_file.exists():
+            chain += load_certificates(self.root_file.read_bytes(), what="root certificate")
+        return tuple(certificate_facts(cert) for cert in chain)
 
     def open_authority(self) -> X509Authority:
         """Open the signing CA: the key in its token and the installed chain.
