@@ -101,6 +101,7 @@ class Journal:
                 code=code,
                 interrupted=cause in _INTERRUPTING
                 or isinstance(exc, BoardDisconnectedError | BoardTimeoutError),
+                step=run.step,  # the record does not commit its start: name it here
                 **self.take_noted(),
             )
         except StationError as store_exc:  # the store itself failed: still tell the operator
