@@ -24,13 +24,14 @@ from station.domain.certificates import (
     CsrFacts,
     IssuancePlan,
     KeyDescription,
+    OwnRootFacts,
     SignedCertificate,
 )
 from station.domain.enrollments import EnrollmentTemplate
 from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import BatchReport, PrintReceipt
 from station.domain.manifest_signing import TrustedSigner
-from station.domain.products import ProductRecipe
+from station.domain.products import CredentialPolicyRef, ProductRecipe
 from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
     BatchRecord,
@@ -70,12 +71,12 @@ class BoardLink(Protocol):
         """Raw TPM 2.0 command in, raw response out."""
         ...
 
-    def keygen(self, *, replace: bool = False) -> bytes:
-        """Generate the device key inside the board; return its public key (DER SPKI)."""
+    def keygen(self, *, replace: bool = False, key: str = "device", curve: str = "p256") -> bytes:
+        """Generate a key (slot ``key``, ``curve``) inside the board; return its DER SPKI."""
         ...
 
-    def csr(self, common_name: str) -> bytes:
-        """A CSR (DER) signed inside the board by its device key."""
+    def csr(self, common_name: str, *, key: str = "device") -> bytes:
+        """A CSR (DER) signed inside the board by the key in slot ``key``."""
         ...
 
     def sign(self, nonce: bytes) -> bytes:
@@ -148,6 +149,10 @@ class ProductCatalog(Protocol):
 
     def enrollment_template(self, name: str) -> EnrollmentTemplate:
         """Load and validate one enrollment template; raises NotFoundError or ValidationError."""
+        ...
+
+    def credential_policy(self, name: str) -> CredentialPolicyRef:
+        """A DPS credential policy the admin listed; raises NotFoundError for another name."""
         ...
 
 
@@ -574,6 +579,24 @@ class CaAdministration(Protocol):
         """Store a symmetric enrollment-group key as a non-extractable secret in the token/TPM."""
         ...
 
+    def inspect_own_root(self, root_pem: bytes, key_uri: str) -> OwnRootFacts:
+        """The root certificate's facts, and whether it is the key at ``key_uri``'s."""
+        ...
+
+    def inspect_issuing_csr(self, csr_pem: bytes) -> CsrFacts:
+        """A cloud-generated issuing-CA CSR (PEM or DER); raises CsrRejectedError if not one."""
+        ...
+
+    def sign_issuing_ca(
+        self, csr_pem: bytes, plan: IssuancePlan, *, root_pem: bytes, key_uri: str
+    ) -> SignedCertificate:
+        """Sign the issuing-CA CSR with the root key in the HSM (CA, path length 0)."""
+        ...
+
+    def root_pem(self) -> bytes:
+        """The installed root certificate (``[ca] root_file``), or empty bytes."""
+        ...
+
     def lab_root_sign(self, csr_pem: str, *, now: datetime) -> tuple[bytes, bytes]:
         """Create a throwaway lab root in SoftHSM2 and sign ``csr_pem`` as an intermediate.
 
@@ -833,4 +856,8 @@ class DeviceCrypto(Protocol):
 
     def verify_possession(self, certificate_pem: str, nonce: bytes, signature: bytes) -> bool:
         """Whether ``signature`` over ``nonce`` verifies with the certificate's public key."""
+        ...
+
+    def csr_facts(self, der: bytes) -> CsrFacts:
+        """What a board's CSR (DER) says; raises CsrRejectedError when it is not a CSR."""
         ...

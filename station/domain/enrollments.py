@@ -184,7 +184,19 @@ def individual_enrollment(
         "attestation": attestation,
         **_policy_fields(template, fields),
     }
+    if manifest.operational_certificate is not None:
+        body.update(credential_policy_field(manifest.operational_certificate.credential_policy))
     return body
+
+
+def credential_policy_field(policy: str) -> dict[str, str]:
+    """The enrollment field naming the DPS credential policy (none when ``policy`` is empty).
+
+    The policy issues the devices' operational certificates (DPS certificate management,
+    api-version 2025-07-01-preview): ``credentialPolicyName``, a string, as in the published
+    2025-07-01-preview and 2026-04-01 service specs.
+    """
+    return {"credentialPolicyName": policy} if policy else {}
 
 
 def _policy_fields(template: EnrollmentTemplate, fields: Mapping[str, str]) -> dict[str, Any]:
@@ -237,6 +249,7 @@ def x509_ca_group(
     batch: str = "",
     product: str = "",
     station: str = "",
+    credential_policy: str = "",
 ) -> dict[str, Any]:
     """The DPS ``EnrollmentGroup`` for devices whose certificates the station's intermediate signs.
 
@@ -248,6 +261,8 @@ def x509_ca_group(
         batch: filled into twin placeholders, with ``product`` and ``station``.
         product: see ``batch``.
         station: see ``batch``.
+        credential_policy: the DPS credential policy issuing the devices' operational
+            certificates (empty: none).
 
     Raises:
         ValidationError: neither or both of the certificate and the CA reference are given.
@@ -267,6 +282,7 @@ def x509_ca_group(
         "enrollmentGroupId": group_id,
         "attestation": {"type": "x509", "x509": x509},
         **_policy_fields(template, _group_fields(group_id, batch, product, station)),
+        **credential_policy_field(credential_policy),
     }
 
 
@@ -277,6 +293,7 @@ def symmetric_key_group(
     batch: str = "",
     product: str = "",
     station: str = "",
+    credential_policy: str = "",
 ) -> dict[str, Any]:
     """The DPS ``EnrollmentGroup`` for symmetric-key devices.
 
@@ -288,6 +305,7 @@ def symmetric_key_group(
         "enrollmentGroupId": group_id,
         "attestation": {"type": "symmetricKey"},
         **_policy_fields(template, _group_fields(group_id, batch, product, station)),
+        **credential_policy_field(credential_policy),
     }
 
 
@@ -411,6 +429,7 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
         "iotHubHostName",
         "customAllocationDefinition",
         "initialTwin",
+        "credentialPolicyName",
     )
     result: dict[str, Any] = {key: body[key] for key in keep if body.get(key) is not None}
     for key, default in DPS_DEFAULTS.items():

@@ -461,7 +461,13 @@ class BatchService:
         record = self._batch(name)
         recipe = self._products.product(record.product)
         template = self._template(recipe)
-        common = {"batch": name, "product": recipe.name, "station": self._station}
+        operational = recipe.operational_certificate
+        common = {
+            "batch": name,
+            "product": recipe.name,
+            "station": self._station,
+            "credential_policy": operational.credential_policy if operational else "",
+        }
         group_id = re.sub(r"[^a-z0-9-]", "-", recipe.name.lower())
         if recipe.attestation == "symmetric-key":
             return [symmetric_key_group(f"{group_id}-sym", template, **common)]

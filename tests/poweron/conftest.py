@@ -24,7 +24,7 @@ from station.domain.enrollments import (
 from station.domain.records import Role
 from station_lab.boards.runner import LabBoard, LabBoards
 from station_lab.dps import DpsOptions, LinkedHub, LocalDps
-from tests.support.rig import BATCHES, GROUP_KEY_URI, Rig, new_rig, split_der
+from tests.support.rig import BATCHES, GROUP_KEY_URI, OPC_GROUP_KEY_URI, Rig, new_rig, split_der
 
 HUBS = (LinkedHub("hub-east.azure-devices.net"), LinkedHub("hub-west.azure-devices.net"))
 HUB_NAMES = {hub.host_name for hub in HUBS}
@@ -116,6 +116,7 @@ def power(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PowerRig]
         )
         ca.lab_root(operator="boss")
         ca.import_group_key(GROUP_KEY_URI, group_key, operator="boss")
+        ca.import_group_key(OPC_GROUP_KEY_URI, group_key, operator="boss")
         admin.operators().add("tina", Role.TECHNICIAN)
         for name, product in BATCHES.items():
             admin.batches().open(name=name, product=product, size=10)

@@ -184,4 +184,5 @@ def _manifest(ctx: StepContext, evidence: Evidence) -> IdentityManifest:
         tpm=evidence.tpm,
         x509=x509,
         symmetric_key=evidence.symmetric,
+        operational_certificate=run.operational,
     )

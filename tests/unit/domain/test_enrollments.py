@@ -161,3 +161,29 @@ def test_csv_cells_from_outside_are_neutralised_against_formulas(make_manifest) 
     assert row["batch"] == "'+cmd|' /C calc'!A0"
     assert row["serial"] == "SN9"
     assert [csv_text(v) for v in ("-1", "@x", "\tx", "ok")] == ["'-1", "'@x", "'\tx", "ok"]
+
+
+def test_a_device_that_can_renew_names_its_credential_policy(make_manifest) -> None:
+    from dataclasses import replace
+
+    from station.domain.enrollments import comparable
+    from station.domain.manifest import OperationalCertificate
+
+    manifest = replace(
+        make_manifest("SN0009", attestation=Attestation.TPM, ek="AAAA"),
+        operational_certificate=OperationalCertificate(
+            credential_policy="lab-policy", public_key_sha256="ab" * 32
+        ),
+    )
+    body = individual_enrollment(manifest, TEMPLATE)
+
+    assert body["credentialPolicyName"] == "lab-policy"
+    assert comparable(body)["credentialPolicyName"] == "lab-policy"
+    without = individual_enrollment(make_manifest("SN0009", attestation=Attestation.TPM), TEMPLATE)
+    assert "credentialPolicyName" not in without
+    # the manifest round-trips with its section, and the section changes its digest
+    again = type(manifest).from_dict(json.loads(manifest.canonical()))
+    assert (
+        again == manifest
+        and again.digest() != replace(manifest, operational_certificate=None).digest()
+    )
