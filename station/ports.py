@@ -28,6 +28,19 @@ from station.domain.certificates import (
     SignedCertificate,
 )
 from station.domain.enrollments import EnrollmentTemplate
+from station.domain.fleet import (
+    Ack,
+    BatchIssuance,
+    ClaimVerdict,
+    FleetAlarm,
+    FleetDevice,
+    FleetIdentity,
+    FleetQuery,
+    IngestBatch,
+    LedgerProblem,
+    OutboxStatus,
+    StationSummary,
+)
 from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import BatchReport, PrintReceipt
 from station.domain.manifest_signing import TrustedSigner
@@ -860,4 +873,118 @@ class DeviceCrypto(Protocol):
 
     def csr_facts(self, der: bytes) -> CsrFacts:
         """What a board's CSR (DER) says; raises CsrRejectedError when it is not a CSR."""
+        ...
+
+
+class FleetOutbox(Protocol):
+    """The station's side of fleet replication: its audit events queued in order, in SQLite.
+
+    Rows are the station's own audit events (by ``seq``), so the queue survives any crash: a row
+    is ``sent`` only after the ledger acknowledged it, and re-sending one the ledger already
+    holds is harmless (the ledger is idempotent by station and event hash).
+    """
+
+    def enqueue_new(self) -> int:
+        """Queue every audit event not queued yet, in order; returns how many were added."""
+        ...
+
+    def pending(self, limit: int) -> list[AuditEvent]:
+        """The oldest ``limit`` unsent events, checked against the hash queued with them.
+
+        Raises:
+            IntegrityError: an event changed after it was queued (the local chain was edited).
+        """
+        ...
+
+    def mark_sent_through(self, seq: int) -> int:
+        """Mark every queued event up to ``seq`` sent (durably); returns how many changed."""
+        ...
+
+    def note_failure(self, error: str) -> None:
+        """Count a failed attempt on the oldest pending event and keep the error text."""
+        ...
+
+    def status(self) -> OutboxStatus:
+        """Head, last sent event, pending count, attempts and the last error."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
+        ...
+
+
+class FleetLedger(Protocol):
+    """The fleet ledger on PostgreSQL: every station's chain, devices, certificates, batches.
+
+    Lifecycle: opened by bootstrap for one thread, closed by it. A call that cannot reach the
+    server in time raises :class:`~station.domain.fleet.FleetUnavailableError`; nothing the
+    ledger accepted is lost when a connection breaks mid-call (each call is one transaction).
+    """
+
+    def install_schema(self) -> None:
+        """Create the ledger's tables if they are missing (idempotent)."""
+        ...
+
+    def acked(self, station: str) -> Ack:
+        """The last event of ``station`` the ledger holds (seq 0 when none)."""
+        ...
+
+    def ingest(self, batch: IngestBatch) -> Ack:
+        """Store ``batch`` in one transaction after the station's acknowledged head.
+
+        Events the ledger already holds are skipped (after checking their hashes); new ones
+        must continue the chain. Devices are checked for duplicates across the fleet and over
+        quota; conflicts become alarms.
+
+        Raises:
+            FleetChainError: the events do not continue (or contradict) the held chain.
+        """
+        ...
+
+    def claim(self, identity: FleetIdentity) -> ClaimVerdict:
+        """Reserve the identity's keys for its station and device (online uniqueness)."""
+        ...
+
+    def devices(self, query: FleetQuery) -> list[FleetDevice]:
+        """Devices of the whole fleet matching ``query``, by station and registration ID."""
+        ...
+
+    def device_events(self, station: str, registration_id: str) -> list[AuditEvent]:
+        """The replicated events of one station about one device, oldest first."""
+        ...
+
+    def stations(self) -> list[StationSummary]:
+        """Every station the ledger knows, by name."""
+        ...
+
+    def alarms(self, *, limit: int = 100) -> list[FleetAlarm]:
+        """Conflicts found so far, newest first."""
+        ...
+
+    def set_quota(self, batch: str, limit: int) -> None:
+        """Set (0: remove) the fleet-wide device quota of a batch."""
+        ...
+
+    def quota(self, batch: str) -> int:
+        """The fleet-wide quota of a batch (0: none)."""
+        ...
+
+    def issuance(self, batch: str = "") -> list[BatchIssuance]:
+        """Certificates issued per station and batch (one batch, or all)."""
+        ...
+
+    def batch_stations(self, batch: str) -> dict[str, int]:
+        """How many devices each station replicated for a work order."""
+        ...
+
+    def batch_devices(self, batch: str) -> Iterator[FleetDevice]:
+        """Every device of a work order across stations, by station then registration ID."""
+        ...
+
+    def verify(self) -> list[LedgerProblem]:
+        """Walk every station's chain and every device row against the event that recorded it."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
         ...

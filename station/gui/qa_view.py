@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
+    QComboBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -37,9 +38,11 @@ from station.bootstrap import Station
 from station.domain.audit import AuditEvent
 from station.domain.certificates import CertificateFacts
 from station.domain.errors import StationError
+from station.domain.fleet import FleetDeviceView
 from station.domain.records import DeviceQuery, DeviceRecord, OperatorRecord, Role
 from station.domain.states import DeviceStatus
 from station.gui.devices_model import COLUMN_SAMPLES, DeviceTableModel, short_time
+from station.gui.fleet_search import SCOPES, render_fleet
 from station.gui.style import scaled_font
 from station.gui.tasks import TaskRunner, describe
 from station.gui.void_jobs import VoidJobsDialog
@@ -106,6 +109,9 @@ class QaView(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Serial, registration ID, EK hash or certificate thumbprint")
         self.search_button = QPushButton("Search")
+        self.scope = QComboBox()  # the whole fleet, when the station replicates to a ledger
+        self.scope.addItems(SCOPES)
+        self.scope.setVisible(self._station.fleet_configured())
         self.model = DeviceTableModel(self._tasks.run)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -171,6 +177,7 @@ class QaView(QWidget):
     def _init_layout(self) -> None:
         bar = QHBoxLayout()
         bar.addWidget(self.search, 1)
+        bar.addWidget(self.scope)
         bar.addWidget(self.search_button)
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -251,11 +258,31 @@ class QaView(QWidget):
         """Search by identifier, or list every device lazily when the box is empty."""
         key = self.search.text().strip()
         self.status.setText("Searching…")
+        if self.scope.currentIndex() == 1:
+            self._search_fleet(key)
+            return
         if not key:
             self.clear_device()
             self.model.set_query(DeviceQuery())
             return
         self._tasks.run(lambda s: s.devices().find(key), self._found, self._failed)
+
+    def _search_fleet(self, key: str) -> None:
+        if not key:
+            self.status.setText("Type a serial, registration ID or hash to search the fleet.")
+            return
+        self.clear_device()
+
+        def shown(view: FleetDeviceView) -> None:
+            # every station's record as text in the panel's text pane (no device actions:
+            # a device of another station is acted on at that station)
+            self.clear_device()
+            self.title.setText(f"{key} across the fleet")
+            self.manifest.setPlainText(render_fleet(view))
+            self.json_button.setChecked(True)
+            self.status.setText("Fleet search done.")
+
+        self._tasks.run(lambda s: s.fleet().show(key), shown, self._failed)
 
     def _found(self, rows: list[DeviceRecord]) -> None:
         self.model.set_rows(rows)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication, QTreeWidget, QTreeWidgetItem
 from station.domain.states import JobState
 from station_lab.boards.faults import Faults
 from tests.support.gui import WAIT_MS, log_in
-from tests.support.rig import Rig
+from tests.support.rig import BATCHES, Rig
 
 
 def _rows(tree: QTreeWidget) -> list[str]:
@@ -102,7 +102,7 @@ def test_qa_reads_the_device_panel_and_voids_a_cut_off_job_to_seal(
     # Batches: an open batch cannot be exported or pushed; sealing waits for the cut-off job
     window.show_view("Batches")
     batches = window.batches
-    qtbot.waitUntil(lambda: batches.table.rowCount() == 4, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: batches.table.rowCount() == len(BATCHES), timeout=WAIT_MS)
     batches.select("WO-X509")
     assert batches.seal_button.isEnabled() and batches.void_button.isEnabled()
     assert not batches.export_button.isEnabled() and not batches.push_button.isEnabled()

@@ -203,6 +203,26 @@ def m0004_seals_and_device_keys(db: Database) -> None:
     )
 
 
+@migrations(name="0006_fleet_outbox")
+def m0006_fleet_outbox(db: Database) -> None:
+    """Fleet replication (#23): each audit event queued for the ledger, in order, until acked."""
+    _run(
+        db,
+        """
+        CREATE TABLE fleet_outbox (
+            seq INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            enqueued_at TEXT NOT NULL,
+            sent_at TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX fleet_outbox_pending ON fleet_outbox(seq) WHERE state = 'pending'
+        """,
+    )
+
+
 def known_migrations() -> tuple[str, ...]:
     """Names of every migration this station knows, in order."""
     return tuple(m.name for m in migrations.pending(Database(memory=True)))

@@ -136,6 +136,18 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
             "remote": "text",
         },
     ),
+    "fleet_outbox": (
+        "seq",
+        {
+            "seq": "int",
+            "hash": "text",
+            "state": frozenset({"pending", "sent"}),
+            "attempts": "int",
+            "last_error": "text",
+            "enqueued_at": "text",
+            "sent_at": "text",
+        },
+    ),
 }
 
 

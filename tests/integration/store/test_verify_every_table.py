@@ -61,6 +61,10 @@ def filled(station, config, make_manifest, tmp_path) -> Path:
         "INSERT INTO pushes (batch, registration_id, state, updated_at) "
         f"VALUES ('WO-V', '{ids[0]}', 'pending', 't')"
     )
+    conn.execute(  # the fleet outbox (#23): the first event queued for the ledger
+        "INSERT INTO fleet_outbox (seq, hash, state, enqueued_at) "
+        "SELECT seq, hash, 'pending', 't' FROM events ORDER BY seq LIMIT 1"
+    )
     conn.commit()
     conn.close()
     assert verify_store(store).ok, verify_store(store).problems
@@ -88,7 +92,8 @@ def _columns() -> list[tuple[str, str, str]]:
         (table, column, kind if isinstance(kind, str) else "enum")
         for table, (_, columns) in SCHEMA.items()
         for column, kind in columns.items()
-        if (table, column) not in (("meta", "key"), ("events", "seq"))  # keys: cannot hold junk
+        # keys: cannot hold junk
+        if (table, column) not in (("meta", "key"), ("events", "seq"), ("fleet_outbox", "seq"))
     ]
 
 
