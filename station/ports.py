@@ -10,11 +10,11 @@ thread (the slot worker, a CLI command, a one-shot job) and closed by whoever cr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from station.domain.audit import AuditEvent, EventDraft
 from station.domain.boards import DiscoveredBoard, SlotEvent
@@ -49,6 +49,7 @@ from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
     BatchRecord,
     CertificateRecord,
+    CrossChecked,
     DeviceQuery,
     DeviceRecord,
     JobRecord,
@@ -56,6 +57,7 @@ from station.domain.records import (
     OperatorRecord,
     SchemaStatus,
     SealRecord,
+    StoredManifest,
 )
 from station.domain.tpm import (
     EkCertificateCheck,
@@ -66,6 +68,9 @@ from station.domain.tpm import (
     WantedIssuer,
 )
 from station.protocol.ops import BoardInfo, ObjectState
+
+#: what a task run elsewhere returns (:meth:`UnitOfWork.in_background`)
+T = TypeVar("T")
 
 
 class BoardLink(Protocol):
@@ -224,6 +229,22 @@ class DeviceRepository(Protocol):
         """Iterate the devices of one batch in one status, in recording (id) order."""
         ...
 
+    def iter_cross_checked(self) -> Iterator[CrossChecked]:
+        """Every device row in id order, each with whether the store found it consistent.
+
+        A row the store doubts (or did not look at) is checked in full by ``station db
+        verify``, through :meth:`by_id`.
+        """
+        ...
+
+    def by_id(self, row_id: int) -> DeviceRecord | None:
+        """The device row with this row id, exactly as stored."""
+        ...
+
+    def iter_manifests(self, batch: str, status: str) -> Iterator[StoredManifest]:
+        """Like :meth:`iter_batch`, only the stored manifests (what an export reads)."""
+        ...
+
     def key_owner(self, spki_sha256: str) -> str | None:
         """The registration ID that claimed a secure-element public key (clone index)."""
         ...
@@ -324,6 +345,18 @@ class OperatorRepository(Protocol):
         """Insert or update an operator (by name); returns it with its id."""
         ...
 
+    def pin_failures(self, name: str) -> int:
+        """Wrong PINs in a row for operator ``name`` (0 when none)."""
+        ...
+
+    def save_pin_failures(self, name: str, failures: int) -> None:
+        """Set the count of wrong PINs in a row (0 clears it)."""
+        ...
+
+    def iter_pin_failures(self) -> list[tuple[str, int]]:
+        """Every (operator, wrong PINs in a row) with a count, by operator."""
+        ...
+
 
 class LabelRepository(Protocol):
     """The print log."""
@@ -383,8 +416,15 @@ class StoreMaintenance(Protocol):
         """
         ...
 
-    def damaged_rows(self) -> list[tuple[str, str, str]]:
-        """``(table, row, reason)`` for every row with a column the store cannot even read."""
+    def damaged_rows(
+        self, tables: Collection[str] | None = None, *, exclude: Collection[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        """``(table, row, reason)`` for every row with a column the store cannot even read.
+
+        Args:
+            tables: scan only these tables (default: every table), in the store's order.
+            exclude: leave these tables out.
+        """
         ...
 
 
@@ -444,6 +484,16 @@ class UnitOfWork(Protocol):
     @property
     def maintenance(self) -> StoreMaintenance:
         """Schema, backups and the row scan."""
+        ...
+
+    def in_background(self, task: Callable[[UnitOfWork], T]) -> Callable[[], T]:
+        """Run the read-only ``task`` on a second unit of work of the same database.
+
+        The store may run it in another process (then ``task`` and its result must pickle: a
+        module-level function, with its arguments bound by ``functools.partial``) or, when that
+        would not pay, when the returned function is called. Calling the returned function
+        waits for the result (or raises what ``task`` raised).
+        """
         ...
 
     def __enter__(self) -> UnitOfWork:
@@ -741,11 +791,32 @@ class ManifestTrust(Protocol):
         ...
 
 
+class ExportSink(Protocol):
+    """One export file while it is written."""
+
+    def write(self, text: str) -> None:
+        """Append ``text``."""
+        ...
+
+    def prepend(self, text: str) -> None:
+        """Put ``text`` before everything written so far (a header known only at the end)."""
+        ...
+
+
 class ExportFiles(Protocol):
     """Where exports go: whole files, written atomically (a reader never sees half a file)."""
 
     def write(self, name: str, chunks: Iterable[str]) -> Path:
         """Write ``chunks`` (text) to the file ``name``; return its path."""
+        ...
+
+    def write_together(
+        self, names: Sequence[str], produce: Callable[[Mapping[str, ExportSink]], None]
+    ) -> dict[str, Path]:
+        """Write several files in one pass: ``produce`` gets a sink per name.
+
+        The files are kept only if ``produce`` returns; if it raises, none of them is.
+        """
         ...
 
 

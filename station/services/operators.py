@@ -19,7 +19,6 @@ _PIN = re.compile(r"[0-9]{6,12}")
 BADGE_SALT_KEY = "operators.badge_salt"
 #: Wrong PINs in a row after which the account is disabled (an admin re-enables it).
 MAX_PIN_FAILURES = 5
-_FAILURES_KEY = "operators.pin_failures."
 #: audit events that change whether an account can log in
 _STATE_KINDS = frozenset(
     {"operator.added", "operator.enabled", "operator.disabled", "operator.locked_out"}
@@ -126,7 +125,7 @@ class OperatorService:
                     operator=name,
                 )
             saved = self._store.operators.save(replace(record, enabled=enabled))
-            self._store.settings.save(_FAILURES_KEY + name, "0")
+            self._store.operators.save_pin_failures(name, 0)
             self._audit("operator.enabled" if enabled else "operator.disabled", saved)
         return saved
 
@@ -145,9 +144,9 @@ class OperatorService:
         record = self._store.operators.get(name)
         usable = record is not None and record.enabled and bool(record.pin_hash)
         if record is not None and usable and verify_secret(pin, record.pin_hash):
-            if self._store.settings.get(_FAILURES_KEY + name) not in (None, "0"):
+            if self._store.operators.pin_failures(name):
                 with self._store:
-                    self._store.settings.save(_FAILURES_KEY + name, "0")
+                    self._store.operators.save_pin_failures(name, 0)
             return record
         if record is not None and usable:
             self._count_failure(record)
@@ -158,13 +157,13 @@ class OperatorService:
 
     def _count_failure(self, record: OperatorRecord) -> None:
         with self._store:
-            key = _FAILURES_KEY + record.name
-            failures = _int(self._store.settings.get(key)) + 1
-            self._store.settings.save(key, str(failures))
+            failures = self._store.operators.pin_failures(record.name) + 1
             if failures >= MAX_PIN_FAILURES:
                 locked = self._store.operators.save(replace(record, enabled=False))
-                self._store.settings.save(key, "0")
+                self._store.operators.save_pin_failures(record.name, 0)
                 self._audit("operator.locked_out", locked, failures=failures)
+            else:
+                self._store.operators.save_pin_failures(record.name, failures)
 
     def authenticate_badge(self, badge: str) -> OperatorRecord:
         """Log in with a badge scan.
@@ -224,10 +223,3 @@ class OperatorService:
                 station=self._station,
             )
         )
-
-
-def _int(text: str | None) -> int:
-    try:
-        return max(0, int(text or "0"))
-    except ValueError:
-        return 0

@@ -21,7 +21,7 @@ from tests.support.certs import new_cert
 
 @pytest.fixture
 def filled(station, config, make_manifest, tmp_path) -> Path:
-    """A station with a sealed batch, devices, a label, a job, a push, a clone-index entry."""
+    """A sealed batch, devices, a label, a job, a push, a clone-index entry, a PIN failure."""
     station.database().initialize(config_file="c", data_dir="d", admin="boss")
     station.operator = "boss"
     station.batches().open(name="WO-V", product="lab-sym", size=2)
@@ -61,6 +61,7 @@ def filled(station, config, make_manifest, tmp_path) -> Path:
         "INSERT INTO pushes (batch, registration_id, state, updated_at) "
         f"VALUES ('WO-V', '{ids[0]}', 'pending', 't')"
     )
+    conn.execute("INSERT INTO pin_failures (operator, failures) VALUES ('boss', 2)")
     conn.execute(  # the fleet outbox (#23): the first event queued for the ledger
         "INSERT INTO fleet_outbox (seq, hash, state, enqueued_at) "
         "SELECT seq, hash, 'pending', 't' FROM events ORDER BY seq LIMIT 1"
@@ -124,6 +125,7 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
         "labels": "DELETE FROM labels",
         "jobs": "UPDATE jobs SET batch = 'WO-GONE'",
         "pushes": "UPDATE pushes SET registration_id = 'stranger'",
+        "pins": "UPDATE pin_failures SET operator = 'ghost'",
     }
     expected = {
         "batches": "batches WO-V: row says product lab-sym size 99",
@@ -133,6 +135,7 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
         "labels": "0 label row(s), but 1 label audit event(s)",
         "jobs": "belongs to batch 'WO-GONE', not recorded",
         "pushes": "pushes WO-V/stranger: queued for DPS, but no such device",
+        "pins": "pin_failures ghost: wrong PINs counted for an operator who is not recorded",
     }
     for name, sql in edits.items():
         copy = _copy(filled, tmp_path, name)
