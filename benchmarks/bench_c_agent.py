@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import resource
 import signal
 import statistics
@@ -120,11 +121,14 @@ def main() -> int:
         station = setup(root)
         try:
             started = time.monotonic()
+            load = os.getloadavg()[0]
             within = per_flow(root, station, args.boards)
+            load = max(load, os.getloadavg()[0])
         finally:
             station.close()
     verdict = "within" if within else "ABOVE"
     print(f"\nstation time per board {verdict} the {TARGET_MS:.0f} ms target")
+    print(f"load average (1 min) up to {load:.1f} on {os.cpu_count()} cores during the run")
     print(f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
     return 0
 

@@ -227,14 +227,18 @@ class Station:
         local CA certificates (never its key). An issuer no anchor provides is recorded in the
         trust store, with its AIA URL, for ``station tpm trust list``.
         """
-        from station.adapters.tpm.ek_certs import TrustAnchors, X509EkCertificateVerifier
+        from station.adapters.tpm.ek_certs import (
+            TrustAnchors,
+            X509EkCertificateVerifier,
+            cached_anchors,
+        )
         from station.adapters.tpm.trust_store import FileTrustStore
 
         if roots is not None:
             return X509EkCertificateVerifier(TrustAnchors([roots]))
         store = FileTrustStore(self.config.tpm_import_dir, self._trust_sources())
         return X509EkCertificateVerifier(
-            TrustAnchors(store.sources), on_missing_issuer=store.record_wanted
+            cached_anchors(store.sources), on_missing_issuer=store.record_wanted
         )
 
     # ------------------------------------------------------------------ services

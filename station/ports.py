@@ -11,6 +11,7 @@ thread (the slot worker, a CLI command, a one-shot job) and closed by whoever cr
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -497,6 +498,15 @@ class UnitOfWork(Protocol):
 
     def __enter__(self) -> UnitOfWork:
         """Begin a transaction, or a savepoint inside the one already open."""
+        ...
+
+    def durable(self) -> AbstractContextManager[UnitOfWork]:
+        """One transaction (not nested) whose commit is on disk when the block ends.
+
+        For a commit someone acts on at once, such as a PASS (the board leaves the line). Other
+        commits are atomic and survive a crash of the station, but a power cut may lose the
+        last of them; they are only ever redone (docs/performance.md, "C board agent").
+        """
         ...
 
     def __exit__(

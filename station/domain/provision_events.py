@@ -37,7 +37,7 @@ class Step(StrEnum):
 
 
 _ATTESTATION_STEPS: dict[ProductAttestation, tuple[Step, ...]] = {
-    ProductAttestation.TPM: (Step.TPM_EK, Step.TPM_EK_CERT, Step.TPM_RESIDENCY, Step.TPM_SRK),
+    ProductAttestation.TPM: (Step.TPM_EK, Step.TPM_EK_CERT, Step.TPM_SRK, Step.TPM_RESIDENCY),
     ProductAttestation.X509: (Step.KEYGEN, Step.CSR, Step.ISSUE, Step.WRITE_CHAIN, Step.PROOF),
     ProductAttestation.X509_INJECTED: (
         Step.CSR,

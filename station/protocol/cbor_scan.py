@@ -9,11 +9,14 @@ linear in the payload and capped by :data:`MAX_TOTAL_ITEMS` (the per-frame CPU b
 payload that passes reaches the decoder, and then decoding is linear too (no tag, no expansion).
 
 :func:`peek_seq` uses the same walk to read a message's ``seq`` without decoding its body, so a
-stale or foreign answer is dropped before any of it is decoded.
+stale or foreign answer is dropped before any of it is decoded. The last payload that passed is
+remembered per thread (by identity: ``bytes`` cannot change), so decoding the answer whose
+``seq`` was just peeked does not walk it a second time.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Final
 
@@ -41,6 +44,9 @@ class _Open:
     seen: int = 0
 
 
+_passed = threading.local()  # .payload: the last bytes object this thread's scan accepted
+
+
 def scan(payload: bytes) -> None:
     """Walk ``payload`` as exactly one plain CBOR item, without decoding it.
 
@@ -48,7 +54,11 @@ def scan(payload: bytes) -> None:
         CborRejected: a tag, a float, a simple value other than false/true/null, a length past
             the end, too deep, too many items, a malformed head or trailing bytes.
     """
+    if type(payload) is bytes and getattr(_passed, "payload", None) is payload:
+        return  # this very (immutable) object passed just before
     _Walker(payload).walk()
+    if type(payload) is bytes:
+        _passed.payload = payload
 
 
 def peek_seq(payload: bytes) -> int | None:

@@ -28,24 +28,15 @@ def crc32(data: bytes) -> int:
 def cobs_encode(data: bytes) -> bytes:
     """Encode ``data`` with Consistent Overhead Byte Stuffing (the result holds no 0x00)."""
     out = bytearray()
-    code_index = 0
-    out.append(0)  # placeholder for the first code byte
-    code = 1
-    for byte in data:
-        if byte == 0:
-            out[code_index] = code
-            code_index = len(out)
-            out.append(0)
-            code = 1
-            continue
-        out.append(byte)
-        code += 1
-        if code == 0xFF:
-            out[code_index] = code
-            code_index = len(out)
-            out.append(0)
-            code = 1
-    out[code_index] = code
+    # Each run between zeros becomes a code byte (run length + 1) and the run; a run of 254 or
+    # more is cut into full 0xFF blocks first (they imply no zero after them).
+    for run in bytes(data).split(b"\x00"):
+        while len(run) >= 0xFE:
+            out.append(0xFF)
+            out += run[:0xFE]
+            run = run[0xFE:]
+        out.append(len(run) + 1)
+        out += run
     return bytes(out)
 
 

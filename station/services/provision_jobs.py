@@ -1,9 +1,11 @@
 """The job ledger of one provisioning attempt: every step's start and outcome, persisted.
 
 A job row is written *before* each step's side effect (state ``running``, ``step`` = the step,
-``data["phase"] = "started"``) and again after it (``"passed"``). A crash, an unplug or a kill
-therefore always leaves a row that says which step was under way; the provisioning service reads it
-back on the next plug of the same board (matched by serial number) and resumes or voids.
+``data["phase"] = "started"``); the same commit records that the step before it passed
+(:class:`~station.services.provision.events.Journal`). A crash, an unplug or a kill therefore
+always leaves a row that says which step was under way (or had just finished); the provisioning
+service reads it back on the next plug of the same board (matched by serial number) and resumes
+or voids.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ class JobLedger:
         self._station = station_id
         self._operator = operator
 
-    def create(self, *, slot: str, batch: str, serial: str, step: str) -> JobRecord:
-        """Insert a new running job for board ``serial`` at ``step``."""
+    def create(
+        self, *, slot: str, batch: str, serial: str, step: str, registration_id: str = ""
+    ) -> JobRecord:
+        """Insert a new running job for board ``serial`` at ``step`` (one commit)."""
         now = format_time(self._clock.now())
         return self._store.jobs.save(
             JobRecord(
@@ -50,6 +54,7 @@ class JobLedger:
                 created_at=now,
                 updated_at=now,
                 board_serial=serial,
+                registration_id=registration_id,
                 data={"phase": "started", "operator": self._operator},
             )
         )
@@ -98,16 +103,20 @@ class JobLedger:
         reason: str,
         code: str,
         interrupted: bool,
+        **changes: Any,
     ) -> JobRecord | None:
         """Record a failed attempt: the job goes ``interrupted`` (resume) or ``failed``.
 
-        The ``job.failed`` audit event (payload: batch, reason, code) is what the batch report
+        ``changes`` (what the run learnt and had not committed yet) go into the same update. The
+        ``job.failed`` audit event (payload: batch, reason, code) is what the batch report
         counts, so it is written for every failed attempt, with or without a job row.
         """
         with self._store:
             if job is not None and not job.state.is_final:
                 target = JobState.INTERRUPTED if interrupted else JobState.FAILED
-                job = self.advance(job, state=target, phase="failed", reason=reason, code=code)
+                job = self.advance(
+                    job, state=target, phase="failed", reason=reason, code=code, **changes
+                )
             self._store.audit.append(
                 EventDraft(
                     kind=JOB_FAILED,

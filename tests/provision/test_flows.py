@@ -15,6 +15,7 @@ import hsm
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Passed, Step, StepPassed, StepStarted, steps_for
 from station.domain.records import CertificateStatus, DeviceQuery
+from station.services.provision import ProvisionRequest
 from tests.support.rig import (
     BOTH_FIRMWARES,
     GROUP_KEY_URI,
@@ -121,6 +122,19 @@ def test_symmetric_key_board_gets_the_hsm_derived_key(rig: Rig, board_state) -> 
     _dps_on_board(state, outcome.registration_id)
     assert state["hello"].locked
     rig.verify()
+
+
+def test_a_new_board_is_written_without_reading_its_objects_first(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey")
+    station = rig.station()
+    link = station.board_session(board.port, handshake=False)
+    outcome = station.provisioning().run(
+        link, ProvisionRequest(slot="s1", batch="WO-SYM", operator="tina")
+    )
+    assert outcome.passed, outcome
+    # hello; the symmetric key written and read back; the DPS info written and read back; lock
+    # (only a resumed job reads first: its board may be locked already)
+    assert link.stats.requests == 6
 
 
 @BOTH_FIRMWARES

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -392,6 +393,12 @@ class FakeUnitOfWork:
         if self.fail_commit and not self._snapshots:
             self.state = snapshot
             raise StoreError("disk full while committing")
+
+    @contextmanager
+    def durable(self) -> Iterator[FakeUnitOfWork]:
+        assert not self._snapshots, "a durable transaction cannot be nested"
+        with self:
+            yield self
 
     def close(self) -> None:
         pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from station.adapters.tpm.ek_certs import (
     MalformedCertificate,
     TrustAnchors,
     X509EkCertificateVerifier,
+    cached_anchors,
     load_certificate,
 )
 from station.domain.products import EkCertificateResult
@@ -164,6 +166,24 @@ def test_lab_key_files_next_to_anchors_are_never_loaded_as_anchors(tmp_path: Pat
     )
     anchors = TrustAnchors([tmp_path])
     assert anchors.anchors == [] and anchors.skipped == []
+
+
+def test_cached_anchors_are_reused_until_a_file_under_them_changes(tmp_path: Path) -> None:
+    roots = sorted(VENDOR_ROOTS.rglob("*.pem"))[:2]
+    folder = tmp_path / "trust"
+    folder.mkdir()
+    first_file = folder / "a.pem"
+    first_file.write_bytes(roots[0].read_bytes())
+    assert cached_anchors([folder]) is not cached_anchors([folder])  # just written: read again
+    old = datetime.now(UTC).timestamp() - 60
+    os.utime(first_file, (old, old))
+    first = cached_anchors([folder])
+    assert cached_anchors([folder]) is first and len(first.anchors) == 1
+    (folder / "b.pem").write_bytes(roots[1].read_bytes())  # an import adds a file
+    assert len(cached_anchors([folder]).anchors) == 2
+    (folder / "b.pem").unlink()
+    first_file.unlink()
+    assert cached_anchors([folder]).anchors == []
 
 
 def test_der_helpers() -> None:

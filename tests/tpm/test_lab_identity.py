@@ -250,3 +250,22 @@ def test_board_lying_about_its_ek_fails_the_residency_proof(
     assert "suspect" in caught.value.remedy
     # The reader is still usable: the honest answer for its own EK handle proves nothing new.
     assert not reader.prove_residency(genuine.ek)
+
+
+def test_residency_is_proved_with_or_without_the_srk_to_bind_the_credential_to(
+    lab: LabBoards, connect: Connect
+) -> None:
+    (board,) = lab.start(1, "tpm")
+    session = connect(board.port)
+    reader = BoardTpmIdentityReader(session, port=board.port)
+    try:
+        ek = reader.read_endorsement_key(template="rsa2048", create_if_absent=False).public
+        sent = session.stats.requests
+        assert reader.prove_residency(ek)  # no SRK yet: a throw-away object, flushed after
+        without_srk = session.stats.requests - sent
+        reader.ensure_storage_root_key()
+        sent = session.stats.requests
+        assert reader.prove_residency(ek)  # bound to the SRK: no object to make and flush
+        assert session.stats.requests - sent == without_srk - 2
+    finally:
+        reader.close()

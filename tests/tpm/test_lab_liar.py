@@ -12,6 +12,7 @@ import pytest
 from station.adapters.board.session import BoardSession
 from station.adapters.tpm.identity import MAX_CAPABILITY_PAGES, BoardTpmIdentityReader
 from station.domain.errors import TpmNonsenseError
+from station.domain.products import EkCertificateResult
 from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LabBoards
 from tests.support.tpm import lab_ca_files, service_trusting
@@ -75,3 +76,21 @@ def test_a_tpm_slower_than_the_operation_deadline_is_stopped(
         assert caught.value.remedy
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("buffer", [0, 256], ids=["whole", "small-buffer"])
+def test_the_ek_certificate_is_read_whole_or_in_the_tpms_own_chunks(
+    lab: LabBoards, connect: Connect, readers: Readers, buffer: int
+) -> None:
+    (board,) = lab.start(1, "tpm", Faults(nv_buffer=buffer))
+    session = connect(board.port)
+    reader = readers(session)
+    sent = session.stats.requests
+    ((_, certificate),) = reader.read_ek_certificates("rsa2048")
+    # GetCapability(handles) and NV_ReadPublic, then the reads: one when the TPM takes the
+    # whole certificate; else the refused one, a GetCapability for the buffer size, the chunks
+    chunks = 1 if buffer == 0 else 2 + -(-len(certificate) // buffer)
+    assert len(certificate) > 3 * 256
+    assert session.stats.requests - sent == 2 + chunks
+    identity = service_trusting(lab_ca_files(lab)).identify(reader)
+    assert identity.ek_certificate.status is EkCertificateResult.VALID

@@ -17,9 +17,10 @@ from station_lab.boards.faults import Faults
 BINARY_ENV = "STATION_C_AGENT"
 #: Where ``make agent`` puts the host port, relative to the repository root.
 BUILD_PATH = Path("build/agent/host/ports/host/station-agent-host")
-#: Lab faults the C host port does not have: ``lie_ek`` forges another TPM's EK answer, a lab
-#: trick of the Python board's TPM wrapper, not something firmware does.
-UNSUPPORTED_FAULTS = ("lie_ek", "csr_cn", "bad_csr_sig")
+#: Lab faults the C host port does not have: ``lie_ek`` forges another TPM's EK answer and
+#: ``nv_buffer`` shrinks the TPM's NV buffer, lab tricks of the Python board's TPM wrapper, not
+#: something firmware does (``csr_cn`` and ``bad_csr_sig`` are the Python board's too).
+UNSUPPORTED_FAULTS = ("lie_ek", "nv_buffer", "csr_cn", "bad_csr_sig")
 FIRMWARES = ("python", "c")
 #: Where a C board keeps its device key in its state folder: the PSA persistent key 0x00010001
 #: in mbedTLS's file-based trusted storage (the lab's stand-in for a secure element).

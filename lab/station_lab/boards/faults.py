@@ -19,6 +19,8 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ``nv_read_empty``  the TPM answers every NV_Read with success and zero bytes
 ``nv_size=N``  NV_ReadPublic of the EK-credential NV indices says they hold N bytes (the
                name recomputed to match)
+``nv_buffer=N``  the TPM's NV buffer holds N bytes: GetCapability(TPM_PT_NV_BUFFER_MAX) says N
+               and an NV_Read of more is refused with TPM_RC_VALUE (a TPM with a small buffer)
 ``cap_same_handle``  GetCapability(handles) of NV indices answers "more data" with the same
                handle (0x01c00002), whatever handle was asked for, for ever
 ``cap_endless``  GetCapability(handles) of NV indices answers "more data" with the handle asked
@@ -36,7 +38,8 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ============== ==============================================================================
 
 C boards (``--firmware c``, the C agent's host port) parse the same text and inject every fault
-but ``lie_ek``, ``csr_cn`` and ``bad_csr_sig`` (see ``lab/station_lab/boards/c_agent.py``).
+but ``lie_ek``, ``nv_buffer``, ``csr_cn`` and ``bad_csr_sig`` (see
+``lab/station_lab/boards/c_agent.py``).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class Faults:
     bad_tpm_rsp: int = 0
     nv_read_empty: bool = False
     nv_size: int = 0
+    nv_buffer: int = 0
     cap_same_handle: bool = False
     cap_endless: bool = False
     stuck_key: bool = False
@@ -126,6 +130,7 @@ class Faults:
             or self.bad_tpm_rsp > 0
             or self.nv_read_empty
             or self.nv_size > 0
+            or self.nv_buffer > 0
             or self.cap_same_handle
             or self.cap_endless
         )

@@ -22,6 +22,9 @@ _CC_NV_READ_PUBLIC = 0x169
 _EK_NV_RANGE = range(0x01C00000, 0x01C08000)
 _CC_GET_CAPABILITY = 0x17A
 _CAP_HANDLES = 1
+_CAP_TPM_PROPERTIES = 6
+_PT_NV_BUFFER_MAX = 0x12C
+_RC_VALUE_OF_PARAMETER_1 = 0x1C4  # format one: TPM_RC_VALUE, parameter 1 (NV_Read's size)
 _NV_HANDLE_TYPE = 0x01
 _STUCK_HANDLE = 0x01C00002
 _ST_NO_SESSIONS = 0x8001
@@ -73,6 +76,10 @@ class FaultyTpm:
             capability, first = struct.unpack(">II", command[10:18])
             if capability == _CAP_HANDLES and first >> 24 == _NV_HANDLE_TYPE:
                 return _handles_page(_STUCK_HANDLE if self._faults.cap_same_handle else first)
+        if self._faults.nv_buffer:
+            small = self._small_nv_buffer(code, command, self._faults.nv_buffer)
+            if small is not None:
+                return small
         response = self._tpm.transmit(command)
         if self._faults.nv_read_empty and code == _CC_NV_READ:
             return _without_nv_data(response)
@@ -85,6 +92,24 @@ class FaultyTpm:
         if self._count == self._faults.bad_tpm_rsp:
             return response[: len(response) // 2]
         return response
+
+    @staticmethod
+    def _small_nv_buffer(code: int, command: bytes, limit: int) -> bytes | None:
+        """The answer of a TPM whose NV buffer holds ``limit`` bytes, or None to pass it on."""
+        if code == _CC_GET_CAPABILITY:
+            capability, first = struct.unpack(">II", command[10:18])
+            if capability == _CAP_TPM_PROPERTIES and first == _PT_NV_BUFFER_MAX:
+                # moreData = NO, TPMS_CAPABILITY_DATA { TPM_CAP_TPM_PROPERTIES, one property }
+                body = struct.pack(">BIIII", 0, _CAP_TPM_PROPERTIES, 1, _PT_NV_BUFFER_MAX, limit)
+                return struct.pack(">HII", _ST_NO_SESSIONS, 10 + len(body), 0) + body
+        if code == _CC_NV_READ and len(command) >= 22:
+            (auth_size,) = struct.unpack(">I", command[18:22])
+            size_at = 22 + auth_size
+            if len(command) >= size_at + 2:
+                (size,) = struct.unpack(">H", command[size_at : size_at + 2])
+                if size > limit:
+                    return _error(_RC_VALUE_OF_PARAMETER_1)
+        return None
 
     @staticmethod
     def _forged_read_public(tpm2b_public: bytes) -> bytes:

@@ -8,8 +8,8 @@ this station does not know (written by a newer version).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -123,6 +123,12 @@ class SqliteUnitOfWork:
     ) -> None:
         """Commit (release the savepoint), or roll back when the block raised."""
         self._blocks.pop().__exit__(exc_type, exc, tb)
+
+    @contextmanager
+    def durable(self) -> Iterator[SqliteUnitOfWork]:
+        """One transaction whose commit is fsynced (see :meth:`Transactions.durable`)."""
+        with self._tx.durable():
+            yield self
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

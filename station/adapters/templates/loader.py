@@ -6,6 +6,9 @@ domain refuses is reported with the file and the key, before any board is touche
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
 from typing import TypeVar
 
@@ -59,6 +62,38 @@ def load_enrollment_template(path: Path) -> EnrollmentTemplate:
     return template
 
 
+#: Recipes already validated, by file and the file's identity (inode, size, mtime): every board
+#: asks for its batch's recipe, and reading and validating the TOML again costs about 1 ms of
+#: CPU. An edited or replaced file has another identity, so it is read again.
+_RECIPES: dict[Path, tuple[tuple[int, int, int], ProductRecipe]] = {}
+_RECIPES_LOCK = threading.Lock()
+#: A file modified this recently is not cached: file times move in clock ticks, so a second
+#: edit of the same size within one tick would keep the identity (git's "racy clean" rule).
+_SETTLED_S = 2.0
+
+
+def _identity(status: os.stat_result) -> tuple[int, int, int]:
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def cached_product(path: Path) -> ProductRecipe:
+    """:func:`load_product`, read again only when the file changed since the last call."""
+    try:
+        status = path.stat()
+    except OSError:
+        return load_product(path)  # it reports the file problem
+    before = _identity(status)
+    with _RECIPES_LOCK:
+        known = _RECIPES.get(path)
+    if known is not None and known[0] == before:
+        return known[1]
+    recipe = load_product(path)
+    if time.time() - status.st_mtime > _SETTLED_S:
+        with _RECIPES_LOCK:
+            _RECIPES[path] = (before, recipe)
+    return recipe
+
+
 def load_credential_policy(path: Path) -> CredentialPolicyRef:
     """Load one DPS credential policy (``[credential_policy]`` table)."""
     policy = _load(CredentialPolicyRef, path, "credential_policy")
@@ -94,7 +129,7 @@ class TemplateLibrary:
                 remedy=f"Known products: {', '.join(self.product_names()) or 'none'}.",
                 product=name,
             )
-        return load_product(path)
+        return cached_product(path)
 
     def enrollment_template(self, name: str) -> EnrollmentTemplate:
         """Load one enrollment template by name."""

@@ -13,6 +13,8 @@ import base64
 import hashlib
 import logging
 import re
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -222,12 +224,67 @@ class TrustAnchors:
 
     def issuers_of(self, cert: LoadedCertificate) -> list[LoadedCertificate]:
         """Anchors whose subject equals ``cert``'s issuer."""
-        if self._by_subject is None or self._indexed != len(self.anchors):
-            self._by_subject = {}
-            for anchor in self.anchors:
-                self._by_subject.setdefault(anchor.canonical_subject, []).append(anchor)
-            self._indexed = len(self.anchors)
-        return list(self._by_subject.get(cert.canonical_issuer, []))
+        index = self._by_subject
+        if index is None or self._indexed != len(self.anchors):
+            # built aside and swapped in whole: slot threads may share one set of anchors
+            index = {}
+            count = len(self.anchors)
+            for anchor in self.anchors[:count]:
+                index.setdefault(anchor.canonical_subject, []).append(anchor)
+            self._by_subject, self._indexed = index, count
+        return list(index.get(cert.canonical_issuer, []))
+
+
+#: A file modified this recently is read again on every call: file times move in clock ticks,
+#: so an edit of the same size within one tick would not change what :func:`_listing` sees.
+_SETTLED_S = 2.0
+_ANCHORS: dict[tuple[Path, ...], tuple[tuple[object, ...], TrustAnchors]] = {}
+_ANCHORS_LOCK = threading.Lock()
+
+
+def _listing(sources: tuple[Path, ...]) -> tuple[tuple[object, ...], bool]:
+    """The files the anchors of ``sources`` come from, with their identities.
+
+    Also whether every file is older than :data:`_SETTLED_S` (only then may the result be kept).
+    """
+    found: list[object] = []
+    settled = True
+    now = time.time()
+    for source in sources:
+        files = (
+            sorted(p for p in source.rglob("*") if p.suffix.lower() in _CERT_SUFFIXES)
+            if source.is_dir()
+            else [source]
+        )
+        for path in files:
+            try:
+                status = path.stat()
+            except OSError:
+                found.append((str(path), None))
+                continue
+            found.append((str(path), status.st_ino, status.st_size, status.st_mtime_ns))
+            settled = settled and now - status.st_mtime > _SETTLED_S
+    return tuple(found), settled
+
+
+def cached_anchors(sources: Iterable[Path]) -> TrustAnchors:
+    """The :class:`TrustAnchors` of ``sources``, parsed again only when a file under them changed.
+
+    Every TPM board checks its EK certificate against the same anchors; parsing them costs about
+    1 ms per file. Adding, removing or editing a certificate file changes the listing, so an
+    import is seen by the next board. The anchors returned are shared: read them only.
+    """
+    key = tuple(sources)
+    listing, settled = _listing(key)
+    with _ANCHORS_LOCK:
+        known = _ANCHORS.get(key)
+    if known is not None and known[0] == listing:
+        return known[1]
+    anchors = TrustAnchors(key)
+    if settled:
+        with _ANCHORS_LOCK:
+            _ANCHORS[key] = (listing, anchors)
+    return anchors
 
 
 def verify_signature(cert: LoadedCertificate, issuer: LoadedCertificate) -> bool:

@@ -61,6 +61,7 @@ _TCTI_LAYER = 10 << 16
 _RC_FAILURE = 0x101
 _RC_LOCKOUT = 0x921
 _RC_HANDLE = 0x08B  # format-one: the handle does not exist
+_RC_TOO_LARGE = (0x04, 0x15)  # format-one error numbers: TPM_RC_VALUE, TPM_RC_SIZE
 _MALFORMED = {0x11, 0x13, 0x06}  # MALFORMED_RESPONSE, INSUFFICIENT_RESPONSE, INSUFFICIENT_BUFFER
 _EK_NV_RANGE = (0x01C00000, 0x01C07FFF)  # TCG: EK certificates and templates
 _KEY_RESOURCE = 1  # IESYSC_KEY_RSRC in ESAPI's serialized ESYS_TR
@@ -85,6 +86,12 @@ def _layer(exc: TSS2_Exception) -> int:
 def _is_absent(exc: TSS2_Exception) -> bool:
     rc = int(exc.rc)
     return _layer(exc) == _TPM_LAYER and bool(rc & 0x80) and (rc & 0xBF) == _RC_HANDLE
+
+
+def _is_too_large(exc: TSS2_Exception) -> bool:
+    """Whether the TPM refused a parameter as too large (TPM_RC_VALUE or TPM_RC_SIZE)."""
+    rc = int(exc.rc)
+    return _layer(exc) == _TPM_LAYER and bool(rc & 0x80) and (rc & 0x3F) in _RC_TOO_LARGE
 
 
 def template_of(public: TPM2B_PUBLIC) -> str:
@@ -125,6 +132,7 @@ class BoardTpmIdentityReader:
         self._ectx: ESAPI | None = None
         self._nv_buffer_max = 0
         self._ek_handles: dict[str, ESYS_TR] = {}  # per EK template, for the current context
+        self._srk: ESYS_TR | None = None  # the persistent SRK, once ensured in this context
         self.rebuilds = 0  # how many times a broken context was replaced (diagnostics)
 
     # ------------------------------------------------------------------ context
@@ -150,6 +158,7 @@ class BoardTpmIdentityReader:
         self._tcti = None
         self._nv_buffer_max = 0
         self._ek_handles = {}
+        self._srk = None
 
     def close(self) -> None:
         """Release the ESAPI context (the board link is the caller's)."""
@@ -158,6 +167,7 @@ class BoardTpmIdentityReader:
         self._ectx = None
         self._tcti = None
         self._ek_handles = {}
+        self._srk = None
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -375,6 +385,7 @@ class BoardTpmIdentityReader:
                 transient, *_ = ectx.create_primary(None, srk_template, ESYS_TR.OWNER)
                 handle = self._persist(ectx, transient, SRK_HANDLE)
             public = self._public_of(ectx, handle)
+            self._srk = handle
         return bytes(public.marshal())
 
     # ------------------------------------------------------------------ EK certificates
@@ -420,12 +431,21 @@ class BoardTpmIdentityReader:
                 f"NV index {index:#010x} says it holds {size} bytes; an EK certificate has "
                 f"1 to {MAX_EK_CERTIFICATE_BYTES}"
             )
-        chunk = self._buffer_max(ectx)
+        # First ask for as much as a TPM's NV buffer may sensibly hold: most TPMs hand over an
+        # EK certificate in one NV_Read. One whose buffer is smaller refuses the size (a TPM
+        # error, the context stays usable); only then is its buffer size asked for.
+        chunk = self._nv_buffer_max or NV_CHUNK_BOUNDS[1]
         data = bytearray()
         # NV_Read returns exactly the bytes asked for, so the loop ends after size/chunk reads.
         while len(data) < size:
             want = min(chunk, size - len(data))
-            part = bytes(ectx.nv_read(handle, want, len(data)))
+            try:
+                part = bytes(ectx.nv_read(handle, want, len(data)))
+            except TSS2_Exception as exc:
+                if self._nv_buffer_max or not _is_too_large(exc):
+                    raise
+                chunk = self._buffer_max(ectx)
+                continue
             if len(part) != want:
                 raise self._nonsense(
                     f"NV_Read of {index:#010x} at offset {len(data)} asked for {want} bytes and "
@@ -450,6 +470,11 @@ class BoardTpmIdentityReader:
 
         MakeCredential runs here, in software, against the EK the board *presented*; only the
         TPM that holds that EK's private key can recover the secret with ActivateCredential.
+
+        The credential is bound to an object loaded in the TPM: the SRK when
+        :meth:`ensure_storage_root_key` ran first (the provisioning flow's order), else a
+        throw-away primary made for it and flushed after (two TPM commands more). Either way
+        the secret is fresh and only the EK's private key opens it.
         """
         try:
             ek_public, _ = TPM2B_PUBLIC.unmarshal(ek)
@@ -466,9 +491,12 @@ class BoardTpmIdentityReader:
                 ek_handle = self._persistent(ectx, _template(template_name).handle)
             if ek_handle is None:
                 return False
-            template = TPM2B_PUBLIC.parse("hmac:sha256", objectAttributes=CHALLENGE_ATTRIBUTES)
-            template.publicArea.unique.keyedHash = secrets.token_bytes(32)
-            challenge, *_ = ectx.create_primary(None, template, ESYS_TR.NULL)
+            made = None  # a throw-away challenge object, when there is no SRK to bind to
+            challenge = self._srk
+            if challenge is None:
+                template = TPM2B_PUBLIC.parse("hmac:sha256", objectAttributes=CHALLENGE_ATTRIBUTES)
+                template.publicArea.unique.keyedHash = secrets.token_bytes(32)
+                challenge = made = ectx.create_primary(None, template, ESYS_TR.NULL)[0]
             session = None
             try:
                 credential, encrypted_seed = make_credential(
@@ -509,6 +537,6 @@ class BoardTpmIdentityReader:
                     )
                     return False
             finally:
-                for handle in (session, challenge):
+                for handle in (session, made):
                     self._flush_quietly(ectx, handle)
         return hmac.compare_digest(bytes(recovered), secret)

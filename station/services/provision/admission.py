@@ -152,9 +152,8 @@ class Admission:
                 batch=request.batch,
                 serial=hello.serial,
                 step=Step.DUPLICATES,
+                registration_id=run.registration_id,
             )
-            if run.registration_id:
-                run.job = self._jobs.advance(run.job, registration_id=run.registration_id)
         self._journal.passed(Step.DUPLICATES, "new board" if run.kept is None else "resumed")
 
     def _resume(self, run: Run, board: Board) -> bool:
@@ -174,6 +173,7 @@ class Admission:
             job, state=JobState.RUNNING, step=Step.DUPLICATES, slot=run.request.slot
         )
         run.registration_id = job.registration_id
+        run.resumed = True
         detail = self._reconcile_certificates(run)
         run.emit(Resumed(run.request.slot, job.id or 0, job.step, detail))
         recipe = board.recipe

@@ -108,9 +108,17 @@ class StepContext:
         return self.run.job
 
     def advance(self, **changes: Any) -> JobRecord:
-        """Persist ``changes`` in the run's job row."""
-        self.run.job = self.jobs.advance(self.job, **changes)
+        """Persist ``changes`` (and what was noted before) in the run's job row now."""
+        self.run.job = self.jobs.advance(self.job, **{**self.journal.take_noted(), **changes})
         return self.run.job
+
+    def note(self, **changes: Any) -> None:
+        """Keep ``changes`` for the job row, committed with the next step's start.
+
+        For what a resume does not depend on (it reads the board and the issuance log again):
+        one commit less per step.
+        """
+        self.journal.note(**changes)
 
 
 def read_optional(link: BoardLink, name: str) -> ObjectState | None:

@@ -94,8 +94,8 @@ TPM_FLOW = Flow(
     {
         Step.TPM_EK: steps_tpm.endorsement_key,
         Step.TPM_EK_CERT: steps_tpm.endorsement_certificate,
-        Step.TPM_RESIDENCY: steps_tpm.residency,
         Step.TPM_SRK: steps_tpm.storage_root_key,
+        Step.TPM_RESIDENCY: steps_tpm.residency,
         **_TAIL,
     },
 )

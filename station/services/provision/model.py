@@ -73,6 +73,7 @@ class Run:
     serial: str = ""
     registration_id: str = ""
     kept: CertificateRecord | None = None  # a certificate of this job found on the board
+    resumed: bool = False  # an open job of this board was picked up (it may be locked already)
     operational: OperationalCertificate | None = None  # the board can renew (operational-key)
 
 

@@ -4,12 +4,12 @@
 worker thread per slot). It emits frozen events for the CLI and the GUI, and it is cancellable
 between steps.
 
-Crash safety: every step's start is persisted in the job row before its side effect, and its
-outcome after (:mod:`station.services.provision.events`). When a board comes back (replug,
-restart after ``kill -9``), its open job is found by serial number and resumed
-(:mod:`station.services.provision.admission`), and the flow's table is walked again: board writes
-are idempotent (objects are replaced; the DPS info and the symmetric key are read back first),
-so redoing a step is always safe.
+Crash safety: every step's start is persisted in the job row before its side effect, in one
+commit with the previous step's outcome (:mod:`station.services.provision.events`). When a board
+comes back (replug, restart after ``kill -9``), its open job is found by serial number and
+resumed (:mod:`station.services.provision.admission`), and the flow's table is walked again:
+board writes are idempotent (objects are replaced; a resumed job reads the DPS info and the
+symmetric key first, its board may be locked), so redoing a step is always safe.
 """
 
 from __future__ import annotations
@@ -184,8 +184,9 @@ class ProvisionService:
 
         evidence = FLOWS[board.recipe.attestation].run(ctx, before_step)
         before_step(Step.RECORD)
-        journal.begin(Step.RECORD)
-        journal.reported(Step.RECORD, steps_common.record(ctx, evidence))
+        # the record commits its outcome (and the last step's) in one transaction of its own
+        journal.begin(Step.RECORD, persist=False)
+        journal.passed(Step.RECORD, steps_common.record(ctx, evidence))
         run.emit(
             Passed(run.request.slot, run.registration_id, run.serial, run.request.batch, ctx.job.id)
         )

@@ -60,11 +60,14 @@ def start_symmetric(ctx: StepContext) -> SymmetricState:
 
 
 def write_symmetric_key(ctx: StepContext, state: SymmetricState) -> str:
-    """Derive the device key from the group key in the HSM, write it, check it by digest."""
+    """Derive the device key from the group key in the HSM, write it, check it by digest.
+
+    As for the DPS info (:func:`write_dps`), only a resumed job reads the key's digest first.
+    """
     recipe, link = ctx.board.recipe, ctx.link
     key = ctx.ports.group_keys().derive(recipe.group_key, ctx.run.registration_id)
     digest = hashlib.sha256(key).digest()
-    current = _secret_digest(ctx, "symkey")
+    current = _secret_digest(ctx, "symkey") if ctx.run.resumed else None
     if current != digest:
         link.write("symkey", key)
         current = _secret_digest(ctx, "symkey")
@@ -81,14 +84,19 @@ def _secret_digest(ctx: StepContext, name: str) -> bytes | None:
 
 
 def write_dps(ctx: StepContext, state: object) -> str:
-    """Write the DPS connection info (endpoint, ID scope, registration ID) and read it back."""
+    """Write the DPS connection info (endpoint, ID scope, registration ID) and read it back.
+
+    A resumed job reads first and writes only what differs: its board may be locked already
+    (it refuses writes then). A new job's board is unlocked (admission checked), so it is
+    written straight away, one request less.
+    """
     dps = ctx.board.recipe.dps
     wanted = {
         "endpoint": dps.global_endpoint,
         "scope": dps.id_scope,
         "rid": ctx.run.registration_id,
     }
-    current = _read_dps(ctx)
+    current = _read_dps(ctx) if ctx.run.resumed else None
     if current != wanted:
         ctx.link.write("dps", cbor2.dumps(wanted, canonical=True))
         current = _read_dps(ctx)
@@ -151,13 +159,15 @@ def fleet_check(ctx: StepContext, evidence: Evidence) -> str:
 def record(ctx: StepContext, evidence: Evidence) -> str:
     """Record the manifest, mark the certificate installed and the job passed, atomically.
 
-    A recipe that does not lock its boards is checked across the fleet here instead.
+    The one commit a power cut must not take back: after it the operator sees PASS and the
+    board leaves the line, so it is on disk before the step returns. A recipe that does not
+    lock its boards is checked across the fleet here instead.
     """
     if not ctx.board.recipe.lock:
         fleet_check(ctx, evidence)
     manifest = _manifest(ctx, evidence)
     store = ctx.store
-    with store:
+    with store.durable():
         record_identity(
             store, manifest, clock=ctx.clock, station=ctx.station, operator=ctx.operator
         )

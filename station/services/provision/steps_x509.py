@@ -116,7 +116,7 @@ def issue(ctx: StepContext, state: X509State) -> str:
     assert record is not None  # the CA logged it before returning
     state.certificate = record
     state.chain_pem = issued.chain_pem
-    ctx.advance(certificate=serial)
+    ctx.note(certificate=serial)
     return f"certificate {serial}"
 
 

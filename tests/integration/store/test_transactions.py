@@ -41,6 +41,29 @@ def test_nested_blocks_are_savepoints(store: SqliteUnitOfWork) -> None:
     assert [e.kind for e in store.audit.events()] == ["outer"]
 
 
+def test_a_durable_transaction_syncs_its_own_commit_and_only_its_own(
+    store: SqliteUnitOfWork, db_path: Path, clock
+) -> None:
+    def synchronous() -> int:
+        return int(store._tx.db.conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    assert synchronous() == 1  # NORMAL: WAL commits are fsynced at checkpoints
+    with store.durable():
+        store.audit.append(EventDraft(kind="device.recorded", subject="dev-1"))
+        assert synchronous() == 2  # FULL: this commit fsyncs the WAL
+    assert synchronous() == 1
+    other = SqliteUnitOfWork.open(db_path, clock=clock)
+    try:
+        assert [e.kind for e in other.audit.events()] == ["device.recorded"]
+    finally:
+        other.close()
+    with pytest.raises(RuntimeError), store.durable():
+        raise RuntimeError("rolled back")
+    assert synchronous() == 1
+    with store, pytest.raises(RuntimeError, match="cannot be nested"), store.durable():
+        pass
+
+
 WRITER = r"""
 import sys
 from datetime import datetime, UTC

@@ -1,3 +1,5 @@
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,21 @@ def test_a_table_written_as_a_value_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TemplateError, match=r"'product' in .* must be a table") as info:
         load_product(path)
     assert info.value.details["key"] == "product"
+
+
+def test_a_recipe_is_read_again_once_its_file_changes(tmp_path: Path) -> None:
+    library = TemplateLibrary(tmp_path)
+    path = write(tmp_path, "p1", GOOD)
+    assert library.product("p1") is not library.product("p1")  # just written: not cached yet
+    settled = time.time() - 60
+    os.utime(path, (settled, settled))
+    first = library.product("p1")
+    assert library.product("p1") is first  # unchanged file: the validated recipe is reused
+    path.write_text(GOOD.replace('prefix = "p"', 'prefix = "q"'), encoding="utf-8")
+    assert library.product("p1").prefix == "q"
+    path.write_text(GOOD.replace('prefix = "p"', "prefix = 7"), encoding="utf-8")
+    with pytest.raises(TemplateError, match="must be a string"):
+        library.product("p1")  # an edit that breaks the file is reported, not hidden
 
 
 def test_a_product_naming_a_bad_operational_certificate_source_is_refused(tmp_path: Path) -> None:
