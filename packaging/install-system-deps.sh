@@ -44,6 +44,10 @@ PACKAGES+=(
   clang libclang-rt-14-dev dpkg-dev
 )
 
+# Issue #21: printing labels to a CUPS queue (`cups:QUEUE`) runs `lp` and `lpstat`; the client
+# tools only, the CUPS daemon belongs to the print server (tests use stand-in commands).
+PACKAGES+=(cups-client)
+
 # Issue #23, the fleet ledger: the tests start a throwaway PostgreSQL cluster with initdb and
 # pg_ctl (tests/support/ledger.py). PostgreSQL refuses to run as root, so the tests run it as the
 # unprivileged system user created at the end of this script.

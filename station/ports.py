@@ -718,6 +718,10 @@ class EnrollmentService(Protocol):
         """Create an enrollment group; returns DPS's answer (409 when it exists)."""
         ...
 
+    def group_attestation_mechanism(self, group_id: str) -> dict[str, Any] | None:
+        """The enrollment group's attestation with the keys DPS generated, or ``None`` (404)."""
+        ...
+
     def get_group(self, group_id: str) -> dict[str, Any] | None:
         """DPS's enrollment group (no symmetric keys, as DPS shows it), or ``None`` (404)."""
         ...

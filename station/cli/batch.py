@@ -67,9 +67,10 @@ def report(state: CliState, name: str, out: Path | None, force: bool, as_json: b
             }
         )
         return
+    click.echo(f"batch {summary.batch}: {len(summary.devices)} devices")
     click.echo(
-        f"batch {summary.batch}: {len(summary.devices)} devices, {summary.passed} passed, "
-        f"yield {summary.yield_percent:.1f} %"
+        f"first-pass yield: {summary.yield_percent:.1f} % "
+        f"({summary.passed} of {summary.attempts} attempts passed)"
     )
     click.echo(f"wrote {target}")
 
@@ -151,8 +152,58 @@ def seal(state: CliState, name: str, as_json: bool) -> None:
         sealed = station.batches().seal(name)
     if as_json:
         echo_json({"batch": name, "count": sealed.count, "seal_sha256": sealed.digest})
+    else:
+        click.echo(f"sealed batch {name}: {sealed.count} devices, seal {sealed.digest}")
+        click.echo(f"  'station batch show {name}' shows the seal again")
+    if sealed.count == 0:
+        click.secho(
+            f"warning: batch {name} was sealed with no devices: it can be neither exported nor "
+            "pushed; provision into a new batch",
+            fg="yellow",
+            err=True,
+        )
+
+
+@batch.command()
+@click.argument("name")
+@json_option
+@pass_state
+def show(state: CliState, name: str, as_json: bool) -> None:
+    """Show batch NAME: product, status, progress and, once sealed, its seal digest.
+
+    The seal digest is what the cloud operator compares with 'seal_sha256' in the signed
+    manifest. It is re-checked against the devices stored now before it is shown.
+    """
+    with open_station(state) as station:
+        service = station.batches()
+        progress = service.progress(name)
+        record = progress.batch
+        sealed = record.status != "open"
+        seal = service.seal_of(name) if sealed else None
+    row: dict[str, Any] = {
+        "batch": record.name,
+        "product": record.product,
+        "size": record.size,
+        "status": record.status,
+        "provisioned": progress.provisioned,
+        "voided": progress.voided,
+        "created_at": record.created_at,
+        "sealed_at": seal.sealed_at if seal else None,
+        "sealed_count": seal.count if seal else None,
+        "seal_sha256": seal.digest if seal else None,
+    }
+    if as_json:
+        echo_json(row)
         return
-    click.echo(f"sealed batch {name}: {sealed.count} devices, seal {sealed.digest}")
+    click.echo(f"batch:       {record.name} ({record.product})")
+    click.echo(f"status:      {record.status}")
+    click.echo(
+        f"progress:    {progress.provisioned}/{record.size} provisioned, {progress.voided} voided"
+    )
+    click.echo(f"created:     {record.created_at}")
+    if seal is not None:
+        click.echo(f"sealed:      {seal.sealed_at}, {seal.count} devices")
+        click.echo(f"seal:        {seal.digest} (SHA-256)")
 
 
 @batch.command()

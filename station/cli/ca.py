@@ -21,6 +21,9 @@ from station.domain.certificates import MAX_CSR_BYTES, CertificateFacts, KeyDesc
 from station.inputs import MAX_CERTIFICATES, read_bounded
 from station.services.ca import IssuedCertificate
 
+# A group key, or DPS's JSON answer holding one, is far smaller.
+_MAX_GROUP_KEY_INPUT = 64 * 1024
+
 
 def _prompt() -> Any:
     """A PIN prompt when a person is at the terminal, else nothing (fail with a clear error)."""
@@ -213,15 +216,22 @@ def status(state: CliState, as_json: bool) -> None:
 
 
 @ca.command(name="lab-root")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace a chain that a real root signed (refused without it).",
+)
 @json_option
 @pass_state
-def lab_root(state: CliState, as_json: bool) -> None:
+def lab_root(state: CliState, force: bool, as_json: bool) -> None:
     """LAB ONLY: a throwaway SoftHSM2 root signs the pending CSR; the result is imported."""
     with open_station(state) as station:
-        result = station.ca(pin_prompt=_prompt()).lab_root(operator=state.operator)
+        result = station.ca(pin_prompt=_prompt()).lab_root(operator=state.operator, force=force)
     if as_json:
         echo_json({"certificate": _cert_dict(result.certificate), "warnings": result.warnings})
         return
+    if force:
+        click.secho("warning: the chain a real root signed was replaced", fg="yellow", err=True)
     click.secho("lab root created (NOT FOR PRODUCTION)", fg="yellow", err=True)
     click.echo(f"imported: {result.certificate.subject}")
 
@@ -370,15 +380,29 @@ def verify_code(state: CliState, code: str, out: Path | None, force: bool, as_js
 
 @ca.command(name="import-group-key")
 @click.option("--key", "key_uri", required=True, help="Where to store it (pkcs11: or tpm: URI).")
+@click.option(
+    "--from-dps",
+    "group_id",
+    metavar="GROUP_ID",
+    help="Fetch the primary key DPS generated for this enrollment group (through [dps]) and "
+    "store it: the key never reaches the screen, a file or a log.",
+)
 @json_option
 @pass_state
-def import_group_key(state: CliState, key_uri: str, as_json: bool) -> None:
-    """Import a DPS enrollment-group key into the HSM or TPM (admins only; never echoed)."""
-    if sys.stdin.isatty():
-        text = click.prompt("Group key (base64, as DPS shows it)", hide_input=True, err=True)
-    else:
-        text = sys.stdin.readline()
+def import_group_key(state: CliState, key_uri: str, group_id: str | None, as_json: bool) -> None:
+    """Import a DPS enrollment-group key into the HSM or TPM (admins only; never echoed).
+
+    With --from-dps the station asks DPS for the key itself. Otherwise it reads the base64 key
+    at a hidden prompt, or from standard input: the key, or DPS's JSON answer that holds it
+    (for example 'az iot dps enrollment-group show --show-keys').
+    """
     with open_station(state) as station:
+        if group_id:
+            text = station.batches().dps_group_key(group_id)
+        elif sys.stdin.isatty():
+            text = click.prompt("Group key (base64, as DPS shows it)", hide_input=True, err=True)
+        else:
+            text = sys.stdin.read(_MAX_GROUP_KEY_INPUT)
         key = station.ca(pin_prompt=_prompt()).import_group_key(
             key_uri, text, operator=state.operator
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import click
 
 from station.bootstrap import Station, build_station
 from station.config import StationConfig, load_config
+from station.domain.errors import ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,3 +91,24 @@ def _escape(char: str) -> str:
 def echo_json(value: Any) -> None:
     """Print ``value`` as indented JSON (keys sorted, so output is stable)."""
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def read_secret(label: str, *, confirm: bool = False) -> str:
+    """Read a PIN or a badge scan without showing it.
+
+    On a terminal it is asked for (hidden; twice with ``confirm``). Otherwise (a script, a pipe)
+    it is the first line of standard input, so a secret never has to be on a command line.
+
+    Raises:
+        ValidationError: nothing was given.
+    """
+    if sys.stdin.isatty():
+        value = str(click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True))
+    else:
+        value = sys.stdin.readline().rstrip("\r\n")
+    if not value.strip():
+        raise ValidationError(
+            f"no {label} was given",
+            remedy=f"Type the {label} at the prompt, or give it as one line on stdin.",
+        )
+    return value

@@ -43,7 +43,8 @@ def _printer_spec(
     if station.config.labels.printer:
         return station.config.labels.printer
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", stem)[:80]
-    return f"file:{station.config.labels_output_dir / (safe + '.pdf')}"
+    # a second reprint gets its own file (-2, -3...), never the first one's
+    return f"file:{station.free_output_name(station.config.labels_output_dir, safe, '.pdf')}"
 
 
 def _show(outcome: PrintOutcome, as_json: bool) -> None:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import click
 
-from station.cli.common import CliState, echo_json, json_option, open_station, pass_state
+from station.cli.common import (
+    CliState,
+    echo_json,
+    json_option,
+    open_station,
+    pass_state,
+    read_secret,
+)
 from station.domain.records import Role
 
 
 @click.group()
 def operator() -> None:
-    """Add, list, enable and disable operators (changes need the admin role)."""
+    """Add, list, enable and disable operators, set PINs and badges (changes need admin)."""
 
 
 @operator.command(name="list")
@@ -49,12 +56,49 @@ def list_operators(state: CliState, as_json: bool) -> None:
 @click.option("--badge", "ask_badge", is_flag=True, help="Prompt for a badge scan.")
 @pass_state
 def add(state: CliState, name: str, role: str, ask_pin: bool, ask_badge: bool) -> None:
-    """Add operator NAME. PIN and badge are prompted for, never passed on the command line."""
-    pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True) if ask_pin else ""
-    badge = click.prompt("Scan badge", hide_input=True) if ask_badge else ""
+    """Add operator NAME. PIN and badge are prompted for, never passed on the command line.
+
+    Without a terminal, the PIN and then the badge are read as lines from standard input.
+    """
     with open_station(state) as station:
-        record = station.operators().add(name, Role(role), pin=pin, badge=badge)
+        operators = station.operators()
+        operators.require_admin("add operators")  # before anyone types a PIN for nothing
+        pin = read_secret("PIN", confirm=True) if ask_pin else ""
+        if pin:
+            operators.check_pin(pin)
+        badge = read_secret("Badge") if ask_badge else ""
+        record = operators.add(name, Role(role), pin=pin, badge=badge)
     click.echo(f"added {record.name} as {record.role}")
+
+
+@operator.command(name="set-pin")
+@click.argument("name")
+@pass_state
+def set_pin(state: CliState, name: str) -> None:
+    """Set or replace operator NAME's PIN (admins only; asked for, never echoed).
+
+    Without a terminal the PIN is the first line of standard input.
+    """
+    with open_station(state) as station:
+        operators = station.operators()
+        operators.require_admin("set PINs", target=name)
+        record = operators.set_pin(name, read_secret("PIN", confirm=True))
+    click.echo(f"PIN set for {record.name}")
+
+
+@operator.command(name="set-badge")
+@click.argument("name")
+@pass_state
+def set_badge(state: CliState, name: str) -> None:
+    """Register or replace operator NAME's badge (admins only; scan it at the prompt).
+
+    Without a terminal the badge is the first line of standard input.
+    """
+    with open_station(state) as station:
+        operators = station.operators()
+        operators.require_admin("set badges", target=name)
+        record = operators.set_badge(name, read_secret("Badge"))
+    click.echo(f"badge set for {record.name}")
 
 
 @operator.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 import click
@@ -24,9 +25,11 @@ from station.cli.common import (
     json_option,
     open_station,
     pass_state,
+    read_secret,
     term,
 )
 from station.domain.boards import PlugChange
+from station.domain.errors import BoardNotFoundError
 from station.domain.provision_events import (
     Failed,
     Passed,
@@ -43,7 +46,9 @@ from station.services.provision_line import ProvisionLine
 
 @click.command()
 @click.option("--batch", "batch_name", default="", help="The open batch boards go into.")
-@click.option("--port", help="Provision the one board on this port (device path or pyserial URL).")
+@click.option(
+    "--port", help="Provision the one board on this port (device path, pyserial URL or slot name)."
+)
 @click.option("--watch", is_flag=True, help="Provision every board plugged into a bound slot.")
 @click.option("--slot", default="", help="Slot name for --port (default: the port).")
 @click.option(
@@ -104,10 +109,16 @@ def provision(
         raise click.UsageError("give exactly one of --port P or --watch")
     if scanned_serial and not port:
         raise click.UsageError("--serial goes with --port (one board)")
+    if port and (port.startswith("/") or "://" in port):
+        _check_port(port)
     _login(state, badge=badge, rework=bool(rework))
     printer = _Printer(sys.stdout, detail=detail, as_json=as_json)
     with open_station(state) as station:
-        station.provisioning().check_operator(state.operator, rework=bool(rework))
+        if port and not port.startswith("/") and "://" not in port:
+            slot, port = slot or port, station.discovery().board_in(port).device  # a slot name
+        service = station.provisioning()
+        service.check_operator(state.operator, rework=bool(rework))
+        service.prepare(batch_name)  # a misspelt or sealed batch: said once, before any board
         line = ProvisionLine(
             station.for_thread,
             batch=batch_name,
@@ -133,6 +144,21 @@ def provision(
         click.echo(f"{passed} passed, {len(outcomes) - passed} failed")
     if port and not (outcomes and all(o.passed for o in outcomes)):
         raise click.exceptions.Exit(1)
+
+
+def _check_port(port: str) -> None:
+    """Refuse a device path that does not exist before any board is touched.
+
+    pyserial URLs (``socket://``, ``rfc2217://``, ...) are left to the connection itself.
+    """
+    if "://" in port or Path(port).exists():
+        return
+    raise BoardNotFoundError(
+        f"there is no port {port}",
+        remedy="Check the name and that the board is plugged in: 'station board list' shows "
+        "the boards the station sees and their ports.",
+        port=port,
+    )
 
 
 def _jobs(
@@ -179,7 +205,7 @@ def _login(state: CliState, *, badge: bool, rework: bool) -> None:
     with open_station(state) as station:
         operators = station.operators()
         if badge:
-            scanned = click.prompt("Scan your badge", hide_input=True, err=True)
+            scanned = read_secret("Badge")
             state.operator = operators.authenticate_badge(scanned.strip()).name
             return
         if not state.operator:
@@ -189,7 +215,7 @@ def _login(state: CliState, *, badge: bool, rework: bool) -> None:
             )
         record = station.store().operators.get(state.operator)
         if record is not None and record.pin_hash:
-            pin = click.prompt(f"PIN for {state.operator}", hide_input=True, err=True)
+            pin = read_secret(f"PIN for {state.operator}")
             operators.authenticate_pin(state.operator, pin.strip())
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -784,12 +786,45 @@ def check_intermediate(chain: ChainFacts, *, now: datetime, warn_days: int) -> I
 
 
 # --------------------------------------------------------------------------- group keys
+def group_key_text(answer: Mapping[str, Any]) -> str:
+    """The primary key in a DPS answer that shows an enrollment group's keys.
+
+    Takes the ``attestationmechanism`` answer (``{"type": "symmetricKey", "symmetricKey":
+    {...}}``) or a whole enrollment group with its keys (``{"attestation": {...}}``, as
+    ``az iot dps enrollment-group show --show-keys`` prints it).
+
+    Raises:
+        ValidationError: the answer carries no symmetric primary key.
+    """
+    attestation = answer.get("attestation", answer)
+    symmetric = attestation.get("symmetricKey") if isinstance(attestation, Mapping) else None
+    primary = symmetric.get("primaryKey") if isinstance(symmetric, Mapping) else None
+    if not isinstance(primary, str) or not primary:
+        raise ValidationError(
+            "the DPS answer carries no symmetric primary key",
+            remedy="Give the answer of 'attestationmechanism' (or 'az iot dps enrollment-group "
+            "show --show-keys') for a symmetric-key enrollment group.",
+        )
+    return primary
+
+
 def decode_group_key(text: str) -> bytes:
     """Decode a DPS enrollment-group key (base64, as the portal and the API show it).
+
+    A DPS JSON answer that holds the key is accepted too (see :func:`group_key_text`).
 
     Raises:
         ValidationError: not base64, or shorter than 16 bytes.
     """
+    if text.lstrip().startswith("{"):
+        try:
+            answer = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(
+                "the group key looks like JSON but is not valid JSON",
+                remedy="Pipe DPS's answer unchanged, or paste only the primary key.",
+            ) from exc
+        text = group_key_text(answer if isinstance(answer, dict) else {})
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -22,6 +22,7 @@ from typing import Any
 
 from station.domain.audit import EventDraft, format_time
 from station.domain.canonical import sha256_hex
+from station.domain.certificates import group_key_text
 from station.domain.enrollments import (
     EnrollmentTemplate,
     comparable,
@@ -387,7 +388,7 @@ class BatchService:
 
         Raises:
             ValidationError: an unknown format, or the batch changed after sealing.
-            TransitionError: the batch is not sealed.
+            TransitionError: the batch is not sealed, or was sealed with no devices.
             PermissionDeniedError: the operator is not QA or admin.
         """
         unknown = sorted(set(formats) - set(EXPORT_FORMATS))
@@ -398,6 +399,7 @@ class BatchService:
         require_role(self._store, self._operator, RELEASERS, action="export a batch")
         record = self._batch(name)
         seal = self._seal(name)
+        _require_devices(seal, "export")
         recipe = self._products.product(record.product)
         template = self._template(recipe)
         ports = self._ports()
@@ -517,6 +519,31 @@ class BatchService:
                 )
         return written
 
+    def dps_group_key(self, group_id: str) -> str:
+        """The primary key DPS generated for enrollment group ``group_id`` (admins only).
+
+        Read through ``attestationmechanism`` (one DPS operation) and handed back to the caller
+        only, to go straight into the HSM: it is never stored, logged or audited.
+
+        Raises:
+            PermissionDeniedError: the operator is not an admin.
+            NotFoundError: DPS has no such group.
+            ValidationError: the group is not a symmetric-key group.
+        """
+        require_role(self._store, self._operator, {Role.ADMIN}, action="read a group key from DPS")
+        ports = self._ports()
+        service = ports.enrollments()
+        pusher = Pusher(service, ports.outbox(), self._limiter(ports))
+        mechanism = pusher.call(service.group_attestation_mechanism, group_id)
+        if mechanism is None:
+            raise NotFoundError(
+                f"DPS has no enrollment group {group_id!r}",
+                remedy="Create it with 'station batch groups BATCH' (the group ID is the batch "
+                "product's, e.g. 'lab-sym-sym'), or check the name in the DPS portal.",
+                group=group_id,
+            )
+        return group_key_text(mechanism)
+
     def _check_existing_group(
         self, pusher: Pusher, service: EnrollmentService, group: dict[str, Any]
     ) -> None:
@@ -556,7 +583,7 @@ class BatchService:
         """
         require_role(self._store, self._operator, RELEASERS, action="push a batch")
         record = self._batch(name)
-        self.seal_of(name)
+        _require_devices(self.seal_of(name), "push")
         recipe = self._products.product(record.product)
         template = self._template(recipe)
         ports = self._ports()
@@ -715,3 +742,13 @@ class BatchService:
                     )
                 )
         return report
+
+
+def _require_devices(seal: SealRecord, action: str) -> None:
+    """Refuse to release a batch sealed empty: it would end "exported" or "pushed" with nothing."""
+    if seal.count == 0:
+        raise TransitionError(
+            f"batch {seal.batch} was sealed with no devices: there is nothing to {action}",
+            remedy="Provision into a new batch (a sealed batch takes no more devices).",
+            batch=seal.batch,
+        )

@@ -47,6 +47,7 @@ from station.domain.certificates import (
 from station.domain.errors import (
     CaError,
     CaNotReadyError,
+    ChainRejectedError,
     DuplicateIdentityError,
     KeyCustodyError,
     NotFoundError,
@@ -118,6 +119,10 @@ class IssuedCertificate:
     profile: str
     registration_id: str
     batch: str
+
+
+#: What every lab root's subject says (``station ca lab-root``); a production root never does.
+LAB_ROOT_MARK = "NOT FOR PRODUCTION"
 
 
 class CaService:
@@ -233,12 +238,25 @@ class CaService:
         )
         return CaImportResult(certificate=facts.intermediate, warnings=verdict.warnings)
 
-    def lab_root(self, *, operator: str) -> CaImportResult:
+    def lab_root(self, *, operator: str, force: bool = False) -> CaImportResult:
         """Lab and tests only: a throwaway SoftHSM2 root signs the pending CSR, then import it.
 
+        A chain that a real root signed (one imported with ``ca import``) is never replaced by
+        a lab root by accident: only with ``force``.
+
         Raises:
+            ChainRejectedError: a production chain is installed and ``force`` is not set.
             CaNotReadyError: ``ca init`` has not written a CSR yet.
         """
+        installed = self._admin.installed_certificate()
+        if installed is not None and LAB_ROOT_MARK not in installed.issuer and not force:
+            raise ChainRejectedError(
+                f"this station's CA chain was signed by {installed.issuer}, not a lab root; "
+                "a lab root would replace it with a NOT FOR PRODUCTION root",
+                remedy="On a production station, do not. To replace it anyway (a rehearsal "
+                "station), run 'station ca lab-root --force'.",
+                issuer=installed.issuer,
+            )
         csr = self._admin.pending_csr()
         if not csr:
             raise CaNotReadyError(

@@ -10,7 +10,7 @@ role and a reason, and is numbered in the audit trail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from station.domain.audit import EventDraft, format_time
@@ -34,6 +34,18 @@ from station.services.authz import require_role
 # "reason" (or "code"). The batch report's failure pareto counts these.
 FAILURE_EVENT_KINDS = frozenset({"job.failed", "provision.failed"})
 PAGE = 500
+
+
+def failure_label(payload: Mapping[str, object]) -> str:
+    """What a failure counts as in the pareto: its error code in words, else its reason.
+
+    The reason text names the board and the step ("board LB1-007 is already provisioned ..."),
+    so grouping by it would give one bar per board; the code is the same for every board.
+    """
+    code = str(payload.get("code") or "")
+    if code:
+        return code.split(".", 1)[-1].replace("_", " ")
+    return str(payload.get("reason") or "unknown")
 
 
 @dataclass(frozen=True)
@@ -289,6 +301,10 @@ class LabelService:
             problem = f"it carries {identity.registration_id}, expected {want_rid}"
         elif identity.serial and identity.serial != want_serial:
             problem = f"it carries serial {identity.serial}, expected {want_serial}"
+        # a label for a finished device that never had one printed here was made elsewhere
+        never_printed = not problem and not slot and not self.store.labels.for_device(want_rid)
+        if never_printed:
+            problem = "this station never printed a label for it"
         payload = {
             "slot": slot,
             "form": identity.form,
@@ -303,6 +319,14 @@ class LabelService:
                     operator=self.operator,
                     station=self.station_id,
                 )
+            )
+        if never_printed:
+            raise ScanMismatchError(
+                f"not a label this station printed: device {want_rid} never had a label printed",
+                remedy="Take this label off and print the device's label "
+                "('station label print DEVICE'), then scan that one.",
+                expected=want_rid,
+                scanned=identity.registration_id,
             )
         if problem:
             where = f"the board in slot {slot}" if slot else f"device {want_rid}"
@@ -373,7 +397,7 @@ class LabelService:
             if event.kind in FAILURE_EVENT_KINDS:
                 data = event.payload
                 if data.get("batch") == batch:
-                    failures.append(str(data.get("reason") or data.get("code") or "unknown"))
+                    failures.append(failure_label(data))
             elif event.kind in ("label.printed", "label.reprinted") and event.subject in members:
                 if event.kind == "label.printed":
                     printed += 1

@@ -113,6 +113,77 @@ class OperatorService:
             self._audit("operator.added", saved)
         return saved
 
+    def require_admin(self, action: str = "manage operators", *, target: str = "") -> None:
+        """Check that the acting operator may manage operators, before anything is asked for.
+
+        With ``target``, also that this operator exists.
+
+        Raises:
+            PermissionDeniedError: the acting operator is not an enabled admin.
+            NotFoundError: there is no operator ``target``.
+        """
+        require_role(self._store, self._operator, {Role.ADMIN}, action=action)
+        if target:
+            self._get(target)
+
+    @staticmethod
+    def check_pin(pin: str) -> None:
+        """Refuse a PIN that is not 6 to 12 digits (before anything is written).
+
+        Raises:
+            ValidationError: the PIN has the wrong form.
+        """
+        if not _PIN.fullmatch(pin):
+            raise ValidationError(
+                "a PIN is 6 to 12 digits",
+                remedy="Choose a longer PIN (a short one falls to an offline guess in minutes).",
+            )
+
+    def set_pin(self, name: str, pin: str) -> OperatorRecord:
+        """Set (or replace) operator ``name``'s PIN (admin only); audited as ``operator.pin_set``.
+
+        The PIN is kept only as a slow salted hash. Setting it also clears the count of wrong
+        PINs, but does not re-enable a disabled account (``operator enable`` does).
+
+        Raises:
+            ValidationError: the PIN is not 6 to 12 digits.
+            NotFoundError: no such operator.
+            PermissionDeniedError: the acting operator is not an admin.
+        """
+        pin_hash = self._pin_hash(pin)
+        with self._store:
+            require_role(self._store, self._operator, {Role.ADMIN}, action="set PINs")
+            saved = self._store.operators.save(replace(self._get(name), pin_hash=pin_hash))
+            self._store.operators.save_pin_failures(name, 0)
+            self._audit("operator.pin_set", saved)
+        return saved
+
+    def set_badge(self, name: str, badge: str) -> OperatorRecord:
+        """Register (or replace) operator ``name``'s badge (admin only); audited.
+
+        Raises:
+            ValidationError: an empty scan, or the badge belongs to another operator.
+            NotFoundError: no such operator.
+            PermissionDeniedError: the acting operator is not an admin.
+        """
+        if not badge.strip():
+            raise ValidationError(
+                "the badge scan was empty", remedy="Scan the badge again (the scanner types it)."
+            )
+        with self._store:
+            require_role(self._store, self._operator, {Role.ADMIN}, action="set badges")
+            record = self._get(name)
+            badge_hash = self._badge_hash(badge)
+            owner = self._by_badge(badge_hash)
+            if owner is not None and owner.name != name:
+                raise ValidationError(
+                    "this badge already belongs to another operator",
+                    remedy="Scan the badge of the person you are setting up.",
+                )
+            saved = self._store.operators.save(replace(record, badge_hash=badge_hash))
+            self._audit("operator.badge_set", saved)
+        return saved
+
     def set_enabled(self, name: str, enabled: bool) -> OperatorRecord:
         """Enable or disable an operator (admin only; nobody can disable themselves)."""
         with self._store:
@@ -187,11 +258,7 @@ class OperatorService:
         return record
 
     def _pin_hash(self, pin: str) -> str:
-        if not _PIN.fullmatch(pin):
-            raise ValidationError(
-                "a PIN is 6 to 12 digits",
-                remedy="Choose a longer PIN (a short one falls to an offline guess in minutes).",
-            )
+        self.check_pin(pin)
         return hash_secret(pin, self._random(16))
 
     def _badge_hash(self, badge: str) -> str:

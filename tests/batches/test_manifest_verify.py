@@ -111,6 +111,10 @@ def test_a_foreign_root_or_key_is_refused(exported, cloud, tmp_path) -> None:
     trust = cloud.manifest_trust(other_root.public_bytes(serialization.Encoding.PEM))
     report = verify_manifest_bytes(data, trust)
     assert [f.kind for f in report.findings] == ["header"]
+    # issue 21: the wrong root is named as such, not as a "malformed" chain
+    (finding,) = report.findings
+    assert "does not lead to the given root" in finding.message
+    assert "not by CN=Cloud Root" in finding.message and "malformed" not in finding.message
 
 
 def test_strict_base64url_and_jws_parsing() -> None:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from station.cli.main import main
 from station.domain.errors import (
     PermissionDeniedError,
     TransitionError,
@@ -135,6 +136,37 @@ def test_exporting_requires_a_seal(cloud, fill_batch) -> None:
     fill_batch(cloud, "WO-N", 1)
     with pytest.raises(TransitionError, match="not sealed"):
         cloud.batches().export("WO-N")
+
+
+def test_an_empty_batch_is_sealed_with_a_warning_and_never_ends_exported(
+    cloud, cloud_config_file, capsys
+) -> None:
+    base = ["--config", str(cloud_config_file), "--operator", "boss"]
+    assert main([*base, "batch", "open", "WO-EMPTY", "--product", "lab-tpm", "--size", "5"]) == 0
+    capsys.readouterr()
+    assert main([*base, "batch", "seal", "WO-EMPTY"]) == 0
+    assert "sealed with no devices" in capsys.readouterr().err
+    assert main([*base, "batch", "export", "WO-EMPTY"]) == 1
+    assert "sealed with no devices: there is nothing to export" in capsys.readouterr().err
+    assert main([*base, "batch", "push", "WO-EMPTY"]) == 1
+    assert "nothing to push" in capsys.readouterr().err
+    assert main([*base, "batch", "show", "WO-EMPTY", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["status"], shown["sealed_count"]) == ("sealed", 0)
+
+
+def test_batch_show_gives_the_seal_digest_after_seal(cloud, cloud_config_file, fill_batch, capsys):
+    fill_batch(cloud, "WO-SHOW", 3)
+    base = ["--config", str(cloud_config_file), "--operator", "boss"]
+    assert main([*base, "batch", "show", "WO-SHOW", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["seal_sha256"] is None  # open: no seal yet
+    assert main([*base, "batch", "seal", "WO-SHOW", "--json"]) == 0
+    digest = json.loads(capsys.readouterr().out)["seal_sha256"]
+    assert main([*base, "batch", "show", "WO-SHOW"]) == 0
+    out = capsys.readouterr().out
+    assert f"seal:        {digest} (SHA-256)" in out and "3/3 provisioned" in out
+    events = [e for e in cloud.store().audit.events_for("WO-SHOW") if e.kind == "batch.sealed"]
+    assert events[0].payload["seal_sha256"] == digest
 
 
 def test_every_format_comes_from_one_read_of_the_rows(cloud, fill_batch, monkeypatch, pki) -> None:

@@ -150,3 +150,37 @@ def test_import_group_key_from_stdin(
     monkeypatch.setattr("sys.stdin", io.StringIO("not base64!\n"))
     assert main(["--operator", "boss", "ca", "import-group-key", "--key", softhsm.uri("g2")]) == 1
     assert "not base64" in capsys.readouterr().err
+
+
+def test_lab_root_never_silently_replaces_a_chain_a_real_root_signed(
+    station_cli: Path, softhsm: SoftHsmToken, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.ca.test_lifecycle import OfflineRoot
+
+    _json(
+        capsys, ["ca", "init", "--key", softhsm.uri("station-ca"), "--common-name", "CA", "--json"]
+    )
+    csr = (station_cli / "data" / "ca" / "intermediate.csr").read_text()
+    root = OfflineRoot()
+    (station_cli / "ica.pem").write_bytes(root.sign_intermediate(csr))
+    (station_cli / "root.pem").write_bytes(root.pem)
+    imported = [
+        "ca",
+        "import",
+        str(station_cli / "ica.pem"),
+        "--root",
+        str(station_cli / "root.pem"),
+    ]
+    assert main(["--operator", "boss", *imported]) == 0
+    before = (station_cli / "data" / "ca" / "chain.pem").read_bytes()
+    capsys.readouterr()
+    assert main(["--operator", "boss", "ca", "lab-root"]) == 1
+    err = capsys.readouterr().err
+    assert "not a lab root" in err and "--force" in err
+    assert (station_cli / "data" / "ca" / "chain.pem").read_bytes() == before
+    assert main(["--operator", "boss", "ca", "lab-root", "--force"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the chain a real root signed was replaced" in err
+    assert (station_cli / "data" / "ca" / "chain.pem").read_bytes() != before
+    # a lab root over a lab root needs no --force (a lab station re-run)
+    assert main(["--operator", "boss", "ca", "lab-root"]) == 0

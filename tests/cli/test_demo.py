@@ -2,11 +2,12 @@ import os
 import signal
 from pathlib import Path
 
+from station_lab.cli.demo import _summary
 from station_lab.demo import DEMO_BOARDS, run_demo
 from tests.support.processes import descendants
 
 
-def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
+def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path, capsys) -> None:
     before = descendants()
     lines: list[str] = []
     for _ in range(2):
@@ -24,6 +25,15 @@ def test_demo_runs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
     booted = [line for line in "\n".join(lines).splitlines() if " -> " in line and " by " in line]
     assert len(booted) == 2 * DEMO_BOARDS
     assert any(" by azure-iot-device " in line for line in booted)
+    # the summary's "see it in the GUI" command names the demo's token: the CA is reachable
+    capsys.readouterr()
+    _summary(report)
+    command = next(line for line in capsys.readouterr().out.splitlines() if "GUI:" in line)
+    words = command.split("GUI: ", 1)[1].split()
+    assert words[0].startswith("SOFTHSM2_CONF=") and words[-1] == "gui"
+    softhsm_conf = Path(words[0].split("=", 1)[1])
+    assert softhsm_conf == tmp_path / "demo" / "softhsm" / "softhsm2.conf"
+    assert "directories.tokendir" in softhsm_conf.read_text()  # the token the demo's CA is in
     leftover = descendants() - before
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)

@@ -63,6 +63,8 @@ def test_init_is_idempotent_and_audited(cfg: Path, tmp_path: Path, capsys) -> No
         "database": str(tmp_path / "data" / "station.db"),
         "initialized": False,
         "station": "line-7",
+        "admin_created": None,  # the first run created it
+        "admin_pin_set": False,
     }
     conn = sqlite3.connect(tmp_path / "data" / "station.db")
     kinds = [r[0] for r in conn.execute("SELECT kind FROM events ORDER BY seq")]

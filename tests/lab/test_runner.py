@@ -137,6 +137,20 @@ def test_cli_lab_boards_runs_until_sigterm_and_stops_everything(
         assert [b["kind"] for b in started["boards"]] == ["tpm", "se"]
         assert {b["firmware"] for b in started["boards"]} == {firmware}
         assert registry.exists()
+        # a second 'lab boards' (even with its own --state) does not take over the board list
+        before = registry.read_bytes()
+        other = ["--count", "1", "--kind", "se", "--state", str(tmp_path / "other")]
+        second = subprocess.run(
+            [sys.executable, "-m", "station", "lab", "boards", *other],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert "error: lab boards are already running" in second.stderr
+        assert registry.read_bytes() == before
         board_pids = [
             int(p)
             for p in subprocess.run(

@@ -37,6 +37,14 @@ def test_print_to_file_then_reprint_rules(config_file, ids, tmp_path, capsys) ->
     assert result["kind"] == "reprint" and result["reprint_number"] == 1
     assert zpl.read_text(encoding="utf-8").startswith("^XA")
 
+    # to the default folder: each reprint gets its own file, the first is never overwritten
+    saved = []
+    for _ in range(2):
+        args = ("label", "reprint", ids[0], "--reason", "torn", "--json")
+        assert run(config_file, *args, operator="quinn") == 0
+        saved.append(Path(json.loads(capsys.readouterr().out)["job"]))
+    assert saved[0] != saved[1] and all(p.read_bytes().startswith(b"%PDF") for p in saved)
+
 
 def test_batch_print_uses_the_sheet_and_the_default_output_dir(config, config_file, ids, capsys):
     assert run(config_file, "label", "print", "--batch", "WO-4711", "--json") == 0
@@ -53,7 +61,11 @@ def test_print_needs_exactly_one_target(config_file, ids, capsys) -> None:
     assert run(config_file, "label", "print", ids[0], "--batch", "WO-4711") != 0
 
 
-def test_verify_reports_match_and_mismatch(config_file, ids, capsys) -> None:
+def test_verify_reports_match_and_mismatch(config_file, ids, tmp_path, capsys) -> None:
+    assert run(config_file, "label", "verify", ids[1]) == 1  # no label was ever printed for it
+    assert "never had a label printed" in capsys.readouterr().err
+    assert run(config_file, "label", "print", ids[1], "--out", str(tmp_path / "l.pdf")) == 0
+    capsys.readouterr()
     assert run(config_file, "label", "verify", ids[1], "--json") == 0
     assert json.loads(capsys.readouterr().out)["serial"] == "X-000042"
     assert run(config_file, "label", "verify", ids[0], "--device", ids[1]) == 1

@@ -144,6 +144,9 @@ def test_print_at_pass_hook_prints_once(store, make_service) -> None:
 def test_verify_against_the_store(store, make_service) -> None:
     ids = seed(store)
     service = make_service()
+    with pytest.raises(ScanMismatchError, match="never had a label printed"):
+        service.verify(ids[1])  # a label this station never printed is not "OK"
+    service.print_device(ids[1])
     ok = service.verify(ids[1] + "\r\n")
     assert (ok.registration_id, ok.serial, ok.form) == (ids[1], "X-000042", "registration_id")
     with pytest.raises(ScanMismatchError, match="never recorded"):
@@ -151,6 +154,7 @@ def test_verify_against_the_store(store, make_service) -> None:
     with pytest.raises(ScanMismatchError, match="not a station label"):
         service.verify("https://example.com")
     assert [k for k, _ in kinds(store) if k.startswith("label.verif")] == [
+        "label.verify_failed",
         "label.verified",
         "label.verify_failed",
         "label.verify_failed",
@@ -163,6 +167,7 @@ def test_verify_against_an_expected_device_and_a_slot(store, make_service) -> No
     with pytest.raises(ScanMismatchError, match="wrong label"):
         service.verify(ids[0], expected=ids[1])
     data = LabelData.from_manifest(tpm_manifest())
+    service.print_device(ids[0])
     assert service.verify(compact_payload(data), expected="SN-2026-000123").form == "compact"
     store.jobs.save(
         JobRecord(
@@ -199,9 +204,21 @@ def test_batch_report_counts(store, make_service, clock) -> None:
             EventDraft("job.failed", "slot-1", {"batch": "WO-4711", "reason": reason})
         )
     store.audit.append(EventDraft("job.failed", "slot-1", {"batch": "OTHER", "reason": "x"}))
+    # the same failure on three boards is one bar: grouped by its code, not by its text
+    for serial in ("LB-1", "LB-2", "LB-3"):
+        payload = {
+            "batch": "WO-4711",
+            "reason": f"board {serial} is already provisioned",
+            "code": "provision.duplicate_identity",
+        }
+        store.audit.append(EventDraft("job.failed", serial, payload))
     report = service.batch_report("WO-4711")
-    assert report.passed == 3 and report.attempts == 6
-    assert report.failure_reasons == (("tpm timeout", 2), ("bad csr", 1))
+    assert report.passed == 3 and report.attempts == 9
+    assert report.failure_reasons == (
+        ("duplicate identity", 3),
+        ("tpm timeout", 2),
+        ("bad csr", 1),
+    )
     assert dict(report.by_attestation) == {"symmetricKey": 1, "tpm": 1, "x509": 1}
     assert (report.labels_printed, report.labels_reprinted) == (1, 1)
     assert {d.registration_id for d in report.devices} == set(ids)

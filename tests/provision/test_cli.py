@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from station.cli.main import cli
-from station.domain.errors import PermissionDeniedError
+from station.domain.errors import BatchFullError, BoardNotFoundError, PermissionDeniedError
 from station_lab.boards.faults import Faults
 from tests.support.paths import REPO_ROOT
 from tests.support.rig import BOTH_FIRMWARES, Rig
@@ -168,3 +168,40 @@ def test_lost_board_job_is_listed_and_voided_with_its_certificate(rig: Rig) -> N
     (cert,) = store.certificates.for_device(f"lab-{board.serial.lower()}")
     assert cert.status == "voided" and cert.void_reason == "board dropped"
     rig.verify()
+
+
+def test_batch_and_port_are_checked_once_before_any_board_is_touched(rig: Rig) -> None:
+    boards = rig.lab.start(2, "nokey")
+    discovery = rig.station().discovery()
+    for board in boards:
+        discovery.bind_plugged(f"S{board.index}", board.location)
+    misspelt = _invoke(rig, "--batch", "WO-SYMM", "--watch")
+    assert misspelt.exit_code == 1
+    assert isinstance(misspelt.exception, BatchFullError)
+    assert misspelt.exception.message == "there is no batch called 'WO-SYMM'"
+    assert "watching" not in misspelt.output and "[S" not in misspelt.output
+    missing = _invoke(rig, "--batch", "WO-SYM", "--port", "/dev/ttyNOPE9")
+    assert missing.exit_code == 1
+    assert isinstance(missing.exception, BoardNotFoundError)
+    assert missing.exception.message == "there is no port /dev/ttyNOPE9"
+    assert "station board list" in missing.exception.remedy
+    station = rig.station("boss")
+    station.batches().open(name="WO-SEALED", product="lab-sym", size=1)
+    station.batches().seal("WO-SEALED")
+    sealed = _invoke(rig, "--batch", "WO-SEALED", "--port", boards[0].port)
+    assert isinstance(sealed.exception, BatchFullError)
+    assert sealed.exception.message == "batch WO-SEALED is sealed, not open"
+    assert "open batch" in sealed.exception.remedy
+    assert station.provisioning().open_jobs() == []  # no board was touched
+
+
+def test_port_takes_a_bound_slot_name(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey")
+    rig.station().discovery().bind_plugged("slot-7", board.location)
+    result = _invoke(rig, "--batch", "WO-SYM", "--port", "slot-7")
+    assert result.exit_code == 0, result.output
+    assert any(
+        line.startswith("[slot-7]") and "PASS" in line for line in result.output.splitlines()
+    )
+    unbound = _invoke(rig, "--batch", "WO-SYM", "--port", "slot-9")
+    assert unbound.exit_code == 1 and "slot slot-9 is not bound" in unbound.exception.message

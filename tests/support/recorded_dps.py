@@ -112,6 +112,12 @@ class RecordedShapeDps:
         sent = self._groups.get(group_id.lower())
         return None if sent is None else self._answer(sent, "get")
 
+    def group_attestation_mechanism(self, group_id: str) -> dict[str, Any] | None:
+        """``POST /enrollmentGroups/{id}/attestationmechanism``: the keys, as DPS shows them."""
+        self._count("group.attestationmechanism")
+        sent = self._groups.get(group_id.lower())
+        return None if sent is None else self._attestation(sent["attestation"], "put")
+
     def group(self, group_id: str, view: str) -> dict[str, Any]:
         """A group as GET (``"get"``), query (``"query"``) or attestationmechanism show it."""
         sent = self._groups[group_id.lower()]

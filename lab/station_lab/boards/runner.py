@@ -142,11 +142,13 @@ class LabBoards:
         With the ``clone`` fault the last board gets a copy of the first board's TPM state.
 
         Raises:
-            LabBoardError: a board process failed to start (its log is named), or a C board was
-                asked for a fault it cannot inject.
+            LabBoardError: a board process failed to start (its log is named), a C board was
+                asked for a fault it cannot inject, or another running ``station lab boards``
+                already publishes its boards in the same registry.
         """
         faults = faults or Faults()
         self._check_faults(faults)
+        self._check_registry_free()
         kinds = KINDS if self.firmware != "qemu" else tuple(qemu_board.CAPABILITIES)
         if kind != "mixed" and kind not in kinds:
             raise LabBoardError(
@@ -221,7 +223,27 @@ class LabBoards:
                 board.process.send_signal(signal.SIGTERM)
         for board in self.boards.values():
             self._halt(board, signal.SIGTERM)
-        self.registry_path.unlink(missing_ok=True)
+        if self._registry_owner() in (None, os.getpid()):  # never another runner's list
+            self.registry_path.unlink(missing_ok=True)
+
+    def _registry_owner(self) -> int | None:
+        """The process that publishes the registry now, or ``None`` (no registry, unreadable)."""
+        try:
+            return int(json.loads(self.registry_path.read_text(encoding="utf-8"))["runner_pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _check_registry_free(self) -> None:
+        """Refuse to take over the board list of another running lab (a second 'lab boards')."""
+        owner = self._registry_owner()
+        if owner is not None and owner != os.getpid() and pid_alive(owner):
+            raise LabBoardError(
+                f"lab boards are already running (process {owner}), listed in "
+                f"{self.registry_path}; a second set would replace their list",
+                remedy="Stop them first (Ctrl-C where 'station lab boards' runs), or start all "
+                "the boards you need in one run (--count, --kind mixed).",
+                pid=owner,
+            )
 
     def power_on(
         self,

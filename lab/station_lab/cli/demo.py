@@ -98,7 +98,9 @@ def _summary(report: DemoReport) -> None:
     for name, path in report.artifacts.items():
         click.echo(f"    {name:<10} {path}")
     config = report.directory / "station.toml"
-    click.echo(f"  see it in the GUI: station --config {config} gui")
+    # the demo's CA and manifest keys are in its own SoftHSM2 token: the window needs its config
+    softhsm = report.directory / "softhsm" / "softhsm2.conf"
+    click.echo(f"  see it in the GUI: SOFTHSM2_CONF={softhsm} station --config {config} gui")
     logins = ", ".join(f"{name} / PIN {pin} ({role})" for name, (role, pin) in DEMO_LOGINS.items())
     click.echo(f"    log in as {logins}")
     click.echo(f"  or search it:      station --config {config} devices list")

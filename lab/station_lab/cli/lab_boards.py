@@ -97,6 +97,13 @@ def boards(
                 for b in started:
                     click.echo(f"{b.location:<8} {b.port:<14} {b.kind:<6} {b.serial}")
                 click.echo(f"registry: {lab.registry_path}; Ctrl-C stops the boards")
+            if any(b.kind == "tpm" for b in started) and not station.config.tpm.trust_lab_ca:
+                click.echo(
+                    "note: this station does not trust the lab's swtpm EK CA, so TPM boards get "
+                    "'EK certificate is untrusted'. On a lab station add to the config:\n"
+                    "  [tpm]\n  trust_lab_ca = true",
+                    err=True,
+                )
             while not stop.wait(0.5):
                 pass
     finally:

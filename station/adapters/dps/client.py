@@ -179,6 +179,15 @@ class AzureEnrollmentService:
         except ResourceNotFoundError:
             return None
 
+    def group_attestation_mechanism(self, group_id: str) -> dict[str, Any] | None:
+        """DPS's attestation for enrollment group ``group_id`` with its keys, or ``None`` (404)."""
+        try:
+            return dict(
+                self._call(self._client.enrollment_group.get_attestation_mechanism, group_id)
+            )
+        except ResourceNotFoundError:
+            return None
+
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
         """Create an enrollment group (DPS answers 409 when it exists: no If-Match is sent)."""
         group_id = str(group["enrollmentGroupId"])

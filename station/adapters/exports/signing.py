@@ -177,11 +177,19 @@ class X509ManifestTrust:
         for child, parent in itertools.pairwise(path):
             try:
                 child.verify_directly_issued_by(parent)
-            except InvalidSignature as exc:
-                raise ValidationError(
-                    f"{child.subject.rfc4514_string()} is not issued by "
-                    f"{parent.subject.rfc4514_string()}"
-                ) from exc
+            except (InvalidSignature, ValueError, TypeError) as exc:
+                # a name that does not match, another key type or a bad signature: not issued
+                issued = (
+                    f"{child.subject.rfc4514_string()} is issued by "
+                    f"{child.issuer.rfc4514_string()}, not by {parent.subject.rfc4514_string()}"
+                )
+                if parent is self._root:
+                    raise ValidationError(
+                        f"the manifest chain does not lead to the given root: {issued}",
+                        remedy="Check that --trust names the root of the station that signed "
+                        "this manifest (ask its admin for it).",
+                    ) from exc
+                raise ValidationError(issued) from exc
             _require_ca(parent)
         public = chain[0].public_key()
         if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":

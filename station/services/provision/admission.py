@@ -61,7 +61,11 @@ def recipe_for(store: UnitOfWork, ports: ProvisionPorts, batch: str) -> ProductR
         )
     if record.status != str(BatchStatus.OPEN):
         raise BatchFullError(
-            f"batch {batch} is {record.status}, not open", batch=batch, status=record.status
+            f"batch {batch} is {record.status}, not open",
+            remedy="A sealed batch takes no more boards: scan the work order of an open batch, "
+            "or ask QA to open a new one.",
+            batch=batch,
+            status=record.status,
         )
     return ports.products.product(record.product)
 
