@@ -395,7 +395,7 @@ class LineView(QWidget):
                     f"batch {name} is {progress.batch.status}, not open",
                     remedy="Scan the work order of an open batch, or ask QA to open one.",
                 )
-            recipe = s.products().product(progress.batch.product)
+            recipe = s.batches().recipe(progress.batch.product)
             return BatchChoice(
                 name,
                 recipe.name,
@@ -441,7 +441,7 @@ class LineView(QWidget):
         operator = self._session.name
 
         def job(s: Station) -> ScanResult:
-            if s.store().batches.get(text) is not None:
+            if s.batches().get(text) is not None:
                 return ScanResult("batch", text)
             try:
                 return ScanResult("operator", s.operators().authenticate_badge(text))
@@ -453,7 +453,7 @@ class LineView(QWidget):
                 return ScanResult("other", Unrecognised(text, not_a_label))
             if (
                 identity.form == "registration_id"
-                and s.store().devices.get(identity.registration_id) is None
+                and s.devices().get(identity.registration_id) is None
             ):
                 # a bare code that names no device: most likely a board serial, not a label
                 unknown = ScanMismatchError(

@@ -180,6 +180,31 @@ class BatchService:
         """Every batch, newest first."""
         return self._store.batches.all()
 
+    def get(self, name: str) -> BatchRecord | None:
+        """Batch ``name``, or ``None`` when there is none (a scanned work order, say)."""
+        return self._store.batches.get(name)
+
+    def product_names(self) -> list[str]:
+        """The products a batch can be opened for."""
+        return self._products.product_names()
+
+    def recipe(self, product: str) -> ProductRecipe:
+        """Product ``product``'s recipe (loaded and checked).
+
+        Raises:
+            NotFoundError: no such product; ValidationError: its recipe is invalid.
+        """
+        return self._products.product(product)
+
+    def check_dps(self) -> None:
+        """Ask DPS for an enrollment that does not exist: any answer proves the connection.
+
+        Raises:
+            ConfigError: no cloud connection is configured.
+            EnrollmentServiceError: DPS cannot be reached or refuses the credentials.
+        """
+        self._ports().enrollments().get("station-connection-test")
+
     def progress(self, name: str) -> BatchProgress:
         """Counts of provisioned and voided devices in batch ``name``.
 
