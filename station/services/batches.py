@@ -40,7 +40,7 @@ from station.domain.errors import (
 )
 from station.domain.manifest import Attestation
 from station.domain.manifest_signing import seal_digest, seal_line
-from station.domain.products import ProductRecipe
+from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.pushes import (
     PushState,
     PushSummary,
@@ -471,7 +471,7 @@ class BatchService:
             )
         group_enrolled = (
             self._store.devices.count(DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONED)))
-            if recipe.attestation == "symmetric-key"
+            if recipe.attestation is ProductAttestation.SYMMETRIC_KEY
             else 0
         )
         self._advance(
@@ -495,9 +495,9 @@ class BatchService:
         template = self._template(recipe)
         common = {"batch": name, "product": recipe.name, "station": self._station}
         group_id = re.sub(r"[^a-z0-9-]", "-", recipe.name.lower())
-        if recipe.attestation == "symmetric-key":
+        if recipe.attestation is ProductAttestation.SYMMETRIC_KEY:
             return [symmetric_key_group(f"{group_id}-sym", template, **common)]
-        if recipe.attestation == "x509" and self._cloud is not None:
+        if recipe.attestation is ProductAttestation.X509 and self._cloud is not None:
             pem = self._cloud.intermediate_pem()
             if pem:
                 return [
@@ -650,7 +650,10 @@ class BatchService:
 
     def _eligible(self, recipe: ProductRecipe, template: EnrollmentTemplate) -> bool:
         # symmetric-key devices get individual enrollments only if the template says "push"
-        return recipe.attestation != "symmetric-key" or template.symmetric_keys == "push"
+        return (
+            recipe.attestation is not ProductAttestation.SYMMETRIC_KEY
+            or template.symmetric_keys == "push"
+        )
 
     def _limiter(self, ports: CloudPorts) -> RateLimiter:
         return RateLimiter(
