@@ -116,11 +116,19 @@ def gui_lab(
                 config_file=str(config_file), data_dir=str(config.data_dir), admin="boss"
             )
             ca = admin.ca()
-            ca.init(token.uri("station-ca-key"), common_name="Line 1 CA", organization="ACME")
-            ca.lab_root()
-            ca.certify_manifest_key()  # batch manifests: the station CA's manifest-signing key
+            ca.init(
+                token.uri("station-ca-key"),
+                common_name="Line 1 CA",
+                organization="ACME",
+                operator="boss",
+            )
+            ca.lab_root(operator="boss")
+            # batch manifests: the station CA's manifest-signing key
+            ca.certify_manifest_key(operator="boss")
             group_key = base64.b64encode(secrets.token_bytes(32)).decode()
-            ca.import_group_key("pkcs11:token=station-ca;object=lab-group-key", group_key)
+            ca.import_group_key(
+                "pkcs11:token=station-ca;object=lab-group-key", group_key, operator="boss"
+            )
             for name, (role, pin, badge) in PEOPLE.items():
                 admin.operators().add(name, role, pin=pin, badge=badge)
             admin.batches().open(name=BATCH, product="lab-x509", size=batch_size)

@@ -44,6 +44,11 @@ PACKAGES+=(
   clang libclang-rt-14-dev dpkg-dev
 )
 
+# Issue #23, the fleet ledger: the tests start a throwaway PostgreSQL cluster with initdb and
+# pg_ctl (tests/support/ledger.py). PostgreSQL refuses to run as root, so the tests run it as the
+# unprivileged system user created at the end of this script.
+PACKAGES+=(postgresql)
+
 # A python without the venv module (Debian's split python3) needs python3-venv as well.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   PACKAGES+=(python3-venv python3-dev)
@@ -59,6 +64,15 @@ done
 # the machine has no deb-src entry, add one mirroring its binary entries, in a file of our own.
 need_sources=0
 compgen -G '/var/lib/apt/lists/*_Sources*' >/dev/null || need_sources=1
+
+# #23: the user the tests' PostgreSQL cluster runs as (idempotent; needs root, as CI is).
+ensure_ledger_user() {
+  if [[ $(id -u) -eq 0 ]] && ! id -u station-pg >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin station-pg
+    echo "system packages: created the system user station-pg (test ledger clusters)"
+  fi
+}
+trap ensure_ledger_user EXIT
 
 if [[ ${#missing[@]} -eq 0 && $need_sources -eq 0 ]]; then
   echo "system packages: all ${#PACKAGES[@]} present"

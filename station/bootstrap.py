@@ -28,6 +28,8 @@ from station.ports import (
     EkCertificateVerifier,
     EnrollmentService,
     ExportFiles,
+    FleetLedger,
+    FleetOutbox,
     GroupKeys,
     ManifestSigner,
     ManifestTrust,
@@ -40,6 +42,7 @@ from station.services.batches import BatchService, CloudPorts
 from station.services.ca import CaService
 from station.services.database import DatabaseService
 from station.services.devices import DeviceService
+from station.services.fleet import FleetGuard, FleetReplicator, FleetViews
 from station.services.operators import OperatorService
 from station.services.provision import ProvisionPorts, ProvisionService
 from station.services.tpm_identity import TpmIdentityService
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from station.adapters.board.conformance import ConformanceReport
     from station.adapters.board.discovery import BoardDiscovery
     from station.adapters.outputs import OwnedPaths
+    from station.domain.fleet import StationCa
     from station.services.labels import LabelService
 
 
@@ -400,6 +404,123 @@ class Station:
         outbox: PushOutbox = self._opened.cloud["outbox"]
         return outbox
 
+    # ------------------------------------------------------------------ fleet ledger (#23)
+    def fleet_configured(self) -> bool:
+        """Whether ``[fleet]`` names a ledger (otherwise the station works alone)."""
+        return self.config.fleet.enabled
+
+    def fleet_ledger(self) -> FleetLedger:
+        """The fleet ledger (PostgreSQL), connected on first use.
+
+        Raises:
+            FleetNotConfiguredError: the config has no ``[fleet]`` connection.
+        """
+        if "fleet_ledger" not in self._opened.cloud:
+            conninfo = self._fleet_conninfo()
+            try:
+                from station.adapters.fleet.ledger import PostgresLedger
+            except ImportError as exc:  # a build without the 'fleet' extra
+                from station.domain.fleet import FleetNotConfiguredError
+
+                raise FleetNotConfiguredError(
+                    f"this station was installed without the fleet ledger's driver ({exc.name})",
+                    remedy="Install the station with its 'fleet' extra (psycopg).",
+                ) from exc
+            fleet = self.config.fleet
+            self._opened.cloud["fleet_ledger"] = PostgresLedger(
+                conninfo,
+                timeout_s=fleet.timeout_s,
+                connect_timeout_s=fleet.connect_timeout_s,
+                application_name=f"station {self.config.station.id}"[:63],
+            )
+        ledger: FleetLedger = self._opened.cloud["fleet_ledger"]
+        return ledger
+
+    def _fleet_conninfo(self) -> str:
+        from station.domain.fleet import FleetNotConfiguredError
+        from station.inputs import read_bounded
+
+        fleet = self.config.fleet
+        if not fleet.enabled:
+            raise FleetNotConfiguredError(
+                "this station has no fleet ledger configured",
+                remedy="Add a [fleet] section with conninfo (or conninfo_file) to the config; "
+                "docs/admin-guide.md ('Fleet ledger') says how.",
+            )
+        if fleet.conninfo_file is None:
+            return fleet.conninfo
+        raw = read_bounded(
+            fleet.conninfo_file,
+            limit=4096,
+            what="the fleet ledger connection string",
+            error=FleetNotConfiguredError,
+        )
+        try:
+            return raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise FleetNotConfiguredError(
+                f"the fleet connection file {fleet.conninfo_file} is not UTF-8 text",
+                remedy="Write the libpq connection string in it as plain text.",
+                file=str(fleet.conninfo_file),
+            ) from exc
+
+    def fleet_outbox(self) -> FleetOutbox:
+        """The fleet replication outbox in the station database."""
+        if "fleet_outbox" not in self._opened.cloud:
+            from station.adapters.fleet.outbox import SqliteFleetOutbox
+
+            self.store()  # opens and migrates the database first
+            self._opened.cloud["fleet_outbox"] = SqliteFleetOutbox(
+                self.config.database_path, busy_timeout_ms=self.config.database.busy_timeout_ms
+            )
+        outbox: FleetOutbox = self._opened.cloud["fleet_outbox"]
+        return outbox
+
+    def fleet_replicator(self) -> FleetReplicator:
+        """Replication of this station's store to the ledger (run it on its own thread)."""
+        from station.adapters.keys.device_crypto import CryptographyDeviceCrypto
+
+        return FleetReplicator(
+            store=self.store(),
+            outbox=self.fleet_outbox(),
+            ledger=self.fleet_ledger(),
+            clock=self.clock,
+            station_id=self.config.station.id,
+            key_hash=CryptographyDeviceCrypto().public_key_sha256,
+            station_ca=self._station_ca,
+            batch_size=self.config.fleet.batch_size,
+        )
+
+    def _station_ca(self) -> StationCa | None:
+        from station.adapters.fleet.ca_facts import station_ca
+
+        return station_ca(self._intermediate_pem())
+
+    def fleet_guard(self) -> FleetGuard | None:
+        """The online uniqueness check for provisioning, or ``None`` without a ledger."""
+        if not self.fleet_configured():
+            return None
+        from station.domain.fleet import FleetPolicy, UniquenessMode
+
+        fleet = self.config.fleet
+        policy = FleetPolicy(
+            default_mode=UniquenessMode(fleet.uniqueness),
+            online_products=frozenset(fleet.online_products),
+            deferred_products=frozenset(fleet.deferred_products),
+            stop_when_unreachable=fleet.stop_when_unreachable,
+        )
+        return FleetGuard(self.fleet_ledger, policy)
+
+    def fleet_roles_sql(self) -> str:
+        """The SQL that creates the ledger's roles (docs/admin-guide.md, "Fleet ledger")."""
+        from station.adapters.fleet.schema import ROLES_SQL
+
+        return ROLES_SQL
+
+    def fleet(self) -> FleetViews:
+        """Fleet-wide queries and ledger administration."""
+        return FleetViews(self.fleet_ledger(), self.store, station_id=self.config.station.id)
+
     def group_keys(self) -> GroupKeys:
         """Symmetric device-key derivation in the HSM (for templates that push keys)."""
         if "group_keys" not in self._opened.cloud:
@@ -433,6 +554,12 @@ class Station:
         signer: ManifestSigner = self._opened.cloud["signer"]
         return signer
 
+    def fleet_export(
+        self, batch: str, *, out: Path | None = None, force: bool = False
+    ) -> tuple[str, int]:
+        """Write the fleet's JSON export of work order ``batch`` into the export folder."""
+        return self.fleet().export_batch(batch, self.export_files(out, force=force))
+
     def export_files(self, out: Path | None = None, force: bool = False) -> ExportFiles:
         """Where export files go (``out``, else ``[dps] export_dir``, else <data>/exports)."""
         from station.adapters.exports.files import DirectoryExports
@@ -463,6 +590,7 @@ class Station:
                 (config.ca.root_file or ca_dir / "root.pem", "the CA root certificate"),
                 (config.dps.manifest_chain_file, "the manifest certificate chain"),
                 (config.dps.connection_string_file, "the DPS connection string"),
+                (config.fleet.conninfo_file, "the fleet ledger connection string"),
                 *_key_files(config.ca.key_uri, "the CA key"),
                 *_key_files(config.dps.manifest_key_uri, "the manifest key"),
             ],
@@ -532,6 +660,7 @@ class Station:
                 tpm_reader=self.tpm_reader,
                 tpm_identity=self.tpm_identity,
                 labels=self.labels,
+                fleet=self.fleet_guard(),
             ),
             clock=self.clock,
             station_id=self.config.station.id,

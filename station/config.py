@@ -10,6 +10,7 @@ file) and those locations may also come from the environment:
 ``STATION_DATA_DIR``            overrides ``[station] data_dir``
 ``STATION_PKCS11_PIN_FILE``     overrides ``[ca] pin_file`` (a 0600 file holding the PIN)
 ``STATION_DPS_CONNECTION_FILE`` overrides ``[dps] connection_string_file``
+``STATION_FLEET_CONNINFO_FILE`` overrides ``[fleet] conninfo_file``
 ==============================  =========================================================
 
 Every section is a frozen dataclass; the loader checks each key's type from the dataclass and
@@ -165,6 +166,32 @@ class GuiSection:
 
 
 @dataclass(frozen=True)
+class FleetSection:
+    """``[fleet]``: the fleet ledger on PostgreSQL (#23).
+
+    Without a connection the station works alone, exactly as it does without this section.
+    """
+
+    # libpq connection string without a password ("host=... dbname=... user=... sslmode=...");
+    # the password comes from a 0600 conninfo_file, PGPASSFILE or a client certificate
+    conninfo: str = ""
+    conninfo_file: Path | None = None  # a 0600 file holding the whole connection string
+    uniqueness: str = "deferred"  # default mode: "online" or "deferred"
+    online_products: tuple[str, ...] = ()  # products checked with the ledger before locking
+    deferred_products: tuple[str, ...] = ()  # products checked on replication
+    stop_when_unreachable: bool = False  # online products: stop the line if the ledger is down
+    timeout_s: float = 10.0  # one ledger call (an online check holds the board this long at most)
+    connect_timeout_s: int = 5
+    batch_size: int = 500  # events per replication transaction
+    sync_interval_s: float = 5.0  # pause between replication passes (station fleet sync --follow)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this station replicates to a ledger."""
+        return bool(self.conninfo or self.conninfo_file)
+
+
+@dataclass(frozen=True)
 class StationConfig:
     """The whole configuration. Build it with :func:`load_config`."""
 
@@ -177,6 +204,7 @@ class StationConfig:
     labels: LabelsSection = field(default_factory=LabelsSection)
     tpm: TpmSection = field(default_factory=TpmSection)
     gui: GuiSection = field(default_factory=GuiSection)
+    fleet: FleetSection = field(default_factory=FleetSection)
     source: Path | None = None  # the file this was loaded from, if any
 
     @property
@@ -227,6 +255,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "STATION_DATA_DIR": ("station", "data_dir"),
     "STATION_PKCS11_PIN_FILE": ("ca", "pin_file"),
     "STATION_DPS_CONNECTION_FILE": ("dps", "connection_string_file"),
+    "STATION_FLEET_CONNINFO_FILE": ("fleet", "conninfo_file"),
 }
 
 
@@ -291,6 +320,10 @@ _RANGES: tuple[tuple[str, str, float, float], ...] = (
     ("gui", "lock_after_s", 0, 86_400),
     ("gui", "slot_count", 1, 16),
     ("lab", "dps_port", 0, 65_535),
+    ("fleet", "timeout_s", 0.1, 3600),
+    ("fleet", "connect_timeout_s", 1, 600),
+    ("fleet", "batch_size", 1, 100_000),
+    ("fleet", "sync_interval_s", 0.01, 86_400),
 )
 
 
@@ -309,6 +342,13 @@ def _check_ranges(config: StationConfig, file: str) -> None:
                 file=file,
                 key=f"{section}.{key}",
             )
+    if config.fleet.uniqueness not in ("online", "deferred"):
+        raise ConfigError(
+            f"config file {file}: [fleet] uniqueness = {config.fleet.uniqueness!r} is unknown",
+            remedy='Set [fleet] uniqueness to "online" or "deferred".',
+            file=file,
+            key="fleet.uniqueness",
+        )
 
 
 def render_default_config(config: StationConfig) -> str:

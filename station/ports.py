@@ -10,10 +10,10 @@ thread (the slot worker, a CLI command, a one-shot job) and closed by whoever cr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from station.domain.audit import AuditEvent, EventDraft
 from station.domain.boards import DiscoveredBoard, SlotEvent
@@ -23,17 +23,32 @@ from station.domain.certificates import (
     CsrFacts,
     IssuancePlan,
     KeyDescription,
+    OwnRootFacts,
     SignedCertificate,
 )
 from station.domain.enrollments import EnrollmentTemplate
+from station.domain.fleet import (
+    Ack,
+    BatchIssuance,
+    ClaimVerdict,
+    FleetAlarm,
+    FleetDevice,
+    FleetIdentity,
+    FleetQuery,
+    IngestBatch,
+    LedgerProblem,
+    OutboxStatus,
+    StationSummary,
+)
 from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import BatchReport, PrintReceipt
 from station.domain.manifest_signing import TrustedSigner
-from station.domain.products import ProductRecipe
+from station.domain.products import CredentialPolicyRef, ProductRecipe
 from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
     BatchRecord,
     CertificateRecord,
+    CrossChecked,
     DeviceQuery,
     DeviceRecord,
     JobRecord,
@@ -41,6 +56,7 @@ from station.domain.records import (
     OperatorRecord,
     SchemaStatus,
     SealRecord,
+    StoredManifest,
 )
 from station.domain.tpm import (
     EkCertificateCheck,
@@ -51,6 +67,9 @@ from station.domain.tpm import (
     WantedIssuer,
 )
 from station.protocol.ops import BoardInfo, ObjectState
+
+#: what a task run elsewhere returns (:meth:`UnitOfWork.in_background`)
+T = TypeVar("T")
 
 
 class BoardLink(Protocol):
@@ -69,12 +88,12 @@ class BoardLink(Protocol):
         """Raw TPM 2.0 command in, raw response out."""
         ...
 
-    def keygen(self, *, replace: bool = False) -> bytes:
-        """Generate the device key inside the board; return its public key (DER SPKI)."""
+    def keygen(self, *, replace: bool = False, key: str = "device", curve: str = "p256") -> bytes:
+        """Generate a key (slot ``key``, ``curve``) inside the board; return its DER SPKI."""
         ...
 
-    def csr(self, common_name: str) -> bytes:
-        """A CSR (DER) signed inside the board by its device key."""
+    def csr(self, common_name: str, *, key: str = "device") -> bytes:
+        """A CSR (DER) signed inside the board by the key in slot ``key``."""
         ...
 
     def sign(self, nonce: bytes) -> bytes:
@@ -149,6 +168,10 @@ class ProductCatalog(Protocol):
         """Load and validate one enrollment template; raises NotFoundError or ValidationError."""
         ...
 
+    def credential_policy(self, name: str) -> CredentialPolicyRef:
+        """A DPS credential policy the admin listed; raises NotFoundError for another name."""
+        ...
+
 
 class AuditLog(Protocol):
     """The hash-chained audit log (append-only)."""
@@ -203,6 +226,22 @@ class DeviceRepository(Protocol):
 
     def iter_batch(self, batch: str, status: str) -> Iterator[DeviceRecord]:
         """Iterate the devices of one batch in one status, in recording (id) order."""
+        ...
+
+    def iter_cross_checked(self) -> Iterator[CrossChecked]:
+        """Every device row in id order, each with whether the store found it consistent.
+
+        A row the store doubts (or did not look at) is checked in full by ``station db
+        verify``, through :meth:`by_id`.
+        """
+        ...
+
+    def by_id(self, row_id: int) -> DeviceRecord | None:
+        """The device row with this row id, exactly as stored."""
+        ...
+
+    def iter_manifests(self, batch: str, status: str) -> Iterator[StoredManifest]:
+        """Like :meth:`iter_batch`, only the stored manifests (what an export reads)."""
         ...
 
     def key_owner(self, spki_sha256: str) -> str | None:
@@ -305,6 +344,18 @@ class OperatorRepository(Protocol):
         """Insert or update an operator (by name); returns it with its id."""
         ...
 
+    def pin_failures(self, name: str) -> int:
+        """Wrong PINs in a row for operator ``name`` (0 when none)."""
+        ...
+
+    def save_pin_failures(self, name: str, failures: int) -> None:
+        """Set the count of wrong PINs in a row (0 clears it)."""
+        ...
+
+    def iter_pin_failures(self) -> list[tuple[str, int]]:
+        """Every (operator, wrong PINs in a row) with a count, by operator."""
+        ...
+
 
 class LabelRepository(Protocol):
     """The print log."""
@@ -364,8 +415,15 @@ class StoreMaintenance(Protocol):
         """
         ...
 
-    def damaged_rows(self) -> list[tuple[str, str, str]]:
-        """``(table, row, reason)`` for every row with a column the store cannot even read."""
+    def damaged_rows(
+        self, tables: Collection[str] | None = None, *, exclude: Collection[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        """``(table, row, reason)`` for every row with a column the store cannot even read.
+
+        Args:
+            tables: scan only these tables (default: every table), in the store's order.
+            exclude: leave these tables out.
+        """
         ...
 
 
@@ -425,6 +483,16 @@ class UnitOfWork(Protocol):
     @property
     def maintenance(self) -> StoreMaintenance:
         """Schema, backups and the row scan."""
+        ...
+
+    def in_background(self, task: Callable[[UnitOfWork], T]) -> Callable[[], T]:
+        """Run the read-only ``task`` on a second unit of work of the same database.
+
+        The store may run it in another process (then ``task`` and its result must pickle: a
+        module-level function, with its arguments bound by ``functools.partial``) or, when that
+        would not pay, when the returned function is called. Calling the returned function
+        waits for the result (or raises what ``task`` raised).
+        """
         ...
 
     def __enter__(self) -> UnitOfWork:
@@ -556,8 +624,30 @@ class CaAdministration(Protocol):
         """The installed intermediate, if any."""
         ...
 
+    def installed_chain(self) -> tuple[CertificateFacts, ...]:
+        """The installed chain from the intermediate up to the root (empty when none)."""
+        ...
+
     def import_group_key(self, uri: str, key: bytes) -> KeyDescription:
         """Store a symmetric enrollment-group key as a non-extractable secret in the token/TPM."""
+        ...
+
+    def inspect_own_root(self, root_pem: bytes, key_uri: str) -> OwnRootFacts:
+        """The root certificate's facts, and whether it is the key at ``key_uri``'s."""
+        ...
+
+    def inspect_issuing_csr(self, csr_pem: bytes) -> CsrFacts:
+        """A cloud-generated issuing-CA CSR (PEM or DER); raises CsrRejectedError if not one."""
+        ...
+
+    def sign_issuing_ca(
+        self, csr_pem: bytes, plan: IssuancePlan, *, root_pem: bytes, key_uri: str
+    ) -> SignedCertificate:
+        """Sign the issuing-CA CSR with the root key in the HSM (CA, path length 0)."""
+        ...
+
+    def root_pem(self) -> bytes:
+        """The installed root certificate (``[ca] root_file``), or empty bytes."""
         ...
 
     def lab_root_sign(self, csr_pem: str, *, now: datetime) -> tuple[bytes, bytes]:
@@ -691,11 +781,32 @@ class ManifestTrust(Protocol):
         ...
 
 
+class ExportSink(Protocol):
+    """One export file while it is written."""
+
+    def write(self, text: str) -> None:
+        """Append ``text``."""
+        ...
+
+    def prepend(self, text: str) -> None:
+        """Put ``text`` before everything written so far (a header known only at the end)."""
+        ...
+
+
 class ExportFiles(Protocol):
     """Where exports go: whole files, written atomically (a reader never sees half a file)."""
 
     def write(self, name: str, chunks: Iterable[str]) -> Path:
         """Write ``chunks`` (text) to the file ``name``; return its path."""
+        ...
+
+    def write_together(
+        self, names: Sequence[str], produce: Callable[[Mapping[str, ExportSink]], None]
+    ) -> dict[str, Path]:
+        """Write several files in one pass: ``produce`` gets a sink per name.
+
+        The files are kept only if ``produce`` returns; if it raises, none of them is.
+        """
         ...
 
 
@@ -819,4 +930,122 @@ class DeviceCrypto(Protocol):
 
     def verify_possession(self, certificate_pem: str, nonce: bytes, signature: bytes) -> bool:
         """Whether ``signature`` over ``nonce`` verifies with the certificate's public key."""
+        ...
+
+    def csr_facts(self, der: bytes) -> CsrFacts:
+        """What a board's CSR (DER) says; raises CsrRejectedError when it is not a CSR."""
+        ...
+
+
+class FleetOutbox(Protocol):
+    """The station's side of fleet replication: its audit events queued in order, in SQLite.
+
+    Rows are the station's own audit events (by ``seq``), so the queue survives any crash: a row
+    is ``sent`` only after the ledger acknowledged it, and re-sending one the ledger already
+    holds is harmless (the ledger is idempotent by station and event hash).
+    """
+
+    def enqueue_new(self) -> int:
+        """Queue every audit event not queued yet, in order; returns how many were added."""
+        ...
+
+    def pending(self, limit: int) -> list[AuditEvent]:
+        """The oldest ``limit`` unsent events, checked against the hash queued with them.
+
+        Raises:
+            IntegrityError: an event changed after it was queued (the local chain was edited).
+        """
+        ...
+
+    def mark_sent_through(self, seq: int) -> int:
+        """Mark every queued event up to ``seq`` sent (durably); returns how many changed."""
+        ...
+
+    def note_failure(self, error: str) -> None:
+        """Count a failed attempt on the oldest pending event and keep the error text."""
+        ...
+
+    def status(self) -> OutboxStatus:
+        """Head, last sent event, pending count, attempts and the last error."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
+        ...
+
+
+class FleetLedger(Protocol):
+    """The fleet ledger on PostgreSQL: every station's chain, devices, certificates, batches.
+
+    Lifecycle: opened by bootstrap for one thread, closed by it. A call that cannot reach the
+    server in time raises :class:`~station.domain.fleet.FleetUnavailableError`; nothing the
+    ledger accepted is lost when a connection breaks mid-call (each call is one transaction).
+    """
+
+    def install_schema(self) -> None:
+        """Create the ledger's tables if they are missing (idempotent)."""
+        ...
+
+    def acked(self, station: str) -> Ack:
+        """The last event of ``station`` the ledger holds (seq 0 when none)."""
+        ...
+
+    def ingest(self, batch: IngestBatch) -> Ack:
+        """Store ``batch`` in one transaction after the station's acknowledged head.
+
+        Events the ledger already holds are skipped (after checking their hashes); new ones
+        must continue the chain. Devices are checked for duplicates across the fleet and over
+        quota; conflicts become alarms.
+
+        Raises:
+            FleetChainError: the events do not continue (or contradict) the held chain.
+        """
+        ...
+
+    def claim(self, identity: FleetIdentity) -> ClaimVerdict:
+        """Reserve the identity's keys for its station and device (online uniqueness)."""
+        ...
+
+    def devices(self, query: FleetQuery) -> list[FleetDevice]:
+        """Devices of the whole fleet matching ``query``, by station and registration ID."""
+        ...
+
+    def device_events(self, station: str, registration_id: str) -> list[AuditEvent]:
+        """The replicated events of one station about one device, oldest first."""
+        ...
+
+    def stations(self) -> list[StationSummary]:
+        """Every station the ledger knows, by name."""
+        ...
+
+    def alarms(self, *, limit: int = 100) -> list[FleetAlarm]:
+        """Conflicts found so far, newest first."""
+        ...
+
+    def set_quota(self, batch: str, limit: int) -> None:
+        """Set (0: remove) the fleet-wide device quota of a batch."""
+        ...
+
+    def quota(self, batch: str) -> int:
+        """The fleet-wide quota of a batch (0: none)."""
+        ...
+
+    def issuance(self, batch: str = "") -> list[BatchIssuance]:
+        """Certificates issued per station and batch (one batch, or all)."""
+        ...
+
+    def batch_stations(self, batch: str) -> dict[str, int]:
+        """How many devices each station replicated for a work order."""
+        ...
+
+    def batch_devices(self, batch: str) -> Iterator[FleetDevice]:
+        """Every device of a work order across stations, by station then registration ID."""
+        ...
+
+    def verify(self) -> list[LedgerProblem]:
+        """Walk every station's chain and every device row against the event that recorded it."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
         ...

@@ -21,6 +21,7 @@ pytest_plugins = (
     "tests.support.boards",
     "tests.support.dps",
     "tests.support.keystores",
+    "tests.support.ledger",
     "tests.support.rig",
     "tests.support.tpm",
 )

@@ -64,6 +64,9 @@ enum agent_record {
 #define AGENT_P256_SCALAR_SIZE 32u /* private scalar d (psa_import_key of a raw ECC key) */
 #define AGENT_P256_SIGNATURE_SIZE 64u /* r || s, as psa_sign_hash returns it */
 #define AGENT_SHA256_SIZE 32u
+#define AGENT_P384_PUBLIC_SIZE 97u    /* uncompressed P-384 point 04 || X || Y */
+#define AGENT_P384_SIGNATURE_SIZE 96u /* r || s of a P-384 signature */
+#define AGENT_SHA384_SIZE 48u
 #define AGENT_TPM_MAX 4096u /* largest TPM command or response the protocol carries */
 
 typedef struct agent_hal {
@@ -115,6 +118,19 @@ typedef struct agent_hal {
     int (*key_destroy)(void *ctx);
     /* psa_hash_compute(PSA_ALG_SHA_256). */
     int (*sha256)(void *ctx, const uint8_t *data, size_t len, uint8_t out[AGENT_SHA256_SIZE]);
+
+    /* ---- operational key (ECDSA P-384), optional --------------------------------------- */
+    /* Key slot "operational": the key DPS certificate management certifies (it makes the CSR
+     * the device sends at every registration). Same PSA semantics as the device key, with
+     * PSA_ALG_ECDSA(PSA_ALG_SHA_384). A port whose secure element cannot make P-384 keys
+     * leaves all five NULL: the core then answers `keygen` with curve "p384" `unsupported`. */
+    int (*op_key_generate)(void *ctx);
+    int (*op_key_public)(void *ctx, uint8_t out[AGENT_P384_PUBLIC_SIZE]);
+    int (*op_key_sign_hash)(void *ctx, const uint8_t hash[AGENT_SHA384_SIZE],
+                            uint8_t sig[AGENT_P384_SIGNATURE_SIZE]);
+    int (*op_key_destroy)(void *ctx);
+    /* psa_hash_compute(PSA_ALG_SHA_384). */
+    int (*sha384)(void *ctx, const uint8_t *data, size_t len, uint8_t out[AGENT_SHA384_SIZE]);
 
     /* ---- TPM transport (AGENT_CAP_TPM) -------------------------------------------------- */
     /* Send one complete TPM 2.0 command unchanged, return the complete response unchanged.

@@ -9,14 +9,40 @@ static const uint8_t SPKI_PREFIX[26] = {
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01, /* ecPublicKey */
     0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07, /* prime256v1 */
     0x03, 0x42, 0x00};
+static const uint8_t SPKI_P384_PREFIX[23] = {
+    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01, /* ecPublicKey */
+    0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22, /* secp384r1 */
+    0x03, 0x62, 0x00};
 static const uint8_t OID_EC_PUBLIC_KEY[7] = {0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01};
 static const uint8_t OID_PRIME256V1[8] = {0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07};
 static const uint8_t OID_COMMON_NAME[3] = {0x55, 0x04, 0x03};
 static const uint8_t ALG_ECDSA_SHA256[12] = {0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86,
                                              0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02};
+static const uint8_t ALG_ECDSA_SHA384[12] = {0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86,
+                                             0x48, 0xCE, 0x3D, 0x04, 0x03, 0x03};
 
-void der_spki(const uint8_t pub[AGENT_P256_PUBLIC_SIZE], uint8_t out[AGENT_SPKI_SIZE])
+size_t der_point_size(enum der_curve curve)
 {
+    return curve == DER_P384 ? AGENT_P384_PUBLIC_SIZE : AGENT_P256_PUBLIC_SIZE;
+}
+
+size_t der_spki_size(enum der_curve curve)
+{
+    return curve == DER_P384 ? AGENT_SPKI_P384_SIZE : AGENT_SPKI_SIZE;
+}
+
+size_t der_rs_size(enum der_curve curve)
+{
+    return curve == DER_P384 ? AGENT_P384_SIGNATURE_SIZE : AGENT_P256_SIGNATURE_SIZE;
+}
+
+void der_spki(enum der_curve curve, const uint8_t *pub, uint8_t *out)
+{
+    if (curve == DER_P384) {
+        memcpy(out, SPKI_P384_PREFIX, sizeof SPKI_P384_PREFIX);
+        memcpy(out + sizeof SPKI_P384_PREFIX, pub, AGENT_P384_PUBLIC_SIZE);
+        return;
+    }
     memcpy(out, SPKI_PREFIX, sizeof SPKI_PREFIX);
     memcpy(out + sizeof SPKI_PREFIX, pub, AGENT_P256_PUBLIC_SIZE);
 }
@@ -67,18 +93,19 @@ static size_t put_integer(uint8_t *out, const uint8_t *value, size_t len)
     return n + len - skip;
 }
 
-size_t der_signature(const uint8_t rs[AGENT_P256_SIGNATURE_SIZE], uint8_t out[AGENT_SIG_DER_MAX])
+size_t der_signature(enum der_curve curve, const uint8_t *rs, uint8_t out[AGENT_SIG_DER_MAX])
 {
     uint8_t body[AGENT_SIG_DER_MAX];
-    size_t n = put_integer(body, rs, 32);
+    size_t half = der_rs_size(curve) / 2u;
+    size_t n = put_integer(body, rs, half);
     size_t h;
-    n += put_integer(body + n, rs + 32, 32);
+    n += put_integer(body + n, rs + half, half);
     h = put_header(out, 0x30, n);
     memcpy(out + h, body, n);
     return h + n;
 }
 
-size_t der_csr_info(const uint8_t *cn, size_t cn_len, const uint8_t pub[AGENT_P256_PUBLIC_SIZE],
+size_t der_csr_info(enum der_curve curve, const uint8_t *cn, size_t cn_len, const uint8_t *pub,
                     uint8_t *out, size_t cap)
 {
     /* CertificationRequestInfo ::= SEQUENCE { version INTEGER 0, subject Name,
@@ -86,7 +113,8 @@ size_t der_csr_info(const uint8_t *cn, size_t cn_len, const uint8_t pub[AGENT_P2
     size_t atv = tlv_size(sizeof OID_COMMON_NAME) + tlv_size(cn_len);
     size_t rdn = tlv_size(atv);
     size_t name = tlv_size(rdn);
-    size_t body = 3u + tlv_size(name) + AGENT_SPKI_SIZE + 2u;
+    size_t spki = der_spki_size(curve);
+    size_t body = 3u + tlv_size(name) + spki + 2u;
     size_t total = tlv_size(body);
     size_t n;
     if (total > cap) {
@@ -105,16 +133,17 @@ size_t der_csr_info(const uint8_t *cn, size_t cn_len, const uint8_t pub[AGENT_P2
     n += put_header(out + n, 0x0C, cn_len); /* UTF8String */
     memcpy(out + n, cn, cn_len);
     n += cn_len;
-    der_spki(pub, out + n);
-    n += AGENT_SPKI_SIZE;
+    der_spki(curve, pub, out + n);
+    n += spki;
     out[n++] = 0xA0; /* attributes: none */
     out[n++] = 0x00;
     return n;
 }
 
-size_t der_csr_finish(uint8_t *out, size_t cap, size_t info_len, const uint8_t *sig,
-                      size_t sig_len)
+size_t der_csr_finish(enum der_curve curve, uint8_t *out, size_t cap, size_t info_len,
+                      const uint8_t *sig, size_t sig_len)
 {
+    const uint8_t *alg = curve == DER_P384 ? ALG_ECDSA_SHA384 : ALG_ECDSA_SHA256;
     size_t body = info_len + sizeof ALG_ECDSA_SHA256 + tlv_size(sig_len + 1u);
     size_t head = 1u + len_size(body);
     size_t n;
@@ -124,7 +153,7 @@ size_t der_csr_finish(uint8_t *out, size_t cap, size_t info_len, const uint8_t *
     memmove(out + head, out, info_len);
     put_header(out, 0x30, body);
     n = head + info_len;
-    memcpy(out + n, ALG_ECDSA_SHA256, sizeof ALG_ECDSA_SHA256);
+    memcpy(out + n, alg, sizeof ALG_ECDSA_SHA256); /* both identifiers are 12 bytes */
     n += sizeof ALG_ECDSA_SHA256;
     n += put_header(out + n, 0x03, sig_len + 1u);
     out[n++] = 0x00; /* no unused bits */

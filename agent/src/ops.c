@@ -59,7 +59,7 @@ typedef struct arg_spec {
     size_t limit; /* bytes or characters; 0 = none */
 } arg_spec_t;
 
-#define MAX_ARGS 2
+#define MAX_ARGS 3
 
 typedef struct op_args {
     const cbor_item_t *value[MAX_ARGS]; /* NULL when absent */
@@ -94,7 +94,9 @@ static int op_reset(op_ctx_t *ctx);
 static const op_spec_t OPS[] = {
     {"hello", op_hello, {{"proto", ARG_INT, 0, 0}, {NULL, ARG_INT, 0, 0}}},
     {"tpm", op_tpm, {{"cmd", ARG_BYTES, 1, AGENT_TPM_MAX}, {NULL, ARG_INT, 0, 0}}},
-    {"keygen", op_keygen, {{"key", ARG_TEXT, 0, 32}, {"replace", ARG_BOOL, 0, 0}}},
+    {"keygen",
+     op_keygen,
+     {{"key", ARG_TEXT, 0, 32}, {"replace", ARG_BOOL, 0, 0}, {"curve", ARG_TEXT, 0, 8}}},
     {"csr", op_csr, {{"key", ARG_TEXT, 0, 32}, {"cn", ARG_TEXT, 1, 64}}},
     {"sign", op_sign, {{"key", ARG_TEXT, 0, 32}, {"nonce", ARG_BYTES, 1, 64}}},
     {"write", op_write, {{"name", ARG_TEXT, 1, 32}, {"data", ARG_BYTES, 1, 6144}}},
@@ -168,25 +170,69 @@ static int unlocked(op_ctx_t *ctx)
     return AGENT_ST_OK;
 }
 
-static int key_slot(op_ctx_t *ctx)
+/* The two key slots: "device" (P-256, the X.509 onboarding key) and "operational" (P-384,
+ * the key DPS certificate management certifies; secure-element boards only). */
+enum key_slot { SLOT_DEVICE = 0, SLOT_OPERATIONAL = 1 };
+
+static int has_operational(const agent_hal_t *hal)
 {
-    const cbor_item_t *key = ctx->args.value[0];
-    if (key != NULL && !cbor_text_is(key, "device")) {
-        msg_quoted(ctx->msg, "no key slot ", key, "");
-        return AGENT_ST_NOT_FOUND;
-    }
-    return AGENT_ST_OK;
+    return hal->op_key_generate != NULL && hal->op_key_public != NULL &&
+           hal->op_key_sign_hash != NULL && hal->op_key_destroy != NULL && hal->sha384 != NULL;
 }
 
-static int device_public(op_ctx_t *ctx, uint8_t pub[AGENT_P256_PUBLIC_SIZE])
+static enum der_curve slot_curve(enum key_slot slot)
 {
-    int st = ctx->agent->hal->key_public(ctx->agent->hal->ctx, pub);
+    return slot == SLOT_OPERATIONAL ? DER_P384 : DER_P256;
+}
+
+static int key_slot(op_ctx_t *ctx, enum key_slot *slot)
+{
+    const cbor_item_t *key = ctx->args.value[0];
+    *slot = SLOT_DEVICE;
+    if (key == NULL || cbor_text_is(key, "device")) {
+        return AGENT_ST_OK;
+    }
+    if (cbor_text_is(key, "operational") && (ctx->agent->hal->caps & AGENT_CAP_SE) != 0) {
+        *slot = SLOT_OPERATIONAL;
+        return AGENT_ST_OK;
+    }
+    msg_quoted(ctx->msg, "no key slot ", key, "");
+    return AGENT_ST_NOT_FOUND;
+}
+
+/* The public point of the slot's key (65 or 97 bytes). */
+static int slot_public(op_ctx_t *ctx, enum key_slot slot, uint8_t pub[AGENT_P384_PUBLIC_SIZE])
+{
+    const agent_hal_t *hal = ctx->agent->hal;
+    int st;
+    if (slot == SLOT_OPERATIONAL) {
+        st = has_operational(hal) ? hal->op_key_public(hal->ctx, pub) : AGENT_ST_NOT_FOUND;
+    } else {
+        st = hal->key_public(hal->ctx, pub);
+    }
     if (st == AGENT_ST_NOT_FOUND) {
-        msg_set(ctx->msg, "no device key yet");
+        msg_set(ctx->msg, slot == SLOT_OPERATIONAL ? "no operational key yet" : "no device key yet");
     } else if (st != AGENT_ST_OK) {
         msg_set(ctx->msg, "device key unreadable");
     }
     return st;
+}
+
+/* keygen's curve: absent or the slot's own (p256 for device, p384 for operational, which the
+ * board must be able to make); any other is unsupported. */
+static int slot_curve_ok(op_ctx_t *ctx, enum key_slot slot)
+{
+    const cbor_item_t *curve = ctx->args.value[2];
+    const char *wanted = slot == SLOT_OPERATIONAL ? "p384" : "p256";
+    if (curve != NULL && !cbor_text_is(curve, wanted)) {
+        msg_quoted(ctx->msg, "this secure element cannot make ", curve, " keys in that slot");
+        return AGENT_ST_UNSUPPORTED;
+    }
+    if (slot == SLOT_OPERATIONAL && !has_operational(ctx->agent->hal)) {
+        msg_set(ctx->msg, "this secure element cannot make 'p384' keys");
+        return AGENT_ST_UNSUPPORTED;
+    }
+    return AGENT_ST_OK;
 }
 
 static int hal_failed(op_ctx_t *ctx, int st, const char *what)
@@ -303,53 +349,66 @@ static int op_tpm(op_ctx_t *ctx)
 static int op_keygen(op_ctx_t *ctx)
 {
     const agent_hal_t *hal = ctx->agent->hal;
-    uint8_t pub[AGENT_P256_PUBLIC_SIZE];
+    uint8_t pub[AGENT_P384_PUBLIC_SIZE];
     uint8_t *spki;
+    enum key_slot slot = SLOT_DEVICE;
     int st = require(ctx, AGENT_CAP_SE, "se");
     if (st == AGENT_ST_OK) {
-        st = key_slot(ctx);
+        st = key_slot(ctx, &slot);
     }
     if (st == AGENT_ST_OK) {
         st = unlocked(ctx);
     }
+    if (st == AGENT_ST_OK) {
+        st = slot_curve_ok(ctx, slot);
+    }
     if (st != AGENT_ST_OK) {
         return st;
     }
-    if (hal->key_public(hal->ctx, pub) == AGENT_ST_OK && !is_true(ctx->args.value[1])) {
-        msg_set(ctx->msg, "device key exists; pass replace to make a new one");
+    if (slot_public(ctx, slot, pub) == AGENT_ST_OK && !is_true(ctx->args.value[1])) {
+        msg_set(ctx->msg, "the key exists; pass replace to make a new one");
         return AGENT_ST_EXISTS;
     }
-    st = hal->key_generate(hal->ctx);
+    st = slot == SLOT_OPERATIONAL ? hal->op_key_generate(hal->ctx) : hal->key_generate(hal->ctx);
     if (st != AGENT_ST_OK) {
         return hal_failed(ctx, st, "key generation failed");
     }
-    st = device_public(ctx, pub);
+    st = slot_public(ctx, slot, pub);
     if (st != AGENT_ST_OK) {
         return st;
     }
     cbor_put_head(ctx->w, CBOR_MAP, 1);
     cbor_put_cstr(ctx->w, "pub");
-    spki = cbor_put_bytes_slot(ctx->w, AGENT_SPKI_SIZE);
+    spki = cbor_put_bytes_slot(ctx->w, der_spki_size(slot_curve(slot)));
     if (spki != NULL) {
-        der_spki(pub, spki);
+        der_spki(slot_curve(slot), pub, spki);
     }
     return AGENT_ST_OK;
 }
 
-static int sign_digest_der(op_ctx_t *ctx, const uint8_t *data, size_t len, uint8_t *sig_der,
-                           size_t *sig_len)
+/* Sign data with the slot's key: ECDSA-SHA256 (device) or ECDSA-SHA384 (operational), DER. */
+static int sign_digest_der(op_ctx_t *ctx, enum key_slot slot, const uint8_t *data, size_t len,
+                           uint8_t *sig_der, size_t *sig_len)
 {
     const agent_hal_t *hal = ctx->agent->hal;
-    uint8_t digest[AGENT_SHA256_SIZE];
-    uint8_t rs[AGENT_P256_SIGNATURE_SIZE];
-    int st = hal->sha256(hal->ctx, data, len, digest);
-    if (st == AGENT_ST_OK) {
-        st = hal->key_sign_hash(hal->ctx, digest, rs);
+    uint8_t digest[AGENT_SHA384_SIZE];
+    uint8_t rs[AGENT_P384_SIGNATURE_SIZE];
+    int st;
+    if (slot == SLOT_OPERATIONAL) {
+        st = hal->sha384(hal->ctx, data, len, digest);
+        if (st == AGENT_ST_OK) {
+            st = hal->op_key_sign_hash(hal->ctx, digest, rs);
+        }
+    } else {
+        st = hal->sha256(hal->ctx, data, len, digest);
+        if (st == AGENT_ST_OK) {
+            st = hal->key_sign_hash(hal->ctx, digest, rs);
+        }
     }
     if (st != AGENT_ST_OK) {
         return hal_failed(ctx, st, "signing failed");
     }
-    *sig_len = der_signature(rs, sig_der);
+    *sig_len = der_signature(slot_curve(slot), rs, sig_der);
     return AGENT_ST_OK;
 }
 
@@ -357,17 +416,18 @@ static int op_csr(op_ctx_t *ctx)
 {
     agent_t *agent = ctx->agent;
     const cbor_item_t *cn = ctx->args.value[1];
-    uint8_t pub[AGENT_P256_PUBLIC_SIZE];
+    uint8_t pub[AGENT_P384_PUBLIC_SIZE];
     uint8_t sig[AGENT_SIG_DER_MAX];
     size_t sig_len = 0;
     size_t info_len;
     size_t csr_len;
+    enum key_slot slot = SLOT_DEVICE;
     int st = require(ctx, AGENT_CAP_SE | AGENT_CAP_PRIVKEY, "se or privkey");
     if (st == AGENT_ST_OK) {
-        st = key_slot(ctx);
+        st = key_slot(ctx, &slot);
     }
     if (st == AGENT_ST_OK) {
-        st = device_public(ctx, pub);
+        st = slot_public(ctx, slot, pub);
     }
     if (st != AGENT_ST_OK) {
         return st;
@@ -376,15 +436,17 @@ static int op_csr(op_ctx_t *ctx)
         msg_set(ctx->msg, "bad common name: it must be 1 to 64 characters");
         return AGENT_ST_BAD_ARGS;
     }
-    info_len = der_csr_info(cn->data, (size_t)cn->arg, pub, agent->scratch, sizeof agent->scratch);
+    info_len = der_csr_info(slot_curve(slot), cn->data, (size_t)cn->arg, pub, agent->scratch,
+                            sizeof agent->scratch);
     if (info_len == 0) {
         return hal_failed(ctx, AGENT_ST_INTERNAL, "CSR does not fit");
     }
-    st = sign_digest_der(ctx, agent->scratch, info_len, sig, &sig_len);
+    st = sign_digest_der(ctx, slot, agent->scratch, info_len, sig, &sig_len);
     if (st != AGENT_ST_OK) {
         return st;
     }
-    csr_len = der_csr_finish(agent->scratch, sizeof agent->scratch, info_len, sig, sig_len);
+    csr_len = der_csr_finish(slot_curve(slot), agent->scratch, sizeof agent->scratch, info_len,
+                             sig, sig_len);
     if (csr_len == 0) {
         return hal_failed(ctx, AGENT_ST_INTERNAL, "CSR does not fit");
     }
@@ -397,18 +459,19 @@ static int op_csr(op_ctx_t *ctx)
 static int op_sign(op_ctx_t *ctx)
 {
     const cbor_item_t *nonce = ctx->args.value[1];
-    uint8_t pub[AGENT_P256_PUBLIC_SIZE];
+    uint8_t pub[AGENT_P384_PUBLIC_SIZE];
     uint8_t sig[AGENT_SIG_DER_MAX];
     size_t sig_len = 0;
+    enum key_slot slot = SLOT_DEVICE;
     int st = require(ctx, AGENT_CAP_SE | AGENT_CAP_PRIVKEY, "se or privkey");
     if (st == AGENT_ST_OK) {
-        st = key_slot(ctx);
+        st = key_slot(ctx, &slot);
     }
     if (st == AGENT_ST_OK) {
-        st = device_public(ctx, pub);
+        st = slot_public(ctx, slot, pub);
     }
     if (st == AGENT_ST_OK) {
-        st = sign_digest_der(ctx, nonce->data, (size_t)nonce->arg, sig, &sig_len);
+        st = sign_digest_der(ctx, slot, nonce->data, (size_t)nonce->arg, sig, &sig_len);
     }
     if (st != AGENT_ST_OK) {
         return st;
@@ -607,6 +670,9 @@ static int op_reset(op_ctx_t *ctx)
         }
         if (st == AGENT_ST_OK) {
             st = hal->key_destroy(hal->ctx);
+        }
+        if (st == AGENT_ST_OK && has_operational(hal)) {
+            st = hal->op_key_destroy(hal->ctx);
         }
         if (st != AGENT_ST_OK) {
             return hal_failed(ctx, st, "factory reset failed");

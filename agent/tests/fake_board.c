@@ -102,4 +102,5 @@ void fake_board_init(fake_board_t *board, uint32_t caps)
     agent_psa_fill_hal(&board->hal);
     (void)agent_psa_init();
     (void)agent_psa_key_destroy(NULL);
+    (void)agent_psa_op_key_destroy(NULL);
 }

@@ -647,6 +647,108 @@ static void test_keys(void)
     CHECK(send(&w).st == AGENT_ST_UNSUPPORTED);
 }
 
+/* keygen with "curve": the P-384 operational key next to the P-256 device key. */
+static rsp_t keygen_slot(uint64_t seq, const char *slot, const char *curve, int replace)
+{
+    cbor_writer_t w;
+    request(&w, seq, "keygen", 1u + (curve != NULL) + (replace != 0));
+    cbor_put_cstr(&w, "key");
+    cbor_put_cstr(&w, slot);
+    if (curve != NULL) {
+        cbor_put_cstr(&w, "curve");
+        cbor_put_cstr(&w, curve);
+    }
+    if (replace) {
+        cbor_put_cstr(&w, "replace");
+        cbor_put_bool(&w, 1);
+    }
+    return send(&w);
+}
+
+static rsp_t slot_op(uint64_t seq, const char *op, const char *slot)
+{
+    static const uint8_t nonce[8] = "abcdefgh";
+    cbor_writer_t w;
+    request(&w, seq, op, 2);
+    cbor_put_cstr(&w, "key");
+    cbor_put_cstr(&w, slot);
+    if (strcmp(op, "csr") == 0) {
+        cbor_put_cstr(&w, "cn");
+        cbor_put_cstr(&w, "opc-0001");
+    } else {
+        cbor_put_cstr(&w, "nonce");
+        cbor_put_bytes(&w, nonce, sizeof nonce);
+    }
+    return send(&w);
+}
+
+static int contains(const uint8_t *data, size_t len, const uint8_t *needle, size_t n)
+{
+    size_t i;
+    for (i = 0; i + n <= len; i++) {
+        if (memcmp(data + i, needle, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void test_operational_key(void)
+{
+    static const uint8_t ecdsa_sha384[10] = {0x06, 0x08, 0x2A, 0x86, 0x48,
+                                             0xCE, 0x3D, 0x04, 0x03, 0x03};
+    static const uint8_t secp384r1[7] = {0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22};
+    uint8_t first[120];
+    cbor_writer_t w;
+    cbor_item_t item;
+    rsp_t r;
+    fresh(AGENT_CAP_SE);
+    CHECK(slot_op(1, "csr", "operational").st == AGENT_ST_NOT_FOUND);
+    r = keygen_slot(2, "operational", "p384", 0);
+    item = field(&r, "pub");
+    CHECK(r.st == 0 && item.arg == 120 && item.data[0] == 0x30 && item.data[1] == 0x76);
+    CHECK(item.arg == 120 && contains(item.data, 120, secp384r1, sizeof secp384r1));
+    memcpy(first, item.data, item.arg == 120 ? 120 : 0);
+    /* the slot's curve is the default; a key exists until replaced */
+    CHECK(keygen_slot(3, "operational", NULL, 0).st == AGENT_ST_EXISTS);
+    r = keygen_slot(4, "operational", NULL, 1);
+    item = field(&r, "pub");
+    CHECK(r.st == 0 && item.arg == 120 && memcmp(first, item.data, 120) != 0);
+    /* each slot has its own curve and key: the device key is untouched */
+    CHECK(keygen_slot(5, "operational", "p256", 1).st == AGENT_ST_UNSUPPORTED);
+    CHECK(keygen_slot(6, "device", "p384", 1).st == AGENT_ST_UNSUPPORTED);
+    CHECK(keygen_slot(7, "device", "p521", 1).st == AGENT_ST_UNSUPPORTED);
+    CHECK(slot_op(8, "csr", "device").st == AGENT_ST_NOT_FOUND);
+    r = slot_op(9, "csr", "operational");
+    item = field(&r, "csr");
+    CHECK(r.st == 0 && item.arg > 250 && item.data[0] == 0x30);
+    CHECK(r.st == 0 && contains(item.data, (size_t)item.arg, ecdsa_sha384, sizeof ecdsa_sha384));
+    CHECK(r.st == 0 && contains(item.data, (size_t)item.arg, (const uint8_t *)"opc-0001", 8));
+    r = slot_op(10, "sign", "operational");
+    item = field(&r, "sig");
+    CHECK(r.st == 0 && item.arg > 72 && item.arg <= 104 && item.data[0] == 0x30);
+    /* a factory reset forgets the operational key too; a locked board makes no new one */
+    CHECK(simple(11, "reset").st == 0);
+    request(&w, 12, "reset", 1);
+    cbor_put_cstr(&w, "factory");
+    cbor_put_bool(&w, 1);
+    CHECK(send(&w).st == 0);
+    CHECK(slot_op(13, "csr", "operational").st == AGENT_ST_NOT_FOUND);
+    CHECK(keygen_slot(14, "operational", "p384", 0).st == 0);
+    CHECK(simple(15, "lock").st == 0);
+    CHECK(keygen_slot(16, "operational", "p384", 1).st == AGENT_ST_LOCKED);
+    CHECK(slot_op(17, "csr", "operational").st == 0); /* renewal CSRs work when locked */
+    /* a secure element without P-384 (HAL members NULL) and a board without one */
+    fresh(AGENT_CAP_SE);
+    board.hal.op_key_generate = NULL;
+    r = keygen_slot(18, "operational", "p384", 0);
+    CHECK(r.st == AGENT_ST_UNSUPPORTED && strstr(r.msg, "p384") != NULL);
+    fresh(AGENT_CAP_PRIVKEY);
+    CHECK(keygen_slot(19, "operational", "p384", 0).st == AGENT_ST_UNSUPPORTED);
+    CHECK(slot_op(20, "csr", "operational").st == AGENT_ST_NOT_FOUND);
+    (void)agent_psa_op_key_destroy(NULL);
+}
+
 static void test_injected_key(void)
 {
     static const uint8_t nonce[4] = "abcd";
@@ -734,6 +836,7 @@ int main(void)
     test_objects_replay_and_lock();
     test_factory_reset();
     test_keys();
+    test_operational_key();
     test_injected_key();
     test_tpm();
     test_reset_hook();

@@ -56,10 +56,20 @@ DEMO_LINE = (
     ("nokey", "lab-nokey", "WO-DEMO-NOKEY"),
     ("nokey", "lab-sym", "WO-DEMO-SYM"),
     ("nokey", "lab-sym", "WO-DEMO-SYM"),
+    # operational certificate from DPS (certificate management preview), symmetric-key onboarding
+    ("se", "lab-opcert", "WO-DEMO-OPC"),
 )
 DEMO_BOARDS = len(DEMO_LINE)
 PIN_LENGTH = 8
 GROUP_KEY_URI = "pkcs11:token=station-ca;object=lab-group-key"
+#: the symmetric-key group of each symmetric product -> where its DPS-generated key goes
+SYMMETRIC_GROUPS = {
+    "lab-sym-sym": GROUP_KEY_URI,
+    "lab-opcert-sym": "pkcs11:token=station-ca;object=lab-opcert-group-key",
+}
+#: the lab device registry (Azure Device Registry stand-in) and its credential policy
+REGISTRY_NAMESPACE = "lab-ns"
+CREDENTIAL_POLICY = "lab-policy"
 MANIFEST_KEY_URI = "pkcs11:token=station-ca;object=manifest-key"
 ADMIN, TECHNICIAN, QA = "demo-admin", "tina", "quinn"
 #: GUI logins of the demo's throwaway station (printed in the summary): name -> (role, PIN)
@@ -307,10 +317,20 @@ class _Demo:
         return f"operators {people}; batches {names}"
 
     def start_dps(self) -> str:
+        assert self.token is not None
         config_dir = self.directory / "data" / "lab" / "dps"
-        self.dps = self.lab.enter_context(running_dps(DpsOptions(state_dir=config_dir, reset=True)))
+        options = DpsOptions(
+            state_dir=config_dir, reset=True, registry_pin_file=self.directory / "ca-pin"
+        )
+        self.dps = self.lab.enter_context(running_dps(options))
         self.report.artifacts["dps"] = self.dps.connection_file
-        return f"local DPS stand-in at {self.dps.endpoint} (ID scope {self.dps.id_scope})"
+        # certificate management: the namespace's root and one policy, keys in the HSM token
+        self.dps.enable_certificate_management(REGISTRY_NAMESPACE, self.token.uri("adr-root"))
+        self.dps.create_credential_policy(CREDENTIAL_POLICY, self.token.uri("adr-issuing-ca"))
+        return (
+            f"local DPS stand-in at {self.dps.endpoint} (ID scope {self.dps.id_scope}); "
+            f"device registry {REGISTRY_NAMESPACE} with credential policy {CREDENTIAL_POLICY}"
+        )
 
     def start_boards(self) -> str:
         station = self.station()
@@ -370,9 +390,11 @@ class _Demo:
         client = DeviceProvisioningClient.from_connection_string(
             self.dps.connection_string(), connection_verify=str(self.dps.ca_bundle)
         )
-        sym_group = next(group for group in written if group.endswith("-sym"))
-        keys = client.enrollment_group.get_attestation_mechanism(sym_group)["symmetricKey"]
-        self.station().ca().import_group_key(GROUP_KEY_URI, keys["primaryKey"], operator=ADMIN)
+        ca = self.station().ca()
+        for group in written:
+            if group in SYMMETRIC_GROUPS:
+                keys = client.enrollment_group.get_attestation_mechanism(group)["symmetricKey"]
+                ca.import_group_key(SYMMETRIC_GROUPS[group], keys["primaryKey"], operator=ADMIN)
         return (
             f"DPS groups {', '.join(written)}; the symmetric group key DPS generated is now a "
             "non-extractable key in the HSM"
@@ -399,7 +421,8 @@ class _Demo:
         pushed = billable = 0
         clean = True
         # symmetric-key boards enroll through their group (created above), not individually
-        individual = {batch for _, product, batch in DEMO_LINE if product != "lab-sym"}
+        symmetric = {group.removesuffix("-sym") for group in SYMMETRIC_GROUPS}
+        individual = {batch for _, product, batch in DEMO_LINE if product not in symmetric}
         for batch in sorted(individual):
             summary = self.front.push(batch)
             if not summary.complete:
@@ -438,6 +461,11 @@ class _Demo:
                 f"    {result.serial}: {result.attestation:<13} -> {result.assigned_hub:<28} "
                 f"by {result.client}"
             )
+            if result.operational_issuer:
+                self.echo(
+                    f"    {'':<{len(result.serial)}}  operational certificate from "
+                    f"{result.operational_issuer}, expires {result.operational_not_after}"
+                )
         return f"all {len(results)} boards registered at first power-on and got a hub"
 
     def verify(self) -> str:

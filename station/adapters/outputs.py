@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,31 +101,65 @@ def write_output_with(
         OutputRefusedError: the target is refused, or appeared meanwhile.
         OSError: the folder cannot be written.
     """
-    check_output(target, force=force, owned=owned)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    partial = Path(name)
+    return write_outputs_with(
+        [target], lambda paths: produce(paths[0]), force=force, owned=owned, mode=mode
+    )[0]
+
+
+def write_outputs_with(
+    targets: Sequence[Path],
+    produce: Callable[[list[Path]], object],
+    *,
+    force: bool = False,
+    owned: OwnedPaths = NOTHING_OWNED,
+    mode: int = 0o644,
+) -> list[Path]:
+    """:func:`write_output_with` for several files written by one ``produce(temporary_paths)``.
+
+    Every target is checked before anything is written; if ``produce`` raises, none is kept.
+
+    Raises:
+        OutputRefusedError: a target is refused, or appeared meanwhile.
+        OSError: a folder cannot be written.
+    """
+    for target in targets:
+        check_output(target, force=force, owned=owned)
+    partials: list[Path] = []
     try:
-        os.fchmod(fd, mode)
-        os.close(fd)
-        produce(partial)
-        with partial.open("rb") as handle:
-            os.fsync(handle.fileno())
-        check_output(target, force=force, owned=owned)  # produce may have taken a while
-        if force:
-            partial.replace(target)
-        else:
-            try:
-                os.link(partial, target)
-            except FileExistsError as exc:
-                raise OutputRefusedError(
-                    f"refusing to replace {target}: the file appeared while it was written",
-                    remedy="Choose another name, or pass --force to replace it.",
-                    path=str(target),
-                ) from exc
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".part", dir=target.parent
+            )
+            partials.append(Path(name))
+            os.fchmod(fd, mode)
+            os.close(fd)
+        produce(partials)
+        for partial in partials:
+            with partial.open("rb") as handle:
+                os.fsync(handle.fileno())
+        for target in targets:
+            check_output(target, force=force, owned=owned)  # produce may have taken a while
+        for target, partial in zip(targets, partials, strict=True):
+            _put_in_place(partial, target, force=force)
     finally:
-        partial.unlink(missing_ok=True)
-    return target
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+    return list(targets)
+
+
+def _put_in_place(partial: Path, target: Path, *, force: bool) -> None:
+    if force:
+        partial.replace(target)
+        return
+    try:
+        os.link(partial, target)
+    except FileExistsError as exc:
+        raise OutputRefusedError(
+            f"refusing to replace {target}: the file appeared while it was written",
+            remedy="Choose another name, or pass --force to replace it.",
+            path=str(target),
+        ) from exc
 
 
 def unique_name(folder: Path, stem: str, suffix: str) -> Path:

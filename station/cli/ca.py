@@ -287,6 +287,63 @@ def manifest_key(state: CliState, as_json: bool) -> None:
     click.echo(f"  chain written to {chain_file}")
 
 
+@ca.command(name="sign-issuing-csr")
+@click.argument("csr", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--root-key", "root_key", required=True, help="The root's key in the HSM (key URI).")
+@click.option(
+    "--root",
+    "root_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The root certificate (default: [ca] root_file).",
+)
+@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the cert.")
+@force_option
+@json_option
+@pass_state
+def sign_issuing_csr(
+    state: CliState,
+    csr: Path,
+    root_key: str,
+    root_file: Path | None,
+    days: int,
+    out: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Bring your own root: sign a DPS credential policy's issuing-CA CSR (admins only).
+
+    The root must be ECC with path length 1 and at least 365 days left; upload the result to
+    the policy in Azure Device Registry.
+    """
+    with open_station(state) as station:
+        if out is not None:
+            station.check_output(out, force=force)
+        issued = station.ca(pin_prompt=_prompt()).sign_issuing_csr(
+            read_bounded(csr, limit=MAX_CSR_BYTES, what="the issuing-CA CSR"),
+            root_key_uri=root_key,
+            operator=state.operator,
+            root_pem=(
+                read_bounded(root_file, limit=MAX_CERTIFICATES, what="the root certificate")
+                if root_file
+                else b""
+            ),
+            days=days,
+        )
+        if out is not None:
+            station.write_output(out, issued.certificate.pem.encode("ascii"), force=force)
+    if as_json:
+        echo_json(_issued_dict(issued))
+    elif out is None:
+        click.echo(issued.certificate.pem, nl=False)
+    else:
+        click.echo(
+            f"issuing CA {issued.certificate.subject} written to {out} "
+            f"(serial {issued.certificate.serial_hex}, "
+            f"until {issued.certificate.not_after:%Y-%m-%d})"
+        )
+
+
 @ca.command(name="verify-code")
 @click.argument("code")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the cert.")

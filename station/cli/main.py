@@ -21,6 +21,7 @@ from station.cli import (
     ca,
     db,
     devices,
+    fleet,
     gui,
     init,
     label,
@@ -70,6 +71,7 @@ cli.add_command(label.label)
 cli.add_command(batch.batch)
 cli.add_command(manifest.manifest)
 cli.add_command(tpm.tpm)
+cli.add_command(fleet.fleet)
 
 
 def _add_plugin_commands(group: click.Group) -> None:

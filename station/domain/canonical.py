@@ -90,7 +90,7 @@ def canonical_form(text: str) -> str:
     Raises:
         ValueError: ``text`` is not JSON, or holds a float.
     """
-    value = json.loads(text, parse_float=_no_float, parse_constant=_no_float)
+    value = _STRICT.decode(text)
     return _dumps(value).decode("utf-8")
 
 
@@ -98,10 +98,18 @@ def _no_float(text: str) -> Any:
     raise ValueError(f"floats are not allowed in canonical JSON ({text})")
 
 
+#: one decoder, built once: ``db verify`` parses every audit payload with it
+_STRICT = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
+
+
+#: built once: ``json.dumps`` with these options builds a new encoder on every call
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def _dumps(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:

@@ -26,6 +26,8 @@ from station.domain.errors import (
     ChainRejectedError,
     CsrRejectedError,
     InvalidRegistrationIdError,
+    OperationalKeyError,
+    OwnRootRefusedError,
     ProfileError,
     QuotaExceededError,
     ValidationError,
@@ -102,6 +104,15 @@ class CertificateFacts:
     public_key_sha256: str
     self_issued: bool
     thumbprint_sha256: str
+
+
+#: what every lab root's subject says (``station ca lab-root``): its chains are for the lab only
+LAB_ROOT_MARK = "NOT FOR PRODUCTION"
+
+
+def from_lab_root(cert: CertificateFacts) -> bool:
+    """Whether ``cert`` is a lab root or was signed by one: never a production chain."""
+    return LAB_ROOT_MARK in cert.issuer or LAB_ROOT_MARK in cert.subject
 
 
 @dataclass(frozen=True)
@@ -390,6 +401,150 @@ def check_csr(facts: CsrFacts, registration_id: str) -> str:
                 registration_id=wanted,
             )
     return wanted
+
+
+#: DPS certificate management issues operational certificates for EC P-384 keys only.
+OPERATIONAL_CURVE = "secp384r1"
+#: Bring your own root: what Azure Device Registry requires of the root that signs a policy's
+#: issuing CA (ECC, path length 1, at least a year left).
+OWN_ROOT_MIN_DAYS_LEFT = 365
+OWN_ROOT_PATH_LENGTH = 1
+ISSUING_CA_PROFILE = "adr-issuing-ca"
+
+
+@dataclass(frozen=True)
+class OwnRootFacts:
+    """The station root that is to sign a cloud issuing-CA CSR, as the CA adapter read it."""
+
+    certificate: CertificateFacts
+    key_type: str  # "ec", "rsa", ...
+    matches_key: bool  # the root certificate is for the key in the HSM
+
+
+def check_own_root(root: OwnRootFacts, *, now: datetime) -> None:
+    """Azure Device Registry's rules for your own root: ECC, path length 1, 365 days left.
+
+    Raises:
+        OwnRootRefusedError: ``reason`` ``key_type``, ``path_length``, ``expiring`` or
+            ``key_mismatch``.
+    """
+    cert = root.certificate
+    if not root.matches_key:
+        raise _own_root(
+            "key_mismatch",
+            "the root certificate is not for the root key in the HSM",
+            "Pass the root certificate that belongs to --root-key.",
+        )
+    if root.key_type != "ec":
+        raise _own_root(
+            "key_type",
+            f"the root is an {root.key_type.upper()} key; the service takes ECC roots only",
+            "Use an ECC (P-256 or P-384) root for DPS certificate management.",
+        )
+    if not cert.is_ca or cert.path_length != OWN_ROOT_PATH_LENGTH:
+        raise _own_root(
+            "path_length",
+            f"the root's path length is {cert.path_length}, the service requires "
+            f"{OWN_ROOT_PATH_LENGTH}",
+            "Use a root with basicConstraints CA:TRUE, pathlen:1.",
+        )
+    left = cert.not_after - now
+    if left < timedelta(days=OWN_ROOT_MIN_DAYS_LEFT):
+        raise _own_root(
+            "expiring",
+            f"the root has {max(left.days, 0)} days left; the service requires at least "
+            f"{OWN_ROOT_MIN_DAYS_LEFT}",
+            "Renew the root before signing issuing CAs with it.",
+        )
+
+
+def check_issuing_csr(facts: CsrFacts) -> str:
+    """The cloud-generated issuing-CA CSR: a valid signature over an EC key and a CN.
+
+    Returns:
+        The CSR's common name (the issuing CA's subject).
+
+    Raises:
+        OwnRootRefusedError: ``reason`` ``bad_signature``, ``key_type`` or ``invalid_cn``.
+    """
+    if not facts.signature_valid:
+        raise _own_root(
+            "bad_signature",
+            "the issuing-CA CSR's signature does not verify",
+            "Download the policy's CSR again from Azure Device Registry.",
+        )
+    if facts.key_type != "ec":
+        raise _own_root(
+            "key_type",
+            f"the issuing-CA CSR is for an {facts.key_type.upper()} key; the service uses ECC",
+            "Check that the file is the policy's CSR from Azure Device Registry.",
+        )
+    if len(facts.common_names) != 1 or not facts.common_names[0]:
+        raise _own_root(
+            "invalid_cn",
+            "the issuing-CA CSR must name exactly one CN",
+            "Check that the file is the policy's CSR from Azure Device Registry.",
+        )
+    return facts.common_names[0]
+
+
+def plan_issuing_ca(
+    common_name: str, *, serial: int, now: datetime, days: int, root_not_after: datetime
+) -> IssuancePlan:
+    """The issuing-CA certificate: CA, path length 0, cut at the root's expiry."""
+    if days < 1:
+        raise ValidationError("an issuing CA is valid for at least one day", days=days)
+    return IssuancePlan(
+        serial_number=serial,
+        subject=(("CN", common_name),),
+        not_before=now - timedelta(minutes=5),
+        not_after=min(now + timedelta(days=days), root_not_after),
+        key_usage=frozenset({"key_cert_sign", "crl_sign"}),
+        extended_key_usage=(),
+        hash_algorithm="sha256",
+        profile=ISSUING_CA_PROFILE,
+    )
+
+
+def _own_root(reason: str, why: str, remedy: str) -> OwnRootRefusedError:
+    return OwnRootRefusedError(why, remedy=remedy, reason=reason)
+
+
+def check_operational_csr(facts: CsrFacts, registration_id: str) -> None:
+    """The rules DPS applies to a registration's ``csr`` (certificate management, preview).
+
+    The signature verifies, the key is EC P-384 and the subject's only CN is the registration
+    ID. Checked on the line so that a board that would fail in the field fails here.
+
+    Raises:
+        OperationalKeyError: ``details["reason"]`` ``bad_signature``, ``key_type`` or
+            ``cn_mismatch``.
+    """
+    if not facts.signature_valid:
+        raise _operational(
+            "bad_signature",
+            "the board's CSR for its operational key does not verify with that key",
+            "Set the board aside for QA: its secure element signs wrongly (firmware fault).",
+        )
+    if facts.key_type != "ec" or facts.curve != OPERATIONAL_CURVE:
+        raise _operational(
+            "key_type",
+            f"the operational key is {facts.curve or facts.key_type}, DPS issues for EC P-384 only",
+            "Set the board aside for QA: update its firmware so keygen makes P-384 keys.",
+            curve=facts.curve or facts.key_type,
+        )
+    if facts.common_names != (registration_id,):
+        shown = ", ".join(facts.common_names) or "none"
+        raise _operational(
+            "cn_mismatch",
+            f"the operational CSR names CN {shown}, not the registration ID {registration_id}",
+            "Set the board aside for QA: its firmware must put the registration ID in the CSR.",
+            common_names=list(facts.common_names),
+        )
+
+
+def _operational(reason: str, why: str, remedy: str, **details: Any) -> OperationalKeyError:
+    return OperationalKeyError(why, remedy=remedy, reason=reason, **details)
 
 
 def _reject(reason: str, why: str, **details: Any) -> CsrRejectedError:

@@ -247,6 +247,15 @@ class KeyCustodyError(StationError):
     code = "hsm.error"
 
 
+class OwnRootRefusedError(CaError):
+    """Bring your own root: the root or the issuing-CA CSR breaks the service's rules.
+
+    ``details["reason"]`` says which (DPS certificate management, Azure Device Registry).
+    """
+
+    code = "ca.own_root_refused"
+
+
 class CsrRejectedError(CaError):
     """A certificate signing request breaks the issuance policy (``details["reason"]`` says how)."""
 
@@ -361,6 +370,22 @@ class ProofOfPossessionError(ProvisionError):
     """The board's signature over the station nonce does not verify against its certificate."""
 
     code = "provision.proof_failed"
+
+
+class OperationalKeyError(ProvisionError):
+    """The board cannot make the operational key or CSR that DPS certificate management needs.
+
+    ``details["reason"]``: ``curve_unsupported``, ``bad_signature``, ``key_type`` or
+    ``cn_mismatch``.
+    """
+
+    code = "provision.operational_key"
+
+
+class CredentialPolicyUnknownError(ProvisionError):
+    """A product names a DPS credential policy the station does not know."""
+
+    code = "provision.credential_policy_unknown"
 
 
 class ReadbackMismatchError(ProvisionError):

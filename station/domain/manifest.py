@@ -78,6 +78,21 @@ class SymmetricKeyIdentity:
 
 
 @dataclass(frozen=True)
+class OperationalCertificate:
+    """The board can renew an operational certificate DPS issues (certificate management).
+
+    Recorded when the line proved that the board makes an EC P-384 key in its ``operational``
+    slot and a CSR for it with CN = the registration ID, which it sends at every registration.
+    """
+
+    credential_policy: str
+    public_key_sha256: str  # SHA-256 (hex) of the operational key's SubjectPublicKeyInfo DER
+    key_slot: str = "operational"
+    key_curve: str = "p384"
+    renewal: str = "csr-at-registration"
+
+
+@dataclass(frozen=True)
 class DpsTarget:
     """Where the device will register at first power-on."""
 
@@ -103,6 +118,7 @@ class IdentityManifest:
     tpm: TpmIdentity | None = None
     x509: X509Identity | None = None
     symmetric_key: SymmetricKeyIdentity | None = None
+    operational_certificate: OperationalCertificate | None = None
 
     def __post_init__(self) -> None:
         x509 = self.attestation is Attestation.X509
@@ -149,7 +165,7 @@ class IdentityManifest:
             "provisioned_at": self.provisioned_at,
             "status": str(self.status),
         }
-        for name in ("tpm", "x509", "symmetric_key"):
+        for name in ("tpm", "x509", "symmetric_key", "operational_certificate"):
             part = getattr(self, name)
             if part is not None:
                 data[name] = _section(part)
@@ -193,6 +209,7 @@ class IdentityManifest:
             tpm = data.get("tpm")
             x509 = data.get("x509")
             sym = data.get("symmetric_key")
+            operational = data.get("operational_certificate")
             return cls(
                 registration_id=data["registration_id"],
                 device_id=data["device_id"],
@@ -208,6 +225,9 @@ class IdentityManifest:
                 tpm=TpmIdentity(**tpm) if tpm else None,
                 x509=X509Identity(**x509) if x509 else None,
                 symmetric_key=SymmetricKeyIdentity(**sym) if sym else None,
+                operational_certificate=(
+                    OperationalCertificate(**operational) if operational else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValidationError(f"malformed manifest: {exc}") from exc

@@ -51,6 +51,53 @@ class DpsTargetSpec:
 
 
 @dataclass(frozen=True)
+class CredentialPolicyRef:
+    """A DPS credential policy the cloud operator created (``templates/credential-policies``).
+
+    The station cannot ask Azure Device Registry which policies exist, so the admin lists the
+    ones the cloud operator set up; a product naming another one stops on the line.
+    """
+
+    name: str
+    namespace: str = ""  # the Azure Device Registry namespace that holds it
+    validity_days: int = 30  # what the policy issues (for the operator's information)
+
+    def __post_init__(self) -> None:
+        if not 3 <= len(self.name) <= 50:
+            raise ValidationError("a credential policy name has 3 to 50 characters", name=self.name)
+        if not 7 <= self.validity_days <= 90:
+            raise ValidationError(
+                "a credential policy issues for 7 to 90 days", validity_days=self.validity_days
+            )
+
+
+@dataclass(frozen=True)
+class OperationalCertificateSpec:
+    """Where a product's operational certificates come from (``[product.operational_certificate]``).
+
+    ``source = "dps"``: DPS certificate management (preview) issues them at every registration
+    under ``credential_policy`` (an Azure Device Registry policy). The station has the board
+    make its P-384 operational key and proves the CSR on the line; pushing a batch names the
+    policy in its enrollments.
+    """
+
+    credential_policy: str
+    source: str = "dps"
+
+    def __post_init__(self) -> None:
+        if self.source != "dps":
+            raise ValidationError(
+                f"operational certificates come from 'dps' only, not {self.source!r}",
+                source=self.source,
+            )
+        if not 3 <= len(self.credential_policy) <= 50:
+            raise ValidationError(
+                "operational_certificate.credential_policy must name a policy (3-50 characters)",
+                credential_policy=self.credential_policy,
+            )
+
+
+@dataclass(frozen=True)
 class ProductRecipe:
     """One product's provisioning recipe."""
 
@@ -82,6 +129,7 @@ class ProductRecipe:
     enrollment_template: str = "default"
     label_template: str = "device-50x25"
     auto_print_label: bool = False
+    operational_certificate: OperationalCertificateSpec | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", self.name):

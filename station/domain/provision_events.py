@@ -52,6 +52,7 @@ class Step(StrEnum):
     WRITE_CHAIN = "write-chain"
     PROOF = "proof-of-possession"
     WRITE_SYMKEY = "write-symkey"
+    OPERATIONAL_KEY = "operational-key"
     WRITE_DPS = "write-dps"
     LOCK = "lock"
     RECORD = "record"
@@ -76,23 +77,30 @@ _ATTESTATION_STEPS: dict[ProductAttestation, tuple[Step, ...]] = {
 ADMISSION_STEPS = (Step.CONNECT, Step.DUPLICATES)
 
 
-def flow_steps(attestation: ProductAttestation, *, lock: bool) -> tuple[Step, ...]:
+def flow_steps(
+    attestation: ProductAttestation, *, lock: bool, operational: bool = False
+) -> tuple[Step, ...]:
     """The steps of one attestation flow, between admission and recording, in order.
 
-    The attestation's own steps first, then the DPS connection info and the lock (only if the
-    recipe says so).
+    The attestation's own steps (the onboarding credential) first, then the operational key
+    when DPS issues the product's operational certificates, then the DPS connection info and
+    the lock (only if the recipe says so): every check happens before the board is locked.
     """
+    middle = (Step.OPERATIONAL_KEY,) if operational else ()
     tail = (Step.WRITE_DPS, Step.LOCK) if lock else (Step.WRITE_DPS,)
-    return (*_ATTESTATION_STEPS[attestation], *tail)
+    return (*_ATTESTATION_STEPS[attestation], *middle, *tail)
 
 
-def steps_for(attestation: ProductAttestation, *, lock: bool) -> tuple[Step, ...]:
+def steps_for(
+    attestation: ProductAttestation, *, lock: bool, operational: bool = False
+) -> tuple[Step, ...]:
     """The steps a board of a product with ``attestation`` goes through, in order.
 
     Connect and the duplicate checks come first (:data:`ADMISSION_STEPS`), then the flow's own
     steps (:func:`flow_steps`), and recording the manifest last.
     """
-    return (*ADMISSION_STEPS, *flow_steps(attestation, lock=lock), Step.RECORD)
+    flow = flow_steps(attestation, lock=lock, operational=operational)
+    return (*ADMISSION_STEPS, *flow, Step.RECORD)
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,7 @@ _WHAT_BY_STEP: dict[Step, str] = {
     Step.WRITE_CHAIN: "the certificate could not be written to the board",
     Step.PROOF: "the board could not prove it holds its key",
     Step.WRITE_SYMKEY: "the symmetric key could not be written to the board",
+    Step.OPERATIONAL_KEY: "the board's operational key for DPS certificates was refused",
     Step.WRITE_DPS: "the DPS connection info could not be written to the board",
     Step.LOCK: "the board could not be locked",
     Step.RECORD: "the identity could not be recorded",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from station.domain.manifest import IdentityManifest
 from station.domain.states import DeviceStatus, JobState
@@ -49,6 +49,37 @@ class DeviceRecord:
     def manifest(self) -> IdentityManifest:
         """Parse the stored manifest."""
         return IdentityManifest.from_json(self.manifest_json)
+
+
+#: the audit events a device row may cite (the one that wrote its current manifest)
+DEVICE_EVENT_KINDS = frozenset({"device.recorded", "device.updated", "device.voided"})
+
+
+class CrossChecked(NamedTuple):
+    """A device row as ``db verify`` walks it, with the store's verdict on its consistency.
+
+    A tuple, not a record: a million of them are made. ``consistent`` is ``True`` when the
+    store found the index columns equal to the manifest's fields and the cited audit event a
+    device event about this row that recorded its manifest hash (``False``: doubtful, or the
+    store did not look).
+    """
+
+    id: int
+    registration_id: str
+    attestation: str
+    status: str
+    cert_thumbprint: str
+    manifest_json: str
+    manifest_hash: str
+    consistent: bool
+
+
+class StoredManifest(NamedTuple):
+    """A device's manifest as stored: what exports stream (a tuple, so a million stay cheap)."""
+
+    registration_id: str
+    manifest_hash: str
+    manifest_json: str
 
 
 def index_columns(manifest: IdentityManifest) -> dict[str, Any]:

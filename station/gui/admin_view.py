@@ -1,7 +1,10 @@
 """The admin view: CA/HSM status, DPS test, products, operators, slot binding, printer.
 
-Expiry warnings show under the CA status; "Test DPS connection" asks the configured DPS for one
-enrollment; slot binding binds the selected plugged board's physical port to a slot.
+The CA box names the key in words (token, label, key ID in hex), flags a chain that ends at a lab
+root (NOT FOR PRODUCTION) and warns when the CA certificate expires within ``[ca]
+expiry_warning_days``; "Test DPS connection" asks the configured DPS for one enrollment; the
+operators table shows each account's state and login method; slot binding binds the selected
+plugged board's physical port to a slot.
 
 Everything that touches the token, DPS, discovery or the printer runs on a pool task.
 """
@@ -9,7 +12,8 @@ Everything that touches the token, DPS, discovery or the printer runs on a pool 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
+from urllib.parse import unquote_to_bytes
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -17,10 +21,13 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -29,11 +36,11 @@ from station.bootstrap import Station
 from station.domain.boards import DiscoveredBoard
 from station.domain.errors import StationError
 from station.domain.labels.model import LabelData
-from station.domain.products import ProductAttestation, ProductRecipe
+from station.domain.products import ProductRecipe
 from station.domain.records import OperatorRecord, Role
-from station.gui.session import Session
 from station.gui.tasks import TaskRunner, describe
 from station.services.ca import CaStatus
+from station.services.operators import OperatorStanding
 
 #: what a test print shows: obviously not a device
 TEST_LABEL = LabelData(
@@ -48,8 +55,7 @@ TEST_LABEL = LabelData(
     attestation="x509",
 )
 
-#: warn when the station's CA certificate expires sooner than this
-EXPIRY_WARNING = timedelta(days=30)
+OPERATOR_HEADERS = ("Name", "Role", "State", "Logs in with")
 
 
 @dataclass(frozen=True)
@@ -59,17 +65,17 @@ class AdminSnapshot:
     ca: CaStatus
     expiry_warning: str
     products: tuple[ProductRecipe, ...]
-    operators: tuple[OperatorRecord, ...]
+    operators: tuple[OperatorStanding, ...]
     boards: tuple[DiscoveredBoard, ...]
 
 
 class AdminView(QWidget):
     """Status boxes and the admin's actions."""
 
-    def __init__(self, station: Station, slots: list[str], session: Session) -> None:
+    def __init__(self, station: Station, slots: list[str]) -> None:
         super().__init__()
+        self._operator = ""  # who acts: the window sets it at login and lock
         self._station = station
-        self._session = session
         self._tasks = TaskRunner(station)
         self._slots = list(slots)
         self._boards: tuple[DiscoveredBoard, ...] = ()
@@ -96,7 +102,18 @@ class AdminView(QWidget):
         self.product_detail.setWordWrap(True)
         self.product_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._recipes: tuple[ProductRecipe, ...] = ()
-        self.operators = QListWidget()
+        self.operators = QTableWidget(0, len(OPERATOR_HEADERS))
+        self.operators.setHorizontalHeaderLabels(list(OPERATOR_HEADERS))
+        self.operators.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.operators.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.operators.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.operators.verticalHeader().setVisible(False)
+        self.operators.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.operators.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.operators.horizontalHeader().setStretchLastSection(True)
+        self._operators: tuple[OperatorStanding, ...] = ()
         self.op_name = QLineEdit()
         self.op_name.setPlaceholderText("name")
         self.op_role = QComboBox()
@@ -172,8 +189,8 @@ class AdminView(QWidget):
         ca_box.setMinimumHeight(self.fontMetrics().lineSpacing() * 7)
         left.addWidget(printer_box)
         right = QVBoxLayout()
-        right.addWidget(ops_box, 1)
-        right.addWidget(slots_box, 1)
+        right.addWidget(ops_box, 3)
+        right.addWidget(slots_box, 2)
         columns = QHBoxLayout()
         columns.addLayout(left, 1)
         columns.addLayout(right, 1)
@@ -188,19 +205,12 @@ class AdminView(QWidget):
 
         def job(s: Station) -> AdminSnapshot:
             status = s.ca().status()
-            warning = ""
-            if status.key_error:
-                warning = f"CA key: {status.key_error}"
-            if status.certificate is not None:
-                left = status.certificate.not_after - s.clock.now()
-                if left < EXPIRY_WARNING:
-                    warning += f" CA certificate expires in {max(left.days, 0)} day(s)."
             batches = s.batches()
             return AdminSnapshot(
                 status,
-                warning.strip(),
+                ca_warnings(status, s.clock.now()),
                 tuple(batches.recipe(name) for name in batches.product_names()),
-                tuple(s.operators().all()),
+                tuple(s.operators().standings()),
                 tuple(s.discovery().boards()),
             )
 
@@ -213,7 +223,7 @@ class AdminView(QWidget):
         recipe = self._recipes[row]
         identity = (
             "from the TPM endorsement key"
-            if recipe.attestation is ProductAttestation.TPM
+            if recipe.attestation == "tpm"
             else recipe.registration_id.replace("{prefix}", recipe.prefix or "{prefix}")
         )
         lines = [
@@ -230,20 +240,17 @@ class AdminView(QWidget):
         self.product_detail.setText("\n".join(lines))
 
     def _show(self, snap: AdminSnapshot) -> None:
-        cert = snap.ca.certificate
-        text = f"Key: {snap.ca.key_uri or 'not set up'}\nIssued {snap.ca.issued} certificate(s)."
-        if cert is not None:
-            text += f"\nCA: {cert.subject}, valid until {cert.not_after:%Y-%m-%d}."
-        self.ca_label.setText(text)
+        self.ca_label.setText(ca_summary(snap.ca))
         self.warning.setText(snap.expiry_warning)
         self._recipes = snap.products
         self.products.clear()
         self.products.addItems([f"{r.name} — {r.attestation}" for r in snap.products])
-        self.operators.clear()
-        for op in snap.operators:
-            state = "" if op.enabled else " (disabled)"
-            self.operators.addItem(f"{op.name} — {op.role}{state}")
         self._operators = snap.operators
+        self.operators.setRowCount(len(snap.operators))
+        for row, op in enumerate(snap.operators):
+            values = (op.record.name, str(op.record.role), op.state, op.login)
+            for column, value in enumerate(values):
+                self.operators.setItem(row, column, QTableWidgetItem(value))
         self._boards = snap.boards
         self.boards.clear()
         for board in snap.boards:
@@ -261,13 +268,17 @@ class AdminView(QWidget):
         self.dps_label.setText("Testing…")
         self._tasks.run(job, self.dps_label.setText, lambda e: self.dps_label.setText(describe(e)))
 
+    def set_operator(self, record: OperatorRecord | None) -> None:
+        """The logged-in operator (None when the window is locked): the admin's acts name them."""
+        self._operator = record.name if record is not None else ""
+
     def add(self) -> None:
         """Add an operator with the form's name, role, PIN and badge."""
         name, role = self.op_name.text().strip(), Role(self.op_role.currentText())
         pin, badge = self.op_pin.text(), self.op_badge.text()
         self.op_pin.clear()
         self.op_badge.clear()
-        operator = self._session.name
+        operator = self._operator
         self._tasks.run(
             lambda s: s.operators().add(name, role, pin=pin, badge=badge, operator=operator),
             lambda _r: self._done(f"Operator {name} added."),
@@ -277,10 +288,10 @@ class AdminView(QWidget):
     def toggle(self) -> None:
         """Enable or disable the selected operator."""
         row = self.operators.currentRow()
-        operators = getattr(self, "_operators", ())
-        if row < 0 or row >= len(operators):
+        if row < 0 or row >= len(self._operators):
+            self.message.setText("Select an operator in the table first.")
             return
-        op, operator = operators[row], self._session.name
+        op, operator = self._operators[row].record, self._operator
         self._tasks.run(
             lambda s: s.operators().set_enabled(op.name, not op.enabled, operator=operator),
             lambda _r: self._done(f"Operator {op.name} updated."),
@@ -321,3 +332,55 @@ class AdminView(QWidget):
 
     def _failed(self, error: StationError) -> None:
         self.message.setText(describe(error))
+
+
+def ca_summary(status: CaStatus) -> str:
+    """The CA box's text: where the key is (in words), what was issued, the certificate."""
+    if status.key is not None:
+        key = status.key.location
+    elif status.key_uri:
+        key = describe_key_uri(status.key_uri)
+    else:
+        key = "not set up (the admin guide's CA ceremony sets it up)"
+    text = f"Key: {key}\nIssued {status.issued} certificate(s)."
+    cert = status.certificate
+    if cert is not None:
+        text += f"\nCA: {cert.subject}, valid until {cert.not_after:%Y-%m-%d}."
+        text += f"\nSigned by: {cert.issuer}."
+    return text
+
+
+def ca_warnings(status: CaStatus, now: datetime) -> str:
+    """What the admin must act on: a lab root, an unreachable key, a certificate expiring soon."""
+    warnings = []
+    if status.lab_root:
+        warnings.append(
+            "LAB ROOT — NOT FOR PRODUCTION: this CA was signed by the station's throwaway lab "
+            "root. Devices it certifies are for the lab only; import the chain your offline "
+            "root signed before producing real devices."
+        )
+    if status.key_error:
+        warnings.append(f"CA key: {status.key_error}")
+    left = status.expires_within(now)
+    if left is not None:
+        warnings.append(
+            f"CA certificate expires in {left} day(s) (warning from {status.warn_days} days): "
+            "renew the intermediate with your offline root."
+        )
+    return "\n".join(warnings)
+
+
+def describe_key_uri(uri: str) -> str:
+    """A key URI for people: ``pkcs11:`` attributes percent-decoded, the key ID in hex."""
+    if not uri.startswith("pkcs11:"):
+        return uri
+    path = uri[len("pkcs11:") :].split("?", 1)[0]
+    parts = []
+    for attribute in filter(None, path.split(";")):
+        name, _, value = attribute.partition("=")
+        raw = unquote_to_bytes(value)
+        if name == "id":
+            parts.append(f"id {raw.hex()}")
+        else:
+            parts.append(f"{name} {raw.decode('utf-8', 'replace')!r}")
+    return ", ".join(parts) or uri

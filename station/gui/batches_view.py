@@ -1,7 +1,10 @@
 """The batches view: open, seal, export, push and reconcile, with progress and per-device results.
 
 Every action runs the same batch service as ``station batch`` on a pool task; push progress comes
-back through a queued signal. The service checks the role again (QA or admin release batches).
+back through a queued signal. The buttons follow the logged-in role and the selected batch's
+state (Seal and Void open jobs on an open batch; Export, Push and Reconcile once it is sealed), and
+the service checks the role again (QA or admin release batches). When sealing is refused because
+jobs are still open, **Void open jobs…** voids the ones whose boards will not come back.
 """
 
 from __future__ import annotations
@@ -25,15 +28,21 @@ from PySide6.QtWidgets import (
 )
 
 from station.bootstrap import Station
-from station.domain.errors import StationError
+from station.domain.errors import StationError, UnresolvedJobsError
 from station.domain.pushes import PushSummary, ReconcileReport
-from station.domain.records import Role, SealRecord
-from station.gui.session import Session
+from station.domain.records import OperatorRecord, Role, SealRecord
+from station.domain.states import BatchStatus
 from station.gui.tasks import TaskRunner, describe
+from station.gui.void_jobs import VoidJobsDialog
 from station.services.batches import BatchProgress, ExportResult
 from station.services.push import PushProgress
 
 HEADERS = ("Batch", "Product", "Status", "Provisioned", "Size")
+RELEASERS = (Role.QA, Role.ADMIN)
+#: released batches: their devices are frozen, so they can be exported, pushed and reconciled
+RELEASED = frozenset(
+    {BatchStatus.SEALED, BatchStatus.EXPORTED, BatchStatus.PUSHED, BatchStatus.RECONCILED}
+)
 
 
 class ProgressBridge(QObject):
@@ -51,13 +60,15 @@ class BatchesView(QWidget):
 
     finished = Signal(str, object)
 
-    def __init__(self, station: Station, session: Session) -> None:
+    def __init__(self, station: Station) -> None:
         super().__init__()
         self._station = station
-        self._session = session
         self._tasks = TaskRunner(station)
         self._bridge = ProgressBridge()
         self._rows: list[BatchProgress] = []
+        self._role = Role.TECHNICIAN
+        self._operator = ""
+        self.void_dialog: VoidJobsDialog | None = None
         self._init_elements()
         self._init_connections()
         self._init_layout()
@@ -69,6 +80,7 @@ class BatchesView(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.name = QLineEdit()
         self.name.setPlaceholderText("Work order, e.g. WO-1042")
@@ -82,6 +94,7 @@ class BatchesView(QWidget):
         self.export_button = QPushButton("Export")
         self.push_button = QPushButton("Push to DPS")
         self.reconcile_button = QPushButton("Reconcile")
+        self.void_button = QPushButton("Void open jobs…")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -97,6 +110,8 @@ class BatchesView(QWidget):
         self.export_button.clicked.connect(lambda: self._act("export"))
         self.push_button.clicked.connect(lambda: self._act("push"))
         self.reconcile_button.clicked.connect(lambda: self._act("reconcile"))
+        self.void_button.clicked.connect(self.void_jobs)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
         self._bridge.progress.connect(self._push_progress)
 
     def _init_layout(self) -> None:
@@ -109,6 +124,7 @@ class BatchesView(QWidget):
         for button in (
             self.refresh_button,
             self.seal_button,
+            self.void_button,
             self.export_button,
             self.push_button,
             self.reconcile_button,
@@ -124,17 +140,30 @@ class BatchesView(QWidget):
         layout.addWidget(self.results, 1)
         layout.addWidget(self.message)
 
+    def set_operator(self, record: OperatorRecord | None) -> None:
+        """The logged-in operator (None when the window is locked): acts and role follow."""
+        self._operator = record.name if record is not None else ""
+        self.set_role(record.role if record is not None else Role.TECHNICIAN)
+
     def set_role(self, role: Role) -> None:
         """Opening and releasing batches is QA's and the admin's."""
-        allowed = role in (Role.QA, Role.ADMIN)
-        for button in (
-            self.open_button,
-            self.seal_button,
-            self.export_button,
-            self.push_button,
-            self.reconcile_button,
-        ):
-            button.setEnabled(allowed)
+        self._role = role
+        self.open_button.setEnabled(role in RELEASERS)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        """Enable what the role may do to the selected batch in its present state."""
+        allowed = self._role in RELEASERS
+        status = self.selected_status()
+        is_open = status is BatchStatus.OPEN
+        released = status in RELEASED
+        self.seal_button.setEnabled(allowed and is_open)
+        self.void_button.setEnabled(allowed and is_open)
+        for button in (self.export_button, self.push_button, self.reconcile_button):
+            button.setEnabled(allowed and released)
+            button.setToolTip(
+                "Seal the batch first." if is_open else "" if released else "Select a batch."
+            )
 
     # ------------------------------------------------------------------ table
     def refresh(self) -> None:
@@ -163,6 +192,7 @@ class BatchesView(QWidget):
                 self.table.setItem(number, column, QTableWidgetItem(value))
             if row.batch.name == selected:
                 self.table.selectRow(number)
+        self._update_buttons()
         if self.product.count() != len(products):
             self.product.clear()
             self.product.addItems(products)
@@ -172,11 +202,29 @@ class BatchesView(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return self._rows[rows[0].row()].batch.name if rows and self._rows else ""
 
+    def selected_status(self) -> BatchStatus | None:
+        """The selected batch's state (None when none is selected)."""
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or not self._rows:
+            return None
+        return BatchStatus(self._rows[rows[0].row()].batch.status)
+
     def select(self, name: str) -> None:
         """Select the row of batch ``name``."""
         for number, row in enumerate(self._rows):
             if row.batch.name == name:
                 self.table.selectRow(number)
+
+    def void_jobs(self) -> None:
+        """Open the void-jobs dialog for the selected batch (QA and admin)."""
+        name = self.selected()
+        if not name:
+            self.message.setText("Select a batch first.")
+            return
+        dialog = VoidJobsDialog(self._station, operator=self._operator, batch=name, parent=self)
+        dialog.voided.connect(lambda ids: self._done(f"Voided job(s) of {name}: seal it again."))
+        self.void_dialog = dialog
+        dialog.open()
 
     # ------------------------------------------------------------------ actions
     def open_batch(self) -> None:
@@ -189,7 +237,7 @@ class BatchesView(QWidget):
         if not name or not product:
             self.message.setText("Type the work order and choose the product.")
             return
-        operator = self._session.name
+        operator = self._operator
         self._tasks.run(
             lambda s: s.batches().open(name=name, product=product, size=size, operator=operator),
             lambda _record: self._done(f"Batch {name} opened."),
@@ -203,7 +251,7 @@ class BatchesView(QWidget):
             return
         self.message.setText(f"{action} {name}…")
         emit = self._bridge.progress.emit
-        operator = self._session.name
+        operator = self._operator
         if action == "seal":
             self._tasks.run(
                 lambda s: s.batches().seal(name, operator=operator), self._sealed, self._failed
@@ -282,4 +330,13 @@ class BatchesView(QWidget):
     def _failed(self, error: StationError) -> None:
         self.progress.setRange(0, 1)
         self.message.setText(describe(error))
+        if isinstance(error, UnresolvedJobsError):
+            jobs = error.details.get("jobs", [])
+            provisioning = error.details.get("provisioning", 0)
+            lines = [f"Sealing {error.details.get('batch', '')} waits for:"]
+            lines += [f"  {job}" for job in jobs]
+            if provisioning:
+                lines.append(f"  {provisioning} identity(ies) still provisioning")
+            lines.append("Press Void open jobs… for boards that will not come back.")
+            self.results.setPlainText("\n".join(lines))
         self.finished.emit("error", error)

@@ -188,18 +188,20 @@ class GuiFrontEnd:
         window.show_view("Batches")
         view.refresh()
 
-        def selected() -> bool:
-            view.select(batch)  # the rows arrive from a background refresh
-            return view.selected() == batch
-
-        self._pump(selected, f"batch {batch} in the batches view")
-        self._results.clear()
         button = {
             "seal": view.seal_button,
             "export": view.export_button,
             "push": view.push_button,
             "reconcile": view.reconcile_button,
         }[action]
+
+        def ready() -> bool:
+            view.select(batch)  # the rows arrive from a background refresh
+            # the button follows the batch's state in the refreshed row (Export once sealed)
+            return view.selected() == batch and button.isEnabled()
+
+        self._pump(ready, f"{action} ready for batch {batch} in the batches view")
+        self._results.clear()
         button.click()
         self._pump(lambda: bool(self._results), f"{action} of {batch}")
         done, result = self._results[-1]

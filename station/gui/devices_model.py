@@ -26,13 +26,20 @@ COLUMNS = (
 )
 #: typical widest text of each column after the registration ID (sizes the columns)
 COLUMN_SAMPLES = (
-    "SN-000000-00",
+    "SN-STICKER-0000",
     "WO-000000",
     "x509-injected",
     "provisioned",
-    "2026-11-26T12:36:44Z",
+    "2026-11-26 12:36:44",
 )
 PAGE = 500
+_TEXT_ROLES = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole)
+
+
+def short_time(stamp: str) -> str:
+    """A stored UTC time (``2026-11-26T12:58:53.793372Z``) to the second, for people."""
+    return stamp[:19].replace("T", " ") if len(stamp) >= 19 and stamp[10] == "T" else stamp
+
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 Runner = Callable[
@@ -164,10 +171,14 @@ class DeviceTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Cell text."""
-        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
+        """Cell text (times to the second); the tooltip holds the stored value whole."""
+        if not index.isValid() or role not in _TEXT_ROLES:
             return None
-        return str(getattr(self._rows[index.row()], COLUMNS[index.column()][1]))
+        field = COLUMNS[index.column()][1]
+        text = str(getattr(self._rows[index.row()], field))
+        if field == "created_at" and role == Qt.ItemDataRole.DisplayRole:
+            return short_time(text)
+        return text
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole

@@ -1,4 +1,8 @@
-"""The login screen: a badge scan or a name and PIN; the role decides what the window shows."""
+"""The login form: a badge scan or a name and PIN; the role decides what the window shows.
+
+The window's login screen is this form alone; the lock screen embeds one of its own, titled for
+the operator who locked the window.
+"""
 
 from __future__ import annotations
 
@@ -73,6 +77,11 @@ class LoginView(QWidget):
         layout.addStretch(1)
         layout.addWidget(box, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(2)
+
+    def set_title(self, text: str) -> None:
+        """Replace the form's heading (the lock screen names who locked the window)."""
+        self.title.setText(text)
+        self.title.setWordWrap(True)
 
     def reset(self) -> None:
         """Clear every field (on lock and log-out) and focus the badge field."""

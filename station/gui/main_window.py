@@ -1,7 +1,9 @@
 """The station's main window: login, then the views the operator's role allows.
 
 Technicians see the line view; QA also the QA and batches views; admins everything. The window
-locks itself (back to the login screen) after ``[gui] lock_after_s`` seconds without input.
+locks itself after ``[gui] lock_after_s`` seconds without input (or on Lock / Ctrl+Shift+L): the
+lock screen says who locked it and shows the line read-only while the slots keep running; the
+same operator unlocks with their PIN or badge, or another operator logs in.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from station.domain.records import OperatorRecord, Role
 from station.gui.admin_view import AdminView
 from station.gui.batches_view import BatchesView
 from station.gui.line_view import LineView
+from station.gui.lock_screen import LockScreen
 from station.gui.login import LoginView
 from station.gui.qa_view import QaView
 from station.gui.session import Session
@@ -44,7 +47,8 @@ class MainWindow(QMainWindow):
     def __init__(self, station: Station) -> None:
         super().__init__()
         self._station = station
-        self.session = Session()
+        self.operator: OperatorRecord | None = None
+        self.session = Session()  # the line view's commands read the operator here
         self._watching_input = False
         self._init_elements()
         self._init_connections()
@@ -54,13 +58,14 @@ class MainWindow(QMainWindow):
         gui = self._station.config.gui
         slots = gui.slots()
         self.setWindowTitle(f"Station {self._station.config.station.id}")
-        self.login = LoginView(self._station)
+        self.login_screen = LoginView(self._station)
         self.line = LineView(
             self._station, slots, session=self.session, beep_on_fail=gui.beep_on_fail
         )
-        self.qa = QaView(self._station, self.session)
-        self.batches = BatchesView(self._station, self.session)
-        self.admin = AdminView(self._station, slots, self.session)
+        self.lock_screen = LockScreen(self._station, self.line)
+        self.qa = QaView(self._station)
+        self.batches = BatchesView(self._station)
+        self.admin = AdminView(self._station, slots)
         for view in (self.line, self.qa, self.batches, self.admin):
             # owned by the window even while no tab shows them: a parentless widget would be
             # destroyed after QApplication at interpreter exit, which crashes Qt
@@ -77,7 +82,8 @@ class MainWindow(QMainWindow):
         self.lock_shortcut = QShortcut(QKeySequence("Ctrl+Shift+L"), self)
 
     def _init_connections(self) -> None:
-        self.login.logged_in.connect(self.log_in)
+        self.login_screen.logged_in.connect(self.log_in)
+        self.lock_screen.login.logged_in.connect(self.log_in)
         self.line.operator_switched.connect(self.log_in)
         self.line.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.qa.rework_requested.connect(self._rework)
@@ -95,16 +101,31 @@ class MainWindow(QMainWindow):
         work_layout.setContentsMargins(0, 0, 0, 0)
         work_layout.addLayout(bar)
         work_layout.addWidget(self.tabs, 1)
-        self.stack.addWidget(self.login)
+        self.stack.addWidget(self.login_screen)
         self.stack.addWidget(work)
+        self.stack.addWidget(self.lock_screen)
+        self._work = work
         self.setCentralWidget(self.stack)
         self.resize(1280, 720)
 
     # ------------------------------------------------------------------ session
+    @property
+    def login(self) -> LoginView:
+        """The login form on screen: the lock screen's while locked, else the login screen's."""
+        return self.lock_screen.login if self.lock_screen.locked_by else self.login_screen
+
     def log_in(self, record: OperatorRecord) -> None:
-        """Show the views ``record``'s role allows; commands carry their name from now on."""
-        self.session.log_in(record)
-        self.who.setText(f"{record.name} ({record.role})")
+        """Show the views ``record``'s role allows; audit events carry their name from now on.
+
+        The operator who locked the window finds it as they left it.
+        """
+        resuming = self.lock_screen.locked_by
+        self.lock_screen.unlock()
+        if resuming is not None and (resuming.name, resuming.role) == (record.name, record.role):
+            self._enter(record)
+            self.stack.setCurrentWidget(self._work)
+            return
+        self._enter(record)
         views: list[tuple[QWidget, str]] = [(self.line, "Line")]
         if record.role in (Role.QA, Role.ADMIN):
             views += [(self.qa, "QA"), (self.batches, "Batches")]
@@ -115,31 +136,44 @@ class MainWindow(QMainWindow):
         for widget, title in views:
             self.tabs.addTab(widget, title)
         self.tabs.blockSignals(False)
-        self.qa.set_role(record.role)
-        self.batches.set_role(record.role)
-        self.stack.setCurrentIndex(1)
+        self.stack.setCurrentWidget(self._work)
         self.tabs.setCurrentIndex(0)
         self.line.refresh_batches()
         self.line.scan.setFocus()
+
+    def _enter(self, record: OperatorRecord) -> None:
+        """``record`` is the operator at the window from now on."""
+        self.operator = record
+        self.session.log_in(record)  # commands from the line name them from now on
+        self.who.setText(f"{record.name} ({record.role})")
+        self.qa.set_operator(record)
+        self.batches.set_operator(record)
+        self.admin.set_operator(record)
         if self.lock_timer.interval() > 0 and self._station.config.gui.lock_after_s > 0:
             self.lock_timer.start()
 
     def lock(self) -> None:
-        """Back to the login screen (slots keep running)."""
+        """Lock the window: the lock screen shows the line read-only; slots keep running."""
+        record = self.operator
+        if record is None:
+            return  # nobody is logged in: the login screen is showing already
+        self.operator = None
         self.session.log_out()
         self.lock_timer.stop()
-        self.stack.setCurrentIndex(0)
-        self.login.reset()
-
-    @property
-    def operator(self) -> OperatorRecord | None:
-        """The logged-in operator (``None`` while locked)."""
-        return self.session.operator
+        self.qa.set_operator(None)
+        self.batches.set_operator(None)
+        self.admin.set_operator(None)
+        for dialog in (self.qa.void_dialog, self.batches.void_dialog):
+            if dialog is not None:
+                dialog.reject()
+        self.lock_screen.lock(record)
+        self.stack.setCurrentWidget(self.lock_screen)
+        self.lock_screen.login.badge.setFocus()  # a badge scan types into it at once
 
     @property
     def locked(self) -> bool:
-        """Whether the login screen is showing."""
-        return self.stack.currentIndex() == 0
+        """Whether the login or the lock screen is showing (no view can be used)."""
+        return self.stack.currentWidget() is not self._work
 
     def view_titles(self) -> list[str]:
         """The tabs visible now."""
@@ -195,5 +229,6 @@ class MainWindow(QMainWindow):
         if handle is not None and self._watching_input:
             handle.removeEventFilter(self)
             self._watching_input = False
+        self.lock_screen.unlock()
         self.line.shutdown()
         super().closeEvent(event)

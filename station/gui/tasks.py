@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from station.bootstrap import Station
 from station.domain.errors import StationError
+from station.gui.remedies import window_remedy
 
 log = logging.getLogger(__name__)
 
@@ -86,5 +87,6 @@ class TaskRunner:
 
 
 def describe(error: StationError) -> str:
-    """One line for a status bar: the message and what to do."""
-    return error.message + (f" — {error.remedy}" if error.remedy else "")
+    """One line for a status bar: the message and what to do in the window."""
+    remedy = window_remedy(error)
+    return error.message + (f" — {remedy}" if remedy else "")

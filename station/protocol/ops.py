@@ -58,8 +58,14 @@ OBJECTS: Mapping[str, ObjectSpec] = {
     )
 }
 
-#: Name of the device key used by keygen/csr/sign (v1 has exactly one key slot).
+#: Name of the device key used by keygen/csr/sign: the onboarding key of X.509 attestation.
 DEVICE_KEY = "device"
+#: The key slot of the operational key that DPS certificate management certifies (EC P-384).
+OPERATIONAL_KEY = "operational"
+#: Curves `keygen` may be asked for; P-256 is the default.
+CURVE_P256 = "p256"
+CURVE_P384 = "p384"
+CURVES = (CURVE_P256, CURVE_P384)
 MAX_TPM_COMMAND = 4096
 MAX_NONCE = 64
 MAX_CN = 64
@@ -70,7 +76,7 @@ _Spec = Mapping[str, tuple[type, bool, int | None]]
 ARGS: Mapping[str, _Spec] = {
     Op.HELLO: {"proto": (int, False, None)},
     Op.TPM: {"cmd": (bytes, True, MAX_TPM_COMMAND)},
-    Op.KEYGEN: {"key": (str, False, 32), "replace": (bool, False, None)},
+    Op.KEYGEN: {"key": (str, False, 32), "replace": (bool, False, None), "curve": (str, False, 8)},
     Op.CSR: {"key": (str, False, 32), "cn": (str, True, MAX_CN)},
     Op.SIGN: {"key": (str, False, 32), "nonce": (bytes, True, MAX_NONCE)},
     Op.WRITE: {"name": (str, True, 32), "data": (bytes, True, 6144)},

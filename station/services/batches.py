@@ -15,7 +15,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,20 @@ from station.domain.pushes import (
     ReconcileReport,
     ReconcileStatus,
 )
-from station.domain.records import BatchRecord, DeviceQuery, DeviceRecord, Role, SealRecord
+from station.domain.records import (
+    BatchRecord,
+    DeviceQuery,
+    DeviceRecord,
+    Role,
+    SealRecord,
+    StoredManifest,
+)
 from station.domain.states import BatchStatus, DeviceStatus, check_batch_transition
 from station.ports import (
     Clock,
     EnrollmentService,
     ExportFiles,
+    ExportSink,
     GroupKeys,
     ManifestSigner,
     ProductCatalog,
@@ -70,6 +78,7 @@ OPENERS = frozenset({Role.QA, Role.ADMIN})
 #: Who may seal, export, push and reconcile: what leaves the station is QA's or the admin's call.
 RELEASERS = frozenset({Role.QA, Role.ADMIN})
 EXPORT_FORMATS = ("bulk-json", "csv", "manifest")
+_EXPORT_SUFFIXES = {"bulk-json": ".dps-bulk.json", "csv": ".csv", "manifest": ".manifest.jwsl"}
 ALREADY_THERE = 409  # DPS's answer to creating a group that exists
 _RELEASED = (BatchStatus.SEALED, BatchStatus.EXPORTED, BatchStatus.PUSHED, BatchStatus.RECONCILED)
 
@@ -259,7 +268,10 @@ class BatchService:
                     jobs=listing,
                     provisioning=unfinished,
                 )
-            entries = [(d.registration_id, d.manifest_hash) for d in self._devices(name)]
+            entries = [
+                (row.registration_id, row.manifest_hash)
+                for row in self._store.devices.iter_manifests(name, str(DeviceStatus.PROVISIONED))
+            ]
             seal = SealRecord(
                 batch=name,
                 count=len(entries),
@@ -311,20 +323,28 @@ class BatchService:
             )
         return seal
 
-    def _released(self, seal: SealRecord) -> Iterator[DeviceRecord]:
-        """The sealed batch's devices, streamed once, checked against the seal as they pass.
+    def _released(self, seal: SealRecord) -> Iterator[StoredManifest]:
+        """The sealed batch's manifests, streamed once, checked as they pass.
 
-        The seal digest is recomputed over the rows as they are yielded; after the last one a
-        batch that changed after sealing raises, so a streamed export is refused before its
-        file is kept.
+        Each manifest must hash to its stored hash (which the seal covers); the seal digest is
+        recomputed over the rows as they are yielded, and after the last one a batch that
+        changed after sealing raises, so a streamed export is refused before its files are kept.
 
         Raises:
-            ValidationError: the batch's devices changed after sealing.
+            ValidationError: a manifest does not match its hash, or the batch's devices changed
+                after sealing.
         """
         digest = hashlib.sha256()
-        for device in self._devices(seal.batch):
-            digest.update(seal_line(device.registration_id, device.manifest_hash))
-            yield device
+        sha256 = hashlib.sha256
+        for row in self._store.devices.iter_manifests(seal.batch, str(DeviceStatus.PROVISIONED)):
+            if sha256(row.manifest_json.encode("utf-8")).hexdigest() != row.manifest_hash:
+                raise ValidationError(
+                    f"the stored manifest of {row.registration_id} does not match its hash",
+                    remedy="Run 'station db verify'; restore the database from a backup.",
+                    registration_id=row.registration_id,
+                )
+            digest.update(seal_line(row.registration_id, row.manifest_hash))
+            yield row
         now = digest.hexdigest()
         if now != seal.digest:
             raise ValidationError(
@@ -343,19 +363,6 @@ class BatchService:
     def _devices(self, name: str) -> Iterator[DeviceRecord]:
         """The batch's provisioned devices in recording order (voided ones are not released)."""
         return self._store.devices.iter_batch(name, str(DeviceStatus.PROVISIONED))
-
-    @staticmethod
-    def _canonical(devices: Iterator[DeviceRecord]) -> Iterator[tuple[str, bytes]]:
-        """(registration ID, stored canonical manifest) per device, each checked by its hash."""
-        for device in devices:
-            data = device.manifest_json.encode("utf-8")
-            if sha256_hex(data) != device.manifest_hash:
-                raise ValidationError(
-                    f"the stored manifest of {device.registration_id} does not match its hash",
-                    remedy="Run 'station db verify'; restore the database from a backup.",
-                    registration_id=device.registration_id,
-                )
-            yield device.registration_id, data
 
     def _ports(self) -> CloudPorts:
         if self._cloud is None:
@@ -427,47 +434,40 @@ class BatchService:
         ports = self._ports()
         files = ports.exports(out, force)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
-        written: dict[str, Path] = {}
-        # each file streams the rows once and re-checks the seal on the way (nothing is kept if
-        # the batch changed); the signed manifest's first pass (its digest) is that check
-        if "bulk-json" in formats:
-            written["bulk-json"] = files.write(
-                f"{safe}.dps-bulk.json",
-                batch_exports.bulk_json((d.manifest() for d in self._released(seal)), template),
-            )
-        if "csv" in formats:
-            written["csv"] = files.write(
-                f"{safe}.csv",
-                batch_exports.csv_lines(
-                    ((d.manifest(), d.manifest_hash) for d in self._released(seal)), template
-                ),
-            )
+        # one stream of the sealed rows feeds every format; it re-checks each manifest against
+        # its hash and, after the last row, the seal, so nothing is kept if the batch changed
+        names = {fmt: f"{safe}{_EXPORT_SUFFIXES[fmt]}" for fmt in EXPORT_FORMATS if fmt in formats}
+        chain_head = self._store.audit.head()
+        signer = ports.signer() if "manifest" in names else None
+
+        def produce(sinks: Mapping[str, ExportSink]) -> None:
+            writers: list[batch_exports.FormatWriter] = []
+            if "bulk-json" in names:
+                writers.append(batch_exports.BulkJsonWriter(sinks[names["bulk-json"]], template))
+            if "csv" in names:
+                writers.append(batch_exports.CsvWriter(sinks[names["csv"]], template))
+            if signer is not None:
+                writers.append(
+                    batch_exports.SignedManifestWriter(
+                        sinks[names["manifest"]],
+                        signer,
+                        batch=name,
+                        product=record.product,
+                        station=self._station,
+                        sealed_at=seal.sealed_at,
+                        signed_at=format_time(self._clock.now()),
+                        seal_sha256=seal.digest,
+                        chain_head=chain_head,
+                    )
+                )
+            batch_exports.write_rows(self._released(seal), writers)
+
+        paths = files.write_together(list(names.values()), produce)
+        written = {fmt: paths[file_name] for fmt, file_name in names.items()}
         groups = self.enrollment_groups(name)
         if groups:
             written["groups"] = files.write(
                 f"{safe}.dps-groups.json", [json.dumps(groups, indent=2, sort_keys=True) + "\n"]
-            )
-        if "manifest" in formats:
-            signer = ports.signer()
-            passes = iter(
-                (
-                    self._canonical(self._released(seal)),
-                    self._canonical(self._released(seal)),
-                )
-            )
-            written["manifest"] = files.write(
-                f"{safe}.manifest.jwsl",
-                batch_exports.signed_manifest(
-                    lambda: next(passes),
-                    signer,
-                    batch=name,
-                    product=record.product,
-                    station=self._station,
-                    sealed_at=seal.sealed_at,
-                    signed_at=format_time(self._clock.now()),
-                    seal_sha256=seal.digest,
-                    chain_head=self._store.audit.head(),
-                ),
             )
         group_enrolled = (
             self._store.devices.count(DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONED)))
@@ -493,7 +493,13 @@ class BatchService:
         record = self._batch(name)
         recipe = self._products.product(record.product)
         template = self._template(recipe)
-        common = {"batch": name, "product": recipe.name, "station": self._station}
+        operational = recipe.operational_certificate
+        common = {
+            "batch": name,
+            "product": recipe.name,
+            "station": self._station,
+            "credential_policy": operational.credential_policy if operational else "",
+        }
         group_id = re.sub(r"[^a-z0-9-]", "-", recipe.name.lower())
         if recipe.attestation is ProductAttestation.SYMMETRIC_KEY:
             return [symmetric_key_group(f"{group_id}-sym", template, **common)]

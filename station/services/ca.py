@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from station.domain.audit import EventDraft, format_time
@@ -32,9 +32,13 @@ from station.domain.certificates import (
     check_csr,
     check_csr_size,
     check_intermediate,
+    check_issuing_csr,
+    check_own_root,
     check_quota,
     decode_group_key,
+    from_lab_root,
     plan_issuance,
+    plan_issuing_ca,
     plan_manifest_signing,
     plan_verification,
     serial_from_random,
@@ -92,6 +96,17 @@ class CaStatus:
     certificate: CertificateFacts | None
     pending_csr: bool
     issued: int
+    #: ``[ca] expiry_warning_days``: warn when the certificate expires sooner than this
+    warn_days: int = 0
+    #: the certificate chains to a lab root (``station ca lab-root``): not for production
+    lab_root: bool = False
+
+    def expires_within(self, now: datetime) -> int | None:
+        """Days left when the certificate expires within :attr:`warn_days`, else None."""
+        if self.certificate is None:
+            return None
+        left = self.certificate.not_after - now
+        return max(left.days, 0) if left < timedelta(days=self.warn_days) else None
 
 
 @dataclass(frozen=True)
@@ -269,14 +284,24 @@ class CaService:
                 key = self._admin.describe_key(uri)
             except KeyCustodyError as exc:
                 key_error = exc.message
+        certificate = self._admin.installed_certificate()
         return CaStatus(
             key_uri=uri,
             key=key,
             key_error=key_error,
-            certificate=self._admin.installed_certificate(),
+            certificate=certificate,
             pending_csr=bool(self._admin.pending_csr()),
             issued=self._store.certificates.count(),
+            warn_days=self._warn_days,
+            lab_root=certificate is not None and from_lab_root(certificate),
         )
+
+    def chain(self) -> tuple[CertificateFacts, ...]:
+        """The certificates above every device certificate: intermediate(s), then the root.
+
+        Reads the installed files only; the CA key is not opened.
+        """
+        return self._admin.installed_chain()
 
     # ------------------------------------------------------------------ issuance
     def issue(
@@ -474,6 +499,67 @@ class CaService:
         return IssuedCertificate(
             certificate=signed,
             chain_pem=chain,
+            profile=plan.profile,
+            registration_id="",
+            batch="",
+        )
+
+    def sign_issuing_csr(
+        self,
+        csr_pem: bytes,
+        *,
+        root_key_uri: str,
+        operator: str,
+        root_pem: bytes = b"",
+        days: int = 365,
+    ) -> IssuedCertificate:
+        """Bring your own root: sign the issuing-CA CSR a DPS credential policy generated.
+
+        Azure Device Registry's certificate management lets a policy's issuing CA be signed by
+        the customer's root. The root key stays in the HSM; the root must be ECC, have path
+        length 1 and at least 365 days left; the issuing CA gets path length 0 and ends no
+        later than the root. Logged and audited like every issuance (profile
+        ``adr-issuing-ca``); admins only.
+
+        Args:
+            csr_pem: the CSR downloaded from the policy (PEM or DER).
+            root_key_uri: the root's key in the HSM.
+            operator: who signs (must be an admin).
+            root_pem: the root certificate (default: the installed ``[ca] root_file``).
+            days: the issuing CA's validity, cut at the root's expiry.
+
+        Raises:
+            PermissionDeniedError: not an admin.
+            OwnRootRefusedError: the root or the CSR breaks the service's rules.
+            CsrRejectedError: the file is not a CSR.
+            KeyCustodyError: the HSM refused.
+        """
+        require_role(self._store, operator, {Role.ADMIN}, action="sign an issuing-CA CSR")
+        root_pem = root_pem or self._admin.root_pem()
+        if not root_pem:
+            raise CaNotReadyError(
+                "no root certificate to sign with",
+                remedy="Pass --root ROOT.pem (or install the root with 'station ca import').",
+            )
+        now = self._clock.now()
+        root = self._admin.inspect_own_root(root_pem, root_key_uri)
+        check_own_root(root, now=now)
+        common_name = check_issuing_csr(self._admin.inspect_issuing_csr(csr_pem))
+        with self._store:
+            plan = plan_issuing_ca(
+                common_name,
+                serial=self._fresh_serial(),
+                now=now,
+                days=days,
+                root_not_after=root.certificate.not_after,
+            )
+            signed = self._admin.sign_issuing_ca(
+                csr_pem, plan, root_pem=root_pem, key_uri=root_key_uri
+            )
+            self._log(operator, signed, plan, now=now, batch="", job_id=None, manual=True)
+        return IssuedCertificate(
+            certificate=signed,
+            chain_pem=root_pem.decode("ascii", errors="replace"),
             profile=plan.profile,
             registration_id="",
             batch="",

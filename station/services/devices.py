@@ -49,11 +49,11 @@ class DeviceService:
         """Find devices by any identifier a person may have at hand.
 
         ``key`` may be a board serial number, a registration ID, an EK SHA-256 or a certificate
-        SHA-256 thumbprint (64 hex digits, with or without colons).
+        SHA-256 thumbprint (64 hex digits, with or without colons or spaces).
         """
         key = key.strip()
         found: dict[str, DeviceRecord] = {}
-        compact = key.replace(":", "")
+        compact = re.sub(r"[:\s]", "", key)  # 3F:3F:... and grouped digits alike
         queries = [DeviceQuery(serial=key, limit=20), DeviceQuery(registration_id=key, limit=20)]
         if _HEX64.fullmatch(compact):
             queries += [

@@ -11,7 +11,8 @@ Checks, in order:
    with the same thumbprint, and belongs to a recorded device, is voided, belongs to a
    provisioning job that is still open, or was issued by an admin outside any job (``manual``);
    X.509 devices hold an installed certificate;
-5. every operator row matches the last ``operator.*`` audit event about it;
+5. every operator row matches the last ``operator.*`` audit event about it; wrong PINs are
+   counted only for recorded operators;
 6. every batch row: opened by a ``batch.opened`` event with the same product and size, its status
    reached through the matching ``batch.<status>`` event, its seal equal to what the
    ``batch.sealed`` event recorded; every seal belongs to a recorded batch;
@@ -33,6 +34,7 @@ import binascii
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from station.domain.anchors import ChainAnchor, check_anchor
 from station.domain.audit import AuditEvent, verify_chain
@@ -40,6 +42,7 @@ from station.domain.canonical import sha256_hex
 from station.domain.errors import ValidationError
 from station.domain.manifest import Attestation
 from station.domain.records import (
+    DEVICE_EVENT_KINDS,
     CertificateRecord,
     CertificateStatus,
     DeviceRecord,
@@ -49,9 +52,7 @@ from station.domain.records import (
 from station.domain.states import BatchStatus, DeviceStatus, JobState
 from station.ports import UnitOfWork
 
-DEVICE_EVENT_KINDS = frozenset({"device.recorded", "device.updated", "device.voided"})
 CERTIFICATE_ISSUED = "ca.certificate_issued"
-_PAGE = 500  # devices whose cited events are fetched together
 
 
 @dataclass(frozen=True)
@@ -96,41 +97,56 @@ def verify_store(
         anchor: a chain head written outside the database, which the chain must still reach.
         max_problems: stop collecting after this many problems.
     """
-    problems: list[Problem] = [Problem(*row) for row in store.maintenance.damaged_rows()]
+    # the chain's tables are scanned and the chain walked (one core) while this process scans
+    # the other tables and walks the devices (the other core)
+    chain_walk = store.in_background(partial(walk_chain, anchor=anchor))
+    others = [Problem(*row) for row in store.maintenance.damaged_rows(exclude=CHAIN_TABLES)]
+    problems = list(others)
     unreadable = {problem.table for problem in problems}
-    counter = _Counter()
-    if not unreadable & {"events", "meta"}:
-        problems.extend(_guard("events", lambda: _check_chain(store, counter, anchor)))
-    elif anchor is not None:
-        problems.append(Problem("events", "-", "the anchor cannot be checked: unreadable rows"))
 
     devices = 0
     installed: dict[str, str] = {}
     x509_live: list[tuple[str, str]] = []  # (registration ID, thumbprint), from the device walk
 
     def device_checks() -> list[Problem]:
+        # The store cross-checks index columns and cited events inside SQLite; Python hashes
+        # each manifest. A manifest whose bytes hash to the hash its (chain-pinned) audit event
+        # recorded is byte for byte what the station validated and wrote in canonical form, so
+        # only a row that fails either check is parsed and checked field by field.
         nonlocal devices
         found: list[Problem] = []
-        page: list[DeviceRecord] = []
-        for device in store.devices.iter_all():
+        sha256 = hashlib.sha256
+        for row in store.devices.iter_cross_checked():
             devices += 1
-            if device.attestation == Attestation.X509 and device.status is not DeviceStatus.VOIDED:
-                x509_live.append((device.registration_id, device.cert_thumbprint))
-            page.append(device)
-            if len(page) == _PAGE:
-                found.extend(check_page(page, len(found)))
-                page = []
-        found.extend(check_page(page, len(found)))
+            if row.attestation == Attestation.X509 and row.status != DeviceStatus.VOIDED:
+                x509_live.append((row.registration_id, row.cert_thumbprint))
+            if row.consistent and (
+                sha256(row.manifest_json.encode("utf-8")).hexdigest() == row.manifest_hash
+            ):
+                continue
+            device = store.devices.by_id(row.id)
+            if device is not None and len(problems) + len(found) < max_problems:
+                found.extend(_check_device(device, store.audit.event(device.event_seq)))
         return found
 
-    def check_page(page: list[DeviceRecord], already: int) -> list[Problem]:
-        # the cited audit events of a page of devices in one query, not one query per device
-        cited = store.audit.events_at([device.event_seq for device in page])
-        found: list[Problem] = []
-        for device in page:
-            if len(problems) + already + len(found) < max_problems:
-                found.extend(_check_device(device, cited.get(device.event_seq)))
-        return found
+    device_problems = (
+        _guard("devices", device_checks)
+        if "devices" not in unreadable and len(problems) < max_problems
+        else []
+    )
+    chain = chain_walk()
+    problems = [*chain.damaged, *others]  # in the schema's order: the chain's tables first
+    unreadable |= {problem.table for problem in chain.damaged}
+    if chain.damaged:
+        if anchor is not None:
+            problems.append(Problem("events", "-", "the anchor cannot be checked: unreadable rows"))
+    else:
+        problems.extend(chain.problems)
+    if len(problems) < max_problems:
+        problems.extend(device_problems[: max_problems - len(problems)])
+    else:  # as if the walk had not started: the report was full before it
+        devices = 0
+        x509_live.clear()
 
     certificates = 0
 
@@ -141,14 +157,14 @@ def verify_store(
         for cert in store.certificates.iter_all():
             certificates += 1
             if len(problems) + len(found) < max_problems:
-                found.extend(_check_certificate(store, cert, counter, open_jobs, installed))
+                found.extend(_check_certificate(store, cert, chain.issued, open_jobs, installed))
         return found
 
     for table, check in (
-        ("devices", device_checks),
         ("certificates", certificate_checks),
         ("devices", lambda: _check_x509_devices(x509_live, installed)),
         ("operators", lambda: _check_operators(store)),
+        ("pin_failures", lambda: _check_pin_failures(store)),
         ("batches", lambda: _check_batches(store)),
         ("device_keys", lambda: _check_device_keys(store)),
         ("labels", lambda: _check_labels(store)),
@@ -159,11 +175,38 @@ def verify_store(
             continue
         problems.extend(_guard(table, check))
     return IntegrityReport(
-        events=counter.n,
+        events=chain.events,
         devices=devices,
         certificates=certificates,
         problems=tuple(problems[:max_problems]),
     )
+
+
+#: the tables the chain walk reads: the events and the head recorded in ``meta``
+CHAIN_TABLES = ("meta", "events")
+
+
+@dataclass(frozen=True)
+class ChainWalk:
+    """What walking the audit chain found (it may run in another process: plain data)."""
+
+    damaged: tuple[Problem, ...]  # unreadable rows of CHAIN_TABLES: then nothing was walked
+    problems: tuple[Problem, ...]
+    events: int
+    issued: dict[str, tuple[str, bool]]  # certificate serial -> (thumbprint, issued manually)
+
+
+def walk_chain(store: UnitOfWork, *, anchor: ChainAnchor | None) -> ChainWalk:
+    """Scan the chain's tables; if every row reads, walk the chain: links, hashes, head, anchor.
+
+    Every certificate issuance the chain records is noted for the issuance-log check.
+    """
+    damaged = tuple(Problem(*row) for row in store.maintenance.damaged_rows(CHAIN_TABLES))
+    if damaged:
+        return ChainWalk(damaged, (), 0, {})
+    counter = _Counter()
+    problems = _guard("events", lambda: _check_chain(store, counter, anchor))
+    return ChainWalk((), tuple(problems), counter.n, counter.issued)
 
 
 def _guard(table: str, check: Callable[[], list[Problem]]) -> list[Problem]:
@@ -206,7 +249,7 @@ def _check_chain(store: UnitOfWork, counter: _Counter, anchor: ChainAnchor | Non
 def _check_certificate(
     store: UnitOfWork,
     cert: CertificateRecord,
-    counter: _Counter,
+    issued_by_serial: dict[str, tuple[str, bool]],
     open_jobs: set[int | None],
     installed: dict[str, str],
 ) -> list[Problem]:
@@ -216,7 +259,7 @@ def _check_certificate(
         return [Problem("certificates", row, "stored certificate is not valid PEM")]
     if thumbprint != cert.thumbprint_sha256.lower():
         return [Problem("certificates", row, "thumbprint does not match the stored certificate")]
-    issued = counter.issued.get(cert.serial_number.upper())
+    issued = issued_by_serial.get(cert.serial_number.upper())
     if issued is None:
         return [Problem("certificates", row, "no audit event records issuing this certificate")]
     if issued[0] != thumbprint:
@@ -485,6 +528,15 @@ def _check_operators(store: UnitOfWork) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _check_pin_failures(store: UnitOfWork) -> list[Problem]:
+    """Wrong PINs are counted for recorded operators only."""
+    return [
+        Problem("pin_failures", name, "wrong PINs counted for an operator who is not recorded")
+        for name, _ in store.operators.iter_pin_failures()
+        if store.operators.get(name) is None
+    ]
 
 
 def pem_thumbprint(pem: str) -> str | None:

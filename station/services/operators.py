@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from station.domain.audit import EventDraft, format_time
 from station.domain.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -19,9 +19,28 @@ _PIN = re.compile(r"[0-9]{6,12}")
 BADGE_SALT_KEY = "operators.badge_salt"
 #: Wrong PINs in a row after which the account is disabled (an admin re-enables it).
 MAX_PIN_FAILURES = 5
-_FAILURES_KEY = "operators.pin_failures."
+#: audit events that change whether an account can log in
+_STATE_KINDS = frozenset(
+    {"operator.added", "operator.enabled", "operator.disabled", "operator.locked_out"}
+)
 
 RandomBytes = Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class OperatorStanding:
+    """An operator as the admin sees them: account state and how they log in.
+
+    Attributes:
+        record: the operator row.
+        state: ``active``, ``locked out`` (five wrong PINs; an admin re-enables the account)
+            or ``disabled`` (by an admin).
+        login: ``PIN and badge``, ``PIN``, ``badge`` or ``none`` (cannot log into the window).
+    """
+
+    record: OperatorRecord
+    state: str
+    login: str
 
 
 class OperatorService:
@@ -43,6 +62,23 @@ class OperatorService:
     def all(self) -> list[OperatorRecord]:
         """Every operator, by name."""
         return self._store.operators.all()
+
+    def standings(self) -> list[OperatorStanding]:
+        """Every operator, by name, with their account state and login method."""
+        return [self._standing(record) for record in self._store.operators.all()]
+
+    def _standing(self, record: OperatorRecord) -> OperatorStanding:
+        state = "active"
+        if not record.enabled:
+            # the last event about the account says who disabled it: an admin or the lockout
+            kinds = [
+                e.kind for e in self._store.audit.events_for(record.name) if e.kind in _STATE_KINDS
+            ]
+            state = "locked out" if kinds and kinds[-1] == "operator.locked_out" else "disabled"
+        methods = [
+            m for m, held in (("PIN", record.pin_hash), ("badge", record.badge_hash)) if held
+        ]
+        return OperatorStanding(record, state, " and ".join(methods) or "none")
 
     def add(
         self, name: str, role: Role, *, pin: str = "", badge: str = "", operator: str
@@ -89,7 +125,7 @@ class OperatorService:
                     operator=name,
                 )
             saved = self._store.operators.save(replace(record, enabled=enabled))
-            self._store.settings.save(_FAILURES_KEY + name, "0")
+            self._store.operators.save_pin_failures(name, 0)
             self._audit("operator.enabled" if enabled else "operator.disabled", saved, operator)
         return saved
 
@@ -113,9 +149,9 @@ class OperatorService:
         record = self._store.operators.get(name)
         usable = record is not None and record.enabled and bool(record.pin_hash)
         if record is not None and usable and verify_secret(pin, record.pin_hash):
-            if self._store.settings.get(_FAILURES_KEY + name) not in (None, "0"):
+            if self._store.operators.pin_failures(name):
                 with self._store:
-                    self._store.settings.save(_FAILURES_KEY + name, "0")
+                    self._store.operators.save_pin_failures(name, 0)
             return record
         if record is not None and usable:
             self._count_failure(record)
@@ -126,14 +162,14 @@ class OperatorService:
 
     def _count_failure(self, record: OperatorRecord) -> None:
         with self._store:
-            key = _FAILURES_KEY + record.name
-            failures = _int(self._store.settings.get(key)) + 1
-            self._store.settings.save(key, str(failures))
+            failures = self._store.operators.pin_failures(record.name) + 1
             if failures >= MAX_PIN_FAILURES:
                 locked = self._store.operators.save(replace(record, enabled=False))
-                self._store.settings.save(key, "0")
+                self._store.operators.save_pin_failures(record.name, 0)
                 # nobody is logged in while a PIN is being guessed
                 self._audit("operator.locked_out", locked, "", failures=failures)
+            else:
+                self._store.operators.save_pin_failures(record.name, failures)
 
     def authenticate_badge(self, badge: str) -> OperatorRecord:
         """Log in with a badge scan.
@@ -193,10 +229,3 @@ class OperatorService:
                 station=self._station,
             )
         )
-
-
-def _int(text: str | None) -> int:
-    try:
-        return max(0, int(text or "0"))
-    except ValueError:
-        return 0

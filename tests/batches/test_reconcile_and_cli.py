@@ -170,3 +170,16 @@ def test_enrollment_groups_land_in_dps(cloud, dps, fill_batch, pki, tmp_path) ->
     ) as info:
         cloud.batches().push_groups("WO-GS", operator="boss")
     assert {"allocationPolicy", "initialTwin", "iotHubs"} <= set(info.value.details["differences"])
+
+
+def test_a_group_for_operational_certificates_names_the_credential_policy(
+    cloud, dps, fill_batch
+) -> None:
+    fill_batch(cloud, "WO-GO", 1, product="lab-opcert", attestation=Attestation.SYMMETRIC_KEY)
+
+    assert cloud.batches().push_groups("WO-GO", operator="boss") == ["lab-opcert-sym"]
+
+    with _client(dps) as client:
+        assert client.enrollment_group.get("lab-opcert-sym")["credentialPolicyName"] == "lab-policy"
+    # pushed again, DPS's group is found equal, policy included
+    assert cloud.batches().push_groups("WO-GO", operator="boss") == ["lab-opcert-sym"]

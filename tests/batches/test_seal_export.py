@@ -132,3 +132,47 @@ def test_exporting_requires_a_seal(cloud, fill_batch) -> None:
     fill_batch(cloud, "WO-N", 1)
     with pytest.raises(TransitionError, match="not sealed"):
         cloud.batches().export("WO-N", operator="boss")
+
+
+def test_every_format_comes_from_one_read_of_the_rows(cloud, fill_batch, monkeypatch, pki) -> None:
+    ids = fill_batch(cloud, "WO-1R", 12)
+    cloud.batches().seal("WO-1R", operator="boss")
+    devices = cloud.store().devices
+    reads = []
+    stream = devices.iter_manifests
+
+    def counted(batch: str, status: str):
+        reads.append((batch, status))
+        return stream(batch, status)
+
+    monkeypatch.setattr(devices, "iter_manifests", counted)
+    result = cloud.batches().export("WO-1R", operator="boss")
+    assert reads == [("WO-1R", "provisioned")]
+    operations = json.loads(result.files["bulk-json"].read_text())
+    assert [e["registrationId"] for op in operations for e in op["enrollments"]] == ids
+    assert [r["registration_id"] for r in csv.DictReader(result.files["csv"].open())] == ids
+    report = verify_manifest_bytes(
+        result.files["manifest"].read_bytes(), cloud.manifest_trust(pki.root_pem)
+    )
+    assert report.ok and report.registration_ids == tuple(ids)
+
+
+def test_a_manifest_edited_behind_the_stations_back_stops_the_export(
+    cloud, fill_batch, tmp_path
+) -> None:
+    import sqlite3
+
+    ids = fill_batch(cloud, "WO-ED", 3)
+    cloud.batches().seal("WO-ED", operator="boss")
+    conn = sqlite3.connect(cloud.config.database_path)
+    conn.execute(
+        "UPDATE devices SET manifest = replace(manifest, '\"model\":', '\"model\": ') "
+        "WHERE registration_id = ?",
+        [ids[2]],
+    )
+    conn.commit()
+    conn.close()
+    out = tmp_path / "exports"
+    with pytest.raises(ValidationError, match=f"{ids[2]} does not match its hash"):
+        cloud.batches().export("WO-ED", out=out, operator="boss")
+    assert not out.exists() or list(out.iterdir()) == []  # no file, not even a partial one

@@ -43,12 +43,29 @@ def test_reference_boards_conform_in_every_kind(lab: LabBoards, kind: str) -> No
     assert verdicts["a retried request is replayed, not applied twice"] is Verdict.PASS
     # the capability clauses apply to the kind that has the capability, and only to it
     expected_pass = {
-        "se": {"device key generation", "certificate signing request", "proof of possession"},
+        "se": {
+            "device key generation",
+            "operational key (P-384) for DPS-issued certificates",
+            "certificate signing request",
+            "proof of possession",
+        },
         "tpm": {"TPM passthrough and its command checks"},
         "nokey": {"injected private key", "certificate signing request", "proof of possession"},
     }[kind]
     assert {t for t in expected_pass if verdicts[t] is Verdict.PASS} == expected_pass
     assert report.count(Verdict.PASS) >= 28
+
+
+@pytest.mark.parametrize("lab", ["python", "c"], indirect=True)
+def test_a_secure_element_without_p384_skips_the_operational_key_clause(lab: LabBoards) -> None:
+    (board,) = lab.start(1, "se", Faults(no_p384=True))
+    report = _run(board.port, allow_lock=False)
+    assert report.passed, _failures(report)
+    verdicts = {r.title: r for r in report.results}
+    operational = verdicts["operational key (P-384) for DPS-issued certificates"]
+    assert operational.verdict is Verdict.SKIP
+    assert "P-384" in operational.detail
+    assert verdicts["device key generation"].verdict is Verdict.PASS
 
 
 @pytest.mark.parametrize("lab", ["c"], indirect=True)

@@ -29,6 +29,22 @@ def ca_rig(softhsm: SoftHsmToken, tmp_path: Path) -> Iterator[CaRig]:
 
 
 @pytest.fixture
+def station_cli(tmp_path: Path, softhsm: SoftHsmToken, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A station initialised by the CLI (``station init``), its CA PIN in a pin file."""
+    from station.cli.main import main
+
+    config = tmp_path / "station.toml"
+    monkeypatch.setenv("STATION_CONFIG", str(config))
+    assert main(["init", "--data-dir", str(tmp_path / "data"), "--admin", "boss"]) == 0
+    pin_file = tmp_path / "ca.pin"
+    pin_file.write_text(softhsm.pin + "\n")
+    pin_file.chmod(0o600)
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write(f'\n[ca]\npin_file = "{pin_file}"\nquota_spare = 0\n')
+    return tmp_path
+
+
+@pytest.fixture
 def ready(ca_rig: CaRig) -> CaRig:
     """A CA rig whose CA has a P-256 key in SoftHSM2 and a lab-root-signed intermediate."""
     service = ca_rig.service

@@ -13,19 +13,6 @@ from station.cli.main import main
 from tests.support.ca import device_csr
 
 
-@pytest.fixture
-def station_cli(tmp_path: Path, softhsm: SoftHsmToken, monkeypatch: pytest.MonkeyPatch) -> Path:
-    config = tmp_path / "station.toml"
-    monkeypatch.setenv("STATION_CONFIG", str(config))
-    assert main(["init", "--data-dir", str(tmp_path / "data"), "--admin", "boss"]) == 0
-    pin_file = tmp_path / "ca.pin"
-    pin_file.write_text(softhsm.pin + "\n")
-    pin_file.chmod(0o600)
-    with config.open("a", encoding="utf-8") as handle:
-        handle.write(f'\n[ca]\npin_file = "{pin_file}"\nquota_spare = 0\n')
-    return tmp_path
-
-
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
     capsys.readouterr()
     assert main(argv) == 0, capsys.readouterr().err

@@ -298,3 +298,37 @@ def test_group_key_import_is_admin_only_and_audited_without_the_key(ca_rig: CaRi
     assert (key.backend, key.algorithm, key.extractable) == ("pkcs11", "hmac-sha256", False)
     event = list(ca_rig.store.audit.events())[-1]
     assert event.kind == "ca.group_key_imported" and text not in event.payload_json
+
+
+def test_status_flags_a_lab_root_and_warns_with_the_configured_threshold(ca_rig: CaRig) -> None:
+    service = ca_rig.make(expiry_warning_days=4000)
+    service.init(ca_rig.key_uri(), common_name="Line 9 CA", operator="root")
+    service.lab_root(operator="root")
+    status = service.status()
+    assert status.lab_root and status.warn_days == 4000
+    assert status.certificate is not None
+    left = status.expires_within(ca_rig.clock.now())
+    assert left is not None and 0 < left < 4000  # a lab intermediate lives less than 4000 days
+    assert ca_rig.make(expiry_warning_days=1).status().expires_within(ca_rig.clock.now()) is None
+
+
+def test_status_of_an_offline_root_chain_is_not_a_lab_root(initialised: CaRig) -> None:
+    root = OfflineRoot()
+    initialised.service.import_chain(
+        root.sign_intermediate(initialised.admin.pending_csr()), root.pem, operator="root"
+    )
+    assert not initialised.service.status().lab_root
+
+
+def test_chain_lists_the_intermediate_then_the_root_without_opening_the_key(
+    initialised: CaRig,
+) -> None:
+    assert initialised.service.chain() == ()
+    root = OfflineRoot()
+    initialised.service.import_chain(
+        root.sign_intermediate(initialised.admin.pending_csr()), root.pem, operator="root"
+    )
+    intermediate, top = initialised.make().chain()
+    assert intermediate.subject == "O=ACME,CN=Line 3 CA" and intermediate.is_ca
+    assert top.self_issued and intermediate.issuer == top.subject
+    assert top.not_before <= intermediate.not_before < intermediate.not_after <= top.not_after

@@ -23,6 +23,7 @@ from station.domain.records import (
     OperatorRecord,
     Role,
     SealRecord,
+    StoredManifest,
 )
 from station.domain.states import DeviceStatus, JobState
 from station.ports import UnitOfWork
@@ -63,6 +64,23 @@ def _device(index: int, *, batch: str = "WO-1", status: DeviceStatus = DeviceSta
         created_at="t0",
         updated_at="t0",
     )
+
+
+def test_wrong_pins_are_counted_per_operator_and_cleared_by_zero(uow: UnitOfWork) -> None:
+    assert uow.operators.pin_failures("tina") == 0
+    with uow:
+        uow.operators.save_pin_failures("tina", 2)
+        uow.operators.save_pin_failures("quinn", 1)
+    uow.operators.save_pin_failures("tina", 3)
+    assert uow.operators.pin_failures("tina") == 3
+    assert uow.operators.iter_pin_failures() == [("quinn", 1), ("tina", 3)]
+    uow.operators.save_pin_failures("tina", 0)
+    assert uow.operators.pin_failures("tina") == 0
+    assert uow.operators.iter_pin_failures() == [("quinn", 1)]
+    with pytest.raises(Boom), uow:
+        uow.operators.save_pin_failures("quinn", 4)
+        raise Boom
+    assert uow.operators.pin_failures("quinn") == 1
 
 
 def test_a_raising_block_writes_nothing_in_any_repository(uow: UnitOfWork) -> None:
@@ -109,6 +127,9 @@ def test_devices_are_found_counted_and_streamed_by_batch_in_order(uow: UnitOfWor
     newest = uow.devices.find(DeviceQuery(batch="WO-1", limit=2))
     assert [d.registration_id for d in newest] == ["dev-7", "dev-5"]
     assert len(list(uow.devices.iter_all())) == 6
+    assert list(uow.devices.iter_manifests("WO-1", "provisioned")) == [
+        StoredManifest(f"dev-{index}", f"{index:064x}", "{}") for index in (1, 3, 5)
+    ]
 
 
 def test_a_live_serial_is_recorded_once(uow: UnitOfWork) -> None:
@@ -163,3 +184,25 @@ def test_jobs_certificates_operators_and_labels_round_trip(uow: UnitOfWork) -> N
     label = uow.labels.save(LabelRecord("dev-1", "t", "p", "print", "tina", "t0"))
     assert label.id is not None
     assert uow.labels.for_device("DEV-1") == [label]
+
+
+def test_a_row_edited_after_recording_is_never_vouched_for(uow: UnitOfWork, make_manifest) -> None:
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from station.services.identities import record_identity
+
+    class Clock:
+        def now(self) -> datetime:
+            return datetime(2026, 11, 26, tzinfo=UTC)
+
+    for serial in ("SN1", "SN2"):
+        record_identity(uow, make_manifest(serial), clock=Clock(), station="s", operator="o")
+    stored = uow.devices.get("dev-sn2")
+    assert stored is not None
+    uow.devices.save(dataclasses.replace(stored, serial="SN9"))
+    rows = {row.registration_id: row for row in uow.devices.iter_cross_checked()}
+    assert list(rows) == ["dev-sn1", "dev-sn2"]
+    assert not rows["dev-sn2"].consistent
+    assert uow.devices.by_id(rows["dev-sn2"].id) == uow.devices.get("dev-sn2")
+    assert uow.devices.by_id(10_000) is None

@@ -65,6 +65,8 @@ def station_flow(kind: str, start: int = 1000) -> list[bytes]:
         flow += [
             request(next(seq), "keygen"),
             request(next(seq), "csr", cn="lab-sn-0001"),
+            request(next(seq), "keygen", key="operational", curve="p384"),
+            request(next(seq), "csr", key="operational", cn="lab-sn-0001"),
         ]
     elif kind == "nokey":
         flow += [

@@ -75,6 +75,7 @@ def test_line_provisions_lab_boards_to_pass_and_a_faulty_board_fails_with_its_re
     )
     qa.print_button.click()  # the first label (the lab products do not print at pass)
     qtbot.waitUntil(lambda: "print sent" in qa.message.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(qa.reprint_button.isEnabled, timeout=WAIT_MS)  # it has a label now
     labels_before = len(lab_station.store().labels.for_device(rid))
     assert labels_before == 1
     qa.reprint_button.click()

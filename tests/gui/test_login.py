@@ -15,7 +15,7 @@ def test_technician_logs_in_with_pin_and_sees_only_the_line(qtbot, plain_station
     log_in(qtbot, window, "terry")
     assert not window.locked
     assert window.view_titles() == ["Line"]
-    assert window.session.name == "terry"  # every command from the window names terry
+    assert window.session.name == "terry"  # every command from the line names terry
     assert "terry (technician)" in window.who.text()
     # technicians can neither reprint nor rework, even if they reached the QA widgets
     assert not window.qa.reprint_button.isEnabled()
@@ -27,9 +27,12 @@ def test_roles_decide_the_views(qtbot, plain_station, window_of):
     window = window_of(plain_station)
     log_in(qtbot, window, "quentin")
     assert window.view_titles() == ["Line", "QA", "Batches"]
-    assert window.qa.reprint_button.isEnabled()
+    # QA may void jobs and give reasons; reprint waits for a device that has a label
+    assert window.qa.void_button.isEnabled() and window.qa.reason.isEnabled()
+    assert not window.qa.reprint_button.isEnabled()
     window.lock()
     assert window.locked and window.session.name == ""
+    assert not window.qa.void_button.isEnabled()  # nobody at the window: nothing acts
     log_in(qtbot, window, "ada")
     assert window.view_titles() == ["Line", "QA", "Batches", "Admin"]
 
@@ -57,6 +60,8 @@ def test_window_locks_itself_after_inactivity(qtbot, plain_station, window_of):
     assert window.lock_timer.isActive() and window.lock_timer.interval() == 1000
     qtbot.waitUntil(lambda: window.locked, timeout=WAIT_MS)
     assert window.session.name == ""
+    assert window.stack.currentWidget() is window.lock_screen  # locked, not logged out
+    assert "Locked by terry" in window.lock_screen.who.text()
     assert window.login.badge.text() == ""
     station.close()
 

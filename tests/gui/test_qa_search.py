@@ -110,8 +110,10 @@ def test_qa_view_pages_lazily_and_finds_one_device_among_100000(
     assert model.row(0).registration_id == "dev-077777"
     qtbot.waitUntil(lambda: qa.current is not None, timeout=WAIT_MS)
     assert "dev-077777" in qa.title.text()
-    assert "WO-07" in qa.detail.toPlainText()
-    assert "record" in qa.detail.toPlainText()  # the audit events of the device are listed
+    assert qa.identity_labels["product"].text() == "thermo / WO-07"
+    # the audit events of the device are listed
+    events = [qa.timeline.topLevelItem(i).text(2) for i in range(qa.timeline.topLevelItemCount())]
+    assert "device.recorded" in events
 
     qa.search.setText("dev-012345")
     qa.search_button.click()
@@ -121,4 +123,5 @@ def test_qa_view_pages_lazily_and_finds_one_device_among_100000(
     qa.search_button.click()
     qtbot.waitUntil(lambda: qa.status.text() == "No devices match.", timeout=WAIT_MS)
     assert model.rowCount() == 0
+    assert qa.current is None and not qa.print_button.isEnabled()
     station.close()

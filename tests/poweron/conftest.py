@@ -15,7 +15,7 @@ from azure.iot.deviceprovisioning import DeviceProvisioningClient
 from station.domain.records import Role
 from station_lab.dps import DpsOptions, LocalDps
 from tests.support.poweron import HUBS, PowerRig
-from tests.support.rig import BATCHES, GROUP_KEY_URI, new_rig
+from tests.support.rig import BATCHES, GROUP_KEY_URI, OPC_GROUP_KEY_URI, new_rig
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +43,7 @@ def power(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PowerRig]
         )
         ca.lab_root(operator="boss")
         ca.import_group_key(GROUP_KEY_URI, group_key, operator="boss")
+        ca.import_group_key(OPC_GROUP_KEY_URI, group_key, operator="boss")
         admin.operators().add("tina", Role.TECHNICIAN, operator="boss")
         for name, product in BATCHES.items():
             admin.batches().open(name=name, product=product, size=10, operator="boss")

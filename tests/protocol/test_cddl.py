@@ -92,7 +92,16 @@ def test_a_real_session_is_valid_cddl_both_ways(lab: LabBoards) -> None:
     )
     dps = cbor2.dumps({"endpoint": "global.example", "scope": "0ne0", "rid": "dev-1"})
     for board, work in (
-        (se, lambda s: (s.keygen(), s.csr("dev-1"), s.sign(b"nonce"))),
+        (
+            se,
+            lambda s: (
+                s.keygen(),
+                s.csr("dev-1"),
+                s.sign(b"nonce"),
+                s.keygen(key="operational", curve="p384"),
+                s.csr("dev-1", key="operational"),
+            ),
+        ),
         (nokey, lambda s: (s.write("privkey", key), s.csr("dev-2"), s.sign(b"nonce"))),
         (tpm, lambda s: s.tpm(GET_RANDOM_8)),
     ):

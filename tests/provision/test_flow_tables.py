@@ -28,7 +28,16 @@ def test_every_attestation_kind_has_its_own_flow() -> None:
 
 @pytest.mark.parametrize("flow", ALL_FLOWS, ids=lambda flow: str(flow.attestation))
 def test_each_flow_binds_exactly_its_steps_to_handlers(flow: Flow[Any]) -> None:
-    assert set(flow.handlers) == set(flow_steps(flow.attestation, lock=True))
+    assert set(flow.handlers) == set(flow_steps(flow.attestation, lock=True, operational=True))
+
+
+@pytest.mark.parametrize("attestation", list(ProductAttestation))
+def test_the_operational_key_is_proven_before_the_dps_info_and_the_lock(
+    attestation: ProductAttestation,
+) -> None:
+    steps = flow_steps(attestation, lock=True, operational=True)
+    assert steps[-3:] == (Step.OPERATIONAL_KEY, Step.WRITE_DPS, Step.LOCK)
+    assert Step.OPERATIONAL_KEY not in flow_steps(attestation, lock=True)
 
 
 @pytest.mark.parametrize("attestation", list(ProductAttestation))

@@ -28,6 +28,13 @@ def request_script(kind: str) -> list[tuple[str, dict[str, Any]]]:
         ("format", {}),
         ("tpm", {"cmd": GET_RANDOM_8[:9]}),
         ("keygen", {"key": "other"}),
+        # the operational slot (P-384) and the curve argument
+        ("keygen", {"key": "operational", "curve": "p384"}),
+        ("keygen", {"key": "operational", "curve": "p384"}),
+        ("keygen", {"key": "operational", "curve": "p256", "replace": True}),
+        ("keygen", {"key": "device", "curve": "p521", "replace": True}),
+        ("csr", {"key": "operational", "cn": "dev-1"}),
+        ("sign", {"key": "operational", "nonce": b"n"}),
         ("sign", {"nonce": b"n"}),
         ("lock", {}),
         ("write", {"name": "cert_chain", "data": b"x"}),
@@ -52,6 +59,8 @@ def comparable_fields(answer: dict[str, Any]) -> dict[str, Any]:
         res = {"pub": len(res["pub"])}
     if "sig" in res:  # ECDSA signatures are randomized
         res = {"sig": res["sig"][:1]}
+    if "csr" in res:  # so are the CSRs' signatures
+        res = {"csr": res["csr"][:1]}
     if "rsp" in res:  # TPM random bytes
         res = {"rsp": res["rsp"][:10]}
     return {"seq": answer["seq"], "st": answer["st"], "res": res}

@@ -8,17 +8,18 @@ with ``fail_commit`` set, when the outermost block would commit), like the SQLit
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from station.domain.audit import AuditEvent, EventDraft, chain
 from station.domain.errors import StoreError
 from station.domain.records import (
     BatchRecord,
     CertificateRecord,
+    CrossChecked,
     DeviceQuery,
     DeviceRecord,
     JobRecord,
@@ -26,8 +27,12 @@ from station.domain.records import (
     OperatorRecord,
     SchemaStatus,
     SealRecord,
+    StoredManifest,
 )
 from station.domain.states import DeviceStatus
+from station.ports import UnitOfWork
+
+T = TypeVar("T")
 
 FIXED_TIME = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -45,6 +50,7 @@ class _State:
         self.labels: list[LabelRecord] = []
         self.pushes: list[tuple[str, str, str]] = []
         self.settings: dict[str, str] = {}
+        self.pin_failures: dict[str, int] = {}
         self.next_id = 1
 
     def new_id(self) -> int:
@@ -138,6 +144,33 @@ class FakeDevices(_Part):
 
     def iter_batch(self, batch: str, status: str) -> Iterator[DeviceRecord]:
         return (d for d in self.iter_all() if d.batch == batch and str(d.status) == status)
+
+    def iter_cross_checked(self) -> Iterator[CrossChecked]:
+        # the fake checks nothing itself: db verify checks every row fully
+        return (
+            CrossChecked(
+                r.id or 0,
+                r.registration_id,
+                r.attestation,
+                str(r.status),
+                r.cert_thumbprint,
+                r.manifest_json,
+                r.manifest_hash,
+                False,
+            )
+            for r in self.iter_all()
+        )
+
+    def by_id(self, row_id: int) -> DeviceRecord | None:
+        return next((r for r in self._s.devices.values() if r.id == row_id), None)
+
+    def iter_manifests(self, batch: str, status: str) -> Iterator[StoredManifest]:
+        return iter(
+            [
+                StoredManifest(r.registration_id, r.manifest_hash, r.manifest_json)
+                for r in self.iter_batch(batch, status)
+            ]
+        )
 
     def key_owner(self, spki_sha256: str) -> str | None:
         return self._s.device_keys.get(spki_sha256)
@@ -243,6 +276,18 @@ class FakeOperators(_Part):
         self._s.operators[record.name] = saved
         return saved
 
+    def pin_failures(self, name: str) -> int:
+        return self._s.pin_failures.get(name, 0)
+
+    def save_pin_failures(self, name: str, failures: int) -> None:
+        if failures > 0:
+            self._s.pin_failures[name] = failures
+        else:
+            self._s.pin_failures.pop(name, None)
+
+    def iter_pin_failures(self) -> list[tuple[str, int]]:
+        return sorted(self._s.pin_failures.items())
+
 
 class FakeLabels(_Part):
     """The print log in a list."""
@@ -291,7 +336,9 @@ class FakeMaintenance(_Part):
     def backup(self, target: Path, *, force: bool = False) -> None:
         raise StoreError("the in-memory fake store cannot be backed up", target=str(target))
 
-    def damaged_rows(self) -> list[tuple[str, str, str]]:
+    def damaged_rows(
+        self, tables: Collection[str] | None = None, *, exclude: Collection[str] = ()
+    ) -> list[tuple[str, str, str]]:
         return []
 
 
@@ -325,6 +372,10 @@ class FakeUnitOfWork:
         assert not (repository in self._transactional and not self._snapshots), (
             f"{repository} must be written inside a transaction"
         )
+
+    def in_background(self, task: Callable[[UnitOfWork], T]) -> Callable[[], T]:
+        # nothing to gain in memory: the task runs when its result is asked for
+        return lambda: task(self)
 
     def __enter__(self) -> FakeUnitOfWork:
         self._snapshots.append(copy.copy(self.state))

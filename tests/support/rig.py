@@ -31,12 +31,15 @@ from tests.support.paths import REPO_ROOT
 
 PIN = "1234"
 GROUP_KEY_URI = "pkcs11:token=station-ca;object=lab-group-key"
+#: the group key of product lab-opcert (its own DPS group, so its own key)
+OPC_GROUP_KEY_URI = "pkcs11:token=station-ca;object=lab-opcert-group-key"
 #: batch name -> product (sized with room for retries)
 BATCHES = {
     "WO-X509": "lab-x509",
     "WO-NOKEY": "lab-nokey",
     "WO-SYM": "lab-sym",
     "WO-TPM": "lab-tpm",
+    "WO-OPC": "lab-opcert",
 }
 
 
@@ -167,9 +170,10 @@ def rig(
             operator="boss",
         )
         ca.lab_root(operator="boss")
-        ca.import_group_key(
-            GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode(), operator="boss"
-        )
+        for uri in (GROUP_KEY_URI, OPC_GROUP_KEY_URI):
+            ca.import_group_key(
+                uri, base64.b64encode(secrets.token_bytes(32)).decode(), operator="boss"
+            )
         admin.operators().add("tina", Role.TECHNICIAN, operator="boss")
         admin.operators().add("quinn", Role.QA, pin="246802", operator="boss")
         for name, product in BATCHES.items():

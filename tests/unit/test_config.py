@@ -104,3 +104,23 @@ def test_unreadable_file(tmp_path: Path) -> None:
         path.mkdir()
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(path, env={})
+
+
+def test_the_fleet_section_is_off_by_default_and_checked(tmp_path: Path) -> None:
+    assert not load_config(env={}).fleet.enabled
+    path = tmp_path / "station.toml"
+    path.write_text(
+        '[fleet]\nconninfo = "host=ledger dbname=fleet"\nonline_products = ["thermo"]\n',
+        encoding="utf-8",
+    )
+    fleet = load_config(path, env={}).fleet
+    assert fleet.enabled and fleet.online_products == ("thermo",) and fleet.uniqueness == "deferred"
+    by_env = load_config(path, env={"STATION_FLEET_CONNINFO_FILE": str(tmp_path / "c")}).fleet
+    assert by_env.conninfo_file == tmp_path / "c"
+    path.write_text('[fleet]\nuniqueness = "sometimes"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="uniqueness") as bad:
+        load_config(path, env={})
+    assert "online" in bad.value.remedy
+    path.write_text("[fleet]\nbatch_size = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="batch_size"):
+        load_config(path, env={})

@@ -37,6 +37,7 @@
 #define MBEDTLS_BIGNUM_C
 #define MBEDTLS_ECP_C
 #define MBEDTLS_ECP_DP_SECP256R1_ENABLED
+#define MBEDTLS_ECP_DP_SECP384R1_ENABLED /* the operational key (DPS certificate management) */
 #define MBEDTLS_ECP_NIST_OPTIM
 #define MBEDTLS_ECP_WINDOW_SIZE 4
 #define MBEDTLS_ECP_FIXED_POINT_OPTIM 0 /* fixed-point tables would cost RAM */
@@ -45,6 +46,7 @@
 #define MBEDTLS_ASN1_WRITE_C
 #define MBEDTLS_SHA256_C
 #define MBEDTLS_SHA256_SMALLER
+#define MBEDTLS_SHA512_C /* SHA-384 for the operational key's signatures */
 #define MBEDTLS_MD_C
 
 #include "mbedtls/check_config.h"

@@ -102,6 +102,10 @@ static int parse_item(char *item, host_faults_t *f)
         f->stuck_key = parse_flag(value);
         return 0;
     }
+    if (strcmp(item, "no_p384") == 0) {
+        f->no_p384 = parse_flag(value);
+        return 0;
+    }
     if (strcmp(item, "no_serial") == 0) {
         f->no_serial = parse_flag(value);
         return 0;

@@ -20,6 +20,7 @@ typedef struct host_faults {
     int tpm_lockout;
     long bad_tpm_rsp;
     int stuck_key;
+    int no_p384; /* a secure element without P-384: no operational key */
     int no_serial;
     uint64_t seed;
 } host_faults_t;

@@ -390,6 +390,13 @@ int main(int argc, char **argv)
     if (host.faults.stuck_key) {
         hal.key_generate = stuck_key_generate;
     }
+    if (host.faults.no_p384) { /* the core then answers keygen of a P-384 key unsupported */
+        hal.op_key_generate = NULL;
+        hal.op_key_public = NULL;
+        hal.op_key_sign_hash = NULL;
+        hal.op_key_destroy = NULL;
+        hal.sha384 = NULL;
+    }
     host.agent = &agent;
     agent_init(&agent, &hal);
 

@@ -19,7 +19,7 @@ BINARY_ENV = "STATION_C_AGENT"
 BUILD_PATH = Path("build/agent/host/ports/host/station-agent-host")
 #: Lab faults the C host port does not have: ``lie_ek`` forges another TPM's EK answer, a lab
 #: trick of the Python board's TPM wrapper, not something firmware does.
-UNSUPPORTED_FAULTS = ("lie_ek",)
+UNSUPPORTED_FAULTS = ("lie_ek", "csr_cn", "bad_csr_sig")
 FIRMWARES = ("python", "c")
 #: Where a C board keeps its device key in its state folder: the PSA persistent key 0x00010001
 #: in mbedTLS's file-based trusted storage (the lab's stand-in for a secure element).

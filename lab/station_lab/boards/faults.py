@@ -26,13 +26,17 @@ Syntax: comma-separated ``name=value`` items, e.g. ``flip=1e-4,drop=1e-4,slow_tp
 ``stuck_key``  the secure element ignores ``keygen`` while it holds a key and answers with that
                key (a cloned or counterfeit secure element; copy another board's device key
                file, ``LabBoards.device_key_file``, into its state folder to clone it)
+``no_p384``    the secure element makes P-256 keys only: ``keygen`` with ``curve: "p384"`` is
+               ``unsupported`` (a board that cannot hold a DPS operational certificate)
+``csr_cn=CN``  the board's CSRs name CN instead of the CN the station asked for
+``bad_csr_sig``  the board's CSRs carry a damaged signature (one bit of it flipped)
 ``no_serial``  the board reports an empty serial (blank serial EEPROM: the serial is only on
                its sticker, and the technician scans it)
 ``seed=N``     random seed, for reproducible noise
 ============== ==============================================================================
 
 C boards (``--firmware c``, the C agent's host port) parse the same text and inject every fault
-but ``lie_ek`` (see ``lab/station_lab/boards/c_agent.py``).
+but ``lie_ek``, ``csr_cn`` and ``bad_csr_sig`` (see ``lab/station_lab/boards/c_agent.py``).
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ class Faults:
     cap_endless: bool = False
     stuck_key: bool = False
     no_serial: bool = False
+    no_p384: bool = False
+    csr_cn: str = ""
+    bad_csr_sig: bool = False
     seed: int = 0
 
     @classmethod
@@ -97,6 +104,8 @@ class Faults:
                     values[name] = int(value)
                     if int(value) < 0:
                         raise FaultSpecError(f"fault '{name}' must not be negative")
+                elif name == "csr_cn":
+                    values[name] = value.strip()
                 else:
                     if value not in {op.value for op in Op}:
                         raise FaultSpecError(f"fault '{name}' needs an operation, not '{value}'")

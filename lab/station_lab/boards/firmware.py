@@ -10,6 +10,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import cbor2
@@ -29,8 +30,11 @@ from station.protocol.messages import (
     encode_response,
 )
 from station.protocol.ops import (
+    CURVE_P256,
+    CURVE_P384,
     DEVICE_KEY,
     OBJECTS,
+    OPERATIONAL_KEY,
     Capability,
     check_args,
 )
@@ -82,6 +86,9 @@ class Firmware:
         tpm_slowdown: multiplies :data:`SLOW_TPM_PROFILE` (0 = answer at swtpm speed).
         report_serial: False for a board whose serial is only printed on it (hello says "").
         stuck_key: a counterfeit secure element: ``keygen`` keeps and returns the key it holds.
+        no_p384: a secure element that makes P-256 keys only (``keygen`` of P-384 unsupported).
+        csr_cn: a faulty firmware: CSRs name this CN instead of the one asked for.
+        bad_csr_sig: a faulty secure element: CSR signatures come out damaged.
         sleep: how to wait (injected so tests of the profile need not sleep).
     """
 
@@ -93,6 +100,9 @@ class Firmware:
         tpm_slowdown: float = 0.0,
         report_serial: bool = True,
         stuck_key: bool = False,
+        no_p384: bool = False,
+        csr_cn: str = "",
+        bad_csr_sig: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
@@ -101,6 +111,9 @@ class Firmware:
         self.tpm_slowdown = tpm_slowdown
         self.report_serial = report_serial
         self.stuck_key = stuck_key
+        self.no_p384 = no_p384
+        self.csr_cn = csr_cn
+        self.bad_csr_sig = bad_csr_sig
         self._sleep = sleep
         self.persistent: Persistent = state.load()
         self.capabilities = CAPABILITIES[self.identity.kind]
@@ -147,25 +160,44 @@ class Firmware:
         if self.persistent.locked:
             raise Refusal(Status.LOCKED, "board is locked")
 
-    def _key_name(self, args: Mapping[str, Any]) -> None:
-        if args.get("key", DEVICE_KEY) != DEVICE_KEY:
-            raise Refusal(Status.NOT_FOUND, f"no key slot '{args['key']}'")
+    def _key_file(self, args: Mapping[str, Any]) -> Path:
+        """The file behind the key slot ``args['key']`` (``device`` or ``operational``)."""
+        slot = args.get("key", DEVICE_KEY)
+        if slot == DEVICE_KEY:
+            return self.state.key_file
+        if slot == OPERATIONAL_KEY and self._has(Capability.SECURE_ELEMENT):
+            return self.state.operational_key_file
+        raise Refusal(Status.NOT_FOUND, f"no key slot '{slot}'")
 
-    def _device_key(self) -> ec.EllipticCurvePrivateKey:
-        if not self.state.key_file.exists():
-            raise Refusal(Status.NOT_FOUND, "no device key yet")
-        key = serialization.load_pem_private_key(self.state.key_file.read_bytes(), None)
+    def _device_key(self, path: Path | None = None) -> ec.EllipticCurvePrivateKey:
+        path = path or self.state.key_file
+        if not path.exists():
+            raise Refusal(Status.NOT_FOUND, f"no {_slot_name(self.state, path)} key yet")
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise Refusal(Status.INTERNAL, "stored device key is not an EC key")
         return key
 
-    def _store_key(self, key: ec.EllipticCurvePrivateKey) -> None:
+    def _store_key(self, key: ec.EllipticCurvePrivateKey, path: Path | None = None) -> None:
         pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        atomic_write(self.state.key_file, pem, mode=0o600)
+        atomic_write(path or self.state.key_file, pem, mode=0o600)
+
+    def _curve(self, args: Mapping[str, Any], path: Path) -> ec.EllipticCurve:
+        """The slot's curve (P-256 device, P-384 operational); another is unsupported."""
+        operational = path == self.state.operational_key_file
+        wanted = CURVE_P384 if operational else CURVE_P256
+        name = args.get("curve", wanted)
+        if name != wanted:
+            raise Refusal(
+                Status.UNSUPPORTED, f"this secure element cannot make '{name}' keys in that slot"
+            )
+        if operational and self.no_p384:
+            raise Refusal(Status.UNSUPPORTED, "this secure element cannot make 'p384' keys")
+        return ec.SECP384R1() if operational else ec.SECP256R1()
 
     # ------------------------------------------------------------------ operations
     def _op_hello(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,34 +230,35 @@ class Firmware:
 
     def _op_keygen(self, args: Mapping[str, Any]) -> dict[str, Any]:
         self._require(Capability.SECURE_ELEMENT)
-        self._key_name(args)
+        path = self._key_file(args)
         self._unlocked()
-        if self.state.key_file.exists() and not args.get("replace", False):
-            raise Refusal(Status.EXISTS, "device key exists; pass replace to make a new one")
-        if self.stuck_key and self.state.key_file.exists():
-            return {"pub": _spki(self._device_key())}
-        key = ec.generate_private_key(ec.SECP256R1())
-        self._store_key(key)
+        curve = self._curve(args, path)
+        if path.exists() and not args.get("replace", False):
+            raise Refusal(Status.EXISTS, "the key exists; pass replace to make a new one")
+        if self.stuck_key and path.exists():
+            return {"pub": _spki(self._device_key(path))}
+        key = ec.generate_private_key(curve)
+        self._store_key(key, path)
         return {"pub": _spki(key)}
 
     def _op_csr(self, args: Mapping[str, Any]) -> dict[str, Any]:
         self._require(Capability.SECURE_ELEMENT, Capability.INJECTED_KEY)
-        self._key_name(args)
-        key = self._device_key()
+        key = self._device_key(self._key_file(args))
         try:
-            subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, args["cn"])])
+            cn = self.csr_cn or args["cn"]
+            subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
         except ValueError as exc:
             raise Refusal(Status.BAD_ARGS, f"bad common name: {exc}") from exc
-        csr = (
-            x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-        )
-        return {"csr": csr.public_bytes(serialization.Encoding.DER)}
+        csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, _hash(key))
+        der = csr.public_bytes(serialization.Encoding.DER)
+        if self.bad_csr_sig:  # the signature's last byte is part of s: flip one of its bits
+            der = der[:-1] + bytes([der[-1] ^ 0x01])
+        return {"csr": der}
 
     def _op_sign(self, args: Mapping[str, Any]) -> dict[str, Any]:
         self._require(Capability.SECURE_ELEMENT, Capability.INJECTED_KEY)
-        self._key_name(args)
-        key = self._device_key()
-        return {"sig": key.sign(args["nonce"], ec.ECDSA(hashes.SHA256()))}
+        key = self._device_key(self._key_file(args))
+        return {"sig": key.sign(args["nonce"], ec.ECDSA(_hash(key)))}
 
     def _op_write(self, args: Mapping[str, Any]) -> dict[str, Any]:
         name: str = args["name"]
@@ -283,6 +316,15 @@ class Firmware:
             self.persistent = self.state.load()
         self._last = None
         return {}
+
+
+def _hash(key: ec.EllipticCurvePrivateKey) -> hashes.SHA256 | hashes.SHA384:
+    """The signature hash that goes with the key's curve: SHA-384 for P-384, else SHA-256."""
+    return hashes.SHA384() if key.curve.name == "secp384r1" else hashes.SHA256()
+
+
+def _slot_name(state: BoardState, path: Path) -> str:
+    return OPERATIONAL_KEY if path == state.operational_key_file else DEVICE_KEY
 
 
 def _spki(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -19,6 +19,13 @@ The hook, lab-only and not part of the board protocol:
    X.509 boards with the Python SDK over MQTT, TPM boards with the Node SDK over HTTPS (DPS
    offers TPM over HTTPS and AMQP only; the Python SDK has no TPM). The result names the SDK;
 3. it answers ``<state>/power-on/result.json`` with the request's ``id``.
+
+A board that holds an **operational key** (a product whose operational certificates come from
+DPS certificate management) sends a CSR for it with its registration: the device SDKs do not
+know api-version 2025-07-01-preview, so such a board registers with the lab's own HTTPS client
+(``station_lab.firstboot.DeviceRegistrationClient``), which puts ``csr`` in the register body.
+The issued chain goes to ``<state>/operational-chain.pem`` (leaf, issuing CA, root); the result
+names its issuer and expiry.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ from typing import Any, Final
 
 import cbor2
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from station.domain.errors import LabBoardError, StationError
 from station_lab.boards.process_alive import pid_alive
@@ -48,6 +57,7 @@ CONTROL_DIR: Final = "power-on"
 REQUEST_FILE: Final = "request.json"
 RESULT_FILE: Final = "result.json"
 ASSIGNMENT_FILE: Final = "dps-assignment.json"
+OPERATIONAL_CHAIN_FILE: Final = "operational-chain.pem"
 HUB_OBJECT: Final = "hub"  # read-only object name the firmware answers after power-on
 POWER_ON_SIGNAL: Final = signal.SIGUSR1
 _SETTLE_S: Final = 30.0  # beyond the registration timeout: TPM work and process wake-up
@@ -74,6 +84,8 @@ class PowerOnResult:
     error_code: str = ""
     remedy: str = ""
     client: str = ""  # the device client that registered (or tried to): SDK and transport
+    operational_issuer: str = ""  # the DPS-issued operational certificate's issuer, if any
+    operational_not_after: str = ""  # and its expiry (UTC, ISO 8601)
 
     @property
     def assigned(self) -> bool:
@@ -179,7 +191,10 @@ def first_boot(
         attestation, credential, closer = _credential(state, tpm, registration_id)
         try:
             registration_id = credential.registration_id
-            client_name, register = _client(dps_endpoint, credential, tpm, port_map, timeout_s)
+            if state.operational_key_file.exists():
+                client_name, register = _csr_client(state, dps_endpoint, credential, timeout_s)
+            else:
+                client_name, register = _client(dps_endpoint, credential, tpm, port_map, timeout_s)
             assignment = register()
         finally:
             closer()
@@ -196,7 +211,9 @@ def first_boot(
             remedy=exc.remedy,
             client=client_name,
         )
+    operational = _store_operational_chain(state, assignment.issued_chain)
     stored = {
+        **({"operationalCertificate": operational} if operational else {}),
         "registrationId": assignment.registration_id,
         "assignedHub": assignment.assigned_hub,
         "deviceId": assignment.device_id,
@@ -216,7 +233,42 @@ def first_boot(
         device_id=assignment.device_id,
         substatus=assignment.substatus,
         client=client_name,
+        operational_issuer=operational.get("issuer", ""),
+        operational_not_after=operational.get("notAfter", ""),
     )
+
+
+def _csr_client(
+    state: BoardState, endpoint: Any, credential: Any, timeout_s: float
+) -> tuple[str, Callable[[], Any]]:
+    """The lab's HTTPS client with a CSR of the operational key (the SDKs lack the preview)."""
+    from station_lab.firstboot import DeviceRegistrationClient
+    from station_lab.firstboot.client import CSR_API_VERSION
+
+    key = serialization.load_pem_private_key(state.operational_key_file.read_bytes(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise LabBoardError("the operational key is not an EC key", remedy="Provision again.")
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, credential.registration_id)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA384())
+    der = csr.public_bytes(serialization.Encoding.DER)
+    client = DeviceRegistrationClient(endpoint, timeout_s=timeout_s)
+    name = f"station-lab firstboot (HTTPS, {CSR_API_VERSION}, csr)"
+    return name, lambda: client.register(credential, csr=der)
+
+
+def _store_operational_chain(state: BoardState, chain: tuple[bytes, ...]) -> dict[str, str]:
+    """Keep the DPS-issued chain as the device would (PEM, leaf first); its leaf's facts."""
+    if not chain:
+        return {}
+    certificates = [x509.load_der_x509_certificate(der) for der in chain]
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
+    atomic_write(state.root / OPERATIONAL_CHAIN_FILE, pem)
+    leaf = certificates[0]
+    return {
+        "issuer": leaf.issuer.rfc4514_string(),
+        "notAfter": leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "thumbprint": leaf.fingerprint(hashes.SHA256()).hex().upper(),
+    }
 
 
 def _client(

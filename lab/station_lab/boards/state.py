@@ -52,6 +52,7 @@ class BoardState:
         self.objects_dir = root / "objects"
         self.tpm_dir = root / "tpm"
         self.key_file = root / "device-key.pem"
+        self.operational_key_file = root / "operational-key.pem"
         self._identity_file = root / "identity.json"
         self._state_file = root / "state.json"
 
@@ -85,5 +86,7 @@ class BoardState:
         for path in self.objects_dir.glob("*.bin"):
             path.unlink()
         self.key_file.unlink(missing_ok=True)
+        self.operational_key_file.unlink(missing_ok=True)
+        (self.root / "operational-chain.pem").unlink(missing_ok=True)  # see poweron.py
         (self.root / "dps-assignment.json").unlink(missing_ok=True)  # see poweron.py
         self.save(Persistent())

@@ -36,14 +36,28 @@ from station_lab.demo import DEMO_LOGINS, QA, TECHNICIAN, DemoFrontEnd, DemoRepo
     show_default=True,
     help="With --gui: seconds each view stays on screen after its step.",
 )
-def demo(directory: Path, in_gui: bool, close_when_done: bool, dwell: float) -> None:
+@click.option(
+    "--fleet",
+    "with_fleet",
+    is_flag=True,
+    help="Instead: two stations on one fleet ledger (PostgreSQL) catching cloned TPMs.",
+)
+def demo(
+    directory: Path, in_gui: bool, close_when_done: bool, dwell: float, with_fleet: bool
+) -> None:
     """Run the lab demo end to end and print what it did and where the artifacts are.
 
     With --gui the technician's and QA's steps are clicked through the station window (the
-    window stays open at the end until you close it, unless --close-when-done).
+    window stays open at the end until you close it, unless --close-when-done). With --fleet,
+    two stations share one fleet ledger and catch cloned TPMs online and on replication.
     """
     # a `kill` must clean up like Ctrl-C does: the demo's boards and DPS are stopped
     signal.signal(signal.SIGTERM, _interrupt)
+    if with_fleet:
+        from station_lab.fleet_demo import run_fleet_demo
+
+        run_fleet_demo(directory, click.echo)
+        return
     front = _gui_front(dwell, keep_open=not close_when_done) if in_gui else None
     waits = in_gui and not close_when_done
 

@@ -7,10 +7,14 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from station.cli.common import CliState, pass_state
+
+if TYPE_CHECKING:
+    from station_lab.dps import LocalDps
 
 
 @click.command()
@@ -82,6 +86,27 @@ from station.cli.common import CliState, pass_state
     show_default=True,
     help="Seconds a registering device is told to wait before polling.",
 )
+@click.option(
+    "--credential-policy",
+    "policies",
+    multiple=True,
+    metavar="NAME[=DAYS]",
+    help="Certificate management: a credential policy of the lab's device registry (repeat; "
+    "needs --registry-token).",
+)
+@click.option(
+    "--registry-token",
+    default="",
+    metavar="LABEL",
+    help="The SoftHSM2 token (of $SOFTHSM2_CONF) holding the registry's root and policy keys.",
+)
+@click.option(
+    "--registry-pin-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The registry token's PIN (default: $STATION_PKCS11_PIN).",
+)
+@click.option("--namespace", default="lab-ns", show_default=True, help="The registry's name.")
 @pass_state
 def dps(
     state: CliState,
@@ -96,6 +121,10 @@ def dps(
     hubs: tuple[str, ...],
     allocation_policy: str,
     retry_after: float,
+    policies: tuple[str, ...],
+    registry_token: str,
+    registry_pin_file: Path | None,
+    namespace: str,
 ) -> None:
     """Start the local DPS stand-in (HTTPS and MQTT on 127.0.0.1) and serve until interrupted."""
     # The lab may import anything; importing it here keeps `station --help` fast.
@@ -113,7 +142,10 @@ def dps(
         allocation_policy=allocation_policy,
         retry_after_s=retry_after,
         mqtt_port=mqtt_port,
+        registry_pin_file=registry_pin_file,
     )
+    if policies and not registry_token:
+        raise click.UsageError("--credential-policy needs --registry-token (where its keys go)")
     if hubs:
         options = dataclasses.replace(
             options, linked_hubs=tuple(LinkedHub.parse(spec) for spec in hubs)
@@ -141,6 +173,8 @@ def dps(
             click.echo(f"allocation policy: {server.options.allocation_policy}")
             click.echo(f"CA bundle: {server.ca_bundle}")
             click.echo(f"access log: {server.access_log_path}")
+            if policies:
+                click.echo(_registry(server, namespace, registry_token, policies))
             click.echo("press Ctrl-C to stop", err=True)
             while not stop.wait(0.5):
                 pass
@@ -148,3 +182,24 @@ def dps(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _registry(server: LocalDps, namespace: str, token: str, policies: tuple[str, ...]) -> str:
+    """Enable certificate management and create the policies (kept across restarts)."""
+    from urllib.parse import quote
+
+    def uri(label: str) -> str:
+        return f"pkcs11:token={quote(token, safe='')};object={quote(label, safe='')}"
+
+    server.enable_certificate_management(namespace, uri("adr-root"))
+    shown = []
+    for spec in policies:
+        name, _, days = spec.partition("=")
+        if not days.isdigit() and days:
+            raise click.BadParameter(f"{spec!r}: DAYS must be a number", param_hint="policy")
+        validity = int(days or 30)
+        if not server.registry.policy_exists(name):
+            server.create_credential_policy(name, uri(f"adr-{name}"), validity_days=validity)
+        held = [p for p in server.registry.policies() if p["name"].lower() == name.lower()]
+        shown.append(f"{name} ({held[0]['validityDays']} days, {held[0]['status']})")
+    return f"device registry {namespace}: credential policies {', '.join(shown)}"

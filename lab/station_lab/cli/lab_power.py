@@ -105,9 +105,15 @@ def _located(result: PowerOnResult, entry: dict[str, Any]) -> PowerOnResult:
 def _line(result: PowerOnResult) -> str:
     client = f"  [{result.client}]" if result.client else ""
     if result.assigned:
+        operational = (
+            f"\n{'':<8} operational certificate from {result.operational_issuer}, "
+            f"expires {result.operational_not_after}"
+            if result.operational_issuer
+            else ""
+        )
         return (
             f"{result.board:<8} {result.attestation:<12} {result.registration_id}  ->  "
-            f"{result.assigned_hub} ({result.device_id}){client}"
+            f"{result.assigned_hub} ({result.device_id}){client}{operational}"
         )
     code = f" [{result.error_code}]" if result.error_code else ""
     remedy = f"; {result.remedy}" if result.remedy else ""

@@ -34,9 +34,11 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+import hsm
 from station.domain.errors import LabDpsError
 from station_lab.dps import auth, validation
 from station_lab.dps.allocation import DEFAULT_HUBS, Allocator, LinkedHub
+from station_lab.dps.credentials import PREVIEW_API_VERSION, DeviceRegistry
 from station_lab.dps.limits import FaultInjector, FaultPlan, RateLimiter
 from station_lab.dps.mqtt_server import MqttTransports
 from station_lab.dps.mqtt_session import MqttEndpoint
@@ -54,7 +56,7 @@ from station_lab.dps.service import EnrollmentApi, Quotas
 from station_lab.dps.store import DpsStore
 from station_lab.dps.tls import ensure_tls
 
-DEFAULT_API_VERSIONS: Final = ("2018-04-01", "2019-03-31", "2021-10-01")
+DEFAULT_API_VERSIONS: Final = ("2018-04-01", "2019-03-31", "2021-10-01", PREVIEW_API_VERSION)
 MAX_MESSAGE_BYTES: Final = 96 * 1024
 DEFAULT_ID_SCOPE: Final = "0ne00000001"
 MAX_LINKED_HUBS: Final = 50  # DPS's documented limits
@@ -89,6 +91,8 @@ class DpsOptions:
     # device MQTT (docs/lab-dps.md "Transports"); MQTT over WebSocket shares the HTTPS port
     mqtt_port: int = 0  # real DPS: 8883; 0: any free port
     mqtt_connect_timeout_s: float = 10.0  # a connection that sends no CONNECT is closed then
+    # the lab device registry's keys (SoftHSM2): PIN file (default: $STATION_PKCS11_PIN)
+    registry_pin_file: Path | None = None
 
 
 class LocalDps:
@@ -173,6 +177,10 @@ class LocalDps:
                 retry_after_s=opts.retry_after_s,
                 assignment_delay_s=opts.assignment_delay_s,
                 time_scale=opts.time_scale,
+            ),
+            registry=DeviceRegistry(
+                self._store,
+                pins=hsm.PinSource(file=opts.registry_pin_file) if opts.registry_pin_file else None,
             ),
         )
         # one limit for the unit's registrations, whichever transport they come over
@@ -388,6 +396,24 @@ class LocalDps:
         store.put("cas", name.lower(), doc)
         self._trust([der])
         return {k: v for k, v in doc.items() if k != "der"}
+
+    # ------------------------------------------------------------------ device registry (ADR)
+    @property
+    def registry(self) -> DeviceRegistry:
+        """The lab's ADR namespace: credential, credential policies, issuance (credentials.py)."""
+        if self.device_api is None:
+            raise LabDpsError("the lab DPS is not running", remedy="Call start() first.")
+        return self.device_api.registry
+
+    def enable_certificate_management(self, namespace: str, root_key_uri: str) -> x509.Certificate:
+        """Create the namespace's credential: its root CA, key generated at ``root_key_uri``."""
+        return self.registry.create_credential(namespace, root_key_uri)
+
+    def create_credential_policy(
+        self, name: str, key_uri: str, *, validity_days: int = 30
+    ) -> x509.Certificate:
+        """Create a credential policy: an issuing CA (key at ``key_uri``) signed by the root."""
+        return self.registry.create_policy(name, key_uri, validity_days=validity_days)
 
     def hub_devices(self, hub: str | None = None) -> list[dict[str, Any]]:
         """The hub registry: devices the linked hubs got (all hubs, or one)."""

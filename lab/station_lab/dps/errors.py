@@ -30,6 +30,12 @@ INVALID_SYMMETRIC_KEY: Final = 400007
 INVALID_QUERY: Final = 400008
 INVALID_REGISTRATION_ID: Final = 400009
 INVALID_DEVICE_REQUEST: Final = 400010
+# Certificate management (api-version 2025-07-01-preview): the service's codes are not published.
+CSR_MALFORMED: Final = 400011
+CSR_SIGNATURE: Final = 400012
+CSR_SUBJECT: Final = 400013
+CSR_KEY: Final = 400014
+CSR_NOT_ALLOWED: Final = 400015  # a csr for an enrollment that names no credential policy
 FORBIDDEN_QUOTA: Final = 403002
 ROUTE_NOT_FOUND: Final = 404001
 REGISTRATION_NOT_FOUND: Final = 404203
@@ -45,6 +51,7 @@ INTERNAL: Final = 500001
 # Reported in a failed registration's registrationState (not as an HTTP status).
 ENROLLMENT_DISABLED: Final = 401003
 CUSTOM_ALLOCATION_FAILED: Final = 500002
+CREDENTIAL_POLICY_UNAVAILABLE: Final = 400016  # the policy was revoked or deleted
 
 
 class ApiError(Exception):

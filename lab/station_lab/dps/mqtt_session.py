@@ -344,7 +344,11 @@ class DpsMqttSession:
                     codes.INVALID_DEVICE_REQUEST,
                     "TPM attestation is not supported over MQTT; register over HTTPS.",
                 )
-        params = {"idScope": self.endpoint.id_scope, "id": identity.registration_id}
+        params = {
+            "idScope": self.endpoint.id_scope,
+            "id": identity.registration_id,
+            "apiVersion": identity.api_version,
+        }
         headers = {"authorization": identity.password} if identity.password else {}
         api = self.endpoint.device_api
         if operation == "device.register":

@@ -16,6 +16,11 @@ looks the registration up. Attestation:
 
 A disabled enrollment (or group) that matches blocks provisioning: the operation ends with status
 ``disabled``. The hub registry (``hub_devices``) records which hub got which device.
+
+**Operational certificates** (api-version ``2025-07-01-preview``): a register body with ``csr``
+for an enrollment that names a ``credentialPolicyName`` gets the chain the lab's device registry
+issues (``credentials.py``) in ``registrationState.issuedCertificateChain``; the hub registry
+records the device's current certificate. Under older api-versions ``csr`` is ignored.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
-from station_lab.dps import auth, tpm_challenge, validation
+from station_lab.dps import auth, credentials, tpm_challenge, validation
 from station_lab.dps import errors as codes
 from station_lab.dps.allocation import AllocationContext, AllocationFailed, Allocator
 from station_lab.dps.errors import ApiError
@@ -100,8 +105,10 @@ class DeviceRegistrationApi:
         *,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        registry: credentials.DeviceRegistry | None = None,
     ) -> None:
         self.store = store
+        self.registry = registry or credentials.DeviceRegistry(store, now=now)
         self.allocator = allocator
         self.settings = settings
         self._clock = clock
@@ -119,7 +126,8 @@ class DeviceRegistrationApi:
         if isinstance(match, ApiResponse):
             return match  # the TPM challenge
         body = request.body if isinstance(request.body, dict) else {}
-        state = self._assign(reg_id, match, body.get("payload"))
+        csr = self._csr(request, reg_id, match)
+        state = self._assign(reg_id, match, body.get("payload"), csr)
         operation_id = f"5.{uuid.uuid4().hex[:16]}.{uuid.uuid4()}"
         result: dict[str, Any] = {
             "operationId": operation_id,
@@ -164,6 +172,9 @@ class DeviceRegistrationApi:
     def status_lookup(self, request: ApiRequest) -> ApiResponse:
         """``POST /{idScope}/registrations/{id}``: the registration's current result."""
         reg_id = self._registration_id(request)
+        if isinstance(request.body, dict) and request.body.get("csr") is not None:
+            # the preview spec: a csr in a status lookup is a bad request
+            raise ApiError(codes.CSR_NOT_ALLOWED, "'csr' is not allowed in a status lookup.")
         match = self._attest(request, reg_id, challenge=False)
         if isinstance(match, ApiResponse):  # pragma: no cover - challenge=False never returns one
             return match
@@ -195,6 +206,21 @@ class DeviceRegistrationApi:
                 "'registrationId' in the body differs from the id in the URL.",
             )
         return reg_id
+
+    def _csr(self, request: ApiRequest, reg_id: str, match: _Match) -> str | None:
+        """The register body's ``csr`` (preview api-version only), checked before assignment."""
+        body = request.body if isinstance(request.body, dict) else {}
+        encoded = body.get("csr")
+        if encoded is None or request.params.get("apiVersion") != credentials.PREVIEW_API_VERSION:
+            return None
+        if not match.enrollment.get("credentialPolicyName"):
+            raise ApiError(
+                codes.CSR_NOT_ALLOWED,
+                "The enrollment names no credential policy: no certificate can be issued.",
+            )
+        csr = credentials.parse_csr(encoded)
+        credentials.check_csr(csr, reg_id)
+        return str(encoded)
 
     def _retry_after(self, seconds: float) -> dict[str, str]:
         return retry_after_headers(seconds)
@@ -408,7 +434,9 @@ class DeviceRegistrationApi:
         return chain
 
     # ------------------------------------------------------------------ assignment
-    def _assign(self, reg_id: str, match: _Match, payload: Any) -> dict[str, Any]:
+    def _assign(
+        self, reg_id: str, match: _Match, payload: Any, csr: str | None = None
+    ) -> dict[str, Any]:
         stamp = validation.timestamp(self._now())
         existing = self.store.get("registrations", reg_id)
         state: dict[str, Any] = {
@@ -464,6 +492,18 @@ class DeviceRegistrationApi:
                 twin = previous.get("twin", twin) if previous else twin
             else:
                 substatus = "deviceDataReset"
+        issued: credentials.IssuedChain | None = None
+        if csr is not None:
+            try:
+                issued = self.registry.issue(match.enrollment["credentialPolicyName"], reg_id, csr)
+            except ApiError as exc:
+                state |= {
+                    "status": "failed",
+                    "errorCode": exc.error_code,
+                    "errorMessage": exc.message,
+                }
+                self.store.put("registrations", reg_id, state, group_key=match.group_id)
+                return state
         state |= {
             "assignedHub": hub,
             "deviceId": match.device_id,
@@ -472,21 +512,30 @@ class DeviceRegistrationApi:
         }
         if result_payload is not None:
             state["payload"] = result_payload
+        device: dict[str, Any] = {
+            "hub": hub,
+            "deviceId": match.device_id,
+            "registrationId": reg_id,
+            "authType": match.auth_type,
+            "enrollmentGroupId": match.group_id,
+            "twin": twin,
+            "updated": stamp,
+        }
+        if issued is not None:
+            device["certificate"] = {
+                "thumbprint": issued.thumbprint,
+                "notAfter": issued.not_after,
+                "issuer": issued.issuer,
+                "policy": issued.policy,
+            }
+        elif previous is not None and "certificate" in previous:
+            device["certificate"] = previous["certificate"]  # registered again without a CSR
         with self.store.transaction():
             self.store.put("registrations", reg_id, state, group_key=match.group_id)
-            self.store.put(
-                "hub_devices",
-                reg_id,
-                {
-                    "hub": hub,
-                    "deviceId": match.device_id,
-                    "registrationId": reg_id,
-                    "authType": match.auth_type,
-                    "enrollmentGroupId": match.group_id,
-                    "twin": twin,
-                    "updated": stamp,
-                },
-            )
+            self.store.put("hub_devices", reg_id, device)
+        if issued is not None:
+            # the chain goes to the device only, in the operation's result (never stored)
+            return {**state, "issuedCertificateChain": issued.encoded()}
         return state
 
 

@@ -376,6 +376,8 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
             )
         headers = {name.lower(): value for name, value in self.headers.items()}
         if route.permission == auth.DEVICE_ACCESS:
+            # the device API behaves by api-version (a csr counts under the preview only)
+            params = {**params, "apiVersion": versions[0]}
             return self._device(ctx, entry, route, params, headers, raw, fault)
         policy = auth.authenticate(
             headers.get("authorization"),

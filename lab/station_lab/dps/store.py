@@ -18,7 +18,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-KINDS: Final = ("enrollments", "groups", "registrations", "certificates", "cas", "hub_devices")
+KINDS: Final = (
+    "enrollments",
+    "groups",
+    "registrations",
+    "certificates",
+    "cas",
+    "hub_devices",
+    "adr",
+)
 PAGED: Final = ("enrollments", "groups", "registrations")
 # The paging order: an odd multiplier modulo 2^32 permutes seq (no two records share a position).
 ORDER: Final = "((seq * 2654435761) % 4294967296)"
@@ -37,6 +45,9 @@ CREATE TABLE IF NOT EXISTS certificates (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
 -- CA certificates a group's caReferences name (the ARM upload the lab does not emulate)
 CREATE TABLE IF NOT EXISTS cas (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+-- the lab's device registry (ADR namespace): the credential and its policies (no keys, key URIs)
+CREATE TABLE IF NOT EXISTS adr (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
 -- the linked hubs' device registry: which hub got which device (key: registration ID)
 CREATE TABLE IF NOT EXISTS hub_devices (

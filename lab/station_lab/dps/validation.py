@@ -322,6 +322,13 @@ def _common_fields(body: Mapping[str, Any], out: dict[str, Any]) -> None:
             "iotEdge": _expect(iot_edge, bool, "capabilities.iotEdge", "a boolean")
         }
     out["provisioningStatus"] = _enum(body, "provisioningStatus", PROVISIONING_STATUSES, "")
+    # Certificate management: the ADR credential policy that issues the devices' operational
+    # certificates (a string, in the 2025-07-01-preview and 2026-04-01 service specs).
+    credential_policy = _string(body, "credentialPolicyName", "")
+    if credential_policy is not None:
+        if not credential_policy.strip() or len(credential_policy) > 50:
+            raise invalid("'credentialPolicyName' must name a credential policy (3-50 characters).")
+        out["credentialPolicyName"] = credential_policy
     reprov = _object(body, "reprovisionPolicy", "")
     if reprov is not None:
         out["reprovisionPolicy"] = {

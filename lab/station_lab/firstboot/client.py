@@ -28,6 +28,7 @@ from station_lab.firstboot.credentials import (
 )
 
 DEVICE_API_VERSION: Final = "2021-10-01"
+CSR_API_VERSION: Final = "2025-07-01-preview"  # DPS certificate management (preview)
 DEFAULT_POLL_S: Final = 2.0  # the SDKs' default when Retry-After is absent
 TOKEN_TTL_S: Final = 3600
 INVALID_CERTIFICATE: Final = 401002  # what DPS reports for a certificate it does not accept
@@ -86,6 +87,14 @@ class Assignment:
     payload: Any = None
     registration_state: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def issued_chain(self) -> tuple[bytes, ...]:
+        """The operational certificate chain DPS issued (leaf, issuing CA, root; DER), if any."""
+        chain = self.registration_state.get("issuedCertificateChain")
+        if not isinstance(chain, list):
+            return ()
+        return tuple(base64.b64decode(str(der)) for der in chain)
+
 
 def sas_token(
     id_scope: str,
@@ -127,8 +136,14 @@ class DeviceRegistrationClient:
         self.timeout_s = timeout_s
         self._sleep = sleep
 
-    def register(self, credential: Credential, *, payload: Any = None) -> Assignment:
+    def register(
+        self, credential: Credential, *, payload: Any = None, csr: bytes | None = None
+    ) -> Assignment:
         """Register and poll until DPS has decided; return the assignment.
+
+        With ``csr`` (PKCS#10 DER) the registration asks for an operational certificate: the
+        body carries it as ``csr`` (base64 DER) under api-version 2025-07-01-preview, and the
+        assignment's :attr:`Assignment.issued_chain` holds what DPS issued.
 
         Raises:
             DeviceRegistrationError: DPS refused (its ``errorCode`` in ``details``), the
@@ -139,6 +154,10 @@ class DeviceRegistrationClient:
         body: dict[str, Any] = {"registrationId": reg_id}
         if payload is not None:
             body["payload"] = payload
+        api_version = self.endpoint.api_version
+        if csr is not None:
+            body["csr"] = _b64(csr)
+            api_version = CSR_API_VERSION
         authorization: str | None = None
         if isinstance(credential, TpmCredential):
             body["tpm"] = {
@@ -150,7 +169,13 @@ class DeviceRegistrationClient:
         connection = self._connect(credential)
         try:
             status, headers, answer = self._call(
-                connection, credential, "PUT", f"{reg_id}/register", body, authorization
+                connection,
+                credential,
+                "PUT",
+                f"{reg_id}/register",
+                body,
+                authorization,
+                api_version,
             )
             if status == 401 and isinstance(credential, TpmCredential) and _challenge(answer):
                 blob = base64.b64decode(str(answer["authenticationKey"]))
@@ -159,7 +184,13 @@ class DeviceRegistrationClient:
                     self.endpoint.id_scope, reg_id, credential.tpm.hmac_sha256
                 )
                 status, headers, answer = self._call(
-                    connection, credential, "PUT", f"{reg_id}/register", body, authorization
+                    connection,
+                    credential,
+                    "PUT",
+                    f"{reg_id}/register",
+                    body,
+                    authorization,
+                    api_version,
                 )
             if status not in (200, 202):
                 raise _refused(status, answer, reg_id)
@@ -173,6 +204,7 @@ class DeviceRegistrationClient:
                     f"{reg_id}/operations/{urllib.parse.quote(operation_id, safe='')}",
                     None,
                     authorization,
+                    api_version,
                 )
                 if status not in (200, 202, 429):
                     raise _refused(status, answer, reg_id)
@@ -202,9 +234,10 @@ class DeviceRegistrationClient:
         tail: str,
         body: Mapping[str, Any] | None,
         authorization: str | None,
+        api_version: str,
     ) -> tuple[int, Mapping[str, str], dict[str, Any]]:
         scope = urllib.parse.quote(self.endpoint.id_scope, safe="")
-        path = f"/{scope}/registrations/{tail}?api-version={self.endpoint.api_version}"
+        path = f"/{scope}/registrations/{tail}?api-version={api_version}"
         headers = {"Accept": "application/json", "User-Agent": "station-lab-firstboot/1"}
         data = None
         if body is not None:

@@ -405,6 +405,49 @@ def _sign(probe: Probe) -> str:
     return "ECDSA-SHA256 over the nonce; a 65-byte nonce is bad_args"
 
 
+def _operational_key(probe: Probe) -> str:
+    """The P-384 ``operational`` slot that DPS-issued operational certificates need."""
+    probe.need(Capability.SECURE_ELEMENT)
+    probe.need_unlocked()
+    args = {"key": "operational", "curve": "p384", "replace": True}
+    response = probe.call("keygen", slow=True, **args)
+    if response.status == Status.UNSUPPORTED:
+        raise ClauseSkipped("the secure element makes no P-384 keys: no DPS-issued certificates")
+    if response.status != Status.OK or not isinstance(response.result.get("pub"), bytes):
+        raise ClauseFailed(f"keygen of the operational key: answered {describe(response)}")
+    try:
+        public = serialization.load_der_public_key(response.result["pub"])
+    except ValueError as exc:
+        raise ClauseFailed("pub is not a DER SubjectPublicKeyInfo") from exc
+    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp384r1":
+        raise ClauseFailed("the operational key is not a P-384 key")
+    probe.refused(Status.EXISTS, "keygen", slow=True, key="operational")
+    probe.refused(Status.UNSUPPORTED, "keygen", slow=True, key="operational", curve="p256")
+    probe.refused(Status.UNSUPPORTED, "keygen", slow=True, key="device", curve="p384")
+    cn = "conformance-" + secrets.token_hex(4)
+    der = probe.ok("csr", slow=True, key="operational", cn=cn)["csr"]
+    try:
+        request = x509.load_der_x509_csr(der)
+    except ValueError as exc:
+        raise ClauseFailed("the operational csr is not a DER PKCS#10 request") from exc
+    if not request.is_signature_valid:
+        raise ClauseFailed("the operational CSR's signature does not verify")
+    if not isinstance(request.signature_hash_algorithm, hashes.SHA384):
+        raise ClauseFailed("the operational CSR is not signed with SHA-384")
+    request_key = request.public_key()
+    if request.subject.rfc4514_string() != f"CN={cn}" or not (
+        isinstance(request_key, ec.EllipticCurvePublicKey) and _same_key(request_key, public)
+    ):
+        raise ClauseFailed("the operational CSR names another CN or another key")
+    nonce = secrets.token_bytes(32)
+    signature = probe.ok("sign", slow=True, key="operational", nonce=nonce)["sig"]
+    try:
+        public.verify(signature, nonce, ec.ECDSA(hashes.SHA384()))
+    except InvalidSignature as exc:
+        raise ClauseFailed("the operational signature does not verify (ECDSA-SHA384)") from exc
+    return "P-384 SPKI; its CSR and signatures with SHA-384; other curves unsupported"
+
+
 def _cert_chain(probe: Probe) -> str:
     probe.need_unlocked()
     data = secrets.token_bytes(OBJECTS["cert_chain"].max_size)
@@ -521,6 +564,7 @@ CLAUSES: tuple[Clause, ...] = (
     ("8 tpm", "no TPM: unsupported", _no_tpm),
     ("8 keygen", "device key generation", _keygen),
     ("8 keygen", "no secure element: unsupported", _no_keygen),
+    ("8 keygen", "operational key (P-384) for DPS-issued certificates", _operational_key),
     ("9 privkey", "injected private key", _privkey),
     ("8 csr", "certificate signing request", _csr),
     ("8 sign", "proof of possession", _sign),

@@ -38,7 +38,15 @@ from station.protocol.messages import (
     next_seq,
     response_seq,
 )
-from station.protocol.ops import DEVICE_KEY, BoardInfo, ObjectState, Op, check_args, check_result
+from station.protocol.ops import (
+    CURVE_P256,
+    DEVICE_KEY,
+    BoardInfo,
+    ObjectState,
+    Op,
+    check_args,
+    check_result,
+)
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +180,24 @@ class BoardSession:
         """Send raw TPM 2.0 command bytes; return the TPM's raw response bytes."""
         return bytes(self.request(Op.TPM, {"cmd": bytes(command)})["rsp"])
 
-    def keygen(self, *, replace: bool = False) -> bytes:
-        """Make the board generate its device key; return the public key (DER SPKI)."""
-        args: dict[str, Any] = {"key": DEVICE_KEY}
+    def keygen(
+        self, *, replace: bool = False, key: str = DEVICE_KEY, curve: str = CURVE_P256
+    ) -> bytes:
+        """Make the board generate a key in slot ``key`` on ``curve``; return its DER SPKI.
+
+        The curve is sent only when it is not the default P-256, so boards that predate the
+        ``curve`` argument keep working for the device key.
+        """
+        args: dict[str, Any] = {"key": key}
         if replace:
             args["replace"] = True
+        if curve != CURVE_P256:
+            args["curve"] = curve
         return bytes(self.request(Op.KEYGEN, args)["pub"])
 
-    def csr(self, common_name: str) -> bytes:
-        """Have the board build and sign a CSR for its device key; return it (DER)."""
-        return bytes(self.request(Op.CSR, {"key": DEVICE_KEY, "cn": common_name})["csr"])
+    def csr(self, common_name: str, *, key: str = DEVICE_KEY) -> bytes:
+        """Have the board build and sign a CSR for the key in slot ``key``; return it (DER)."""
+        return bytes(self.request(Op.CSR, {"key": key, "cn": common_name})["csr"])
 
     def sign(self, nonce: bytes) -> bytes:
         """Have the board sign ``nonce`` with its device key (ECDSA-SHA256, DER signature)."""

@@ -18,19 +18,34 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import hsm
 from hsm.uri import Pkcs11Uri, format_pkcs11_uri, parse_key_uri
 from station.adapters.ca.authority import X509Authority
-from station.adapters.ca.builder import ca_certificate, name_of
+from station.adapters.ca.builder import ca_certificate, name_of, signed_certificate
 from station.adapters.ca.keys import describe, generate, open_signer, translate
-from station.adapters.ca.x509_facts import certificate_facts, load_certificates, spki
-from station.domain.certificates import CertificateFacts, ChainFacts, KeyDescription
+from station.adapters.ca.x509_facts import (
+    certificate_facts,
+    csr_facts,
+    load_certificates,
+    load_csr,
+    spki,
+)
+from station.domain.certificates import (
+    LAB_ROOT_MARK,
+    CertificateFacts,
+    ChainFacts,
+    CsrFacts,
+    IssuancePlan,
+    KeyDescription,
+    OwnRootFacts,
+    SignedCertificate,
+)
 from station.domain.errors import CaError, CaNotReadyError
 
 LAB_ROOT_LABEL = "station-lab-root"
-LAB_ROOT_SUBJECT = (("CN", "Station Lab Root CA - NOT FOR PRODUCTION"), ("O", "station lab"))
+LAB_ROOT_SUBJECT = (("CN", f"Station Lab Root CA - {LAB_ROOT_MARK}"), ("O", "station lab"))
 
 
 class FileCaAdministration:
@@ -170,6 +185,15 @@ class FileCaAdministration:
         data = self.chain_file.read_bytes()
         return certificate_facts(load_certificates(data, what="installed chain")[0])
 
+    def installed_chain(self) -> tuple[CertificateFacts, ...]:
+        """The installed intermediate(s), then the root (empty when no chain is installed)."""
+        if not self.chain_file.exists():
+            return ()
+        chain = load_certificates(self.chain_file.read_bytes(), what="installed chain")
+        if self.root_file.exists():
+            chain += load_certificates(self.root_file.read_bytes(), what="root certificate")
+        return tuple(certificate_facts(cert) for cert in chain)
+
     def open_authority(self) -> X509Authority:
         """Open the signing CA: the key in its token and the installed chain.
 
@@ -261,6 +285,52 @@ class FileCaAdministration:
         _write(self._manifest_chain, chain_pem, mode=0o644)
         return self._manifest_chain
 
+    # ------------------------------------------------------------------ bring your own root
+    def inspect_own_root(self, root_pem: bytes, key_uri: str) -> OwnRootFacts:
+        """Read the root certificate and check it belongs to the root key at ``key_uri``."""
+        root = load_certificates(root_pem, what="root certificate")[0]
+        signer = open_signer(key_uri, self._pins)
+        try:
+            matches = spki(signer.public_key()) == spki(root)
+        finally:
+            signer.close()
+        public = root.public_key()
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            key_type = "ec"
+        else:
+            key_type = "rsa" if isinstance(public, rsa.RSAPublicKey) else "other"
+        return OwnRootFacts(certificate_facts(root), key_type, matches)
+
+    def inspect_issuing_csr(self, csr_pem: bytes) -> CsrFacts:
+        """Parse the issuing-CA CSR Azure Device Registry generated (PEM or DER)."""
+        return csr_facts(load_csr(csr_pem))
+
+    def sign_issuing_ca(
+        self, csr_pem: bytes, plan: IssuancePlan, *, root_pem: bytes, key_uri: str
+    ) -> SignedCertificate:
+        """Sign the issuing-CA CSR with the root key: a CA certificate with path length 0."""
+        root = load_certificates(root_pem, what="root certificate")[0]
+        csr = load_csr(csr_pem)
+        signer = open_signer(key_uri, self._pins)
+        try:
+            cert = ca_certificate(
+                subject=name_of(plan.subject),
+                public_key=csr.public_key(),
+                issuer=root,
+                signer=signer,
+                serial=plan.serial_number,
+                not_before=plan.not_before,
+                not_after=plan.not_after,
+                path_length=0,
+            )
+        finally:
+            signer.close()
+        return signed_certificate(cert)
+
+    def root_pem(self) -> bytes:
+        """The installed root certificate (``[ca] root_file``); empty when there is none."""
+        return self.root_file.read_bytes() if self.root_file.is_file() else b""
+
     # ------------------------------------------------------------------ lab
     def lab_root_sign(self, csr_pem: str, *, now: datetime) -> tuple[bytes, bytes]:
         """Sign ``csr_pem`` with a throwaway root whose key sits in the CA key's SoftHSM2 token.
@@ -303,7 +373,7 @@ class FileCaAdministration:
                 serial=_serial(),
                 not_before=start,
                 not_after=now + timedelta(days=3650),
-                path_length=None,
+                path_length=1,  # root -> one CA below; what DPS certificate management takes
             )
             intermediate = ca_certificate(
                 subject=csr.subject,

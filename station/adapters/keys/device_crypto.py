@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from station.adapters.ca.x509_facts import csr_facts, load_csr
+from station.domain.certificates import CsrFacts
 from station.domain.errors import ProvisionError
 
 
@@ -92,6 +94,14 @@ class CryptographyDeviceCrypto:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return hashlib.sha256(spki).hexdigest()
+
+    def csr_facts(self, der: bytes) -> CsrFacts:
+        """Parse a board's CSR (DER) into the facts the CSR rules decide on.
+
+        Raises:
+            CsrRejectedError: the bytes are not a CSR, or its key cannot be read.
+        """
+        return csr_facts(load_csr(der))
 
     def verify_possession(self, certificate_pem: str, nonce: bytes, signature: bytes) -> bool:
         """Whether ``signature`` (ECDSA-SHA256, DER) over ``nonce`` verifies with the cert's key."""

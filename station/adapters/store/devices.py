@@ -9,7 +9,13 @@ from typing import Any
 
 from station.adapters.store.connection import Transactions
 from station.domain.errors import StoreError
-from station.domain.records import DeviceQuery, DeviceRecord
+from station.domain.records import (
+    DEVICE_EVENT_KINDS,
+    CrossChecked,
+    DeviceQuery,
+    DeviceRecord,
+    StoredManifest,
+)
 from station.domain.states import DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -77,6 +83,58 @@ class SqliteDevices:
     def iter_batch(self, batch: str, status: str) -> Iterator[DeviceRecord]:
         """The devices of one batch in one status, in id order, streamed along its index."""
         return self._pages(" AND batch = ? AND status = ?", [batch, status])
+
+    def iter_cross_checked(self) -> Iterator[CrossChecked]:
+        """Every device row in id order, with whether SQLite found it consistent.
+
+        One join per page compares, inside SQLite, the index columns with the manifest's fields
+        and the cited audit event's kind, subject and recorded hash with the row, so Python
+        neither parses the manifest nor the event of a consistent row. Bad JSON makes a row
+        doubtful (``False``), never an error.
+        """
+        kinds = ", ".join(f"'{kind}'" for kind in sorted(DEVICE_EVENT_KINDS))
+        consistent = (
+            "(CASE WHEN json_valid(d.manifest) THEN json_extract(d.manifest, '$.registration_id', "
+            "'$.board.serial', '$.batch', '$.product', '$.attestation', '$.status', "
+            "'$.tpm.ek_sha256', '$.x509.thumbprint_sha256') END) IS json_array(d.registration_id, "
+            "d.serial, d.batch, d.product, d.attestation, d.status, nullif(d.ek_sha256, ''), "
+            f"nullif(d.cert_thumbprint, '')) AND e.kind IN ({kinds}) "
+            "AND e.subject = d.registration_id AND (CASE WHEN json_valid(e.payload) "
+            "THEN json_extract(e.payload, '$.manifest_hash') END) IS d.manifest_hash"
+        )
+        last = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT d.id, d.registration_id, d.attestation, d.status, d.cert_thumbprint, "
+                f"d.manifest, d.manifest_hash, ifnull({consistent}, 0) FROM devices d "
+                "LEFT JOIN events e ON e.seq = d.event_seq "
+                f"WHERE d.id > ? ORDER BY d.id LIMIT {_PAGE}",
+                [last],
+            ).fetchall()
+            if not rows:
+                return
+            yield from map(CrossChecked._make, rows)
+            last = rows[-1][0]
+
+    def by_id(self, row_id: int) -> DeviceRecord | None:
+        """The device row with this row id, exactly as stored."""
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM devices WHERE id = ?", [row_id]).fetchone()
+        return _device(row) if row else None
+
+    def iter_manifests(self, batch: str, status: str) -> Iterator[StoredManifest]:
+        """The stored manifests of one batch in one status, in id order, without records."""
+        last = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT registration_id, manifest_hash, manifest, id FROM devices "
+                f"WHERE id > ? AND batch = ? AND status = ? ORDER BY id LIMIT {_PAGE}",
+                [last, batch, status],
+            ).fetchall()
+            if not rows:
+                return
+            for registration_id, manifest_hash, manifest, _ in rows:
+                yield StoredManifest(registration_id, manifest_hash, manifest)
+            last = rows[-1][-1]
 
     def _pages(self, where: str, params: list[Any]) -> Iterator[DeviceRecord]:
         last = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Collection
 from datetime import UTC
 from pathlib import Path
 
@@ -122,6 +123,13 @@ class SqliteMaintenance:
                 target=str(target),
             ) from exc
 
-    def damaged_rows(self) -> list[tuple[str, str, str]]:
-        """``(table, row, reason)`` for every row with a column the store cannot read."""
-        return list(row_scan.damaged_rows(self._db.conn))
+    def damaged_rows(
+        self, tables: Collection[str] | None = None, *, exclude: Collection[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        """``(table, row, reason)`` for every row with a column the store cannot read.
+
+        Args:
+            tables: scan only these tables (default: every table), in the schema's order.
+            exclude: leave these tables out.
+        """
+        return list(row_scan.damaged_rows(self._db.conn, tables=tables, exclude=exclude))

@@ -203,6 +203,48 @@ def m0004_seals_and_device_keys(db: Database) -> None:
     )
 
 
+@migrations(name="0005_pin_failures")
+def m0005_pin_failures(db: Database) -> None:
+    """The count of wrong PINs in a row per operator moves out of ``meta`` into a table."""
+    _run(
+        db,
+        """
+        CREATE TABLE pin_failures (
+            operator TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL CHECK (failures > 0)
+        )
+        """,
+    )
+    # a count that is not a whole number counted as none before; zero is the same as no row
+    db.execute(
+        "INSERT INTO pin_failures (operator, failures) "
+        "SELECT substr(key, 24), CAST(value AS INTEGER) FROM meta "
+        "WHERE substr(key, 1, 23) = 'operators.pin_failures.' "
+        "AND value != '' AND value NOT GLOB '*[^0-9]*' AND CAST(value AS INTEGER) > 0"
+    )
+    db.execute("DELETE FROM meta WHERE substr(key, 1, 23) = 'operators.pin_failures.'")
+
+
+@migrations(name="0006_fleet_outbox")
+def m0006_fleet_outbox(db: Database) -> None:
+    """Fleet replication (#23): each audit event queued for the ledger, in order, until acked."""
+    _run(
+        db,
+        """
+        CREATE TABLE fleet_outbox (
+            seq INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            enqueued_at TEXT NOT NULL,
+            sent_at TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX fleet_outbox_pending ON fleet_outbox(seq) WHERE state = 'pending'
+        """,
+    )
+
+
 def known_migrations() -> tuple[str, ...]:
     """Names of every migration this station knows, in order."""
     return tuple(m.name for m in migrations.pending(Database(memory=True)))

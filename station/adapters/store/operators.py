@@ -50,6 +50,32 @@ class SqliteOperators:
         assert saved is not None  # just written in this connection
         return saved
 
+    def pin_failures(self, name: str) -> int:
+        """Wrong PINs in a row for operator ``name`` (0 when none)."""
+        row = self._db.execute(
+            "SELECT failures FROM pin_failures WHERE operator = ?", [name]
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def save_pin_failures(self, name: str, failures: int) -> None:
+        """Set the count of wrong PINs in a row (0 removes the row)."""
+        with self._tx.write():
+            if failures > 0:
+                self._db.execute(
+                    "INSERT INTO pin_failures (operator, failures) VALUES (?, ?) "
+                    "ON CONFLICT(operator) DO UPDATE SET failures = excluded.failures",
+                    [name, failures],
+                )
+            else:
+                self._db.execute("DELETE FROM pin_failures WHERE operator = ?", [name])
+
+    def iter_pin_failures(self) -> list[tuple[str, int]]:
+        """Every (operator, wrong PINs in a row) with a count, by operator."""
+        rows = self._db.execute(
+            "SELECT operator, failures FROM pin_failures ORDER BY operator"
+        ).fetchall()
+        return [(str(name), int(failures)) for name, failures in rows]
+
 
 def _operator(row: Any) -> OperatorRecord:
     return OperatorRecord(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Final
 
 from station.domain.pushes import PushState
@@ -123,6 +123,7 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
         {"batch": "text", "count": "int", "digest": "text", "sealed_at": "text"},
     ),
     "device_keys": ("spki_sha256", {"spki_sha256": "text", "registration_id": "text"}),
+    "pin_failures": ("operator", {"operator": "text", "failures": "int"}),
     "pushes": (
         "id",
         {
@@ -136,11 +137,30 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
             "remote": "text",
         },
     ),
+    "fleet_outbox": (
+        "seq",
+        {
+            "seq": "int",
+            "hash": "text",
+            "state": frozenset({"pending", "sent"}),
+            "attempts": "int",
+            "last_error": "text",
+            "enqueued_at": "text",
+            "sent_at": "text",
+        },
+    ),
 }
 
 
-def damaged_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, str, str]]:
+def damaged_rows(
+    conn: sqlite3.Connection,
+    *,
+    tables: Collection[str] | None = None,
+    exclude: Collection[str] = (),
+) -> Iterator[tuple[str, str, str]]:
     """Yield ``(table, row, reason)`` for every row with a column the store cannot read.
+
+    ``tables`` (default: all of :data:`SCHEMA`) less ``exclude`` are scanned, in schema order.
 
     SQLite checks types, allowed values and JSON in one pass over each table and Python only
     decodes each row's text once; a row either check doubts is then checked column by column
@@ -148,6 +168,8 @@ def damaged_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, str, str]]:
     """
     present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     for table, (key, columns) in SCHEMA.items():
+        if (tables is not None and table not in tables) or table in exclude:
+            continue
         if table not in present:
             yield table, "-", "the table is missing"
             continue
@@ -206,9 +228,11 @@ def _sql_clean(column: str, kind: _Kind) -> str:
     if kind == "json":
         return f"(CASE WHEN {text} THEN json_valid({column}) ELSE 0 END)"
     if kind == "json-object":
+        # valid JSON that starts with "{" is an object: one parse, not two (leading blanks
+        # make the row doubtful, and the column-by-column check decides)
         return (
-            f"(CASE WHEN {text} AND json_valid({column}) "
-            f"THEN json_type({column}) = 'object' ELSE 0 END)"
+            f"(CASE WHEN {text} AND substr({column}, 1, 1) = '{{' "
+            f"THEN json_valid({column}) ELSE 0 END)"
         )
     return text
 

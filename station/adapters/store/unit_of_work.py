@@ -8,10 +8,12 @@ this station does not know (written by a newer version).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from station.adapters.store import background
 from station.adapters.store.audit_log import SqliteAuditLog
 from station.adapters.store.batches import SqliteBatches
 from station.adapters.store.certificates import SqliteCertificates
@@ -24,7 +26,9 @@ from station.adapters.store.operators import SqliteOperators
 from station.adapters.store.pushes import SqlitePushes
 from station.adapters.store.settings import SqliteSettings
 from station.domain.errors import SchemaTooNewError
-from station.ports import Clock
+from station.ports import Clock, UnitOfWork
+
+T = TypeVar("T")
 
 
 class SqliteUnitOfWork:
@@ -43,6 +47,8 @@ class SqliteUnitOfWork:
         self.pushes = SqlitePushes(tx)
         self.settings = SqliteSettings(tx)
         self.maintenance = SqliteMaintenance(tx, self.audit, clock)
+        #: audit events from which :meth:`in_background` starts a process (``None``: never)
+        self.background_from_events: int | None = background.BACKGROUND_FROM_EVENTS
 
     @classmethod
     def open(
@@ -91,6 +97,19 @@ class SqliteUnitOfWork:
     def path(self) -> Path:
         """The database file."""
         return self._tx.path
+
+    def in_background(self, task: Callable[[UnitOfWork], T]) -> Callable[[], T]:
+        """Run the read-only ``task`` on a second connection, in another process if it pays.
+
+        It pays from :attr:`background_from_events` audit events on (a process takes about a
+        second to start); below that, or in a frozen app, ``task`` runs on this unit of work
+        when its result is asked for.
+        """
+        if self.background_from_events is not None and background.can_start():
+            row = self._tx.db.execute("SELECT ifnull(max(seq), 0) FROM events").fetchone()
+            if int(row[0]) >= self.background_from_events:
+                return background.start(self.path, task)
+        return lambda: task(self)
 
     def __enter__(self) -> SqliteUnitOfWork:
         """Begin a transaction (``BEGIN IMMEDIATE``), or a savepoint inside the open one."""

@@ -12,7 +12,7 @@ from typing import TypeVar
 from station.adapters.tomlfile import load_toml
 from station.domain.enrollments import EnrollmentTemplate
 from station.domain.errors import NotFoundError, StationError, ValidationError
-from station.domain.products import ProductRecipe, check_sample
+from station.domain.products import CredentialPolicyRef, ProductRecipe, check_sample
 
 
 class TemplateError(ValidationError):
@@ -59,6 +59,17 @@ def load_enrollment_template(path: Path) -> EnrollmentTemplate:
     return template
 
 
+def load_credential_policy(path: Path) -> CredentialPolicyRef:
+    """Load one DPS credential policy (``[credential_policy]`` table)."""
+    policy = _load(CredentialPolicyRef, path, "credential_policy")
+    if policy.name != path.stem:
+        raise TemplateError(
+            f"{path}: policy name {policy.name!r} must match the file name {path.stem!r}",
+            file=str(path),
+        )
+    return policy
+
+
 class TemplateLibrary:
     """The products and enrollment templates under one ``templates/`` directory."""
 
@@ -92,9 +103,29 @@ class TemplateLibrary:
             raise NotFoundError(f"no enrollment template called {name!r}", template=name)
         return load_enrollment_template(path)
 
+    def credential_policy(self, name: str) -> CredentialPolicyRef:
+        """The DPS credential policy ``name`` (``credential-policies/<name>.toml``).
+
+        Raises:
+            NotFoundError: the admin listed no such policy.
+            TemplateError: its file is invalid.
+        """
+        path = self._root / "credential-policies" / f"{name}.toml"
+        if not path.is_file():
+            known = sorted(p.stem for p in (self._root / "credential-policies").glob("*.toml"))
+            raise NotFoundError(
+                f"no DPS credential policy called {name!r}",
+                remedy=f"Known policies: {', '.join(known) or 'none'}. Ask the cloud operator "
+                "for the policy's name and list it under templates/credential-policies.",
+                credential_policy=name,
+            )
+        return load_credential_policy(path)
+
     def check_all(self) -> list[str]:
         """Load every recipe and template; return the names checked (raises on the first bad)."""
         checked = [f"products/{self.product(n).name}" for n in self.product_names()]
         for path in sorted((self._root / "enrollments").glob("*.toml")):
             checked.append(f"enrollments/{load_enrollment_template(path).name}")
+        for path in sorted((self._root / "credential-policies").glob("*.toml")):
+            checked.append(f"credential-policies/{load_credential_policy(path).name}")
         return checked

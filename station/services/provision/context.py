@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from station.domain.errors import BoardReportedError
+from station.domain.fleet import FleetIdentity
 from station.domain.products import ProductRecipe
 from station.domain.records import JobRecord, Role
 from station.ports import (
@@ -44,6 +45,14 @@ class LabelPrinting(Protocol):
         ...
 
 
+class FleetCheck(Protocol):
+    """What provisioning needs from the fleet: claim a board's keys before it is locked."""
+
+    def check(self, identity: FleetIdentity) -> str:
+        """Claim (online products) or defer; returns a note, raises for a duplicate."""
+        ...
+
+
 @dataclass
 class ProvisionPorts:
     """What the provisioning service talks to (opened lazily by the composition root)."""
@@ -57,6 +66,7 @@ class ProvisionPorts:
     tpm_reader: Callable[[BoardLink], TpmIdentityReader] | None = None
     tpm_identity: Callable[[], TpmIdentityService] | None = None
     labels: Callable[[], LabelPrinting] | None = None
+    fleet: FleetCheck | None = None  # the fleet ledger's online uniqueness check (#23)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Generic, Protocol, TypeVar
 
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Step, flow_steps
-from station.services.provision import steps_common, steps_tpm, steps_x509
+from station.services.provision import steps_common, steps_operational, steps_tpm, steps_x509
 from station.services.provision.context import StepContext
 from station.services.provision.model import Evidence
 
@@ -58,15 +58,21 @@ class Flow(Generic[S]):
     start: Callable[[StepContext], S]
     handlers: Mapping[Step, Handler[S]]
 
-    def steps(self, *, lock: bool) -> tuple[Step, ...]:
-        """The flow's steps in order (with the lock step when the recipe locks boards)."""
-        return flow_steps(self.attestation, lock=lock)
+    def steps(self, *, lock: bool, operational: bool = False) -> tuple[Step, ...]:
+        """The flow's steps in order.
+
+        With the lock step when the recipe locks boards, and the operational-key step when DPS
+        issues the product's operational certificates.
+        """
+        return flow_steps(self.attestation, lock=lock, operational=operational)
 
     def run(self, ctx: StepContext, before_step: Callable[[Step], None]) -> Evidence:
         """Walk the table: for each step, ``before_step`` (cancel check), start, handler, pass."""
         state = self.start(ctx)
         try:
-            for step in self.steps(lock=ctx.board.recipe.lock):
+            recipe = ctx.board.recipe
+            operational = recipe.operational_certificate is not None
+            for step in self.steps(lock=recipe.lock, operational=operational):
                 before_step(step)
                 handler = self.handlers[step]
                 ctx.journal.begin(step)
@@ -76,7 +82,11 @@ class Flow(Generic[S]):
             state.close()
 
 
-_TAIL = {Step.WRITE_DPS: steps_common.write_dps, Step.LOCK: steps_common.lock}
+_TAIL = {
+    Step.OPERATIONAL_KEY: steps_operational.operational_key,
+    Step.WRITE_DPS: steps_common.write_dps,
+    Step.LOCK: steps_common.lock,
+}
 
 TPM_FLOW = Flow(
     ProductAttestation.TPM,

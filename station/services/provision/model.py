@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from station.domain.manifest import SymmetricKeyIdentity, TpmIdentity
+from station.domain.manifest import OperationalCertificate, SymmetricKeyIdentity, TpmIdentity
 from station.domain.provision_events import ProvisionEvent, Step
 from station.domain.records import CertificateRecord, JobRecord
 from station.ports import BoardLink
@@ -73,6 +73,7 @@ class Run:
     serial: str = ""
     registration_id: str = ""
     kept: CertificateRecord | None = None  # a certificate of this job found on the board
+    operational: OperationalCertificate | None = None  # the board can renew (operational-key)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import cbor2
 
 from station.domain.audit import format_time
 from station.domain.errors import ReadbackMismatchError
+from station.domain.fleet import FleetIdentity
 from station.domain.manifest import (
     Attestation,
     BoardInfo,
@@ -109,14 +111,50 @@ def _read_dps(ctx: StepContext) -> object:
         return None
 
 
-def lock(ctx: StepContext, state: object) -> str:
-    """Take the board out of manufacturing mode."""
+class _Evidenced(Protocol):
+    def evidence(self) -> Evidence: ...
+
+
+def lock(ctx: StepContext, state: _Evidenced) -> str:
+    """Ask the fleet ledger (online products), then take the board out of manufacturing mode."""
+    note = fleet_check(ctx, state.evidence())
     ctx.link.lock()
-    return "left manufacturing mode"
+    return f"left manufacturing mode; {note}" if note else "left manufacturing mode"
+
+
+def fleet_check(ctx: StepContext, evidence: Evidence) -> str:
+    """Claim the board's keys across the fleet; a duplicate stops it before it is locked.
+
+    Raises:
+        FleetDuplicateError: another station holds the serial, registration ID, EK or key.
+        FleetQuotaError: the work order's fleet-wide quota is used up.
+        FleetUnavailableError: the ledger is down and the product may not defer its check.
+    """
+    guard = ctx.ports.fleet
+    if guard is None:
+        return ""
+    manifest = _manifest(ctx, evidence)
+    return guard.check(
+        FleetIdentity(
+            station=ctx.station,
+            product=manifest.product,
+            batch=manifest.batch,
+            registration_id=manifest.registration_id,
+            serial=manifest.board.serial,
+            operator=ctx.operator,
+            ek_sha256=manifest.ek_sha256,
+            device_key_sha256=evidence.spki_sha256,
+        )
+    )
 
 
 def record(ctx: StepContext, evidence: Evidence) -> str:
-    """Record the manifest, mark the certificate installed and the job passed, atomically."""
+    """Record the manifest, mark the certificate installed and the job passed, atomically.
+
+    A recipe that does not lock its boards is checked across the fleet here instead.
+    """
+    if not ctx.board.recipe.lock:
+        fleet_check(ctx, evidence)
     manifest = _manifest(ctx, evidence)
     store = ctx.store
     with store:
@@ -172,4 +210,5 @@ def _manifest(ctx: StepContext, evidence: Evidence) -> IdentityManifest:
         tpm=evidence.tpm,
         x509=x509,
         symmetric_key=evidence.symmetric,
+        operational_certificate=run.operational,
     )

@@ -118,3 +118,34 @@ def test_repeated_wrong_pins_lock_the_account_with_an_audit_event(admin_station)
     assert verify_store(store).ok
     ops.set_enabled("tina", True, operator="boss")
     assert ops.authenticate_pin("tina", "246802").name == "tina"
+
+
+def test_standings_tell_active_locked_out_and_disabled_apart_with_the_login_method(
+    admin_station,
+) -> None:
+    ops = service(admin_station)
+    ops.add("tina", Role.TECHNICIAN, pin="246802", badge="BADGE-0042", operator="boss")
+    ops.add("quinn", Role.QA, badge="BADGE-0043", operator="boss")
+    ops.add("nora", Role.QA, pin="135791", operator="boss")
+    for _ in range(5):
+        with pytest.raises(PermissionDeniedError):
+            ops.authenticate_pin("tina", "000000")
+    ops.set_enabled("quinn", False, operator="boss")
+    standing = {s.record.name: (s.state, s.login) for s in ops.standings()}
+    assert standing == {
+        "boss": ("active", "none"),
+        "nora": ("active", "PIN"),
+        "quinn": ("disabled", "badge"),
+        "tina": ("locked out", "PIN and badge"),
+    }
+    ops.set_enabled("tina", True, operator="boss")
+    ops.set_enabled("quinn", True, operator="boss")
+    ops.set_enabled("quinn", False, operator="boss")
+    assert {s.record.name: s.state for s in ops.standings()}["tina"] == "active"
+    # an admin disabling an account that was locked out before: disabled, not locked out
+    for _ in range(5):
+        with pytest.raises(PermissionDeniedError):
+            ops.authenticate_pin("nora", "000000")
+    ops.set_enabled("nora", True, operator="boss")
+    ops.set_enabled("nora", False, operator="boss")
+    assert {s.record.name: s.state for s in ops.standings()}["nora"] == "disabled"

@@ -113,3 +113,27 @@ def test_a_failing_migration_leaves_the_database_unchanged(
     with pytest.raises(StoreError, match="migrating"):
         SqliteUnitOfWork.open(db_path, clock=clock)
     assert "labels" not in tables(db_path)
+
+
+def test_pin_failure_counts_move_from_meta_into_their_own_table(db_path: Path, clock) -> None:
+    db_path.parent.mkdir(parents=True)
+    old = Database(db_path)
+    schema.migrations.apply(old, stop_before="0005_pin_failures")
+    counts = {"tina": "3", "quinn": "0", "eve": "junk", "bob": "-2", "ann": "4"}
+    for name, value in counts.items():
+        old.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)", [f"operators.pin_failures.{name}", value]
+        )
+    old.execute("INSERT INTO meta (key, value) VALUES ('operators.badge_salt', 'c2FsdA==')")
+    old.conn.commit()
+    old.close()
+
+    store = SqliteUnitOfWork.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
+    try:
+        # what the service counted before (a count that is not a whole number was none)
+        assert store.operators.iter_pin_failures() == [("ann", 4), ("tina", 3)]
+        assert store.operators.pin_failures("eve") == 0
+        assert store.settings.with_prefix("operators.pin_failures.") == []
+        assert store.settings.get("operators.badge_salt") == "c2FsdA=="  # a setting stays one
+    finally:
+        store.close()

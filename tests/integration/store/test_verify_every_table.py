@@ -21,7 +21,7 @@ from tests.support.certs import new_cert
 
 @pytest.fixture
 def filled(station, config, make_manifest, tmp_path) -> Path:
-    """A station with a sealed batch, devices, a label, a job, a push, a clone-index entry."""
+    """A sealed batch, devices, a label, a job, a push, a clone-index entry, a PIN failure."""
     station.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
     station.batches().open(name="WO-V", product="lab-sym", size=2, operator="boss")
     store = station.store()
@@ -60,6 +60,11 @@ def filled(station, config, make_manifest, tmp_path) -> Path:
         "INSERT INTO pushes (batch, registration_id, state, updated_at) "
         f"VALUES ('WO-V', '{ids[0]}', 'pending', 't')"
     )
+    conn.execute("INSERT INTO pin_failures (operator, failures) VALUES ('boss', 2)")
+    conn.execute(  # the fleet outbox (#23): the first event queued for the ledger
+        "INSERT INTO fleet_outbox (seq, hash, state, enqueued_at) "
+        "SELECT seq, hash, 'pending', 't' FROM events ORDER BY seq LIMIT 1"
+    )
     conn.commit()
     conn.close()
     assert verify_store(store).ok, verify_store(store).problems
@@ -87,7 +92,8 @@ def _columns() -> list[tuple[str, str, str]]:
         (table, column, kind if isinstance(kind, str) else "enum")
         for table, (_, columns) in SCHEMA.items()
         for column, kind in columns.items()
-        if (table, column) not in (("meta", "key"), ("events", "seq"))  # keys: cannot hold junk
+        # keys: cannot hold junk
+        if (table, column) not in (("meta", "key"), ("events", "seq"), ("fleet_outbox", "seq"))
     ]
 
 
@@ -118,6 +124,7 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
         "labels": "DELETE FROM labels",
         "jobs": "UPDATE jobs SET batch = 'WO-GONE'",
         "pushes": "UPDATE pushes SET registration_id = 'stranger'",
+        "pins": "UPDATE pin_failures SET operator = 'ghost'",
     }
     expected = {
         "batches": "batches WO-V: row says product lab-sym size 99",
@@ -127,6 +134,7 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
         "labels": "0 label row(s), but 1 label audit event(s)",
         "jobs": "belongs to batch 'WO-GONE', not recorded",
         "pushes": "pushes WO-V/stranger: queued for DPS, but no such device",
+        "pins": "pin_failures ghost: wrong PINs counted for an operator who is not recorded",
     }
     for name, sql in edits.items():
         copy = _copy(filled, tmp_path, name)

@@ -16,8 +16,13 @@ def test_every_shipped_recipe_and_template_loads() -> None:
         "products/lab-x509",
         "products/lab-nokey",
         "products/lab-sym",
+        "products/lab-opcert",
         "enrollments/default",
+        "credential-policies/lab-policy",
     } <= set(checked)
+    operational = library.product("lab-opcert").operational_certificate
+    assert operational is not None and operational.credential_policy == "lab-policy"
+    assert library.credential_policy("lab-policy").validity_days == 30
     tpm = library.product("lab-tpm")
     assert tpm.attestation is ProductAttestation.TPM
     assert tpm.blocks(EkCertificateResult.UNTRUSTED) and not tpm.blocks(EkCertificateResult.ABSENT)
@@ -90,3 +95,15 @@ def test_a_table_written_as_a_value_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TemplateError, match=r"'product' in .* must be a table") as info:
         load_product(path)
     assert info.value.details["key"] == "product"
+
+
+def test_a_product_naming_a_bad_operational_certificate_source_is_refused(tmp_path: Path) -> None:
+    text = GOOD + '[product.operational_certificate]\nsource = "est"\ncredential_policy = "p-1"\n'
+    with pytest.raises(TemplateError, match="'dps' only"):
+        load_product(write(tmp_path, "p1", text))
+
+
+def test_an_unknown_credential_policy_names_the_known_ones() -> None:
+    with pytest.raises(NotFoundError) as caught:
+        TemplateLibrary(shipped_templates_dir()).credential_policy("ghost")
+    assert "lab-policy" in caught.value.remedy

@@ -161,3 +161,76 @@ def test_csv_cells_from_outside_are_neutralised_against_formulas(make_manifest) 
     assert row["batch"] == "'+cmd|' /C calc'!A0"
     assert row["serial"] == "SN9"
     assert [csv_text(v) for v in ("-1", "@x", "\tx", "ok")] == ["'-1", "'@x", "'\tx", "ok"]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        TEMPLATE,
+        EnrollmentTemplate(name="plain"),
+        EnrollmentTemplate(
+            name="custom",
+            device_id="{serial}",
+            allocation_policy="custom",
+            custom_webhook_url="https://alloc.example/api",
+            twin_tags={"station": "{station}", "braces": "{{literal}}", "ü": "{model}"},
+            twin_desired={"nested": {"list": ["{batch}", 1, True, None]}},
+        ),
+        EnrollmentTemplate(name="fixed-twin", twin_tags={"site": "plant-1"}, iot_edge=True),
+    ],
+    ids=lambda template: template.name,
+)
+def test_the_bulk_encoder_writes_exactly_what_json_dumps_writes(make_manifest, template) -> None:
+    import dataclasses
+
+    from station.domain.enrollments import EnrollmentEncoder, export_enrollment
+    from station.domain.manifest import OperationalCertificate
+
+    tpm = make_manifest(
+        "SN-Ü1", registration_id="dev-u1", attestation=Attestation.TPM, ek='AA"\\/é'
+    )
+    assert tpm.tpm is not None
+    manifests = [
+        tpm,
+        dataclasses.replace(tpm, tpm=dataclasses.replace(tpm.tpm, storage_root_key="U1JL")),
+        make_manifest("SN2", attestation=Attestation.X509, certificate_pem="-----PEM\n\t-----"),
+        make_manifest("SN3", batch="WO-\u2028"),
+        make_manifest("SN4", attestation=Attestation.TPM, batch="WO-2"),
+        dataclasses.replace(
+            tpm,
+            operational_certificate=OperationalCertificate(
+                credential_policy="lab-policy", public_key_sha256="ab" * 32
+            ),
+        ),
+    ]
+    encoder = EnrollmentEncoder(template)
+    for manifest in manifests:
+        body = export_enrollment(manifest, template)
+        expected = None if body is None else json.dumps(body, sort_keys=True)
+        assert encoder.encode(manifest.to_dict()) == expected
+
+
+def test_a_device_that_can_renew_names_its_credential_policy(make_manifest) -> None:
+    from dataclasses import replace
+
+    from station.domain.enrollments import comparable
+    from station.domain.manifest import OperationalCertificate
+
+    manifest = replace(
+        make_manifest("SN0009", attestation=Attestation.TPM, ek="AAAA"),
+        operational_certificate=OperationalCertificate(
+            credential_policy="lab-policy", public_key_sha256="ab" * 32
+        ),
+    )
+    body = individual_enrollment(manifest, TEMPLATE)
+
+    assert body["credentialPolicyName"] == "lab-policy"
+    assert comparable(body)["credentialPolicyName"] == "lab-policy"
+    without = individual_enrollment(make_manifest("SN0009", attestation=Attestation.TPM), TEMPLATE)
+    assert "credentialPolicyName" not in without
+    # the manifest round-trips with its section, and the section changes its digest
+    again = type(manifest).from_dict(json.loads(manifest.canonical()))
+    assert (
+        again == manifest
+        and again.digest() != replace(manifest, operational_certificate=None).digest()
+    )

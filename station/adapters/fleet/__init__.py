@@ -1,0 +1,1 @@
+"""The fleet ledger (PostgreSQL through psycopg 3) and the station's replication outbox."""
