@@ -129,7 +129,7 @@ def run(root: Path, devices: int, formats: tuple[str, ...], verify: bool, floors
         activate(root / "softhsm" / "softhsm2.conf")
         key = hsm.open_signer(uri, pin_source=pins)
         config = root / "station.toml"
-        station = build_station(load_config(config, env={}), operator="boss")
+        station = build_station(load_config(config, env={}))
         print(f"reusing {devices} seeded devices in {root}", flush=True)
     else:
         for stale in ("data", "softhsm", "station.toml", "chain.pem"):
@@ -146,7 +146,7 @@ def run(root: Path, devices: int, formats: tuple[str, ...], verify: bool, floors
         if not seeded:
             t0 = time.perf_counter()
             fill(station, "WO-EXPORT", devices)
-            station.batches().seal("WO-EXPORT")
+            station.batches().seal("WO-EXPORT", operator="boss")
             marker.write_text(json.dumps({"devices": devices}))
             print(
                 f"recorded and sealed {devices} devices in {time.perf_counter() - t0:.1f} s",
@@ -175,7 +175,9 @@ def run(root: Path, devices: int, formats: tuple[str, ...], verify: bool, floors
             t0, c0 = time.perf_counter(), time.process_time()
             # "bulk-json+csv": one export writing both files from one read of the rows
             together = tuple(fmt.split("+"))
-            result = service.export("WO-EXPORT", formats=together, out=root / "out", force=True)
+            result = service.export(
+                "WO-EXPORT", formats=together, out=root / "out", force=True, operator="boss"
+            )
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
             size = sum(result.files[name].stat().st_size for name in together) / 1e6
             floor = floor_s + (sign_s if "manifest" in together else 0)

@@ -71,18 +71,21 @@ class _Line:
         self.config = load_config(config_file, env={})
         self.name = self.config.station.id
         self.technician = technician
-        admin = build_station(self.config, operator=ADMIN)
+        admin = build_station(self.config)
         try:
             admin.database().initialize(
-                config_file=str(config_file), data_dir=str(self.config.data_dir), admin=ADMIN
+                config_file=str(config_file),
+                data_dir=str(self.config.data_dir),
+                admin=ADMIN,
+                operator=ADMIN,
             )
-            admin.operators().add(technician, Role.TECHNICIAN)
-            admin.batches().open(name=BATCH, product=PRODUCT, size=10)
+            admin.operators().add(technician, Role.TECHNICIAN, operator=ADMIN)
+            admin.batches().open(name=BATCH, product=PRODUCT, size=10, operator=ADMIN)
         finally:
             admin.close()
 
     def station(self) -> Station:
-        return build_station(self.config, operator=self.technician)
+        return build_station(self.config)
 
     def provision(self, board: LabBoard) -> ProvisionOutcome:
         station = self.station()

@@ -398,7 +398,7 @@ def import_group_key(state: CliState, key_uri: str, group_id: str | None, as_jso
     """
     with open_station(state) as station:
         if group_id:
-            text = station.batches().dps_group_key(group_id)
+            text = station.batches().dps_group_key(group_id, operator=state.operator)
         elif sys.stdin.isatty():
             text = click.prompt("Group key (base64, as DPS shows it)", hide_input=True, err=True)
         else:

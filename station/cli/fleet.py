@@ -284,5 +284,5 @@ def quota(state: CliState, batch: str, limit: int | None) -> None:
 def export(state: CliState, batch: str, out: Path | None, force: bool) -> None:
     """Write one JSON export of a work order with the devices of every station."""
     with open_station(state) as station:
-        path, count = station.fleet().export_batch(batch, station.export_files(out, force=force))
+        path, count = station.fleet_export(batch, out=out, force=force)
     click.echo(f"wrote {count} devices of batch {term(batch)} to {path}")

@@ -76,18 +76,17 @@ def init(
         OperatorService.check_pin(admin_pin)
     for folder in (config.data_dir, config.backup_dir, config.lab_dir):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # new folders: the owner's only
-    station = build_station(config, operator=state.operator)
+    station = build_station(config)
     try:
         new_admin = not station.operators().all()
         result = station.database().initialize(
-            config_file=str(config_path), data_dir=str(config.data_dir), admin=admin
+            config_file=str(config_path),
+            data_dir=str(config.data_dir),
+            admin=admin,
+            operator=state.operator,
         )
         if new_admin and admin_pin:
-            as_admin = build_station(config, operator=admin)
-            try:
-                as_admin.operators().set_pin(admin, admin_pin)
-            finally:
-                as_admin.close()
+            station.operators().set_pin(admin, admin_pin, operator=admin)
     finally:
         station.close()
     if as_json:

@@ -16,6 +16,7 @@ from station.cli.common import (
     open_station,
     pass_state,
 )
+from station.domain.records import LabelKind
 from station.services.labels import PrintOutcome
 
 
@@ -62,7 +63,7 @@ def _show(outcome: PrintOutcome, as_json: bool) -> None:
             }
         )
         return
-    what = "reprinted" if outcome.kind == "reprint" else "printed"
+    what = "reprinted" if outcome.kind is LabelKind.REPRINT else "printed"
     click.secho(
         f"{what} {outcome.receipt.labels} label(s) with {outcome.template} on "
         f"{outcome.receipt.printer} (job {outcome.receipt.job})",
@@ -112,10 +113,14 @@ def print_label(
         service = station.labels()
         spec = _printer_spec(station, printer, out, device or f"batch-{batch}", force=force)
         if batch:
-            outcome = service.print_batch(batch, template=template, printer=spec)
+            outcome = service.print_batch(
+                batch, template=template, printer=spec, operator=state.operator
+            )
         else:
             assert device is not None
-            outcome = service.print_device(device, template=template, printer=spec)
+            outcome = service.print_device(
+                device, template=template, printer=spec, operator=state.operator
+            )
     _show(outcome, as_json)
 
 
@@ -143,7 +148,9 @@ def reprint(
         raise click.UsageError("use either --printer or --out")
     with open_station(state) as station:
         spec = _printer_spec(station, printer, out, f"{device}-reprint", force=force)
-        outcome = station.labels().reprint(device, reason=reason, template=template, printer=spec)
+        outcome = station.labels().reprint(
+            device, reason=reason, template=template, printer=spec, operator=state.operator
+        )
     _show(outcome, as_json)
 
 
@@ -156,7 +163,9 @@ def reprint(
 def verify(state: CliState, scanned_text: str, slot: str, device: str, as_json: bool) -> None:
     """Check a scanned label (SCANNED_TEXT) against the board in --slot or --device."""
     with open_station(state) as station:
-        result = station.labels().verify(scanned_text, slot=slot, expected=device)
+        result = station.labels().verify(
+            scanned_text, slot=slot, expected=device, operator=state.operator
+        )
     if as_json:
         echo_json(
             {

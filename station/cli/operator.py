@@ -62,12 +62,13 @@ def add(state: CliState, name: str, role: str, ask_pin: bool, ask_badge: bool) -
     """
     with open_station(state) as station:
         operators = station.operators()
-        operators.require_admin("add operators")  # before anyone types a PIN for nothing
+        # before anyone types a PIN for nothing
+        operators.require_admin("add operators", operator=state.operator)
         pin = read_secret("PIN", confirm=True) if ask_pin else ""
         if pin:
             operators.check_pin(pin)
         badge = read_secret("Badge") if ask_badge else ""
-        record = operators.add(name, Role(role), pin=pin, badge=badge)
+        record = operators.add(name, Role(role), pin=pin, badge=badge, operator=state.operator)
     click.echo(f"added {record.name} as {record.role}")
 
 
@@ -81,8 +82,8 @@ def set_pin(state: CliState, name: str) -> None:
     """
     with open_station(state) as station:
         operators = station.operators()
-        operators.require_admin("set PINs", target=name)
-        record = operators.set_pin(name, read_secret("PIN", confirm=True))
+        operators.require_admin("set PINs", operator=state.operator, target=name)
+        record = operators.set_pin(name, read_secret("PIN", confirm=True), operator=state.operator)
     click.echo(f"PIN set for {record.name}")
 
 
@@ -96,8 +97,8 @@ def set_badge(state: CliState, name: str) -> None:
     """
     with open_station(state) as station:
         operators = station.operators()
-        operators.require_admin("set badges", target=name)
-        record = operators.set_badge(name, read_secret("Badge"))
+        operators.require_admin("set badges", operator=state.operator, target=name)
+        record = operators.set_badge(name, read_secret("Badge"), operator=state.operator)
     click.echo(f"badge set for {record.name}")
 
 
@@ -107,7 +108,7 @@ def set_badge(state: CliState, name: str) -> None:
 def disable(state: CliState, name: str) -> None:
     """Disable operator NAME (they can no longer log in; their history stays)."""
     with open_station(state) as station:
-        station.operators().set_enabled(name, False)
+        station.operators().set_enabled(name, False, operator=state.operator)
     click.echo(f"disabled {name}")
 
 
@@ -117,5 +118,5 @@ def disable(state: CliState, name: str) -> None:
 def enable(state: CliState, name: str) -> None:
     """Re-enable operator NAME."""
     with open_station(state) as station:
-        station.operators().set_enabled(name, True)
+        station.operators().set_enabled(name, True, operator=state.operator)
     click.echo(f"enabled {name}")

@@ -213,8 +213,7 @@ def _login(state: CliState, *, badge: bool, rework: bool) -> None:
                 "who is provisioning? pass station --operator NAME (or set $STATION_OPERATOR), "
                 "or --badge"
             )
-        record = station.store().operators.get(state.operator)
-        if record is not None and record.pin_hash:
+        if operators.has_pin(state.operator):
             pin = read_secret(f"PIN for {state.operator}")
             operators.authenticate_pin(state.operator, pin.strip())
 

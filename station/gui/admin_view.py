@@ -37,7 +37,7 @@ from station.domain.boards import DiscoveredBoard
 from station.domain.errors import StationError
 from station.domain.labels.model import LabelData
 from station.domain.products import ProductRecipe
-from station.domain.records import Role
+from station.domain.records import OperatorRecord, Role
 from station.gui.tasks import TaskRunner, describe
 from station.services.ca import CaStatus
 from station.services.operators import OperatorStanding
@@ -74,6 +74,7 @@ class AdminView(QWidget):
 
     def __init__(self, station: Station, slots: list[str]) -> None:
         super().__init__()
+        self._operator = ""  # who acts: the window sets it at login and lock
         self._station = station
         self._tasks = TaskRunner(station)
         self._slots = list(slots)
@@ -204,10 +205,11 @@ class AdminView(QWidget):
 
         def job(s: Station) -> AdminSnapshot:
             status = s.ca().status()
+            batches = s.batches()
             return AdminSnapshot(
                 status,
                 ca_warnings(status, s.clock.now()),
-                tuple(s.products().product(name) for name in s.products().product_names()),
+                tuple(batches.recipe(name) for name in batches.product_names()),
                 tuple(s.operators().standings()),
                 tuple(s.discovery().boards()),
             )
@@ -260,11 +262,15 @@ class AdminView(QWidget):
         """Ask DPS for an enrollment that does not exist: any answer proves the connection."""
 
         def job(s: Station) -> str:
-            s.enrollment_service().get("station-connection-test")
+            s.batches().check_dps()
             return "DPS answered: connection and credentials work."
 
         self.dps_label.setText("Testing…")
         self._tasks.run(job, self.dps_label.setText, lambda e: self.dps_label.setText(describe(e)))
+
+    def set_operator(self, record: OperatorRecord | None) -> None:
+        """The logged-in operator (None when the window is locked): the admin's acts name them."""
+        self._operator = record.name if record is not None else ""
 
     def add(self) -> None:
         """Add an operator with the form's name, role, PIN and badge."""
@@ -272,8 +278,9 @@ class AdminView(QWidget):
         pin, badge = self.op_pin.text(), self.op_badge.text()
         self.op_pin.clear()
         self.op_badge.clear()
+        operator = self._operator
         self._tasks.run(
-            lambda s: s.operators().add(name, role, pin=pin, badge=badge),
+            lambda s: s.operators().add(name, role, pin=pin, badge=badge, operator=operator),
             lambda _r: self._done(f"Operator {name} added."),
             self._failed,
         )
@@ -284,9 +291,9 @@ class AdminView(QWidget):
         if row < 0 or row >= len(self._operators):
             self.message.setText("Select an operator in the table first.")
             return
-        op = self._operators[row].record
+        op, operator = self._operators[row].record, self._operator
         self._tasks.run(
-            lambda s: s.operators().set_enabled(op.name, not op.enabled),
+            lambda s: s.operators().set_enabled(op.name, not op.enabled, operator=operator),
             lambda _r: self._done(f"Operator {op.name} updated."),
             self._failed,
         )

@@ -171,7 +171,7 @@ class BatchesView(QWidget):
 
         def job(s: Station) -> tuple[list[BatchProgress], list[str]]:
             service = s.batches()
-            return [service.progress(b.name) for b in service.all()], s.products().product_names()
+            return [service.progress(b.name) for b in service.all()], service.product_names()
 
         self._tasks.run(job, self._show, self._refresh_failed)
 
@@ -237,8 +237,9 @@ class BatchesView(QWidget):
         if not name or not product:
             self.message.setText("Type the work order and choose the product.")
             return
+        operator = self._operator
         self._tasks.run(
-            lambda s: s.batches().open(name=name, product=product, size=size),
+            lambda s: s.batches().open(name=name, product=product, size=size, operator=operator),
             lambda _record: self._done(f"Batch {name} opened."),
             self._failed,
         )
@@ -250,21 +251,32 @@ class BatchesView(QWidget):
             return
         self.message.setText(f"{action} {name}…")
         emit = self._bridge.progress.emit
+        operator = self._operator
         if action == "seal":
-            self._tasks.run(lambda s: s.batches().seal(name), self._sealed, self._failed)
+            self._tasks.run(
+                lambda s: s.batches().seal(name, operator=operator), self._sealed, self._failed
+            )
         elif action == "export":
             # the Export button re-exports into the station's export folder: replacing that
             # batch's earlier export files is what it asks for (never a file the station owns)
             self._tasks.run(
-                lambda s: s.batches().export(name, force=True), self._exported, self._failed
+                lambda s: s.batches().export(name, force=True, operator=operator),
+                self._exported,
+                self._failed,
             )
         elif action == "push":
             self.progress.setRange(0, 0)  # busy until the first report
             self._tasks.run(
-                lambda s: s.batches().push(name, progress=emit), self._pushed, self._failed
+                lambda s: s.batches().push(name, operator=operator, progress=emit),
+                self._pushed,
+                self._failed,
             )
         else:
-            self._tasks.run(lambda s: s.batches().reconcile(name), self._reconciled, self._failed)
+            self._tasks.run(
+                lambda s: s.batches().reconcile(name, operator=operator),
+                self._reconciled,
+                self._failed,
+            )
 
     def _sealed(self, seal: SealRecord) -> None:
         self._done(f"Batch {seal.batch} sealed: {seal.count} device(s), digest {seal.digest}.")

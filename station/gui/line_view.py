@@ -51,6 +51,7 @@ from station.domain.provision_events import (
     steps_for,
 )
 from station.domain.records import OperatorRecord
+from station.gui.session import Session
 from station.gui.slot_worker import HotplugWatcher, SlotThreads, SlotWorker
 from station.gui.style import RESULT_COLOURS, scaled_font
 from station.gui.tasks import TaskRunner, describe
@@ -280,9 +281,12 @@ class LineView(QWidget):
     #: a board's run ended: its Passed or Failed event (not a wait for a serial scan)
     board_done = Signal(object)
 
-    def __init__(self, station: Station, slots: list[str], *, beep_on_fail: bool = True) -> None:
+    def __init__(
+        self, station: Station, slots: list[str], *, session: Session, beep_on_fail: bool = True
+    ) -> None:
         super().__init__()
         self._station = station
+        self._session = session
         self._tasks = TaskRunner(station)
         self._beep = beep_on_fail
         self._slots = list(slots)
@@ -391,7 +395,7 @@ class LineView(QWidget):
                     f"batch {name} is {progress.batch.status}, not open",
                     remedy="Scan the work order of an open batch, or ask QA to open one.",
                 )
-            recipe = s.products().product(progress.batch.product)
+            recipe = s.batches().recipe(progress.batch.product)
             return BatchChoice(
                 name,
                 recipe.name,
@@ -434,9 +438,10 @@ class LineView(QWidget):
         A scan is a work order, an operator badge, a label (scan-back) or, while a slot waits for
         one, the serial printed on a board that reports none.
         """
+        operator = self._session.name
 
         def job(s: Station) -> ScanResult:
-            if s.store().batches.get(text) is not None:
+            if s.batches().get(text) is not None:
                 return ScanResult("batch", text)
             try:
                 return ScanResult("operator", s.operators().authenticate_badge(text))
@@ -448,7 +453,7 @@ class LineView(QWidget):
                 return ScanResult("other", Unrecognised(text, not_a_label))
             if (
                 identity.form == "registration_id"
-                and s.store().devices.get(identity.registration_id) is None
+                and s.devices().get(identity.registration_id) is None
             ):
                 # a bare code that names no device: most likely a board serial, not a label
                 unknown = ScanMismatchError(
@@ -457,7 +462,7 @@ class LineView(QWidget):
                     scanned=text[:200],
                 )
                 return ScanResult("other", Unrecognised(text, unknown))
-            return ScanResult("label", s.labels().verify(text))
+            return ScanResult("label", s.labels().verify(text, operator=operator))
 
         self._tasks.run(job, self._scan_done, self._fail)
 
@@ -542,7 +547,7 @@ class LineView(QWidget):
         self._unready.discard(slot)  # the tile shows this run from now on
         tile.begin(port, self._batch.steps)
         worker = self._worker(slot)
-        worker.provision(port, batch, self._station.operator, rework_reason=reason, serial=serial)
+        worker.provision(port, batch, self._session.name, rework_reason=reason, serial=serial)
 
     def _worker(self, slot: str) -> SlotWorker:
         worker, created = self._workers.worker(slot)

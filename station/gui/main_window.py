@@ -29,6 +29,7 @@ from station.gui.line_view import LineView
 from station.gui.lock_screen import LockScreen
 from station.gui.login import LoginView
 from station.gui.qa_view import QaView
+from station.gui.session import Session
 
 _INPUT_EVENTS = frozenset(
     {
@@ -47,6 +48,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self._station = station
         self.operator: OperatorRecord | None = None
+        self.session = Session()  # the line view's commands read the operator here
         self._watching_input = False
         self._init_elements()
         self._init_connections()
@@ -57,7 +59,9 @@ class MainWindow(QMainWindow):
         slots = gui.slots()
         self.setWindowTitle(f"Station {self._station.config.station.id}")
         self.login_screen = LoginView(self._station)
-        self.line = LineView(self._station, slots, beep_on_fail=gui.beep_on_fail)
+        self.line = LineView(
+            self._station, slots, session=self.session, beep_on_fail=gui.beep_on_fail
+        )
         self.lock_screen = LockScreen(self._station, self.line)
         self.qa = QaView(self._station)
         self.batches = BatchesView(self._station)
@@ -140,10 +144,11 @@ class MainWindow(QMainWindow):
     def _enter(self, record: OperatorRecord) -> None:
         """``record`` is the operator at the window from now on."""
         self.operator = record
-        self._station.operator = record.name  # tasks and slot workers copy it (for_thread)
+        self.session.log_in(record)  # commands from the line name them from now on
         self.who.setText(f"{record.name} ({record.role})")
         self.qa.set_operator(record)
         self.batches.set_operator(record)
+        self.admin.set_operator(record)
         if self.lock_timer.interval() > 0 and self._station.config.gui.lock_after_s > 0:
             self.lock_timer.start()
 
@@ -153,10 +158,11 @@ class MainWindow(QMainWindow):
         if record is None:
             return  # nobody is logged in: the login screen is showing already
         self.operator = None
-        self._station.operator = ""
+        self.session.log_out()
         self.lock_timer.stop()
         self.qa.set_operator(None)
         self.batches.set_operator(None)
+        self.admin.set_operator(None)
         for dialog in (self.qa.void_dialog, self.batches.void_dialog):
             if dialog is not None:
                 dialog.reject()

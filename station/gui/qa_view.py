@@ -395,8 +395,10 @@ class QaView(QWidget):
         device = self.current
         if device is None:
             return
-        rid = device.registration_id
-        self._tasks.run(lambda s: s.labels().print_device(rid), self._printed, self._failed)
+        rid, operator = device.registration_id, self._operator
+        self._tasks.run(
+            lambda s: s.labels().print_device(rid, operator=operator), self._printed, self._failed
+        )
 
     def reprint(self) -> None:
         """Reprint the shown device's label; a reason is required (QA or admin)."""
@@ -409,9 +411,11 @@ class QaView(QWidget):
             self.message.setText("A reprint needs a reason: type why in the reason box.")
             self.reason.setFocus()
             return
-        rid = device.registration_id
+        rid, operator = device.registration_id, self._operator
         self._tasks.run(
-            lambda s: s.labels().reprint(rid, reason=reason), self._printed, self._failed
+            lambda s: s.labels().reprint(rid, reason=reason, operator=operator),
+            self._printed,
+            self._failed,
         )
 
     def rework(self) -> None:

@@ -41,7 +41,7 @@ from station.domain.errors import (
 )
 from station.domain.manifest import Attestation
 from station.domain.manifest_signing import seal_digest, seal_line
-from station.domain.products import ProductRecipe
+from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.pushes import (
     PushState,
     PushSummary,
@@ -134,18 +134,16 @@ class BatchService:
         *,
         clock: Clock,
         station_id: str,
-        operator: str,
         cloud: CloudPorts | None = None,
     ) -> None:
         self._store = store
         self._products = products
         self._clock = clock
         self._station = station_id
-        self._operator = operator
         self._cloud = cloud
 
-    def open(self, *, name: str, product: str, size: int) -> BatchRecord:
-        """Open batch ``name`` for ``size`` devices of ``product`` (QA or admin).
+    def open(self, *, name: str, product: str, size: int, operator: str) -> BatchRecord:
+        """Open batch ``name`` for ``size`` devices of ``product`` (``operator``: QA or admin).
 
         Raises:
             ValidationError: bad name or size, or the name is taken.
@@ -165,7 +163,7 @@ class BatchService:
             )
         recipe = self._products.product(product)  # validates the recipe before anything is written
         with self._store:
-            require_role(self._store, self._operator, OPENERS, action="open a batch")
+            require_role(self._store, operator, OPENERS, action="open a batch")
             if self._store.batches.get(name) is not None:
                 raise ValidationError(f"batch {name} already exists", batch=name)
             record = self._store.batches.save(
@@ -182,7 +180,7 @@ class BatchService:
                     kind="batch.opened",
                     subject=name,
                     payload={"product": recipe.name, "size": size},
-                    operator=self._operator,
+                    operator=operator,
                     station=self._station,
                 )
             )
@@ -191,6 +189,31 @@ class BatchService:
     def all(self) -> list[BatchRecord]:
         """Every batch, newest first."""
         return self._store.batches.all()
+
+    def get(self, name: str) -> BatchRecord | None:
+        """Batch ``name``, or ``None`` when there is none (a scanned work order, say)."""
+        return self._store.batches.get(name)
+
+    def product_names(self) -> list[str]:
+        """The products a batch can be opened for."""
+        return self._products.product_names()
+
+    def recipe(self, product: str) -> ProductRecipe:
+        """Product ``product``'s recipe (loaded and checked).
+
+        Raises:
+            NotFoundError: no such product; ValidationError: its recipe is invalid.
+        """
+        return self._products.product(product)
+
+    def check_dps(self) -> None:
+        """Ask DPS for an enrollment that does not exist: any answer proves the connection.
+
+        Raises:
+            ConfigError: no cloud connection is configured.
+            EnrollmentServiceError: DPS cannot be reached or refuses the credentials.
+        """
+        self._ports().enrollments().get("station-connection-test")
 
     def progress(self, name: str) -> BatchProgress:
         """Counts of provisioned and voided devices in batch ``name``.
@@ -212,8 +235,10 @@ class BatchService:
         )
 
     # ------------------------------------------------------------------ seal
-    def seal(self, name: str) -> SealRecord:
+    def seal(self, name: str, *, operator: str) -> SealRecord:
         """Seal batch ``name``: no more devices; its manifest list is frozen and hashed.
+
+        ``operator`` (QA or admin) is who seals.
 
         Raises:
             NotFoundError: no such batch.
@@ -223,7 +248,7 @@ class BatchService:
             PermissionDeniedError: the operator is not QA or admin.
         """
         with self._store:
-            require_role(self._store, self._operator, RELEASERS, action="seal a batch")
+            require_role(self._store, operator, RELEASERS, action="seal a batch")
             record = self._batch(name)
             check_batch_transition(BatchStatus(record.status), BatchStatus.SEALED)
             jobs = [job for job in self._store.jobs.open() if job.batch == name]
@@ -269,7 +294,7 @@ class BatchService:
                     kind="batch.sealed",
                     subject=name,
                     payload={"count": seal.count, "seal_sha256": seal.digest},
-                    operator=self._operator,
+                    operator=operator,
                     station=self._station,
                 )
             )
@@ -349,7 +374,12 @@ class BatchService:
         return self._products.enrollment_template(recipe.enrollment_template)
 
     def _advance(
-        self, record: BatchRecord, target: BatchStatus, payload: dict[str, Any], kind: str
+        self,
+        record: BatchRecord,
+        target: BatchStatus,
+        payload: dict[str, Any],
+        kind: str,
+        operator: str,
     ) -> None:
         current = BatchStatus(record.status)
         with self._store:
@@ -368,7 +398,7 @@ class BatchService:
                     kind=kind,
                     subject=record.name,
                     payload=payload,
-                    operator=self._operator,
+                    operator=operator,
                     station=self._station,
                 )
             )
@@ -381,8 +411,9 @@ class BatchService:
         formats: tuple[str, ...] = EXPORT_FORMATS,
         out: Path | None = None,
         force: bool = False,
+        operator: str,
     ) -> ExportResult:
-        """Write the batch's export files for the cloud operator.
+        """Write the batch's export files for the cloud operator (``operator``: QA or admin).
 
         Existing files are replaced only with ``force``; the station's own files never are.
 
@@ -396,7 +427,7 @@ class BatchService:
             raise ValidationError(
                 f"unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}"
             )
-        require_role(self._store, self._operator, RELEASERS, action="export a batch")
+        require_role(self._store, operator, RELEASERS, action="export a batch")
         record = self._batch(name)
         seal = self._seal(name)
         _require_devices(seal, "export")
@@ -442,7 +473,7 @@ class BatchService:
             )
         group_enrolled = (
             self._store.devices.count(DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONED)))
-            if recipe.attestation == "symmetric-key"
+            if recipe.attestation is ProductAttestation.SYMMETRIC_KEY
             else 0
         )
         self._advance(
@@ -455,6 +486,7 @@ class BatchService:
                 "seal_sha256": seal.digest,
             },
             "batch.exported",
+            operator,
         )
         return ExportResult(name, written, seal.count, group_enrolled)
 
@@ -471,9 +503,9 @@ class BatchService:
             "credential_policy": operational.credential_policy if operational else "",
         }
         group_id = re.sub(r"[^a-z0-9-]", "-", recipe.name.lower())
-        if recipe.attestation == "symmetric-key":
+        if recipe.attestation is ProductAttestation.SYMMETRIC_KEY:
             return [symmetric_key_group(f"{group_id}-sym", template, **common)]
-        if recipe.attestation == "x509" and self._cloud is not None:
+        if recipe.attestation is ProductAttestation.X509 and self._cloud is not None:
             pem = self._cloud.intermediate_pem()
             if pem:
                 return [
@@ -481,8 +513,10 @@ class BatchService:
                 ]
         return []
 
-    def push_groups(self, name: str) -> list[str]:
+    def push_groups(self, name: str, *, operator: str) -> list[str]:
         """Create (or update) in DPS the enrollment groups batch ``name``'s product needs.
+
+        ``operator`` (QA or admin) is who pushes.
 
         Returns:
             The group IDs written.
@@ -491,7 +525,7 @@ class BatchService:
             PermissionDeniedError: the operator is not QA or admin.
             EnrollmentServiceError: DPS refused a group.
         """
-        require_role(self._store, self._operator, RELEASERS, action="push enrollment groups")
+        require_role(self._store, operator, RELEASERS, action="push enrollment groups")
         groups = self.enrollment_groups(name)
         ports = self._ports()
         pusher = Pusher(ports.enrollments(), ports.outbox(), self._limiter(ports))
@@ -513,13 +547,13 @@ class BatchService:
                         kind="batch.groups_pushed",
                         subject=name,
                         payload={"groups": written},
-                        operator=self._operator,
+                        operator=operator,
                         station=self._station,
                     )
                 )
         return written
 
-    def dps_group_key(self, group_id: str) -> str:
+    def dps_group_key(self, group_id: str, *, operator: str) -> str:
         """The primary key DPS generated for enrollment group ``group_id`` (admins only).
 
         Read through ``attestationmechanism`` (one DPS operation) and handed back to the caller
@@ -530,7 +564,7 @@ class BatchService:
             NotFoundError: DPS has no such group.
             ValidationError: the group is not a symmetric-key group.
         """
-        require_role(self._store, self._operator, {Role.ADMIN}, action="read a group key from DPS")
+        require_role(self._store, operator, {Role.ADMIN}, action="read a group key from DPS")
         ports = self._ports()
         service = ports.enrollments()
         pusher = Pusher(service, ports.outbox(), self._limiter(ports))
@@ -571,9 +605,15 @@ class BatchService:
 
     # ------------------------------------------------------------------ push
     def push(
-        self, name: str, *, progress: Callable[[PushProgress], None] | None = None
+        self,
+        name: str,
+        *,
+        operator: str,
+        progress: Callable[[PushProgress], None] | None = None,
     ) -> PushSummary:
         """Push the batch's individual enrollments into DPS (resumable, exactly once).
+
+        ``operator`` (QA or admin) is who pushes.
 
         Raises:
             TransitionError: the batch is not sealed.
@@ -581,7 +621,7 @@ class BatchService:
             EnrollmentServiceError: DPS cannot be reached or refuses the credentials.
             PermissionDeniedError: the operator is not QA or admin.
         """
-        require_role(self._store, self._operator, RELEASERS, action="push a batch")
+        require_role(self._store, operator, RELEASERS, action="push a batch")
         record = self._batch(name)
         _require_devices(self.seal_of(name), "push")
         recipe = self._products.product(record.product)
@@ -627,7 +667,7 @@ class BatchService:
             "billable_operations": summary.billable_operations,
         }
         if summary.complete and total:
-            self._advance(record, BatchStatus.PUSHED, payload, "batch.pushed")
+            self._advance(record, BatchStatus.PUSHED, payload, "batch.pushed", operator)
         else:
             with self._store:
                 self._store.audit.append(
@@ -635,7 +675,7 @@ class BatchService:
                         kind="batch.push_incomplete",
                         subject=name,
                         payload=payload,
-                        operator=self._operator,
+                        operator=operator,
                         station=self._station,
                     )
                 )
@@ -643,7 +683,10 @@ class BatchService:
 
     def _eligible(self, recipe: ProductRecipe, template: EnrollmentTemplate) -> bool:
         # symmetric-key devices get individual enrollments only if the template says "push"
-        return recipe.attestation != "symmetric-key" or template.symmetric_keys == "push"
+        return (
+            recipe.attestation is not ProductAttestation.SYMMETRIC_KEY
+            or template.symmetric_keys == "push"
+        )
 
     def _limiter(self, ports: CloudPorts) -> RateLimiter:
         return RateLimiter(
@@ -677,18 +720,21 @@ class BatchService:
         return build
 
     # ------------------------------------------------------------------ reconcile
-    def reconcile(self, name: str, *, repush_missing: bool = False) -> ReconcileReport:
+    def reconcile(
+        self, name: str, *, repush_missing: bool = False, operator: str
+    ) -> ReconcileReport:
         """Compare DPS with the batch: equal / missing / different / unexpected extra.
 
         Args:
             name: the batch.
+            operator: who reconciles (QA or admin).
             repush_missing: push the missing ones again (through the outbox), then compare again.
 
         Raises:
             TransitionError: the batch is not sealed.
             PermissionDeniedError: the operator is not QA or admin.
         """
-        require_role(self._store, self._operator, RELEASERS, action="reconcile a batch")
+        require_role(self._store, operator, RELEASERS, action="reconcile a batch")
         record = self._batch(name)
         self.seal_of(name)
         recipe = self._products.product(record.product)
@@ -729,7 +775,7 @@ class BatchService:
             "items_sha256": sha256_hex(repr(items).encode()),
         }
         if report.clean:
-            self._advance(record, BatchStatus.RECONCILED, payload, "batch.reconciled")
+            self._advance(record, BatchStatus.RECONCILED, payload, "batch.reconciled", operator)
         else:
             with self._store:
                 self._store.audit.append(
@@ -737,7 +783,7 @@ class BatchService:
                         kind="batch.reconcile_mismatch",
                         subject=name,
                         payload=payload,
-                        operator=self._operator,
+                        operator=operator,
                         station=self._station,
                     )
                 )

@@ -40,6 +40,7 @@ from station.domain.anchors import ChainAnchor, check_anchor
 from station.domain.audit import AuditEvent, verify_chain
 from station.domain.canonical import sha256_hex
 from station.domain.errors import ValidationError
+from station.domain.manifest import Attestation
 from station.domain.records import (
     DEVICE_EVENT_KINDS,
     CertificateRecord,
@@ -48,7 +49,7 @@ from station.domain.records import (
     SealRecord,
     index_columns,
 )
-from station.domain.states import BatchStatus, JobState
+from station.domain.states import BatchStatus, DeviceStatus, JobState
 from station.ports import UnitOfWork
 
 CERTIFICATE_ISSUED = "ca.certificate_issued"
@@ -117,7 +118,7 @@ def verify_store(
         sha256 = hashlib.sha256
         for row in store.devices.iter_cross_checked():
             devices += 1
-            if row.attestation == "x509" and row.status != "voided":
+            if row.attestation == Attestation.X509 and row.status != DeviceStatus.VOIDED:
                 x509_live.append((row.registration_id, row.cert_thumbprint))
             if row.consistent and (
                 sha256(row.manifest_json.encode("utf-8")).hexdigest() == row.manifest_hash

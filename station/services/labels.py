@@ -25,7 +25,7 @@ from station.domain.errors import (
 from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import BatchReport, PrintReceipt, ReportDevice, summarize_batch
 from station.domain.labels.scans import ScannedIdentity, parse_scanned
-from station.domain.records import DeviceQuery, DeviceRecord, LabelRecord, Role
+from station.domain.records import DeviceQuery, DeviceRecord, LabelKind, LabelRecord, Role
 from station.domain.states import DeviceStatus
 from station.ports import Clock, LabelPrinters, LabelRenderer, LabelTemplates, UnitOfWork
 from station.services.authz import require_role
@@ -55,7 +55,7 @@ class PrintOutcome:
     receipt: PrintReceipt
     template: str
     registration_ids: tuple[str, ...]
-    kind: str  # "print" | "reprint"
+    kind: LabelKind
     skipped: tuple[str, ...] = ()  # batch prints: devices that already had a label
     reprint_number: int = 0
 
@@ -80,7 +80,6 @@ class LabelService:
     renderer: LabelRenderer
     clock: Clock
     station_id: str
-    operator: str = ""
     default_template: str = "device-50x25"
     batch_template: str = "sheet-a4-3x8"
     default_printer: str = ""
@@ -110,9 +109,14 @@ class LabelService:
 
     # ------------------------------------------------------------------ printing
     def print_device(
-        self, ref: str, *, template: str | None = None, printer: str | None = None
+        self,
+        ref: str,
+        *,
+        template: str | None = None,
+        printer: str | None = None,
+        operator: str,
     ) -> PrintOutcome:
-        """Print the first label of one device.
+        """Print the first label of one device (``operator``: who prints).
 
         Raises:
             LabelAlreadyPrintedError: it already has one (a further copy is a reprint).
@@ -126,10 +130,18 @@ class LabelService:
                 remedy='Ask QA to reprint it: station label reprint DEVICE --reason "..."',
                 registration_id=device.registration_id,
             )
-        return self._print([device], template or self.default_template, printer, kind="print")
+        return self._print(
+            [device],
+            template or self.default_template,
+            printer,
+            kind=LabelKind.PRINT,
+            operator=operator,
+        )
 
-    def print_at_pass(self, registration_id: str) -> PrintOutcome | None:
+    def print_at_pass(self, registration_id: str, *, operator: str) -> PrintOutcome | None:
         """Hook for the provisioning workflow: print the device label when a board passes.
+
+        ``operator`` is who provisioned the board.
 
         Returns ``None`` when the device already has a label (a re-run must not count twice).
         Printer errors propagate, so the slot can show them; nothing is counted then.
@@ -137,12 +149,19 @@ class LabelService:
         device = self.find_device(registration_id)
         if self.store.labels.for_device(device.registration_id):
             return None
-        return self._print([device], self.default_template, None, kind="print")
+        return self._print(
+            [device], self.default_template, None, kind=LabelKind.PRINT, operator=operator
+        )
 
     def print_batch(
-        self, batch: str, *, template: str | None = None, printer: str | None = None
+        self,
+        batch: str,
+        *,
+        template: str | None = None,
+        printer: str | None = None,
+        operator: str,
     ) -> PrintOutcome:
-        """Print labels for every provisioned device of a batch that has none yet.
+        """Print labels for every provisioned device of a batch that has none yet (by ``operator``).
 
         Raises:
             NotFoundError: no such batch or no provisioned device in it.
@@ -163,9 +182,11 @@ class LabelService:
                 remedy="Reprint single labels with 'station label reprint' (QA).",
                 batch=batch,
             )
-        outcome = self._print(todo, template or self.batch_template, printer, kind="print")
+        outcome = self._print(
+            todo, template or self.batch_template, printer, kind=LabelKind.PRINT, operator=operator
+        )
         return PrintOutcome(
-            outcome.receipt, outcome.template, outcome.registration_ids, "print", skipped
+            outcome.receipt, outcome.template, outcome.registration_ids, LabelKind.PRINT, skipped
         )
 
     def reprint(
@@ -175,15 +196,16 @@ class LabelService:
         reason: str,
         template: str | None = None,
         printer: str | None = None,
+        operator: str,
     ) -> PrintOutcome:
-        """Print another copy of a device's label (QA or admin; a reason is required).
+        """Print another copy of a device's label (``operator``: QA or admin; a reason is required).
 
         Raises:
             PermissionDeniedError: the operator is not QA or admin.
             ReprintReasonMissingError: no reason given.
             LabelError: the device never had a label (print it first).
         """
-        require_role(self.store, self.operator, {Role.QA, Role.ADMIN}, action="reprint a label")
+        require_role(self.store, operator, {Role.QA, Role.ADMIN}, action="reprint a label")
         why = reason.strip()
         if not why:
             raise ReprintReasonMissingError(
@@ -199,14 +221,15 @@ class LabelService:
                 remedy="Use 'station label print DEVICE'.",
                 registration_id=device.registration_id,
             )
-        number = 1 + sum(1 for label in history if label.kind == "reprint")
+        number = 1 + sum(1 for label in history if label.kind == LabelKind.REPRINT)
         return self._print(
             [device],
             template or history[-1].template,
             printer,
-            kind="reprint",
+            kind=LabelKind.REPRINT,
             reason=why,
             reprint_number=number,
+            operator=operator,
         )
 
     def _print(
@@ -215,9 +238,10 @@ class LabelService:
         template_name: str,
         printer_spec: str | None,
         *,
-        kind: str,
+        kind: LabelKind,
         reason: str = "",
         reprint_number: int = 0,
+        operator: str,
     ) -> PrintOutcome:
         template = self.templates.get(template_name)
         labels = [LabelData.from_manifest(d.manifest()) for d in devices]
@@ -229,7 +253,7 @@ class LabelService:
             )
         printer = self.printers.printer(spec)
         title = devices[0].registration_id if len(devices) == 1 else f"batch-{devices[0].batch}"
-        if kind == "reprint":
+        if kind is LabelKind.REPRINT:
             title += f"-reprint-{reprint_number}"
         try:
             receipt = printer.print_labels(template, labels, title=title)
@@ -239,8 +263,9 @@ class LabelService:
                     self._event(
                         "label.print_failed",
                         device,
-                        {"kind": kind, "printer": printer.name, "template": template.name,
+                        {"kind": str(kind), "printer": printer.name, "template": template.name,
                          "error": exc.code, "message": exc.message},
+                        operator,
                     )  # fmt: skip
             raise
         printed_at = format_time(self.clock.now())
@@ -251,8 +276,8 @@ class LabelService:
                         registration_id=device.registration_id,
                         template=template.name,
                         printer=receipt.printer,
-                        kind=kind,
-                        operator=self.operator,
+                        kind=str(kind),
+                        operator=operator,
                         printed_at=printed_at,
                         reason=reason,
                     )
@@ -262,9 +287,9 @@ class LabelService:
                     "template": template.name,
                     "job": receipt.job,
                 }
-                if kind == "reprint":
+                if kind is LabelKind.REPRINT:
                     payload |= {"reason": reason, "reprint_number": reprint_number}
-                self._event(f"label.{kind}ed", device, payload)
+                self._event(f"label.{kind}ed", device, payload, operator)
         return PrintOutcome(
             receipt=receipt,
             template=template.name,
@@ -274,8 +299,12 @@ class LabelService:
         )
 
     # ------------------------------------------------------------------ scan-back
-    def verify(self, scanned: str, *, slot: str = "", expected: str = "") -> VerifyResult:
+    def verify(
+        self, scanned: str, *, slot: str = "", expected: str = "", operator: str
+    ) -> VerifyResult:
         """Check a scanned label against the device in ``slot``, ``expected``, or the store.
+
+        ``operator`` (who scans) is named in the audit event.
 
         Raises:
             ScanMismatchError: unreadable code, unknown device, or another device's label.
@@ -291,7 +320,7 @@ class LabelService:
                         kind="label.verify_failed",
                         subject=expected or slot or "unknown",
                         payload={"slot": slot, "scanned": scanned[:200], "why": exc.message},
-                        operator=self.operator,
+                        operator=operator,
                         station=self.station_id,
                     )
                 )
@@ -316,7 +345,7 @@ class LabelService:
                     kind="label.verify_failed" if problem else "label.verified",
                     subject=want_rid,
                     payload=payload | ({"why": problem} if problem else {}),
-                    operator=self.operator,
+                    operator=operator,
                     station=self.station_id,
                 )
             )
@@ -453,13 +482,15 @@ class LabelService:
                 status=str(device.status),
             )
 
-    def _event(self, kind: str, device: DeviceRecord, payload: dict[str, str | int]) -> None:
+    def _event(
+        self, kind: str, device: DeviceRecord, payload: dict[str, str | int], operator: str
+    ) -> None:
         self.store.audit.append(
             EventDraft(
                 kind=kind,
                 subject=device.registration_id,
                 payload={"batch": device.batch, "serial": device.serial, **payload},
-                operator=self.operator,
+                operator=operator,
                 station=self.station_id,
             )
         )

@@ -52,13 +52,11 @@ class OperatorService:
         *,
         clock: Clock,
         station_id: str,
-        operator: str,
         random_bytes: RandomBytes,
     ) -> None:
         self._store = store
         self._clock = clock
         self._station = station_id
-        self._operator = operator
         self._random = random_bytes
 
     def all(self) -> list[OperatorRecord]:
@@ -82,8 +80,10 @@ class OperatorService:
         ]
         return OperatorStanding(record, state, " and ".join(methods) or "none")
 
-    def add(self, name: str, role: Role, *, pin: str = "", badge: str = "") -> OperatorRecord:
-        """Add an operator (admin only).
+    def add(
+        self, name: str, role: Role, *, pin: str = "", badge: str = "", operator: str
+    ) -> OperatorRecord:
+        """Add an operator (admin only; ``operator`` is who acts).
 
         Raises:
             ValidationError: bad name or PIN, or the name/badge is taken.
@@ -96,7 +96,7 @@ class OperatorService:
                 name=name,
             )
         with self._store:
-            require_role(self._store, self._operator, {Role.ADMIN}, action="add operators")
+            require_role(self._store, operator, {Role.ADMIN}, action="add operators")
             if self._store.operators.get(name) is not None:
                 raise ValidationError(f"operator {name!r} already exists", name=name)
             record = OperatorRecord(
@@ -110,11 +110,13 @@ class OperatorService:
             if badge and self._by_badge(record.badge_hash) is not None:
                 raise ValidationError("this badge already belongs to another operator")
             saved = self._store.operators.save(record)
-            self._audit("operator.added", saved)
+            self._audit("operator.added", saved, operator)
         return saved
 
-    def require_admin(self, action: str = "manage operators", *, target: str = "") -> None:
-        """Check that the acting operator may manage operators, before anything is asked for.
+    def require_admin(
+        self, action: str = "manage operators", *, operator: str, target: str = ""
+    ) -> None:
+        """Check that ``operator`` may manage operators, before anything is asked for.
 
         With ``target``, also that this operator exists.
 
@@ -122,7 +124,7 @@ class OperatorService:
             PermissionDeniedError: the acting operator is not an enabled admin.
             NotFoundError: there is no operator ``target``.
         """
-        require_role(self._store, self._operator, {Role.ADMIN}, action=action)
+        require_role(self._store, operator, {Role.ADMIN}, action=action)
         if target:
             self._get(target)
 
@@ -139,7 +141,7 @@ class OperatorService:
                 remedy="Choose a longer PIN (a short one falls to an offline guess in minutes).",
             )
 
-    def set_pin(self, name: str, pin: str) -> OperatorRecord:
+    def set_pin(self, name: str, pin: str, *, operator: str) -> OperatorRecord:
         """Set (or replace) operator ``name``'s PIN (admin only); audited as ``operator.pin_set``.
 
         The PIN is kept only as a slow salted hash. Setting it also clears the count of wrong
@@ -152,13 +154,13 @@ class OperatorService:
         """
         pin_hash = self._pin_hash(pin)
         with self._store:
-            require_role(self._store, self._operator, {Role.ADMIN}, action="set PINs")
+            require_role(self._store, operator, {Role.ADMIN}, action="set PINs")
             saved = self._store.operators.save(replace(self._get(name), pin_hash=pin_hash))
             self._store.operators.save_pin_failures(name, 0)
-            self._audit("operator.pin_set", saved)
+            self._audit("operator.pin_set", saved, operator)
         return saved
 
-    def set_badge(self, name: str, badge: str) -> OperatorRecord:
+    def set_badge(self, name: str, badge: str, *, operator: str) -> OperatorRecord:
         """Register (or replace) operator ``name``'s badge (admin only); audited.
 
         Raises:
@@ -171,7 +173,7 @@ class OperatorService:
                 "the badge scan was empty", remedy="Scan the badge again (the scanner types it)."
             )
         with self._store:
-            require_role(self._store, self._operator, {Role.ADMIN}, action="set badges")
+            require_role(self._store, operator, {Role.ADMIN}, action="set badges")
             record = self._get(name)
             badge_hash = self._badge_hash(badge)
             owner = self._by_badge(badge_hash)
@@ -181,15 +183,15 @@ class OperatorService:
                     remedy="Scan the badge of the person you are setting up.",
                 )
             saved = self._store.operators.save(replace(record, badge_hash=badge_hash))
-            self._audit("operator.badge_set", saved)
+            self._audit("operator.badge_set", saved, operator)
         return saved
 
-    def set_enabled(self, name: str, enabled: bool) -> OperatorRecord:
-        """Enable or disable an operator (admin only; nobody can disable themselves)."""
+    def set_enabled(self, name: str, enabled: bool, *, operator: str) -> OperatorRecord:
+        """Enable or disable an operator (``operator``: an admin, who cannot disable themselves)."""
         with self._store:
-            require_role(self._store, self._operator, {Role.ADMIN}, action="change operators")
+            require_role(self._store, operator, {Role.ADMIN}, action="change operators")
             record = self._get(name)
-            if not enabled and name == self._operator:
+            if not enabled and name == operator:
                 raise PermissionDeniedError(
                     "you cannot disable yourself",
                     remedy="Ask another admin to do it.",
@@ -197,8 +199,13 @@ class OperatorService:
                 )
             saved = self._store.operators.save(replace(record, enabled=enabled))
             self._store.operators.save_pin_failures(name, 0)
-            self._audit("operator.enabled" if enabled else "operator.disabled", saved)
+            self._audit("operator.enabled" if enabled else "operator.disabled", saved, operator)
         return saved
+
+    def has_pin(self, name: str) -> bool:
+        """Whether operator ``name`` exists and logs in with a PIN (the CLI asks for it then)."""
+        record = self._store.operators.get(name)
+        return record is not None and bool(record.pin_hash)
 
     def authenticate_pin(self, name: str, pin: str) -> OperatorRecord:
         """Log in with name and PIN.
@@ -232,7 +239,8 @@ class OperatorService:
             if failures >= MAX_PIN_FAILURES:
                 locked = self._store.operators.save(replace(record, enabled=False))
                 self._store.operators.save_pin_failures(record.name, 0)
-                self._audit("operator.locked_out", locked, failures=failures)
+                # nobody is logged in while a PIN is being guessed
+                self._audit("operator.locked_out", locked, "", failures=failures)
             else:
                 self._store.operators.save_pin_failures(record.name, failures)
 
@@ -274,7 +282,7 @@ class OperatorService:
                 return record
         return None
 
-    def _audit(self, kind: str, record: OperatorRecord, **extra: int) -> None:
+    def _audit(self, kind: str, record: OperatorRecord, operator: str, **extra: int) -> None:
         self._store.audit.append(
             EventDraft(
                 kind=kind,
@@ -286,7 +294,7 @@ class OperatorService:
                     "has_badge": bool(record.badge_hash),
                     **extra,
                 },
-                operator=self._operator,
+                operator=operator,
                 station=self._station,
             )
         )

@@ -160,7 +160,7 @@ def not_started(
     slot: str, error: StationError, emit: Callable[[ProvisionEvent], None]
 ) -> ProvisionOutcome:
     """Report a run that failed before the board answered (no port, no station): at connect."""
-    why = explain(Step.CONNECT, error.code, error.message, error.remedy)
+    why = explain(Step.CONNECT, error)
     detail = f"{error.code}: {error.message}"
     emit(Failed(slot, Step.CONNECT, why.reason, why.remedy, error.code, detail))
     return ProvisionOutcome(

@@ -24,7 +24,7 @@ from station.domain.errors import OwnRootRefusedError, PermissionDeniedError
 from station_lab.dps import DpsOptions, LocalDps
 from station_lab.firstboot import DeviceRegistrationClient, DpsEndpoint
 from station_lab.firstboot.credentials import SymmetricKeyCredential
-from tests.ca.conftest import CaRig
+from tests.support.ca import CaRig
 
 LAB_ROOT = "station-lab-root"
 

@@ -33,8 +33,8 @@ from station_lab.dps import DpsOptions, LocalDps
 from station_lab.firstboot import DeviceRegistrationClient, DpsEndpoint, sas_token
 from station_lab.firstboot.credentials import SymmetricKeyCredential
 from tests.support.keystores import fresh_token
+from tests.support.registration import HUBS
 
-from .conftest import HUBS
 from .sdk import new_key
 
 PREVIEW = "2025-07-01-preview"

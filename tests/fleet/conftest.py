@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from station.bootstrap import Station, build_station
+from station.bootstrap import build_station
 from station.config import load_config
 from station.domain.records import DeviceRecord
 from station.services.identities import record_identity, void_identity
@@ -36,9 +36,12 @@ class FleetStation:
         )
         self.config = load_config(self.config_file, env={})
         self.clock = FixedClock()
-        self.station = build_station(self.config, clock=self.clock, operator="op")
+        self.station = build_station(self.config, clock=self.clock)
         self.station.database().initialize(
-            config_file=str(self.config_file), data_dir=str(self.config.data_dir), admin="boss"
+            config_file=str(self.config_file),
+            data_dir=str(self.config.data_dir),
+            admin="boss",
+            operator="op",
         )
 
     def record(
@@ -94,15 +97,3 @@ def sql(ledger_dsn: str) -> Callable[..., list[tuple[object, ...]]]:
             return cur.fetchall() if cur.description else []
 
     return run
-
-
-def ledger_events(sql: Callable[..., list[tuple[object, ...]]], station: str) -> list[int]:
-    """The seqs the ledger holds for ``station``, in order (duplicates would show twice)."""
-    return [
-        int(r[0])
-        for r in sql("SELECT seq FROM fleet_events WHERE station = %s ORDER BY seq", station)
-    ]
-
-
-def local_seqs(station: Station) -> list[int]:
-    return [e.seq for e in station.store().audit.events()]

@@ -14,7 +14,7 @@ import pytest
 
 from station.domain.audit import EventDraft
 from station.domain.fleet import FleetChainError, FleetIdentity, FleetUnavailableError
-from tests.fleet.conftest import ledger_events, local_seqs
+from tests.support.fleet import ledger_events, local_seqs
 
 EVENTS = 400
 

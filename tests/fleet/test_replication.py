@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from station.domain.fleet import FleetQuery
-from tests.fleet.conftest import ledger_events, local_seqs
+from tests.support.fleet import ledger_events, local_seqs
 
 
 def test_events_devices_and_certificates_replicate_exactly_once(

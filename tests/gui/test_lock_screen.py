@@ -38,7 +38,7 @@ def test_lock_screen_is_not_the_login_screen_and_unlocks_as_it_was_left(
     window.login.submit_pin()
     qtbot.waitUntil(lambda: not window.locked, timeout=WAIT_MS)
     assert window.tabs.currentWidget() is window.batches
-    assert plain_station.operator == "quentin"
+    assert window.session.name == "quentin"
 
     # another operator takes over with their badge: their own views, from the line
     window.lock()

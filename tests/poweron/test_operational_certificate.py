@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from station.domain.enrollments import symmetric_key_group
 from station_lab.boards.poweron import OPERATIONAL_CHAIN_FILE
-from tests.poweron.conftest import ENABLED, PowerRig
+from tests.support.poweron import ENABLED, PowerRig
 
 
 def _registry(power: PowerRig) -> None:

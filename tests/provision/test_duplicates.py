@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from station.adapters.keys.device_crypto import SoftInjectedKey
-from station.domain.errors import ProvisionError
+from station.domain.errors import BoardDisconnectedError, ProvisionError
 from station.domain.provision_events import Failed, Step, explain
 from station.domain.records import CertificateStatus, DeviceQuery
 from station_lab.boards.faults import Faults
@@ -91,8 +91,8 @@ def test_board_of_the_wrong_product_is_refused_before_anything_is_written(rig: R
 
 
 def test_full_batch_stops_the_next_board(rig: Rig) -> None:
-    admin = rig.station("boss")
-    admin.batches().open(name="WO-ONE", product="lab-sym", size=1)
+    admin = rig.station()
+    admin.batches().open(name="WO-ONE", product="lab-sym", size=1, operator="boss")
     first, second = rig.lab.start(2, "nokey")
     assert rig.run(first.port, "WO-ONE").passed
     outcome = rig.run(second.port, "WO-ONE", slot="s2")
@@ -112,7 +112,7 @@ def test_injected_key_is_unusable_after_wipe() -> None:
 
 
 def test_technician_wording_for_an_unplug() -> None:
-    why = explain(Step.WRITE_CHAIN, "board.disconnected", "gone")
+    why = explain(Step.WRITE_CHAIN, BoardDisconnectedError("gone"))
     assert "unplugged" in why.reason and "write-chain" in why.reason
     assert "resumes" in why.remedy
 
