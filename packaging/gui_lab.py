@@ -110,10 +110,13 @@ def gui_lab(
             encoding="utf-8",
         )
         config = load_config(config_file, env={})
-        admin = build_station(config, operator="boss")
+        admin = build_station(config)
         try:
             admin.database().initialize(
-                config_file=str(config_file), data_dir=str(config.data_dir), admin="boss"
+                config_file=str(config_file),
+                data_dir=str(config.data_dir),
+                admin="boss",
+                operator="boss",
             )
             ca = admin.ca()
             ca.init(
@@ -130,8 +133,8 @@ def gui_lab(
                 "pkcs11:token=station-ca;object=lab-group-key", group_key, operator="boss"
             )
             for name, (role, pin, badge) in PEOPLE.items():
-                admin.operators().add(name, role, pin=pin, badge=badge)
-            admin.batches().open(name=BATCH, product="lab-x509", size=batch_size)
+                admin.operators().add(name, role, pin=pin, badge=badge, operator="boss")
+            admin.batches().open(name=BATCH, product="lab-x509", size=batch_size, operator="boss")
             lab = stack.enter_context(LabBoards.for_station(admin.config, baud=baud))
             started: list[LabBoard] = []
             for number in range(1, boards + 1):
