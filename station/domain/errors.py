@@ -388,6 +388,12 @@ class SerialMismatchError(ProvisionError):
     code = "provision.serial_mismatch"
 
 
+class PromptDeclinedError(ProvisionError):
+    """Nobody answered an operator prompt (no terminal, input closed, board pulled out)."""
+
+    code = "provision.prompt_declined"
+
+
 class ProvisionInternalError(ProvisionError):
     """Something unexpected failed inside the station (a bug); the message names it."""
 

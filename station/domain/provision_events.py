@@ -10,6 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from station.domain.errors import (
+    BoardLockedError,
+    BoardReportedError,
+    CsrRejectedError,
+    DuplicateIdentityError,
+    ProofOfPossessionError,
+    SerialMismatchError,
+)
 from station.domain.products import ProductAttestation
 
 
@@ -125,9 +133,39 @@ class Passed:
     job_id: int | None = None
 
 
+class Disposition(StrEnum):
+    """Where a board that failed goes next (from the error's type: :func:`disposition_of`)."""
+
+    RETRY = "retry"  # the technician fixes it at the bench (reseat, cable, batch) and starts again
+    QA = "qa"  # set aside for QA: a clone, a locked or lying board, a refused request
+    OTHER_BOARD = "other-board"  # not the board the slot expected (scanned or armed serial)
+
+
+#: Failures a technician cannot fix at the bench: the board goes to QA.
+_FOR_QA: tuple[type[Exception], ...] = (
+    DuplicateIdentityError,
+    BoardLockedError,
+    ProofOfPossessionError,
+    CsrRejectedError,
+    BoardReportedError,
+)
+
+
+def disposition_of(error: BaseException) -> Disposition:
+    """Where a board goes after ``error`` stopped its run (by the error's type, never its code)."""
+    if isinstance(error, _FOR_QA):
+        return Disposition.QA
+    if isinstance(error, SerialMismatchError):
+        return Disposition.OTHER_BOARD
+    return Disposition.RETRY
+
+
 @dataclass(frozen=True)
 class Failed:
-    """The board was not provisioned; the job stays open (resume) unless it never started."""
+    """The board was not provisioned; the job stays open (resume) unless it never started.
+
+    ``disposition`` says where the board goes next (bench, QA, or it was not the expected board).
+    """
 
     slot: str
     step: Step
@@ -137,6 +175,7 @@ class Failed:
     detail: str = ""
     serial: str = ""
     job_id: int | None = None
+    disposition: Disposition = Disposition.RETRY
 
 
 ProvisionEvent = StepStarted | StepPassed | StepFailed | Resumed | Passed | Failed
@@ -176,8 +215,8 @@ _REMEDY_BY_CODE: dict[str, str] = {
     "cannot be provisioned here.",
     "provision.batch_full": "Ask QA to open the next batch.",
     "provision.cancelled": "Start the slot again to resume this board.",
-    "provision.serial_needed": "Scan the serial number printed on the board: the slot starts "
-    "again with it.",
+    "provision.serial_needed": "Start the slot again and scan the serial number printed on "
+    "the board when the slot asks for it.",
     "provision.serial_mismatch": "Scan the serial printed on the board in this slot (or start "
     "the slot again without a scan if the board reports its own serial).",
 }
@@ -229,6 +268,6 @@ def explain(step: Step, code: str, message: str, remedy: str = "") -> Explanatio
     else:
         reason = f"{what[:1].upper()}{what[1:]} ({message})."
     advice = _REMEDY_BY_CODE.get(code) or remedy or "Set the board aside for QA with this message."
-    if code == "identity.duplicate" and remedy:
+    if code in ("identity.duplicate", "provision.serial_needed") and remedy:
         advice = remedy
     return Explanation(reason=reason, remedy=advice)

@@ -8,6 +8,7 @@ a remedy a technician can act on.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from station.domain.errors import BoardDisconnectedError, BoardTimeoutError, StationError
@@ -18,6 +19,7 @@ from station.domain.provision_events import (
     StepFailed,
     StepPassed,
     StepStarted,
+    disposition_of,
     explain,
 )
 from station.services.provision.model import ProvisionOutcome, Run
@@ -85,7 +87,8 @@ class Journal:
             detail += f" (job not updated: {store_exc.message})"
         job_id = run.job.id if run.job else None
         run.emit(StepFailed(slot, run.step, why.reason, why.remedy, code, detail, job_id))
-        run.emit(Failed(slot, run.step, why.reason, why.remedy, code, detail, run.serial, job_id))
+        failed = Failed(slot, run.step, why.reason, why.remedy, code, detail, run.serial, job_id)
+        run.emit(dataclasses.replace(failed, disposition=disposition_of(exc)))
         return ProvisionOutcome(
             passed=False,
             slot=slot,

@@ -9,7 +9,7 @@ from typing import Protocol
 from station.domain.manifest import SymmetricKeyIdentity, TpmIdentity
 from station.domain.provision_events import ProvisionEvent, Step
 from station.domain.records import CertificateRecord, JobRecord
-from station.ports import BoardLink
+from station.ports import BoardLink, OperatorPrompt
 
 
 class Cancellation(Protocol):
@@ -73,6 +73,7 @@ class Run:
     serial: str = ""
     registration_id: str = ""
     kept: CertificateRecord | None = None  # a certificate of this job found on the board
+    prompt: OperatorPrompt | None = None  # who answers questions (none: a run nobody attends)
 
 
 @dataclass(frozen=True)
