@@ -215,8 +215,8 @@ _REMEDY_BY_CODE: dict[str, str] = {
     "cannot be provisioned here.",
     "provision.batch_full": "Ask QA to open the next batch.",
     "provision.cancelled": "Start the slot again to resume this board.",
-    "provision.serial_needed": "Start the slot again and scan the serial number printed on "
-    "the board when the slot asks for it.",
+    "provision.serial_needed": "Scan the serial number printed on the board when the slot "
+    "asks for it (start the slot again).",
     "provision.serial_mismatch": "Scan the serial printed on the board in this slot (or start "
     "the slot again without a scan if the board reports its own serial).",
 }

@@ -168,3 +168,23 @@ def test_lost_board_job_is_listed_and_voided_with_its_certificate(rig: Rig) -> N
     (cert,) = store.certificates.for_device(f"lab-{board.serial.lower()}")
     assert cert.status == "voided" and cert.void_reason == "board dropped"
     rig.verify()
+
+
+def test_a_board_without_a_serial_asks_for_it_and_takes_the_scanned_line(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey", Faults(no_serial=True))
+    # a scanner on standard input: one line that is no serial, then the sticker's serial
+    result = _invoke(rig, "--batch", "WO-SYM", "--port", board.port, input="no serial\nSN-0077\n")
+    assert result.exit_code == 0, result.output
+    asked = f"[{board.port}] The board (LAB-NOKEY-1) in slot {board.port} reports no serial number"
+    assert asked in result.output
+    assert "Not accepted: 'no serial' is not a board serial number" in result.output
+    assert any("PASS sym-sn-0077" in line for line in result.output.splitlines())
+
+
+def test_a_board_without_a_serial_is_refused_clearly_when_nobody_can_answer(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey", Faults(no_serial=True))
+    result = _invoke(rig, "--batch", "WO-SYM", "--port", board.port, input="")
+    assert result.exit_code == 1
+    assert "nobody answered (standard input is closed)" in result.output
+    assert "pass it with --port PORT --serial SERIAL" in result.output
+    assert "Traceback" not in result.output
