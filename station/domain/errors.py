@@ -42,6 +42,11 @@ class StationError(Exception):
         }
 
 
+def describe(error: StationError) -> str:
+    """One line for a message bar: what happened, then what to do."""
+    return error.message + (f" — {error.remedy}" if error.remedy else "")
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
