@@ -44,13 +44,13 @@ def test_each_slot_runs_in_its_own_thread_and_tiles_change_on_the_gui_thread(
 ):
     boards = rig.lab.start(2, "se")
     applied_on: list[QThread] = []
-    original_apply = SlotTile.apply
+    original_show = SlotTile.show_view
 
-    def recording_apply(tile: SlotTile, event: object) -> None:
+    def recording_show(tile: SlotTile, view: object) -> None:
         applied_on.append(QThread.currentThread())
-        original_apply(tile, event)
+        original_show(tile, view)
 
-    monkeypatch.setattr(SlotTile, "apply", recording_apply)
+    monkeypatch.setattr(SlotTile, "show_view", recording_show)
     _window, line = _line_with_boards(qtbot, rig, lab_station, window_of, boards)
     # each slot gets ready (station, batch, CA key) before its first board
     qtbot.waitUntil(

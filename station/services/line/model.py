@@ -408,11 +408,8 @@ class LineModel:
             self._asking.append(slot)
         s.result = SlotResult.ASKING
         s.reason = question.question.text
-        s.remedy = (
-            f"Not accepted: {question.question.problem}. Scan it again."
-            if question.question.problem
-            else "Scan it into the scan bar, or type it in this tile and press Enter."
-        )
+        problem = question.question.problem
+        s.remedy = f"Not accepted: {problem}. Scan it again." if problem else ""
         self._mark_asking()
         self._note = ""
 
