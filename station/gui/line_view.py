@@ -55,6 +55,16 @@ from station.services.provision import ProvisionOutcome
 NOTE_MS = 15_000
 
 
+class _SerialField(QLineEdit):
+    """The tile's serial field: its Enter answers the slot and does not also start it."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Keep Enter here (a line edit passes it on to the tile, which would start the slot)."""
+        super().keyPressEvent(event)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+
+
 class SlotTile(QFrame):
     """One slot: name, board, step + progress, a large coloured result, reason and remedy.
 
@@ -100,7 +110,7 @@ class SlotTile(QFrame):
         self.remedy_label = QLabel("")
         self.remedy_label.setWordWrap(True)
         self.remedy_label.setFont(scaled_font(self, 1.0, bold=True))
-        self.serial_field = QLineEdit()
+        self.serial_field = _SerialField()
         self.serial_field.setPlaceholderText("scan or type the board's serial, then Enter")
         for widget in (self.reason_label, self.remedy_label, self.serial_field):
             widget.setVisible(False)  # shown only when there is something to say or ask
@@ -267,7 +277,7 @@ class LineView(QWidget):
         self._note_timer.timeout.connect(self._note_expired)
         for tile in self.tiles.values():
             tile.start_requested.connect(self.start_slot)
-            tile.serial_entered.connect(self.serial_scanned)
+            tile.serial_entered.connect(lambda slot, text: self.serial_scanned(text, slot))
 
     def _init_layout(self) -> None:
         top = QHBoxLayout()

@@ -61,6 +61,9 @@ def test_failure_says_what_to_do_and_detail_is_one_flag_away(rig: Rig) -> None:
     assert "FAIL at connect" in result.output
     assert "do:  Check that the board belongs to this batch's product." in result.output
     assert "detail: provision.wrong_product" in result.output
+    # said as an operator would, not in the protocol's words ("has no privkey capability")
+    assert "has no storage for an injected device key, which product" in result.output
+    assert "capability" not in result.output.split("detail:")[0]
 
 
 @BOTH_FIRMWARES
