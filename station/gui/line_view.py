@@ -141,6 +141,8 @@ class SlotTile(QFrame):
             layout.setContentsMargins(6, 3, 6, 3)
             layout.setSpacing(1)
             self.progress.setFixedHeight(max(self.fontMetrics().height() // 2, 6))
+            # a long board name is cut rather than widening its column (and squeezing the rest)
+            self.board_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             board_and_step = QHBoxLayout()
             board_and_step.addWidget(self.board_label, 1)
             board_and_step.addWidget(self.step_label)

@@ -116,7 +116,7 @@ def test_serial_scans_go_to_the_slots_waiting_for_one(qtbot, rig: Rig, lab_stati
     assert line.failed == 0 and "Failed 0" in line.counters.text()
     assert "reports no serial number" in one.reason_label.text()
     assert one.step_label.text() == "the next serial scan goes here"
-    assert two.step_label.text().startswith("waiting for a serial scan")
+    assert two.step_label.text() == "serial scan: 1 ahead"
 
     # a scan that cannot be a serial is refused; nothing starts
     _scan(qtbot, line, "not a serial")

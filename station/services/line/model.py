@@ -417,9 +417,7 @@ class LineModel:
         """Tell each asking slot whether the next serial scan goes to it."""
         for number, slot in enumerate(self._asking):
             self._state[slot].step = (
-                "the next serial scan goes here"
-                if number == 0
-                else f"waiting for a serial scan ({number} before it)"
+                "the next serial scan goes here" if number == 0 else f"serial scan: {number} ahead"
             )
 
     def apply(self, event: ProvisionEvent) -> bool:

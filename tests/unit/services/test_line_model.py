@@ -162,7 +162,7 @@ def test_serial_scans_go_to_the_first_slot_asking_and_a_bad_scan_is_refused() ->
     assert model.asking == ("slot-1", "slot-2")
     assert model.view("slot-1").result is SlotResult.ASKING
     assert model.view("slot-1").step == "the next serial scan goes here"
-    assert model.view("slot-2").step == "waiting for a serial scan (1 before it)"
+    assert model.view("slot-2").step == "serial scan: 1 ahead"
     assert "reports no serial number" in model.view("slot-1").reason
     assert not model.view("slot-1").can_start
     assert model.message.startswith("Scan the serial printed on the board in slot-1")
