@@ -5,6 +5,11 @@ owns the slot's station, port and TPM session and runs the same synchronous prov
 the CLI runs. Workers report frozen events through signals, delivered queued on the GUI thread,
 where the tiles are updated. Board arrivals come from a :class:`HotplugWatcher` on its own thread
 the same way. Everything else (discovery, scans, batch progress) runs as one-shot pool tasks.
+
+The view decides nothing itself: :class:`~station.services.line.LineModel` (Qt-free) owns what
+each tile shows, the serial and rework queues and when Start is allowed; the view renders it and
+forwards scans, key presses, hot-plug changes and worker signals to it. A slot whose board needs
+an operator's answer (its serial) asks on its tile while its worker waits.
 """
 
 from __future__ import annotations
@@ -311,8 +316,10 @@ class LineView(QWidget):
         self._show_message()
 
     def _show_message(self) -> None:
-        if self.message.text() != self.model.message:
-            self.message.setText(self.model.message)
+        text = self.model.message
+        if self.message.text() == text:
+            return
+        self.message.setText(text)
         if self.model.has_note:
             self._note_timer.start()  # the note stays a while, then the line's state again
 
@@ -417,12 +424,8 @@ class LineView(QWidget):
         A slot asking for a serial is not restarted: it takes the next serial scan.
         """
         if not self.model.start(slot):
-            if slot in self.tiles:
-                self.refresh(slot)
-            else:
-                self._show_message()
+            self.refresh()  # the message says why; an asking slot may have moved up the queue
             if slot in self.model.asking:
-                self.refresh()
                 self.scan.setFocus()
             return
         self.refresh(slot)
@@ -487,8 +490,7 @@ class LineView(QWidget):
         ended = self.model.apply(event)
         if not ended:
             self.tiles[event.slot].show_view(self.model.view(event.slot))
-            if isinstance(event, Failed):
-                self._show_message()
+            self._show_message()  # a run that ended quietly (board pulled) changes it
             return
         self.refresh(event.slot)
         self.batch_progress.setValue(self.batch_progress.minimum() + self.model.batch_done)
