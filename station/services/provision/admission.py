@@ -131,9 +131,10 @@ class Admission:
     def connect(self, run: Run) -> Board:
         """The connect step: the board answers and fits the batch's product."""
         self._journal.begin(Step.CONNECT)
-        hello = _named(run, run.link.hello())
+        hello = run.link.hello()
+        recipe = recipe_for(self._store, self._p, run.request.batch)  # before asking anyone
+        hello = _named(run, hello)
         run.serial = hello.serial
-        recipe = recipe_for(self._store, self._p, run.request.batch)
         _check_board(hello, recipe)
         self._journal.passed(Step.CONNECT, f"{hello.serial} ({hello.model})")
         return Board(hello, recipe)
