@@ -39,20 +39,22 @@ def ek(index: int) -> str:
 
 
 def station_in(directory: Path, dps_lines: str = "") -> Station:
-    """A station with its data in ``directory`` and an admin 'boss' logged in."""
+    """A station with its data in ``directory``, initialised with the admin 'boss'."""
     config = directory / "station.toml"
     config.write_text(
         f'[station]\nid = "bench-station"\ndata_dir = "{directory / "data"}"\n[dps]\n{dps_lines}',
         encoding="utf-8",
     )
-    station = build_station(load_config(config, env={}), operator="boss")
-    station.database().initialize(config_file=str(config), data_dir="data", admin="boss")
+    station = build_station(load_config(config, env={}))
+    station.database().initialize(
+        config_file=str(config), data_dir="data", admin="boss", operator="boss"
+    )
     return station
 
 
 def fill(station: Station, batch: str, count: int) -> None:
     """Open ``batch`` and record ``count`` TPM identities through record_identity."""
-    station.batches().open(name=batch, product="lab-tpm", size=count)
+    station.batches().open(name=batch, product="lab-tpm", size=count, operator="boss")
     store = station.store()
     for start in range(0, count, 5000):
         with store:

@@ -97,7 +97,7 @@ def main(devices: int) -> None:
         try:
             t0 = time.perf_counter()
             fill(station, "WO-EXPORT", devices)
-            station.batches().seal("WO-EXPORT")
+            station.batches().seal("WO-EXPORT", operator="boss")
             print(
                 f"recorded and sealed {devices} devices in {time.perf_counter() - t0:.1f} s",
                 flush=True,
@@ -121,7 +121,9 @@ def main(devices: int) -> None:
                 _rss_reset()
                 base_mb = _rss_now_mb()
                 t0 = time.perf_counter()
-                result = service.export("WO-EXPORT", formats=(fmt,), out=root / "out")
+                result = service.export(
+                    "WO-EXPORT", formats=(fmt,), out=root / "out", operator="boss"
+                )
                 elapsed = time.perf_counter() - t0
                 size = result.files[fmt].stat().st_size / 1e6
                 floor = floor_s + (sign_s if fmt == "manifest" else 0)

@@ -102,8 +102,8 @@ def setup(root: Path) -> Station:
         encoding="utf-8",
     )
     config = load_config(config_file, env={})
-    admin = build_station(config, operator="boss")
-    admin.database().initialize(config_file="c", data_dir="d", admin="boss")
+    admin = build_station(config)
+    admin.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
     ca = admin.ca()
     ca.init(
         token.uri("station-ca-key"), common_name="Bench CA", organization="ACME", operator="boss"
@@ -112,16 +112,16 @@ def setup(root: Path) -> Station:
     ca.import_group_key(
         GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode(), operator="boss"
     )
-    admin.operators().add("tina", Role.TECHNICIAN)
+    admin.operators().add("tina", Role.TECHNICIAN, operator="boss")
     admin.close()
-    return build_station(config, operator="tina")
+    return build_station(config)
 
 
 def open_batch(station: Station, product: str, size: int) -> str:
     name = f"B-{product}-{secrets.token_hex(3)}"
-    boss = build_station(station.config, operator="boss")
+    boss = build_station(station.config)
     try:
-        boss.batches().open(name=name, product=product, size=size)
+        boss.batches().open(name=name, product=product, size=size, operator="boss")
     finally:
         boss.close()
     return name

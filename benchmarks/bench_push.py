@@ -45,9 +45,9 @@ def _push(devices: int, scale: float, limited: bool) -> tuple[float, int, int]:
             )
             try:
                 fill(station, "WO-BENCH", devices)
-                station.batches().seal("WO-BENCH")
+                station.batches().seal("WO-BENCH", operator="boss")
                 t0 = time.perf_counter()
-                summary = station.batches().push("WO-BENCH")
+                summary = station.batches().push("WO-BENCH", operator="boss")
                 elapsed = time.perf_counter() - t0
             finally:
                 station.close()

@@ -1,8 +1,9 @@
 """The composition root: the one place that turns a config into a working station.
 
 ``build_station(config)`` returns a :class:`Station` whose methods hand out services wired to real
-adapters. Tests pass overrides (a fixed clock, a fake) instead of patching. Nothing here runs at
-import time: adapters are imported and opened only when a service first needs them.
+adapters. Tests pass overrides instead of patching: a clock, and in :class:`Overrides` a unit of
+work (the in-memory fake) or an enrollment service (a DPS double). Nothing here runs at import
+time: adapters are imported and opened only when a service first needs them.
 
 Threading: a :class:`Station` and the store it opened belong to the thread that built them. A slot
 worker builds its own (``station.for_thread()``), because SQLite connections and serial ports are
@@ -59,35 +60,66 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """Ports handed in instead of the real adapters (tests: fakes and doubles).
+
+    An override belongs to the caller: every sibling station (:meth:`Station.for_thread`) uses
+    the same object, and :meth:`Station.close` leaves it open.
+
+    Attributes:
+        store: the identity store (e.g. the in-memory unit of work of the tests); the push
+            outbox, which lives in the database file, then has no database and is refused.
+        enrollments: the DPS service API (e.g. a recorded-shape double).
+    """
+
+    store: UnitOfWork | None = None
+    enrollments: EnrollmentService | None = None
+
+
 @dataclass
+class _Opened:
+    """What a station opened on first use (and closes in :meth:`Station.close`)."""
+
+    store: UnitOfWork | None = None
+    board_links: list[BoardLink] = field(default_factory=list)
+    ca: CaService | None = None
+    cloud: dict[str, Any] = field(default_factory=dict)
+    tpm_readers: list[TpmIdentityReader] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Station:
-    """A configured station: services on top of lazily opened adapters."""
+    """A configured station: services on top of lazily opened adapters.
+
+    Immutable and without an operator: every acting service method takes the operator who acts
+    (``operator=``), so a badge switch between two commands cannot leak into the second. Another
+    thread gets a sibling from :meth:`for_thread`.
+    """
 
     config: StationConfig
     clock: Clock = field(default_factory=SystemClock)
-    operator: str = ""
     # False: a missing database is an error, not a new empty one (every command but 'init')
     create_database: bool = True
-    _store: UnitOfWork | None = None
-    _board_links: list[BoardLink] = field(default_factory=list)
-    _ca: CaService | None = None
-    _cloud: dict[str, Any] = field(default_factory=dict)
-    _tpm_readers: list[TpmIdentityReader] = field(default_factory=list)
+    overrides: Overrides = field(default_factory=Overrides)
+    _opened: _Opened = field(default_factory=_Opened, repr=False, compare=False)
 
     # ------------------------------------------------------------------ adapters
     def store(self) -> UnitOfWork:
         """The identity store, opened (and migrated if needed) on first use."""
-        if self._store is None:
+        if self.overrides.store is not None:
+            return self.overrides.store
+        if self._opened.store is None:
             from station.adapters.store.unit_of_work import SqliteUnitOfWork
 
-            self._store = SqliteUnitOfWork.open(
+            self._opened.store = SqliteUnitOfWork.open(
                 self.config.database_path,
                 busy_timeout_ms=self.config.database.busy_timeout_ms,
                 backup_dir=self.config.backup_dir,
                 clock=self.clock,
                 create=self.create_database,
             )
-        return self._store
+        return self._opened.store
 
     def board_session(self, port: str, *, handshake: bool = True) -> BoardLink:
         """Open a protocol session with the board on ``port`` (device path or pyserial URL).
@@ -105,7 +137,7 @@ class Station:
             slow_timeout_s=board.slow_timeout_s,
             retries=board.retries,
         )
-        self._board_links.append(link)
+        self._opened.board_links.append(link)
         if handshake:
             try:
                 link.hello()
@@ -160,27 +192,28 @@ class Station:
         return Station(
             config=self.config,
             clock=self.clock,
-            operator=self.operator,
             create_database=self.create_database,
+            overrides=self.overrides,
         )
 
     def close(self) -> None:
         """Close every adapter this station opened."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        for link in self._board_links:
+        opened = self._opened
+        if opened.store is not None:
+            opened.store.close()
+            opened.store = None
+        for link in opened.board_links:
             link.close()
-        self._board_links.clear()
-        if self._ca is not None:
-            self._ca.close()
-            self._ca = None
-        for opened in self._cloud.values():
-            opened.close()
-        self._cloud.clear()
-        for reader in self._tpm_readers:
+        opened.board_links.clear()
+        if opened.ca is not None:
+            opened.ca.close()
+            opened.ca = None
+        for adapter in opened.cloud.values():
+            adapter.close()
+        opened.cloud.clear()
+        for reader in opened.tpm_readers:
             reader.close()
-        self._tpm_readers.clear()
+        opened.tpm_readers.clear()
 
     def tpm_reader(self, link: BoardLink) -> TpmIdentityReader:
         """The TPM behind ``link`` (one per slot; use it only on the thread that asked for it).
@@ -190,7 +223,7 @@ class Station:
         from station.adapters.tpm.identity import BoardTpmIdentityReader
 
         reader = BoardTpmIdentityReader(link, port=link.port)
-        self._tpm_readers.append(reader)
+        self._opened.tpm_readers.append(reader)
         return reader
 
     def _trust_sources(self) -> list[Path]:
@@ -212,7 +245,6 @@ class Station:
             self.store(),
             clock=self.clock,
             station_id=self.config.station.id,
-            operator=self.operator,
         )
 
     def ek_verifier(self, roots: Path | None = None) -> EkCertificateVerifier:
@@ -244,7 +276,6 @@ class Station:
             self.store(),
             clock=self.clock,
             station_id=self.config.station.id,
-            operator=self.operator,
         )
 
     def operators(self) -> OperatorService:
@@ -253,7 +284,6 @@ class Station:
             self.store(),
             clock=self.clock,
             station_id=self.config.station.id,
-            operator=self.operator,
             random_bytes=secrets.token_bytes,
         )
 
@@ -266,7 +296,7 @@ class Station:
             pin_prompt: asks a person for the token PIN when neither ``[ca] pin_file`` nor
                 ``$STATION_PKCS11_PIN`` provides it (interactive CLI and GUI only).
         """
-        if self._ca is None:
+        if self._opened.ca is None:
             from station.adapters.ca.admin import FileCaAdministration
             from station.adapters.ca.keys import pin_source
             from station.adapters.ca.profiles import default_profile_dir, load_profiles
@@ -281,7 +311,7 @@ class Station:
                 manifest_key_uri=self.config.dps.manifest_key_uri,
                 manifest_chain_file=self.config.dps.manifest_chain_file,
             )
-            self._ca = CaService(
+            self._opened.ca = CaService(
                 store=self.store(),
                 admin=admin,
                 authority=admin.open_authority,
@@ -293,7 +323,7 @@ class Station:
                 expiry_warning_days=section.expiry_warning_days,
                 products=self.products(),
             )
-        return self._ca
+        return self._opened.ca
 
     def products(self) -> ProductCatalog:
         """Product recipes and enrollment templates from the templates directory."""
@@ -311,7 +341,6 @@ class Station:
             self.products(),
             clock=self.clock,
             station_id=self.config.station.id,
-            operator=self.operator,
             cloud=CloudPorts(
                 enrollments=self.enrollment_service,
                 outbox=self.push_outbox,
@@ -328,17 +357,19 @@ class Station:
 
     def enrollment_service(self) -> EnrollmentService:
         """The DPS service API (opened once; credentials from the connection file or Entra ID)."""
-        if "dps" not in self._cloud:
+        if self.overrides.enrollments is not None:
+            return self.overrides.enrollments
+        if "dps" not in self._opened.cloud:
             from station.adapters.dps.client import AzureEnrollmentService
             from station.domain.errors import DpsCredentialsError
 
             dps = self.config.dps
             if dps.connection_string_file is not None:
-                self._cloud["dps"] = AzureEnrollmentService.from_connection_file(
+                self._opened.cloud["dps"] = AzureEnrollmentService.from_connection_file(
                     dps.connection_string_file, ca_bundle=dps.ca_bundle, timeout_s=dps.timeout_s
                 )
             elif dps.endpoint:
-                self._cloud["dps"] = AzureEnrollmentService.from_entra_id(
+                self._opened.cloud["dps"] = AzureEnrollmentService.from_entra_id(
                     dps.endpoint, ca_bundle=dps.ca_bundle, timeout_s=dps.timeout_s
                 )
             else:
@@ -347,34 +378,43 @@ class Station:
                     remedy="Set [dps] connection_string_file (or $STATION_DPS_CONNECTION_FILE), "
                     "or [dps] endpoint to sign in with Entra ID.",
                 )
-        service: EnrollmentService = self._cloud["dps"]
+        service: EnrollmentService = self._opened.cloud["dps"]
         return service
 
     def push_outbox(self) -> PushOutbox:
         """The per-device push outbox in the station database."""
-        if "outbox" not in self._cloud:
+        if "outbox" not in self._opened.cloud:
             from station.adapters.dps.outbox import SqliteOutbox
+            from station.domain.errors import ConfigError
 
+            if self.overrides.store is not None:
+                raise ConfigError(
+                    "the push outbox lives in the station database, and this station was "
+                    "given another store",
+                    remedy="Push from a station built on its database (no store override).",
+                )
             self.store()  # opens and migrates the database first
-            self._cloud["outbox"] = SqliteOutbox(
+            self._opened.cloud["outbox"] = SqliteOutbox(
                 self.config.database_path, busy_timeout_ms=self.config.database.busy_timeout_ms
             )
-        outbox: PushOutbox = self._cloud["outbox"]
+        outbox: PushOutbox = self._opened.cloud["outbox"]
         return outbox
 
     def group_keys(self) -> GroupKeys:
         """Symmetric device-key derivation in the HSM (for templates that push keys)."""
-        if "group_keys" not in self._cloud:
+        if "group_keys" not in self._opened.cloud:
             from station.adapters.ca.keys import pin_source
             from station.adapters.dps.group_keys import HsmGroupKeys
 
-            self._cloud["group_keys"] = HsmGroupKeys(pin_source(self.config.ca.pin_file, None))
-        keys: GroupKeys = self._cloud["group_keys"]
+            self._opened.cloud["group_keys"] = HsmGroupKeys(
+                pin_source(self.config.ca.pin_file, None)
+            )
+        keys: GroupKeys = self._opened.cloud["group_keys"]
         return keys
 
     def manifest_signer(self) -> ManifestSigner:
         """The batch-manifest signing key in hsm/ with its certificate chain."""
-        if "signer" not in self._cloud:
+        if "signer" not in self._opened.cloud:
             from station.adapters.ca.keys import pin_source
             from station.adapters.exports.signing import HsmManifestSigner
             from station.domain.errors import ManifestError
@@ -385,12 +425,12 @@ class Station:
                     "no batch-manifest signing key is configured",
                     remedy="Set [dps] manifest_key_uri and [dps] manifest_chain_file.",
                 )
-            self._cloud["signer"] = HsmManifestSigner.open(
+            self._opened.cloud["signer"] = HsmManifestSigner.open(
                 dps.manifest_key_uri,
                 dps.manifest_chain_file,
                 pin_source=pin_source(self.config.ca.pin_file, None),
             )
-        signer: ManifestSigner = self._cloud["signer"]
+        signer: ManifestSigner = self._opened.cloud["signer"]
         return signer
 
     def export_files(self, out: Path | None = None, force: bool = False) -> ExportFiles:
@@ -516,7 +556,6 @@ class Station:
             renderer=toolkit,
             clock=self.clock,
             station_id=self.config.station.id,
-            operator=self.operator,
             default_template=section.device_template,
             batch_template=section.batch_template,
             # With no printer configured, labels are saved as PDFs in the output folder.
@@ -546,7 +585,7 @@ def build_station(
     config: StationConfig,
     *,
     clock: Clock | None = None,
-    operator: str = "",
+    overrides: Overrides | None = None,
     create_database: bool = True,
 ) -> Station:
     """Build a station from ``config``.
@@ -554,7 +593,7 @@ def build_station(
     Args:
         config: the loaded configuration.
         clock: replaces the system clock (tests, golden files).
-        operator: the operator whose name goes into audit events.
+        overrides: ports to use instead of the real adapters (tests: fakes, doubles).
         create_database: create the database when it does not exist (``init``, the demo and
             tests); otherwise a missing database is refused, so a mistyped data_dir never
             starts a new, empty store.
@@ -562,6 +601,6 @@ def build_station(
     return Station(
         config=config,
         clock=clock or SystemClock(),
-        operator=operator,
         create_database=create_database,
+        overrides=overrides or Overrides(),
     )

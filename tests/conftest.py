@@ -60,7 +60,7 @@ def config(config_file: Path) -> StationConfig:
 
 @pytest.fixture
 def station(config: StationConfig, clock: FixedClock) -> Iterator[Station]:
-    built = build_station(config, clock=clock, operator="tester")
+    built = build_station(config, clock=clock)
     yield built
     built.close()
 

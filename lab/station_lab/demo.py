@@ -123,20 +123,18 @@ class HeadlessFrontEnd:
         self._station: Station | None = None
 
     def open(self, station: Station) -> None:
-        """Remember the demo station (each step uses its own sibling with the right operator)."""
+        """Remember the demo station (each step: a sibling of its own, naming its operator)."""
         self._station = station
 
-    def _as(self, operator: str) -> Station:
+    def _sibling(self) -> Station:
         assert self._station is not None, "open() first"
-        sibling = self._station.for_thread()
-        sibling.operator = operator
-        return sibling
+        return self._station.for_thread()
 
     def provision(
         self, plan: Sequence[tuple[str, str]], show: Callable[[ProvisionEvent], None]
     ) -> list[ProvisionOutcome]:
         """One provisioning line per batch, every slot in parallel (as ``provision --watch``)."""
-        base = self._as(TECHNICIAN)
+        base = self._sibling()
         try:
             finder = base.discovery()
             lines: dict[str, ProvisionLine] = {}
@@ -161,22 +159,22 @@ class HeadlessFrontEnd:
 
     def seal(self, batch: str) -> SealRecord:
         """Seal ``batch`` as QA."""
-        return self._with_qa(lambda s: s.batches().seal(batch))
+        return self._with_qa(lambda s: s.batches().seal(batch, operator=QA))
 
     def export(self, batch: str) -> ExportResult:
         """Export ``batch`` as QA."""
-        return self._with_qa(lambda s: s.batches().export(batch))
+        return self._with_qa(lambda s: s.batches().export(batch, operator=QA))
 
     def push(self, batch: str) -> PushSummary:
         """Push ``batch`` as QA."""
-        return self._with_qa(lambda s: s.batches().push(batch))
+        return self._with_qa(lambda s: s.batches().push(batch, operator=QA))
 
     def reconcile(self, batch: str) -> ReconcileReport:
         """Reconcile ``batch`` as QA."""
-        return self._with_qa(lambda s: s.batches().reconcile(batch))
+        return self._with_qa(lambda s: s.batches().reconcile(batch, operator=QA))
 
     def _with_qa(self, action: Callable[[Station], _T]) -> _T:
-        station = self._as(QA)
+        station = self._sibling()
         try:
             return action(station)
         finally:
@@ -241,9 +239,9 @@ class _Demo:
         self.stations: list[Station] = []
 
     # -------------------------------------------------------------- helpers
-    def station(self, operator: str) -> Station:
+    def station(self) -> Station:
         config = load_config(self.directory / "station.toml", env={})
-        built = build_station(config, operator=operator)
+        built = build_station(config)
         self.stations.append(built)
         return built
 
@@ -261,12 +259,12 @@ class _Demo:
         pin_file.write_text(pin + "\n", encoding="utf-8")
         pin_file.chmod(0o600)
         config_path = _write_config(self.directory, self.token.conf)
-        admin = self.station(ADMIN)
+        admin = self.station()
         config = admin.config
         for folder in (config.data_dir, config.backup_dir, config.lab_dir):
             folder.mkdir(parents=True, exist_ok=True)
         result = admin.database().initialize(
-            config_file=str(config_path), data_dir=str(config.data_dir), admin=ADMIN
+            config_file=str(config_path), data_dir=str(config.data_dir), admin=ADMIN, operator=ADMIN
         )
         self.report.artifacts["config"] = config_path
         self.report.artifacts["database"] = config.database_path
@@ -275,7 +273,7 @@ class _Demo:
 
     def set_up_ca(self) -> str:
         assert self.token is not None
-        ca = self.station(ADMIN).ca()
+        ca = self.station().ca()
         ca.init(
             self.token.uri("station-ca-key"),
             common_name="Demo Line 1 CA",
@@ -294,17 +292,17 @@ class _Demo:
         ca.certify_manifest_key(operator=ADMIN)
 
     def add_people_and_batches(self) -> str:
-        admin = self.station(ADMIN)
+        admin = self.station()
         for name, (role, pin) in DEMO_LOGINS.items():
-            admin.operators().add(name, role, pin=pin)
+            admin.operators().add(name, role, pin=pin, operator=ADMIN)
         sizes: dict[tuple[str, str], int] = {}
         for _, product, batch in DEMO_LINE:
             sizes[(product, batch)] = sizes.get((product, batch), 0) + 1
-        qa = self.station(QA)
+        qa = self.station()
         for (product, batch), size in sizes.items():
-            qa.batches().open(name=batch, product=product, size=size)
+            qa.batches().open(name=batch, product=product, size=size, operator=QA)
         names = ", ".join(batch for _, batch in sizes)
-        self.front.open(self.station(""))
+        self.front.open(self.station())
         people = ", ".join(f"{name} ({role})" for name, (role, _) in DEMO_LOGINS.items())
         return f"operators {people}; batches {names}"
 
@@ -315,14 +313,14 @@ class _Demo:
         return f"local DPS stand-in at {self.dps.endpoint} (ID scope {self.dps.id_scope})"
 
     def start_boards(self) -> str:
-        station = self.station(ADMIN)
+        station = self.station()
         self.boards = self.lab.enter_context(LabBoards.for_station(station.config))
         started = [self.boards.start(1, kind=kind)[0] for kind, _, _ in DEMO_LINE]
         kinds = ", ".join(f"{b.serial} ({b.kind})" for b in started)
         return f"{len(started)} virtual boards on ptys at 115200 baud: {kinds}"
 
     def bind_slots(self) -> str:
-        finder = self.station(ADMIN).discovery()
+        finder = self.station().discovery()
         found = sorted(finder.boards(), key=lambda b: int(b.location.split("-")[-1]))
         for number, board in enumerate(found, start=1):
             finder.bind_plugged(str(number), board.location)
@@ -353,35 +351,35 @@ class _Demo:
         return f"{passed} of {DEMO_BOARDS} boards PASS (4 attestation flows, slots in parallel)"
 
     def print_labels(self) -> str:
-        labels = self.station(QA).labels()
+        labels = self.station().labels()
         printed = 0
         for batch in sorted({batch for _, _, batch in DEMO_LINE}):
             target = self.directory / "labels" / f"{batch}-labels.pdf"
-            outcome = labels.print_batch(batch, printer=f"file:{target}")
+            outcome = labels.print_batch(batch, printer=f"file:{target}", operator=QA)
             printed += len(outcome.registration_ids)
             self.report.artifacts["labels"] = target.parent
         return f"{printed} identity labels printed to PDF (QR + Data Matrix)"
 
     def enrollment_groups(self) -> str:
         assert self.dps is not None
-        qa = self.station(QA)
+        qa = self.station()
         written = []
         for batch in sorted({batch for _, _, batch in DEMO_LINE}):
-            written += qa.batches().push_groups(batch)
+            written += qa.batches().push_groups(batch, operator=QA)
         # DPS generated the symmetric group's keys; the admin moves the primary key into the HSM
         client = DeviceProvisioningClient.from_connection_string(
             self.dps.connection_string(), connection_verify=str(self.dps.ca_bundle)
         )
         sym_group = next(group for group in written if group.endswith("-sym"))
         keys = client.enrollment_group.get_attestation_mechanism(sym_group)["symmetricKey"]
-        self.station(ADMIN).ca().import_group_key(GROUP_KEY_URI, keys["primaryKey"], operator=ADMIN)
+        self.station().ca().import_group_key(GROUP_KEY_URI, keys["primaryKey"], operator=ADMIN)
         return (
             f"DPS groups {', '.join(written)}; the symmetric group key DPS generated is now a "
             "non-extractable key in the HSM"
         )
 
     def seal_and_export(self) -> str:
-        qa = self.station(QA)
+        qa = self.station()
         root = (self.directory / "data" / "ca" / "root.pem").read_bytes()
         files = 0
         for batch in sorted({batch for _, _, batch in DEMO_LINE}):
@@ -443,7 +441,7 @@ class _Demo:
         return f"all {len(results)} boards registered at first power-on and got a hub"
 
     def verify(self) -> str:
-        result = self.station(ADMIN).database().verify()
+        result = self.station().database().verify()
         if not result.ok:
             raise IntegrityError(f"audit trail inconsistent: {result.first}")
         return (
@@ -452,9 +450,9 @@ class _Demo:
         )
 
     def backup(self) -> str:
-        station = self.station(ADMIN)
+        station = self.station()
         target = station.config.backup_dir / "demo-backup.db"
-        result = station.database().backup(target)
+        result = station.database().backup(target, operator=ADMIN)
         self.report.artifacts["backup"] = target
         return f"verified online backup with {result.events} events"
 

@@ -101,7 +101,9 @@ def open_batch(
     if not name or not name.strip():
         raise click.BadParameter("a batch needs a name (the work order)", param_hint="NAME")
     with open_station(state) as station:
-        record = station.batches().open(name=name, product=product, size=size)
+        record = station.batches().open(
+            name=name, product=product, size=size, operator=state.operator
+        )
     if as_json:
         echo_json({"batch": record.name, "product": record.product, "size": record.size})
         return
@@ -148,7 +150,7 @@ def list_batches(state: CliState, as_json: bool) -> None:
 def seal(state: CliState, name: str, as_json: bool) -> None:
     """Seal batch NAME: no more devices; its manifest list is frozen and hashed (QA or admin)."""
     with open_station(state) as station:
-        sealed = station.batches().seal(name)
+        sealed = station.batches().seal(name, operator=state.operator)
     if as_json:
         echo_json({"batch": name, "count": sealed.count, "seal_sha256": sealed.digest})
         return
@@ -184,7 +186,11 @@ def export(
     """Write DPS bulk JSON, CSV and the signed manifest of sealed batch NAME (QA or admin)."""
     with open_station(state) as station:
         result = station.batches().export(
-            name, formats=formats or EXPORT_FORMATS, out=out, force=force
+            name,
+            formats=formats or EXPORT_FORMATS,
+            out=out,
+            force=force,
+            operator=state.operator,
         )
     if as_json:
         echo_json(
@@ -242,7 +248,7 @@ def push(state: CliState, name: str, as_json: bool) -> None:
 
     try:
         with open_station(state) as station:
-            summary = station.batches().push(name, progress=progress)
+            summary = station.batches().push(name, operator=state.operator, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -273,7 +279,9 @@ def push(state: CliState, name: str, as_json: bool) -> None:
 def reconcile(state: CliState, name: str, repush_missing: bool, as_json: bool) -> None:
     """Compare DPS with batch NAME: equal / missing / different / extra (QA or admin)."""
     with open_station(state) as station:
-        report = station.batches().reconcile(name, repush_missing=repush_missing)
+        report = station.batches().reconcile(
+            name, repush_missing=repush_missing, operator=state.operator
+        )
     if as_json:
         echo_json(
             {
@@ -313,7 +321,7 @@ def reconcile(state: CliState, name: str, repush_missing: bool, as_json: bool) -
 def groups(state: CliState, name: str) -> None:
     """Create in DPS the enrollment groups batch NAME's product needs (QA or admin)."""
     with open_station(state) as station:
-        written = station.batches().push_groups(name)
+        written = station.batches().push_groups(name, operator=state.operator)
     if not written:
         click.echo(f"batch {name}: its product needs no enrollment group")
     for group_id in written:

@@ -39,7 +39,7 @@ def open_station(state: CliState) -> Iterator[Station]:
 
     The database must exist: only ``station init`` creates one.
     """
-    station = build_station(state.config(), operator=state.operator, create_database=False)
+    station = build_station(state.config(), create_database=False)
     try:
         yield station
     finally:

@@ -88,7 +88,7 @@ def backup(state: CliState, path: Path, force: bool, as_json: bool) -> None:
     with open_station(state) as station:
         station.check_output(path, force=force)
         station.check_output(anchor_path, force=force)
-        result = station.database().backup(path, force=force)
+        result = station.database().backup(path, force=force, operator=state.operator)
         # the head outside the database: 'db verify --anchor' proves no commit was lost since
         anchor = ChainAnchor(result.events, result.head_hash, station.config.station.id)
         station.write_output(anchor_path, anchor.text().encode("utf-8"), force=force)

@@ -55,10 +55,13 @@ def init(
     config = load_config(config_path)
     for folder in (config.data_dir, config.backup_dir, config.lab_dir):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # new folders: the owner's only
-    station = build_station(config, operator=state.operator)
+    station = build_station(config)
     try:
         result = station.database().initialize(
-            config_file=str(config_path), data_dir=str(config.data_dir), admin=admin
+            config_file=str(config_path),
+            data_dir=str(config.data_dir),
+            admin=admin,
+            operator=state.operator,
         )
     finally:
         station.close()

@@ -111,10 +111,14 @@ def print_label(
         service = station.labels()
         spec = _printer_spec(station, printer, out, device or f"batch-{batch}", force=force)
         if batch:
-            outcome = service.print_batch(batch, template=template, printer=spec)
+            outcome = service.print_batch(
+                batch, template=template, printer=spec, operator=state.operator
+            )
         else:
             assert device is not None
-            outcome = service.print_device(device, template=template, printer=spec)
+            outcome = service.print_device(
+                device, template=template, printer=spec, operator=state.operator
+            )
     _show(outcome, as_json)
 
 
@@ -142,7 +146,9 @@ def reprint(
         raise click.UsageError("use either --printer or --out")
     with open_station(state) as station:
         spec = _printer_spec(station, printer, out, f"{device}-reprint", force=force)
-        outcome = station.labels().reprint(device, reason=reason, template=template, printer=spec)
+        outcome = station.labels().reprint(
+            device, reason=reason, template=template, printer=spec, operator=state.operator
+        )
     _show(outcome, as_json)
 
 
@@ -155,7 +161,9 @@ def reprint(
 def verify(state: CliState, scanned_text: str, slot: str, device: str, as_json: bool) -> None:
     """Check a scanned label (SCANNED_TEXT) against the board in --slot or --device."""
     with open_station(state) as station:
-        result = station.labels().verify(scanned_text, slot=slot, expected=device)
+        result = station.labels().verify(
+            scanned_text, slot=slot, expected=device, operator=state.operator
+        )
     if as_json:
         echo_json(
             {

@@ -53,7 +53,9 @@ def add(state: CliState, name: str, role: str, ask_pin: bool, ask_badge: bool) -
     pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True) if ask_pin else ""
     badge = click.prompt("Scan badge", hide_input=True) if ask_badge else ""
     with open_station(state) as station:
-        record = station.operators().add(name, Role(role), pin=pin, badge=badge)
+        record = station.operators().add(
+            name, Role(role), pin=pin, badge=badge, operator=state.operator
+        )
     click.echo(f"added {record.name} as {record.role}")
 
 
@@ -63,7 +65,7 @@ def add(state: CliState, name: str, role: str, ask_pin: bool, ask_badge: bool) -
 def disable(state: CliState, name: str) -> None:
     """Disable operator NAME (they can no longer log in; their history stays)."""
     with open_station(state) as station:
-        station.operators().set_enabled(name, False)
+        station.operators().set_enabled(name, False, operator=state.operator)
     click.echo(f"disabled {name}")
 
 
@@ -73,5 +75,5 @@ def disable(state: CliState, name: str) -> None:
 def enable(state: CliState, name: str) -> None:
     """Re-enable operator NAME."""
     with open_station(state) as station:
-        station.operators().set_enabled(name, True)
+        station.operators().set_enabled(name, True, operator=state.operator)
     click.echo(f"enabled {name}")

@@ -211,7 +211,7 @@ def trust_import(state: CliState, path: Path, as_json: bool) -> None:
     was imported.
     """
     with open_station(state) as station:
-        report = station.tpm_trust().import_path(path.resolve())
+        report = station.tpm_trust().import_path(path.resolve(), operator=state.operator)
     if as_json:
         echo_json(
             {

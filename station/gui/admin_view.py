@@ -31,6 +31,7 @@ from station.domain.errors import StationError
 from station.domain.labels.model import LabelData
 from station.domain.products import ProductRecipe
 from station.domain.records import OperatorRecord, Role
+from station.gui.session import Session
 from station.gui.tasks import TaskRunner, describe
 from station.services.ca import CaStatus
 
@@ -65,9 +66,10 @@ class AdminSnapshot:
 class AdminView(QWidget):
     """Status boxes and the admin's actions."""
 
-    def __init__(self, station: Station, slots: list[str]) -> None:
+    def __init__(self, station: Station, slots: list[str], session: Session) -> None:
         super().__init__()
         self._station = station
+        self._session = session
         self._tasks = TaskRunner(station)
         self._slots = list(slots)
         self._boards: tuple[DiscoveredBoard, ...] = ()
@@ -264,8 +266,9 @@ class AdminView(QWidget):
         pin, badge = self.op_pin.text(), self.op_badge.text()
         self.op_pin.clear()
         self.op_badge.clear()
+        operator = self._session.name
         self._tasks.run(
-            lambda s: s.operators().add(name, role, pin=pin, badge=badge),
+            lambda s: s.operators().add(name, role, pin=pin, badge=badge, operator=operator),
             lambda _r: self._done(f"Operator {name} added."),
             self._failed,
         )
@@ -276,9 +279,9 @@ class AdminView(QWidget):
         operators = getattr(self, "_operators", ())
         if row < 0 or row >= len(operators):
             return
-        op = operators[row]
+        op, operator = operators[row], self._session.name
         self._tasks.run(
-            lambda s: s.operators().set_enabled(op.name, not op.enabled),
+            lambda s: s.operators().set_enabled(op.name, not op.enabled, operator=operator),
             lambda _r: self._done(f"Operator {op.name} updated."),
             self._failed,
         )

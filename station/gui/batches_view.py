@@ -28,6 +28,7 @@ from station.bootstrap import Station
 from station.domain.errors import StationError
 from station.domain.pushes import PushSummary, ReconcileReport
 from station.domain.records import Role, SealRecord
+from station.gui.session import Session
 from station.gui.tasks import TaskRunner, describe
 from station.services.batches import BatchProgress, ExportResult
 from station.services.push import PushProgress
@@ -50,9 +51,10 @@ class BatchesView(QWidget):
 
     finished = Signal(str, object)
 
-    def __init__(self, station: Station) -> None:
+    def __init__(self, station: Station, session: Session) -> None:
         super().__init__()
         self._station = station
+        self._session = session
         self._tasks = TaskRunner(station)
         self._bridge = ProgressBridge()
         self._rows: list[BatchProgress] = []
@@ -187,8 +189,9 @@ class BatchesView(QWidget):
         if not name or not product:
             self.message.setText("Type the work order and choose the product.")
             return
+        operator = self._session.name
         self._tasks.run(
-            lambda s: s.batches().open(name=name, product=product, size=size),
+            lambda s: s.batches().open(name=name, product=product, size=size, operator=operator),
             lambda _record: self._done(f"Batch {name} opened."),
             self._failed,
         )
@@ -200,21 +203,32 @@ class BatchesView(QWidget):
             return
         self.message.setText(f"{action} {name}…")
         emit = self._bridge.progress.emit
+        operator = self._session.name
         if action == "seal":
-            self._tasks.run(lambda s: s.batches().seal(name), self._sealed, self._failed)
+            self._tasks.run(
+                lambda s: s.batches().seal(name, operator=operator), self._sealed, self._failed
+            )
         elif action == "export":
             # the Export button re-exports into the station's export folder: replacing that
             # batch's earlier export files is what it asks for (never a file the station owns)
             self._tasks.run(
-                lambda s: s.batches().export(name, force=True), self._exported, self._failed
+                lambda s: s.batches().export(name, force=True, operator=operator),
+                self._exported,
+                self._failed,
             )
         elif action == "push":
             self.progress.setRange(0, 0)  # busy until the first report
             self._tasks.run(
-                lambda s: s.batches().push(name, progress=emit), self._pushed, self._failed
+                lambda s: s.batches().push(name, operator=operator, progress=emit),
+                self._pushed,
+                self._failed,
             )
         else:
-            self._tasks.run(lambda s: s.batches().reconcile(name), self._reconciled, self._failed)
+            self._tasks.run(
+                lambda s: s.batches().reconcile(name, operator=operator),
+                self._reconciled,
+                self._failed,
+            )
 
     def _sealed(self, seal: SealRecord) -> None:
         self._done(f"Batch {seal.batch} sealed: {seal.count} device(s), digest {seal.digest}.")

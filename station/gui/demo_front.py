@@ -83,7 +83,6 @@ class GuiFrontEnd:
         for number in (signal.SIGINT, signal.SIGTERM):
             self._old_handlers[number] = signal.signal(number, self._on_stop_signal)
         self._station = station.for_thread()
-        self._station.operator = ""
         window = MainWindow(self._station)
         window.setWindowTitle(f"{window.windowTitle()} — demo")
         window.resize(*self._size)

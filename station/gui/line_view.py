@@ -38,6 +38,7 @@ from station.bootstrap import Station
 from station.domain.boards import PlugChange, SlotEvent
 from station.domain.errors import StationError
 from station.domain.provision_events import Failed, ProvisionEvent
+from station.gui.session import Session
 from station.gui.slot_worker import HotplugWatcher, SlotThreads, SlotWorker
 from station.gui.style import RESULT_COLOURS, scaled_font
 from station.gui.tasks import TaskRunner
@@ -224,9 +225,12 @@ class LineView(QWidget):
     #: a board's run ended: its Passed or Failed event (not a wait for a serial scan)
     board_done = Signal(object)
 
-    def __init__(self, station: Station, slots: list[str], *, beep_on_fail: bool = True) -> None:
+    def __init__(
+        self, station: Station, slots: list[str], *, session: Session, beep_on_fail: bool = True
+    ) -> None:
         super().__init__()
         self._station = station
+        self._session = session
         self._tasks = TaskRunner(station)
         self._beep = beep_on_fail
         self._slots = list(slots)
@@ -395,12 +399,13 @@ class LineView(QWidget):
         A scan is a work order, an operator badge, a label (scan-back) or, while a slot asks for
         one, the serial printed on a board that reports none.
         """
+        operator = self._session.name
 
         def job(s: Station) -> Scan:
             classifier = ScanClassifier(
                 batches=s.batches(), operators=s.operators(), devices=s.devices(), labels=s.labels()
             )
-            return classifier.classify(text)
+            return classifier.classify(text, operator=operator)
 
         self._tasks.run(job, self._scan_done, self._fail)
 
@@ -450,7 +455,7 @@ class LineView(QWidget):
             worker.provision(
                 order.port,
                 order.batch,
-                self._station.operator,
+                self._session.name,
                 rework_reason=order.rework_reason,
                 serial=order.serial,
             )

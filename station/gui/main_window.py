@@ -26,6 +26,7 @@ from station.gui.batches_view import BatchesView
 from station.gui.line_view import LineView
 from station.gui.login import LoginView
 from station.gui.qa_view import QaView
+from station.gui.session import Session
 
 _INPUT_EVENTS = frozenset(
     {
@@ -43,7 +44,7 @@ class MainWindow(QMainWindow):
     def __init__(self, station: Station) -> None:
         super().__init__()
         self._station = station
-        self.operator: OperatorRecord | None = None
+        self.session = Session()
         self._watching_input = False
         self._init_elements()
         self._init_connections()
@@ -54,10 +55,12 @@ class MainWindow(QMainWindow):
         slots = gui.slots()
         self.setWindowTitle(f"Station {self._station.config.station.id}")
         self.login = LoginView(self._station)
-        self.line = LineView(self._station, slots, beep_on_fail=gui.beep_on_fail)
-        self.qa = QaView(self._station)
-        self.batches = BatchesView(self._station)
-        self.admin = AdminView(self._station, slots)
+        self.line = LineView(
+            self._station, slots, session=self.session, beep_on_fail=gui.beep_on_fail
+        )
+        self.qa = QaView(self._station, self.session)
+        self.batches = BatchesView(self._station, self.session)
+        self.admin = AdminView(self._station, slots, self.session)
         for view in (self.line, self.qa, self.batches, self.admin):
             # owned by the window even while no tab shows them: a parentless widget would be
             # destroyed after QApplication at interpreter exit, which crashes Qt
@@ -99,9 +102,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ session
     def log_in(self, record: OperatorRecord) -> None:
-        """Show the views ``record``'s role allows; audit events carry their name from now on."""
-        self.operator = record
-        self._station.operator = record.name  # tasks and slot workers copy it (for_thread)
+        """Show the views ``record``'s role allows; commands carry their name from now on."""
+        self.session.log_in(record)
         self.who.setText(f"{record.name} ({record.role})")
         views: list[tuple[QWidget, str]] = [(self.line, "Line")]
         if record.role in (Role.QA, Role.ADMIN):
@@ -124,11 +126,15 @@ class MainWindow(QMainWindow):
 
     def lock(self) -> None:
         """Back to the login screen (slots keep running)."""
-        self.operator = None
-        self._station.operator = ""
+        self.session.log_out()
         self.lock_timer.stop()
         self.stack.setCurrentIndex(0)
         self.login.reset()
+
+    @property
+    def operator(self) -> OperatorRecord | None:
+        """The logged-in operator (``None`` while locked)."""
+        return self.session.operator
 
     @property
     def locked(self) -> bool:

@@ -30,6 +30,7 @@ from station.bootstrap import Station
 from station.domain.errors import StationError
 from station.domain.records import DeviceQuery, DeviceRecord, Role
 from station.gui.devices_model import COLUMN_SAMPLES, DeviceTableModel
+from station.gui.session import Session
 from station.gui.tasks import TaskRunner, describe
 from station.services.devices import DeviceDetail
 from station.services.labels import PrintOutcome
@@ -49,9 +50,10 @@ class QaView(QWidget):
 
     rework_requested = Signal(str, str, str)  # batch, reason, the board's serial
 
-    def __init__(self, station: Station) -> None:
+    def __init__(self, station: Station, session: Session) -> None:
         super().__init__()
         self._station = station
+        self._session = session
         self._tasks = TaskRunner(station)
         self._current: DeviceRecord | None = None
         self._role = Role.TECHNICIAN
@@ -208,8 +210,10 @@ class QaView(QWidget):
         device = self._current
         if device is None:
             return
-        rid = device.registration_id
-        self._tasks.run(lambda s: s.labels().print_device(rid), self._printed, self._failed)
+        rid, operator = device.registration_id, self._session.name
+        self._tasks.run(
+            lambda s: s.labels().print_device(rid, operator=operator), self._printed, self._failed
+        )
 
     def reprint(self) -> None:
         """Reprint the shown device's label; a reason is required (QA or admin)."""
@@ -222,9 +226,11 @@ class QaView(QWidget):
             self.message.setText("A reprint needs a reason: type why in the reason box.")
             self.reason.setFocus()
             return
-        rid = device.registration_id
+        rid, operator = device.registration_id, self._session.name
         self._tasks.run(
-            lambda s: s.labels().reprint(rid, reason=reason), self._printed, self._failed
+            lambda s: s.labels().reprint(rid, reason=reason, operator=operator),
+            self._printed,
+            self._failed,
         )
 
     def rework(self) -> None:

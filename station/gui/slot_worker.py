@@ -100,7 +100,6 @@ class SlotWorker(QObject):
         try:
             if self._station is None:
                 self._station = self._make_station()
-            self._station.operator = operator  # services built below audit in this name
             outcome = provision_on_port(
                 self._station,
                 self._station.provisioning(),

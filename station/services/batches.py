@@ -124,18 +124,16 @@ class BatchService:
         *,
         clock: Clock,
         station_id: str,
-        operator: str,
         cloud: CloudPorts | None = None,
     ) -> None:
         self._store = store
         self._products = products
         self._clock = clock
         self._station = station_id
-        self._operator = operator
         self._cloud = cloud
 
-    def open(self, *, name: str, product: str, size: int) -> BatchRecord:
-        """Open batch ``name`` for ``size`` devices of ``product`` (QA or admin).
+    def open(self, *, name: str, product: str, size: int, operator: str) -> BatchRecord:
+        """Open batch ``name`` for ``size`` devices of ``product`` (``operator``: QA or admin).
 
         Raises:
             ValidationError: bad name or size, or the name is taken.
@@ -155,7 +153,7 @@ class BatchService:
             )
         recipe = self._products.product(product)  # validates the recipe before anything is written
         with self._store:
-            require_role(self._store, self._operator, OPENERS, action="open a batch")
+            require_role(self._store, operator, OPENERS, action="open a batch")
             if self._store.batches.get(name) is not None:
                 raise ValidationError(f"batch {name} already exists", batch=name)
             record = self._store.batches.save(
@@ -172,7 +170,7 @@ class BatchService:
                     kind="batch.opened",
                     subject=name,
                     payload={"product": recipe.name, "size": size},
-                    operator=self._operator,
+                    operator=operator,
                     station=self._station,
                 )
             )
@@ -202,8 +200,10 @@ class BatchService:
         )
 
     # ------------------------------------------------------------------ seal
-    def seal(self, name: str) -> SealRecord:
+    def seal(self, name: str, *, operator: str) -> SealRecord:
         """Seal batch ``name``: no more devices; its manifest list is frozen and hashed.
+
+        ``operator`` (QA or admin) is who seals.
 
         Raises:
             NotFoundError: no such batch.
@@ -213,7 +213,7 @@ class BatchService:
             PermissionDeniedError: the operator is not QA or admin.
         """
         with self._store:
-            require_role(self._store, self._operator, RELEASERS, action="seal a batch")
+            require_role(self._store, operator, RELEASERS, action="seal a batch")
             record = self._batch(name)
             check_batch_transition(BatchStatus(record.status), BatchStatus.SEALED)
             jobs = [job for job in self._store.jobs.open() if job.batch == name]
@@ -256,7 +256,7 @@ class BatchService:
                     kind="batch.sealed",
                     subject=name,
                     payload={"count": seal.count, "seal_sha256": seal.digest},
-                    operator=self._operator,
+                    operator=operator,
                     station=self._station,
                 )
             )
@@ -341,7 +341,12 @@ class BatchService:
         return self._products.enrollment_template(recipe.enrollment_template)
 
     def _advance(
-        self, record: BatchRecord, target: BatchStatus, payload: dict[str, Any], kind: str
+        self,
+        record: BatchRecord,
+        target: BatchStatus,
+        payload: dict[str, Any],
+        kind: str,
+        operator: str,
     ) -> None:
         current = BatchStatus(record.status)
         with self._store:
@@ -360,7 +365,7 @@ class BatchService:
                     kind=kind,
                     subject=record.name,
                     payload=payload,
-                    operator=self._operator,
+                    operator=operator,
                     station=self._station,
                 )
             )
@@ -373,8 +378,9 @@ class BatchService:
         formats: tuple[str, ...] = EXPORT_FORMATS,
         out: Path | None = None,
         force: bool = False,
+        operator: str,
     ) -> ExportResult:
-        """Write the batch's export files for the cloud operator.
+        """Write the batch's export files for the cloud operator (``operator``: QA or admin).
 
         Existing files are replaced only with ``force``; the station's own files never are.
 
@@ -388,7 +394,7 @@ class BatchService:
             raise ValidationError(
                 f"unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}"
             )
-        require_role(self._store, self._operator, RELEASERS, action="export a batch")
+        require_role(self._store, operator, RELEASERS, action="export a batch")
         record = self._batch(name)
         seal = self._seal(name)
         recipe = self._products.product(record.product)
@@ -453,6 +459,7 @@ class BatchService:
                 "seal_sha256": seal.digest,
             },
             "batch.exported",
+            operator,
         )
         return ExportResult(name, written, seal.count, group_enrolled)
 
@@ -473,8 +480,10 @@ class BatchService:
                 ]
         return []
 
-    def push_groups(self, name: str) -> list[str]:
+    def push_groups(self, name: str, *, operator: str) -> list[str]:
         """Create (or update) in DPS the enrollment groups batch ``name``'s product needs.
+
+        ``operator`` (QA or admin) is who pushes.
 
         Returns:
             The group IDs written.
@@ -483,7 +492,7 @@ class BatchService:
             PermissionDeniedError: the operator is not QA or admin.
             EnrollmentServiceError: DPS refused a group.
         """
-        require_role(self._store, self._operator, RELEASERS, action="push enrollment groups")
+        require_role(self._store, operator, RELEASERS, action="push enrollment groups")
         groups = self.enrollment_groups(name)
         ports = self._ports()
         pusher = Pusher(ports.enrollments(), ports.outbox(), self._limiter(ports))
@@ -505,7 +514,7 @@ class BatchService:
                         kind="batch.groups_pushed",
                         subject=name,
                         payload={"groups": written},
-                        operator=self._operator,
+                        operator=operator,
                         station=self._station,
                     )
                 )
@@ -538,9 +547,15 @@ class BatchService:
 
     # ------------------------------------------------------------------ push
     def push(
-        self, name: str, *, progress: Callable[[PushProgress], None] | None = None
+        self,
+        name: str,
+        *,
+        operator: str,
+        progress: Callable[[PushProgress], None] | None = None,
     ) -> PushSummary:
         """Push the batch's individual enrollments into DPS (resumable, exactly once).
+
+        ``operator`` (QA or admin) is who pushes.
 
         Raises:
             TransitionError: the batch is not sealed.
@@ -548,7 +563,7 @@ class BatchService:
             EnrollmentServiceError: DPS cannot be reached or refuses the credentials.
             PermissionDeniedError: the operator is not QA or admin.
         """
-        require_role(self._store, self._operator, RELEASERS, action="push a batch")
+        require_role(self._store, operator, RELEASERS, action="push a batch")
         record = self._batch(name)
         self.seal_of(name)
         recipe = self._products.product(record.product)
@@ -594,7 +609,7 @@ class BatchService:
             "billable_operations": summary.billable_operations,
         }
         if summary.complete and total:
-            self._advance(record, BatchStatus.PUSHED, payload, "batch.pushed")
+            self._advance(record, BatchStatus.PUSHED, payload, "batch.pushed", operator)
         else:
             with self._store:
                 self._store.audit.append(
@@ -602,7 +617,7 @@ class BatchService:
                         kind="batch.push_incomplete",
                         subject=name,
                         payload=payload,
-                        operator=self._operator,
+                        operator=operator,
                         station=self._station,
                     )
                 )
@@ -644,18 +659,21 @@ class BatchService:
         return build
 
     # ------------------------------------------------------------------ reconcile
-    def reconcile(self, name: str, *, repush_missing: bool = False) -> ReconcileReport:
+    def reconcile(
+        self, name: str, *, repush_missing: bool = False, operator: str
+    ) -> ReconcileReport:
         """Compare DPS with the batch: equal / missing / different / unexpected extra.
 
         Args:
             name: the batch.
+            operator: who reconciles (QA or admin).
             repush_missing: push the missing ones again (through the outbox), then compare again.
 
         Raises:
             TransitionError: the batch is not sealed.
             PermissionDeniedError: the operator is not QA or admin.
         """
-        require_role(self._store, self._operator, RELEASERS, action="reconcile a batch")
+        require_role(self._store, operator, RELEASERS, action="reconcile a batch")
         record = self._batch(name)
         self.seal_of(name)
         recipe = self._products.product(record.product)
@@ -696,7 +714,7 @@ class BatchService:
             "items_sha256": sha256_hex(repr(items).encode()),
         }
         if report.clean:
-            self._advance(record, BatchStatus.RECONCILED, payload, "batch.reconciled")
+            self._advance(record, BatchStatus.RECONCILED, payload, "batch.reconciled", operator)
         else:
             with self._store:
                 self._store.audit.append(
@@ -704,7 +722,7 @@ class BatchService:
                         kind="batch.reconcile_mismatch",
                         subject=name,
                         payload=payload,
-                        operator=self._operator,
+                        operator=operator,
                         station=self._station,
                     )
                 )

@@ -34,16 +34,18 @@ class BackupResult:
 class DatabaseService:
     """Initialise, verify, back up and migrate the identity store."""
 
-    def __init__(self, store: UnitOfWork, *, clock: Clock, station_id: str, operator: str) -> None:
+    def __init__(self, store: UnitOfWork, *, clock: Clock, station_id: str) -> None:
         self._store = store
         self._clock = clock
         self._station = station_id
-        self._operator = operator
 
-    def initialize(self, *, config_file: str, data_dir: str, admin: str = "") -> InitResult:
+    def initialize(
+        self, *, config_file: str, data_dir: str, admin: str = "", operator: str
+    ) -> InitResult:
         """Record the station's initialisation as the first audit event (idempotent).
 
         Args:
+            operator: who initialises (may be empty: ``admin`` is named then).
             config_file: the config file path, recorded in the event.
             data_dir: the data directory, recorded in the event.
             admin: if given and no operator exists yet, this operator is created as admin, so
@@ -57,7 +59,7 @@ class DatabaseService:
                     kind=INITIALIZED,
                     subject=self._station,
                     payload={"config_file": config_file, "data_dir": data_dir},
-                    operator=self._operator or admin,
+                    operator=operator or admin,
                     station=self._station,
                 )
             )
@@ -75,7 +77,7 @@ class DatabaseService:
                             "has_pin": False,
                             "has_badge": False,
                         },
-                        operator=self._operator or admin,
+                        operator=operator or admin,
                         station=self._station,
                     )
                 )
@@ -85,9 +87,10 @@ class DatabaseService:
         """Walk the audit chain and every cross-reference (and reach ``anchor``, if given)."""
         return verify_store(self._store, anchor=anchor)
 
-    def backup(self, target: Path, *, force: bool = False) -> BackupResult:
+    def backup(self, target: Path, *, force: bool = False, operator: str) -> BackupResult:
         """Make an online, verified copy at ``target`` and record it in the audit trail.
 
+        ``operator`` (who backs up) is named in the audit event.
         An existing ``target`` is replaced only with ``force``.
         """
         self._store.maintenance.backup(target, force=force)
@@ -97,7 +100,7 @@ class DatabaseService:
                 kind="database.backup",
                 subject=self._station,
                 payload={"path": str(target), "events": head[0], "head": head[1]},
-                operator=self._operator,
+                operator=operator,
                 station=self._station,
             )
         )

@@ -69,7 +69,6 @@ class LabelService:
     renderer: LabelRenderer
     clock: Clock
     station_id: str
-    operator: str = ""
     default_template: str = "device-50x25"
     batch_template: str = "sheet-a4-3x8"
     default_printer: str = ""
@@ -99,9 +98,14 @@ class LabelService:
 
     # ------------------------------------------------------------------ printing
     def print_device(
-        self, ref: str, *, template: str | None = None, printer: str | None = None
+        self,
+        ref: str,
+        *,
+        template: str | None = None,
+        printer: str | None = None,
+        operator: str,
     ) -> PrintOutcome:
-        """Print the first label of one device.
+        """Print the first label of one device (``operator``: who prints).
 
         Raises:
             LabelAlreadyPrintedError: it already has one (a further copy is a reprint).
@@ -115,10 +119,14 @@ class LabelService:
                 remedy='Ask QA to reprint it: station label reprint DEVICE --reason "..."',
                 registration_id=device.registration_id,
             )
-        return self._print([device], template or self.default_template, printer, kind="print")
+        return self._print(
+            [device], template or self.default_template, printer, kind="print", operator=operator
+        )
 
-    def print_at_pass(self, registration_id: str) -> PrintOutcome | None:
+    def print_at_pass(self, registration_id: str, *, operator: str) -> PrintOutcome | None:
         """Hook for the provisioning workflow: print the device label when a board passes.
+
+        ``operator`` is who provisioned the board.
 
         Returns ``None`` when the device already has a label (a re-run must not count twice).
         Printer errors propagate, so the slot can show them; nothing is counted then.
@@ -126,12 +134,17 @@ class LabelService:
         device = self.find_device(registration_id)
         if self.store.labels.for_device(device.registration_id):
             return None
-        return self._print([device], self.default_template, None, kind="print")
+        return self._print([device], self.default_template, None, kind="print", operator=operator)
 
     def print_batch(
-        self, batch: str, *, template: str | None = None, printer: str | None = None
+        self,
+        batch: str,
+        *,
+        template: str | None = None,
+        printer: str | None = None,
+        operator: str,
     ) -> PrintOutcome:
-        """Print labels for every provisioned device of a batch that has none yet.
+        """Print labels for every provisioned device of a batch that has none yet (by ``operator``).
 
         Raises:
             NotFoundError: no such batch or no provisioned device in it.
@@ -152,7 +165,9 @@ class LabelService:
                 remedy="Reprint single labels with 'station label reprint' (QA).",
                 batch=batch,
             )
-        outcome = self._print(todo, template or self.batch_template, printer, kind="print")
+        outcome = self._print(
+            todo, template or self.batch_template, printer, kind="print", operator=operator
+        )
         return PrintOutcome(
             outcome.receipt, outcome.template, outcome.registration_ids, "print", skipped
         )
@@ -164,15 +179,16 @@ class LabelService:
         reason: str,
         template: str | None = None,
         printer: str | None = None,
+        operator: str,
     ) -> PrintOutcome:
-        """Print another copy of a device's label (QA or admin; a reason is required).
+        """Print another copy of a device's label (``operator``: QA or admin; a reason is required).
 
         Raises:
             PermissionDeniedError: the operator is not QA or admin.
             ReprintReasonMissingError: no reason given.
             LabelError: the device never had a label (print it first).
         """
-        require_role(self.store, self.operator, {Role.QA, Role.ADMIN}, action="reprint a label")
+        require_role(self.store, operator, {Role.QA, Role.ADMIN}, action="reprint a label")
         why = reason.strip()
         if not why:
             raise ReprintReasonMissingError(
@@ -196,6 +212,7 @@ class LabelService:
             kind="reprint",
             reason=why,
             reprint_number=number,
+            operator=operator,
         )
 
     def _print(
@@ -207,6 +224,7 @@ class LabelService:
         kind: str,
         reason: str = "",
         reprint_number: int = 0,
+        operator: str,
     ) -> PrintOutcome:
         template = self.templates.get(template_name)
         labels = [LabelData.from_manifest(d.manifest()) for d in devices]
@@ -230,6 +248,7 @@ class LabelService:
                         device,
                         {"kind": kind, "printer": printer.name, "template": template.name,
                          "error": exc.code, "message": exc.message},
+                        operator,
                     )  # fmt: skip
             raise
         printed_at = format_time(self.clock.now())
@@ -241,7 +260,7 @@ class LabelService:
                         template=template.name,
                         printer=receipt.printer,
                         kind=kind,
-                        operator=self.operator,
+                        operator=operator,
                         printed_at=printed_at,
                         reason=reason,
                     )
@@ -253,7 +272,7 @@ class LabelService:
                 }
                 if kind == "reprint":
                     payload |= {"reason": reason, "reprint_number": reprint_number}
-                self._event(f"label.{kind}ed", device, payload)
+                self._event(f"label.{kind}ed", device, payload, operator)
         return PrintOutcome(
             receipt=receipt,
             template=template.name,
@@ -263,8 +282,12 @@ class LabelService:
         )
 
     # ------------------------------------------------------------------ scan-back
-    def verify(self, scanned: str, *, slot: str = "", expected: str = "") -> VerifyResult:
+    def verify(
+        self, scanned: str, *, slot: str = "", expected: str = "", operator: str
+    ) -> VerifyResult:
         """Check a scanned label against the device in ``slot``, ``expected``, or the store.
+
+        ``operator`` (who scans) is named in the audit event.
 
         Raises:
             ScanMismatchError: unreadable code, unknown device, or another device's label.
@@ -280,7 +303,7 @@ class LabelService:
                         kind="label.verify_failed",
                         subject=expected or slot or "unknown",
                         payload={"slot": slot, "scanned": scanned[:200], "why": exc.message},
-                        operator=self.operator,
+                        operator=operator,
                         station=self.station_id,
                     )
                 )
@@ -301,7 +324,7 @@ class LabelService:
                     kind="label.verify_failed" if problem else "label.verified",
                     subject=want_rid,
                     payload=payload | ({"why": problem} if problem else {}),
-                    operator=self.operator,
+                    operator=operator,
                     station=self.station_id,
                 )
             )
@@ -430,13 +453,15 @@ class LabelService:
                 status=str(device.status),
             )
 
-    def _event(self, kind: str, device: DeviceRecord, payload: dict[str, str | int]) -> None:
+    def _event(
+        self, kind: str, device: DeviceRecord, payload: dict[str, str | int], operator: str
+    ) -> None:
         self.store.audit.append(
             EventDraft(
                 kind=kind,
                 subject=device.registration_id,
                 payload={"batch": device.batch, "serial": device.serial, **payload},
-                operator=self.operator,
+                operator=operator,
                 station=self.station_id,
             )
         )

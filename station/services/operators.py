@@ -33,21 +33,21 @@ class OperatorService:
         *,
         clock: Clock,
         station_id: str,
-        operator: str,
         random_bytes: RandomBytes,
     ) -> None:
         self._store = store
         self._clock = clock
         self._station = station_id
-        self._operator = operator
         self._random = random_bytes
 
     def all(self) -> list[OperatorRecord]:
         """Every operator, by name."""
         return self._store.operators.all()
 
-    def add(self, name: str, role: Role, *, pin: str = "", badge: str = "") -> OperatorRecord:
-        """Add an operator (admin only).
+    def add(
+        self, name: str, role: Role, *, pin: str = "", badge: str = "", operator: str
+    ) -> OperatorRecord:
+        """Add an operator (admin only; ``operator`` is who acts).
 
         Raises:
             ValidationError: bad name or PIN, or the name/badge is taken.
@@ -60,7 +60,7 @@ class OperatorService:
                 name=name,
             )
         with self._store:
-            require_role(self._store, self._operator, {Role.ADMIN}, action="add operators")
+            require_role(self._store, operator, {Role.ADMIN}, action="add operators")
             if self._store.operators.get(name) is not None:
                 raise ValidationError(f"operator {name!r} already exists", name=name)
             record = OperatorRecord(
@@ -74,15 +74,15 @@ class OperatorService:
             if badge and self._by_badge(record.badge_hash) is not None:
                 raise ValidationError("this badge already belongs to another operator")
             saved = self._store.operators.save(record)
-            self._audit("operator.added", saved)
+            self._audit("operator.added", saved, operator)
         return saved
 
-    def set_enabled(self, name: str, enabled: bool) -> OperatorRecord:
-        """Enable or disable an operator (admin only; nobody can disable themselves)."""
+    def set_enabled(self, name: str, enabled: bool, *, operator: str) -> OperatorRecord:
+        """Enable or disable an operator (``operator``: an admin, who cannot disable themselves)."""
         with self._store:
-            require_role(self._store, self._operator, {Role.ADMIN}, action="change operators")
+            require_role(self._store, operator, {Role.ADMIN}, action="change operators")
             record = self._get(name)
-            if not enabled and name == self._operator:
+            if not enabled and name == operator:
                 raise PermissionDeniedError(
                     "you cannot disable yourself",
                     remedy="Ask another admin to do it.",
@@ -90,7 +90,7 @@ class OperatorService:
                 )
             saved = self._store.operators.save(replace(record, enabled=enabled))
             self._store.settings.save(_FAILURES_KEY + name, "0")
-            self._audit("operator.enabled" if enabled else "operator.disabled", saved)
+            self._audit("operator.enabled" if enabled else "operator.disabled", saved, operator)
         return saved
 
     def authenticate_pin(self, name: str, pin: str) -> OperatorRecord:
@@ -127,7 +127,8 @@ class OperatorService:
             if failures >= MAX_PIN_FAILURES:
                 locked = self._store.operators.save(replace(record, enabled=False))
                 self._store.settings.save(key, "0")
-                self._audit("operator.locked_out", locked, failures=failures)
+                # nobody is logged in while a PIN is being guessed
+                self._audit("operator.locked_out", locked, "", failures=failures)
 
     def authenticate_badge(self, badge: str) -> OperatorRecord:
         """Log in with a badge scan.
@@ -171,7 +172,7 @@ class OperatorService:
                 return record
         return None
 
-    def _audit(self, kind: str, record: OperatorRecord, **extra: int) -> None:
+    def _audit(self, kind: str, record: OperatorRecord, operator: str, **extra: int) -> None:
         self._store.audit.append(
             EventDraft(
                 kind=kind,
@@ -183,7 +184,7 @@ class OperatorService:
                     "has_badge": bool(record.badge_hash),
                     **extra,
                 },
-                operator=self._operator,
+                operator=operator,
                 station=self._station,
             )
         )

@@ -24,7 +24,6 @@ class TpmTrustService:
         store: where the audit events go.
         clock: the import time.
         station_id: this station, for the audit trail.
-        operator: who imports.
     """
 
     def __init__(
@@ -34,16 +33,16 @@ class TpmTrustService:
         *,
         clock: Clock,
         station_id: str,
-        operator: str,
     ) -> None:
         self._trust = trust
         self._store = store
         self._clock = clock
         self._station_id = station_id
-        self._operator = operator
 
-    def import_path(self, path: Path) -> TrustImportReport:
+    def import_path(self, path: Path, *, operator: str) -> TrustImportReport:
         """Import the CA certificates in ``path`` (file or folder); audit each one imported.
+
+        ``operator`` (who imports) is named in each audit event.
 
         Raises:
             ConfigError: the trust folder cannot be written.
@@ -60,7 +59,7 @@ class TpmTrustService:
                         "file": entry.file,
                         "signed_by": entry.signed_by,
                     },
-                    operator=self._operator,
+                    operator=operator,
                     station=self._station_id,
                 )
             )

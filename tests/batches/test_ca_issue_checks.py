@@ -39,8 +39,8 @@ def test_no_certificate_for_a_provisioned_device(pki, make_manifest) -> None:
 
 def test_a_batch_of_another_attestation_is_refused(pki) -> None:
     station = pki.ca_station
-    station.batches().open(name="WO-TPM", product="lab-tpm", size=2)
-    station.batches().open(name="WO-X", product="lab-x509", size=2)
+    station.batches().open(name="WO-TPM", product="lab-tpm", size=2, operator="boss")
+    station.batches().open(name="WO-X", product="lab-x509", size=2, operator="boss")
     with pytest.raises(ValidationError, match="is a tpm batch"):
         station.ca().issue_as_admin(_csr("dev-t1"), "dev-t1", batch="WO-TPM", operator="boss")
     assert station.store().certificates.count(batch="WO-TPM") == 0

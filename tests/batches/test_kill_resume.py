@@ -64,7 +64,7 @@ def test_kill_9_at_random_points_then_resume_is_exactly_once(
     cloud, dps, fill_batch, cloud_config_file
 ) -> None:
     ids = fill_batch(cloud, "WO-K", COUNT)
-    cloud.batches().seal("WO-K")
+    cloud.batches().seal("WO-K", operator="boss")
     dps.faults.configure(FaultPlan(latency_s=0.01))  # about a LAN's round trip
     rng = random.Random(20261126)
     kills = 0
@@ -105,5 +105,5 @@ def test_kill_9_at_random_points_then_resume_is_exactly_once(
     assert math.ceil(COUNT / 10) <= len(accepted) <= math.ceil(COUNT / 10) + kills
     states = {e.state for e in cloud.push_outbox().entries("WO-K")}
     assert states == {PushState.PUSHED}
-    report = cloud.batches().reconcile("WO-K")
+    report = cloud.batches().reconcile("WO-K", operator="boss")
     assert report.clean and report.counts == {"equal": COUNT}

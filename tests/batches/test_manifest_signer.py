@@ -28,8 +28,8 @@ from station.domain.manifest_signing import (
 @pytest.fixture
 def manifest_file(cloud, fill_batch, tmp_path) -> Path:
     fill_batch(cloud, "WO-S", 3)
-    cloud.batches().seal("WO-S")
-    return cloud.batches().export("WO-S", formats=("manifest",)).files["manifest"]
+    cloud.batches().seal("WO-S", operator="boss")
+    return cloud.batches().export("WO-S", formats=("manifest",), operator="boss").files["manifest"]
 
 
 def _device_certificate(pki) -> tuple[ec.EllipticCurvePrivateKey, list[bytes]]:

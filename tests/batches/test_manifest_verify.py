@@ -15,8 +15,8 @@ from station.services.manifests import verify_manifest_bytes
 @pytest.fixture
 def exported(cloud, fill_batch, pki) -> tuple[bytes, list[str], object]:
     ids = fill_batch(cloud, "WO-M", 5)
-    cloud.batches().seal("WO-M")
-    path = cloud.batches().export("WO-M", formats=("manifest",)).files["manifest"]
+    cloud.batches().seal("WO-M", operator="boss")
+    path = cloud.batches().export("WO-M", formats=("manifest",), operator="boss").files["manifest"]
     return path.read_bytes(), ids, cloud.manifest_trust(pki.root_pem)
 
 
@@ -37,8 +37,8 @@ def test_untouched_manifest_passes(exported) -> None:
 @pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 def test_every_single_byte_tamper_is_caught(cloud, fill_batch, pki) -> None:
     fill_batch(cloud, "WO-FZ", 2)
-    cloud.batches().seal("WO-FZ")
-    path = cloud.batches().export("WO-FZ", formats=("manifest",)).files["manifest"]
+    cloud.batches().seal("WO-FZ", operator="boss")
+    path = cloud.batches().export("WO-FZ", formats=("manifest",), operator="boss").files["manifest"]
     data = path.read_bytes()
     trust = cloud.manifest_trust(pki.root_pem)
     assert verify_manifest_bytes(data, trust).ok
@@ -83,9 +83,12 @@ def test_an_added_or_duplicated_record_is_named(exported, cloud, fill_batch) -> 
     assert [(f.kind, f.registration_id) for f in report.findings] == [("added", ids[1])]
     # a correctly signed record of another batch, slipped in
     other = fill_batch(cloud, "WO-O", 1)
-    cloud.batches().seal("WO-O")
+    cloud.batches().seal("WO-O", operator="boss")
     foreign = _lines(
-        cloud.batches().export("WO-O", formats=("manifest",)).files["manifest"].read_bytes()
+        cloud.batches()
+        .export("WO-O", formats=("manifest",), operator="boss")
+        .files["manifest"]
+        .read_bytes()
     )[2]
     report = verify_manifest_bytes(_join([*lines, foreign]), trust)
     assert [(f.kind, f.registration_id) for f in report.findings] == [("added", other[0])]

@@ -20,9 +20,9 @@ def _bulk_calls(dps: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("count", [1, 10, 11, 1000])
 def test_push_puts_every_enrollment_in_dps_exactly_once(cloud, dps, fill_batch, count) -> None:
     ids = fill_batch(cloud, "WO-P", count)
-    cloud.batches().seal("WO-P")
+    cloud.batches().seal("WO-P", operator="boss")
     seen: list[int] = []
-    summary = cloud.batches().push("WO-P", progress=lambda p: seen.append(p.done))
+    summary = cloud.batches().push("WO-P", progress=lambda p: seen.append(p.done), operator="boss")
     assert (summary.total, summary.pushed, summary.conflicts, summary.failed) == (
         count,
         count,
@@ -37,16 +37,16 @@ def test_push_puts_every_enrollment_in_dps_exactly_once(cloud, dps, fill_batch, 
     assert seen[-1] == count and seen == sorted(seen)
     assert cloud.store().batches.get("WO-P").status == "pushed"
     # a second push finds nothing left to do and calls DPS not at all
-    again = cloud.batches().push("WO-P")
+    again = cloud.batches().push("WO-P", operator="boss")
     assert again.pushed == count and again.billable_operations == 0
     assert len(_bulk_calls(dps)) == len(calls)
 
 
 def test_pushed_enrollments_equal_the_records(cloud, dps, fill_batch) -> None:
     fill_batch(cloud, "WO-E", 3)
-    cloud.batches().seal("WO-E")
-    cloud.batches().push("WO-E")
-    report = cloud.batches().reconcile("WO-E")
+    cloud.batches().seal("WO-E", operator="boss")
+    cloud.batches().push("WO-E", operator="boss")
+    report = cloud.batches().reconcile("WO-E", operator="boss")
     assert report.clean
     assert report.counts == {"equal": 3}
     assert cloud.store().batches.get("WO-E").status == "reconciled"
@@ -55,25 +55,24 @@ def test_pushed_enrollments_equal_the_records(cloud, dps, fill_batch) -> None:
 def test_push_needs_a_sealed_batch_and_the_right_role(cloud, fill_batch) -> None:
     fill_batch(cloud, "WO-R", 2)
     with pytest.raises(TransitionError, match="not sealed"):
-        cloud.batches().push("WO-R")
-    cloud.batches().seal("WO-R")
-    cloud.operators().add("tina", Role.TECHNICIAN)
-    cloud.operator = "tina"
+        cloud.batches().push("WO-R", operator="boss")
+    cloud.batches().seal("WO-R", operator="boss")
+    cloud.operators().add("tina", Role.TECHNICIAN, operator="boss")
     with pytest.raises(PermissionDeniedError, match="to push a batch you must be"):
-        cloud.batches().push("WO-R")
+        cloud.batches().push("WO-R", operator="tina")
 
 
 def test_500s_and_lost_answers_are_recovered_exactly_once(cloud, dps, fill_batch) -> None:
     ids = fill_batch(cloud, "WO-F", 40)
-    cloud.batches().seal("WO-F")
+    cloud.batches().seal("WO-F", operator="boss")
     dps.faults.inject("500", count=3)
-    summary = cloud.batches().push("WO-F")
+    summary = cloud.batches().push("WO-F", operator="boss")
     assert summary.pushed == 40 and summary.retried >= 3
     dps.faults.inject("drop-after", count=1)  # DPS wrote the chunk, the answer never came
     # a fresh batch makes the lost answer land in the middle of a push
     more = fill_batch(cloud, "WO-G", 25)
-    cloud.batches().seal("WO-G")
-    summary = cloud.batches().push("WO-G")
+    cloud.batches().seal("WO-G", operator="boss")
+    summary = cloud.batches().push("WO-G", operator="boss")
     assert summary.pushed == 25 and summary.conflicts == () and summary.failed == {}
     assert sorted(dps_ids(dps)) == sorted(ids + more)
     statuses = [e["status"] for e in _bulk_calls(dps)]
@@ -82,7 +81,7 @@ def test_500s_and_lost_answers_are_recovered_exactly_once(cloud, dps, fill_batch
 
 def test_conflicts_are_surfaced_not_overwritten(cloud, dps, fill_batch) -> None:
     ids = fill_batch(cloud, "WO-C", 12)
-    cloud.batches().seal("WO-C")
+    cloud.batches().seal("WO-C", operator="boss")
     from tests.support.cloud import _client
 
     with _client(dps) as client:
@@ -96,7 +95,7 @@ def test_conflicts_are_surfaced_not_overwritten(cloud, dps, fill_batch) -> None:
             cloud.products().product("lab-tpm"), cloud.products().enrollment_template("default")
         )(ids[5])[0]
         client.enrollment.create_or_update(id=ids[5], enrollment=ours)
-        summary = cloud.batches().push("WO-C")
+        summary = cloud.batches().push("WO-C", operator="boss")
         assert summary.pushed == 11
         assert [c.registration_id for c in summary.conflicts] == [ids[3]]
         conflict = summary.conflicts[0]

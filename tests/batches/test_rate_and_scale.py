@@ -35,8 +35,8 @@ def _max_in_window(stamps: list[float], window_s: float) -> int:
 )
 def test_the_client_stays_under_the_dps_rate_limit(cloud, dps, fill_batch) -> None:
     ids = fill_batch(cloud, "WO-L", 250)  # 25 bulk calls at 10 per (scaled) minute of 1 s
-    cloud.batches().seal("WO-L")
-    summary = cloud.batches().push("WO-L")
+    cloud.batches().seal("WO-L", operator="boss")
+    summary = cloud.batches().push("WO-L", operator="boss")
     assert summary.pushed == 250
     log = dps.access_log()
     assert [e for e in log if e["status"] == 429] == []  # never throttled: we never exceeded it
@@ -51,8 +51,8 @@ def test_the_client_stays_under_the_dps_rate_limit(cloud, dps, fill_batch) -> No
 )
 def test_throttling_is_recovered_with_retry_after(cloud, dps, fill_batch) -> None:
     ids = fill_batch(cloud, "WO-T", 120)  # 12 calls against 5 per second, no client limit
-    cloud.batches().seal("WO-T")
-    summary = cloud.batches().push("WO-T")
+    cloud.batches().seal("WO-T", operator="boss")
+    summary = cloud.batches().push("WO-T", operator="boss")
     assert summary.pushed == 120 and summary.failed == {}
     assert summary.throttled > 0
     throttled = [e for e in dps.access_log() if e["status"] == 429]
@@ -78,8 +78,8 @@ def test_a_20000_device_batch_lands_completely_within_the_limit(sym_cloud, dps, 
     ids = fill_batch(
         sym_cloud, "WO-BIG", 20_000, product="lab-sym-push", attestation=Attestation.SYMMETRIC_KEY
     )
-    sym_cloud.batches().seal("WO-BIG")
-    summary = sym_cloud.batches().push("WO-BIG")
+    sym_cloud.batches().seal("WO-BIG", operator="boss")
+    summary = sym_cloud.batches().push("WO-BIG", operator="boss")
     assert summary.pushed == 20_000 and summary.conflicts == () and summary.failed == {}
     calls = [e for e in dps.access_log() if e["operation"] == "enrollment.bulk"]
     assert len(calls) == 2000 and all(c["status"] == 200 for c in calls)

@@ -19,8 +19,8 @@ _SYM = {"attestation": {"type": "symmetricKey"}}
 
 def test_reconcile_names_missing_different_and_extra_and_repushes(cloud, dps, fill_batch) -> None:
     ids = fill_batch(cloud, "WO-RC", 6)
-    cloud.batches().seal("WO-RC")
-    cloud.batches().push("WO-RC")
+    cloud.batches().seal("WO-RC", operator="boss")
+    cloud.batches().push("WO-RC", operator="boss")
     with _client(dps) as client:
         client.enrollment.delete(id=ids[0])
         changed = client.enrollment.get(ids[1])
@@ -36,7 +36,7 @@ def test_reconcile_names_missing_different_and_extra_and_repushes(cloud, dps, fi
             id="unrelated-1",
             enrollment={"registrationId": "unrelated-1", "attestation": {"type": "symmetricKey"}},
         )
-    report = cloud.batches().reconcile("WO-RC")
+    report = cloud.batches().reconcile("WO-RC", operator="boss")
     found = {i.registration_id: (str(i.status), i.differences) for i in report.items}
     assert found[ids[0]] == ("missing", ())
     assert found[ids[1]] == ("different", ("provisioningStatus",))
@@ -44,7 +44,7 @@ def test_reconcile_names_missing_different_and_extra_and_repushes(cloud, dps, fi
     assert "unrelated-1" not in found
     assert report.counts == {"equal": 4, "missing": 1, "different": 1, "extra": 1}
     assert not report.clean and cloud.store().batches.get("WO-RC").status == "pushed"
-    repaired = cloud.batches().reconcile("WO-RC", repush_missing=True)
+    repaired = cloud.batches().reconcile("WO-RC", repush_missing=True, operator="boss")
     assert repaired.repushed == 1
     assert repaired.counts == {"equal": 5, "different": 1, "extra": 1}
     assert ids[0] in dps_ids(dps)
@@ -57,8 +57,8 @@ def test_symmetric_keys_are_derived_in_the_hsm_at_push_time(
     ids = fill_batch(
         sym_cloud, "WO-SK", 3, product="lab-sym-push", attestation=Attestation.SYMMETRIC_KEY
     )
-    sym_cloud.batches().seal("WO-SK")
-    summary = sym_cloud.batches().push("WO-SK")
+    sym_cloud.batches().seal("WO-SK", operator="boss")
+    summary = sym_cloud.batches().push("WO-SK", operator="boss")
     assert summary.pushed == 3
     with _client(dps) as client:
         for rid in ids:
@@ -67,8 +67,8 @@ def test_symmetric_keys_are_derived_in_the_hsm_at_push_time(
             keys = client.enrollment.get_attestation_mechanism(rid)["symmetricKey"]
             derived = hmac.new(group_key, rid.encode(), hashlib.sha256).digest()
             assert keys["primaryKey"] == base64.b64encode(derived).decode()
-    assert sym_cloud.batches().reconcile("WO-SK").clean
-    exported = sym_cloud.batches().export("WO-SK", formats=("bulk-json", "csv"))
+    assert sym_cloud.batches().reconcile("WO-SK", operator="boss").clean
+    exported = sym_cloud.batches().export("WO-SK", formats=("bulk-json", "csv"), operator="boss")
     for path in exported.files.values():
         assert "primaryKey" not in path.read_text()
 
@@ -133,14 +133,14 @@ def test_cli_open_seal_export_push_reconcile(
 
 def test_enrollment_groups_land_in_dps(cloud, dps, fill_batch, pki, tmp_path) -> None:
     fill_batch(cloud, "WO-GS", 1, product="lab-sym", attestation=Attestation.SYMMETRIC_KEY)
-    assert cloud.batches().push_groups("WO-GS") == ["lab-sym-sym"]
+    assert cloud.batches().push_groups("WO-GS", operator="boss") == ["lab-sym-sym"]
     # an X.509 product: the group carries the station intermediate from [ca] chain_file
     chain = tmp_path / "data" / "ca" / "chain.pem"
     chain.parent.mkdir(parents=True, exist_ok=True)
     ica = pki.chain_file.read_text().split("-----END CERTIFICATE-----\n")[1]
     chain.write_text(ica + "-----END CERTIFICATE-----\n")
     fill_batch(cloud, "WO-GX", 1, product="lab-x509", attestation=Attestation.X509)
-    assert cloud.batches().push_groups("WO-GX") == ["lab-x509-x509"]
+    assert cloud.batches().push_groups("WO-GX", operator="boss") == ["lab-x509-x509"]
     with _client(dps) as client:
         sym = client.enrollment_group.get("lab-sym-sym")
         assert sym["attestation"]["type"] == "symmetricKey"
@@ -151,8 +151,8 @@ def test_enrollment_groups_land_in_dps(cloud, dps, fill_batch, pki, tmp_path) ->
     kinds = [e.kind for e in cloud.store().audit.events_for("WO-GX")]
     assert kinds[-1] == "batch.groups_pushed"
     # again (a re-run, or after a crash): DPS answers 409, the station finds its own groups there
-    assert cloud.batches().push_groups("WO-GS") == ["lab-sym-sym"]
-    assert cloud.batches().push_groups("WO-GX") == ["lab-x509-x509"]
+    assert cloud.batches().push_groups("WO-GS", operator="boss") == ["lab-sym-sym"]
+    assert cloud.batches().push_groups("WO-GX", operator="boss") == ["lab-x509-x509"]
     # a group someone else made under the same ID is not taken for ours
     with _client(dps) as client:
         client.enrollment_group.delete("lab-sym-sym")
@@ -168,5 +168,5 @@ def test_enrollment_groups_land_in_dps(cloud, dps, fill_batch, pki, tmp_path) ->
     with pytest.raises(
         EnrollmentServiceError, match="different enrollment group lab-sym-sym"
     ) as info:
-        cloud.batches().push_groups("WO-GS")
+        cloud.batches().push_groups("WO-GS", operator="boss")
     assert {"allocationPolicy", "initialTwin", "iotHubs"} <= set(info.value.details["differences"])

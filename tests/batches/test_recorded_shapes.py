@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import copy
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from station.bootstrap import Station
+from station.bootstrap import Overrides, Station, build_station
 from station.domain.errors import DpsThrottledError
 from station.domain.manifest import Attestation
 from station.domain.pushes import PushState
@@ -85,6 +86,23 @@ def test_the_double_answers_nulls_generated_keys_groups_and_order_as_recorded() 
     assert double.group(gid, "attestationmechanism") == group["attestationmechanism"]
 
 
+@pytest.fixture
+def on_double(sym_cloud: Station) -> Iterator[Callable[[RecordedShapeDps], Station]]:
+    """``sym_cloud``'s station with DPS answered by ``double`` (handed in as an override)."""
+    built: list[Station] = []
+
+    def build(double: RecordedShapeDps) -> Station:
+        station = build_station(
+            sym_cloud.config, clock=sym_cloud.clock, overrides=Overrides(enrollments=double)
+        )
+        built.append(station)
+        return station
+
+    yield build
+    for station in built:
+        station.close()
+
+
 def _crash_after_sending(station: Station, batch: str) -> None:
     """What a kill between the bulk call and recording its answer leaves: 'sending' rows."""
     outbox = station.push_outbox()
@@ -101,58 +119,59 @@ def _crash_after_sending(station: Station, batch: str) -> None:
     ],
 )
 def test_push_repush_after_a_crash_and_reconcile_find_every_device_equal(
-    sym_cloud: Station,
+    on_double: Callable[[RecordedShapeDps], Station],
     fill_batch: Any,
-    monkeypatch: pytest.MonkeyPatch,
     product: str,
     attestation: Attestation,
 ) -> None:
     double = RecordedShapeDps()
-    monkeypatch.setattr(sym_cloud, "enrollment_service", lambda: double)
-    ids = fill_batch(sym_cloud, "WO-REAL", 12, product=product, attestation=attestation)
-    batches = sym_cloud.batches()
-    batches.seal("WO-REAL")
-    first = batches.push("WO-REAL")
+    station = on_double(double)
+    ids = fill_batch(station, "WO-REAL", 12, product=product, attestation=attestation)
+    batches = station.batches()
+    batches.seal("WO-REAL", operator="boss")
+    first = batches.push("WO-REAL", operator="boss")
     assert (first.pushed, first.conflicts, first.failed) == (12, (), {})
 
-    _crash_after_sending(sym_cloud, "WO-REAL")
-    again = batches.push("WO-REAL")  # DPS answers 409201 for each; the station compares
+    _crash_after_sending(station, "WO-REAL")
+    again = batches.push(
+        "WO-REAL", operator="boss"
+    )  # DPS answers 409201 for each; the station compares
     assert (again.pushed, again.conflicts, again.failed) == (12, (), {})
     assert double.calls.count("get") == 12
 
-    report = batches.reconcile("WO-REAL")
+    report = batches.reconcile("WO-REAL", operator="boss")
     assert {item.registration_id: str(item.status) for item in report.items} == dict.fromkeys(
         ids, "equal"
     )
-    assert report.clean and sym_cloud.store().batches.get("WO-REAL").status == "reconciled"
+    assert report.clean and station.store().batches.get("WO-REAL").status == "reconciled"
     if attestation is Attestation.SYMMETRIC_KEY:
         # the keys were read where real DPS shows them, once per device and comparison
         assert double.calls.count("attestationmechanism") == 24
-        outbox_text = repr(list(sym_cloud.push_outbox().entries("WO-REAL")))
+        outbox_text = repr(list(station.push_outbox().entries("WO-REAL")))
         stored = double.attestation_mechanism(ids[0])
         assert stored is not None
         assert stored["symmetricKey"]["primaryKey"] not in outbox_text
 
 
 def test_a_key_that_differs_in_dps_is_a_conflict_named_by_fingerprint(
-    sym_cloud: Station, fill_batch: Any, monkeypatch: pytest.MonkeyPatch
+    on_double: Callable[[RecordedShapeDps], Station], fill_batch: Any
 ) -> None:
     double = RecordedShapeDps()
-    monkeypatch.setattr(sym_cloud, "enrollment_service", lambda: double)
+    station = on_double(double)
     ids = fill_batch(
-        sym_cloud, "WO-KEY", 3, product="lab-sym-push", attestation=Attestation.SYMMETRIC_KEY
+        station, "WO-KEY", 3, product="lab-sym-push", attestation=Attestation.SYMMETRIC_KEY
     )
-    batches = sym_cloud.batches()
-    batches.seal("WO-KEY")
+    batches = station.batches()
+    batches.seal("WO-KEY", operator="boss")
     # someone enrolled one of our devices first, letting DPS generate its keys
     double.put({"registrationId": ids[1], "attestation": {"type": "symmetricKey"}})
-    summary = batches.push("WO-KEY")
+    summary = batches.push("WO-KEY", operator="boss")
     assert summary.pushed == 2 and [c.registration_id for c in summary.conflicts] == [ids[1]]
     conflict = summary.conflicts[0]
     assert "attestation" in conflict.differences()
     theirs = conflict.theirs["attestation"]["symmetricKey"]
     assert all(fingerprint.startswith("sha256:") for fingerprint in theirs)
-    report = batches.reconcile("WO-KEY")
+    report = batches.reconcile("WO-KEY", operator="boss")
     found = {item.registration_id: item for item in report.items}
     assert str(found[ids[1]].status) == "different"
     assert "attestation" in found[ids[1]].differences
@@ -160,7 +179,9 @@ def test_a_key_that_differs_in_dps_is_a_conflict_named_by_fingerprint(
 
 
 def test_reconcile_reads_dps_page_by_page_and_a_throttled_page_is_asked_again(
-    sym_cloud: Station, fill_batch: Any, monkeypatch: pytest.MonkeyPatch
+    on_double: Callable[[RecordedShapeDps], Station],
+    fill_batch: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     double = RecordedShapeDps()
     throttled: list[str | None] = []
@@ -173,24 +194,26 @@ def test_reconcile_reads_dps_page_by_page_and_a_throttled_page_is_asked_again(
         return real_page(continuation)
 
     monkeypatch.setattr(double, "query_page", page_throttled_once)
-    monkeypatch.setattr(sym_cloud, "enrollment_service", lambda: double)
-    ids = fill_batch(sym_cloud, "WO-PAGES", 12)
-    batches = sym_cloud.batches()
-    batches.seal("WO-PAGES")
-    batches.push("WO-PAGES")
-    report = batches.reconcile("WO-PAGES")
+    station = on_double(double)
+    ids = fill_batch(station, "WO-PAGES", 12)
+    batches = station.batches()
+    batches.seal("WO-PAGES", operator="boss")
+    batches.push("WO-PAGES", operator="boss")
+    report = batches.reconcile("WO-PAGES", operator="boss")
     assert report.counts == {"equal": 12} and len(ids) == 12
     # pages of 5: three pages, the throttled second one asked twice, the first one not again
     assert double.calls.count("query") == 3 and throttled == ["5"]
 
 
 def test_groups_pushed_again_are_found_equal_on_the_recorded_shapes(
-    sym_cloud: Station, fill_batch: Any, monkeypatch: pytest.MonkeyPatch
+    on_double: Callable[[RecordedShapeDps], Station], fill_batch: Any
 ) -> None:
     double = RecordedShapeDps()
-    monkeypatch.setattr(sym_cloud, "enrollment_service", lambda: double)
-    fill_batch(sym_cloud, "WO-GRP", 1, product="lab-sym", attestation=Attestation.SYMMETRIC_KEY)
-    assert sym_cloud.batches().push_groups("WO-GRP") == ["lab-sym-sym"]
-    assert sym_cloud.batches().push_groups("WO-GRP") == ["lab-sym-sym"]  # 409, then found equal
+    station = on_double(double)
+    fill_batch(station, "WO-GRP", 1, product="lab-sym", attestation=Attestation.SYMMETRIC_KEY)
+    assert station.batches().push_groups("WO-GRP", operator="boss") == ["lab-sym-sym"]
+    assert station.batches().push_groups("WO-GRP", operator="boss") == [
+        "lab-sym-sym"
+    ]  # 409, then found equal
     assert double.calls == ["group.put", "group.put", "group.get"]
     assert double.group("lab-sym-sym", "get")["attestation"] == {"type": "symmetricKey"}

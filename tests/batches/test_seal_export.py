@@ -39,7 +39,7 @@ def test_sealing_with_unresolved_jobs_is_refused_with_the_list(cloud, fill_batch
     store.jobs.save(_job("WO-S", "slot-4", JobState.PASSED))
     store.jobs.save(_job("OTHER", "slot-5", JobState.RUNNING))
     with pytest.raises(UnresolvedJobsError) as info:
-        cloud.batches().seal("WO-S")
+        cloud.batches().seal("WO-S", operator="boss")
     assert len(info.value.details["jobs"]) == 1
     assert "slot-3" in info.value.details["jobs"][0] and "interrupted" in info.value.message
     assert store.batches.get("WO-S").status == "open"
@@ -47,40 +47,37 @@ def test_sealing_with_unresolved_jobs_is_refused_with_the_list(cloud, fill_batch
 
 def test_seal_freezes_the_batch_and_detects_later_changes(cloud, fill_batch) -> None:
     ids = fill_batch(cloud, "WO-Z", 3)
-    seal = cloud.batches().seal("WO-Z")
+    seal = cloud.batches().seal("WO-Z", operator="boss")
     assert seal.count == 3 and len(seal.digest) == 64
     assert cloud.store().batches.get("WO-Z").status == "sealed"
     events = [e.kind for e in cloud.store().audit.events_for("WO-Z")]
     assert events == ["batch.opened", "batch.sealed"]
     with pytest.raises(TransitionError):
-        cloud.batches().seal("WO-Z")
+        cloud.batches().seal("WO-Z", operator="boss")
     assert cloud.batches().seal_of("WO-Z").digest == seal.digest
     void_identity(
         cloud.store(), ids[1], reason="scrap", clock=cloud.clock, station="s", operator="boss"
     )
     with pytest.raises(ValidationError, match="changed after it was sealed"):
-        cloud.batches().export("WO-Z")
+        cloud.batches().export("WO-Z", operator="boss")
 
 
 def test_technicians_may_not_seal_or_export(cloud, fill_batch) -> None:
     fill_batch(cloud, "WO-Q", 1)
-    cloud.operators().add("tina", Role.TECHNICIAN)
-    cloud.operator = "tina"
+    cloud.operators().add("tina", Role.TECHNICIAN, operator="boss")
     with pytest.raises(PermissionDeniedError, match="seal a batch"):
-        cloud.batches().seal("WO-Q")
-    cloud.operator = "boss"
-    cloud.batches().seal("WO-Q")
-    cloud.operator = "tina"
+        cloud.batches().seal("WO-Q", operator="tina")
+    cloud.batches().seal("WO-Q", operator="boss")
     with pytest.raises(PermissionDeniedError, match="export a batch"):
-        cloud.batches().export("WO-Q")
+        cloud.batches().export("WO-Q", operator="tina")
 
 
 def test_export_writes_swagger_valid_bulk_json_csv_and_a_verifiable_manifest(
     cloud, fill_batch, conforms, pki
 ) -> None:
     ids = fill_batch(cloud, "WO-X", 23, product="lab-x509", attestation=Attestation.X509)
-    cloud.batches().seal("WO-X")
-    result = cloud.batches().export("WO-X")
+    cloud.batches().seal("WO-X", operator="boss")
+    result = cloud.batches().export("WO-X", operator="boss")
     assert set(result.files) == {"bulk-json", "csv", "manifest"}
     operations = json.loads(result.files["bulk-json"].read_text())
     assert [len(op["enrollments"]) for op in operations] == [10, 10, 3]
@@ -102,8 +99,8 @@ def test_export_writes_swagger_valid_bulk_json_csv_and_a_verifiable_manifest(
 
 def test_symmetric_keys_never_reach_a_file(cloud, fill_batch, conforms) -> None:
     fill_batch(cloud, "WO-Y", 4, product="lab-sym", attestation=Attestation.SYMMETRIC_KEY)
-    cloud.batches().seal("WO-Y")
-    result = cloud.batches().export("WO-Y")
+    cloud.batches().seal("WO-Y", operator="boss")
+    result = cloud.batches().export("WO-Y", operator="boss")
     assert json.loads(result.files["bulk-json"].read_text()) == []
     assert result.group_enrolled == 4
     for path in result.files.values():
@@ -134,4 +131,4 @@ def test_x509_group_references_the_station_intermediate(cloud, conforms, pki) ->
 def test_exporting_requires_a_seal(cloud, fill_batch) -> None:
     fill_batch(cloud, "WO-N", 1)
     with pytest.raises(TransitionError, match="not sealed"):
-        cloud.batches().export("WO-N")
+        cloud.batches().export("WO-N", operator="boss")

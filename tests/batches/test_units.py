@@ -77,9 +77,9 @@ def test_comparable_reduces_dps_answers_to_what_was_sent() -> None:
 
 def test_pushing_a_group_enrolled_batch_is_refused(cloud, fill_batch) -> None:
     fill_batch(cloud, "WO-G", 2, product="lab-sym", attestation=Attestation.SYMMETRIC_KEY)
-    cloud.batches().seal("WO-G")
+    cloud.batches().seal("WO-G", operator="boss")
     with pytest.raises(ValidationError, match="enroll through their enrollment group"):
-        cloud.batches().push("WO-G")
+        cloud.batches().push("WO-G", operator="boss")
 
 
 def test_record_payload_from_stored_bytes_is_byte_identical(make_manifest) -> None:

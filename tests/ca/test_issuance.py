@@ -422,5 +422,8 @@ def test_station_ca_wires_the_real_store_and_closes_the_key(
     root = (station.config.data_dir / "ca" / "root.pem").read_bytes()
     openssl_verify(tmp_path, root, issued.chain_pem, issued.certificate.pem)
     assert station.store().certificates.count() == 1
+    assert ca.is_open
     station.close()
-    assert station._ca is None
+    assert not ca.is_open  # the HSM session is closed with the station
+    assert station.ca() is not ca  # and the next use opens a new one
+    station.close()

@@ -10,7 +10,7 @@ from station.services.identities import record_identity
 def test_devices_list_escapes_control_characters(
     station, config_file, make_manifest, capsys
 ) -> None:
-    station.database().initialize(config_file="c", data_dir="d", admin="boss")
+    station.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
     manifest = make_manifest("SN7\x1b[1A\rOK", registration_id="dev-sn7")
     record_identity(station.store(), manifest, clock=station.clock, station="s", operator="boss")
     station.close()

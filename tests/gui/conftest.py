@@ -19,8 +19,8 @@ __all__ = ["lab_station", "window_of"]
 @pytest.fixture
 def plain_station(tmp_path: Path, config: StationConfig, clock) -> Iterator[Station]:
     """A station without CA or lab: an initialised database and the test operators."""
-    built = build_station(gui_config(config), clock=clock, operator="boss")
-    built.database().initialize(config_file="c", data_dir="d", admin="boss")
+    built = build_station(gui_config(config), clock=clock)
+    built.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
     add_people(built)
     yield built
     built.close()

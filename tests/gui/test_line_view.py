@@ -54,7 +54,7 @@ def test_line_provisions_lab_boards_to_pass_and_a_faulty_board_fails_with_its_re
     assert window.view_titles() == ["Line"]
     assert not window.qa.reprint_button.isEnabled()
     try:
-        lab_station.labels().reprint(rid, reason="smudged")
+        lab_station.labels().reprint(rid, reason="smudged", operator="terry")
     except PermissionDeniedError as exc:
         assert "terry is technician" in exc.message
     else:

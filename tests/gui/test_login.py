@@ -15,7 +15,7 @@ def test_technician_logs_in_with_pin_and_sees_only_the_line(qtbot, plain_station
     log_in(qtbot, window, "terry")
     assert not window.locked
     assert window.view_titles() == ["Line"]
-    assert plain_station.operator == "terry"
+    assert window.session.name == "terry"  # every command from the window names terry
     assert "terry (technician)" in window.who.text()
     # technicians can neither reprint nor rework, even if they reached the QA widgets
     assert not window.qa.reprint_button.isEnabled()
@@ -29,7 +29,7 @@ def test_roles_decide_the_views(qtbot, plain_station, window_of):
     assert window.view_titles() == ["Line", "QA", "Batches"]
     assert window.qa.reprint_button.isEnabled()
     window.lock()
-    assert window.locked and plain_station.operator == ""
+    assert window.locked and window.session.name == ""
     log_in(qtbot, window, "ada")
     assert window.view_titles() == ["Line", "QA", "Batches", "Admin"]
 
@@ -56,7 +56,7 @@ def test_window_locks_itself_after_inactivity(qtbot, plain_station, window_of):
     log_in(qtbot, window, "terry")
     assert window.lock_timer.isActive() and window.lock_timer.interval() == 1000
     qtbot.waitUntil(lambda: window.locked, timeout=WAIT_MS)
-    assert station.operator == ""
+    assert window.session.name == ""
     assert window.login.badge.text() == ""
     station.close()
 

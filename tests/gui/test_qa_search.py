@@ -60,9 +60,9 @@ def seeded_db(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFact
         return cached
     work = tmp_path_factory.mktemp("seed")
     (work / "station.toml").write_text(f'[station]\ndata_dir = "{work / "data"}"\n')
-    station = build_station(load_config(work / "station.toml", env={}), operator="boss")
+    station = build_station(load_config(work / "station.toml", env={}))
     try:
-        station.database().initialize(config_file="c", data_dir="d", admin="boss")
+        station.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
         add_people(station)
         store = station.store()
         for start in range(0, DEVICES, CHUNK):

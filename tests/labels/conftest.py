@@ -110,7 +110,7 @@ def seed(store, *, qa: str = "quinn") -> list[str]:
 
 @pytest.fixture
 def make_service(store, library, printers, toolkit, clock, tmp_path):
-    def build(operator: str = "tina", printer: str = "") -> LabelService:
+    def build(printer: str = "") -> LabelService:
         return LabelService(
             store=store,
             templates=library,
@@ -118,7 +118,6 @@ def make_service(store, library, printers, toolkit, clock, tmp_path):
             renderer=toolkit,
             clock=clock,
             station_id="station-07",
-            operator=operator,
             default_printer=printer or f"file:{tmp_path / 'out' / 'label.pdf'}",
         )
 

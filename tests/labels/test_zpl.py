@@ -186,7 +186,7 @@ def test_out_of_labels_zebra_is_reported_and_not_counted(store, make_service, ze
     zebra.paper_out = True
     port = zebra.start()
     with pytest.raises(PrinterOutOfMediaError, match="out of labels") as caught:
-        make_service().print_device(rid, printer=f"zpl://127.0.0.1:{port}")
+        make_service().print_device(rid, printer=f"zpl://127.0.0.1:{port}", operator="tina")
     assert "Load a new roll" in caught.value.remedy
     assert store.labels.for_device(rid) == []
     [event] = [e for e in store.audit.events() if e.kind == "label.print_failed"]

@@ -105,8 +105,8 @@ def power(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PowerRig]
         state_dir=lab_dir / "dps", linked_hubs=HUBS, retry_after_s=0.01, rate_limit=0
     )
     try:
-        admin = rig.station("boss")
-        admin.database().initialize(config_file="c", data_dir="d", admin="boss")
+        admin = rig.station()
+        admin.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
         ca = admin.ca()
         ca.init(
             token.uri("station-ca-key"),
@@ -116,9 +116,9 @@ def power(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PowerRig]
         )
         ca.lab_root(operator="boss")
         ca.import_group_key(GROUP_KEY_URI, group_key, operator="boss")
-        admin.operators().add("tina", Role.TECHNICIAN)
+        admin.operators().add("tina", Role.TECHNICIAN, operator="boss")
         for name, product in BATCHES.items():
-            admin.batches().open(name=name, product=product, size=10)
+            admin.batches().open(name=name, product=product, size=10, operator="boss")
         admin.close()
         rig.stations.remove(admin)
         with (

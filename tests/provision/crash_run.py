@@ -21,7 +21,7 @@ from station.services.provision import ProvisionRequest
 
 def main(port: str, batch: str, kill_at: str) -> int:
     phase, _, step = kill_at.partition(":")
-    station = build_station(load_config(None), operator="tina")
+    station = build_station(load_config(None))
     link = station.board_session(port, handshake=False)
 
     def emit(event: ProvisionEvent) -> None:

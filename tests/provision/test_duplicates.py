@@ -91,8 +91,8 @@ def test_board_of_the_wrong_product_is_refused_before_anything_is_written(rig: R
 
 
 def test_full_batch_stops_the_next_board(rig: Rig) -> None:
-    admin = rig.station("boss")
-    admin.batches().open(name="WO-ONE", product="lab-sym", size=1)
+    admin = rig.station()
+    admin.batches().open(name="WO-ONE", product="lab-sym", size=1, operator="boss")
     first, second = rig.lab.start(2, "nokey")
     assert rig.run(first.port, "WO-ONE").passed
     outcome = rig.run(second.port, "WO-ONE", slot="s2")

@@ -13,8 +13,8 @@ from tests.support.rig import Rig
 
 def test_sixteen_boards_in_parallel_all_pass_without_interference(rig: Rig) -> None:
     boards = rig.lab.start(16, "se")
-    admin = rig.station("boss")
-    admin.batches().open(name="WO-16", product="lab-x509", size=16)
+    admin = rig.station()
+    admin.batches().open(name="WO-16", product="lab-x509", size=16, operator="boss")
     events: list[ProvisionEvent] = []
     lock = threading.Lock()
 
@@ -22,7 +22,7 @@ def test_sixteen_boards_in_parallel_all_pass_without_interference(rig: Rig) -> N
         with lock:
             events.append(event)
 
-    base = rig.station("tina")
+    base = rig.station()
     line = ProvisionLine(base.for_thread, batch="WO-16", operator="tina", emit=emit)
     try:
         for board in boards:

@@ -21,9 +21,9 @@ def test_prepare_refuses_an_unknown_or_sealed_batch(rig: Rig) -> None:
     with pytest.raises(BatchFullError) as caught:
         rig.station().provisioning().prepare("WO-NOPE")
     assert "no batch called 'WO-NOPE'" in caught.value.message
-    admin = rig.station("boss")
-    admin.batches().open(name="WO-EMPTY", product="lab-x509", size=1)
-    admin.batches().seal("WO-EMPTY")
+    admin = rig.station()
+    admin.batches().open(name="WO-EMPTY", product="lab-x509", size=1, operator="boss")
+    admin.batches().seal("WO-EMPTY", operator="boss")
     with pytest.raises(BatchFullError) as caught:
         rig.station().provisioning().prepare("WO-EMPTY")
     assert "not open" in caught.value.message
@@ -42,7 +42,7 @@ def test_prepare_reports_a_wrong_hsm_pin_before_any_board(
 
 def test_a_ca_opened_for_one_operator_audits_whoever_acts_next(rig: Rig) -> None:
     (board,) = rig.lab.start(1, "se")
-    station = rig.station("tina")
+    station = rig.station()
     station.provisioning().prepare("WO-X509")  # the CA session opens as tina ...
     link = station.board_session(board.port, handshake=False)
     try:

@@ -100,8 +100,8 @@ def test_label_is_printed_at_pass_when_the_recipe_says_so(rig: Rig, tmp_path: Pa
     )
     rig.config_file.write_text(text)
     rig.config = load_config(rig.config_file, env={})
-    boss = build_station(rig.config, clock=rig.clock, operator="boss")
-    boss.batches().open(name="WO-LBL", product="lab-sym-label", size=2)
+    boss = build_station(rig.config, clock=rig.clock)
+    boss.batches().open(name="WO-LBL", product="lab-sym-label", size=2, operator="boss")
     boss.close()
     (board,) = rig.lab.start(1, "nokey")
     events: list[object] = []

@@ -93,8 +93,8 @@ def pki(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ManifestPki
         f'manifest_chain_file = "{chain_file}"\n',
         encoding="utf-8",
     )
-    station = build_station(load_config(config, env={}), operator="boss")
-    station.database().initialize(config_file="c", data_dir="d", admin="boss")
+    station = build_station(load_config(config, env={}))
+    station.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
     ca = station.ca()
     ca.init(
         f"pkcs11:token={token.label};object=station-ca-key",
@@ -152,8 +152,8 @@ def cloud_config_file(
 @pytest.fixture
 def cloud(cloud_config_file: Path, clock: Any) -> Iterator[Station]:
     """A station (operator: admin 'boss') configured for the stand-in and the manifest key."""
-    station = build_station(load_config(cloud_config_file, env={}), clock=clock, operator="boss")
-    station.database().initialize(config_file="c", data_dir="d", admin="boss")
+    station = build_station(load_config(cloud_config_file, env={}), clock=clock)
+    station.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
     yield station
     station.close()
 
@@ -199,8 +199,8 @@ def sym_cloud(
     root, _ = sym_push_templates
     text = cloud_config_file.read_text().replace("[dps]", f'templates_dir = "{root}"\n[dps]')
     cloud_config_file.write_text(text)
-    station = build_station(load_config(cloud_config_file, env={}), clock=clock, operator="boss")
-    station.database().initialize(config_file="c", data_dir="d", admin="boss")
+    station = build_station(load_config(cloud_config_file, env={}), clock=clock)
+    station.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
     yield station
     station.close()
 
@@ -217,7 +217,7 @@ def fill_batch(make_manifest: Callable[..., Any]) -> Callable[..., list[str]]:
         product: str = "lab-tpm",
         attestation: Attestation = Attestation.TPM,
     ) -> list[str]:
-        station.batches().open(name=name, product=product, size=max(count, 1))
+        station.batches().open(name=name, product=product, size=max(count, 1), operator="boss")
         store = station.store()
         ids: list[str] = []
         with store:

@@ -34,9 +34,9 @@ def gui_config(config: StationConfig, **gui: object) -> StationConfig:
 
 
 def add_people(station: Station) -> None:
-    """Add the test operators (``station`` is logged in as an admin)."""
+    """Add the test operators (as the admin 'boss')."""
     for name, (role, pin, badge) in PEOPLE.items():
-        station.operators().add(name, role, pin=pin, badge=badge)
+        station.operators().add(name, role, pin=pin, badge=badge, operator="boss")
 
 
 def log_in(qtbot: QtBot, window: MainWindow, name: str) -> None:
@@ -52,9 +52,8 @@ def log_in(qtbot: QtBot, window: MainWindow, name: str) -> None:
 def lab_station(rig: Rig) -> Iterator[Station]:
     """A provisioning-ready station (rig: SoftHSM2 CA, lab batches) with the test operators."""
     rig.config = gui_config(rig.config)
-    built = rig.station("boss")
+    built = rig.station()
     add_people(built)
-    built.operator = ""
     yield built
 
 

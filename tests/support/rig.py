@@ -51,8 +51,8 @@ class Rig:
     clock: SteadyClock
     stations: list[Station] = field(default_factory=list)
 
-    def station(self, operator: str = "tina") -> Station:
-        built = build_station(self.config, clock=self.clock, operator=operator)
+    def station(self) -> Station:
+        built = build_station(self.config, clock=self.clock)
         self.stations.append(built)
         return built
 
@@ -68,7 +68,7 @@ class Rig:
         events: list[ProvisionEvent] | None = None,
     ) -> ProvisionOutcome:
         """Provision the board on ``port`` with a fresh station (as a new CLI run would)."""
-        station = self.station(operator)
+        station = self.station()
         try:
             link = station.board_session(port, handshake=False)
             sink = events if events is not None else []
@@ -157,8 +157,8 @@ def rig(
     built = new_rig(tmp_path, monkeypatch, getattr(request, "param", "python"))
     token = built.token
     try:
-        admin = built.station("boss")
-        admin.database().initialize(config_file="c", data_dir="d", admin="boss")
+        admin = built.station()
+        admin.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
         ca = admin.ca()
         ca.init(
             token.uri("station-ca-key"),
@@ -170,10 +170,10 @@ def rig(
         ca.import_group_key(
             GROUP_KEY_URI, base64.b64encode(secrets.token_bytes(32)).decode(), operator="boss"
         )
-        admin.operators().add("tina", Role.TECHNICIAN)
-        admin.operators().add("quinn", Role.QA, pin="246802")
+        admin.operators().add("tina", Role.TECHNICIAN, operator="boss")
+        admin.operators().add("quinn", Role.QA, pin="246802", operator="boss")
         for name, product in BATCHES.items():
-            admin.batches().open(name=name, product=product, size=40)
+            admin.batches().open(name=name, product=product, size=40, operator="boss")
         admin.close()
         built.stations.remove(admin)
         yield built

@@ -85,8 +85,8 @@ class ScanClassifier:
         self._devices = devices
         self._labels = labels
 
-    def classify(self, text: str) -> Scan:
-        """Classify one scan (a label scan is verified, and audited, by the label service)."""
+    def classify(self, text: str, *, operator: str) -> Scan:
+        """Classify one scan; a label is verified by the label service, audited as ``operator``."""
         text = text.strip()
         try:
             self._batches.progress(text)
@@ -110,7 +110,7 @@ class ScanClassifier:
                 scanned=text[:200],
             )
             return Scan(ScanKind.OTHER, text, refusal=unknown)
-        verified = self._labels.verify(text)
+        verified = self._labels.verify(text, operator=operator)
         return Scan(ScanKind.LABEL, text, registration_id=verified.registration_id)
 
     def _known(self, registration_id: str) -> bool:

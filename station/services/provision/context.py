@@ -39,8 +39,8 @@ REWORKERS = frozenset({Role.QA, Role.ADMIN})
 class LabelPrinting(Protocol):
     """What provisioning needs from the label service: print a PASSed device's label."""
 
-    def print_at_pass(self, registration_id: str) -> object:
-        """Print the label of a freshly provisioned device."""
+    def print_at_pass(self, registration_id: str, *, operator: str) -> object:
+        """Print the label of a freshly provisioned device (``operator`` provisioned it)."""
         ...
 
 

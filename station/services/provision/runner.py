@@ -202,7 +202,7 @@ class ProvisionService:
         slot, job_id = run.request.slot, run.job.id if run.job else None
         run.emit(StepStarted(slot, Step.LABEL, job_id))
         try:
-            labels().print_at_pass(run.registration_id)
+            labels().print_at_pass(run.registration_id, operator=run.request.operator)
         except StationError as exc:
             why = explain(Step.LABEL, exc.code, exc.message, exc.remedy)
             run.emit(StepFailed(slot, Step.LABEL, why.reason, why.remedy, exc.code, exc.message))

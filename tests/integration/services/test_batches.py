@@ -13,7 +13,7 @@ from station.services.identities import record_identity, void_identity
 
 def test_open_batch_records_it_and_audits(admin_station) -> None:
     batches = admin_station.batches()
-    record = batches.open(name="WO-1234", product="lab-tpm", size=3)
+    record = batches.open(name="WO-1234", product="lab-tpm", size=3, operator="boss")
     assert (record.name, record.product, record.size, record.status) == (
         "WO-1234",
         "lab-tpm",
@@ -28,7 +28,7 @@ def test_open_batch_records_it_and_audits(admin_station) -> None:
 
 
 def test_progress_counts_provisioned_and_voided(admin_station, make_manifest) -> None:
-    admin_station.batches().open(name="WO-1", product="lab-sym", size=3)
+    admin_station.batches().open(name="WO-1", product="lab-sym", size=3, operator="boss")
     store = admin_station.store()
     for i in range(2):
         record_identity(
@@ -55,18 +55,17 @@ def test_progress_counts_provisioned_and_voided(admin_station, make_manifest) ->
 )
 def test_bad_batches_are_refused(admin_station, kwargs, error, fragment) -> None:
     with pytest.raises(error, match=fragment):
-        admin_station.batches().open(**kwargs)
+        admin_station.batches().open(**kwargs, operator="boss")
     assert admin_station.store().batches.all() == []
 
 
 def test_duplicate_names_and_roles(admin_station) -> None:
-    admin_station.batches().open(name="WO-3", product="lab-tpm", size=1)
+    admin_station.batches().open(name="WO-3", product="lab-tpm", size=1, operator="boss")
     with pytest.raises(ValidationError, match="already exists"):
-        admin_station.batches().open(name="WO-3", product="lab-tpm", size=1)
-    admin_station.operators().add("tina", Role.TECHNICIAN)
-    admin_station.operator = "tina"
+        admin_station.batches().open(name="WO-3", product="lab-tpm", size=1, operator="boss")
+    admin_station.operators().add("tina", Role.TECHNICIAN, operator="boss")
     with pytest.raises(PermissionDeniedError, match="to open a batch you must be"):
-        admin_station.batches().open(name="WO-4", product="lab-tpm", size=1)
+        admin_station.batches().open(name="WO-4", product="lab-tpm", size=1, operator="tina")
 
 
 def test_batch_lifecycle_transitions() -> None:

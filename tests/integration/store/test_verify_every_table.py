@@ -22,9 +22,8 @@ from tests.support.certs import new_cert
 @pytest.fixture
 def filled(station, config, make_manifest, tmp_path) -> Path:
     """A station with a sealed batch, devices, a label, a job, a push, a clone-index entry."""
-    station.database().initialize(config_file="c", data_dir="d", admin="boss")
-    station.operator = "boss"
-    station.batches().open(name="WO-V", product="lab-sym", size=2)
+    station.database().initialize(config_file="c", data_dir="d", admin="boss", operator="boss")
+    station.batches().open(name="WO-V", product="lab-sym", size=2, operator="boss")
     store = station.store()
     ids = []
     for index in range(2):
@@ -50,8 +49,8 @@ def filled(station, config, make_manifest, tmp_path) -> Path:
                 station="s",
             )
         )
-    station.labels().print_device(ids[0], printer=f"file:{tmp_path / 'label.pdf'}")
-    station.batches().seal("WO-V")
+    station.labels().print_device(ids[0], printer=f"file:{tmp_path / 'label.pdf'}", operator="boss")
+    station.batches().seal("WO-V", operator="boss")
     conn = sqlite3.connect(config.database_path)
     conn.execute(
         "INSERT INTO jobs (slot, batch, state, step, created_at, updated_at) "
