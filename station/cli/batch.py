@@ -17,7 +17,7 @@ from station.cli.common import (
     open_station,
     pass_state,
 )
-from station.domain.pushes import PushSummary
+from station.domain.pushes import PushSummary, ReconcileStatus
 from station.services.batches import EXPORT_FORMATS
 from station.services.push import PushProgress
 
@@ -297,7 +297,7 @@ def reconcile(state: CliState, name: str, repush_missing: bool, as_json: bool) -
                         "differences": list(i.differences),
                     }
                     for i in report.items
-                    if str(i.status) != "equal"
+                    if i.status is not ReconcileStatus.EQUAL
                 ],
             }
         )
@@ -308,7 +308,7 @@ def reconcile(state: CliState, name: str, repush_missing: bool, as_json: bool) -
             + (f" ({report.repushed} re-pushed)" if report.repushed else "")
         )
         for item in report.items:
-            if str(item.status) != "equal":
+            if item.status is not ReconcileStatus.EQUAL:
                 extra = f" ({', '.join(item.differences)})" if item.differences else ""
                 click.echo(f"  {item.status:<9} {item.registration_id}{extra}")
     if not report.clean:

@@ -16,6 +16,7 @@ from station.cli.common import (
     open_station,
     pass_state,
 )
+from station.domain.records import LabelKind
 from station.services.labels import PrintOutcome
 
 
@@ -61,7 +62,7 @@ def _show(outcome: PrintOutcome, as_json: bool) -> None:
             }
         )
         return
-    what = "reprinted" if outcome.kind == "reprint" else "printed"
+    what = "reprinted" if outcome.kind is LabelKind.REPRINT else "printed"
     click.secho(
         f"{what} {outcome.receipt.labels} label(s) with {outcome.template} on "
         f"{outcome.receipt.printer} (job {outcome.receipt.job})",

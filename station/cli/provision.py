@@ -189,8 +189,7 @@ def _login(state: CliState, *, badge: bool, rework: bool) -> None:
                 "who is provisioning? pass station --operator NAME (or set $STATION_OPERATOR), "
                 "or --badge"
             )
-        record = station.store().operators.get(state.operator)
-        if record is not None and record.pin_hash:
+        if operators.has_pin(state.operator):
             pin = click.prompt(f"PIN for {state.operator}", hide_input=True, err=True)
             operators.authenticate_pin(state.operator, pin.strip())
 

@@ -19,6 +19,7 @@ from station.domain.canonical import canonical_json
 from station.domain.errors import ValidationError
 from station.domain.manifest import Attestation, IdentityManifest
 from station.domain.placeholders import check_placeholders
+from station.domain.states import DeviceStatus
 
 ALLOCATION_POLICIES = ("hashed", "static", "geoLatency", "custom")
 PLACEHOLDERS = frozenset(
@@ -139,7 +140,7 @@ def individual_enrollment(
         ValidationError: a symmetric-key identity without keys, keys the template forbids, or a
             voided identity.
     """
-    if str(manifest.status) == "voided":
+    if manifest.status is DeviceStatus.VOIDED:
         raise ValidationError(
             f"{manifest.registration_id} is voided and must not be enrolled",
             registration_id=manifest.registration_id,
@@ -429,11 +430,11 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
         }
     attestation = body.get("attestation") or {}
     kind = attestation.get("type", "")
-    if kind == "tpm":
+    if kind == Attestation.TPM:
         result["attestation"] = {"tpm": (attestation.get("tpm") or {}).get("endorsementKey")}
-    elif kind == "x509":
+    elif kind == Attestation.X509:
         result["attestation"] = {"x509": _x509_identity(attestation.get("x509") or {})}
-    elif kind == "symmetricKey":
+    elif kind == Attestation.SYMMETRIC_KEY:
         keys = attestation.get("symmetricKey") or {}
         primary_key, secondary_key = keys.get("primaryKey"), keys.get("secondaryKey")
         if isinstance(primary_key, str) and isinstance(secondary_key, str):

@@ -47,6 +47,17 @@ def describe(error: StationError) -> str:
     return error.message + (f" — {error.remedy}" if error.remedy else "")
 
 
+def error_class(code: str) -> type[StationError] | None:
+    """The error class whose stable ``code`` is ``code`` (codes stored in job rows and details)."""
+    pending: list[type[StationError]] = [StationError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value

@@ -11,12 +11,27 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from station.domain.errors import (
+    BatchFullError,
+    BoardDisconnectedError,
+    BoardError,
     BoardLockedError,
+    BoardProtocolError,
     BoardReportedError,
+    BoardTimeoutError,
     CsrRejectedError,
     DuplicateIdentityError,
+    EkCertificateRejectedError,
+    PermissionDeniedError,
     ProofOfPossessionError,
+    ProvisionCancelledError,
+    QuotaExceededError,
+    ReadbackMismatchError,
     SerialMismatchError,
+    SerialNeededError,
+    StationError,
+    TpmResidencyError,
+    WrongProductError,
+    error_class,
 )
 from station.domain.products import ProductAttestation
 
@@ -142,7 +157,7 @@ class Disposition(StrEnum):
 
 
 #: Failures a technician cannot fix at the bench: the board goes to QA.
-_FOR_QA: tuple[type[Exception], ...] = (
+_FOR_QA: tuple[type[StationError], ...] = (
     DuplicateIdentityError,
     BoardLockedError,
     ProofOfPossessionError,
@@ -151,11 +166,11 @@ _FOR_QA: tuple[type[Exception], ...] = (
 )
 
 
-def disposition_of(error: BaseException) -> Disposition:
-    """Where a board goes after ``error`` stopped its run (by the error's type, never its code)."""
-    if isinstance(error, _FOR_QA):
+def disposition_of(kind: type[StationError]) -> Disposition:
+    """Where a board goes after a failure of type ``kind`` (:func:`failure_kind`), never by code."""
+    if issubclass(kind, _FOR_QA):
         return Disposition.QA
-    if isinstance(error, SerialMismatchError):
+    if issubclass(kind, SerialMismatchError):
         return Disposition.OTHER_BOARD
     return Disposition.RETRY
 
@@ -189,37 +204,52 @@ class Explanation:
     remedy: str
 
 
-_REMEDY_BY_CODE: dict[str, str] = {
-    "board.disconnected": "Reseat the board (or its cable) in the same slot: the station "
+_REMEDIES: dict[type[StationError], str] = {
+    BoardDisconnectedError: "Reseat the board (or its cable) in the same slot: the station "
     "resumes where it stopped.",
-    "board.timeout": "Reseat the board; if it happens again, swap the cable, then set the "
+    BoardTimeoutError: "Reseat the board; if it happens again, swap the cable, then set the "
     "board aside for QA.",
-    "board.protocol": "Swap the cable; if it happens again, set the board aside for QA "
+    BoardProtocolError: "Swap the cable; if it happens again, set the board aside for QA "
     "(firmware or line noise).",
-    "board.reported": "Set the board aside for QA with this message.",
-    "identity.duplicate": "Set the board aside for QA: it is a re-run, a rework or a clone.",
-    "tpm.ek_certificate_rejected": "Set the board aside for QA: its TPM cannot be trusted as "
+    BoardReportedError: "Set the board aside for QA with this message.",
+    DuplicateIdentityError: "Set the board aside for QA: it is a re-run, a rework or a clone.",
+    EkCertificateRejectedError: "Set the board aside for QA: its TPM cannot be trusted as "
     "delivered.",
-    "tpm.not_resident": "Set the board aside for QA as suspect: its TPM does not hold the "
+    TpmResidencyError: "Set the board aside for QA as suspect: its TPM does not hold the "
     "endorsement key it reports.",
-    "auth.permission_denied": "Log in as an operator allowed to do this.",
-    "ca.quota_exceeded": "Stop the line and call QA: the batch used all its certificates.",
-    "ca.csr_rejected": "Set the board aside for QA: its secure element answered an invalid "
-    "request.",
-    "provision.proof_failed": "Set the board aside for QA: it does not hold the key of its "
+    PermissionDeniedError: "Log in as an operator allowed to do this.",
+    QuotaExceededError: "Stop the line and call QA: the batch used all its certificates.",
+    CsrRejectedError: "Set the board aside for QA: its secure element answered an invalid request.",
+    ProofOfPossessionError: "Set the board aside for QA: it does not hold the key of its "
     "certificate.",
-    "provision.readback_mismatch": "Reseat the board and try again; if it happens again, set "
+    ReadbackMismatchError: "Reseat the board and try again; if it happens again, set "
     "it aside for QA.",
-    "provision.wrong_product": "Check that the board belongs to this batch's product.",
-    "provision.board_locked": "Set the board aside for QA: it left manufacturing mode and "
+    WrongProductError: "Check that the board belongs to this batch's product.",
+    BoardLockedError: "Set the board aside for QA: it left manufacturing mode and "
     "cannot be provisioned here.",
-    "provision.batch_full": "Ask QA to open the next batch.",
-    "provision.cancelled": "Start the slot again to resume this board.",
-    "provision.serial_needed": "Scan the serial number printed on the board when the slot "
-    "asks for it (start the slot again).",
-    "provision.serial_mismatch": "Scan the serial printed on the board in this slot (or start "
+    BatchFullError: "Ask QA to open the next batch.",
+    ProvisionCancelledError: "Start the slot again to resume this board.",
+    SerialNeededError: "Scan the serial number printed on the board when the slot asks for "
+    "it (start the slot again).",
+    SerialMismatchError: "Scan the serial printed on the board in this slot (or start "
     "the slot again without a scan if the board reports its own serial).",
 }
+
+#: Errors whose own message is the reason a technician reads (it names the board or batch).
+_OWN_WORDS: tuple[type[StationError], ...] = (
+    DuplicateIdentityError,
+    BoardLockedError,
+    WrongProductError,
+    SerialNeededError,
+    SerialMismatchError,
+)
+
+#: Failures that interrupt a run (its job stays resumable) rather than fail it.
+INTERRUPTIONS: tuple[type[StationError], ...] = (
+    BoardDisconnectedError,
+    BoardTimeoutError,
+    ProvisionCancelledError,
+)
 
 _WHAT_BY_STEP: dict[Step, str] = {
     Step.CONNECT: "the board did not identify itself",
@@ -242,32 +272,36 @@ _WHAT_BY_STEP: dict[Step, str] = {
 }
 
 
-def explain(step: Step, code: str, message: str, remedy: str = "") -> Explanation:
-    """Turn an error at ``step`` into a reason and a remedy for the technician.
+def failure_kind(error: StationError) -> type[StationError]:
+    """The type a failure is judged by: the error's own, or the board error under a TPM error.
 
-    The error's own remedy wins for errors that know better (duplicates name the batch and
-    date in their message; custody errors name the token).
-
-    Args:
-        step: the step that failed.
-        code: the error's stable code (``StationError.code``).
-        message: the error's message.
-        remedy: the error's own remedy, if it has one.
+    A TPM command lost on the board link is an unplug or a timeout underneath; the TPM reader
+    names that board error in ``details["cause"]``.
     """
+    underlying = error_class(str(error.details.get("cause", "")))
+    if underlying is not None and issubclass(underlying, BoardError):
+        return underlying
+    return type(error)
+
+
+def explain(step: Step, error: StationError) -> Explanation:
+    """Turn ``error`` at ``step`` into a reason and a remedy for the technician.
+
+    Errors are matched by type (:func:`failure_kind`). The error's own remedy wins for errors
+    that know better (duplicates name the batch and date in their message; custody errors name
+    the token).
+    """
+    kind = failure_kind(error)
     what = _WHAT_BY_STEP[step]
-    if code == "board.disconnected":
+    message = error.message
+    if issubclass(kind, BoardDisconnectedError):
         reason = f"The board was unplugged or lost power during {step}."
-    elif code in (
-        "identity.duplicate",
-        "provision.board_locked",
-        "provision.wrong_product",
-        "provision.serial_needed",
-        "provision.serial_mismatch",
-    ):
+    elif issubclass(kind, _OWN_WORDS):
         reason = message[:1].upper() + message[1:] + "."
     else:
         reason = f"{what[:1].upper()}{what[1:]} ({message})."
-    advice = _REMEDY_BY_CODE.get(code) or remedy or "Set the board aside for QA with this message."
-    if code in ("identity.duplicate", "provision.serial_needed") and remedy:
-        advice = remedy
+    known = next((_REMEDIES[cls] for cls in kind.__mro__ if cls in _REMEDIES), "")
+    advice = known or error.remedy or "Set the board aside for QA with this message."
+    if issubclass(kind, DuplicateIdentityError | SerialNeededError) and error.remedy:
+        advice = error.remedy
     return Explanation(reason=reason, remedy=advice)

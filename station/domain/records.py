@@ -65,14 +65,12 @@ def index_columns(manifest: IdentityManifest) -> dict[str, Any]:
     }
 
 
-class CertificateStatus:
+class CertificateStatus(StrEnum):
     """States of an issuance-log entry."""
 
     ISSUED = "issued"  # signed and logged; not yet confirmed on the board
     INSTALLED = "installed"  # written to the board and read back
     VOIDED = "voided"  # never reached a board, or superseded by rework
-
-    ALL = (ISSUED, INSTALLED, VOIDED)
 
 
 @dataclass(frozen=True)
@@ -171,6 +169,13 @@ class OperatorRecord:
     id: int | None = None
 
 
+class LabelKind(StrEnum):
+    """A device's first label, or a further copy (QA, with a reason)."""
+
+    PRINT = "print"
+    REPRINT = "reprint"
+
+
 @dataclass(frozen=True)
 class LabelRecord:
     """One entry of the print log (prints and reprints)."""
@@ -178,7 +183,7 @@ class LabelRecord:
     registration_id: str
     template: str
     printer: str
-    kind: str  # "print" or "reprint"
+    kind: str  # a LabelKind value, as stored
     operator: str
     printed_at: str
     reason: str = ""

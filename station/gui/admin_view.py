@@ -29,7 +29,7 @@ from station.bootstrap import Station
 from station.domain.boards import DiscoveredBoard
 from station.domain.errors import StationError
 from station.domain.labels.model import LabelData
-from station.domain.products import ProductRecipe
+from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.records import OperatorRecord, Role
 from station.gui.session import Session
 from station.gui.tasks import TaskRunner, describe
@@ -195,10 +195,11 @@ class AdminView(QWidget):
                 left = status.certificate.not_after - s.clock.now()
                 if left < EXPIRY_WARNING:
                     warning += f" CA certificate expires in {max(left.days, 0)} day(s)."
+            batches = s.batches()
             return AdminSnapshot(
                 status,
                 warning.strip(),
-                tuple(s.products().product(name) for name in s.products().product_names()),
+                tuple(batches.recipe(name) for name in batches.product_names()),
                 tuple(s.operators().all()),
                 tuple(s.discovery().boards()),
             )
@@ -212,7 +213,7 @@ class AdminView(QWidget):
         recipe = self._recipes[row]
         identity = (
             "from the TPM endorsement key"
-            if recipe.attestation == "tpm"
+            if recipe.attestation is ProductAttestation.TPM
             else recipe.registration_id.replace("{prefix}", recipe.prefix or "{prefix}")
         )
         lines = [
@@ -254,7 +255,7 @@ class AdminView(QWidget):
         """Ask DPS for an enrollment that does not exist: any answer proves the connection."""
 
         def job(s: Station) -> str:
-            s.enrollment_service().get("station-connection-test")
+            s.batches().check_dps()
             return "DPS answered: connection and credentials work."
 
         self.dps_label.setText("Testing…")

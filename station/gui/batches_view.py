@@ -142,7 +142,7 @@ class BatchesView(QWidget):
 
         def job(s: Station) -> tuple[list[BatchProgress], list[str]]:
             service = s.batches()
-            return [service.progress(b.name) for b in service.all()], s.products().product_names()
+            return [service.progress(b.name) for b in service.all()], service.product_names()
 
         self._tasks.run(job, self._show, self._refresh_failed)
 

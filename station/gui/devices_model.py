@@ -97,9 +97,10 @@ class DeviceTableModel(QAbstractTableModel):
         first = not self._rows
 
         def job(station: Station) -> tuple[list[DeviceRecord], int]:
-            rows = station.store().devices.find(query)
+            devices = station.devices()
+            rows = devices.page(query)
             # counting is a full scan of the filter: do it once per query, not per page
-            total = station.store().devices.count(query) if first else -1
+            total = devices.count(query) if first else -1
             return rows, total
 
         self._run(

@@ -350,7 +350,7 @@ class LineView(QWidget):
         """Make ``name`` the line's batch (after checking it exists and is open)."""
 
         def job(s: Station) -> BatchChoice:
-            return choose_batch(s.batches(), s.products(), name)
+            return choose_batch(s.batches(), name)
 
         self._tasks.run(job, self._batch_selected, self._batch_refused)
 

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from station.bootstrap import Station
+from station.domain.boards import SlotEvent
 from station.domain.errors import ProvisionInternalError, StationError
-from station.ports import BoardWatcher
 from station.services.prompts import RelayedPrompt
 from station.services.provision import ProvisionRequest
 from station.services.provision_line import not_started, provision_on_port
@@ -224,7 +224,7 @@ class HotplugWatcher(QObject):
         super().__init__()  # no parent: it moves to its own thread
         self._make_station = make_station
         self._station: Station | None = None
-        self._watcher: BoardWatcher | None = None
+        self._poll_changes: Callable[[], list[SlotEvent]] | None = None
         self._timer: QTimer | None = None
         self._begin.connect(self._start)
         self._ending.connect(self._stop)
@@ -240,7 +240,7 @@ class HotplugWatcher(QObject):
     @Slot()
     def _start(self) -> None:
         self._station = self._make_station()
-        self._watcher = self._station.hotplug()
+        self._poll_changes = self._station.hotplug().poll
         self._timer = QTimer(self)
         self._timer.setInterval(HOTPLUG_POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -249,9 +249,9 @@ class HotplugWatcher(QObject):
 
     @Slot()
     def _poll(self) -> None:
-        assert self._watcher is not None
+        assert self._poll_changes is not None
         try:
-            for change in self._watcher.poll():
+            for change in self._poll_changes():
                 self.changed.emit(change)
         except StationError as exc:  # discovery hiccup: report, keep watching
             log.warning("hot-plug poll failed: %s", exc)

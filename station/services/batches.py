@@ -40,7 +40,7 @@ from station.domain.errors import (
 )
 from station.domain.manifest import Attestation
 from station.domain.manifest_signing import seal_digest, seal_line
-from station.domain.products import ProductRecipe
+from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.pushes import (
     PushState,
     PushSummary,
@@ -179,6 +179,31 @@ class BatchService:
     def all(self) -> list[BatchRecord]:
         """Every batch, newest first."""
         return self._store.batches.all()
+
+    def get(self, name: str) -> BatchRecord | None:
+        """Batch ``name``, or ``None`` when there is none (a scanned work order, say)."""
+        return self._store.batches.get(name)
+
+    def product_names(self) -> list[str]:
+        """The products a batch can be opened for."""
+        return self._products.product_names()
+
+    def recipe(self, product: str) -> ProductRecipe:
+        """Product ``product``'s recipe (loaded and checked).
+
+        Raises:
+            NotFoundError: no such product; ValidationError: its recipe is invalid.
+        """
+        return self._products.product(product)
+
+    def check_dps(self) -> None:
+        """Ask DPS for an enrollment that does not exist: any answer proves the connection.
+
+        Raises:
+            ConfigError: no cloud connection is configured.
+            EnrollmentServiceError: DPS cannot be reached or refuses the credentials.
+        """
+        self._ports().enrollments().get("station-connection-test")
 
     def progress(self, name: str) -> BatchProgress:
         """Counts of provisioned and voided devices in batch ``name``.
@@ -446,7 +471,7 @@ class BatchService:
             )
         group_enrolled = (
             self._store.devices.count(DeviceQuery(batch=name, status=str(DeviceStatus.PROVISIONED)))
-            if recipe.attestation == "symmetric-key"
+            if recipe.attestation is ProductAttestation.SYMMETRIC_KEY
             else 0
         )
         self._advance(
@@ -470,9 +495,9 @@ class BatchService:
         template = self._template(recipe)
         common = {"batch": name, "product": recipe.name, "station": self._station}
         group_id = re.sub(r"[^a-z0-9-]", "-", recipe.name.lower())
-        if recipe.attestation == "symmetric-key":
+        if recipe.attestation is ProductAttestation.SYMMETRIC_KEY:
             return [symmetric_key_group(f"{group_id}-sym", template, **common)]
-        if recipe.attestation == "x509" and self._cloud is not None:
+        if recipe.attestation is ProductAttestation.X509 and self._cloud is not None:
             pem = self._cloud.intermediate_pem()
             if pem:
                 return [
@@ -625,7 +650,10 @@ class BatchService:
 
     def _eligible(self, recipe: ProductRecipe, template: EnrollmentTemplate) -> bool:
         # symmetric-key devices get individual enrollments only if the template says "push"
-        return recipe.attestation != "symmetric-key" or template.symmetric_keys == "push"
+        return (
+            recipe.attestation is not ProductAttestation.SYMMETRIC_KEY
+            or template.symmetric_keys == "push"
+        )
 
     def _limiter(self, ports: CloudPorts) -> RateLimiter:
         return RateLimiter(

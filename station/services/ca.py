@@ -425,7 +425,7 @@ class CaService:
         record = self._store.batches.get(batch)
         if record is None:
             raise NotFoundError(f"batch {batch} does not exist", batch=batch)
-        if record.status != str(BatchStatus.OPEN):
+        if record.status != BatchStatus.OPEN:
             raise ValidationError(
                 f"batch {batch} is {record.status}, not open", remedy="Name an open batch."
             )

@@ -33,6 +33,18 @@ class DeviceService:
         """Return one page of matching devices and the total number of matches."""
         return self._store.devices.find(query), self._store.devices.count(query)
 
+    def page(self, query: DeviceQuery) -> list[DeviceRecord]:
+        """One page of matching devices (``query.limit`` and ``query.offset``)."""
+        return self._store.devices.find(query)
+
+    def count(self, query: DeviceQuery) -> int:
+        """How many devices match ``query`` (a full scan of the filter: once per query)."""
+        return self._store.devices.count(query)
+
+    def get(self, registration_id: str) -> DeviceRecord | None:
+        """The device recorded under ``registration_id``, or ``None``."""
+        return self._store.devices.get(registration_id)
+
     def find(self, key: str) -> list[DeviceRecord]:
         """Find devices by any identifier a person may have at hand.
 

@@ -38,6 +38,7 @@ from station.domain.anchors import ChainAnchor, check_anchor
 from station.domain.audit import AuditEvent, verify_chain
 from station.domain.canonical import sha256_hex
 from station.domain.errors import ValidationError
+from station.domain.manifest import Attestation
 from station.domain.records import (
     CertificateRecord,
     CertificateStatus,
@@ -45,7 +46,7 @@ from station.domain.records import (
     SealRecord,
     index_columns,
 )
-from station.domain.states import BatchStatus, JobState
+from station.domain.states import BatchStatus, DeviceStatus, JobState
 from station.ports import UnitOfWork
 
 DEVICE_EVENT_KINDS = frozenset({"device.recorded", "device.updated", "device.voided"})
@@ -113,7 +114,7 @@ def verify_store(
         page: list[DeviceRecord] = []
         for device in store.devices.iter_all():
             devices += 1
-            if device.attestation == "x509" and str(device.status) != "voided":
+            if device.attestation == Attestation.X509 and device.status is not DeviceStatus.VOIDED:
                 x509_live.append((device.registration_id, device.cert_thumbprint))
             page.append(device)
             if len(page) == _PAGE:

@@ -26,7 +26,7 @@ from station.domain.errors import (
 from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import BatchReport, PrintReceipt, ReportDevice, summarize_batch
 from station.domain.labels.scans import ScannedIdentity, parse_scanned
-from station.domain.records import DeviceQuery, DeviceRecord, LabelRecord, Role
+from station.domain.records import DeviceQuery, DeviceRecord, LabelKind, LabelRecord, Role
 from station.domain.states import DeviceStatus
 from station.ports import Clock, LabelPrinters, LabelRenderer, LabelTemplates, UnitOfWork
 from station.services.authz import require_role
@@ -44,7 +44,7 @@ class PrintOutcome:
     receipt: PrintReceipt
     template: str
     registration_ids: tuple[str, ...]
-    kind: str  # "print" | "reprint"
+    kind: LabelKind
     skipped: tuple[str, ...] = ()  # batch prints: devices that already had a label
     reprint_number: int = 0
 
@@ -120,7 +120,11 @@ class LabelService:
                 registration_id=device.registration_id,
             )
         return self._print(
-            [device], template or self.default_template, printer, kind="print", operator=operator
+            [device],
+            template or self.default_template,
+            printer,
+            kind=LabelKind.PRINT,
+            operator=operator,
         )
 
     def print_at_pass(self, registration_id: str, *, operator: str) -> PrintOutcome | None:
@@ -134,7 +138,9 @@ class LabelService:
         device = self.find_device(registration_id)
         if self.store.labels.for_device(device.registration_id):
             return None
-        return self._print([device], self.default_template, None, kind="print", operator=operator)
+        return self._print(
+            [device], self.default_template, None, kind=LabelKind.PRINT, operator=operator
+        )
 
     def print_batch(
         self,
@@ -166,10 +172,10 @@ class LabelService:
                 batch=batch,
             )
         outcome = self._print(
-            todo, template or self.batch_template, printer, kind="print", operator=operator
+            todo, template or self.batch_template, printer, kind=LabelKind.PRINT, operator=operator
         )
         return PrintOutcome(
-            outcome.receipt, outcome.template, outcome.registration_ids, "print", skipped
+            outcome.receipt, outcome.template, outcome.registration_ids, LabelKind.PRINT, skipped
         )
 
     def reprint(
@@ -204,12 +210,12 @@ class LabelService:
                 remedy="Use 'station label print DEVICE'.",
                 registration_id=device.registration_id,
             )
-        number = 1 + sum(1 for label in history if label.kind == "reprint")
+        number = 1 + sum(1 for label in history if label.kind == LabelKind.REPRINT)
         return self._print(
             [device],
             template or history[-1].template,
             printer,
-            kind="reprint",
+            kind=LabelKind.REPRINT,
             reason=why,
             reprint_number=number,
             operator=operator,
@@ -221,7 +227,7 @@ class LabelService:
         template_name: str,
         printer_spec: str | None,
         *,
-        kind: str,
+        kind: LabelKind,
         reason: str = "",
         reprint_number: int = 0,
         operator: str,
@@ -236,7 +242,7 @@ class LabelService:
             )
         printer = self.printers.printer(spec)
         title = devices[0].registration_id if len(devices) == 1 else f"batch-{devices[0].batch}"
-        if kind == "reprint":
+        if kind is LabelKind.REPRINT:
             title += f"-reprint-{reprint_number}"
         try:
             receipt = printer.print_labels(template, labels, title=title)
@@ -246,7 +252,7 @@ class LabelService:
                     self._event(
                         "label.print_failed",
                         device,
-                        {"kind": kind, "printer": printer.name, "template": template.name,
+                        {"kind": str(kind), "printer": printer.name, "template": template.name,
                          "error": exc.code, "message": exc.message},
                         operator,
                     )  # fmt: skip
@@ -259,7 +265,7 @@ class LabelService:
                         registration_id=device.registration_id,
                         template=template.name,
                         printer=receipt.printer,
-                        kind=kind,
+                        kind=str(kind),
                         operator=operator,
                         printed_at=printed_at,
                         reason=reason,
@@ -270,7 +276,7 @@ class LabelService:
                     "template": template.name,
                     "job": receipt.job,
                 }
-                if kind == "reprint":
+                if kind is LabelKind.REPRINT:
                     payload |= {"reason": reason, "reprint_number": reprint_number}
                 self._event(f"label.{kind}ed", device, payload, operator)
         return PrintOutcome(

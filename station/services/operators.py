@@ -93,6 +93,11 @@ class OperatorService:
             self._audit("operator.enabled" if enabled else "operator.disabled", saved, operator)
         return saved
 
+    def has_pin(self, name: str) -> bool:
+        """Whether operator ``name`` exists and logs in with a PIN (the CLI asks for it then)."""
+        record = self._store.operators.get(name)
+        return record is not None and bool(record.pin_hash)
+
     def authenticate_pin(self, name: str, pin: str) -> OperatorRecord:
         """Log in with name and PIN.
 

@@ -24,6 +24,7 @@ from station.domain.provision_events import (
     Step,
     disposition_of,
     explain,
+    failure_kind,
 )
 from station.ports import BoardLink, OperatorPrompt
 from station.services.prompts import PendingQuestion, RelayedPrompt
@@ -179,9 +180,9 @@ def not_started(
     slot: str, error: StationError, emit: Callable[[ProvisionEvent], None]
 ) -> ProvisionOutcome:
     """Report a run that failed before the board answered (no port, no station): at connect."""
-    why = explain(Step.CONNECT, error.code, error.message, error.remedy)
+    why = explain(Step.CONNECT, error)
     detail = f"{error.code}: {error.message}"
-    disposition = disposition_of(error)
+    disposition = disposition_of(failure_kind(error))
     emit(
         Failed(
             slot, Step.CONNECT, why.reason, why.remedy, error.code, detail, disposition=disposition

@@ -10,7 +10,7 @@ import pytest
 
 from hsm.softhsm import SoftHsmToken
 from station.cli.main import main
-from tests.ca.conftest import device_csr
+from tests.support.ca import device_csr
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from station.domain.errors import (
     StoreError,
 )
 from station.domain.records import BatchRecord
-from tests.ca.conftest import CaRig, device_csr, openssl_verify
+from tests.support.ca import CaRig, device_csr, openssl_verify
 
 
 def _root_pem(ca_rig: CaRig) -> bytes:
@@ -328,7 +328,7 @@ def test_wrong_pin_when_the_ca_opens(ready: CaRig) -> None:
 def test_issue_through_the_real_sqlite_store(softhsm, tmp_path: Path) -> None:
     from station.adapters.store.unit_of_work import SqliteUnitOfWork
     from station.domain.records import OperatorRecord, Role
-    from tests.ca.conftest import build_rig
+    from tests.support.ca import build_rig
     from tests.support.clocks import SteadyClock
 
     db = tmp_path / "station.db"

@@ -17,7 +17,7 @@ from station.domain.errors import (
     KeyExistsError,
     KeyTokenMissingError,
 )
-from tests.ca.conftest import NOW, CaRig, device_csr, openssl_verify
+from tests.support.ca import NOW, CaRig, device_csr, openssl_verify
 
 PEM = serialization.Encoding.PEM
 

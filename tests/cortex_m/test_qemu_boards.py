@@ -128,7 +128,9 @@ def test_secure_element_board_is_discovered_and_provisioned_through_the_cli(
     (cn,) = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     assert cn.value == f"lab-{board.serial.lower()}"
     openssl_verify(tmp_path, root_pem, state["cert_chain"].data)
-    manifest = rig.station().store().device(f"lab-{board.serial.lower()}").manifest()
+    record = rig.station().store().devices.get(f"lab-{board.serial.lower()}")
+    assert record is not None
+    manifest = record.manifest()
     assert manifest.x509 is not None and manifest.x509.key_origin == "secure-element"
     # the key generated in the emulated chip signs for the certificate the station issued
     session = open_session(board.port, timeout_s=5.0, slow_timeout_s=60.0)
@@ -160,7 +162,9 @@ def test_injected_key_board_reaches_pass_and_keeps_it_across_a_power_cycle(
     assert state["privkey"] is not None and state["privkey"].data is None  # a digest only
     chain = state["cert_chain"].data
     openssl_verify(tmp_path, root_pem, chain)
-    recorded = rig.station().store().device(outcome.registration_id).manifest()
+    device = rig.station().store().devices.get(outcome.registration_id)
+    assert device is not None
+    recorded = device.manifest()
     assert recorded.x509 is not None and recorded.x509.key_origin == "injected"
     assert split_der(chain)[0] == x509.load_pem_x509_certificate(
         recorded.x509.certificate_pem.encode()
@@ -214,7 +218,7 @@ def test_unplugged_after_a_step_the_board_resumes_to_pass_without_duplicates(
     assert outcome.passed, outcome
     assert outcome.job_id == cut.job_id  # the same job, resumed, not a second identity
     assert any(isinstance(e, Resumed) for e in events)
-    certificates = rig.station().store().certificates_for(outcome.registration_id)
+    certificates = rig.station().store().certificates.for_device(outcome.registration_id)
     installed = [c for c in certificates if c.status == CertificateStatus.INSTALLED]
     assert len(installed) == 1
     leaf = split_der(board_state(board.port)["cert_chain"].data)[0]
@@ -258,7 +262,7 @@ def test_a_station_killed_mid_run_resumes_on_the_qemu_board(
     outcome = rig.run(board.port, "WO-X509", events=events)
     assert outcome.passed, outcome
     assert any(isinstance(e, Resumed) for e in events)
-    certificates = rig.station().store().certificates_for(outcome.registration_id)
+    certificates = rig.station().store().certificates.for_device(outcome.registration_id)
     installed = [c for c in certificates if c.status == CertificateStatus.INSTALLED]
     assert len(installed) == 1
     leaf = split_der(board_state(board.port)["cert_chain"].data)[0]

@@ -18,8 +18,7 @@ from station.domain.errors import DeviceRegistrationError, LabDpsError
 from station_lab.dps import LinkedHub, LocalDps
 from station_lab.dps.service import ApiRequest
 from station_lab.firstboot import DeviceRegistrationClient, SymmetricKeyCredential, sas_token
-
-from .conftest import HUBS, Webhook
+from tests.support.registration import HUBS, Webhook
 
 N = 1000
 HUB_A, HUB_B, HUB_C = (hub.host_name for hub in HUBS)

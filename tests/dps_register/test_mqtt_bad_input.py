@@ -25,8 +25,8 @@ from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
 from station_lab.dps import DpsOptions, LocalDps
 from station_lab.firstboot import sas_token
+from tests.support.registration import HUBS, Pki, issue
 
-from .conftest import HUBS, Pki, issue
 from .sdk import TRANSPORTS, entries, new_key, sdk_client
 
 CONNECT_TIMEOUT_S = 0.5

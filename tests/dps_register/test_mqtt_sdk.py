@@ -18,8 +18,8 @@ from station.domain.errors import DeviceRegistrationError
 from station_lab.dps import LocalDps
 from station_lab.firstboot import DeviceRegistrationClient, DpsEndpoint, SymmetricKeyCredential
 from station_lab.firstboot.python_sdk import SdkRoute, register_with_python_sdk
+from tests.support.registration import HUBS, Pki
 
-from .conftest import HUBS, Pki
 from .sdk import TRANSPORTS, derive, entries, new_key, sdk_client
 
 

@@ -24,8 +24,7 @@ from station_lab.dps import LocalDps
 from station_lab.firstboot import DpsEndpoint
 from station_lab.firstboot.node_sdk import register_with_node_sdk
 from station_lab.firstboot.tpm_bridge import TpmSimulatorBridge
-
-from .conftest import HUBS
+from tests.support.registration import HUBS
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from station_lab.firstboot import (
     SymmetricKeyCredential,
     sas_token,
 )
-
-from .conftest import call
+from tests.support.registration import call
 
 
 def _enrolled(service: DeviceProvisioningClient, reg_id: str) -> SymmetricKeyCredential:

@@ -14,8 +14,7 @@ from azure.iot.deviceprovisioning import DeviceProvisioningClient
 from station.domain.errors import DeviceRegistrationError
 from station_lab.dps import LocalDps
 from station_lab.firstboot import DeviceRegistrationClient, SymmetricKeyCredential, sas_token
-
-from .conftest import call
+from tests.support.registration import call
 
 
 def _key() -> str:

@@ -19,8 +19,7 @@ from station.domain.errors import DeviceRegistrationError
 from station.domain.registration import tpm_registration_id
 from station_lab.dps import LocalDps
 from station_lab.firstboot import DeviceRegistrationClient, DeviceTpm, TpmCredential, sas_token
-
-from .conftest import call
+from tests.support.registration import call
 
 
 def _enroll(service: DeviceProvisioningClient, tpm: DeviceTpm, **extra: object) -> str:

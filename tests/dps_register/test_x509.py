@@ -8,8 +8,7 @@ from azure.iot.deviceprovisioning import DeviceProvisioningClient
 from station.domain.errors import DeviceRegistrationError
 from station_lab.dps import LocalDps
 from station_lab.firstboot import DeviceRegistrationClient, X509Credential
-
-from .conftest import Pki, call, issue
+from tests.support.registration import Pki, call, issue
 
 
 def _individual(service: DeviceProvisioningClient, reg_id: str, pem: str, **extra: object) -> None:

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-import zxingcpp
-from PIL import Image
 
-from station.adapters.labels.render import pdf_to_png
 from station.adapters.labels.templates import TemplateLibrary
 from station.adapters.labels.toolkit import ReportlabLabels
 from station.bootstrap import build_station
 from station.domain.errors import PrinterOfflineError
 from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import PrintReceipt
-from station.domain.records import OperatorRecord, Role
 from station.services.labels import LabelService
 from tests.support.fake_store import FakeUnitOfWork
-from tests.support.label_records import (
-    device_record,
-    symmetric_manifest,
-    tpm_manifest,
-    x509_manifest,
-)
-
-
-def decode_page(pdf: bytes, *, page: int = 1, dpi: int = 600) -> list[str]:
-    """Rasterise one page with pdftoppm and return every decoded barcode text, sorted."""
-    image = Image.open(io.BytesIO(pdf_to_png(pdf, page=page, dpi=dpi)))
-    return sorted(result.text for result in zxingcpp.read_barcodes(image))
+from tests.support.labels import seed
 
 
 @pytest.fixture(scope="session")
@@ -95,17 +79,6 @@ class BrokenPrinter:
 @pytest.fixture
 def printers(toolkit: ReportlabLabels) -> RecordingPrinters:
     return RecordingPrinters(toolkit)
-
-
-def seed(store, *, qa: str = "quinn") -> list[str]:
-    """Record three devices of batch WO-4711 (TPM, X.509, symmetric key) and a QA operator."""
-    ids = []
-    for seq, manifest in enumerate((tpm_manifest(), x509_manifest(), symmetric_manifest()), 1):
-        store.devices.save(device_record(manifest, event_seq=seq))
-        ids.append(manifest.registration_id)
-    store.operators.save(OperatorRecord(qa, Role.QA, True, "2026-11-01T00:00:00Z"))
-    store.operators.save(OperatorRecord("tina", Role.TECHNICIAN, True, "2026-11-01T00:00:00Z"))
-    return ids
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from station.cli.main import main
-from tests.labels.conftest import decode_page
+from tests.support.labels import decode_page
 
 
 def run(config_file: Path, *args: str, operator: str = "tina") -> int:

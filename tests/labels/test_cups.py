@@ -21,8 +21,8 @@ from station.domain.errors import (
 )
 from station.domain.labels.model import LabelData
 from station.domain.labels.payloads import build_payload
-from tests.labels.conftest import decode_page
 from tests.support.label_records import tpm_manifest
+from tests.support.labels import decode_page
 
 LPSTAT = r"""#!/bin/sh
 mode=$(cat "$(dirname "$0")/mode")

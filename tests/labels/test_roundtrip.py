@@ -15,7 +15,6 @@ from station.adapters.labels.templates import DEFAULT_TEMPLATE_DIR, load_templat
 from station.domain.errors import LabelError, LabelTemplateError
 from station.domain.labels.model import LabelData
 from station.domain.labels.payloads import build_payload
-from tests.labels.conftest import decode_page
 from tests.support.label_records import (
     LONGEST_ID,
     LONGEST_X509_ID,
@@ -23,6 +22,7 @@ from tests.support.label_records import (
     tpm_manifest,
     x509_manifest,
 )
+from tests.support.labels import decode_page
 
 TEMPLATES = sorted(p.stem for p in DEFAULT_TEMPLATE_DIR.glob("*.toml"))
 RECORDS = {

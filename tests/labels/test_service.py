@@ -20,8 +20,8 @@ from station.domain.labels.model import LabelData
 from station.domain.labels.payloads import compact_payload
 from station.domain.records import JobRecord, OperatorRecord, Role
 from station.domain.states import DeviceStatus, JobState
-from tests.labels.conftest import decode_page, seed
 from tests.support.label_records import device_record, tpm_manifest
+from tests.support.labels import decode_page, seed
 
 
 def kinds(store) -> list[tuple[str, str]]:

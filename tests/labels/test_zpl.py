@@ -16,8 +16,8 @@ from station.adapters.labels.zpl import escape_field, render_zpl
 from station.domain.errors import LabelError, PrinterOfflineError, PrinterOutOfMediaError
 from station.domain.labels.model import LabelData
 from station.domain.labels.payloads import build_payload
-from tests.labels.conftest import decode_page
 from tests.support.label_records import symmetric_manifest, tpm_manifest, x509_manifest
+from tests.support.labels import decode_page
 
 BARCODE = re.compile(r"\^B([QXC])N[^\^]*\^FH\\\^FD(.*?)\^FS")
 
@@ -180,7 +180,7 @@ def test_silent_or_absent_printer_is_offline(library, zebra: FakeZebra) -> None:
 
 
 def test_out_of_labels_zebra_is_reported_and_not_counted(store, make_service, zebra) -> None:
-    from tests.labels.conftest import seed
+    from tests.support.labels import seed
 
     rid = seed(store)[0]
     zebra.paper_out = True

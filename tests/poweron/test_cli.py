@@ -8,7 +8,7 @@ from importlib.metadata import version
 from click.testing import CliRunner, Result
 
 from station.cli.main import cli
-from tests.poweron.conftest import DISABLED, HUB_NAMES, PowerRig
+from tests.support.poweron import DISABLED, HUB_NAMES, PowerRig
 
 
 def _invoke(power: PowerRig, *args: str) -> Result:

@@ -11,7 +11,7 @@ import cbor2
 from station.adapters.board.session import open_session
 from station_lab.boards.poweron import stored_assignment
 from station_lab.boards.state import BoardState
-from tests.poweron.conftest import DISABLED, HUB_NAMES, PowerRig
+from tests.support.poweron import DISABLED, HUB_NAMES, PowerRig
 
 CLIENTS = {
     "symmetricKey": "azure-iot-device ",

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from station.adapters.keys.device_crypto import SoftInjectedKey
-from station.domain.errors import ProvisionError
+from station.domain.errors import BoardDisconnectedError, ProvisionError
 from station.domain.provision_events import Failed, Step, explain
 from station.domain.records import CertificateStatus, DeviceQuery
 from station_lab.boards.faults import Faults
@@ -112,7 +112,7 @@ def test_injected_key_is_unusable_after_wipe() -> None:
 
 
 def test_technician_wording_for_an_unplug() -> None:
-    why = explain(Step.WRITE_CHAIN, "board.disconnected", "gone")
+    why = explain(Step.WRITE_CHAIN, BoardDisconnectedError("gone"))
     assert "unplugged" in why.reason and "write-chain" in why.reason
     assert "resumes" in why.remedy
 

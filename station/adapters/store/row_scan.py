@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from station.domain.pushes import PushState
-from station.domain.records import CertificateStatus, Role
+from station.domain.records import CertificateStatus, LabelKind, Role
 from station.domain.states import BatchStatus, DeviceStatus, JobState
 
 # column kinds: text, int, int?, bool, json, json-object, or a frozenset of allowed texts
@@ -85,7 +85,7 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
             "not_before": "text",
             "not_after": "text",
             "profile": "text",
-            "status": frozenset(CertificateStatus.ALL),
+            "status": frozenset(str(status) for status in CertificateStatus),
             "issued_at": "text",
             "batch": "text",
             "job_id": "int?",
@@ -112,7 +112,7 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
             "registration_id": "text",
             "template": "text",
             "printer": "text",
-            "kind": frozenset({"print", "reprint"}),
+            "kind": frozenset(str(kind) for kind in LabelKind),
             "reason": "text",
             "operator": "text",
             "printed_at": "text",

@@ -22,7 +22,6 @@ from station.domain.labels.scans import parse_scanned
 from station.domain.provision_events import Step, steps_for
 from station.domain.records import OperatorRecord
 from station.domain.states import BatchStatus
-from station.ports import ProductCatalog
 from station.services.batches import BatchService
 from station.services.devices import DeviceService
 from station.services.labels import LabelService
@@ -88,11 +87,7 @@ class ScanClassifier:
     def classify(self, text: str, *, operator: str) -> Scan:
         """Classify one scan; a label is verified by the label service, audited as ``operator``."""
         text = text.strip()
-        try:
-            self._batches.progress(text)
-        except NotFoundError:
-            pass
-        else:
+        if self._batches.get(text) is not None:
             return Scan(ScanKind.WORK_ORDER, text)
         try:
             return Scan(ScanKind.BADGE, text, operator=self._operators.authenticate_badge(text))
@@ -102,7 +97,10 @@ class ScanClassifier:
             identity = parse_scanned(text)
         except ScanMismatchError as not_a_label:
             return Scan(ScanKind.OTHER, text, refusal=not_a_label)
-        if identity.form == "registration_id" and not self._known(identity.registration_id):
+        if (
+            identity.form == "registration_id"
+            and self._devices.get(identity.registration_id) is None
+        ):
             # a bare code that names no device: most likely a board serial, not a label
             unknown = ScanMismatchError(
                 f"{text[:70]!r} is not a work order, a badge or the label of a known device",
@@ -113,13 +111,8 @@ class ScanClassifier:
         verified = self._labels.verify(text, operator=operator)
         return Scan(ScanKind.LABEL, text, registration_id=verified.registration_id)
 
-    def _known(self, registration_id: str) -> bool:
-        return any(
-            d.registration_id == registration_id for d in self._devices.find(registration_id)
-        )
 
-
-def choose_batch(batches: BatchService, products: ProductCatalog, name: str) -> BatchChoice:
+def choose_batch(batches: BatchService, name: str) -> BatchChoice:
     """The line's batch ``name`` with its product's steps.
 
     Raises:
@@ -131,7 +124,7 @@ def choose_batch(batches: BatchService, products: ProductCatalog, name: str) -> 
             f"batch {name} is {progress.batch.status}, not open",
             remedy="Scan the work order of an open batch, or ask QA to open one.",
         )
-    recipe = products.product(progress.batch.product)
+    recipe = batches.recipe(progress.batch.product)
     return BatchChoice(
         name,
         recipe.name,

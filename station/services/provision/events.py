@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from station.domain.errors import BoardDisconnectedError, BoardTimeoutError, StationError
+from station.domain.errors import StationError
 from station.domain.provision_events import (
+    INTERRUPTIONS,
     Failed,
     ProvisionEvent,
     Step,
@@ -21,12 +22,10 @@ from station.domain.provision_events import (
     StepStarted,
     disposition_of,
     explain,
+    failure_kind,
 )
 from station.services.provision.model import ProvisionOutcome, Run
 from station.services.provision_jobs import JobLedger
-
-#: Failures that interrupt a run (the job stays resumable) rather than fail it.
-_INTERRUPTING = ("board.disconnected", "board.timeout", "provision.cancelled")
 
 
 class Journal:
@@ -61,17 +60,14 @@ class Journal:
         run = self._run
         run.emit(StepPassed(run.request.slot, step, detail, run.job.id if run.job else None))
 
-    def failed(self, exc: BaseException, code: str, message: str, remedy: str) -> ProvisionOutcome:
+    def failed(self, error: StationError) -> ProvisionOutcome:
         """Record the failure in the job row, report it and say how the run ended."""
         run = self._run
-        # a TPM command lost on the link is an unplug or a timeout underneath: say so
-        cause = code
-        if isinstance(exc, StationError) and str(exc.details.get("cause", "")).startswith("board."):
-            cause = str(exc.details["cause"])
-        why = explain(run.step, cause, message, remedy)
-        detail = f"{code}: {message}"
-        if isinstance(exc, StationError) and exc.details:
-            detail += " " + ", ".join(f"{k}={v}" for k, v in exc.details.items())
+        code = error.code
+        why = explain(run.step, error)
+        detail = f"{code}: {error.message}"
+        if error.details:
+            detail += " " + ", ".join(f"{k}={v}" for k, v in error.details.items())
         slot = run.request.slot
         try:
             run.job = self._jobs.failed(
@@ -80,15 +76,14 @@ class Journal:
                 serial=run.serial,
                 reason=why.reason,
                 code=code,
-                interrupted=cause in _INTERRUPTING
-                or isinstance(exc, BoardDisconnectedError | BoardTimeoutError),
+                interrupted=issubclass(failure_kind(error), INTERRUPTIONS),
             )
         except StationError as store_exc:  # the store itself failed: still tell the operator
             detail += f" (job not updated: {store_exc.message})"
         job_id = run.job.id if run.job else None
         run.emit(StepFailed(slot, run.step, why.reason, why.remedy, code, detail, job_id))
         failed = Failed(slot, run.step, why.reason, why.remedy, code, detail, run.serial, job_id)
-        run.emit(dataclasses.replace(failed, disposition=disposition_of(exc)))
+        run.emit(dataclasses.replace(failed, disposition=disposition_of(failure_kind(error))))
         return ProvisionOutcome(
             passed=False,
             slot=slot,

@@ -21,6 +21,7 @@ from station.domain.boards import slot_phrase
 from station.domain.errors import (
     NotFoundError,
     ProvisionCancelledError,
+    ProvisionInternalError,
     StationError,
     ValidationError,
 )
@@ -146,10 +147,10 @@ class ProvisionService:
         try:
             ctx = self._drive(run, jobs, journal, cancel)
         except StationError as exc:
-            return journal.failed(exc, exc.code, exc.message, exc.remedy)
+            return journal.failed(exc)
         except Exception as exc:  # a bug must not kill the slot's worker; it is reported
             log.exception("provisioning failed unexpectedly on slot %s", request.slot)
-            return journal.failed(exc, "provision.internal", f"{type(exc).__name__}: {exc}", "")
+            return journal.failed(ProvisionInternalError(f"{type(exc).__name__}: {exc}"))
         return ProvisionOutcome(
             passed=True,
             slot=request.slot,
@@ -204,7 +205,7 @@ class ProvisionService:
         try:
             labels().print_at_pass(run.registration_id, operator=run.request.operator)
         except StationError as exc:
-            why = explain(Step.LABEL, exc.code, exc.message, exc.remedy)
+            why = explain(Step.LABEL, exc)
             run.emit(StepFailed(slot, Step.LABEL, why.reason, why.remedy, exc.code, exc.message))
             return
         run.emit(StepPassed(slot, Step.LABEL, "printed"))
