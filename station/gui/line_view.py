@@ -41,7 +41,7 @@ from station.domain.provision_events import Failed, ProvisionEvent
 from station.gui.session import Session
 from station.gui.slot_worker import HotplugWatcher, SlotThreads, SlotWorker
 from station.gui.style import RESULT_COLOURS, scaled_font
-from station.gui.tasks import TaskRunner
+from station.gui.tasks import TaskRunner, describe
 from station.services.line import (
     BatchChoice,
     LineModel,
@@ -554,7 +554,7 @@ class LineView(QWidget):
         self._workers.shutdown(timeout)
 
     def _fail(self, error: StationError) -> None:
-        self.model.refused(error)
+        self.model.note(describe(error))  # in the window's words
         self._show_message()
 
 

@@ -14,9 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from station.bootstrap import Station
-from station.domain.errors import StationError, describe
-
-__all__ = ["StationTask", "TaskRunner", "TaskSignals", "describe"]
+from station.domain.errors import StationError
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +83,8 @@ class TaskRunner:
     def busy(self) -> bool:
         """Whether any task of this runner is still running."""
         return bool(self._running)
+
+
+def describe(error: StationError) -> str:
+    """One line for a status bar: the message and what to do."""
+    return error.message + (f" — {error.remedy}" if error.remedy else "")
