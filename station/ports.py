@@ -45,6 +45,7 @@ from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import BatchReport, PrintReceipt
 from station.domain.manifest_signing import TrustedSigner
 from station.domain.products import CredentialPolicyRef, ProductRecipe
+from station.domain.prompts import OperatorQuestion
 from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
     BatchRecord,
@@ -143,6 +144,25 @@ class BoardWatcher(Protocol):
 
     def poll(self) -> list[SlotEvent]:
         """Look once; return the arrivals and removals since the previous call."""
+        ...
+
+
+class OperatorPrompt(Protocol):
+    """Asks the operator a question in the middle of a run (OpenHTF's prompts).
+
+    Called on the slot's worker thread, which waits for the answer; the CLI answers at the
+    terminal, the GUI on the slot's tile (:mod:`station.services.prompts` carries a question to
+    the thread that can show it). The caller checks the answer and may ask again with
+    ``question.problem`` saying what was wrong with the last one.
+    """
+
+    def ask(self, question: OperatorQuestion) -> str:
+        """The operator's answer to ``question``.
+
+        Raises:
+            PromptDeclinedError: nobody can answer (not interactive, input closed, board pulled).
+            ProvisionCancelledError: the run was stopped while it waited.
+        """
         ...
 
 

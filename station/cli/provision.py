@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,6 +27,7 @@ from station.cli.common import (
     read_secret,
     term,
 )
+from station.cli.prompts import TerminalPrompt
 from station.domain.boards import PlugChange
 from station.domain.errors import BoardNotFoundError
 from station.domain.provision_events import (
@@ -113,6 +113,7 @@ def provision(
         _check_port(port)
     _login(state, badge=badge, rework=bool(rework))
     printer = _Printer(sys.stdout, detail=detail, as_json=as_json)
+    prompt = TerminalPrompt()
     with open_station(state) as station:
         if port and not port.startswith("/") and "://" not in port:
             slot, port = slot or port, station.discovery().board_in(port).device  # a slot name
@@ -125,13 +126,14 @@ def provision(
             operator=state.operator,
             emit=printer.event,
             rework_reason=rework,
+            ask=prompt.post,
         )
         try:
             if port:
                 line.plugged(slot or port, port, scanned_serial)
-                _wait_idle(line)
+                _wait_idle(line, prompt)
             else:
-                _watch(station, line, interval)
+                _watch(station, line, prompt, interval)
         except KeyboardInterrupt:
             printer.note("stopping: boards in progress resume when plugged in again")
         finally:
@@ -218,19 +220,19 @@ def _login(state: CliState, *, badge: bool, rework: bool) -> None:
             operators.authenticate_pin(state.operator, pin.strip())
 
 
-def _wait_idle(line: ProvisionLine) -> None:
+def _wait_idle(line: ProvisionLine, prompt: TerminalPrompt) -> None:
     while not line.idle:
-        time.sleep(0.1)
+        prompt.answer_waiting(0.1)  # a worker may wait for the operator
 
 
-def _watch(station: Station, line: ProvisionLine, interval: float) -> None:
+def _watch(station: Station, line: ProvisionLine, prompt: TerminalPrompt, interval: float) -> None:
     watcher = station.hotplug()
     click.echo("watching bound slots; Ctrl-C to stop", err=True)
     while True:
         for change in watcher.poll():
             if change.change is PlugChange.ARRIVED and change.slot:
                 line.plugged(change.slot, change.board.device)
-        time.sleep(interval)
+        prompt.answer_waiting(interval)
 
 
 class _Printer:

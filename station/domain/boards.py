@@ -74,3 +74,8 @@ def printed_serial(text: str) -> str:
             scanned=value[:70],
         )
     return value
+
+
+def slot_phrase(slot: str) -> str:
+    """``slot`` as it reads in a sentence: "slot-5" stays, "A1" becomes "slot A1"."""
+    return slot if slot.lower().startswith("slot") else f"slot {slot}"

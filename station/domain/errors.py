@@ -42,6 +42,11 @@ class StationError(Exception):
         }
 
 
+def describe(error: StationError) -> str:
+    """One line for a message bar: what happened, then what to do."""
+    return error.message + (f" — {error.remedy}" if error.remedy else "")
+
+
 def error_class(code: str) -> type[StationError] | None:
     """The error class whose stable ``code`` is ``code`` (codes stored in job rows and details)."""
     pending: list[type[StationError]] = [StationError]
@@ -422,6 +427,12 @@ class SerialMismatchError(ProvisionError):
     """The serial scanned for a board differs from the one the board reports."""
 
     code = "provision.serial_mismatch"
+
+
+class PromptDeclinedError(ProvisionError):
+    """Nobody answered an operator prompt (no terminal, input closed, board pulled out)."""
+
+    code = "provision.prompt_declined"
 
 
 class ProvisionInternalError(ProvisionError):

@@ -156,9 +156,39 @@ class Passed:
     job_id: int | None = None
 
 
+class Disposition(StrEnum):
+    """Where a board that failed goes next (from the error's type: :func:`disposition_of`)."""
+
+    RETRY = "retry"  # the technician fixes it at the bench (reseat, cable, batch) and starts again
+    QA = "qa"  # set aside for QA: a clone, a locked or lying board, a refused request
+    OTHER_BOARD = "other-board"  # not the board the slot expected (scanned or armed serial)
+
+
+#: Failures a technician cannot fix at the bench: the board goes to QA.
+_FOR_QA: tuple[type[StationError], ...] = (
+    DuplicateIdentityError,
+    BoardLockedError,
+    ProofOfPossessionError,
+    CsrRejectedError,
+    BoardReportedError,
+)
+
+
+def disposition_of(kind: type[StationError]) -> Disposition:
+    """Where a board goes after a failure of type ``kind`` (:func:`failure_kind`), never by code."""
+    if issubclass(kind, _FOR_QA):
+        return Disposition.QA
+    if issubclass(kind, SerialMismatchError):
+        return Disposition.OTHER_BOARD
+    return Disposition.RETRY
+
+
 @dataclass(frozen=True)
 class Failed:
-    """The board was not provisioned; the job stays open (resume) unless it never started."""
+    """The board was not provisioned; the job stays open (resume) unless it never started.
+
+    ``disposition`` says where the board goes next (bench, QA, or it was not the expected board).
+    """
 
     slot: str
     step: Step
@@ -168,6 +198,7 @@ class Failed:
     detail: str = ""
     serial: str = ""
     job_id: int | None = None
+    disposition: Disposition = Disposition.RETRY
 
 
 ProvisionEvent = StepStarted | StepPassed | StepFailed | Resumed | Passed | Failed
@@ -206,8 +237,8 @@ _REMEDIES: dict[type[StationError], str] = {
     "cannot be provisioned here.",
     BatchFullError: "Ask QA to open the next batch.",
     ProvisionCancelledError: "Start the slot again to resume this board.",
-    SerialNeededError: "Scan the serial number printed on the board: the slot starts "
-    "again with it.",
+    SerialNeededError: "Scan the serial number printed on the board when the slot asks for "
+    "it (start the slot again).",
     SerialMismatchError: "Scan the serial printed on the board in this slot (or start "
     "the slot again without a scan if the board reports its own serial).",
 }
@@ -280,6 +311,6 @@ def explain(step: Step, error: StationError) -> Explanation:
         reason = f"{what[:1].upper()}{what[1:]} ({message})."
     known = next((_REMEDIES[cls] for cls in kind.__mro__ if cls in _REMEDIES), "")
     advice = known or error.remedy or "Set the board aside for QA with this message."
-    if issubclass(kind, DuplicateIdentityError) and error.remedy:
+    if issubclass(kind, DuplicateIdentityError | SerialNeededError) and error.remedy:
         advice = error.remedy
     return Explanation(reason=reason, remedy=advice)

@@ -22,6 +22,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, S
 from station.bootstrap import Station
 from station.domain.boards import SlotEvent
 from station.domain.errors import ProvisionInternalError, StationError
+from station.services.prompts import RelayedPrompt
 from station.services.provision import ProvisionRequest
 from station.services.provision_line import not_started, provision_on_port
 
@@ -38,13 +39,16 @@ class SlotWorker(QObject):
         reported: each :class:`~station.domain.provision_events.ProvisionEvent` of a run.
         finished: the :class:`~station.services.provision.ProvisionOutcome` of a run.
         prepared: (slot, error or None) once the slot is ready for a batch's boards.
+        asked: a :class:`~station.services.prompts.PendingQuestion` the run waits on (the
+            slot's tile answers it on the GUI thread; the worker waits, the GUI never does).
     """
 
     reported = Signal(object)
+    asked = Signal(object)
     finished = Signal(object)
     prepared = Signal(str, object)
     _preparing = Signal(str)  # batch: GUI thread -> the slot's thread
-    # port, batch, operator, rework reason, scanned serial: GUI thread -> the slot's thread
+    # port, batch, operator, rework reason, expected serial: GUI thread -> the slot's thread
     _requested = Signal(str, str, str, str, str)
     _closing = Signal()
 
@@ -54,6 +58,7 @@ class SlotWorker(QObject):
         self._make_station = make_station
         self._station: Station | None = None
         self.cancel = threading.Event()
+        self._prompt = RelayedPrompt(self.asked.emit, self.cancel)
         self.busy = False  # read and written on the GUI thread only
         self._requested.connect(self._provision)
         self._preparing.connect(self._prepare)
@@ -66,7 +71,7 @@ class SlotWorker(QObject):
         """Ask the slot's thread to provision the board on ``port`` into ``batch``.
 
         ``operator`` is who started it: the one logged in now, not when the worker was made.
-        ``serial`` is the serial scanned from a board that reports none.
+        ``serial``: the board expected (a QA rework); another board is refused at connect.
         """
         self.busy = True
         self._requested.emit(port, batch, operator, rework_reason, serial)
@@ -102,6 +107,7 @@ class SlotWorker(QObject):
                 request,
                 emit=self.reported.emit,
                 cancel=self.cancel,
+                prompt=self._prompt,
             )
         except StationError as exc:  # the slot's own station could not be built
             outcome = not_started(self.slot, exc, self.reported.emit)

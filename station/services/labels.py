@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from station.domain.audit import EventDraft, format_time
+from station.domain.boards import slot_phrase
 from station.domain.errors import (
     LabelAlreadyPrintedError,
     LabelError,
@@ -358,7 +359,7 @@ class LabelService:
                 scanned=identity.registration_id,
             )
         if problem:
-            where = f"the board in slot {slot}" if slot else f"device {want_rid}"
+            where = f"the board in {slot_phrase(slot)}" if slot else f"device {want_rid}"
             raise ScanMismatchError(
                 f"wrong label: the scanned label does not belong to {where}; {problem}",
                 remedy="Take this label off, find the right one (or reprint it) and scan again.",
@@ -373,7 +374,7 @@ class LabelService:
             jobs = [job for job in self.store.jobs.open() if job.slot == slot]
             if not jobs:
                 raise NotFoundError(
-                    f"no board is being provisioned in slot {slot}",
+                    f"no board is being provisioned in {slot_phrase(slot)}",
                     remedy="Check the slot number, or verify against the device: --device ID.",
                     slot=slot,
                 )

@@ -18,8 +18,16 @@ from collections.abc import Callable
 from typing import Protocol
 
 from station.domain.errors import StationError
-from station.domain.provision_events import Failed, ProvisionEvent, Step, explain
-from station.ports import BoardLink
+from station.domain.provision_events import (
+    Failed,
+    ProvisionEvent,
+    Step,
+    disposition_of,
+    explain,
+    failure_kind,
+)
+from station.ports import BoardLink, OperatorPrompt
+from station.services.prompts import PendingQuestion, RelayedPrompt
 from station.services.provision import (
     ProvisionOutcome,
     ProvisionRequest,
@@ -58,6 +66,8 @@ class SlotWorker:
         emit: receives every event (called on the worker's thread).
         stop: set to stop every worker of the line (checked between steps).
         rework_reason: QA rework: void a recorded identity and provision anew.
+        ask: where the worker's operator questions go (a :class:`PendingQuestion` each, posted
+            from the worker's thread); none: boards that need an answer stop at connect.
     """
 
     def __init__(
@@ -70,8 +80,10 @@ class SlotWorker:
         emit: Callable[[ProvisionEvent], None],
         stop: threading.Event,
         rework_reason: str = "",
+        ask: Callable[[PendingQuestion], None] | None = None,
     ) -> None:
         self.slot = slot
+        self._prompt = RelayedPrompt(ask, stop) if ask is not None else None
         self._make_station = make_station
         self._request = ProvisionRequest(
             slot=slot, batch=batch, operator=operator, rework_reason=rework_reason
@@ -127,7 +139,13 @@ class SlotWorker:
     ) -> ProvisionOutcome:
         request = dataclasses.replace(self._request, serial=serial)
         return provision_on_port(
-            station, service, port, request, emit=self._emit, cancel=self._stop
+            station,
+            service,
+            port,
+            request,
+            emit=self._emit,
+            cancel=self._stop,
+            prompt=self._prompt,
         )
 
 
@@ -139,19 +157,21 @@ def provision_on_port(
     *,
     emit: Callable[[ProvisionEvent], None],
     cancel: threading.Event,
+    prompt: OperatorPrompt | None = None,
 ) -> ProvisionOutcome:
     """Open the board on ``port`` and provision it: one board, start to end, on this thread.
 
     Shared by the CLI's slot threads and the GUI's slot workers, so both run exactly the same
     steps. Never raises for a board problem: a board that cannot even be opened is reported as
-    a :class:`Failed` event at the connect step and a failed outcome.
+    a :class:`Failed` event at the connect step and a failed outcome. ``prompt`` answers the
+    run's operator questions.
     """
     try:
         link = station.board_session(port, handshake=False)
     except StationError as exc:
         return not_started(request.slot, exc, emit)
     try:
-        return service.run(link, request, emit=emit, cancel=cancel)
+        return service.run(link, request, emit=emit, cancel=cancel, prompt=prompt)
     finally:
         link.close()
 
@@ -162,7 +182,12 @@ def not_started(
     """Report a run that failed before the board answered (no port, no station): at connect."""
     why = explain(Step.CONNECT, error)
     detail = f"{error.code}: {error.message}"
-    emit(Failed(slot, Step.CONNECT, why.reason, why.remedy, error.code, detail))
+    disposition = disposition_of(failure_kind(error))
+    emit(
+        Failed(
+            slot, Step.CONNECT, why.reason, why.remedy, error.code, detail, disposition=disposition
+        )
+    )
     return ProvisionOutcome(
         passed=False,
         slot=slot,
@@ -182,6 +207,7 @@ class ProvisionLine:
         operator: who provisions them.
         emit: receives every event, from worker threads.
         rework_reason: QA rework for every board on the line (one-board runs only, in practice).
+        ask: receives every operator question, from worker threads (see :class:`SlotWorker`).
     """
 
     def __init__(
@@ -192,8 +218,10 @@ class ProvisionLine:
         operator: str,
         emit: Callable[[ProvisionEvent], None],
         rework_reason: str = "",
+        ask: Callable[[PendingQuestion], None] | None = None,
     ) -> None:
         self._make_station = make_station
+        self._ask = ask
         self._batch = batch
         self._operator = operator
         self._emit = emit
@@ -216,6 +244,7 @@ class ProvisionLine:
                 emit=self._emit,
                 stop=self.stop_flag,
                 rework_reason=self._rework,
+                ask=self._ask,
             )
             self.workers[slot] = worker
             worker.start()

@@ -11,6 +11,7 @@ from station.bootstrap import Station
 from station.domain.products import ProductAttestation
 from station.domain.provision_events import Failed, Step, steps_for
 from station.gui.main_window import MainWindow
+from station.services.line import BatchChoice
 from tests.support.gui import gui_config, log_in
 
 SIXTEEN = tuple(f"slot-{n}" for n in range(1, 17))
@@ -19,9 +20,11 @@ WORST = "SCAN SERIAL"  # the widest result text
 
 def _fail_every_tile(window: MainWindow) -> None:
     steps = steps_for(ProductAttestation.X509, lock=True)
-    for slot, tile in window.line.tiles.items():
-        tile.begin("/dev/ttyACM0", steps)
-        tile.apply(
+    line = window.line
+    line.model.choose(BatchChoice("WO-1", "widget", 16, 0, steps))
+    for slot in line.tiles:
+        line.model.plugged(slot, "/dev/ttyACM0")
+        line.model.apply(
             Failed(
                 slot,
                 Step.CSR,
@@ -32,6 +35,7 @@ def _fail_every_tile(window: MainWindow) -> None:
                 "detail",
             )
         )
+    line.refresh()
 
 
 def _open(qtbot, plain_station, size: tuple[int, int]) -> MainWindow:

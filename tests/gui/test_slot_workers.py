@@ -44,13 +44,13 @@ def test_each_slot_runs_in_its_own_thread_and_tiles_change_on_the_gui_thread(
 ):
     boards = rig.lab.start(2, "se")
     applied_on: list[QThread] = []
-    original_apply = SlotTile.apply
+    original_show = SlotTile.show_view
 
-    def recording_apply(tile: SlotTile, event: object) -> None:
+    def recording_show(tile: SlotTile, view: object) -> None:
         applied_on.append(QThread.currentThread())
-        original_apply(tile, event)
+        original_show(tile, view)
 
-    monkeypatch.setattr(SlotTile, "apply", recording_apply)
+    monkeypatch.setattr(SlotTile, "show_view", recording_show)
     _window, line = _line_with_boards(qtbot, rig, lab_station, window_of, boards)
     # each slot gets ready (station, batch, CA key) before its first board
     qtbot.waitUntil(
@@ -116,7 +116,7 @@ def test_serial_scans_go_to_the_slots_waiting_for_one(qtbot, rig: Rig, lab_stati
     assert line.failed == 0 and "Failed 0" in line.counters.text()
     assert "reports no serial number" in one.reason_label.text()
     assert one.step_label.text() == "the next serial scan goes here"
-    assert two.step_label.text().startswith("waiting for a serial scan")
+    assert two.step_label.text() == "serial scan: 1 ahead"
 
     # a scan that cannot be a serial is refused; nothing starts
     _scan(qtbot, line, "not a serial")

@@ -61,6 +61,9 @@ def test_failure_says_what_to_do_and_detail_is_one_flag_away(rig: Rig) -> None:
     assert "FAIL at connect" in result.output
     assert "do:  Check that the board belongs to this batch's product." in result.output
     assert "detail: provision.wrong_product" in result.output
+    # said as an operator would, not in the protocol's words ("has no privkey capability")
+    assert "has no storage for an injected device key, which product" in result.output
+    assert "capability" not in result.output.split("detail:")[0]
 
 
 @BOTH_FIRMWARES
@@ -185,9 +188,9 @@ def test_batch_and_port_are_checked_once_before_any_board_is_touched(rig: Rig) -
     assert isinstance(missing.exception, BoardNotFoundError)
     assert missing.exception.message == "there is no port /dev/ttyNOPE9"
     assert "station board list" in missing.exception.remedy
-    station = rig.station("boss")
-    station.batches().open(name="WO-SEALED", product="lab-sym", size=1)
-    station.batches().seal("WO-SEALED")
+    station = rig.station()
+    station.batches().open(name="WO-SEALED", product="lab-sym", size=1, operator="boss")
+    station.batches().seal("WO-SEALED", operator="boss")
     sealed = _invoke(rig, "--batch", "WO-SEALED", "--port", boards[0].port)
     assert isinstance(sealed.exception, BatchFullError)
     assert sealed.exception.message == "batch WO-SEALED is sealed, not open"
@@ -205,3 +208,23 @@ def test_port_takes_a_bound_slot_name(rig: Rig) -> None:
     )
     unbound = _invoke(rig, "--batch", "WO-SYM", "--port", "slot-9")
     assert unbound.exit_code == 1 and "slot slot-9 is not bound" in unbound.exception.message
+
+
+def test_a_board_without_a_serial_asks_for_it_and_takes_the_scanned_line(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey", Faults(no_serial=True))
+    # a scanner on standard input: one line that is no serial, then the sticker's serial
+    result = _invoke(rig, "--batch", "WO-SYM", "--port", board.port, input="no serial\nSN-0077\n")
+    assert result.exit_code == 0, result.output
+    asked = f"[{board.port}] The board (LAB-NOKEY-1) in slot {board.port} reports no serial number"
+    assert asked in result.output
+    assert "Not accepted: 'no serial' is not a board serial number" in result.output
+    assert any("PASS sym-sn-0077" in line for line in result.output.splitlines())
+
+
+def test_a_board_without_a_serial_is_refused_clearly_when_nobody_can_answer(rig: Rig) -> None:
+    (board,) = rig.lab.start(1, "nokey", Faults(no_serial=True))
+    result = _invoke(rig, "--batch", "WO-SYM", "--port", board.port, input="")
+    assert result.exit_code == 1
+    assert "nobody answered (standard input is closed)" in result.output
+    assert "pass it with --port PORT --serial SERIAL" in result.output
+    assert "Traceback" not in result.output

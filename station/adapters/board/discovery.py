@@ -18,7 +18,7 @@ from typing import Any
 from serial.tools import list_ports
 
 from station.adapters.tomlfile import read_toml
-from station.domain.boards import DiscoveredBoard, PlugChange, SlotEvent
+from station.domain.boards import DiscoveredBoard, PlugChange, SlotEvent, slot_phrase
 from station.domain.errors import BoardError, BoardNotFoundError
 
 _SLOT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -127,7 +127,7 @@ class BoardDiscovery:
         bindings = self.bindings.load()
         if slot not in bindings:
             raise BoardNotFoundError(
-                f"slot {slot} is not bound to a USB port",
+                f"{slot_phrase(slot)} is not bound to a USB port",
                 remedy=f"Plug a board into the slot and run 'station board bind {slot}'.",
                 slot=slot,
             )
@@ -135,7 +135,7 @@ class BoardDiscovery:
             if board.location == bindings[slot]:
                 return board
         raise BoardNotFoundError(
-            f"no board is plugged into slot {slot}",
+            f"no board is plugged into {slot_phrase(slot)}",
             remedy="Plug the board in (check the cable), then retry.",
             slot=slot,
             location=bindings[slot],
@@ -159,8 +159,8 @@ class BoardDiscovery:
         if len(chosen) != 1:
             where = ", ".join(b.location for b in chosen) or "none"
             raise BoardNotFoundError(
-                f"expected exactly one unbound board to bind to slot {slot}, found {len(chosen)}"
-                f" ({where})",
+                f"expected exactly one unbound board to bind to {slot_phrase(slot)}, "
+                f"found {len(chosen)} ({where})",
                 remedy="Plug only the board for this slot (or pass --location), then retry.",
                 slot=slot,
                 candidates=[b.location for b in chosen],

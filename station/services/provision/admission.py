@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 
-from station.domain.boards import printed_serial
+from station.domain.boards import printed_serial, slot_phrase
 from station.domain.errors import (
     BatchFullError,
     BoardLockedError,
     DuplicateIdentityError,
+    PromptDeclinedError,
     SerialMismatchError,
     SerialNeededError,
+    ValidationError,
     WrongProductError,
 )
 from station.domain.products import ProductAttestation, ProductRecipe
+from station.domain.prompts import serial_question
 from station.domain.provision_events import Resumed, Step
 from station.domain.records import CertificateStatus, DeviceQuery
 from station.domain.states import BatchStatus, DeviceStatus, JobState
@@ -44,6 +47,15 @@ _CAPABILITY = {
     ProductAttestation.X509_INJECTED: Capability.INJECTED_KEY,
     ProductAttestation.SYMMETRIC_KEY: Capability.SYMMETRIC_KEY,
 }
+#: each capability as a technician would say it (the protocol's names are for firmware)
+_SAID = {
+    Capability.TPM: "TPM",
+    Capability.SECURE_ELEMENT: "secure element",
+    Capability.INJECTED_KEY: "storage for an injected device key",
+    Capability.SYMMETRIC_KEY: "storage for a symmetric key",
+}
+#: how often a board without a serial asks for a scan before the run stops
+MAX_SERIAL_ASKS = 3
 
 
 def recipe_for(store: UnitOfWork, ports: ProvisionPorts, batch: str) -> ProductRecipe:
@@ -92,7 +104,7 @@ def check_registration_id(
         if job.board_serial != serial:
             raise DuplicateIdentityError(
                 f"registration ID {registration_id} is being provisioned right now by board "
-                f"{job.board_serial} in slot {job.slot}",
+                f"{job.board_serial} in {slot_phrase(job.slot)}",
                 remedy="Set the board aside for QA: it is probably a clone.",
                 registration_id=registration_id,
                 serial=serial,
@@ -123,9 +135,10 @@ class Admission:
     def connect(self, run: Run) -> Board:
         """The connect step: the board answers and fits the batch's product."""
         self._journal.begin(Step.CONNECT)
-        hello = _with_serial(run.link.hello(), run.request.serial)
+        hello = run.link.hello()
+        recipe = recipe_for(self._store, self._p, run.request.batch)  # before asking anyone
+        hello = _named(run, hello)
         run.serial = hello.serial
-        recipe = recipe_for(self._store, self._p, run.request.batch)
         _check_board(hello, recipe)
         self._journal.passed(Step.CONNECT, f"{hello.serial} ({hello.model})")
         return Board(hello, recipe)
@@ -257,6 +270,43 @@ class Admission:
             )
 
 
+def _named(run: Run, hello: HelloInfo) -> HelloInfo:
+    """The board with its serial: its own, the one scanned with the request, or the operator's."""
+    if hello.serial or run.request.serial:
+        return _with_serial(hello, run.request.serial)
+    return dataclasses.replace(hello, serial=ask_serial(run, hello.model))
+
+
+def ask_serial(run: Run, model: str) -> str:
+    """Ask the run's operator prompt for the serial printed on a board that reports none.
+
+    An answer that cannot be a serial is asked again, saying why, up to
+    :data:`MAX_SERIAL_ASKS` times.
+
+    Raises:
+        SerialNeededError: nobody to ask, nobody answered, or no answer was a serial.
+    """
+    missing = f"the board ({model}) reports no serial number"
+    if run.prompt is None:
+        raise SerialNeededError(missing, model=model)
+    problem = ""
+    for _ in range(MAX_SERIAL_ASKS):
+        question = serial_question(run.request.slot, model, problem=problem)
+        try:
+            answer = run.prompt.ask(question)
+        except PromptDeclinedError as exc:
+            raise SerialNeededError(
+                f"{missing} and none was scanned: {exc.message}", remedy=exc.remedy, model=model
+            ) from exc
+        try:
+            return printed_serial(answer)
+        except ValidationError as exc:
+            problem = exc.message
+    raise SerialNeededError(
+        f"{missing}, and {MAX_SERIAL_ASKS} scans were no serial number ({problem})", model=model
+    )
+
+
 def _with_serial(hello: HelloInfo, scanned: str) -> HelloInfo:
     """The board's own serial, or the scanned one for a board that reports none."""
     if scanned:
@@ -281,8 +331,8 @@ def _check_board(hello: HelloInfo, recipe: ProductRecipe) -> None:
     needed = _CAPABILITY[recipe.attestation]
     if not hello.has(needed):
         raise WrongProductError(
-            f"board {hello.serial} ({hello.model}) has no {needed.value} capability, which "
-            f"product {recipe.name} needs",
+            f"board {hello.serial} ({hello.model}) has no {_SAID[needed]}, which product "
+            f"{recipe.name} needs",
             serial=hello.serial,
             capabilities=list(hello.capabilities),
         )

@@ -15,6 +15,7 @@ Every change is emitted as a frozen event for the CLI and the GUI. A failure bec
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from station.domain.provision_events import (
     StepFailed,
     StepPassed,
     StepStarted,
+    disposition_of,
     explain,
     failure_kind,
 )
@@ -103,7 +105,8 @@ class Journal:
             detail += f" (job not updated: {store_exc.message})"
         job_id = run.job.id if run.job else None
         run.emit(StepFailed(slot, run.step, why.reason, why.remedy, code, detail, job_id))
-        run.emit(Failed(slot, run.step, why.reason, why.remedy, code, detail, run.serial, job_id))
+        failed = Failed(slot, run.step, why.reason, why.remedy, code, detail, run.serial, job_id)
+        run.emit(dataclasses.replace(failed, disposition=disposition_of(failure_kind(error))))
         return ProvisionOutcome(
             passed=False,
             slot=slot,

@@ -9,7 +9,7 @@ from typing import Protocol
 from station.domain.manifest import OperationalCertificate, SymmetricKeyIdentity, TpmIdentity
 from station.domain.provision_events import ProvisionEvent, Step
 from station.domain.records import CertificateRecord, JobRecord
-from station.ports import BoardLink
+from station.ports import BoardLink, OperatorPrompt
 
 
 class Cancellation(Protocol):
@@ -75,6 +75,7 @@ class Run:
     kept: CertificateRecord | None = None  # a certificate of this job found on the board
     resumed: bool = False  # an open job of this board was picked up (it may be locked already)
     operational: OperationalCertificate | None = None  # the board can renew (operational-key)
+    prompt: OperatorPrompt | None = None  # who answers questions (none: a run nobody attends)
 
 
 @dataclass(frozen=True)

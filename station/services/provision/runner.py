@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from station.domain.boards import slot_phrase
 from station.domain.errors import (
     NotFoundError,
     ProvisionCancelledError,
@@ -35,7 +36,7 @@ from station.domain.provision_events import (
     explain,
 )
 from station.domain.records import JobRecord
-from station.ports import BoardLink, Clock
+from station.ports import BoardLink, Clock, OperatorPrompt
 from station.services.authz import require_role
 from station.services.provision import steps_common
 from station.services.provision.admission import Admission, recipe_for
@@ -130,14 +131,17 @@ class ProvisionService:
         *,
         emit: Callable[[ProvisionEvent], None] = lambda event: None,
         cancel: Cancellation | None = None,
+        prompt: OperatorPrompt | None = None,
     ) -> ProvisionOutcome:
         """Provision the board behind ``link`` into ``request.batch``.
 
         Never raises for a board or policy problem: the outcome (and a :class:`Failed` event)
         says what failed and what to do. The job row stays open (interrupted or failed) so the
-        next plug of the same board resumes it.
+        next plug of the same board resumes it. ``prompt`` is asked for what only the operator
+        knows (the serial printed on a board that reports none); without one such a board stops
+        at connect.
         """
-        run = Run(link=link, request=request, emit=emit)
+        run = Run(link=link, request=request, emit=emit, prompt=prompt)
         jobs = self._ledger(request.operator)
         journal = Journal(jobs, run)
         try:
@@ -180,7 +184,7 @@ class ProvisionService:
         def before_step(step: Step) -> None:
             if cancel is not None and cancel.is_set():
                 raise ProvisionCancelledError(
-                    f"slot {run.request.slot} was stopped before {run.step} finished"
+                    f"{slot_phrase(run.request.slot)} was stopped before {run.step} finished"
                 )
 
         evidence = FLOWS[board.recipe.attestation].run(ctx, before_step)
