@@ -207,7 +207,7 @@ def test_port_takes_a_bound_slot_name(rig: Rig) -> None:
         line.startswith("[slot-7]") and "PASS" in line for line in result.output.splitlines()
     )
     unbound = _invoke(rig, "--batch", "WO-SYM", "--port", "slot-9")
-    assert unbound.exit_code == 1 and "slot slot-9 is not bound" in unbound.exception.message
+    assert unbound.exit_code == 1 and "slot-9 is not bound" in unbound.exception.message
 
 
 def test_a_board_without_a_serial_asks_for_it_and_takes_the_scanned_line(rig: Rig) -> None:
