@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtWidgets import QPushButton
 
+from station.services.line.model import SlotResult, SlotView
 from tests.support.gui import PEOPLE, WAIT_MS, log_in
 from tests.support.rig import Rig
 
@@ -54,13 +57,26 @@ def test_the_summary_follows_the_line_while_locked(qtbot, plain_station, window_
     log_in(qtbot, window, "terry")
     window.lock()
     tile = window.line.tiles["slot-2"]
-    tile.begin("/dev/pts/9", ())  # a board handed to the slot while nobody is at the window
-    tile.step_label.setText("step: issue certificate")
+    # a board handed to the slot while nobody is at the window, as the line model shows it
+    running = SlotView(
+        slot="slot-2",
+        result=SlotResult.RUNNING,
+        board="board on /dev/pts/9",
+        step="step: issue certificate",
+        done=5,
+        total=12,
+        reason="",
+        remedy="",
+        detail="",
+        can_start=False,
+        start_text="Start",
+    )
+    tile.show_view(running)
     summary = window.lock_screen.slots["slot-2"]
     qtbot.waitUntil(lambda: summary.result.text() == "RUNNING", timeout=WAIT_MS)
     assert summary.step.text() == "step: issue certificate"
     assert summary.board.text() == "board on /dev/pts/9"
-    tile.set_result("PASS")
+    tile.show_view(dataclasses.replace(running, result=SlotResult.PASS, done=12))
     qtbot.waitUntil(lambda: summary.result.text() == "PASS", timeout=WAIT_MS)
 
 
