@@ -36,7 +36,7 @@ from station.bootstrap import Station
 from station.domain.boards import DiscoveredBoard
 from station.domain.errors import StationError
 from station.domain.labels.model import LabelData
-from station.domain.products import ProductRecipe
+from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.records import OperatorRecord, Role
 from station.gui.tasks import TaskRunner, describe
 from station.services.ca import CaStatus
@@ -223,7 +223,7 @@ class AdminView(QWidget):
         recipe = self._recipes[row]
         identity = (
             "from the TPM endorsement key"
-            if recipe.attestation == "tpm"
+            if recipe.attestation is ProductAttestation.TPM
             else recipe.registration_id.replace("{prefix}", recipe.prefix or "{prefix}")
         )
         lines = [

@@ -38,6 +38,7 @@ from station.bootstrap import Station
 from station.domain.boards import PlugChange, SlotEvent
 from station.domain.errors import StationError
 from station.domain.provision_events import Failed, ProvisionEvent
+from station.domain.states import BatchStatus
 from station.gui.session import Session
 from station.gui.slot_worker import HotplugWatcher, SlotThreads, SlotWorker
 from station.gui.style import RESULT_COLOURS, scaled_font
@@ -336,7 +337,7 @@ class LineView(QWidget):
         """Reload the open batches into the selector."""
 
         def job(s: Station) -> list[str]:
-            return [b.name for b in s.batches().all() if b.status == "open"]
+            return [b.name for b in s.batches().all() if b.status == BatchStatus.OPEN]
 
         self._tasks.run(job, self._show_batches, self._fail)
 
