@@ -246,8 +246,8 @@ def sixteen_slots(shots: Shots) -> None:
         for slot in line.tiles:
             line.start_slot(slot)
         ended = (*DONE, "SCAN SERIAL")
+        # the slot asking for a serial keeps its worker waiting for the answer: not idle
         shots.wait(lambda: all(t.result in ended for t in line.tiles.values()), "every slot ends")
-        shots.wait(lambda: line.idle, "the line is idle")
         shots.shoot(window, "line-view-16")
 
 
