@@ -44,6 +44,7 @@ from station.services.database import DatabaseService
 from station.services.devices import DeviceService
 from station.services.fleet import FleetGuard, FleetReplicator, FleetViews
 from station.services.operators import OperatorService
+from station.services.products import ProductService
 from station.services.provision import ProvisionPorts, ProvisionService
 from station.services.tpm_identity import TpmIdentityService
 from station.services.tpm_trust import TpmTrustService
@@ -338,6 +339,10 @@ class Station:
         from station.adapters.templates.loader import TemplateLibrary
 
         return TemplateLibrary(self.config.templates_dir)
+
+    def product_recipes(self) -> ProductService:
+        """Product recipes for the interfaces (no database needed)."""
+        return ProductService(self.products())
 
     def batches(self) -> BatchService:
         """Batches: open, progress, seal, export, push to DPS and reconcile."""

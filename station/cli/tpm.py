@@ -79,7 +79,7 @@ def read(state: CliState, port: str, product: str, roots: Path | None, as_json: 
     with open_station(state) as station:
         if not port.startswith("/") and "://" not in port:
             port = station.discovery().board_in(port).device
-        recipe = station.batches().recipe(product) if product else None
+        recipe = station.product_recipes().recipe(product) if product else None
         service = station.tpm_identity(roots)
         reader = station.tpm_reader(station.board_session(port))
         result = service.identify(
