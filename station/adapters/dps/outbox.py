@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from station.domain.errors import StoreBusyError, StoreError
+from station.adapters.store.connection import open_connection, translate
+from station.domain.errors import StoreError
 from station.domain.pushes import OutboxEntry, PushState
 
 _COLUMNS = "batch, registration_id, state, attempts, last_error, remote, id"
@@ -24,15 +25,7 @@ class SqliteOutbox:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
         self._path = path
-        try:
-            self._conn = sqlite3.connect(
-                str(path), timeout=busy_timeout_ms / 1000, isolation_level=None
-            )
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the push outbox in {path}: {exc}") from exc
+        self._conn = open_connection(path, busy_timeout_ms)
 
     def close(self) -> None:
         """Close the connection."""
@@ -115,12 +108,7 @@ class SqliteOutbox:
         return _Tx(self)
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
-        if "locked" in str(exc):
-            return StoreBusyError(
-                f"the station database {self._path} stayed locked by another process",
-                remedy="Wait a moment and retry.",
-            )
-        return StoreError(f"push outbox error in {self._path}: {exc}")
+        return translate(exc, self._path)
 
 
 class _Tx:

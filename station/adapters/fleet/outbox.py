@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from station.adapters.store.connection import open_connection, translate
 from station.domain.audit import AuditEvent
-from station.domain.errors import IntegrityError, StoreBusyError, StoreError
+from station.domain.errors import IntegrityError, StoreError
 from station.domain.fleet import OutboxStatus
 
 _EVENT_COLUMNS = "e.seq, e.time, e.station, e.operator, e.kind, e.subject, e.payload, e.prev_hash"
@@ -26,15 +27,7 @@ class SqliteFleetOutbox:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
         self._path = path
-        try:
-            self._conn = sqlite3.connect(
-                str(path), timeout=busy_timeout_ms / 1000, isolation_level=None
-            )
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the fleet outbox in {path}: {exc}") from exc
+        self._conn = open_connection(path, busy_timeout_ms)
 
     def close(self) -> None:
         """Close the connection."""
@@ -146,12 +139,7 @@ class SqliteFleetOutbox:
         return int(changed)
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
-        if "locked" in str(exc):
-            return StoreBusyError(
-                f"the station database {self._path} stayed locked by another process",
-                remedy="Wait a moment and retry.",
-            )
-        return StoreError(f"fleet outbox error in {self._path}: {exc}")
+        return translate(exc, self._path)
 
 
 def _now() -> str:

@@ -52,8 +52,12 @@ def prepare_file(path: Path, *, create: bool) -> None:
         )
 
 
-def connect(path: Path, busy_timeout_ms: int) -> Database:
-    """Open ``path`` in autocommit mode (transactions are explicit) with WAL and a busy timeout."""
+def open_connection(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open ``path`` in autocommit mode (transactions are explicit) with WAL and a busy timeout.
+
+    The identity store wraps it (:func:`connect`); the push and fleet outboxes keep a connection
+    of their own to the same file, so that they commit independently of the store.
+    """
     try:
         conn = sqlite3.connect(
             str(path), timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=True
@@ -68,7 +72,12 @@ def connect(path: Path, busy_timeout_ms: int) -> Database:
             "restore the latest backup if it is damaged.",
             path=str(path),
         ) from exc
-    return Database(conn)
+    return conn
+
+
+def connect(path: Path, busy_timeout_ms: int) -> Database:
+    """The identity store's connection to ``path`` (see :func:`open_connection`)."""
+    return Database(open_connection(path, busy_timeout_ms))
 
 
 def translate(exc: sqlite3.Error, path: Path) -> StoreError:
