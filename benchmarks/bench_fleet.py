@@ -36,7 +36,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from station.adapters.fleet.ledger import PostgresLedger
+from station.adapters.fleet.ledger import PostgresLedger, device_row
 from station.domain.audit import AuditEvent, EventDraft, chain
 from station.domain.fleet import FleetDevice, FleetQuery, IngestBatch
 from station.domain.manifest import (
@@ -172,27 +172,7 @@ COPY_DEVICES = (
 
 def copy_floor(dsn: str, rows: list[FleetDevice]) -> float:
     """COPY the device rows (built before the clock starts): what PostgreSQL does at best."""
-    tuples = [
-        (
-            d.station,
-            d.registration_id,
-            d.serial,
-            d.batch,
-            d.product,
-            d.attestation,
-            d.status,
-            d.operator,
-            d.ek_sha256,
-            d.cert_thumbprint,
-            d.device_key_sha256,
-            d.manifest_hash,
-            d.manifest_json,
-            d.event_seq,
-            d.created_at,
-            d.updated_at,
-        )
-        for d in rows
-    ]
+    tuples = [device_row(d) for d in rows]
     began = time.perf_counter()
     with psycopg.connect(dsn) as conn, conn.cursor() as cur, cur.copy(COPY_DEVICES) as copy:
         for row in tuples:

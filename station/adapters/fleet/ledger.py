@@ -495,27 +495,7 @@ def _store_rows(cur: Cursor, batch: IngestBatch) -> None:
             f"INSERT INTO fleet_devices ({_DEVICE_COLUMNS}) VALUES "
             f"({', '.join(['%s'] * 16)}) ON CONFLICT (station, registration_id) DO UPDATE SET "
             f"{updates} WHERE fleet_devices.event_seq <= EXCLUDED.event_seq",
-            [
-                (
-                    d.station,
-                    d.registration_id,
-                    d.serial,
-                    d.batch,
-                    d.product,
-                    d.attestation,
-                    d.status,
-                    d.operator,
-                    d.ek_sha256,
-                    d.cert_thumbprint,
-                    d.device_key_sha256,
-                    d.manifest_hash,
-                    d.manifest_json,
-                    d.event_seq,
-                    d.created_at,
-                    d.updated_at,
-                )
-                for d in batch.devices
-            ],
+            [device_row(d) for d in batch.devices],
         )
     if batch.certificates:
         cur.executemany(
@@ -840,3 +820,25 @@ def _event(row: Sequence[Any]) -> AuditEvent:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def device_row(d: FleetDevice) -> tuple[object, ...]:
+    """A device as a row of ``fleet_devices``, in the order of its columns."""
+    return (
+        d.station,
+        d.registration_id,
+        d.serial,
+        d.batch,
+        d.product,
+        d.attestation,
+        d.status,
+        d.operator,
+        d.ek_sha256,
+        d.cert_thumbprint,
+        d.device_key_sha256,
+        d.manifest_hash,
+        d.manifest_json,
+        d.event_seq,
+        d.created_at,
+        d.updated_at,
+    )
