@@ -162,7 +162,8 @@ def response_seq(payload: bytes) -> int:
 
 def _decode_map(payload: bytes) -> dict[str, Any]:
     try:
-        scan(payload)  # before cbor2 sees a byte: no tags (shared refs), floats, huge lengths
+        # before cbor2 sees a byte: no tags (shared refs), floats, huge lengths
+        facts = scan(payload)
     except CborRejected as exc:
         raise MessageError(f"not plain CBOR: {exc}") from exc
     try:
@@ -171,12 +172,19 @@ def _decode_map(payload: bytes) -> dict[str, Any]:
         raise MessageError(f"not CBOR: {type(exc).__name__}") from exc
     if not isinstance(value, dict):
         raise MessageError("message is not a CBOR map")
-    _check_plain(value, 0)
+    if not facts.plain:
+        # The scan refused everything else _check_plain refuses (tags, floats, other simple
+        # values, wide containers); only a non-text key or a too-deep item can remain.
+        _check_plain(value, 0)
     return value
 
 
 def _check_plain(value: Any, depth: int) -> None:
-    """Accept only plain CBOR data (no tags, no floats), bounded in depth and width."""
+    """Accept only plain CBOR data (no tags, no floats), bounded in depth and width.
+
+    After :func:`~station.protocol.cbor_scan.scan` only its map-key and depth rules can fail;
+    it runs on the values whose walk found a non-text key or an item that deep.
+    """
     if depth > _MAX_DEPTH:
         raise MessageError("message nests too deeply")
     if isinstance(value, bool | int | str | bytes) or value is None:
