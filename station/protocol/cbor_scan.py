@@ -191,6 +191,10 @@ def _walk(data: bytes) -> Scanned:
                 lefts.append(left)
                 seens.append(0)
                 continue
+        if depth and lefts[-1] > 1:  # the common case, inline: more to come in this container
+            lefts[-1] -= 1
+            seens[-1] += 1
+            continue
         if _finish(majors, lefts, seens):
             break
     if pos != size:
