@@ -112,7 +112,7 @@ def decode_request(payload: bytes) -> Request:
     if not isinstance(op, str) or not op:
         raise MessageError("'op' must be non-empty text")
     args = body.get("args", {})
-    if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
+    if not isinstance(args, dict):  # its keys are text: _decode_map checked every map's keys
         raise MessageError("'args' must be a map with text keys")
     return Request(seq=seq, op=op, args=args)
 
@@ -133,7 +133,7 @@ def decode_response(payload: bytes) -> Response:
         raise MessageError("'st' must be an unsigned integer")
     if status == Status.OK:
         result = body.get("res", {})
-        if not isinstance(result, dict) or not all(isinstance(k, str) for k in result):
+        if not isinstance(result, dict):  # its keys are text: _decode_map checked them
             raise MessageError("'res' must be a map with text keys")
         return Response(seq=seq, status=status, result=result)
     message = body.get("msg", "")
