@@ -53,11 +53,13 @@ class SerialTransport:
         self.bytes_in = 0
         self.bytes_out = 0
         # pyserial's POSIX port holds a non-blocking descriptor: read and write it directly
+        # (a POSIX tty only: sockets, loop:// and Windows ports have no such descriptor)
+        fd = getattr(self._port, "fd", None) if isinstance(self._port, serial.Serial) else None
         self._fd: int | None = None
-        if isinstance(self._port, serial.Serial) and isinstance(self._port.fd, int):
-            self._fd = self._port.fd
+        if isinstance(fd, int) and hasattr(select, "poll"):
+            self._fd = fd
             self._poll = select.poll()
-            self._poll.register(self._fd, select.POLLIN)
+            self._poll.register(fd, select.POLLIN)
         # Bytes a board sent after the previous user closed the port are stale: drop them.
         try:
             self.discard_input()
