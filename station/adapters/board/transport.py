@@ -2,8 +2,9 @@
 
 pyserial opens and configures the port. On a POSIX device (a tty or pty) the bytes then go
 straight through its file descriptor: one ``poll`` and one ``read`` per chunk of an answer, where
-pyserial's own read asks for the byte count with an ioctl and selects again for every chunk. Other
-URLs (sockets, loop://) go through pyserial.
+pyserial's own read asks for the byte count with an ioctl and selects again for every chunk, and
+a write that does not wait on ``select`` first. Other URLs (sockets, loop://) go through
+pyserial.
 """
 
 from __future__ import annotations
@@ -72,9 +73,11 @@ class SerialTransport:
         try:
             if self._fd is None:
                 self._port.write(data)
-                self._port.flush()
             else:
                 self._write_fd(self._fd, data)
+            # tcdrain on a tty: on a slow UART the answer's timeout starts once the request is
+            # out, not while it is still being sent (a no-op on a pty)
+            self._port.flush()
         except _PORT_ERRORS as exc:
             raise self._gone(exc) from exc
         self.bytes_out += len(data)
