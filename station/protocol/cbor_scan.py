@@ -87,13 +87,14 @@ def peek_seq(payload: bytes) -> int | None:
 def _walk(data: bytes) -> Scanned:
     """The walk behind :func:`scan`: one pass, header by header, nothing built.
 
-    Open containers are three parallel stacks: major type, items left (-1: indefinite, until a
-    break) and items seen (map keys and values counted separately).
+    The innermost open container is three local variables (major type, items left with -1 for
+    indefinite, items seen with map keys and values counted separately); its parents wait on a
+    stack. ``major`` -1 with ``depth`` 0 stands for "no container": the top-level item.
     """
     size = len(data)
-    majors: list[int] = []
-    lefts: list[int] = []
-    seens: list[int] = []
+    parents: list[tuple[int, int, int]] = []
+    cur_major, cur_left, cur_seen = -1, 0, 0
+    depth = 0
     pos = 0
     items = 0
     definite_map = size > 0 and data[0] >> 5 == _MAJOR_MAP and data[0] & 0x1F != 31
@@ -102,18 +103,30 @@ def _walk(data: bytes) -> Scanned:
     plain = True
     deep = MAX_DEPTH + 1  # an item read with this many containers open is too deep
     while True:
-        depth = len(majors)
-        if depth and lefts[-1] < 0:
+        if cur_left < 0:
             if pos >= size:
                 raise CborRejected(f"CBOR ends early at byte {pos}")
             if data[pos] == _BREAK:
                 pos += 1
-                if majors[-1] == _MAJOR_MAP and seens[-1] % 2:
+                if cur_major == _MAJOR_MAP and cur_seen % 2:
                     raise CborRejected("an indefinite map ends after a key without its value")
-                majors.pop()
-                lefts.pop()
-                seens.pop()
-                if _finish(majors, lefts, seens):
+                # the container is done: count it into its parents
+                done = True
+                while parents:
+                    cur_major, cur_left, cur_seen = parents.pop()
+                    depth -= 1
+                    if not depth:
+                        break
+                    cur_seen += 1
+                    if cur_left < 0:
+                        _check_indefinite(cur_major, cur_seen)
+                        done = False
+                        break
+                    if cur_left > 1:
+                        cur_left -= 1
+                        done = False
+                        break
+                if done:
                     break
                 continue
         start = pos
@@ -140,18 +153,17 @@ def _walk(data: bytes) -> Scanned:
         if items > MAX_TOTAL_ITEMS:
             raise CborRejected(f"more than {MAX_TOTAL_ITEMS} CBOR items in one message")
         if depth:
-            top = majors[-1]
-            if top == 2 or top == _MAJOR_TEXT:
-                if major != top or argument < 0:
-                    raise CborRejected(f"a bad chunk in an indefinite string at byte {start}")
-            elif top == _MAJOR_MAP and not seens[-1] % 2:  # a key
-                if major != _MAJOR_TEXT:
-                    plain = False
-                elif depth == 1 and seq_state == 0 and data[pos : pos + argument] == b"seq":
-                    seq_state = 1
-            elif depth == 1 and seq_state == 1:  # the value of the first "seq" key
-                seq = argument if major == 0 else None
-                seq_state = 2
+            if cur_major == _MAJOR_MAP:
+                if not cur_seen % 2:  # a key
+                    if major != _MAJOR_TEXT:
+                        plain = False
+                    elif depth == 1 and seq_state == 0 and data[pos : pos + argument] == b"seq":
+                        seq_state = 1
+                elif depth == 1 and seq_state == 1:  # the value of the first "seq" key
+                    seq = argument if major == 0 else None
+                    seq_state = 2
+            elif cur_major in (2, _MAJOR_TEXT) and (major != cur_major or argument < 0):
+                raise CborRejected(f"a bad chunk in an indefinite string at byte {start}")
             if depth >= deep:
                 plain = False
         if major == 6:
@@ -171,11 +183,11 @@ def _walk(data: bytes) -> Scanned:
                     )
                 pos += argument
             else:
-                majors.append(major)
-                lefts.append(-1)
-                seens.append(0)
-                if depth >= deep:  # the top-level item is majors[0]
+                if depth >= deep:  # the top-level item is the first container
                     raise CborRejected(f"CBOR nests too deeply at byte {start}")
+                parents.append((cur_major, cur_left, cur_seen))
+                cur_major, cur_left, cur_seen = major, -1, 0
+                depth += 1
                 continue
         elif major == 4 or major == _MAJOR_MAP:
             if argument > MAX_CONTAINER_ITEMS:
@@ -187,36 +199,44 @@ def _walk(data: bytes) -> Scanned:
             if depth >= deep:
                 raise CborRejected(f"CBOR nests too deeply at byte {start}")
             if left != 0:
-                majors.append(major)
-                lefts.append(left)
-                seens.append(0)
+                parents.append((cur_major, cur_left, cur_seen))
+                cur_major, cur_left, cur_seen = major, left, 0
+                depth += 1
                 continue
-        if depth and lefts[-1] > 1:  # the common case, inline: more to come in this container
-            lefts[-1] -= 1
-            seens[-1] += 1
+        # one item finished: count it into its container, and the containers it completes
+        if not depth:
+            break
+        cur_seen += 1
+        if cur_left < 0:
+            _check_indefinite(cur_major, cur_seen)
             continue
-        if _finish(majors, lefts, seens):
+        if cur_left > 1:
+            cur_left -= 1
+            continue
+        done = True
+        while parents:
+            cur_major, cur_left, cur_seen = parents.pop()
+            depth -= 1
+            if not depth:
+                break
+            cur_seen += 1
+            if cur_left < 0:
+                _check_indefinite(cur_major, cur_seen)
+                done = False
+                break
+            if cur_left > 1:
+                cur_left -= 1
+                done = False
+                break
+        if done:
             break
     if pos != size:
         raise CborRejected(f"{size - pos} bytes after the CBOR message")
     return Scanned(definite_map, seq, plain)
 
 
-def _finish(majors: list[int], lefts: list[int], seens: list[int]) -> bool:
-    """Count one finished item into its container(s); True when the top item is done."""
-    while majors:
-        seens[-1] += 1
-        left = lefts[-1]
-        if left < 0:
-            major = majors[-1]
-            limit = MAX_CONTAINER_ITEMS * (2 if major == _MAJOR_MAP else 1)
-            if major in (4, _MAJOR_MAP) and seens[-1] > limit:
-                raise CborRejected(f"an indefinite container holds over {limit} items")
-            return False
-        if left > 1:
-            lefts[-1] = left - 1
-            return False
-        majors.pop()
-        lefts.pop()
-        seens.pop()
-    return True
+def _check_indefinite(major: int, seen: int) -> None:
+    """An indefinite array or map may hold no more items than a definite one."""
+    limit = MAX_CONTAINER_ITEMS * (2 if major == _MAJOR_MAP else 1)
+    if major in (4, _MAJOR_MAP) and seen > limit:
+        raise CborRejected(f"an indefinite container holds over {limit} items")
