@@ -28,11 +28,12 @@ def test_ca_commands_end_to_end(
 
     init = _json(
         capsys,
-        ["ca", "init", "--key", softhsm.uri("station-ca"), "--common-name", "Line CA", "--json"],
+        ["--operator", "boss", "ca", "init", "--key", softhsm.uri("station-ca")]
+        + ["--common-name", "Line CA", "--json"],
     )
     assert init["key"]["extractable"] is False and "BEGIN CERTIFICATE REQUEST" in init["csr_pem"]
 
-    lab = _json(capsys, ["ca", "lab-root", "--json"])
+    lab = _json(capsys, ["--operator", "boss", "ca", "lab-root", "--json"])
     assert lab["certificate"]["subject"] == "CN=Line CA"
 
     (tmp / "dev.csr").write_bytes(device_csr("dev-0001"))
@@ -107,11 +108,11 @@ def test_wrong_pin_file_gives_a_clear_cli_error(
 ) -> None:
     pin_file = station_cli / "ca.pin"
     pin_file.write_text("0000\n")
-    assert main(["ca", "init", "--key", softhsm.uri("station-ca")]) == 1
+    assert main(["--operator", "boss", "ca", "init", "--key", softhsm.uri("station-ca")]) == 1
     err = capsys.readouterr().err
     assert "refused the PIN" in err and "what to do" in err
     pin_file.chmod(0o644)
-    assert main(["ca", "init", "--key", softhsm.uri("station-ca")]) == 1
+    assert main(["--operator", "boss", "ca", "init", "--key", softhsm.uri("station-ca")]) == 1
     assert "chmod 600" in capsys.readouterr().err
 
 
@@ -157,9 +158,8 @@ def test_lab_root_never_silently_replaces_a_chain_a_real_root_signed(
 ) -> None:
     from tests.ca.test_lifecycle import OfflineRoot
 
-    _json(
-        capsys, ["ca", "init", "--key", softhsm.uri("station-ca"), "--common-name", "CA", "--json"]
-    )
+    init = ["ca", "init", "--key", softhsm.uri("station-ca"), "--common-name", "CA", "--json"]
+    _json(capsys, ["--operator", "boss", *init])
     csr = (station_cli / "data" / "ca" / "intermediate.csr").read_text()
     root = OfflineRoot()
     (station_cli / "ica.pem").write_bytes(root.sign_intermediate(csr))

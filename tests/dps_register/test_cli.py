@@ -76,6 +76,7 @@ def _banner(
                 key, _, value = line.decode().partition(": ")
                 lines[key] = value
     selector.close()
+    assert not [value for value in lines.values() if "SharedAccessKey" in value]  # no secret
     return lines
 
 
@@ -91,7 +92,7 @@ def test_cli_prints_the_id_scope_and_devices_register_against_it(
     host = banner["lab DPS endpoint"].removeprefix("https://")
     key = base64.b64encode(os.urandom(32)).decode("ascii")
     with DeviceProvisioningClient.from_connection_string(
-        banner["connection string"], connection_verify=banner["CA bundle"]
+        Path(banner["connection string file"]).read_text().strip(), connection_verify=banner["CA bundle"]
     ) as service:
         service.enrollment_group.create_or_update(
             id="cli-group",
@@ -124,7 +125,7 @@ def test_cli_runs_a_device_registry_with_a_credential_policy(
         assert banner["device registry lab-ns"] == "credential policies cli-policy (7 days, active)"
         key = base64.b64encode(os.urandom(32)).decode("ascii")
         with DeviceProvisioningClient.from_connection_string(
-            banner["connection string"], connection_verify=banner["CA bundle"]
+            Path(banner["connection string file"]).read_text().strip(), connection_verify=banner["CA bundle"]
         ) as service:
             service.enrollment.create_or_update(
                 id="cli-opc",

@@ -31,6 +31,7 @@ def station_dir(
     monkeypatch.setenv("STATION_CONFIG", str(config))
     # Only `init` creates a station database; every other command refuses a missing one.
     assert main(["init"]) == 0
+    monkeypatch.setenv("STATION_OPERATOR", "admin")  # the first admin: trust imports are theirs
     capsys.readouterr()
     yield tmp_path / "data"
 
