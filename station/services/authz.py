@@ -2,7 +2,7 @@
 
 :data:`PERMISSIONS` is the one table of who may do what; every acting service method asks it
 through :func:`require` before it touches anything. docs/admin-guide.md shows the same table
-(tests/unit/services/test_permissions.py keeps the two equal, and checks every service method
+(tests/integration/services/test_permissions.py keeps the two equal, and checks every service method
 that takes ``operator=`` against it).
 """
 

@@ -145,6 +145,7 @@ class BatchService:
             NotFoundError: unknown product.
             PermissionDeniedError: the operator may not open batches.
         """
+        require(self._store, operator, Permission.OPEN_BATCH)
         if not _NAME.fullmatch(name):
             raise ValidationError(
                 f"batch name {name!r} is invalid",
@@ -158,7 +159,6 @@ class BatchService:
             )
         recipe = self._products.product(product)  # validates the recipe before anything is written
         with self._store:
-            require(self._store, operator, Permission.OPEN_BATCH)
             if self._store.batches.get(name) is not None:
                 raise ValidationError(f"batch {name} already exists", batch=name)
             record = self._store.batches.save(

@@ -253,7 +253,6 @@ class FleetGuard:
         return "unique across the fleet"
 
 
-
 class FleetViews:
     """Fleet-wide queries and the ledger's administration."""
 

@@ -26,13 +26,18 @@ def test_ca_commands_end_to_end(
     status = _json(capsys, ["ca", "status", "--json"])
     assert status["key_uri"] == "" and status["certificate"] is None
 
-    init = _json(
-        capsys,
-        ["--operator", "boss", "ca", "init", "--key", softhsm.uri("station-ca")]
-        + ["--common-name", "Line CA", "--json"],
-    )
+    key = ["--key", softhsm.uri("station-ca"), "--common-name", "Line CA", "--json"]
+    init = _json(capsys, ["--operator", "boss", "ca", "init", *key])
     assert init["key"]["extractable"] is False and "BEGIN CERTIFICATE REQUEST" in init["csr_pem"]
 
+    # a technician is refused before the lab root is made, with the role needed
+    assert main(["--operator", "boss", "operator", "add", "tina", "--role", "technician"]) == 0
+    capsys.readouterr()
+    assert main(["--operator", "tina", "ca", "lab-root"]) == 1
+    assert "tina is technician; to sign the CA with a lab root you must be admin" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp / "data" / "ca" / "chain.pem").exists()
     lab = _json(capsys, ["--operator", "boss", "ca", "lab-root", "--json"])
     assert lab["certificate"]["subject"] == "CN=Line CA"
 

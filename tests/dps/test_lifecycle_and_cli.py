@@ -185,9 +185,7 @@ def test_cli_serves_until_sigterm_and_resets(run_cli, tmp_path):
 
     process = run_cli("--state", str(state), "--reset")
     banner = _read_banner(process)
-    assert (
-        _connection(banner).split(";")[1:] == connection.split(";")[1:]
-    )  # same policy key
+    assert _connection(banner).split(";")[1:] == connection.split(";")[1:]  # same policy key
     with DeviceProvisioningClient.from_connection_string(
         _connection(banner), connection_verify=banner["CA bundle"]
     ) as client:

@@ -92,7 +92,8 @@ def test_cli_prints_the_id_scope_and_devices_register_against_it(
     host = banner["lab DPS endpoint"].removeprefix("https://")
     key = base64.b64encode(os.urandom(32)).decode("ascii")
     with DeviceProvisioningClient.from_connection_string(
-        Path(banner["connection string file"]).read_text().strip(), connection_verify=banner["CA bundle"]
+        Path(banner["connection string file"]).read_text().strip(),
+        connection_verify=banner["CA bundle"],
     ) as service:
         service.enrollment_group.create_or_update(
             id="cli-group",
@@ -125,7 +126,8 @@ def test_cli_runs_a_device_registry_with_a_credential_policy(
         assert banner["device registry lab-ns"] == "credential policies cli-policy (7 days, active)"
         key = base64.b64encode(os.urandom(32)).decode("ascii")
         with DeviceProvisioningClient.from_connection_string(
-            Path(banner["connection string file"]).read_text().strip(), connection_verify=banner["CA bundle"]
+            Path(banner["connection string file"]).read_text().strip(),
+            connection_verify=banner["CA bundle"],
         ) as service:
             service.enrollment.create_or_update(
                 id="cli-opc",
