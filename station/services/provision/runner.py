@@ -129,7 +129,12 @@ class ProvisionService:
         next plug of the same board resumes it. ``prompt`` is asked for what only the operator
         knows (the serial printed on a board that reports none); without one such a board stops
         at connect.
+
+        Raises:
+            PermissionDeniedError: ``request.operator`` may not provision (or, with a rework
+                reason, rework); raised before the board or the store is touched.
         """
+        self.check_operator(request.operator, rework=bool(request.rework_reason))
         run = Run(link=link, request=request, emit=emit, prompt=prompt)
         jobs = self._ledger(request.operator)
         journal = Journal(jobs, run)

@@ -9,6 +9,7 @@ call happens before anything (no audit event, no row, no file) and names the rol
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import inspect
@@ -18,6 +19,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,7 @@ from station.domain.errors import PermissionDeniedError
 from station.domain.records import Role
 from station.services.authz import PERMISSIONS, Permission
 from station.services.fleet import FleetViews
+from station.services.provision import ProvisionRequest
 
 ADMIN = frozenset({Role.ADMIN})
 QA_OR_ADMIN = frozenset({Role.QA, Role.ADMIN})
@@ -83,6 +86,7 @@ ALLOWED: dict[str, frozenset[Role] | Open] = {
     "OperatorService.set_enabled": ADMIN,
     "ProvisionService.check_operator": ANY_ROLE,
     "ProvisionService.void_job": ANY_ROLE,
+    "ProvisionService.run": ANY_ROLE,  # the request's operator; a rework reason needs QA
     "TpmTrustService.import_path": ADMIN,  # a trust anchor decides which TPMs the line accepts
 }
 
@@ -102,13 +106,28 @@ def _service_classes() -> dict[str, type]:
     return found
 
 
+#: values that carry an operator but were checked by whoever made them: a classified scan
+#: (ScanClassifier.classify) and a run's step context (ProvisionService.run)
+CHECKED_UPSTREAM = {"Scan", "StepContext"}
+
+
 def _acting_methods(classes: dict[str, type]) -> set[str]:
-    return {
-        f"{name}.{method}"
+    """Public methods taking ``operator=``, or a value that names the operator who acts."""
+    carriers = {
+        name
         for name, cls in classes.items()
-        for method, function in inspect.getmembers(cls, inspect.isfunction)
-        if not method.startswith("_") and "operator" in inspect.signature(function).parameters
-    }
+        if dataclasses.is_dataclass(cls) and "operator" in {f.name for f in dataclasses.fields(cls)}
+    } - CHECKED_UPSTREAM
+    acting = set()
+    for name, cls in classes.items():
+        for method, function in inspect.getmembers(cls, inspect.isfunction):
+            parameters = inspect.signature(function).parameters.values()
+            annotations = {str(p.annotation) for p in parameters}
+            if not method.startswith("_") and (
+                "operator" in {p.name for p in parameters} or annotations & carriers
+            ):
+                acting.add(f"{name}.{method}")
+    return acting
 
 
 def _reachable_from_station(classes: dict[str, type]) -> set[str]:
@@ -153,6 +172,7 @@ def _fleet(s: Station) -> FleetViews:
 
 
 _NO_KEY = "pkcs11:token=no-such-token;object=x"
+_NO_BOARD: Any = None  # a refused run never reaches its board
 CALLS: dict[str, Call] = {
     "BatchService.open": lambda s, op, t: s.batches().open(
         name="bad name!", product="no-such", size=0, operator=op
@@ -192,6 +212,9 @@ CALLS: dict[str, Call] = {
     "ProvisionService.check_operator": lambda s, op, t: s.provisioning().check_operator(op),
     "ProvisionService.void_job": lambda s, op, t: s.provisioning().void_job(999, "", operator=op),
     "TpmTrustService.import_path": lambda s, op, t: s.tpm_trust().import_path(t, operator=op),
+    "ProvisionService.run": lambda s, op, t: s.provisioning().run(
+        _NO_BOARD, ProvisionRequest(slot="1", batch="WO-1", operator=op)
+    ),
 }
 
 
