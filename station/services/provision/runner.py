@@ -130,15 +130,15 @@ class ProvisionService:
         knows (the serial printed on a board that reports none); without one such a board stops
         at connect.
 
-        Raises:
-            PermissionDeniedError: ``request.operator`` may not provision (or, with a rework
-                reason, rework); raised before the board or the store is touched.
+        An operator who may not provision (or, with a rework reason, rework) is refused before
+        the board is touched: the outcome says so, and only the refused attempt is recorded
+        (``job.failed``, code ``auth.permission_denied``).
         """
-        self.check_operator(request.operator, rework=bool(request.rework_reason))
         run = Run(link=link, request=request, emit=emit, prompt=prompt)
         jobs = self._ledger(request.operator)
         journal = Journal(jobs, run)
         try:
+            self.check_operator(request.operator, rework=bool(request.rework_reason))
             ctx = self._drive(run, jobs, journal, cancel)
         except StationError as exc:
             return journal.failed(exc)

@@ -29,7 +29,7 @@ from station.domain.errors import PermissionDeniedError
 from station.domain.records import Role
 from station.services.authz import PERMISSIONS, Permission
 from station.services.fleet import FleetViews
-from station.services.provision import ProvisionRequest
+from station.services.provision import ProvisionOutcome, ProvisionRequest
 
 ADMIN = frozenset({Role.ADMIN})
 QA_OR_ADMIN = frozenset({Role.QA, Role.ADMIN})
@@ -218,8 +218,16 @@ CALLS: dict[str, Call] = {
 }
 
 
-def _snapshot(station: Station) -> tuple[list[str], dict[str, str]]:
-    """Every row of the database and every other file of the station, by content."""
+@dataclass(frozen=True)
+class Snapshot:
+    """Every row of the database (the audit events apart) and every other file of the station."""
+
+    rows: list[str]
+    events: list[str]
+    files: dict[str, str]
+
+
+def _snapshot(station: Station) -> Snapshot:
     with sqlite3.connect(f"file:{station.config.database_path}?mode=ro", uri=True) as db:
         rows = list(db.iterdump())
     files = {
@@ -229,7 +237,18 @@ def _snapshot(station: Station) -> tuple[list[str], dict[str, str]]:
         for path in sorted(station.config.data_dir.rglob("*"))
         if path.is_file() and not path.name.startswith(station.config.database_path.name)
     }
-    return rows, files
+    # the audit events, and the chain head that moves with them
+    events = [
+        row
+        for row in rows
+        if row.startswith(('INSERT INTO "events"', "INSERT INTO \"meta\" VALUES('audit_head'"))
+    ]
+    return Snapshot([row for row in rows if row not in events], events, files)
+
+
+#: A refused provisioning run is an outcome, not an exception (a slot reports it like any other
+#: failure), and the refused attempt is recorded as this audit event: nothing else is written.
+REFUSAL_RECORDED = {"ProvisionService.run": "job.failed"}
 
 
 @pytest.fixture
@@ -243,11 +262,16 @@ def staffed(admin_station: Station) -> Iterator[Station]:
     yield admin_station
 
 
-def _outcome(call: Call, station: Station, operator: str, tmp: Path) -> Exception | None:
+def _refusal(call: Call, station: Station, operator: str, tmp: Path) -> str | None:
+    """The refusal's message, or None when the call got past the role check."""
     try:
-        call(station, operator, tmp)
-    except Exception as exc:  # any other error is the method's own business, after the check
-        return exc
+        result = call(station, operator, tmp)
+    except PermissionDeniedError as exc:
+        return exc.message
+    except Exception:  # any other error is the method's own business, after the check
+        return None
+    if isinstance(result, ProvisionOutcome) and result.code == "auth.permission_denied":
+        return result.detail
     return None
 
 
@@ -262,16 +286,23 @@ def test_a_role_without_the_permission_is_refused_before_anything(
     refused = [name for role, name in BY_ROLE.items() if role not in allowed]
     for operator in [*refused, "", "nobody-known", "gone"]:
         before = _snapshot(staffed)
-        outcome = _outcome(call, staffed, operator, target)
-        assert isinstance(outcome, PermissionDeniedError), f"{method} let {operator!r} through"
-        assert _snapshot(staffed) == before, f"{method} changed something for {operator!r}"
+        refusal = _refusal(call, staffed, operator, target)
+        assert refusal is not None, f"{method} let {operator!r} through"
+        after = _snapshot(staffed)
+        changed = set(after.rows) ^ set(before.rows)
+        assert not changed and after.files == before.files, f"{method}, {operator!r}: {changed}"
         assert not target.exists()
+        recorded = [row for row in after.events if row not in before.events]
+        if method in REFUSAL_RECORDED:
+            (event,) = [row for row in recorded if row.startswith('INSERT INTO "events"')]
+            assert REFUSAL_RECORDED[method] in event and "auth.permission_denied" in event
+        else:
+            assert recorded == [], f"{method} audited something for {operator!r}"
         if operator in refused:
             wanted = " or ".join(sorted(str(role) for role in allowed))
-            assert outcome.message.endswith(f"you must be {wanted}")
+            assert f"you must be {wanted}" in refusal
     for role in sorted(allowed):
-        outcome = _outcome(call, staffed, BY_ROLE[role], target)
-        assert not isinstance(outcome, PermissionDeniedError), f"{method} refused {role}"
+        assert _refusal(call, staffed, BY_ROLE[role], target) is None, f"{method} refused {role}"
 
 
 def test_the_fleet_ledger_is_not_asked_when_the_quota_setter_is_refused(
