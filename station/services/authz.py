@@ -37,7 +37,7 @@ class Permission(StrEnum):
     CA_IMPORT = "import the CA chain"
     CA_LAB_ROOT = "sign the CA with a lab root"
     IMPORT_GROUP_KEY = "import a group key"
-    ISSUE_CERTIFICATE = "issue a certificate"
+    ISSUE_CERTIFICATE = "issue a certificate by hand (station ca issue)"
     CERTIFY_MANIFEST_KEY = "certify the manifest signing key"
     SIGN_ISSUING_CSR = "sign an issuing-CA CSR"
     SIGN_VERIFICATION = "sign a verification certificate"
