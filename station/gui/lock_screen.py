@@ -183,8 +183,9 @@ class LockScreen(QWidget):
         self.locked_by = record
         at = self._station.clock.now().astimezone().strftime("%H:%M")
         self.who.setText(
-            f"Locked by {record.name} ({record.role}) at {at}. The slots keep running; nothing "
-            f"can be started or changed until someone logs in."
+            f"Locked by {record.name} ({record.role}) at {at}. The boards already running "
+            f"finish; a board plugged in now waits on its tile until someone logs in, and runs "
+            f"in that operator's name."
         )
         self.login.set_title(f"Unlock as {record.name}, or log in as another operator")
         self.login.reset()
