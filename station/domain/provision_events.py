@@ -239,7 +239,7 @@ _REMEDIES: dict[type[StationError], str] = {
     WrongProductError: "Check that the board belongs to this batch's product.",
     BoardLockedError: "Set the board aside for QA: it left manufacturing mode and "
     "cannot be provisioned here.",
-    BoardAlreadyPassedError: "Take it out and put the next board in, then press Next board.",
+    BoardAlreadyPassedError: "Swap it for the next board, then press Next board.",
     BatchFullError: "Ask QA to open the next batch.",
     ProvisionCancelledError: "Start the slot again to resume this board.",
     SerialNeededError: "Scan the serial number printed on the board when the slot asks for "
