@@ -27,6 +27,10 @@ def test_a_board_is_never_started_without_an_operator(rig: Rig) -> None:
     assert store.jobs.open() == [] and store.devices.count(DeviceQuery()) == 0
     assert rig.run(board.port, "WO-SYM").passed  # untouched: it runs once someone is there
 
+    # a board that passed without a certificate is recognised by the identity it holds
+    again = rig.run(board.port, "WO-SYM", passed_serial=board.serial)
+    assert again.code == "provision.already_passed"
+
 
 def test_the_passed_board_started_again_is_told_to_be_swapped_not_sent_to_qa(rig: Rig) -> None:
     first, second = rig.lab.start(2, "se")
@@ -50,15 +54,6 @@ def test_the_passed_board_started_again_is_told_to_be_swapped_not_sent_to_qa(rig
     anywhere = rig.run(first.port, "WO-X509", slot="s2")
     assert anywhere.code == "identity.duplicate"
     rig.verify()
-
-
-def test_a_board_that_passed_without_a_certificate_is_recognised_by_what_it_holds(
-    rig: Rig,
-) -> None:
-    (board,) = rig.lab.start(1, "nokey")
-    assert rig.run(board.port, "WO-SYM").passed
-    again = rig.run(board.port, "WO-SYM", passed_serial=board.serial)
-    assert again.code == "provision.already_passed"
 
 
 def test_a_locked_board_without_a_record_says_what_the_station_knows(rig: Rig) -> None:
