@@ -36,7 +36,7 @@ def test_a_board_plugged_in_while_locked_waits_and_runs_for_whoever_logs_in(
     fresh = rig.lab.swap(board.index)  # the next unit goes in while nobody is at the window
     summary = window.lock_screen.slots["slot-1"]
     qtbot.waitUntil(lambda: summary.result.text() == "WAITING", timeout=WAIT_MS)
-    assert tile.step_label.text() == "starts when someone logs in"
+    assert tile.step_label.text() == "starts at the next login"
     assert "plugged in while the window was locked" in tile.reason_label.text()
     store = lab_station.store()
     assert store.jobs.open() == []  # nothing started it: nobody is logged in
@@ -49,9 +49,7 @@ def test_a_board_plugged_in_while_locked_waits_and_runs_for_whoever_logs_in(
     assert tile.result == "PASS" and fresh.serial in tile.board_label.text()
     rid = f"lab-{fresh.serial.lower()}"
     assert {e.operator for e in store.audit.events_for(rid)} == {"ada"}
-    assert {e.operator for e in store.audit.events_for(f"lab-{first_serial.lower()}")} == {
-        "terry"
-    }
+    assert {e.operator for e in store.audit.events_for(f"lab-{first_serial.lower()}")} == {"terry"}
 
 
 def test_next_board_on_the_board_that_passed_says_swap_it_and_a_new_board_runs(

@@ -83,5 +83,7 @@ def test_a_locked_board_without_a_record_says_what_the_station_knows(rig: Rig) -
     link.close()
     locked = rig.run(stranger.port, "WO-X509", slot="s2")
     assert locked.code == "provision.board_locked"
-    assert locked.reason == f"Board {stranger.serial} is locked but the station has no record of it."
+    assert (
+        locked.reason == f"Board {stranger.serial} is locked but the station has no record of it."
+    )
     assert "board_registration_id=none" in locked.detail and "jobs=none" in locked.detail

@@ -378,7 +378,7 @@ class LineModel:
         s.result = SlotResult.WAITING
         s.port = port
         s.board = f"board on {port}"
-        s.step = "starts when someone logs in"
+        s.step = "starts at the next login"
         s.done = 0
         s.reason = "This board was plugged in while the window was locked."
         s.remedy = (

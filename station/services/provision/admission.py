@@ -20,9 +20,9 @@ from station.domain.errors import (
     BoardLockedError,
     DuplicateIdentityError,
     PromptDeclinedError,
-    StationError,
     SerialMismatchError,
     SerialNeededError,
+    StationError,
     ValidationError,
     WrongProductError,
 )
@@ -268,7 +268,7 @@ class Admission:
         a device recorded under it, earlier jobs of its serial in any state), on the tile and
         in the log, so the cause can be found from one occurrence.
         """
-        facts: dict[str, object] = {"serial": hello.serial, "slot": run.request.slot}
+        facts: dict[str, str] = {"serial": hello.serial, "slot": run.request.slot}
         try:
             on_board = board_registration_id(run.link)
         except StationError as exc:  # diagnostics must not hide the refusal itself

@@ -127,7 +127,7 @@ def test_a_board_arriving_while_nobody_is_logged_in_waits_for_the_next_login() -
     assert model.plugged("slot-1", "/dev/a", operator="", arrived=True) is None
     view = model.view("slot-1")
     assert view.result is SlotResult.WAITING and view.board == "board on /dev/a"
-    assert view.step == "starts when someone logs in"
+    assert view.step == "starts at the next login"
     assert "plugged in while the window was locked" in view.reason
     assert "operator who logs in" in view.remedy
     assert model.waiting == ("slot-1",)
