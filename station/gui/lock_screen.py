@@ -3,8 +3,8 @@
 Locking (the Lock button, Ctrl+Shift+L, or ``[gui] lock_after_s`` without input) never stops a
 slot: boards keep provisioning and this screen shows their progress, but it has no button that
 acts on them. A board plugged in while it shows waits (WAITING) until someone logs in, and is
-then provisioned in that operator's name. The operator who locked unlocks with their PIN or badge, or another operator logs
-in (the window then shows that operator's views).
+then provisioned in that operator's name. The operator who locked unlocks with their PIN or
+badge, or another operator logs in (the window then shows that operator's views).
 """
 
 from __future__ import annotations
