@@ -350,6 +350,8 @@ def reconcile(state: CliState, name: str, repush_missing: bool, as_json: bool) -
                     for i in report.items
                     if i.status is not ReconcileStatus.EQUAL
                 ],
+                "without_credential_policy": list(report.without_policy),
+                "advice": report.policy_advice,
             }
         )
     else:
@@ -362,6 +364,9 @@ def reconcile(state: CliState, name: str, repush_missing: bool, as_json: bool) -
             if item.status is not ReconcileStatus.EQUAL:
                 extra = f" ({', '.join(item.differences)})" if item.differences else ""
                 click.echo(f"  {item.status:<9} {item.registration_id}{extra}")
+        if report.policy_advice:
+            click.secho(report.policy_advice, fg="yellow")
+            click.echo(f"  (re-push after deleting: station batch reconcile {name} --repush-missing)")
     if not report.clean:
         raise click.exceptions.Exit(2)
 

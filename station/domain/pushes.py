@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from station.domain.enrollments import CREDENTIAL_POLICY_FIELD
+
 
 class PushState(StrEnum):
     """One device's way into DPS."""
@@ -105,8 +107,38 @@ class ReconcileReport:
     repushed: int = 0
     billable_operations: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    credential_policy: str = ""  # the DPS credential policy the batch's product requires
 
     @property
     def clean(self) -> bool:
         """Every recorded device is in DPS, equal, and nothing else claims the batch."""
         return all(item.status is ReconcileStatus.EQUAL for item in self.items)
+
+    @property
+    def without_policy(self) -> tuple[str, ...]:
+        """The devices whose enrollment in DPS lacks the product's credential policy.
+
+        DPS keeps ``credentialPolicyName`` only when it is written under an api-version that
+        defines it; an enrollment written by an older client has none, and its device registers
+        without ever getting an operational certificate.
+        """
+        return tuple(
+            item.registration_id
+            for item in self.items
+            if item.status is ReconcileStatus.DIFFERENT
+            and CREDENTIAL_POLICY_FIELD in item.differences
+        )
+
+    @property
+    def policy_advice(self) -> str:
+        """What the cloud operator should do about :attr:`without_policy` ("" when nothing)."""
+        count = len(self.without_policy)
+        if not count:
+            return ""
+        policy = self.credential_policy or "the product's credential policy"
+        return (
+            f"{count} enrollment(s) in DPS do not carry the credential policy {policy}: those "
+            "devices would register but never get an operational certificate. Delete these "
+            "enrollments in DPS and re-push the missing ones (the station writes them with the "
+            "policy), or set the policy on each of them in DPS."
+        )
