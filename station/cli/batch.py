@@ -366,7 +366,7 @@ def reconcile(state: CliState, name: str, repush_missing: bool, as_json: bool) -
                 click.echo(f"  {item.status:<9} {item.registration_id}{extra}")
         if report.policy_advice:
             click.secho(report.policy_advice, fg="yellow")
-            click.echo(f"  (re-push after deleting: station batch reconcile {name} --repush-missing)")
+            click.echo(f"  re-push after deleting: station batch reconcile {name} --repush-missing")
     if not report.clean:
         raise click.exceptions.Exit(2)
 
