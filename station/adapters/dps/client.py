@@ -14,7 +14,7 @@ exists only from 2025-07-01-preview on, and DPS drops a field its api-version do
 so an enrollment or group naming a policy is written, and read back, under
 :data:`CREDENTIAL_POLICY_API_VERSION` (docs/lab-dps.md, "api-versions"). The official client
 accepts no other api-version, so that second client pins its own on every request
-(:class:`_PinnedApiVersion`).
+(:class:`PinnedApiVersion`).
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ class AzureEnrollmentService:
         text = read_connection_string(path)
 
         def open_client(api_version: str) -> DeviceProvisioningClient:
-            options = _transport_options(ca_bundle, timeout_s, api_version)
-            return DeviceProvisioningClient.from_connection_string(text, **options)
+            options = _transport_options(ca_bundle, timeout_s)
+            return open_service_client(text, api_version=api_version, **options)
 
         try:
             return cls(open_client, credential_policy_api_version=credential_policy_api_version)
@@ -164,7 +164,7 @@ class AzureEnrollmentService:
         token_source = credential
 
         def open_client(api_version: str) -> DeviceProvisioningClient:
-            options = _transport_options(ca_bundle, timeout_s, api_version)
+            options = _pinned(_transport_options(ca_bundle, timeout_s), api_version)
             return DeviceProvisioningClient(endpoint, token_source, **options)
 
         return cls(open_client)
@@ -295,9 +295,26 @@ class AzureEnrollmentService:
         return result
 
 
-def _transport_options(
-    ca_bundle: Path | None, timeout_s: float, api_version: str
-) -> dict[str, Any]:
+def open_service_client(
+    connection_string: str, *, api_version: str = SERVICE_API_VERSION, **options: Any
+) -> DeviceProvisioningClient:
+    """The official client for ``connection_string``, sending ``api_version`` on every request.
+
+    The client's own ``api_version`` takes only the version it was generated for (2021-10-01);
+    any other is pinned by a pipeline policy. ``options`` go to the client (transport settings).
+    """
+    return DeviceProvisioningClient.from_connection_string(
+        connection_string, **_pinned(options, api_version)
+    )
+
+
+def _pinned(options: dict[str, Any], api_version: str) -> dict[str, Any]:
+    if api_version == SERVICE_API_VERSION:
+        return options
+    return {**options, "_additional_pipeline_policies": PinnedApiVersion(api_version)}
+
+
+def _transport_options(ca_bundle: Path | None, timeout_s: float) -> dict[str, Any]:
     options: dict[str, Any] = {
         "retry_total": 0,  # the push service retries, with its own budget and rate limit
         "connection_timeout": timeout_s,
@@ -305,13 +322,10 @@ def _transport_options(
     }
     if ca_bundle is not None:
         options["connection_verify"] = str(ca_bundle)
-    if api_version != SERVICE_API_VERSION:
-        # the client's own api_version only takes the one it was generated for
-        options["_additional_pipeline_policies"] = _PinnedApiVersion(api_version)
     return options
 
 
-class _PinnedApiVersion(SansIOHTTPPolicy[HttpRequest, Any]):
+class PinnedApiVersion(SansIOHTTPPolicy[HttpRequest, Any]):
     """Sends every request of its client under one api-version (the query's ``api-version``)."""
 
     def __init__(self, api_version: str) -> None:
