@@ -713,7 +713,7 @@ class EnrollmentService(Protocol):
         """Create up to 10 individual enrollments in one call; return the refused items.
 
         A call whose enrollments name a credential policy goes under an api-version that
-        defines ``credentialPolicyName`` (DPS drops a field its api-version does not know).
+        defines ``credentialPolicyName`` (DPS may drop a field its api-version does not know).
         """
         ...
 

@@ -808,8 +808,8 @@ class BatchService:
 def _require_policy_kept(group: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
     """A group created with a credential policy must come back with it.
 
-    DPS drops a field its api-version does not define, and such a group's devices would never
-    get an operational certificate.
+    DPS may drop a field its api-version does not define (assumed), and such a group's devices
+    would never get an operational certificate.
 
     Raises:
         EnrollmentServiceError: DPS's answer lacks the policy or names another one.

@@ -1,8 +1,8 @@
 """Credential policies reach DPS under an api-version that defines them (docs/lab-dps.md).
 
-DPS drops a field its api-version does not define, and ``credentialPolicyName`` exists from
-2025-07-01-preview on: the station writes and reads policy-bearing enrollments under 2026-04-01
-and everything else under 2021-10-01. An older client's enrollments lack the policy, and
+DPS may drop a field its api-version does not define (the lab DPS does), and
+``credentialPolicyName`` exists from 2025-07-01-preview on: the station writes and reads
+policy-bearing enrollments under 2026-04-01 and everything else under 2021-10-01. An older client's enrollments lack the policy, and
 reconcile says so and what to do. Which api-version went out is read from the lab DPS's
 request log, never from the client's constants.
 """

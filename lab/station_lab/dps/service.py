@@ -401,7 +401,7 @@ def understood(body: Any, request: ApiRequest) -> Any:
     """An enrollment or group body as DPS reads it under the request's api-version.
 
     ``credentialPolicyName`` is defined only from 2025-07-01-preview on (and in 2026-04-01); under
-    an older api-version it is an unknown field, and DPS drops unknown fields: it is not
+    an older api-version it is an unknown field, and the stand-in drops unknown fields: it is not
     validated and not stored (modelled; docs/lab-dps.md, "api-versions").
     """
     if isinstance(body, dict) and "credentialPolicyName" in body and not _defines_policy(request):

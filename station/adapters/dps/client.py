@@ -10,11 +10,11 @@ count operations, honour ``Retry-After`` and stay under the client-side rate lim
 
 **api-versions.** Everything is sent under :data:`SERVICE_API_VERSION`, the version the official
 client was generated for, except what carries a DPS credential policy: ``credentialPolicyName``
-exists only from 2025-07-01-preview on, and DPS drops a field its api-version does not define,
-so an enrollment or group naming a policy is written, and read back, under
-:data:`CREDENTIAL_POLICY_API_VERSION` (docs/lab-dps.md, "api-versions"). The official client
-accepts no other api-version, so that second client pins its own on every request
-(:class:`PinnedApiVersion`).
+exists only from 2025-07-01-preview on, and DPS may drop a field its api-version does not define
+(the specs do not say; the lab DPS models it so), so an enrollment or group naming a policy is
+written, and read back, under :data:`CREDENTIAL_POLICY_API_VERSION` (docs/lab-dps.md,
+"api-versions"). The official client accepts no other api-version, so that second client pins
+its own on every request (:class:`PinnedApiVersion`).
 """
 
 from __future__ import annotations
