@@ -224,7 +224,7 @@ def credential_policy_field(policy: str) -> dict[str, str]:
 
     The policy issues the devices' operational certificates (DPS certificate management):
     ``credentialPolicyName``, a string, as in the published 2025-07-01-preview and 2026-04-01
-    service specs. DPS keeps it only when it is sent under one of those api-versions.
+    service specs; sent under another api-version it may be dropped (the lab DPS drops it).
     """
     return {CREDENTIAL_POLICY_FIELD: policy} if policy else {}
 

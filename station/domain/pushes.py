@@ -118,9 +118,9 @@ class ReconcileReport:
     def without_policy(self) -> tuple[str, ...]:
         """The devices whose enrollment in DPS lacks the product's credential policy.
 
-        DPS keeps ``credentialPolicyName`` only when it is written under an api-version that
-        defines it; an enrollment written by an older client has none, and its device registers
-        without ever getting an operational certificate.
+        ``credentialPolicyName`` written under an api-version that does not define it may be
+        dropped (an older client's enrollments), and such a device registers without ever
+        getting an operational certificate.
         """
         return tuple(
             item.registration_id

@@ -39,6 +39,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.rest import HttpRequest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
+from station.domain.enrollments import names_credential_policy
 from station.domain.errors import (
     DpsCredentialsError,
     DpsThrottledError,
@@ -56,7 +57,6 @@ SERVICE_API_VERSION: Final = "2021-10-01"
 #: and groups (Azure/azure-rest-api-specs, stable/2026-04-01/service.json). 2026-11-01 replaces
 #: the field by namespaceName/certificateAuthorityName/certificatePolicyName, so it is not used.
 CREDENTIAL_POLICY_API_VERSION: Final = "2026-04-01"
-POLICY_FIELD: Final = "credentialPolicyName"
 
 
 def read_connection_string(path: Path) -> str:
@@ -189,7 +189,7 @@ class AzureEnrollmentService:
                 f"a bulk call takes 1 to {MAX_BULK} enrollments, not {len(enrollments)}"
             )
         body = {"mode": "create", "enrollments": [dict(e) for e in enrollments]}
-        client = self._client(policy=any(e.get(POLICY_FIELD) for e in enrollments))
+        client = self._client(policy=any(names_credential_policy(e) for e in enrollments))
         result = self._call(client.enrollment.run_bulk_operation, body)
         return [
             BulkItemError(
@@ -254,7 +254,7 @@ class AzureEnrollmentService:
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
         """Create an enrollment group (DPS answers 409 when it exists: no If-Match is sent)."""
         group_id = str(group["enrollmentGroupId"])
-        client = self._client(policy=bool(group.get(POLICY_FIELD)))
+        client = self._client(policy=names_credential_policy(group))
         return dict(
             self._call(
                 client.enrollment_group.create_or_update,
