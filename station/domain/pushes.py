@@ -89,13 +89,21 @@ class ReconcileStatus(StrEnum):
     EXTRA = "extra"  # in DPS, tagged with this batch, not recorded by the station
 
 
+class ReconcileSubject(StrEnum):
+    """What a line of a reconciliation is about."""
+
+    ENROLLMENT = "enrollment"  # a device's individual enrollment (the ID is its registration ID)
+    GROUP = "group"  # the product's enrollment group (checked when it names a credential policy)
+
+
 @dataclass(frozen=True)
 class ReconcileItem:
     """One line of a reconciliation."""
 
-    registration_id: str
+    registration_id: str  # the enrollment group's ID for a GROUP line
     status: ReconcileStatus
     differences: tuple[str, ...] = ()
+    subject: ReconcileSubject = ReconcileSubject.ENROLLMENT
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,7 @@ class ReconcileReport:
 
     @property
     def without_policy(self) -> tuple[str, ...]:
-        """The devices whose enrollment in DPS lacks the product's credential policy.
+        """The enrollments (registration IDs) and groups (IDs) in DPS without the product's policy.
 
         ``credentialPolicyName`` written under an api-version that does not define it may be
         dropped (an older client's enrollments), and such a device registers without ever
@@ -137,8 +145,9 @@ class ReconcileReport:
             return ""
         policy = self.credential_policy or "the product's credential policy"
         return (
-            f"{count} enrollment(s) in DPS do not carry the credential policy {policy}: those "
-            "devices would register but never get an operational certificate. Delete these "
-            "enrollments in DPS and re-push the missing ones (the station writes them with the "
-            "policy), or set the policy on each of them in DPS."
+            f"{count} enrollment(s) or enrollment group(s) in DPS do not carry the credential "
+            f"policy {policy}: their devices would register but never get an operational "
+            "certificate. Delete them in DPS, then re-push the missing enrollments and push the "
+            "product's enrollment groups again (the station writes them with the policy), or set "
+            "the policy on each of them in DPS."
         )

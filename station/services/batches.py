@@ -47,8 +47,10 @@ from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.pushes import (
     PushState,
     PushSummary,
+    ReconcileItem,
     ReconcileReport,
     ReconcileStatus,
+    ReconcileSubject,
 )
 from station.domain.records import (
     BatchRecord,
@@ -726,6 +728,29 @@ class BatchService:
         return build
 
     # ------------------------------------------------------------------ reconcile
+    def _reconcile_groups(
+        self, name: str, pusher: Pusher, service: EnrollmentService
+    ) -> list[ReconcileItem]:
+        """The product's enrollment groups compared with DPS's, read so they show the policy."""
+        items = []
+        for group in self.enrollment_groups(name):
+            group_id = str(group["enrollmentGroupId"])
+            remote = pusher.call(
+                service.get_group, group_id, credential_policy=names_credential_policy(group)
+            )
+            if remote is None:
+                items.append(
+                    ReconcileItem(group_id, ReconcileStatus.MISSING, (), ReconcileSubject.GROUP)
+                )
+                continue
+            theirs, ours = comparable(remote), comparable(group)
+            differences = tuple(
+                sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            )
+            status = ReconcileStatus.DIFFERENT if differences else ReconcileStatus.EQUAL
+            items.append(ReconcileItem(group_id, status, differences, ReconcileSubject.GROUP))
+        return items
+
     def reconcile(
         self, name: str, *, repush_missing: bool = False, operator: str
     ) -> ReconcileReport:
@@ -770,10 +795,13 @@ class BatchService:
             pusher.run(name, body_for, total=len(missing))
             repushed = len(missing)
             items = compare()
+        operational = recipe.operational_certificate
+        if operational is not None:
+            # the policy may sit on the product's group (symmetric-key and X.509 CA groups)
+            items += self._reconcile_groups(name, pusher, service)
         counts: dict[str, int] = {}
         for item in items:
             counts[str(item.status)] = counts.get(str(item.status), 0) + 1
-        operational = recipe.operational_certificate
         report = ReconcileReport(
             name,
             tuple(items),

@@ -24,6 +24,7 @@ from station.cli.main import main
 from station.config import load_config
 from station.domain.errors import EnrollmentServiceError
 from station.domain.manifest import Attestation, OperationalCertificate
+from station.domain.pushes import ReconcileSubject
 from station.services.identities import record_identity
 from station_lab.dps import LocalDps
 from tests.support.cloud import _client, fast_ek
@@ -65,16 +66,17 @@ def sealed(station: Station, make_manifest: Callable[..., Any]) -> Callable[...,
 
     def fill(name: str, count: int, *, product: str = PRODUCT, first_ek: int = 0) -> list[str]:
         station.batches().open(name=name, product=product, size=count, operator="boss")
+        symmetric = product == "lab-opcert"  # the shipped product: its devices enroll by group
         ids = []
         with station.store() as store:
             for index in range(count):
                 manifest = make_manifest(
                     f"{name}-{index}",
-                    attestation=Attestation.TPM,
+                    attestation=Attestation.SYMMETRIC_KEY if symmetric else Attestation.TPM,
                     batch=name,
-                    ek=fast_ek(first_ek + index),
+                    ek="" if symmetric else fast_ek(first_ek + index),
                 )
-                if product == PRODUCT:
+                if product in {PRODUCT, "lab-opcert"}:
                     manifest = dataclasses.replace(
                         manifest,
                         operational_certificate=OperationalCertificate(POLICY, "ab" * 32),
@@ -181,10 +183,14 @@ def test_an_old_client_loses_the_policy_and_reconcile_says_what_to_do(
     assert _versions(dps, "enrollment.bulk", mark) == [STABLE]
 
 
-def test_a_group_created_without_its_policy_is_refused(
-    station: Station, dps: LocalDps, make_manifest: Callable[..., Any]
+def test_a_group_created_without_its_policy_is_refused_and_reconcile_names_it(
+    station: Station,
+    policy_config: Path,
+    dps: LocalDps,
+    sealed: Callable[..., list[str]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    station.batches().open(name="WO-GRP", product="lab-opcert", size=1, operator="boss")
+    sealed("WO-GRP", 1, product="lab-opcert")
     old_service = AzureEnrollmentService.from_connection_file(
         dps.connection_file, ca_bundle=dps.ca_bundle, credential_policy_api_version=OLD
     )
@@ -201,3 +207,26 @@ def test_a_group_created_without_its_policy_is_refused(
         station.batches().push_groups("WO-GRP", operator="boss")
     assert info.value.details["differences"] == ["credentialPolicyName"]
     assert _versions(dps, "group.get") == [STABLE]
+    # and reconcile of the batch, whose devices enroll through the group, names the group
+    report = station.batches().reconcile("WO-GRP", operator="boss")
+    [line] = report.items
+    assert (line.registration_id, str(line.status), line.subject) == (
+        "lab-opcert-sym",
+        "different",
+        ReconcileSubject.GROUP,
+    )
+    assert line.differences == ("credentialPolicyName",)
+    assert report.without_policy == ("lab-opcert-sym",) and not report.clean
+    base = ["--config", str(policy_config), "--operator", "boss"]
+    capsys.readouterr()
+    assert main([*base, "batch", "reconcile", "WO-GRP"]) == 2
+    out = capsys.readouterr().out
+    assert "different enrollment group lab-opcert-sym (credentialPolicyName)" in out
+    assert "station batch groups WO-GRP" in out
+
+    # what the advice says: delete the group in DPS, push the groups again
+    with _client(dps) as client:
+        client.enrollment_group.delete(id="lab-opcert-sym")
+    assert station.batches().push_groups("WO-GRP", operator="boss") == ["lab-opcert-sym"]
+    assert station.batches().reconcile("WO-GRP", operator="boss").clean
+    assert _versions(dps, "group.put") == [OLD, STABLE, STABLE]  # old; refused (409); again
