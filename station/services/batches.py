@@ -24,10 +24,12 @@ from station.domain.audit import EventDraft, format_time
 from station.domain.canonical import sha256_hex
 from station.domain.certificates import group_key_text
 from station.domain.enrollments import (
+    CREDENTIAL_POLICY_FIELD,
     EnrollmentTemplate,
     comparable,
     expected_comparable,
     individual_enrollment,
+    names_credential_policy,
     symmetric_key_group,
     x509_ca_group,
 )
@@ -45,14 +47,15 @@ from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.pushes import (
     PushState,
     PushSummary,
+    ReconcileItem,
     ReconcileReport,
     ReconcileStatus,
+    ReconcileSubject,
 )
 from station.domain.records import (
     BatchRecord,
     DeviceQuery,
     DeviceRecord,
-    Role,
     SealRecord,
     StoredManifest,
 )
@@ -69,15 +72,11 @@ from station.ports import (
     UnitOfWork,
 )
 from station.services import batch_exports
-from station.services.authz import require_role
+from station.services.authz import Permission, require
 from station.services.push import Pusher, PushProgress, conflicts, reconcile_items
 from station.services.ratelimit import RateLimiter
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-#: Who may open a batch: the people who plan the line, not every technician.
-OPENERS = frozenset({Role.QA, Role.ADMIN})
-#: Who may seal, export, push and reconcile: what leaves the station is QA's or the admin's call.
-RELEASERS = frozenset({Role.QA, Role.ADMIN})
 EXPORT_FORMATS = ("bulk-json", "csv", "manifest")
 _EXPORT_SUFFIXES = {"bulk-json": ".dps-bulk.json", "csv": ".csv", "manifest": ".manifest.jwsl"}
 ALREADY_THERE = 409  # DPS's answer to creating a group that exists
@@ -150,6 +149,7 @@ class BatchService:
             NotFoundError: unknown product.
             PermissionDeniedError: the operator may not open batches.
         """
+        require(self._store, operator, Permission.OPEN_BATCH)
         if not _NAME.fullmatch(name):
             raise ValidationError(
                 f"batch name {name!r} is invalid",
@@ -163,7 +163,6 @@ class BatchService:
             )
         recipe = self._products.product(product)  # validates the recipe before anything is written
         with self._store:
-            require_role(self._store, operator, OPENERS, action="open a batch")
             if self._store.batches.get(name) is not None:
                 raise ValidationError(f"batch {name} already exists", batch=name)
             record = self._store.batches.save(
@@ -248,7 +247,7 @@ class BatchService:
             PermissionDeniedError: the operator is not QA or admin.
         """
         with self._store:
-            require_role(self._store, operator, RELEASERS, action="seal a batch")
+            require(self._store, operator, Permission.SEAL_BATCH)
             record = self._batch(name)
             check_batch_transition(BatchStatus(record.status), BatchStatus.SEALED)
             jobs = [job for job in self._store.jobs.open() if job.batch == name]
@@ -427,7 +426,7 @@ class BatchService:
             raise ValidationError(
                 f"unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}"
             )
-        require_role(self._store, operator, RELEASERS, action="export a batch")
+        require(self._store, operator, Permission.EXPORT_BATCH)
         record = self._batch(name)
         seal = self._seal(name)
         _require_devices(seal, "export")
@@ -525,7 +524,7 @@ class BatchService:
             PermissionDeniedError: the operator is not QA or admin.
             EnrollmentServiceError: DPS refused a group.
         """
-        require_role(self._store, operator, RELEASERS, action="push enrollment groups")
+        require(self._store, operator, Permission.PUSH_GROUPS)
         groups = self.enrollment_groups(name)
         ports = self._ports()
         pusher = Pusher(ports.enrollments(), ports.outbox(), self._limiter(ports))
@@ -534,11 +533,13 @@ class BatchService:
         for group in groups:
             group_id = str(group["enrollmentGroupId"])
             try:
-                pusher.call(service.create_group, group)
+                answer = pusher.call(service.create_group, group)
             except EnrollmentServiceError as exc:
                 if exc.details.get("status") != ALREADY_THERE:
                     raise
                 self._check_existing_group(pusher, service, group)
+            else:
+                _require_policy_kept(group, answer)
             written.append(group_id)
         if written:
             with self._store:
@@ -564,7 +565,7 @@ class BatchService:
             NotFoundError: DPS has no such group.
             ValidationError: the group is not a symmetric-key group.
         """
-        require_role(self._store, operator, {Role.ADMIN}, action="read a group key from DPS")
+        require(self._store, operator, Permission.READ_DPS_GROUP_KEY)
         ports = self._ports()
         service = ports.enrollments()
         pusher = Pusher(service, ports.outbox(), self._limiter(ports))
@@ -589,7 +590,9 @@ class BatchService:
             EnrollmentServiceError: DPS holds a different group under this ID.
         """
         group_id = str(group["enrollmentGroupId"])
-        remote = pusher.call(service.get_group, group_id)
+        remote = pusher.call(
+            service.get_group, group_id, credential_policy=names_credential_policy(group)
+        )
         theirs = comparable(remote) if remote is not None else {}
         ours = comparable(group)
         if theirs != ours:
@@ -621,7 +624,7 @@ class BatchService:
             EnrollmentServiceError: DPS cannot be reached or refuses the credentials.
             PermissionDeniedError: the operator is not QA or admin.
         """
-        require_role(self._store, operator, RELEASERS, action="push a batch")
+        require(self._store, operator, Permission.PUSH_BATCH)
         record = self._batch(name)
         _require_devices(self.seal_of(name), "push")
         recipe = self._products.product(record.product)
@@ -720,6 +723,29 @@ class BatchService:
         return build
 
     # ------------------------------------------------------------------ reconcile
+    def _reconcile_groups(
+        self, name: str, pusher: Pusher, service: EnrollmentService
+    ) -> list[ReconcileItem]:
+        """The product's enrollment groups compared with DPS's, read so they show the policy."""
+        items = []
+        for group in self.enrollment_groups(name):
+            group_id = str(group["enrollmentGroupId"])
+            remote = pusher.call(
+                service.get_group, group_id, credential_policy=names_credential_policy(group)
+            )
+            if remote is None:
+                items.append(
+                    ReconcileItem(group_id, ReconcileStatus.MISSING, (), ReconcileSubject.GROUP)
+                )
+                continue
+            theirs, ours = comparable(remote), comparable(group)
+            differences = tuple(
+                sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            )
+            status = ReconcileStatus.DIFFERENT if differences else ReconcileStatus.EQUAL
+            items.append(ReconcileItem(group_id, status, differences, ReconcileSubject.GROUP))
+        return items
+
     def reconcile(
         self, name: str, *, repush_missing: bool = False, operator: str
     ) -> ReconcileReport:
@@ -734,7 +760,7 @@ class BatchService:
             TransitionError: the batch is not sealed.
             PermissionDeniedError: the operator is not QA or admin.
         """
-        require_role(self._store, operator, RELEASERS, action="reconcile a batch")
+        require(self._store, operator, Permission.RECONCILE_BATCH)
         record = self._batch(name)
         self.seal_of(name)
         recipe = self._products.product(record.product)
@@ -749,9 +775,10 @@ class BatchService:
 
         def compare() -> list[Any]:
             expected = [(rid, body_for(rid)[1]) for rid in sorted(recorded)] if eligible else []
-            return reconcile_items(
-                name, expected, pusher.every_enrollment(), recorded, compared=pusher.compared
-            )
+            # read under the api-version that shows the policy the product's enrollments name
+            policies = any(names_credential_policy(body) for _, body in expected)
+            remote = pusher.every_enrollment(credential_policy=policies)
+            return reconcile_items(name, expected, remote, recorded, compared=pusher.compared)
 
         items = compare()
         repushed = 0
@@ -763,17 +790,28 @@ class BatchService:
             pusher.run(name, body_for, total=len(missing))
             repushed = len(missing)
             items = compare()
+        operational = recipe.operational_certificate
+        if operational is not None:
+            # the policy may sit on the product's group (symmetric-key and X.509 CA groups)
+            items += self._reconcile_groups(name, pusher, service)
         counts: dict[str, int] = {}
         for item in items:
             counts[str(item.status)] = counts.get(str(item.status), 0) + 1
         report = ReconcileReport(
-            name, tuple(items), repushed, service.operations - start_ops, counts
+            name,
+            tuple(items),
+            repushed,
+            service.operations - start_ops,
+            counts,
+            credential_policy=operational.credential_policy if operational else "",
         )
-        payload = {
+        payload: dict[str, Any] = {
             "counts": counts,
             "repushed": repushed,
             "items_sha256": sha256_hex(repr(items).encode()),
         }
+        if report.without_policy:
+            payload["without_credential_policy"] = len(report.without_policy)
         if report.clean:
             self._advance(record, BatchStatus.RECONCILED, payload, "batch.reconciled", operator)
         else:
@@ -788,6 +826,28 @@ class BatchService:
                     )
                 )
         return report
+
+
+def _require_policy_kept(group: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
+    """A group created with a credential policy must come back with it.
+
+    DPS may drop a field its api-version does not define (assumed), and such a group's devices
+    would never get an operational certificate.
+
+    Raises:
+        EnrollmentServiceError: DPS's answer lacks the policy or names another one.
+    """
+    wanted = group.get(CREDENTIAL_POLICY_FIELD)
+    if wanted and answer.get(CREDENTIAL_POLICY_FIELD) != wanted:
+        group_id = str(group["enrollmentGroupId"])
+        raise EnrollmentServiceError(
+            f"DPS created enrollment group {group_id} without its credential policy {wanted}",
+            remedy="Its devices would get no operational certificate. Check that the DPS "
+            "instance is linked to the Device Registry namespace holding the policy, delete the "
+            "group in DPS and push the groups again.",
+            group=group_id,
+            credential_policy=str(wanted),
+        )
 
 
 def _require_devices(seal: SealRecord, action: str) -> None:
