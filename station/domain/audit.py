@@ -77,7 +77,11 @@ def format_time(moment: datetime) -> str:
     """Render a timezone-aware time as RFC 3339 UTC with microseconds."""
     if moment.tzinfo is None:
         raise ValidationError("audit times must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    if utc.year < 1000:  # strftime does not pad such years; keep its text
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text as strftime, without its per-call time-zone work (several per board)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def event_hash(

@@ -9,16 +9,18 @@ linear in the payload and capped by :data:`MAX_TOTAL_ITEMS` (the per-frame CPU b
 payload that passes reaches the decoder, and then decoding is linear too (no tag, no expansion).
 
 :func:`peek_seq` uses the same walk to read a message's ``seq`` without decoding its body, so a
-stale or foreign answer is dropped before any of it is decoded. The last payload that passed is
-remembered per thread (by identity: ``bytes`` cannot change), so decoding the answer whose
-``seq`` was just peeked does not walk it a second time.
+stale or foreign answer is dropped before any of it is decoded. The walk also notes the two
+things a decoded value can still hold that the message layer refuses (a map key that is not
+text, an item nested deeper than a message may be), so the message layer checks the decoded value
+only when one of them is there. The last payload that passed is remembered per thread with what
+the walk found (by identity: ``bytes`` cannot change), so decoding the answer whose ``seq`` was
+just peeked does not walk it a second time.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 #: Nesting below the top-level map (docs/board-protocol.md §3).
 MAX_DEPTH: Final = 6
@@ -35,30 +37,39 @@ class CborRejected(ValueError):
     """The bytes are not plain, bounded CBOR (the message says what was found where)."""
 
 
-@dataclass
-class _Open:
-    """A container still being read: ``left`` items to go (-1: indefinite, until a break)."""
+class Scanned(NamedTuple):
+    """What one walk over a payload that passed found out about it."""
 
-    major: int
-    left: int
-    seen: int = 0
+    #: the top-level item is a definite-length map
+    definite_map: bool
+    #: the value under its first text key ``"seq"`` when that is an unsigned integer; ``None``
+    #: when there is no such key or its value is of another type
+    seq: int | None
+    #: every map key is a text string and nothing sits deeper than :data:`MAX_DEPTH` below the
+    #: top-level item: the decoded value needs no further check of its shape
+    plain: bool
 
 
-_passed = threading.local()  # .payload: the last bytes object this thread's scan accepted
+_passed = threading.local()  # .payload, .facts: the last bytes this thread's scan accepted
+_MAJOR_TEXT: Final = 3
+_MAJOR_MAP: Final = 5
 
 
-def scan(payload: bytes) -> None:
-    """Walk ``payload`` as exactly one plain CBOR item, without decoding it.
+def scan(payload: bytes) -> Scanned:
+    """Walk ``payload`` as exactly one plain CBOR item, without decoding it; say what it holds.
 
     Raises:
         CborRejected: a tag, a float, a simple value other than false/true/null, a length past
             the end, too deep, too many items, a malformed head or trailing bytes.
     """
     if type(payload) is bytes and getattr(_passed, "payload", None) is payload:
-        return  # this very (immutable) object passed just before
-    _Walker(payload).walk()
+        facts: Scanned = _passed.facts
+        return facts  # this very (immutable) object passed just before
+    facts = _walk(payload)
     if type(payload) is bytes:
         _passed.payload = payload
+        _passed.facts = facts
+    return facts
 
 
 def peek_seq(payload: bytes) -> int | None:
@@ -67,147 +78,165 @@ def peek_seq(payload: bytes) -> int | None:
     Raises:
         CborRejected: as :func:`scan`, or the top-level item is not a map.
     """
-    scan(payload)
-    walker = _Walker(payload)
-    major, count, _ = walker.head()
-    if major != 5 or count < 0:
+    facts = scan(payload)
+    if not facts.definite_map:
         raise CborRejected("the message is not a definite-length CBOR map")
-    for _ in range(count):
-        key_major, key_len, _ = walker.head()
-        key = b""
-        if key_major == 3 and key_len >= 0:
-            key = payload[walker.pos : walker.pos + key_len]
-            walker.pos += key_len
-        else:
-            walker.pos = walker.skip_from(key_major, key_len)
-        value_major, value, _ = walker.head()
-        if key == b"seq":
-            return value if value_major == 0 else None
-        walker.pos = walker.skip_from(value_major, value)
-    return None
+    return facts.seq
 
 
-class _Walker:
-    def __init__(self, payload: bytes) -> None:
-        self.data = payload
-        self.pos = 0
+def _walk(data: bytes) -> Scanned:
+    """The walk behind :func:`scan`: one pass, header by header, nothing built.
 
-    def head(self) -> tuple[int, int, int]:
-        """Read one item head: ``(major, argument, info)``; argument -1 for indefinite."""
-        if self.pos >= len(self.data):
-            raise CborRejected(f"CBOR ends early at byte {self.pos}")
-        first = self.data[self.pos]
-        self.pos += 1
-        major, info = first >> 5, first & 0x1F
-        if info < 24:
-            return major, info, info
-        if info in (24, 25, 26, 27):
-            size = 1 << (info - 24)
-            if self.pos + size > len(self.data):
-                raise CborRejected(f"CBOR ends early at byte {self.pos}")
-            value = int.from_bytes(self.data[self.pos : self.pos + size], "big")
-            self.pos += size
-            return major, value, info
-        if info == 31:
-            return major, -1, info
-        raise CborRejected(f"reserved CBOR head 0x{first:02x} at byte {self.pos - 1}")
-
-    def skip_from(self, major: int, argument: int) -> int:
-        """The position after the item whose head was just read (the payload is pre-scanned)."""
-        if major in (2, 3) and argument >= 0:
-            return self.pos + argument
-        if major in (0, 1, 7):
-            return self.pos
-        pending = argument * (2 if major == 5 else 1) if major in (4, 5) else 0
-        if argument < 0:  # indefinite: items until the matching break
-            while self.data[self.pos] != _BREAK:
-                self.pos = self.skip_from(*self.head()[:2])
-            return self.pos + 1
-        for _ in range(pending):
-            self.pos = self.skip_from(*self.head()[:2])
-        return self.pos
-
-    def walk(self) -> None:
-        stack: list[_Open] = []
-        items = 0
-        while True:
-            top = stack[-1] if stack else None
-            if top is not None and top.left < 0 and self._at_break():
-                self.pos += 1
-                if top.major == 5 and top.seen % 2:
+    The innermost open container is three local variables (major type, items left with -1 for
+    indefinite, items seen with map keys and values counted separately); its parents wait on a
+    stack. ``major`` -1 with ``depth`` 0 stands for "no container": the top-level item.
+    """
+    size = len(data)
+    parents: list[tuple[int, int, int]] = []
+    cur_major, cur_left, cur_seen = -1, 0, 0
+    depth = 0
+    pos = 0
+    items = 0
+    definite_map = size > 0 and data[0] >> 5 == _MAJOR_MAP and data[0] & 0x1F != 31
+    seq: int | None = None
+    seq_state = 0  # 0: no "seq" key yet, 1: its value comes next, 2: done
+    plain = True
+    deep = MAX_DEPTH + 1  # an item read with this many containers open is too deep
+    while True:
+        if cur_left < 0:
+            if pos >= size:
+                raise CborRejected(f"CBOR ends early at byte {pos}")
+            if data[pos] == _BREAK:
+                pos += 1
+                if cur_major == _MAJOR_MAP and cur_seen % 2:
                     raise CborRejected("an indefinite map ends after a key without its value")
-                stack.pop()
-                if self._finish(stack):
+                # the container is done: count it into its parents
+                done = True
+                while parents:
+                    cur_major, cur_left, cur_seen = parents.pop()
+                    depth -= 1
+                    if not depth:
+                        break
+                    cur_seen += 1
+                    if cur_left < 0:
+                        _check_indefinite(cur_major, cur_seen)
+                        done = False
+                        break
+                    if cur_left > 1:
+                        cur_left -= 1
+                        done = False
+                        break
+                if done:
                     break
                 continue
-            start = self.pos
-            major, argument, info = self.head()
-            items += 1
-            if items > MAX_TOTAL_ITEMS:
-                raise CborRejected(f"more than {MAX_TOTAL_ITEMS} CBOR items in one message")
-            if top is not None and top.major in (2, 3) and (major != top.major or argument < 0):
+        start = pos
+        # the item's head: (major, argument, info); argument -1 for indefinite
+        if pos >= size:
+            raise CborRejected(f"CBOR ends early at byte {pos}")
+        first = data[pos]
+        pos += 1
+        major = first >> 5
+        info = first & 0x1F
+        if info < 24:
+            argument = info
+        elif info < 28:
+            width = 1 << (info - 24)
+            if pos + width > size:
+                raise CborRejected(f"CBOR ends early at byte {pos}")
+            argument = int.from_bytes(data[pos : pos + width], "big")
+            pos += width
+        elif info == 31:
+            argument = -1
+        else:
+            raise CborRejected(f"reserved CBOR head 0x{first:02x} at byte {start}")
+        items += 1
+        if items > MAX_TOTAL_ITEMS:
+            raise CborRejected(f"more than {MAX_TOTAL_ITEMS} CBOR items in one message")
+        if depth:
+            if cur_major == _MAJOR_MAP:
+                if not cur_seen % 2:  # a key
+                    if major != _MAJOR_TEXT:
+                        plain = False
+                    elif depth == 1 and seq_state == 0 and data[pos : pos + argument] == b"seq":
+                        seq_state = 1
+                elif depth == 1 and seq_state == 1:  # the value of the first "seq" key
+                    seq = argument if major == 0 else None
+                    seq_state = 2
+            elif cur_major in (2, _MAJOR_TEXT) and (major != cur_major or argument < 0):
                 raise CborRejected(f"a bad chunk in an indefinite string at byte {start}")
-            if major == 6:
-                raise CborRejected(f"CBOR tag {argument} at byte {start} (tags are not allowed)")
-            if major == 7:
-                if info in (25, 26, 27):
-                    raise CborRejected(f"a float at byte {start} (floats are not allowed)")
-                if info == 31:
-                    raise CborRejected(f"an unexpected break at byte {start}")
-                if argument not in _SIMPLE_OK or info != argument:
-                    raise CborRejected(f"CBOR simple value {argument} at byte {start}")
-            elif major in (2, 3):
-                if argument >= 0:
-                    if argument > len(self.data) - self.pos:
-                        raise CborRejected(
-                            f"a string at byte {start} claims {argument} bytes; "
-                            f"{len(self.data) - self.pos} remain"
-                        )
-                    self.pos += argument
-                else:
-                    stack.append(_Open(major, -1))
-                    self._check_depth(stack, start)
-                    continue
-            elif major in (4, 5):
-                if argument > MAX_CONTAINER_ITEMS:
+            if depth >= deep:
+                plain = False
+        if major == 6:
+            raise CborRejected(f"CBOR tag {argument} at byte {start} (tags are not allowed)")
+        if major == 7:
+            if info in (25, 26, 27):
+                raise CborRejected(f"a float at byte {start} (floats are not allowed)")
+            if info == 31:
+                raise CborRejected(f"an unexpected break at byte {start}")
+            if argument not in _SIMPLE_OK or info != argument:
+                raise CborRejected(f"CBOR simple value {argument} at byte {start}")
+        elif major == 2 or major == _MAJOR_TEXT:
+            if argument >= 0:
+                if argument > size - pos:
                     raise CborRejected(
-                        f"a container at byte {start} holds {argument} items "
-                        f"(limit {MAX_CONTAINER_ITEMS})"
+                        f"a string at byte {start} claims {argument} bytes; {size - pos} remain"
                     )
-                left = argument * 2 if (major == 5 and argument > 0) else argument
-                stack.append(_Open(major, left))
-                self._check_depth(stack, start)
-                if left != 0:
-                    continue
-                stack.pop()
-            if self._finish(stack):
+                pos += argument
+            else:
+                if depth >= deep:  # the top-level item is the first container
+                    raise CborRejected(f"CBOR nests too deeply at byte {start}")
+                parents.append((cur_major, cur_left, cur_seen))
+                cur_major, cur_left, cur_seen = major, -1, 0
+                depth += 1
+                continue
+        elif major == 4 or major == _MAJOR_MAP:
+            if argument > MAX_CONTAINER_ITEMS:
+                raise CborRejected(
+                    f"a container at byte {start} holds {argument} items "
+                    f"(limit {MAX_CONTAINER_ITEMS})"
+                )
+            left = argument * 2 if (major == _MAJOR_MAP and argument > 0) else argument
+            if depth >= deep:
+                raise CborRejected(f"CBOR nests too deeply at byte {start}")
+            if left != 0:
+                parents.append((cur_major, cur_left, cur_seen))
+                cur_major, cur_left, cur_seen = major, left, 0
+                depth += 1
+                continue
+        # one item finished: count it into its container, and the containers it completes
+        if not depth:
+            break
+        cur_seen += 1
+        if cur_left < 0:
+            _check_indefinite(cur_major, cur_seen)
+            continue
+        if cur_left > 1:
+            cur_left -= 1
+            continue
+        done = True
+        while parents:
+            cur_major, cur_left, cur_seen = parents.pop()
+            depth -= 1
+            if not depth:
                 break
-        if self.pos != len(self.data):
-            raise CborRejected(f"{len(self.data) - self.pos} bytes after the CBOR message")
+            cur_seen += 1
+            if cur_left < 0:
+                _check_indefinite(cur_major, cur_seen)
+                done = False
+                break
+            if cur_left > 1:
+                cur_left -= 1
+                done = False
+                break
+        if done:
+            break
+    if pos != size:
+        raise CborRejected(f"{size - pos} bytes after the CBOR message")
+    return Scanned(definite_map, seq, plain)
 
-    def _at_break(self) -> bool:
-        if self.pos >= len(self.data):
-            raise CborRejected(f"CBOR ends early at byte {self.pos}")
-        return self.data[self.pos] == _BREAK
 
-    @staticmethod
-    def _check_depth(stack: list[_Open], start: int) -> None:
-        if len(stack) > MAX_DEPTH + 1:  # the top-level map is stack[0]
-            raise CborRejected(f"CBOR nests too deeply at byte {start}")
-
-    @staticmethod
-    def _finish(stack: list[_Open]) -> bool:
-        """Count one finished item into its container(s); True when the top item is done."""
-        while stack:
-            top = stack[-1]
-            top.seen += 1
-            limit = MAX_CONTAINER_ITEMS * (2 if top.major == 5 else 1)
-            if top.left < 0:
-                if top.major in (4, 5) and top.seen > limit:
-                    raise CborRejected(f"an indefinite container holds over {limit} items")
-                return False
-            top.left -= 1
-            if top.left > 0:
-                return False
-            stack.pop()
-        return True
+def _check_indefinite(major: int, seen: int) -> None:
+    """An indefinite array or map may hold no more items than a definite one."""
+    limit = MAX_CONTAINER_ITEMS * (2 if major == _MAJOR_MAP else 1)
+    if major in (4, _MAJOR_MAP) and seen > limit:
+        raise CborRejected(f"an indefinite container holds over {limit} items")

@@ -112,7 +112,7 @@ def decode_request(payload: bytes) -> Request:
     if not isinstance(op, str) or not op:
         raise MessageError("'op' must be non-empty text")
     args = body.get("args", {})
-    if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
+    if not isinstance(args, dict):  # its keys are text: _decode_map checked every map's keys
         raise MessageError("'args' must be a map with text keys")
     return Request(seq=seq, op=op, args=args)
 
@@ -133,7 +133,7 @@ def decode_response(payload: bytes) -> Response:
         raise MessageError("'st' must be an unsigned integer")
     if status == Status.OK:
         result = body.get("res", {})
-        if not isinstance(result, dict) or not all(isinstance(k, str) for k in result):
+        if not isinstance(result, dict):  # its keys are text: _decode_map checked them
             raise MessageError("'res' must be a map with text keys")
         return Response(seq=seq, status=status, result=result)
     message = body.get("msg", "")
@@ -162,7 +162,8 @@ def response_seq(payload: bytes) -> int:
 
 def _decode_map(payload: bytes) -> dict[str, Any]:
     try:
-        scan(payload)  # before cbor2 sees a byte: no tags (shared refs), floats, huge lengths
+        # before cbor2 sees a byte: no tags (shared refs), floats, huge lengths
+        facts = scan(payload)
     except CborRejected as exc:
         raise MessageError(f"not plain CBOR: {exc}") from exc
     try:
@@ -171,12 +172,19 @@ def _decode_map(payload: bytes) -> dict[str, Any]:
         raise MessageError(f"not CBOR: {type(exc).__name__}") from exc
     if not isinstance(value, dict):
         raise MessageError("message is not a CBOR map")
-    _check_plain(value, 0)
+    if not facts.plain:
+        # The scan refused everything else _check_plain refuses (tags, floats, other simple
+        # values, wide containers); only a non-text key or a too-deep item can remain.
+        _check_plain(value, 0)
     return value
 
 
 def _check_plain(value: Any, depth: int) -> None:
-    """Accept only plain CBOR data (no tags, no floats), bounded in depth and width."""
+    """Accept only plain CBOR data (no tags, no floats), bounded in depth and width.
+
+    After :func:`~station.protocol.cbor_scan.scan` only its map-key and depth rules can fail;
+    it runs on the values whose walk found a non-text key or an item that deep.
+    """
     if depth > _MAX_DEPTH:
         raise MessageError("message nests too deeply")
     if isinstance(value, bool | int | str | bytes) or value is None:

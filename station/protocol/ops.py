@@ -132,6 +132,9 @@ def check_result(op: str, result: Mapping[str, Any]) -> None:
     _check(RESULTS[op], result, "result field")
 
 
+_SIZED = (bytes, str, list)
+
+
 def _check(spec: _Spec, values: Mapping[str, Any], what: str) -> None:
     for key, value in values.items():
         if key not in spec:
@@ -139,7 +142,7 @@ def _check(spec: _Spec, values: Mapping[str, Any], what: str) -> None:
         kind, _, limit = spec[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise MessageError(f"{what} '{key}' must be {kind.__name__}", Status.BAD_ARGS)
-        if limit is not None and isinstance(value, bytes | str | list) and len(value) > limit:
+        if limit is not None and isinstance(value, _SIZED) and len(value) > limit:
             raise MessageError(f"{what} '{key}' longer than {limit}", Status.BAD_ARGS)
     for key, (_, required, _) in spec.items():
         if required and key not in values:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from station.adapters.store.connection import Transactions
@@ -13,6 +14,20 @@ from station.domain.states import JobState
 _COLUMNS = (
     "slot, batch, state, step, created_at, updated_at, board_serial, registration_id, data, id"
 )
+_WRITTEN = (
+    "slot",
+    "batch",
+    "state",
+    "step",
+    "board_serial",
+    "registration_id",
+    "data",
+    "created_at",
+    "updated_at",
+)
+# the statements once, not built for every step of every board
+_INSERT = f"INSERT INTO jobs ({', '.join(_WRITTEN)}) VALUES ({', '.join('?' for _ in _WRITTEN)})"
+_UPDATE = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in _WRITTEN)} WHERE id = ?"
 
 
 class SqliteJobs:
@@ -24,32 +39,24 @@ class SqliteJobs:
 
     def save(self, record: JobRecord) -> JobRecord:
         """Insert or update a provisioning job."""
-        values = {
-            "slot": record.slot,
-            "batch": record.batch,
-            "state": str(record.state),
-            "step": record.step,
-            "board_serial": record.board_serial,
-            "registration_id": record.registration_id,
-            "data": json.dumps(record.data, sort_keys=True),
-            "created_at": record.created_at,
-            "updated_at": record.updated_at,
-        }
+        values = (
+            record.slot,
+            record.batch,
+            str(record.state),
+            record.step,
+            record.board_serial,
+            record.registration_id,
+            json.dumps(record.data, sort_keys=True),
+            record.created_at,
+            record.updated_at,
+        )
+        conn = self._db.conn
         with self._tx.write():
-            if record.id is None:
-                cursor = self._db.execute(
-                    f"INSERT INTO jobs ({', '.join(values)}) "
-                    f"VALUES ({', '.join('?' for _ in values)})",
-                    list(values.values()),
-                )
-                job_id = int(cursor.lastrowid or 0)
-            else:
-                self._db.execute(
-                    f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?",
-                    [*values.values(), record.id],
-                )
-                job_id = record.id
-        return JobRecord(**{**record.__dict__, "id": job_id})
+            if record.id is not None:
+                conn.execute(_UPDATE, (*values, record.id))
+                return record
+            job_id = int(conn.execute(_INSERT, values).lastrowid or 0)
+        return replace(record, id=job_id)
 
     def get(self, job_id: int) -> JobRecord | None:
         """Return one job."""

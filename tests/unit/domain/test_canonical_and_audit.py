@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from station.domain.audit import GENESIS_HASH, EventDraft, chain, verify_chain
+from station.domain.audit import GENESIS_HASH, EventDraft, chain, format_time, verify_chain
 from station.domain.canonical import canonical_json
 from station.domain.errors import ValidationError
 
@@ -142,3 +142,25 @@ def test_event_kind_and_payload_are_validated() -> None:
         EventDraft(kind="bad kind!", subject="s")
     with pytest.raises(ValidationError):
         EventDraft(kind="ok", subject="s", payload={"x": 1.0})
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2, 1, 1),
+        max_value=datetime(9998, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=-7)), timezone(timedelta(hours=5, minutes=30))]
+        ),
+    )
+)
+def test_format_time_is_rfc3339_utc_with_microseconds_as_strftime_wrote_it(
+    moment: datetime,
+) -> None:
+    # the text is hashed into the audit chain: it may never change for a given moment
+    expected = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert format_time(moment) == expected
+
+
+def test_format_time_refuses_a_naive_time() -> None:
+    with pytest.raises(ValidationError):
+        format_time(datetime(2026, 1, 1))
