@@ -12,7 +12,6 @@ from tpm2_pytss.constants import TPM2_CAP, TPM2_PT, TPMA_PERMANENT
 
 from station.adapters.board.session import BoardSession
 from station.adapters.tpm.identity import BoardTpmIdentityReader
-from station.adapters.tpm.tcti import BoardTcti
 from station.domain.errors import (
     TpmFailureModeError,
     TpmLockoutError,
@@ -22,6 +21,7 @@ from station.domain.errors import (
 from station.domain.products import EkCertificateResult
 from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LabBoards
+from tests.support.board_tcti import BoardTcti
 from tests.support.tpm import direct_swtpm, lab_ca_files, put_in_lockout, service_trusting
 
 Connect = Callable[..., BoardSession]
