@@ -158,10 +158,7 @@ class BoardTpmIdentityReader:
         problem = check_response(response)
         if problem:
             self._link_failed = True
-            log.warning("malformed TPM response to command %#x: %s", code, problem)
-            raise TpmMalformedResponseError(
-                f"malformed TPM response: {problem}", command_code=f"{code:#x}"
-            )
+            raise WireError(f"malformed TPM response to command {code:#x}: {problem}")
         return response
 
     def _forget(self) -> None:
@@ -195,14 +192,6 @@ class BoardTpmIdentityReader:
                 f"to {what}): {exc}",
                 remedy=_MALFORMED_REMEDY,
                 **details,
-            ) from exc
-        except TpmMalformedResponseError as exc:
-            self._forget()
-            raise TpmMalformedResponseError(
-                f"the TPM on {self.port} sent a response that cannot be decoded (while trying "
-                f"to {what}): {exc.message}",
-                remedy=_MALFORMED_REMEDY,
-                **{**exc.details, **details},
             ) from exc
         except BoardError as exc:
             self._forget()
