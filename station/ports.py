@@ -710,11 +710,21 @@ class EnrollmentService(Protocol):
         ...
 
     def bulk_create(self, enrollments: Sequence[Mapping[str, Any]]) -> list[BulkItemError]:
-        """Create up to 10 individual enrollments in one call; return the refused items."""
+        """Create up to 10 individual enrollments in one call; return the refused items.
+
+        A call whose enrollments name a credential policy goes under an api-version that
+        defines ``credentialPolicyName`` (DPS may drop a field its api-version does not know).
+        """
         ...
 
-    def get(self, registration_id: str) -> dict[str, Any] | None:
-        """DPS's enrollment for ``registration_id``, or ``None`` if there is none."""
+    def get(
+        self, registration_id: str, *, credential_policy: bool = False
+    ) -> dict[str, Any] | None:
+        """DPS's enrollment for ``registration_id``, or ``None`` if there is none.
+
+        ``credential_policy``: the enrollment is expected to name a credential policy, so it is
+        read under an api-version that shows ``credentialPolicyName``.
+        """
         ...
 
     def attestation_mechanism(self, registration_id: str) -> dict[str, Any] | None:
@@ -725,25 +735,33 @@ class EnrollmentService(Protocol):
         ...
 
     def query_page(
-        self, continuation: str | None = None
+        self, continuation: str | None = None, *, credential_policy: bool = False
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of every individual enrollment (``SELECT *``), in an order not to rely on.
 
         Returns the page and the continuation for the next one (``None`` after the last). One
         operation per page, so a caller can pace pages within the rate limit and retry one.
+        ``credential_policy``: read so the enrollments show their ``credentialPolicyName``.
         """
         ...
 
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
-        """Create an enrollment group; returns DPS's answer (409 when it exists)."""
+        """Create an enrollment group; returns DPS's answer (409 when it exists).
+
+        Like ``bulk_create``, a body naming a credential policy is sent under an api-version
+        that defines ``credentialPolicyName``.
+        """
         ...
 
     def group_attestation_mechanism(self, group_id: str) -> dict[str, Any] | None:
         """The enrollment group's attestation with the keys DPS generated, or ``None`` (404)."""
         ...
 
-    def get_group(self, group_id: str) -> dict[str, Any] | None:
-        """DPS's enrollment group (no symmetric keys, as DPS shows it), or ``None`` (404)."""
+    def get_group(self, group_id: str, *, credential_policy: bool = False) -> dict[str, Any] | None:
+        """DPS's enrollment group (no symmetric keys, as DPS shows it), or ``None`` (404).
+
+        ``credential_policy``: read so the group shows its ``credentialPolicyName``.
+        """
         ...
 
     def close(self) -> None:

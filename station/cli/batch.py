@@ -17,7 +17,7 @@ from station.cli.common import (
     open_station,
     pass_state,
 )
-from station.domain.pushes import PushSummary, ReconcileStatus
+from station.domain.pushes import PushSummary, ReconcileStatus, ReconcileSubject
 from station.services.batches import EXPORT_FORMATS
 from station.services.push import PushProgress
 
@@ -344,12 +344,15 @@ def reconcile(state: CliState, name: str, repush_missing: bool, as_json: bool) -
                 "items": [
                     {
                         "registration_id": i.registration_id,
+                        "subject": str(i.subject),
                         "status": str(i.status),
                         "differences": list(i.differences),
                     }
                     for i in report.items
                     if i.status is not ReconcileStatus.EQUAL
                 ],
+                "without_credential_policy": list(report.without_policy),
+                "advice": report.policy_advice,
             }
         )
     else:
@@ -361,7 +364,14 @@ def reconcile(state: CliState, name: str, repush_missing: bool, as_json: bool) -
         for item in report.items:
             if item.status is not ReconcileStatus.EQUAL:
                 extra = f" ({', '.join(item.differences)})" if item.differences else ""
-                click.echo(f"  {item.status:<9} {item.registration_id}{extra}")
+                group = "enrollment group " if item.subject is ReconcileSubject.GROUP else ""
+                click.echo(f"  {item.status:<9} {group}{item.registration_id}{extra}")
+        if report.policy_advice:
+            click.secho(report.policy_advice, fg="yellow")
+            click.echo(
+                f"  after deleting them: station batch reconcile {name} --repush-missing "
+                f"(enrollments), station batch groups {name} (groups)"
+            )
     if not report.clean:
         raise click.exceptions.Exit(2)
 

@@ -17,7 +17,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, Final
 
 from station.domain.canonical import canonical_json
 from station.domain.errors import ValidationError
@@ -214,14 +214,24 @@ def _attestation_of(
     }
 
 
+#: The enrollment and group field naming the DPS credential policy (service api-versions
+#: 2025-07-01-preview and 2026-04-01 only; docs/lab-dps.md, "api-versions").
+CREDENTIAL_POLICY_FIELD: Final = "credentialPolicyName"
+
+
 def credential_policy_field(policy: str) -> dict[str, str]:
     """The enrollment field naming the DPS credential policy (none when ``policy`` is empty).
 
-    The policy issues the devices' operational certificates (DPS certificate management,
-    api-version 2025-07-01-preview): ``credentialPolicyName``, a string, as in the published
-    2025-07-01-preview and 2026-04-01 service specs.
+    The policy issues the devices' operational certificates (DPS certificate management):
+    ``credentialPolicyName``, a string, as in the published 2025-07-01-preview and 2026-04-01
+    service specs; sent under another api-version it may be dropped (the lab DPS drops it).
     """
-    return {"credentialPolicyName": policy} if policy else {}
+    return {CREDENTIAL_POLICY_FIELD: policy} if policy else {}
+
+
+def names_credential_policy(body: Mapping[str, Any]) -> bool:
+    """Whether an enrollment or group body (or its :func:`comparable`) names a credential policy."""
+    return bool(body.get(CREDENTIAL_POLICY_FIELD))
 
 
 def _policy_fields(template: EnrollmentTemplate, fields: Mapping[str, str]) -> dict[str, Any]:
@@ -577,7 +587,7 @@ def comparable(body: Mapping[str, Any]) -> dict[str, Any]:
         "iotHubHostName",
         "customAllocationDefinition",
         "initialTwin",
-        "credentialPolicyName",
+        CREDENTIAL_POLICY_FIELD,
     )
     result: dict[str, Any] = {key: body[key] for key in keep if body.get(key) is not None}
     for key, default in DPS_DEFAULTS.items():

@@ -411,6 +411,16 @@ class BoardLockedError(ProvisionError):
     code = "provision.board_locked"
 
 
+class BoardAlreadyPassedError(ProvisionError):
+    """The board in the slot is the one that just passed there: it was not swapped yet.
+
+    Not a fault of the board: its identity is recorded and on it. The technician swaps it for
+    the next one.
+    """
+
+    code = "provision.already_passed"
+
+
 class BatchFullError(ProvisionError):
     """The batch is not open, or every device of it is provisioned or in progress."""
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from station.domain.errors import (
     BatchFullError,
+    BoardAlreadyPassedError,
     BoardDisconnectedError,
     BoardError,
     BoardLockedError,
@@ -162,6 +163,7 @@ class Disposition(StrEnum):
     RETRY = "retry"  # the technician fixes it at the bench (reseat, cable, batch) and starts again
     QA = "qa"  # set aside for QA: a clone, a locked or lying board, a refused request
     OTHER_BOARD = "other-board"  # not the board the slot expected (scanned or armed serial)
+    SWAP = "swap"  # the board already passed in this slot and was not swapped: swap it
 
 
 #: Failures a technician cannot fix at the bench: the board goes to QA.
@@ -180,6 +182,8 @@ def disposition_of(kind: type[StationError]) -> Disposition:
         return Disposition.QA
     if issubclass(kind, SerialMismatchError):
         return Disposition.OTHER_BOARD
+    if issubclass(kind, BoardAlreadyPassedError):
+        return Disposition.SWAP
     return Disposition.RETRY
 
 
@@ -235,6 +239,7 @@ _REMEDIES: dict[type[StationError], str] = {
     WrongProductError: "Check that the board belongs to this batch's product.",
     BoardLockedError: "Set the board aside for QA: it left manufacturing mode and "
     "cannot be provisioned here.",
+    BoardAlreadyPassedError: "Swap it for the next board, then press Next board.",
     BatchFullError: "Ask QA to open the next batch.",
     ProvisionCancelledError: "Start the slot again to resume this board.",
     SerialNeededError: "Scan the serial number printed on the board when the slot asks for "
@@ -246,6 +251,7 @@ _REMEDIES: dict[type[StationError], str] = {
 #: Errors whose own message is the reason a technician reads (it names the board or batch).
 _OWN_WORDS: tuple[type[StationError], ...] = (
     DuplicateIdentityError,
+    BoardAlreadyPassedError,
     BoardLockedError,
     WrongProductError,
     SerialNeededError,

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from station.domain.enrollments import CREDENTIAL_POLICY_FIELD
+
 
 class PushState(StrEnum):
     """One device's way into DPS."""
@@ -87,13 +89,21 @@ class ReconcileStatus(StrEnum):
     EXTRA = "extra"  # in DPS, tagged with this batch, not recorded by the station
 
 
+class ReconcileSubject(StrEnum):
+    """What a line of a reconciliation is about."""
+
+    ENROLLMENT = "enrollment"  # a device's individual enrollment (the ID is its registration ID)
+    GROUP = "group"  # the product's enrollment group (checked when it names a credential policy)
+
+
 @dataclass(frozen=True)
 class ReconcileItem:
     """One line of a reconciliation."""
 
-    registration_id: str
+    registration_id: str  # the enrollment group's ID for a GROUP line
     status: ReconcileStatus
     differences: tuple[str, ...] = ()
+    subject: ReconcileSubject = ReconcileSubject.ENROLLMENT
 
 
 @dataclass(frozen=True)
@@ -105,8 +115,39 @@ class ReconcileReport:
     repushed: int = 0
     billable_operations: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    credential_policy: str = ""  # the DPS credential policy the batch's product requires
 
     @property
     def clean(self) -> bool:
         """Every recorded device is in DPS, equal, and nothing else claims the batch."""
         return all(item.status is ReconcileStatus.EQUAL for item in self.items)
+
+    @property
+    def without_policy(self) -> tuple[str, ...]:
+        """The enrollments (registration IDs) and groups (IDs) in DPS without the product's policy.
+
+        ``credentialPolicyName`` written under an api-version that does not define it may be
+        dropped (an older client's enrollments), and such a device registers without ever
+        getting an operational certificate.
+        """
+        return tuple(
+            item.registration_id
+            for item in self.items
+            if item.status is ReconcileStatus.DIFFERENT
+            and CREDENTIAL_POLICY_FIELD in item.differences
+        )
+
+    @property
+    def policy_advice(self) -> str:
+        """What the cloud operator should do about :attr:`without_policy` ("" when nothing)."""
+        count = len(self.without_policy)
+        if not count:
+            return ""
+        policy = self.credential_policy or "the product's credential policy"
+        return (
+            f"{count} enrollment(s) or enrollment group(s) in DPS do not carry the credential "
+            f"policy {policy}: their devices would register but never get an operational "
+            "certificate. Delete them in DPS, then re-push the missing enrollments and push the "
+            "product's enrollment groups again (the station writes them with the policy), or set "
+            "the policy on each of them in DPS."
+        )

@@ -46,6 +46,7 @@ from station.gui.tasks import TaskRunner, describe
 from station.services.line import (
     BatchChoice,
     LineModel,
+    ProvisionOrder,
     Question,
     Scan,
     ScanClassifier,
@@ -450,18 +451,27 @@ class LineView(QWidget):
 
         ``arrived``: hot-plug saw the board appear (the slot's last board was swapped out).
         """
-        order = self.model.plugged(slot, port, arrived=arrived)
+        order = self.model.plugged(slot, port, operator=self._session.name, arrived=arrived)
         if order is not None:
-            worker = self._worker(slot)
-            worker.provision(
-                order.port,
-                order.batch,
-                self._session.name,
-                rework_reason=order.rework_reason,
-                serial=order.serial,
-            )
+            self._provision(order)
         if slot in self.tiles:
             self.refresh(slot)
+
+    def start_waiting(self) -> None:
+        """Someone logged in: start the boards that arrived while the window was locked."""
+        for order in self.model.logged_in(self._session.name):
+            self._provision(order)
+        self.refresh()
+
+    def _provision(self, order: ProvisionOrder) -> None:
+        self._worker(order.slot).provision(
+            order.port,
+            order.batch,
+            order.operator,
+            rework_reason=order.rework_reason,
+            serial=order.serial,
+            passed_serial=order.passed_serial,
+        )
 
     def _worker(self, slot: str) -> SlotWorker:
         worker, created = self._workers.worker(slot)

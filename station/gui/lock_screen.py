@@ -2,8 +2,9 @@
 
 Locking (the Lock button, Ctrl+Shift+L, or ``[gui] lock_after_s`` without input) never stops a
 slot: boards keep provisioning and this screen shows their progress, but it has no button that
-acts on them. The operator who locked unlocks with their PIN or badge, or another operator logs
-in (the window then shows that operator's views).
+acts on them. A board plugged in while it shows waits (WAITING) until someone logs in, and is
+then provisioned in that operator's name. The operator who locked unlocks with their PIN or
+badge, or another operator logs in (the window then shows that operator's views).
 """
 
 from __future__ import annotations
@@ -183,8 +184,9 @@ class LockScreen(QWidget):
         self.locked_by = record
         at = self._station.clock.now().astimezone().strftime("%H:%M")
         self.who.setText(
-            f"Locked by {record.name} ({record.role}) at {at}. The slots keep running; nothing "
-            f"can be started or changed until someone logs in."
+            f"Locked by {record.name} ({record.role}) at {at}. The boards already running "
+            f"finish; a board plugged in now waits on its tile until someone logs in, and runs "
+            f"in that operator's name."
         )
         self.login.set_title(f"Unlock as {record.name}, or log in as another operator")
         self.login.reset()

@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         if resuming is not None and (resuming.name, resuming.role) == (record.name, record.role):
             self._enter(record)
             self.stack.setCurrentWidget(self._work)
+            self.line.start_waiting()
             return
         self._enter(record)
         views: list[tuple[QWidget, str]] = [(self.line, "Line")]
@@ -139,6 +140,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self._work)
         self.tabs.setCurrentIndex(0)
         self.line.refresh_batches()
+        self.line.start_waiting()  # boards that arrived while locked run in this name
         self.line.scan.setFocus()
 
     def _enter(self, record: OperatorRecord) -> None:

@@ -48,8 +48,9 @@ class SlotWorker(QObject):
     finished = Signal(object)
     prepared = Signal(str, object)
     _preparing = Signal(str)  # batch: GUI thread -> the slot's thread
-    # port, batch, operator, rework reason, expected serial: GUI thread -> the slot's thread
-    _requested = Signal(str, str, str, str, str)
+    # port, batch, operator, rework reason, expected serial, serial of the board that passed
+    # last in the slot: GUI thread -> the slot's thread
+    _requested = Signal(str, str, str, str, str, str)
     _closing = Signal()
 
     def __init__(self, slot: str, make_station: Callable[[], Station]) -> None:
@@ -66,15 +67,23 @@ class SlotWorker(QObject):
 
     # ------------------------------------------------------------------ GUI thread
     def provision(
-        self, port: str, batch: str, operator: str, *, rework_reason: str = "", serial: str = ""
+        self,
+        port: str,
+        batch: str,
+        operator: str,
+        *,
+        rework_reason: str = "",
+        serial: str = "",
+        passed_serial: str = "",
     ) -> None:
         """Ask the slot's thread to provision the board on ``port`` into ``batch``.
 
         ``operator`` is who started it: the one logged in now, not when the worker was made.
         ``serial``: the board expected (a QA rework); another board is refused at connect.
+        ``passed_serial``: the board that passed last in this slot and was not seen swapped.
         """
         self.busy = True
-        self._requested.emit(port, batch, operator, rework_reason, serial)
+        self._requested.emit(port, batch, operator, rework_reason, serial, passed_serial)
 
     def prepare(self, batch: str) -> None:
         """Ask the slot's thread to open its station and get ready for ``batch``'s boards."""
@@ -86,9 +95,15 @@ class SlotWorker(QObject):
         self._closing.emit()
 
     # ------------------------------------------------------------------ slot thread
-    @Slot(str, str, str, str, str)
+    @Slot(str, str, str, str, str, str)
     def _provision(
-        self, port: str, batch: str, operator: str, rework_reason: str, serial: str
+        self,
+        port: str,
+        batch: str,
+        operator: str,
+        rework_reason: str,
+        serial: str,
+        passed_serial: str,
     ) -> None:
         request = ProvisionRequest(
             slot=self.slot,
@@ -96,6 +111,7 @@ class SlotWorker(QObject):
             operator=operator,
             rework_reason=rework_reason,
             serial=serial,
+            passed_serial=passed_serial,
         )
         try:
             if self._station is None:

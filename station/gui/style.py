@@ -13,6 +13,8 @@ RESULT_COLOURS: dict[str, tuple[str, str]] = {
     "FAIL": ("#c62828", "#ffffff"),
     "needs QA": ("#f2a900", "#202428"),
     "SCAN SERIAL": ("#6a1b9a", "#ffffff"),  # the technician acts: scan the board's sticker
+    "WAITING": ("#455a64", "#ffffff"),  # a board arrived while locked: it starts at the login
+    "SWAP BOARD": ("#00695c", "#ffffff"),  # the passed board is still in: swap in the next one
 }
 
 

@@ -24,10 +24,12 @@ from station.domain.audit import EventDraft, format_time
 from station.domain.canonical import sha256_hex
 from station.domain.certificates import group_key_text
 from station.domain.enrollments import (
+    CREDENTIAL_POLICY_FIELD,
     EnrollmentTemplate,
     comparable,
     expected_comparable,
     individual_enrollment,
+    names_credential_policy,
     symmetric_key_group,
     x509_ca_group,
 )
@@ -45,8 +47,10 @@ from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.pushes import (
     PushState,
     PushSummary,
+    ReconcileItem,
     ReconcileReport,
     ReconcileStatus,
+    ReconcileSubject,
 )
 from station.domain.records import (
     BatchRecord,
@@ -534,11 +538,13 @@ class BatchService:
         for group in groups:
             group_id = str(group["enrollmentGroupId"])
             try:
-                pusher.call(service.create_group, group)
+                answer = pusher.call(service.create_group, group)
             except EnrollmentServiceError as exc:
                 if exc.details.get("status") != ALREADY_THERE:
                     raise
                 self._check_existing_group(pusher, service, group)
+            else:
+                _require_policy_kept(group, answer)
             written.append(group_id)
         if written:
             with self._store:
@@ -589,7 +595,9 @@ class BatchService:
             EnrollmentServiceError: DPS holds a different group under this ID.
         """
         group_id = str(group["enrollmentGroupId"])
-        remote = pusher.call(service.get_group, group_id)
+        remote = pusher.call(
+            service.get_group, group_id, credential_policy=names_credential_policy(group)
+        )
         theirs = comparable(remote) if remote is not None else {}
         ours = comparable(group)
         if theirs != ours:
@@ -720,6 +728,29 @@ class BatchService:
         return build
 
     # ------------------------------------------------------------------ reconcile
+    def _reconcile_groups(
+        self, name: str, pusher: Pusher, service: EnrollmentService
+    ) -> list[ReconcileItem]:
+        """The product's enrollment groups compared with DPS's, read so they show the policy."""
+        items = []
+        for group in self.enrollment_groups(name):
+            group_id = str(group["enrollmentGroupId"])
+            remote = pusher.call(
+                service.get_group, group_id, credential_policy=names_credential_policy(group)
+            )
+            if remote is None:
+                items.append(
+                    ReconcileItem(group_id, ReconcileStatus.MISSING, (), ReconcileSubject.GROUP)
+                )
+                continue
+            theirs, ours = comparable(remote), comparable(group)
+            differences = tuple(
+                sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            )
+            status = ReconcileStatus.DIFFERENT if differences else ReconcileStatus.EQUAL
+            items.append(ReconcileItem(group_id, status, differences, ReconcileSubject.GROUP))
+        return items
+
     def reconcile(
         self, name: str, *, repush_missing: bool = False, operator: str
     ) -> ReconcileReport:
@@ -749,9 +780,10 @@ class BatchService:
 
         def compare() -> list[Any]:
             expected = [(rid, body_for(rid)[1]) for rid in sorted(recorded)] if eligible else []
-            return reconcile_items(
-                name, expected, pusher.every_enrollment(), recorded, compared=pusher.compared
-            )
+            # read under the api-version that shows the policy the product's enrollments name
+            policies = any(names_credential_policy(body) for _, body in expected)
+            remote = pusher.every_enrollment(credential_policy=policies)
+            return reconcile_items(name, expected, remote, recorded, compared=pusher.compared)
 
         items = compare()
         repushed = 0
@@ -763,17 +795,28 @@ class BatchService:
             pusher.run(name, body_for, total=len(missing))
             repushed = len(missing)
             items = compare()
+        operational = recipe.operational_certificate
+        if operational is not None:
+            # the policy may sit on the product's group (symmetric-key and X.509 CA groups)
+            items += self._reconcile_groups(name, pusher, service)
         counts: dict[str, int] = {}
         for item in items:
             counts[str(item.status)] = counts.get(str(item.status), 0) + 1
         report = ReconcileReport(
-            name, tuple(items), repushed, service.operations - start_ops, counts
+            name,
+            tuple(items),
+            repushed,
+            service.operations - start_ops,
+            counts,
+            credential_policy=operational.credential_policy if operational else "",
         )
-        payload = {
+        payload: dict[str, Any] = {
             "counts": counts,
             "repushed": repushed,
             "items_sha256": sha256_hex(repr(items).encode()),
         }
+        if report.without_policy:
+            payload["without_credential_policy"] = len(report.without_policy)
         if report.clean:
             self._advance(record, BatchStatus.RECONCILED, payload, "batch.reconciled", operator)
         else:
@@ -788,6 +831,28 @@ class BatchService:
                     )
                 )
         return report
+
+
+def _require_policy_kept(group: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
+    """A group created with a credential policy must come back with it.
+
+    DPS may drop a field its api-version does not define (assumed), and such a group's devices
+    would never get an operational certificate.
+
+    Raises:
+        EnrollmentServiceError: DPS's answer lacks the policy or names another one.
+    """
+    wanted = group.get(CREDENTIAL_POLICY_FIELD)
+    if wanted and answer.get(CREDENTIAL_POLICY_FIELD) != wanted:
+        group_id = str(group["enrollmentGroupId"])
+        raise EnrollmentServiceError(
+            f"DPS created enrollment group {group_id} without its credential policy {wanted}",
+            remedy="Its devices would get no operational certificate. Check that the DPS "
+            "instance is linked to the Device Registry namespace holding the policy, delete the "
+            "group in DPS and push the groups again.",
+            group=group_id,
+            credential_policy=str(wanted),
+        )
 
 
 def _require_devices(seal: SealRecord, action: str) -> None:

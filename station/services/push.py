@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from station.domain.canonical import canonical_json
-from station.domain.enrollments import comparable, keys_not_shown, with_attestation
+from station.domain.enrollments import (
+    comparable,
+    keys_not_shown,
+    names_credential_policy,
+    with_attestation,
+)
 from station.domain.errors import (
     DpsThrottledError,
     DpsTransientError,
@@ -160,7 +165,9 @@ class Pusher:
         return [state for state in outcome if state != PushState.PENDING]
 
     def _resolve_existing(self, batch: str, rid: str, expected: Mapping[str, Any]) -> PushState:
-        remote = self.call(self._service.get, rid)
+        remote = self.call(
+            self._service.get, rid, credential_policy=names_credential_policy(expected)
+        )
         theirs = None if remote is None else self.compared(rid, remote)
         if theirs is None:  # deleted in between: send it again on the next round
             self._outbox.mark(batch, [rid], PushState.PENDING)
@@ -178,16 +185,19 @@ class Pusher:
             )
             return PushState.CONFLICT
 
-    def every_enrollment(self) -> list[dict[str, Any]]:
+    def every_enrollment(self, *, credential_policy: bool = False) -> list[dict[str, Any]]:
         """Every individual enrollment DPS holds, one page per operation within the rate limit.
 
         A throttled or failed page is asked for again (same continuation); the pages before it
         are kept, so a large DPS is read in one pass however often it says 429.
+        ``credential_policy``: read so that enrollments show their credential policy.
         """
         found: list[dict[str, Any]] = []
         continuation: str | None = None
         while True:
-            page, continuation = self.call(self._service.query_page, continuation)
+            page, continuation = self.call(
+                self._service.query_page, continuation, credential_policy=credential_policy
+            )
             found.extend(page)
             if continuation is None:
                 return found
@@ -207,7 +217,7 @@ class Pusher:
             return None
         return comparable(with_attestation(remote, mechanism))
 
-    def call(self, func: Callable[..., Any], *args: Any) -> Any:
+    def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One DPS operation within the rate limit; 429 waits Retry-After, 5xx backs off."""
         attempt = 0
         throttles = 0
@@ -215,7 +225,7 @@ class Pusher:
             self._limiter.acquire()
             self.counters.calls += 1
             try:
-                result = func(*args)
+                result = func(*args, **kwargs)
             except DpsThrottledError as exc:
                 self._limiter.complete()
                 throttles += 1

@@ -179,7 +179,10 @@ def test_a_group_for_operational_certificates_names_the_credential_policy(
 
     assert cloud.batches().push_groups("WO-GO", operator="boss") == ["lab-opcert-sym"]
 
-    with _client(dps) as client:
+    with _client(dps, "2026-04-01") as client:
         assert client.enrollment_group.get("lab-opcert-sym")["credentialPolicyName"] == "lab-policy"
+    assert [e["apiVersion"] for e in dps.access_log() if e["operation"] == "group.put"] == [
+        "2026-04-01"
+    ]
     # pushed again, DPS's group is found equal, policy included
     assert cloud.batches().push_groups("WO-GO", operator="boss") == ["lab-opcert-sym"]

@@ -187,11 +187,11 @@ def test_reconcile_reads_dps_page_by_page_and_a_throttled_page_is_asked_again(
     throttled: list[str | None] = []
     real_page = double.query_page
 
-    def page_throttled_once(continuation: str | None = None) -> Any:
+    def page_throttled_once(continuation: str | None = None, **kwargs: Any) -> Any:
         if continuation is not None and not throttled:  # the second page: 429 once
             throttled.append(continuation)
             raise DpsThrottledError("DPS throttled the station (429)", retry_after_s=0.0)
-        return real_page(continuation)
+        return real_page(continuation, **kwargs)
 
     monkeypatch.setattr(double, "query_page", page_throttled_once)
     station = on_double(double)

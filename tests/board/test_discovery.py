@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -160,3 +163,42 @@ def test_watch_reports_events_until_stopped(lab: LabBoards, tmp_path: Path) -> N
         watcher.join(timeout=30)
     assert not watcher.is_alive()
     assert seen[0].change is PlugChange.ARRIVED and seen[0].board.location == "lab-1"
+
+
+def test_a_lab_board_whose_process_ended_is_gone_even_when_its_pty_is_reused(
+    tmp_path: Path,
+) -> None:
+    # A lab board that dies on its own (an injected unplug, a crash) stays in the registry with
+    # its pty until the runner rewrites it. The kernel hands the lowest free pty number to the
+    # next pty opened on the machine (another lab's board, a terminal), so the path exists again
+    # as someone else's. Here the test holds that "someone else's" pty itself.
+    master, slave = os.openpty()
+    reused = os.ttyname(slave)
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # gone and reaped
+    zombie = subprocess.Popen(["true"])  # exits, and nobody reaps it yet
+    stat = Path(f"/proc/{zombie.pid}/stat")
+    deadline = time.monotonic() + 30
+    while stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.01)
+    registry = tmp_path / "boards.json"
+    discovery = BoardDiscovery(
+        SlotBindings(tmp_path / "slots.toml"), lab_registry=registry, comports=list
+    )
+
+    def listed(process_id: object) -> list[str]:
+        entry = {"location": "lab-7", "device": reused, "vid": 1, "pid": 2}
+        entry["process_id"] = process_id
+        registry.write_text(json.dumps({"runner_pid": os.getpid(), "boards": [entry]}))
+        return [b.device for b in discovery.boards()]
+
+    try:
+        assert listed(os.getpid()) == [reused]  # its board's process runs: it is there
+        assert listed(None) == [reused]  # a registry without process ids: the path decides
+        assert listed(ended.pid) == []
+        assert listed(zombie.pid) == []
+    finally:
+        zombie.wait()
+        os.close(master)
+        os.close(slave)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.iot.deviceprovisioning import DeviceProvisioningClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -19,9 +18,10 @@ from cryptography.x509.oid import NameOID
 
 import hsm
 from hsm.softhsm import SoftHsmToken
+from station.adapters.dps.client import open_service_client
 from station.cli.main import main
 from station.domain.errors import OwnRootRefusedError, PermissionDeniedError
-from station_lab.dps import DpsOptions, LocalDps
+from station_lab.dps import STABLE_API_VERSION, DpsOptions, LocalDps
 from station_lab.firstboot import DeviceRegistrationClient, DpsEndpoint
 from station_lab.firstboot.credentials import SymmetricKeyCredential
 from tests.support.ca import CaRig
@@ -170,8 +170,10 @@ def test_the_lab_policy_chains_to_the_station_root_end_to_end(
         issuing = x509.load_pem_x509_certificate((tmp / "ica.pem").read_bytes())
         dps.registry.attach_issuing_certificate("lab-policy", issuing, root)
         key = base64.b64encode(b"k" * 32).decode()
-        with DeviceProvisioningClient.from_connection_string(
-            dps.connection_string(), connection_verify=str(dps.ca_bundle)
+        with open_service_client(
+            dps.connection_string(),
+            api_version=STABLE_API_VERSION,
+            connection_verify=str(dps.ca_bundle),
         ) as client:
             client.enrollment.create_or_update(
                 id="opc-byor",

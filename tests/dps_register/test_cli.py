@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hsm.softhsm import SoftHsmToken
+from station.adapters.dps.client import open_service_client
+from station_lab.dps import STABLE_API_VERSION
 from station_lab.firstboot import DeviceRegistrationClient, DpsEndpoint, SymmetricKeyCredential
 
 
@@ -123,8 +125,10 @@ def test_cli_runs_a_device_registry_with_a_credential_policy(
         banner = _banner(process, until="device registry lab-ns")
         assert banner["device registry lab-ns"] == "credential policies cli-policy (7 days, active)"
         key = base64.b64encode(os.urandom(32)).decode("ascii")
-        with DeviceProvisioningClient.from_connection_string(
-            banner["connection string"], connection_verify=banner["CA bundle"]
+        with open_service_client(
+            banner["connection string"],
+            api_version=STABLE_API_VERSION,
+            connection_verify=banner["CA bundle"],
         ) as service:
             service.enrollment.create_or_update(
                 id="cli-opc",

@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from hsm.softhsm import SoftHsmToken
+from station.adapters.dps.client import open_service_client
 from station.domain.errors import DeviceRegistrationError
-from station_lab.dps import DpsOptions, LocalDps
+from station_lab.dps import STABLE_API_VERSION, DpsOptions, LocalDps
 from station_lab.firstboot import DeviceRegistrationClient, DpsEndpoint, sas_token
 from station_lab.firstboot.credentials import SymmetricKeyCredential
 from tests.support.keystores import fresh_token
@@ -74,8 +75,11 @@ def registry(lab: tuple[LocalDps, SoftHsmToken]) -> Iterator[LocalDps]:
 
 @pytest.fixture
 def service(registry: LocalDps) -> Iterator[DeviceProvisioningClient]:
-    client = DeviceProvisioningClient.from_connection_string(
-        registry.connection_string(), connection_verify=str(registry.ca_bundle)
+    # credentialPolicyName is kept only under an api-version that defines it (not 2021-10-01)
+    client = open_service_client(
+        registry.connection_string(),
+        api_version=STABLE_API_VERSION,
+        connection_verify=str(registry.ca_bundle),
     )
     yield client
     client.close()

@@ -23,7 +23,7 @@ def _fail_every_tile(window: MainWindow) -> None:
     line = window.line
     line.model.choose(BatchChoice("WO-1", "widget", 16, 0, steps))
     for slot in line.tiles:
-        line.model.plugged(slot, "/dev/ttyACM0")
+        line.model.plugged(slot, "/dev/ttyACM0", operator="terry")
         line.model.apply(
             Failed(
                 slot,

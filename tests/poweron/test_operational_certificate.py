@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from station.adapters.dps.client import open_service_client
 from station.domain.enrollments import symmetric_key_group
 from station_lab.boards.poweron import OPERATIONAL_CHAIN_FILE
+from station_lab.dps import STABLE_API_VERSION
 from tests.support.poweron import ENABLED, PowerRig
 
 
@@ -21,7 +23,13 @@ def _registry(power: PowerRig) -> None:
     power.dps.create_credential_policy("lab-policy", token.uri("adr-ica"), validity_days=30)
     body = symmetric_key_group("lab-opcert-sym", ENABLED, credential_policy="lab-policy")
     body["attestation"]["symmetricKey"] = {"primaryKey": power.group_key}
-    power.service.enrollment_group.create_or_update(id="lab-opcert-sym", enrollment_group=body)
+    # credentialPolicyName is kept only under an api-version that defines it (not 2021-10-01)
+    with open_service_client(
+        power.dps.connection_string(),
+        api_version=STABLE_API_VERSION,
+        connection_verify=str(power.dps.ca_bundle),
+    ) as service:
+        service.enrollment_group.create_or_update(id="lab-opcert-sym", enrollment_group=body)
 
 
 def test_a_board_registers_with_a_csr_and_keeps_its_operational_chain(power: PowerRig) -> None:

@@ -294,13 +294,17 @@ def dps_ids(dps: LocalDps, make_client: Any = None) -> list[str]:
 
 
 class _client:
-    """``with _client(dps) as client``: the official client trusting the lab CA."""
+    """``with _client(dps) as client``: the official client trusting the lab CA.
 
-    def __init__(self, dps: LocalDps) -> None:
-        from azure.iot.deviceprovisioning import DeviceProvisioningClient
+    ``api_version``: what it sends (the client's own 2021-10-01 by default; ``"2026-04-01"``
+    to write or read ``credentialPolicyName``, which older api-versions drop).
+    """
 
-        self.client = DeviceProvisioningClient.from_connection_string(
-            dps.connection_string(), connection_verify=str(dps.ca_bundle)
+    def __init__(self, dps: LocalDps, api_version: str = "2021-10-01") -> None:
+        from station.adapters.dps.client import open_service_client
+
+        self.client = open_service_client(
+            dps.connection_string(), api_version=api_version, connection_verify=str(dps.ca_bundle)
         )
 
     def __enter__(self) -> Any:

@@ -69,8 +69,14 @@ class RecordedShapeDps:
         self._enrollments[rid] = _stored(body)
         return self._answer(self._enrollments[rid], "put")
 
-    def get(self, registration_id: str) -> dict[str, Any] | None:
-        """``GET /enrollments/{id}``: no symmetric keys, plus ``registrationState``."""
+    def get(
+        self, registration_id: str, *, credential_policy: bool = False
+    ) -> dict[str, Any] | None:
+        """``GET /enrollments/{id}``: no symmetric keys, plus ``registrationState``.
+
+        ``credential_policy`` picks the api-version in the real client; the recordings hold
+        whatever was sent, so it changes nothing here (the lab DPS models the difference).
+        """
         self._count("get")
         sent = self._enrollments.get(registration_id.lower())
         return None if sent is None else self._answer(sent, "get")
@@ -86,7 +92,7 @@ class RecordedShapeDps:
         return [self._answer(sent, "query") for sent in reversed(self._enrollments.values())]
 
     def query_page(
-        self, continuation: str | None = None
+        self, continuation: str | None = None, *, credential_policy: bool = False
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of :meth:`query` (``page_size`` items), with an opaque continuation."""
         self._count("query")
@@ -106,7 +112,7 @@ class RecordedShapeDps:
         self._groups[gid] = _stored(group)
         return self._answer(self._groups[gid], "put")
 
-    def get_group(self, group_id: str) -> dict[str, Any] | None:
+    def get_group(self, group_id: str, *, credential_policy: bool = False) -> dict[str, Any] | None:
         """``GET /enrollmentGroups/{id}``: no symmetric keys."""
         self._count("group.get")
         sent = self._groups.get(group_id.lower())

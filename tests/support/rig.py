@@ -68,6 +68,7 @@ class Rig:
         operator: str = "tina",
         rework: str = "",
         serial: str = "",
+        passed_serial: str = "",
         events: list[ProvisionEvent] | None = None,
     ) -> ProvisionOutcome:
         """Provision the board on ``port`` with a fresh station (as a new CLI run would)."""
@@ -78,7 +79,12 @@ class Rig:
             return station.provisioning().run(
                 link,
                 ProvisionRequest(
-                    slot=slot, batch=batch, operator=operator, rework_reason=rework, serial=serial
+                    slot=slot,
+                    batch=batch,
+                    operator=operator,
+                    rework_reason=rework,
+                    serial=serial,
+                    passed_serial=passed_serial,
                 ),
                 emit=sink.append,
             )

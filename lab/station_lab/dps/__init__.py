@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from station_lab.dps.allocation import LinkedHub
 from station_lab.dps.app import (
-    DEFAULT_API_VERSIONS,
     DEFAULT_ID_SCOPE,
     GLOBAL_ENDPOINT,
     DpsOptions,
@@ -17,11 +16,18 @@ from station_lab.dps.app import (
 )
 from station_lab.dps.limits import FaultPlan
 from station_lab.dps.server import read_access_log
+from station_lab.dps.versions import (
+    CREDENTIAL_POLICY_API_VERSIONS,
+    DEFAULT_API_VERSIONS,
+    STABLE_API_VERSION,
+)
 
 __all__ = [
+    "CREDENTIAL_POLICY_API_VERSIONS",
     "DEFAULT_API_VERSIONS",
     "DEFAULT_ID_SCOPE",
     "GLOBAL_ENDPOINT",
+    "STABLE_API_VERSION",
     "DpsOptions",
     "FaultPlan",
     "LinkedHub",

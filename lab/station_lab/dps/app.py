@@ -38,7 +38,7 @@ import hsm
 from station.domain.errors import LabDpsError
 from station_lab.dps import auth, validation
 from station_lab.dps.allocation import DEFAULT_HUBS, Allocator, LinkedHub
-from station_lab.dps.credentials import PREVIEW_API_VERSION, DeviceRegistry
+from station_lab.dps.credentials import DeviceRegistry
 from station_lab.dps.limits import FaultInjector, FaultPlan, RateLimiter
 from station_lab.dps.mqtt_server import MqttTransports
 from station_lab.dps.mqtt_session import MqttEndpoint
@@ -55,8 +55,8 @@ from station_lab.dps.server import (
 from station_lab.dps.service import EnrollmentApi, Quotas
 from station_lab.dps.store import DpsStore
 from station_lab.dps.tls import ensure_tls
+from station_lab.dps.versions import DEFAULT_API_VERSIONS
 
-DEFAULT_API_VERSIONS: Final = ("2018-04-01", "2019-03-31", "2021-10-01", PREVIEW_API_VERSION)
 MAX_MESSAGE_BYTES: Final = 96 * 1024
 DEFAULT_ID_SCOPE: Final = "0ne00000001"
 MAX_LINKED_HUBS: Final = 50  # DPS's documented limits

@@ -36,7 +36,6 @@ from station_lab.dps import errors as codes
 from station_lab.dps.errors import ApiError
 from station_lab.dps.store import DpsStore
 
-PREVIEW_API_VERSION: Final = "2025-07-01-preview"
 MIN_VALIDITY_DAYS: Final = 7  # the service's range (7-90 days; see docs/lab-dps.md)
 MAX_VALIDITY_DAYS: Final = 90
 DEFAULT_VALIDITY_DAYS: Final = 30

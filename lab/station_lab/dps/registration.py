@@ -17,7 +17,8 @@ looks the registration up. Attestation:
 A disabled enrollment (or group) that matches blocks provisioning: the operation ends with status
 ``disabled``. The hub registry (``hub_devices``) records which hub got which device.
 
-**Operational certificates** (api-version ``2025-07-01-preview``): a register body with ``csr``
+**Operational certificates** (api-versions ``2025-07-01-preview`` and ``2026-04-01``): a register
+body with ``csr``
 for an enrollment that names a ``credentialPolicyName`` gets the chain the lab's device registry
 issues (``credentials.py``) in ``registrationState.issuedCertificateChain``; the hub registry
 records the device's current certificate. Under older api-versions ``csr`` is ignored.
@@ -47,6 +48,7 @@ from station_lab.dps.errors import ApiError
 from station_lab.dps.limits import RateLimiter, retry_after_headers
 from station_lab.dps.service import ApiRequest, ApiResponse
 from station_lab.dps.store import DpsStore
+from station_lab.dps.versions import CSR_API_VERSIONS
 
 POLLS_PER_WINDOW: Final = 5  # dps-api.md §4: device polling 5 per 10 s per device
 POLL_WINDOW_S: Final = 10.0
@@ -208,10 +210,10 @@ class DeviceRegistrationApi:
         return reg_id
 
     def _csr(self, request: ApiRequest, reg_id: str, match: _Match) -> str | None:
-        """The register body's ``csr`` (preview api-version only), checked before assignment."""
+        """The register body's ``csr`` (certificate-management api-versions), before assignment."""
         body = request.body if isinstance(request.body, dict) else {}
         encoded = body.get("csr")
-        if encoded is None or request.params.get("apiVersion") != credentials.PREVIEW_API_VERSION:
+        if encoded is None or request.params.get("apiVersion") not in CSR_API_VERSIONS:
             return None
         if not match.enrollment.get("credentialPolicyName"):
             raise ApiError(

@@ -375,9 +375,10 @@ class DpsRequestHandler(BaseHTTPRequestHandler):
                 f"{', '.join(sorted(ctx.api_versions))}.",
             )
         headers = {name.lower(): value for name, value in self.headers.items()}
+        # Both APIs behave by api-version: a device's csr and an enrollment's
+        # credentialPolicyName count only under the versions that define them.
+        params = {**params, "apiVersion": versions[0]}
         if route.permission == auth.DEVICE_ACCESS:
-            # the device API behaves by api-version (a csr counts under the preview only)
-            params = {**params, "apiVersion": versions[0]}
             return self._device(ctx, entry, route, params, headers, raw, fault)
         policy = auth.authenticate(
             headers.get("authorization"),

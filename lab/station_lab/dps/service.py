@@ -24,6 +24,7 @@ from station_lab.dps import errors as codes
 from station_lab.dps import validation
 from station_lab.dps.errors import ApiError
 from station_lab.dps.store import DpsStore
+from station_lab.dps.versions import CREDENTIAL_POLICY_API_VERSIONS
 
 MAX_BULK_ITEMS: Final = 10
 REGISTRATION_STATUSES: Final = ("unassigned", "assigning", "assigned", "failed", "disabled")
@@ -138,21 +139,21 @@ class EnrollmentApi:
                 "registrationId": doc["registrationId"],
                 "status": "unassigned",
             }
-        return ApiResponse(200, without_keys(doc))
+        return ApiResponse(200, shown(without_keys(doc), request))
 
     def put(self, kind: _Kind, request: ApiRequest) -> ApiResponse:
         """``PUT`` create-or-update with If-Match (409 on a blind overwrite, 412 on a mismatch)."""
         key = self._path_id(request, kind)
         if not request.has_body:
             raise ApiError(codes.MALFORMED_BODY, f"The request needs an {kind.label} body.")
-        record = kind.validate(request.body, key)
+        record = kind.validate(understood(request.body, request), key)
         with self.store.transaction():
             existing = self.store.get(kind.table, key)
             self._check_write(
                 kind, key, record, existing, request.headers.get("if-match"), create_ok=True
             )
             stored = self._write(kind, key, record, existing, request.body)
-        return ApiResponse(200, stored)
+        return ApiResponse(200, shown(stored, request))
 
     def delete(self, kind: _Kind, request: ApiRequest) -> ApiResponse:
         """``DELETE`` with optional If-Match."""
@@ -258,7 +259,7 @@ class EnrollmentApi:
         for index, item in enumerate(items):
             item_id = item.get(kind.id_field) if isinstance(item, dict) else None
             try:
-                self._bulk_item(kind, str(mode), item)
+                self._bulk_item(kind, str(mode), understood(item, request))
             except ApiError as exc:
                 errors.append(
                     {
@@ -310,7 +311,9 @@ class EnrollmentApi:
             )
         response = self._page(kind.table, kind.item_type, request, group_key=None)
         return ApiResponse(
-            response.status, [without_keys(doc) for doc in response.body], response.headers
+            response.status,
+            [shown(without_keys(doc), request) for doc in response.body],
+            response.headers,
         )
 
     def registration_query(self, request: ApiRequest) -> ApiResponse:
@@ -392,6 +395,32 @@ class EnrollmentApi:
             }
         self.store.put("registrations", key, doc, group_key=group_key)
         return doc
+
+
+def understood(body: Any, request: ApiRequest) -> Any:
+    """An enrollment or group body as DPS reads it under the request's api-version.
+
+    ``credentialPolicyName`` is defined only from 2025-07-01-preview on (and in 2026-04-01); under
+    an older api-version it is an unknown field, and the stand-in drops unknown fields: it is not
+    validated and not stored (modelled; docs/lab-dps.md, "api-versions").
+    """
+    if isinstance(body, dict) and "credentialPolicyName" in body and not _defines_policy(request):
+        return {k: v for k, v in body.items() if k != "credentialPolicyName"}
+    return body
+
+
+def shown(doc: dict[str, Any], request: ApiRequest) -> dict[str, Any]:
+    """A stored record as answered under the request's api-version (no field it does not define)."""
+    if "credentialPolicyName" in doc and not _defines_policy(request):
+        return {k: v for k, v in doc.items() if k != "credentialPolicyName"}
+    return doc
+
+
+def _defines_policy(request: ApiRequest) -> bool:
+    # The HTTPS server puts the request's api-version into the parameters; an in-process call
+    # without one is the stand-in's own (tests), which sees every field.
+    version = request.params.get("apiVersion")
+    return version is None or version in CREDENTIAL_POLICY_API_VERSIONS
 
 
 def without_keys(doc: dict[str, Any]) -> dict[str, Any]:

@@ -214,7 +214,7 @@ class BoardDiscovery:
                 )
             except (KeyError, TypeError, ValueError):
                 continue
-            if Path(board.device).exists():
+            if Path(board.device).exists() and _board_running(entry.get("process_id")):
                 boards.append(board)
         return boards
 
@@ -264,6 +264,31 @@ def _with_slot(board: DiscoveredBoard, slot: str | None) -> DiscoveredBoard:
     from dataclasses import replace
 
     return replace(board, slot=slot)
+
+
+def _board_running(process_id: object) -> bool:
+    """Whether a lab board's process still runs (not ended, not a zombie nobody reaped yet).
+
+    A board that dies on its own (an injected unplug, a crash) stays in the registry, with the
+    pty it had, until its runner rewrites it. The kernel gives the lowest free pty number to the
+    next pty opened anywhere on the machine (another lab's board, a terminal), so that path soon
+    exists again as someone else's: a slot would provision a stranger. Only the board's process
+    says whether the board is still there. A registry without process ids leaves it to the path.
+    """
+    if process_id is None:
+        return True
+    if not isinstance(process_id, int) or process_id <= 0:
+        return False
+    if not Path("/proc/self/stat").exists():  # no procfs: a zombie cannot be told apart
+        return _pid_alive(process_id)
+    try:
+        stat = Path(f"/proc/{process_id}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return _pid_alive(process_id)
+    fields = stat.rsplit(")", 1)[-1].split()  # the command name may hold spaces and ")"
+    return bool(fields) and fields[0] not in ("Z", "X")
 
 
 def _pid_alive(pid: int) -> bool:

@@ -7,15 +7,24 @@ the client: it never reaches the database, a log line or an error message.
 
 The SDK's own retry policy is switched off: the push service decides about retries, so it can
 count operations, honour ``Retry-After`` and stay under the client-side rate limit.
+
+**api-versions.** Everything is sent under :data:`SERVICE_API_VERSION`, the version the official
+client was generated for, except what carries a DPS credential policy: ``credentialPolicyName``
+exists only from 2025-07-01-preview on, and DPS may drop a field its api-version does not define
+(the specs do not say; the lab DPS models it so), so an enrollment or group naming a policy is
+written, and read back, under :data:`CREDENTIAL_POLICY_API_VERSION` (docs/lab-dps.md,
+"api-versions"). The official client accepts no other api-version, so that second client pins
+its own on every request (:class:`PinnedApiVersion`).
 """
 
 from __future__ import annotations
 
 import logging
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -25,8 +34,12 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.rest import HttpRequest
 from azure.iot.deviceprovisioning import DeviceProvisioningClient
 
+from station.domain.enrollments import names_credential_policy
 from station.domain.errors import (
     DpsCredentialsError,
     DpsThrottledError,
@@ -37,6 +50,13 @@ from station.domain.pushes import BulkItemError
 
 log = logging.getLogger(__name__)
 MAX_BULK = 10
+#: The service api-version of every request that carries no credential policy: the one the
+#: official client (azure-iot-deviceprovisioning 1.0.0b1) was generated for.
+SERVICE_API_VERSION: Final = "2021-10-01"
+#: The newest stable service api-version that defines ``credentialPolicyName`` on enrollments
+#: and groups (Azure/azure-rest-api-specs, stable/2026-04-01/service.json). 2026-11-01 replaces
+#: the field by namespaceName/certificateAuthorityName/certificatePolicyName, so it is not used.
+CREDENTIAL_POLICY_API_VERSION: Final = "2026-04-01"
 
 
 def read_connection_string(path: Path) -> str:
@@ -73,27 +93,50 @@ def read_connection_string(path: Path) -> str:
 
 
 class AzureEnrollmentService:
-    """DPS enrollments through the official client; one thread, one HTTP session."""
+    """DPS enrollments through the official client; one thread, one HTTP session per api-version.
 
-    def __init__(self, client: DeviceProvisioningClient) -> None:
-        self._client = client
+    Args:
+        open_client: opens the official client for an api-version (the policy client only when
+            a credential policy is first written or read).
+        credential_policy_api_version: the api-version for policy-bearing requests
+            (:data:`CREDENTIAL_POLICY_API_VERSION`; a station from before it sent
+            :data:`SERVICE_API_VERSION`, which the tests reproduce).
+    """
+
+    def __init__(
+        self,
+        open_client: Callable[[str], DeviceProvisioningClient],
+        *,
+        credential_policy_api_version: str = CREDENTIAL_POLICY_API_VERSION,
+    ) -> None:
+        self._open_client = open_client
+        self._policy_version = credential_policy_api_version
+        self._clients: dict[str, DeviceProvisioningClient] = {}
         self._operations = 0
+        self._client()  # the connection settings are checked now, not at the first call
 
     @classmethod
     def from_connection_file(
-        cls, path: Path, *, ca_bundle: Path | None = None, timeout_s: float = 30.0
+        cls,
+        path: Path,
+        *,
+        ca_bundle: Path | None = None,
+        timeout_s: float = 30.0,
+        credential_policy_api_version: str = CREDENTIAL_POLICY_API_VERSION,
     ) -> AzureEnrollmentService:
         """Open the service with the connection string in ``path``."""
-        kwargs = _transport_options(ca_bundle, timeout_s)
+        text = read_connection_string(path)
+
+        def open_client(api_version: str) -> DeviceProvisioningClient:
+            options = _transport_options(ca_bundle, timeout_s)
+            return open_service_client(text, api_version=api_version, **options)
+
         try:
-            client = DeviceProvisioningClient.from_connection_string(
-                read_connection_string(path), **kwargs
-            )
+            return cls(open_client, credential_policy_api_version=credential_policy_api_version)
         except ValueError as exc:
             raise DpsCredentialsError(
                 f"the connection string in {path} is malformed", path=str(path)
             ) from exc
-        return cls(client)
 
     @classmethod
     def from_entra_id(
@@ -118,10 +161,21 @@ class AzureEnrollmentService:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
-        client = DeviceProvisioningClient(
-            endpoint, credential, **_transport_options(ca_bundle, timeout_s)
-        )
-        return cls(client)
+        token_source = credential
+
+        def open_client(api_version: str) -> DeviceProvisioningClient:
+            options = _pinned(_transport_options(ca_bundle, timeout_s), api_version)
+            return DeviceProvisioningClient(endpoint, token_source, **options)
+
+        return cls(open_client)
+
+    def _client(self, *, policy: bool = False) -> DeviceProvisioningClient:
+        """The client for plain requests, or (``policy``) for policy-bearing ones."""
+        version = self._policy_version if policy else SERVICE_API_VERSION
+        client = self._clients.get(version)
+        if client is None:
+            client = self._clients[version] = self._open_client(version)
+        return client
 
     @property
     def operations(self) -> int:
@@ -135,7 +189,8 @@ class AzureEnrollmentService:
                 f"a bulk call takes 1 to {MAX_BULK} enrollments, not {len(enrollments)}"
             )
         body = {"mode": "create", "enrollments": [dict(e) for e in enrollments]}
-        result = self._call(self._client.enrollment.run_bulk_operation, body)
+        client = self._client(policy=any(names_credential_policy(e) for e in enrollments))
+        result = self._call(client.enrollment.run_bulk_operation, body)
         return [
             BulkItemError(
                 registration_id=str(item.get("registrationId", "")),
@@ -145,10 +200,13 @@ class AzureEnrollmentService:
             for item in (result or {}).get("errors") or []
         ]
 
-    def get(self, registration_id: str) -> dict[str, Any] | None:
-        """DPS's enrollment, or ``None`` (404)."""
+    def get(
+        self, registration_id: str, *, credential_policy: bool = False
+    ) -> dict[str, Any] | None:
+        """DPS's enrollment, or ``None`` (404); ``credential_policy``: read so it shows one."""
+        client = self._client(policy=credential_policy)
         try:
-            return dict(self._call(self._client.enrollment.get, registration_id))
+            return dict(self._call(client.enrollment.get, registration_id))
         except ResourceNotFoundError:
             return None
 
@@ -156,26 +214,31 @@ class AzureEnrollmentService:
         """DPS's attestation for ``registration_id`` with its keys, or ``None`` (404)."""
         try:
             return dict(
-                self._call(self._client.enrollment.get_attestation_mechanism, registration_id)
+                self._call(self._client().enrollment.get_attestation_mechanism, registration_id)
             )
         except ResourceNotFoundError:
             return None
 
     def query_page(
-        self, continuation: str | None = None
+        self, continuation: str | None = None, *, credential_policy: bool = False
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page (up to 1,000) of every individual enrollment and the next continuation."""
-        pages = self._client.enrollment.query({"query": "SELECT *"}, top=1000).by_page(
+        """One page (up to 1,000) of every individual enrollment and the next continuation.
+
+        ``credential_policy``: read under the api-version that shows ``credentialPolicyName``.
+        """
+        client = self._client(policy=credential_policy)
+        pages = client.enrollment.query({"query": "SELECT *"}, top=1000).by_page(
             continuation_token=continuation
         )
         page = self._call(lambda: [dict(item) for item in next(pages)])
         following = getattr(pages, "continuation_token", None)  # azure-core's PageIterator
         return page, str(following) if following else None
 
-    def get_group(self, group_id: str) -> dict[str, Any] | None:
-        """DPS's enrollment group, or ``None`` (404)."""
+    def get_group(self, group_id: str, *, credential_policy: bool = False) -> dict[str, Any] | None:
+        """DPS's enrollment group, or ``None`` (404); ``credential_policy``: so it shows one."""
+        client = self._client(policy=credential_policy)
         try:
-            return dict(self._call(self._client.enrollment_group.get, group_id))
+            return dict(self._call(client.enrollment_group.get, group_id))
         except ResourceNotFoundError:
             return None
 
@@ -183,7 +246,7 @@ class AzureEnrollmentService:
         """DPS's attestation for enrollment group ``group_id`` with its keys, or ``None`` (404)."""
         try:
             return dict(
-                self._call(self._client.enrollment_group.get_attestation_mechanism, group_id)
+                self._call(self._client().enrollment_group.get_attestation_mechanism, group_id)
             )
         except ResourceNotFoundError:
             return None
@@ -191,17 +254,19 @@ class AzureEnrollmentService:
     def create_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
         """Create an enrollment group (DPS answers 409 when it exists: no If-Match is sent)."""
         group_id = str(group["enrollmentGroupId"])
+        client = self._client(policy=names_credential_policy(group))
         return dict(
             self._call(
-                self._client.enrollment_group.create_or_update,
+                client.enrollment_group.create_or_update,
                 id=group_id,
                 enrollment_group=dict(group),
             )
         )
 
     def close(self) -> None:
-        """Close the HTTP session."""
-        self._client.close()
+        """Close the HTTP sessions."""
+        for client in self._clients.values():
+            client.close()
 
     def _call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -230,6 +295,25 @@ class AzureEnrollmentService:
         return result
 
 
+def open_service_client(
+    connection_string: str, *, api_version: str = SERVICE_API_VERSION, **options: Any
+) -> DeviceProvisioningClient:
+    """The official client for ``connection_string``, sending ``api_version`` on every request.
+
+    The client's own ``api_version`` takes only the version it was generated for (2021-10-01);
+    any other is pinned by a pipeline policy. ``options`` go to the client (transport settings).
+    """
+    return DeviceProvisioningClient.from_connection_string(
+        connection_string, **_pinned(options, api_version)
+    )
+
+
+def _pinned(options: dict[str, Any], api_version: str) -> dict[str, Any]:
+    if api_version == SERVICE_API_VERSION:
+        return options
+    return {**options, "_additional_pipeline_policies": PinnedApiVersion(api_version)}
+
+
 def _transport_options(ca_bundle: Path | None, timeout_s: float) -> dict[str, Any]:
     options: dict[str, Any] = {
         "retry_total": 0,  # the push service retries, with its own budget and rate limit
@@ -239,6 +323,23 @@ def _transport_options(ca_bundle: Path | None, timeout_s: float) -> dict[str, An
     if ca_bundle is not None:
         options["connection_verify"] = str(ca_bundle)
     return options
+
+
+class PinnedApiVersion(SansIOHTTPPolicy[HttpRequest, Any]):
+    """Sends every request of its client under one api-version (the query's ``api-version``)."""
+
+    def __init__(self, api_version: str) -> None:
+        self.api_version = api_version
+
+    def on_request(self, request: PipelineRequest[HttpRequest]) -> None:
+        """Replace the request's ``api-version`` query parameter."""
+        http = request.http_request
+        parts = urlsplit(http.url)
+        query = [
+            (k, self.api_version if k == "api-version" else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        http.url = urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _translate(exc: HttpResponseError) -> EnrollmentServiceError:

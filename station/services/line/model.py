@@ -38,6 +38,8 @@ class SlotResult(StrEnum):
     IDLE = "idle"
     RUNNING = "running"
     ASKING = "SCAN SERIAL"  # the technician acts: scan the serial printed on the board
+    WAITING = "WAITING"  # a board arrived while the window was locked: it starts at the login
+    SWAP = "SWAP BOARD"  # the board that passed is still in the slot: swap in the next one
     PASS = "PASS"
     FAIL = "FAIL"
     QA = "needs QA"
@@ -76,13 +78,18 @@ class SlotView:
 
 @dataclass(frozen=True)
 class ProvisionOrder:
-    """Provision the board on ``port`` in ``slot`` (what the view hands to the slot's worker)."""
+    """Provision the board on ``port`` in ``slot`` (what the view hands to the slot's worker).
+
+    ``operator`` is the one at the window when the order was made: never empty.
+    """
 
     slot: str
     port: str
     batch: str
+    operator: str
     rework_reason: str = ""
     serial: str = ""  # the board QA armed a rework for: a board with another serial is refused
+    passed_serial: str = ""  # the board that passed in this slot, if no swap was seen since
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,8 @@ class _Slot:
     detail: str = ""
     unready: bool = False  # the tile shows why the slot could not get ready
     spent: bool = False  # its board passed or went to QA and is still plugged in
+    passed_serial: str = ""  # its last board passed and no swap was seen since (no hot-plug)
+    waiting: bool = False  # a board arrived while nobody was logged in: it starts at the login
     question: Question | None = None
     withdrawn: bool = False  # its board was pulled out while the slot asked about it
     rework: Rework | None = None  # the rework this slot's run carries
@@ -327,9 +336,14 @@ class LineModel:
         s.reason, s.remedy, s.detail = error.message, error.remedy, error.code
         s.step = ""
 
-    def plugged(self, slot: str, port: str, *, arrived: bool = False) -> ProvisionOrder | None:
+    def plugged(
+        self, slot: str, port: str, *, operator: str, arrived: bool = False
+    ) -> ProvisionOrder | None:
         """The board on ``port`` in ``slot`` is to be provisioned: the order, or None.
 
+        ``operator``: who is logged in at the window ("" while it is locked): the board runs
+        in their name. With nobody logged in the board waits on its tile until someone logs in
+        (:meth:`logged_in`): no board is ever started without an operator.
         ``arrived``: hot-plug saw a new board there (a passed board's slot is free again).
         """
         s = self._state.get(slot)
@@ -337,21 +351,60 @@ class LineModel:
             return None
         if arrived:
             s.spent = False
+            s.passed_serial = ""
         if s.result is SlotResult.RUNNING or s.question is not None:
             return None  # the slot's worker is busy with the board already there
+        if not operator:
+            self._wait_for_login(s, port)
+            return None
         batch, reason, serial = self.batch.name, "", ""
         if self.rework is not None:
             s.rework, self.rework = self.rework, None
             batch, reason, serial = s.rework.batch, s.rework.reason, s.rework.serial
             self._note = f"Reworking board {serial} in {slot_phrase(slot)}."
-        s.unready = s.spent = s.withdrawn = False
+        s.unready = s.spent = s.withdrawn = s.waiting = False
         s.result = SlotResult.RUNNING
         s.port = port
         s.board = f"board on {port}"
         s.step = "starting…"
         s.done, s.total = 0, max(len(self.batch.steps), 1)
         s.clear_words()
-        return ProvisionOrder(slot, port, batch, reason, serial)
+        return ProvisionOrder(slot, port, batch, operator, reason, serial, s.passed_serial)
+
+    def _wait_for_login(self, s: _Slot, port: str) -> None:
+        """Hold the board on ``port`` on its tile until someone logs in."""
+        s.waiting = True
+        s.unready = s.spent = s.withdrawn = False
+        s.result = SlotResult.WAITING
+        s.port = port
+        s.board = f"board on {port}"
+        s.step = "starts at the next login"
+        s.done = 0
+        s.reason = "This board was plugged in while the window was locked."
+        s.remedy = (
+            "Log in (or unlock): it starts at once, provisioned in the name of the operator "
+            "who logs in."
+        )
+        s.detail = ""
+
+    def logged_in(self, operator: str) -> list[ProvisionOrder]:
+        """``operator`` logged in: the boards that waited for a login start in their name."""
+        if not operator:
+            return []
+        orders = []
+        for s in self._state.values():
+            if s.waiting:
+                s.waiting = False
+                s.result = SlotResult.IDLE
+                order = self.plugged(s.name, s.port, operator=operator)
+                if order is not None:
+                    orders.append(order)
+        return orders
+
+    @property
+    def waiting(self) -> tuple[str, ...]:
+        """Slots whose board waits for someone to log in."""
+        return tuple(s.name for s in self._state.values() if s.waiting)
 
     def unplugged(self, slot: str) -> None:
         """The board in ``slot`` was pulled out."""
@@ -359,6 +412,12 @@ class LineModel:
         if s is None:
             return
         s.spent = False
+        s.passed_serial = ""
+        if s.waiting:
+            s.waiting = False
+            s.result = SlotResult.IDLE
+            s.clear_words()
+            s.step = ""
         if s.question is not None:
             question, s.question = s.question, None
             self._asking.remove(slot)
@@ -373,7 +432,7 @@ class LineModel:
     def prepared(self, slot: str, error: StationError | None) -> None:
         """``slot`` got ready for the batch's boards, or could not (``error``)."""
         s = self._state.get(slot)
-        if s is None or s.result is SlotResult.RUNNING or s.question is not None:
+        if s is None or s.result is SlotResult.RUNNING or s.question is not None or s.waiting:
             return
         if error is not None:
             s.unready = True
@@ -424,7 +483,8 @@ class LineModel:
         """Update the slot from one of its worker's events.
 
         Returns whether a board's run ended and counts (a Passed or a Failed event; not the
-        end of a run whose board was pulled out while the slot asked for its serial).
+        end of a run whose board was pulled out while the slot asked for its serial, nor a
+        passed board started again without a swap).
         """
         s = self._state.get(event.slot)
         if s is None:
@@ -448,6 +508,7 @@ class LineModel:
             s.step = f"recorded in {event.batch}"
             s.result = SlotResult.PASS
             s.spent = True
+            s.passed_serial = event.serial
             self.passed += 1
             return True
         elif isinstance(event, Failed):
@@ -467,9 +528,17 @@ class LineModel:
             self._note = f"That was not board {rework.serial}: the rework stays armed for it."
         if event.serial:
             s.board = event.serial
-        s.step = f"stopped at: {event.step}"
         s.reason, s.remedy = event.reason, event.remedy
         s.detail = f"{event.code} at {event.step}: {event.detail}"
+        if event.disposition is Disposition.SWAP:  # not a failure: the passed board is still in
+            s.result = SlotResult.SWAP
+            s.done = s.total
+            s.step = "already passed: swap in the next board"
+            s.spent = True
+            self._note = f"{slot_phrase(s.name)}: {event.reason} Swap it for the next board."
+            return False  # no board was provisioned or failed: nothing to count
+        s.passed_serial = ""
+        s.step = f"stopped at: {event.step}"
         to_qa = event.disposition is Disposition.QA
         s.result = SlotResult.QA if to_qa else SlotResult.FAIL
         s.spent = to_qa

@@ -9,22 +9,27 @@ never reached the board is voided, and the flow's steps run again (board writes 
 from __future__ import annotations
 
 import dataclasses
+import logging
+
+import cbor2
 
 from station.domain.boards import printed_serial, slot_phrase
 from station.domain.errors import (
     BatchFullError,
+    BoardAlreadyPassedError,
     BoardLockedError,
     DuplicateIdentityError,
     PromptDeclinedError,
     SerialMismatchError,
     SerialNeededError,
+    StationError,
     ValidationError,
     WrongProductError,
 )
 from station.domain.products import ProductAttestation, ProductRecipe
 from station.domain.prompts import serial_question
 from station.domain.provision_events import Resumed, Step
-from station.domain.records import CertificateStatus, DeviceQuery
+from station.domain.records import CertificateStatus, DeviceQuery, DeviceRecord
 from station.domain.states import BatchStatus, DeviceStatus, JobState
 from station.ports import BoardLink, Clock, UnitOfWork
 from station.protocol.ops import BoardInfo as HelloInfo
@@ -32,6 +37,7 @@ from station.protocol.ops import Capability
 from station.services.authz import require_role
 from station.services.identities import void_identity
 from station.services.provision.context import (
+    PROVISIONERS,
     REWORKERS,
     Board,
     ProvisionPorts,
@@ -40,6 +46,8 @@ from station.services.provision.context import (
 from station.services.provision.events import Journal
 from station.services.provision.model import Run
 from station.services.provision_jobs import JobLedger
+
+log = logging.getLogger(__name__)
 
 _CAPABILITY = {
     ProductAttestation.TPM: Capability.TPM,
@@ -133,8 +141,13 @@ class Admission:
         self._operator = operator
 
     def connect(self, run: Run) -> Board:
-        """The connect step: the board answers and fits the batch's product."""
+        """The connect step: the board answers and fits the batch's product.
+
+        Nobody may start a board in the operator's name but a provisioner: a run without one
+        (a window locked while a board arrived) stops here, before the board is touched.
+        """
         self._journal.begin(Step.CONNECT)
+        require_role(self._store, self._operator, PROVISIONERS, action="provision boards")
         hello = run.link.hello()
         recipe = recipe_for(self._store, self._p, run.request.batch)  # before asking anyone
         hello = _named(run, hello)
@@ -148,6 +161,7 @@ class Admission:
         hello, recipe, request = board.hello, board.recipe, run.request
         self._journal.begin(Step.DUPLICATES)
         if not self._resume(run, board):
+            self._check_passed_here(run, board)
             self._check_recorded_serial(run, hello.serial)
             self._check_room(request.batch, hello.serial)
             if recipe.attestation is not ProductAttestation.TPM:
@@ -156,10 +170,7 @@ class Admission:
                 )
                 check_registration_id(self._store, self._jobs, run.registration_id, hello.serial)
             if hello.locked:
-                raise BoardLockedError(
-                    f"board {hello.serial} is locked but the station has no record of it",
-                    serial=hello.serial,
-                )
+                raise self._locked_without_record(run, hello)
             run.job = self._jobs.create(
                 slot=request.slot,
                 batch=request.batch,
@@ -196,6 +207,94 @@ class Admission:
             )
             run.job = self._jobs.advance(run.job, registration_id=run.registration_id)
         return True
+
+    def _check_passed_here(self, run: Run, board: Board) -> None:
+        """Stop the board that just passed in this slot when it is started again unswapped.
+
+        Without hot-plug the station cannot see a swap: "Next board" pressed with the passed
+        board still in the fixture would run it into the duplicate check (QA). When the board
+        is the one the slot passed last (same serial) and still holds exactly the identity
+        recorded for it (its DPS registration ID and, for a certificate, the recorded
+        certificate and the key to it), it is that board: the technician only has to swap it.
+        Anything less goes on to the duplicate check.
+
+        Raises:
+            BoardAlreadyPassedError: it is the board that passed; swap it for the next one.
+        """
+        request, hello = run.request, board.hello
+        if not request.passed_serial or request.rework_reason:
+            return
+        if hello.serial != request.passed_serial:
+            return  # a new board: it goes on
+        recorded = [
+            d
+            for d in self._store.devices.find(DeviceQuery(serial=hello.serial, limit=10))
+            if d.status == DeviceStatus.PROVISIONED
+        ]
+        if not recorded or not self._holds_identity(run.link, recorded[0]):
+            return
+        device = recorded[0]
+        raise BoardAlreadyPassedError(
+            f"board {hello.serial} already passed (batch {device.batch}, registration ID "
+            f"{device.registration_id}): it is still in the slot",
+            remedy="Swap it for the next board, then press Next board.",
+            serial=hello.serial,
+            registration_id=device.registration_id,
+            batch=device.batch,
+        )
+
+    def _holds_identity(self, link: BoardLink, device: DeviceRecord) -> bool:
+        """Whether the board holds ``device``'s recorded identity (not just its serial)."""
+        if board_registration_id(link) != device.registration_id:
+            return False
+        installed = [
+            c
+            for c in self._store.certificates.for_device(device.registration_id)
+            if c.status == CertificateStatus.INSTALLED
+        ]
+        if not installed:
+            return True  # a TPM or symmetric-key identity: the registration ID is the identity
+        pem = installed[-1].certificate_pem
+        crypto = self._p.crypto
+        if not board_chain(link).startswith(crypto.chain_der(pem)):
+            return False
+        nonce = self._p.random_bytes(32)  # a copied certificate without its key fails here
+        return crypto.verify_possession(pem, nonce, link.sign(nonce))
+
+    def _locked_without_record(self, run: Run, hello: HelloInfo) -> BoardLockedError:
+        """The error for a locked board with no open job and no record under its serial.
+
+        Says what the station does know about the board (the registration ID written on it,
+        a device recorded under it, earlier jobs of its serial in any state), on the tile and
+        in the log, so the cause can be found from one occurrence.
+        """
+        facts: dict[str, str] = {"serial": hello.serial, "slot": run.request.slot}
+        try:
+            on_board = board_registration_id(run.link)
+        except StationError as exc:  # diagnostics must not hide the refusal itself
+            on_board = ""
+            facts["board_read"] = exc.code
+        facts["board_registration_id"] = on_board or "none"
+        recorded = self._store.devices.get(on_board) if on_board else None
+        jobs = [
+            f"{job.id}:{job.state}@{job.step} batch {job.batch} {slot_phrase(job.slot)}"
+            for job in self._store.jobs.iter_all()
+            if job.board_serial == hello.serial or (on_board and job.registration_id == on_board)
+        ]
+        facts["jobs"] = "; ".join(jobs) or "none"
+        if recorded is not None:
+            facts.update(recorded_serial=recorded.serial, recorded_status=str(recorded.status))
+            message = (
+                f"board {hello.serial} is locked and carries registration ID {on_board}, "
+                f"which is recorded for board {recorded.serial} ({recorded.status}, batch "
+                f"{recorded.batch})"
+            )
+        else:
+            message = f"board {hello.serial} is locked but the station has no record of it"
+            if jobs:
+                message += f" (earlier jobs of this board: {facts['jobs']})"
+        log.warning("locked board without a record: %s", facts)
+        return BoardLockedError(message, **facts)
 
     def _reconcile_certificates(self, run: Run) -> str:
         assert run.job is not None  # _resume set it just before
@@ -343,6 +442,17 @@ def _check_board(hello: HelloInfo, recipe: ProductRecipe) -> None:
             serial=hello.serial,
             model=hello.model,
         )
+
+
+def board_registration_id(link: BoardLink) -> str:
+    """The registration ID in the DPS connection info on the board ("" when none is there)."""
+    found = read_optional(link, "dps")
+    try:
+        written = cbor2.loads(found.data or b"") if found else None
+    except (ValueError, cbor2.CBORDecodeError):
+        return ""
+    rid = written.get("rid") if isinstance(written, dict) else None
+    return rid if isinstance(rid, str) else ""
 
 
 def board_chain(link: BoardLink) -> bytes:

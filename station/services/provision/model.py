@@ -32,6 +32,9 @@ class ProvisionRequest:
             provision it anew (instead of stopping with "already provisioned").
         serial: the serial scanned from the board's sticker, for boards that report none
             (checked against the board's own serial when it reports one).
+        passed_serial: the board that last passed in this slot and, as far as the line can
+            tell, was not swapped out (no hot-plug): that board started again is told to be
+            swapped instead of going to the duplicate check.
     """
 
     slot: str
@@ -39,6 +42,7 @@ class ProvisionRequest:
     operator: str
     rework_reason: str = ""
     serial: str = ""
+    passed_serial: str = ""
 
 
 @dataclass(frozen=True)

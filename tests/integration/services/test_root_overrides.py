@@ -97,7 +97,9 @@ def test_the_push_outbox_is_refused_on_a_store_override(
 
 
 class _RefusingDps(RecordedShapeDps):
-    def get(self, registration_id: str) -> dict[str, Any] | None:
+    def get(
+        self, registration_id: str, *, credential_policy: bool = False
+    ) -> dict[str, Any] | None:
         raise EnrollmentServiceError("DPS refused the credentials (401)")
 
 

@@ -78,7 +78,7 @@ def test_before_a_batch_nothing_starts_and_the_message_says_to_choose_one() -> N
     assert not model.view("slot-1").can_start
     assert not model.start("slot-1")
     assert model.message == "Choose a batch first: scan its work order."
-    assert model.plugged("slot-1", "/dev/a") is None
+    assert model.plugged("slot-1", "/dev/a", operator="terry") is None
     model.expire_note()
     assert model.message.startswith("Choose a batch")  # back to what the line waits for
 
@@ -89,9 +89,9 @@ def test_a_board_runs_to_pass_and_its_start_is_off_until_the_next_board_arrives(
     assert model.view("slot-1").can_start
     assert model.start("slot-1")
     assert model.view("slot-1").step == "looking for the board…"
-    order = model.plugged("slot-1", "/dev/a")
-    assert order == ProvisionOrder("slot-1", "/dev/a", "WO-1")
-    assert model.plugged("slot-1", "/dev/a") is None  # busy with that board
+    order = model.plugged("slot-1", "/dev/a", operator="terry")
+    assert order == ProvisionOrder("slot-1", "/dev/a", "WO-1", "terry")
+    assert model.plugged("slot-1", "/dev/a", operator="terry") is None  # busy with that board
     view = model.view("slot-1")
     assert view.result is SlotResult.RUNNING and not view.can_start
     assert (view.done, view.total, view.board) == (0, len(STEPS), "board on /dev/a")
@@ -110,20 +110,92 @@ def test_a_board_runs_to_pass_and_its_start_is_off_until_the_next_board_arrives(
     assert (model.passed, model.failed, model.batch_done) == (1, 0, 5)
 
     # hot-plug: the next board arrives in the same slot and starts
-    assert model.plugged("slot-1", "/dev/b", arrived=True) is not None
+    assert model.plugged("slot-1", "/dev/b", operator="terry", arrived=True) is not None
 
 
 def test_without_hot_plug_a_passed_tile_offers_the_next_board() -> None:
     model = _line(hotplug=False)
-    model.plugged("slot-1", "/dev/a")
+    model.plugged("slot-1", "/dev/a", operator="terry")
     model.apply(Passed("slot-1", "lab-sn-1", "SN-1", "WO-1"))
     view = model.view("slot-1")
     assert view.can_start and view.start_text == "Next board"
 
 
+def test_a_board_arriving_while_nobody_is_logged_in_waits_for_the_next_login() -> None:
+    model = _line(hotplug=True)
+    model.arm_rework("WO-0", "wrong firmware", "SN-9")
+    assert model.plugged("slot-1", "/dev/a", operator="", arrived=True) is None
+    view = model.view("slot-1")
+    assert view.result is SlotResult.WAITING and view.board == "board on /dev/a"
+    assert view.step == "starts at the next login"
+    assert "plugged in while the window was locked" in view.reason
+    assert "operator who logs in" in view.remedy
+    assert model.waiting == ("slot-1",)
+    assert model.rework is not None  # armed still: nothing started
+    model.prepared("slot-1", None)  # a slot getting ready does not hide the waiting board
+    assert model.view("slot-1").result is SlotResult.WAITING
+    assert model.logged_in("") == []
+
+    (order,) = model.logged_in("ada")
+    assert order == ProvisionOrder("slot-1", "/dev/a", "WO-0", "ada", "wrong firmware", "SN-9")
+    assert model.view("slot-1").result is SlotResult.RUNNING and model.waiting == ()
+    assert model.logged_in("ada") == []  # each waiting board starts once
+
+
+def test_a_waiting_board_pulled_out_never_starts() -> None:
+    model = _line()
+    model.plugged("slot-2", "/dev/b", operator="", arrived=True)
+    model.unplugged("slot-2")
+    view = model.view("slot-2")
+    assert view.result is SlotResult.IDLE and view.board == "no board" and not view.reason
+    assert model.logged_in("terry") == []
+
+
+def test_next_board_carries_the_passed_board_and_its_swap_is_no_failure() -> None:
+    model = _line(hotplug=False)
+    model.plugged("slot-1", "/dev/a", operator="terry")
+    model.apply(Passed("slot-1", "lab-sn-1", "SN-1", "WO-1"))
+    assert model.start("slot-1")
+    order = model.plugged("slot-1", "/dev/a", operator="terry")
+    assert order is not None and order.passed_serial == "SN-1"
+
+    swap = Failed(
+        "slot-1",
+        Step.DUPLICATES,
+        "Board SN-1 already passed (batch WO-1, registration ID lab-sn-1): it is still in the "
+        "slot.",
+        "Swap it for the next board, then press Next board.",
+        "provision.already_passed",
+        "detail",
+        "SN-1",
+        None,
+        Disposition.SWAP,
+    )
+    assert not model.apply(swap)  # nothing to count
+    view = model.view("slot-1")
+    assert view.result is SlotResult.SWAP and view.done == view.total
+    assert view.step == "already passed: swap in the next board"
+    assert view.can_start and view.start_text == "Next board"
+    assert "Swap it for the next board" in model.message
+    assert (model.passed, model.failed) == (1, 0)
+    # the next press still names the board that passed: the same board is told again
+    order = model.plugged("slot-1", "/dev/a", operator="terry")
+    assert order is not None and order.passed_serial == "SN-1"
+
+
+def test_a_board_seen_arriving_or_failing_is_no_longer_the_passed_one() -> None:
+    model = _line(hotplug=True)
+    model.plugged("slot-1", "/dev/a", operator="terry")
+    model.apply(Passed("slot-1", "lab-sn-1", "SN-1", "WO-1"))
+    order = model.plugged("slot-1", "/dev/b", operator="terry", arrived=True)
+    assert order is not None and order.passed_serial == ""
+    model.apply(_failed("slot-1", Disposition.RETRY))
+    assert model.plugged("slot-1", "/dev/b", operator="terry").passed_serial == ""
+
+
 def test_pulling_a_passed_board_frees_its_start() -> None:
     model = _line()
-    model.plugged("slot-1", "/dev/a")
+    model.plugged("slot-1", "/dev/a", operator="terry")
     model.apply(Passed("slot-1", "lab-sn-1", "SN-1", "WO-1"))
     model.unplugged("slot-1")
     view = model.view("slot-1")
@@ -142,7 +214,7 @@ def test_a_failure_shows_where_the_board_goes_by_its_disposition(
     disposition: Disposition, result: SlotResult, can_start: bool
 ) -> None:
     model = _line()
-    model.plugged("slot-2", "/dev/a")
+    model.plugged("slot-2", "/dev/a", operator="terry")
     # the code is not looked at: a QA-looking code with a RETRY disposition stays FAIL
     assert model.apply(_failed("slot-2", disposition, code="identity.duplicate"))
     view = model.view("slot-2")
@@ -156,8 +228,8 @@ def test_a_failure_shows_where_the_board_goes_by_its_disposition(
 
 def test_serial_scans_go_to_the_first_slot_asking_and_a_bad_scan_is_refused() -> None:
     model = _line()
-    model.plugged("slot-1", "/dev/a")
-    model.plugged("slot-2", "/dev/b")
+    model.plugged("slot-1", "/dev/a", operator="terry")
+    model.plugged("slot-2", "/dev/b", operator="terry")
     one, two = _ask(model, "slot-1"), _ask(model, "slot-2")
     assert model.asking == ("slot-1", "slot-2")
     assert model.view("slot-1").result is SlotResult.ASKING
@@ -192,7 +264,7 @@ def test_serial_scans_go_to_the_first_slot_asking_and_a_bad_scan_is_refused() ->
 
 def test_a_board_pulled_while_its_slot_asks_ends_without_counting() -> None:
     model = _line()
-    model.plugged("slot-1", "/dev/a")
+    model.plugged("slot-1", "/dev/a", operator="terry")
     question = _ask(model, "slot-1")
     model.unplugged("slot-1")
     assert question.declined and model.asking == ()
@@ -207,21 +279,21 @@ def test_a_rework_goes_to_the_next_board_and_stays_armed_when_another_board_is_s
     model = _line()
     model.arm_rework("WO-0", "wrong firmware", "SN-9")
     assert model.message == "Rework armed for board SN-9 (batch WO-0): start its slot."
-    order = model.plugged("slot-2", "/dev/b")
-    assert order == ProvisionOrder("slot-2", "/dev/b", "WO-0", "wrong firmware", "SN-9")
+    order = model.plugged("slot-2", "/dev/b", operator="terry")
+    assert order == ProvisionOrder("slot-2", "/dev/b", "WO-0", "terry", "wrong firmware", "SN-9")
     assert model.rework is None
     # another board was in slot-2: it stops before anything is voided; the rework stays armed
     model.apply(_failed("slot-2", Disposition.OTHER_BOARD, "provision.serial_mismatch"))
     assert model.rework is not None and model.rework.serial == "SN-9"
     assert "rework stays armed" in model.message
     # a passed board's Start is on while a rework is armed (QA's board may sit there)
-    model.plugged("slot-1", "/dev/a")
+    model.plugged("slot-1", "/dev/a", operator="terry")
     model.rework = None
     model.apply(Passed("slot-1", "lab-sn-1", "SN-1", "WO-1"))
     assert not model.view("slot-1").can_start
     model.arm_rework("WO-0", "again", "SN-1")
     assert model.view("slot-1").can_start
-    order = model.plugged("slot-1", "/dev/a")
+    order = model.plugged("slot-1", "/dev/a", operator="terry")
     assert order is not None and order.rework_reason == "again"
     model.apply(Passed("slot-1", "lab-sn-1", "SN-1", "WO-0"))
     assert model.rework is None
@@ -255,7 +327,7 @@ def test_a_slot_that_cannot_get_ready_says_why_until_it_is_ready() -> None:
 
 def test_a_resumed_board_says_so() -> None:
     model = _line()
-    model.plugged("slot-1", "/dev/a")
+    model.plugged("slot-1", "/dev/a", operator="terry")
     model.apply(Resumed("slot-1", 3, "csr", "kept certificate 12"))
     view = model.view("slot-1")
     assert view.step == "resumed from csr" and view.detail == "kept certificate 12"
