@@ -33,7 +33,8 @@ class PinSource:
     file: Path | None = None
     env_var: str = DEFAULT_PIN_ENV
     prompt: Callable[[str], str] | None = None
-    env: Mapping[str, str] | None = field(default=None, compare=False)
+    # repr=False: a repr in a log or a traceback must not carry the PIN variable with it
+    env: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
 
     def resolve(self, what: str) -> str:
         """Return the PIN for ``what`` (a description used in prompts and errors).

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -342,6 +343,15 @@ def _check_ranges(config: StationConfig, file: str) -> None:
                 file=file,
                 key=f"{section}.{key}",
             )
+    if _holds_password(config.fleet.conninfo):
+        raise ConfigError(
+            f"config file {file}: [fleet] conninfo holds a password, and the config is no place "
+            "for a secret",
+            remedy="Move the whole connection string into a file of mode 0600 named by [fleet] "
+            "conninfo_file, or use PGPASSFILE or a client certificate.",
+            file=file,
+            key="fleet.conninfo",
+        )
     if config.fleet.uniqueness not in ("online", "deferred"):
         raise ConfigError(
             f"config file {file}: [fleet] uniqueness = {config.fleet.uniqueness!r} is unknown",
@@ -349,6 +359,14 @@ def _check_ranges(config: StationConfig, file: str) -> None:
             file=file,
             key="fleet.uniqueness",
         )
+
+
+#: a libpq ``password=`` keyword, or the ``user:password@`` of a postgresql:// URI
+_PASSWORD = re.compile(r"(?:^|\s)password\s*=|://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
+
+
+def _holds_password(conninfo: str) -> bool:
+    return bool(_PASSWORD.search(conninfo))
 
 
 def render_default_config(config: StationConfig) -> str:

@@ -195,8 +195,9 @@ class OperatorRecord:
     role: Role
     enabled: bool
     created_at: str
-    pin_hash: str = ""
-    badge_hash: str = ""
+    # kept out of repr: a PIN hash in a log is an offline guess away from the PIN
+    pin_hash: str = field(default="", repr=False)
+    badge_hash: str = field(default="", repr=False)
     id: int | None = None
 
 

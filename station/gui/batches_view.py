@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from station.bootstrap import Station
 from station.domain.errors import StationError, UnresolvedJobsError
-from station.domain.pushes import PushSummary, ReconcileReport
+from station.domain.pushes import PushSummary, ReconcileReport, ReconcileSubject
 from station.domain.records import OperatorRecord, Role, SealRecord
 from station.domain.states import BatchStatus
 from station.gui.tasks import TaskRunner, describe
@@ -312,10 +312,13 @@ class BatchesView(QWidget):
         counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
         lines = [f"Reconcile {report.batch}: {counts}; billable {report.billable_operations}"]
         lines += [
-            f"  {item.registration_id}: {item.status}"
+            f"  {'enrollment group ' if item.subject is ReconcileSubject.GROUP else ''}"
+            f"{item.registration_id}: {item.status}"
             + (f" ({', '.join(item.differences)})" if item.differences else "")
             for item in report.items
         ]
+        if report.policy_advice:
+            lines += ["", report.policy_advice]
         self.results.setPlainText("\n".join(lines))
         self._done("Clean." if report.clean else "Differences found.")
         self.finished.emit("reconcile", report)

@@ -1,18 +1,114 @@
-"""Role gates: who may issue, reprint, void or push."""
+"""Role gates: who may issue, reprint, void, push or administer.
+
+:data:`PERMISSIONS` is the one table of who may do what; every acting service method asks it
+through :func:`require` before it touches anything. docs/admin-guide.md shows the same table
+(tests/integration/services/test_permissions.py keeps the two equal, and checks every service method
+that takes ``operator=`` against it).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from types import MappingProxyType
 
 from station.domain.errors import PermissionDeniedError
 from station.domain.records import OperatorRecord, Role
 from station.ports import UnitOfWork
 
 
+class Permission(StrEnum):
+    """An action that needs a role; the value is how messages and the admin guide name it."""
+
+    PROVISION = "provision boards"
+    VOID_JOB = "void a provisioning job"
+    REWORK = "rework a board"
+    PRINT_LABEL = "print a label"
+    VERIFY_LABEL = "verify a scanned label"
+    REPRINT_LABEL = "reprint a label"
+    OPEN_BATCH = "open a batch"
+    SEAL_BATCH = "seal a batch"
+    EXPORT_BATCH = "export a batch"
+    PUSH_GROUPS = "push enrollment groups"
+    PUSH_BATCH = "push a batch"
+    RECONCILE_BATCH = "reconcile a batch"
+    READ_DPS_GROUP_KEY = "read a group key from DPS"
+    CA_INIT = "generate the CA key"
+    CA_IMPORT = "import the CA chain"
+    CA_LAB_ROOT = "sign the CA with a lab root"
+    IMPORT_GROUP_KEY = "import a group key"
+    ISSUE_CERTIFICATE = "issue a certificate by hand (station ca issue)"
+    CERTIFY_MANIFEST_KEY = "certify the manifest signing key"
+    SIGN_ISSUING_CSR = "sign an issuing-CA CSR"
+    SIGN_VERIFICATION = "sign a verification certificate"
+    TRUST_EK_ISSUERS = "import TPM trust anchors"
+    MANAGE_OPERATORS = "manage operators"
+    SET_FLEET_QUOTA = "set a fleet quota"
+
+
+EVERYONE = frozenset(Role)
+QA_OR_ADMIN = frozenset({Role.QA, Role.ADMIN})
+ADMIN_ONLY = frozenset({Role.ADMIN})
+
+#: Who may do what. A new acting service method adds its row here (and to the admin guide).
+PERMISSIONS: Mapping[Permission, frozenset[Role]] = MappingProxyType(
+    {
+        Permission.PROVISION: EVERYONE,
+        Permission.VOID_JOB: EVERYONE,
+        Permission.REWORK: QA_OR_ADMIN,
+        Permission.PRINT_LABEL: EVERYONE,
+        Permission.VERIFY_LABEL: EVERYONE,
+        Permission.REPRINT_LABEL: QA_OR_ADMIN,
+        Permission.OPEN_BATCH: QA_OR_ADMIN,
+        Permission.SEAL_BATCH: QA_OR_ADMIN,
+        Permission.EXPORT_BATCH: QA_OR_ADMIN,
+        Permission.PUSH_GROUPS: QA_OR_ADMIN,
+        Permission.PUSH_BATCH: QA_OR_ADMIN,
+        Permission.RECONCILE_BATCH: QA_OR_ADMIN,
+        Permission.READ_DPS_GROUP_KEY: ADMIN_ONLY,
+        Permission.CA_INIT: ADMIN_ONLY,
+        Permission.CA_IMPORT: ADMIN_ONLY,
+        Permission.CA_LAB_ROOT: ADMIN_ONLY,
+        Permission.IMPORT_GROUP_KEY: ADMIN_ONLY,
+        Permission.ISSUE_CERTIFICATE: ADMIN_ONLY,
+        Permission.CERTIFY_MANIFEST_KEY: ADMIN_ONLY,
+        Permission.SIGN_ISSUING_CSR: ADMIN_ONLY,
+        Permission.SIGN_VERIFICATION: ADMIN_ONLY,
+        Permission.TRUST_EK_ISSUERS: ADMIN_ONLY,
+        Permission.MANAGE_OPERATORS: ADMIN_ONLY,
+        Permission.SET_FLEET_QUOTA: ADMIN_ONLY,
+    }
+)
+
+
+def roles_for(permission: Permission) -> frozenset[Role]:
+    """The roles that hold ``permission``."""
+    return PERMISSIONS[permission]
+
+
+def require(
+    store: UnitOfWork, operator: str, permission: Permission, *, action: str = ""
+) -> OperatorRecord:
+    """Return the operator if they may do ``permission`` (see :func:`require_role`).
+
+    Args:
+        store: where operators are recorded.
+        operator: who acts.
+        permission: what they are about to do.
+        action: a more precise wording for the message ("set PINs"); default: the permission's.
+
+    Raises:
+        PermissionDeniedError: unknown, disabled or insufficient role.
+    """
+    return require_role(store, operator, PERMISSIONS[permission], action=action or permission)
+
+
 def require_role(
     store: UnitOfWork, operator: str, allowed: Iterable[Role], *, action: str
 ) -> OperatorRecord:
     """Return the operator if they exist, are enabled and hold one of ``allowed`` roles.
+
+    Services ask :func:`require` (the :data:`PERMISSIONS` table) instead; this is its check.
 
     Args:
         store: where operators are recorded.

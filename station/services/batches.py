@@ -56,7 +56,6 @@ from station.domain.records import (
     BatchRecord,
     DeviceQuery,
     DeviceRecord,
-    Role,
     SealRecord,
     StoredManifest,
 )
@@ -73,15 +72,11 @@ from station.ports import (
     UnitOfWork,
 )
 from station.services import batch_exports
-from station.services.authz import require_role
+from station.services.authz import Permission, require
 from station.services.push import Pusher, PushProgress, conflicts, reconcile_items
 from station.services.ratelimit import RateLimiter
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-#: Who may open a batch: the people who plan the line, not every technician.
-OPENERS = frozenset({Role.QA, Role.ADMIN})
-#: Who may seal, export, push and reconcile: what leaves the station is QA's or the admin's call.
-RELEASERS = frozenset({Role.QA, Role.ADMIN})
 EXPORT_FORMATS = ("bulk-json", "csv", "manifest")
 _EXPORT_SUFFIXES = {"bulk-json": ".dps-bulk.json", "csv": ".csv", "manifest": ".manifest.jwsl"}
 ALREADY_THERE = 409  # DPS's answer to creating a group that exists
@@ -154,6 +149,7 @@ class BatchService:
             NotFoundError: unknown product.
             PermissionDeniedError: the operator may not open batches.
         """
+        require(self._store, operator, Permission.OPEN_BATCH)
         if not _NAME.fullmatch(name):
             raise ValidationError(
                 f"batch name {name!r} is invalid",
@@ -167,7 +163,6 @@ class BatchService:
             )
         recipe = self._products.product(product)  # validates the recipe before anything is written
         with self._store:
-            require_role(self._store, operator, OPENERS, action="open a batch")
             if self._store.batches.get(name) is not None:
                 raise ValidationError(f"batch {name} already exists", batch=name)
             record = self._store.batches.save(
@@ -252,7 +247,7 @@ class BatchService:
             PermissionDeniedError: the operator is not QA or admin.
         """
         with self._store:
-            require_role(self._store, operator, RELEASERS, action="seal a batch")
+            require(self._store, operator, Permission.SEAL_BATCH)
             record = self._batch(name)
             check_batch_transition(BatchStatus(record.status), BatchStatus.SEALED)
             jobs = [job for job in self._store.jobs.open() if job.batch == name]
@@ -431,7 +426,7 @@ class BatchService:
             raise ValidationError(
                 f"unknown export format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}"
             )
-        require_role(self._store, operator, RELEASERS, action="export a batch")
+        require(self._store, operator, Permission.EXPORT_BATCH)
         record = self._batch(name)
         seal = self._seal(name)
         _require_devices(seal, "export")
@@ -529,7 +524,7 @@ class BatchService:
             PermissionDeniedError: the operator is not QA or admin.
             EnrollmentServiceError: DPS refused a group.
         """
-        require_role(self._store, operator, RELEASERS, action="push enrollment groups")
+        require(self._store, operator, Permission.PUSH_GROUPS)
         groups = self.enrollment_groups(name)
         ports = self._ports()
         pusher = Pusher(ports.enrollments(), ports.outbox(), self._limiter(ports))
@@ -570,7 +565,7 @@ class BatchService:
             NotFoundError: DPS has no such group.
             ValidationError: the group is not a symmetric-key group.
         """
-        require_role(self._store, operator, {Role.ADMIN}, action="read a group key from DPS")
+        require(self._store, operator, Permission.READ_DPS_GROUP_KEY)
         ports = self._ports()
         service = ports.enrollments()
         pusher = Pusher(service, ports.outbox(), self._limiter(ports))
@@ -629,7 +624,7 @@ class BatchService:
             EnrollmentServiceError: DPS cannot be reached or refuses the credentials.
             PermissionDeniedError: the operator is not QA or admin.
         """
-        require_role(self._store, operator, RELEASERS, action="push a batch")
+        require(self._store, operator, Permission.PUSH_BATCH)
         record = self._batch(name)
         _require_devices(self.seal_of(name), "push")
         recipe = self._products.product(record.product)
@@ -765,7 +760,7 @@ class BatchService:
             TransitionError: the batch is not sealed.
             PermissionDeniedError: the operator is not QA or admin.
         """
-        require_role(self._store, operator, RELEASERS, action="reconcile a batch")
+        require(self._store, operator, Permission.RECONCILE_BATCH)
         record = self._batch(name)
         self.seal_of(name)
         recipe = self._products.product(record.product)

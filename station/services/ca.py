@@ -55,7 +55,7 @@ from station.domain.errors import (
     ValidationError,
 )
 from station.domain.products import ProductAttestation
-from station.domain.records import CertificateRecord, CertificateStatus, Role
+from station.domain.records import CertificateRecord, CertificateStatus
 from station.domain.registration import normalize_registration_id
 from station.domain.states import BatchStatus, DeviceStatus
 from station.ports import (
@@ -65,7 +65,7 @@ from station.ports import (
     ProductCatalog,
     UnitOfWork,
 )
-from station.services.authz import require_role
+from station.services.authz import Permission, require
 
 _SERIAL_ATTEMPTS = 8
 _CERTIFICATE_ATTESTATIONS = frozenset({ProductAttestation.X509, ProductAttestation.X509_INJECTED})
@@ -187,11 +187,13 @@ class CaService:
             algorithm: ``ec-p256``, ``ec-p384`` or ``rsa-3072``.
             common_name: the intermediate's CN ("ACME Line 3 Station CA").
             organization: the intermediate's O (optional).
-            operator: who acts (named in the audit event).
+            operator: who acts (an admin; named in the audit event).
 
         Raises:
+            PermissionDeniedError: the operator is not an admin (the token is not touched).
             KeyCustodyError: the token refused (exists, wrong PIN, missing token, ...).
         """
+        require(self._store, operator, Permission.CA_INIT)
         if not common_name.strip():
             raise CaError("the CA needs a common name", remedy="Pass --common-name.")
         key = self._admin.generate_key(key_uri, algorithm)
@@ -217,10 +219,14 @@ class CaService:
         Refused unless it matches the station's key, is a CA with pathLen 0 and keyCertSign,
         chains to ``root_pem`` and is valid now. Warns when it expires within the warning window.
 
+        Admins only: the refusal comes before anything is read or installed.
+
         Raises:
+            PermissionDeniedError: the operator is not an admin.
             ChainRejectedError: naming the failed check.
             CaNotReadyError: no CA key yet.
         """
+        require(self._store, operator, Permission.CA_IMPORT)
         uri = self._require_key_uri()
         facts = self._admin.inspect_chain(chain_pem, root_pem, uri)
         verdict = check_intermediate(facts, now=self._clock.now(), warn_days=self._warn_days)
@@ -244,10 +250,14 @@ class CaService:
         A chain that a real root signed (one imported with ``ca import``) is never replaced by
         a lab root by accident: only with ``force``.
 
+        Admins only, checked before the lab root key is made or used.
+
         Raises:
+            PermissionDeniedError: the operator is not an admin.
             ChainRejectedError: a production chain is installed and ``force`` is not set.
             CaNotReadyError: ``ca init`` has not written a CSR yet.
         """
+        require(self._store, operator, Permission.CA_LAB_ROOT)
         installed = self._admin.installed_certificate()
         if installed is not None and LAB_ROOT_MARK not in installed.issuer and not force:
             raise ChainRejectedError(
@@ -278,7 +288,7 @@ class CaService:
             ValidationError: the text is not base64 or the key is shorter than 16 bytes.
             KeyCustodyError: the token refused (label taken, wrong PIN, ...).
         """
-        require_role(self._store, operator, {Role.ADMIN}, action="import a group key")
+        require(self._store, operator, Permission.IMPORT_GROUP_KEY)
         key = decode_group_key(group_key_base64)
         description = self._admin.import_group_key(uri, key)
         self._audit(
@@ -354,14 +364,16 @@ class CaService:
             manual: issued by an admin outside a provisioning job (``station ca issue``); the
                 audit event says so, which is what lets ``db verify`` accept a certificate that
                 belongs to no device and no job.
-            operator: who acts (named in the issuance's audit event).
+            operator: who acts (one who may provision; named in the issuance's audit event).
 
         Raises:
+            PermissionDeniedError: the operator may not provision.
             CsrRejectedError: the CSR breaks the policy (``details["reason"]``).
             QuotaExceededError: the batch used its quota.
             InvalidRegistrationIdError: the registration ID breaks the X.509 rules.
             KeyCustodyError: the HSM could not sign.
         """
+        require(self._store, operator, Permission.PROVISION)
         chosen = self._profile(profile)
         if chosen.signs_manifests:
             raise ProfileError(
@@ -428,7 +440,7 @@ class CaService:
             DuplicateIdentityError: the registration ID is taken (see above).
             ValidationError: the batch is closed or of another attestation.
         """
-        require_role(self._store, operator, {Role.ADMIN}, action="issue a certificate")
+        require(self._store, operator, Permission.ISSUE_CERTIFICATE)
         wanted = normalize_registration_id(registration_id, x509=True)
         self._check_unclaimed(wanted)
         if batch:
@@ -496,7 +508,7 @@ class CaService:
             ProfileError: the manifest-signing profile is missing or not one.
             KeyCustodyError: the HSM refused.
         """
-        require_role(self._store, operator, {Role.ADMIN}, action="certify the manifest signing key")
+        require(self._store, operator, Permission.CERTIFY_MANIFEST_KEY)
         chosen = self._profile(MANIFEST_SIGNING_PROFILE)
         public_key = self._admin.manifest_key_public()
         authority = self._ca()
@@ -552,7 +564,7 @@ class CaService:
             CsrRejectedError: the file is not a CSR.
             KeyCustodyError: the HSM refused.
         """
-        require_role(self._store, operator, {Role.ADMIN}, action="sign an issuing-CA CSR")
+        require(self._store, operator, Permission.SIGN_ISSUING_CSR)
         root_pem = root_pem or self._admin.root_pem()
         if not root_pem:
             raise CaNotReadyError(
@@ -588,7 +600,7 @@ class CaService:
 
         The certificate is logged like any other (profile ``dps-verification``).
         """
-        require_role(self._store, operator, {Role.ADMIN}, action="sign a verification certificate")
+        require(self._store, operator, Permission.SIGN_VERIFICATION)
         authority = self._ca()
         ca_cert = authority.certificate()
         with self._store:

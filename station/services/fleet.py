@@ -43,9 +43,9 @@ from station.domain.fleet import (
     UniquenessMode,
     duplicate_error,
 )
-from station.domain.records import BatchRecord, CertificateRecord, DeviceRecord, Role
+from station.domain.records import BatchRecord, CertificateRecord, DeviceRecord
 from station.ports import Clock, ExportFiles, FleetLedger, FleetOutbox, UnitOfWork
-from station.services.authz import require_role
+from station.services.authz import Permission, require
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -253,10 +253,6 @@ class FleetGuard:
         return "unique across the fleet"
 
 
-#: who may change a work order's fleet-wide quota
-QUOTA_SETTERS = frozenset({Role.ADMIN})
-
-
 class FleetViews:
     """Fleet-wide queries and the ledger's administration."""
 
@@ -339,7 +335,7 @@ class FleetViews:
             FleetError: the ledger refused (its role may not set quotas) or is unreachable.
         """
         store = self._store()
-        require_role(store, operator, QUOTA_SETTERS, action="set a fleet quota")
+        require(store, operator, Permission.SET_FLEET_QUOTA)
         self._ledger.set_quota(batch, limit)
         store.audit.append(
             EventDraft(

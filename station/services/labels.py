@@ -26,10 +26,10 @@ from station.domain.errors import (
 from station.domain.labels.model import LabelData, LabelTemplate
 from station.domain.labels.reports import BatchReport, PrintReceipt, ReportDevice, summarize_batch
 from station.domain.labels.scans import ScannedIdentity, parse_scanned
-from station.domain.records import DeviceQuery, DeviceRecord, LabelKind, LabelRecord, Role
+from station.domain.records import DeviceQuery, DeviceRecord, LabelKind, LabelRecord
 from station.domain.states import DeviceStatus
 from station.ports import Clock, LabelPrinters, LabelRenderer, LabelTemplates, UnitOfWork
-from station.services.authz import require_role
+from station.services.authz import Permission, require
 
 # Audit kinds other workflows write when a provisioning attempt fails; payload has "batch" and
 # "reason" (or "code"). The batch report's failure pareto counts these.
@@ -121,8 +121,10 @@ class LabelService:
 
         Raises:
             LabelAlreadyPrintedError: it already has one (a further copy is a reprint).
+            PermissionDeniedError: nobody (or an unknown or disabled operator) is logged in.
             PrinterError: the printer failed; nothing is counted.
         """
+        require(self.store, operator, Permission.PRINT_LABEL)
         device = self.find_device(ref)
         self._require_provisioned(device)
         if self.store.labels.for_device(device.registration_id):
@@ -147,6 +149,7 @@ class LabelService:
         Returns ``None`` when the device already has a label (a re-run must not count twice).
         Printer errors propagate, so the slot can show them; nothing is counted then.
         """
+        require(self.store, operator, Permission.PRINT_LABEL)
         device = self.find_device(registration_id)
         if self.store.labels.for_device(device.registration_id):
             return None
@@ -167,7 +170,9 @@ class LabelService:
         Raises:
             NotFoundError: no such batch or no provisioned device in it.
             LabelAlreadyPrintedError: every device already has a label.
+            PermissionDeniedError: nobody (or an unknown or disabled operator) is logged in.
         """
+        require(self.store, operator, Permission.PRINT_LABEL)
         devices = list(self._batch_devices(batch, status=str(DeviceStatus.PROVISIONED)))
         if not devices:
             raise NotFoundError(
@@ -206,7 +211,7 @@ class LabelService:
             ReprintReasonMissingError: no reason given.
             LabelError: the device never had a label (print it first).
         """
-        require_role(self.store, operator, {Role.QA, Role.ADMIN}, action="reprint a label")
+        require(self.store, operator, Permission.REPRINT_LABEL)
         why = reason.strip()
         if not why:
             raise ReprintReasonMissingError(
@@ -310,7 +315,9 @@ class LabelService:
         Raises:
             ScanMismatchError: unreadable code, unknown device, or another device's label.
             NotFoundError: no device is in ``slot``.
+            PermissionDeniedError: nobody (or an unknown or disabled operator) is logged in.
         """
+        require(self.store, operator, Permission.VERIFY_LABEL)
         try:
             identity = parse_scanned(scanned)
             want_rid, want_serial = self._expected(identity, slot=slot, expected=expected)

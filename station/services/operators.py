@@ -12,7 +12,7 @@ from station.domain.errors import NotFoundError, PermissionDeniedError, Validati
 from station.domain.records import OperatorRecord, Role
 from station.domain.secrets_hash import hash_secret, verify_secret
 from station.ports import Clock, UnitOfWork
-from station.services.authz import require_role
+from station.services.authz import Permission, require
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _PIN = re.compile(r"[0-9]{6,12}")
@@ -89,6 +89,7 @@ class OperatorService:
             ValidationError: bad name or PIN, or the name/badge is taken.
             PermissionDeniedError: the acting operator is not an admin.
         """
+        require(self._store, operator, Permission.MANAGE_OPERATORS, action="add operators")
         if not _NAME.fullmatch(name):
             raise ValidationError(
                 f"operator name {name!r} is invalid",
@@ -96,7 +97,6 @@ class OperatorService:
                 name=name,
             )
         with self._store:
-            require_role(self._store, operator, {Role.ADMIN}, action="add operators")
             if self._store.operators.get(name) is not None:
                 raise ValidationError(f"operator {name!r} already exists", name=name)
             record = OperatorRecord(
@@ -124,7 +124,7 @@ class OperatorService:
             PermissionDeniedError: the acting operator is not an enabled admin.
             NotFoundError: there is no operator ``target``.
         """
-        require_role(self._store, operator, {Role.ADMIN}, action=action)
+        require(self._store, operator, Permission.MANAGE_OPERATORS, action=action)
         if target:
             self._get(target)
 
@@ -152,9 +152,9 @@ class OperatorService:
             NotFoundError: no such operator.
             PermissionDeniedError: the acting operator is not an admin.
         """
+        require(self._store, operator, Permission.MANAGE_OPERATORS, action="set PINs")
         pin_hash = self._pin_hash(pin)
         with self._store:
-            require_role(self._store, operator, {Role.ADMIN}, action="set PINs")
             saved = self._store.operators.save(replace(self._get(name), pin_hash=pin_hash))
             self._store.operators.save_pin_failures(name, 0)
             self._audit("operator.pin_set", saved, operator)
@@ -168,12 +168,12 @@ class OperatorService:
             NotFoundError: no such operator.
             PermissionDeniedError: the acting operator is not an admin.
         """
+        require(self._store, operator, Permission.MANAGE_OPERATORS, action="set badges")
         if not badge.strip():
             raise ValidationError(
                 "the badge scan was empty", remedy="Scan the badge again (the scanner types it)."
             )
         with self._store:
-            require_role(self._store, operator, {Role.ADMIN}, action="set badges")
             record = self._get(name)
             badge_hash = self._badge_hash(badge)
             owner = self._by_badge(badge_hash)
@@ -189,7 +189,7 @@ class OperatorService:
     def set_enabled(self, name: str, enabled: bool, *, operator: str) -> OperatorRecord:
         """Enable or disable an operator (``operator``: an admin, who cannot disable themselves)."""
         with self._store:
-            require_role(self._store, operator, {Role.ADMIN}, action="change operators")
+            require(self._store, operator, Permission.MANAGE_OPERATORS, action="change operators")
             record = self._get(name)
             if not enabled and name == operator:
                 raise PermissionDeniedError(

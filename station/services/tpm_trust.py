@@ -12,6 +12,7 @@ from pathlib import Path
 from station.domain.audit import EventDraft
 from station.domain.tpm import TrustEntry, TrustImportReport, TrustSkip, WantedIssuer
 from station.ports import Clock, EkTrustStore, UnitOfWork
+from station.services.authz import Permission, require
 
 TRUST_IMPORTED = "tpm.trust_imported"
 
@@ -42,11 +43,14 @@ class TpmTrustService:
     def import_path(self, path: Path, *, operator: str) -> TrustImportReport:
         """Import the CA certificates in ``path`` (file or folder); audit each one imported.
 
-        ``operator`` (who imports) is named in each audit event.
+        ``operator`` (who imports: an admin, since a trust anchor decides which TPMs the line
+        accepts) is named in each audit event.
 
         Raises:
+            PermissionDeniedError: the operator is not an admin (nothing is read or copied).
             ConfigError: the trust folder cannot be written.
         """
+        require(self._store, operator, Permission.TRUST_EK_ISSUERS)
         report = self._trust.import_path(path, now=self._clock.now())
         for entry in report.imported:
             self._store.audit.append(

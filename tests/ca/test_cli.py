@@ -26,13 +26,19 @@ def test_ca_commands_end_to_end(
     status = _json(capsys, ["ca", "status", "--json"])
     assert status["key_uri"] == "" and status["certificate"] is None
 
-    init = _json(
-        capsys,
-        ["ca", "init", "--key", softhsm.uri("station-ca"), "--common-name", "Line CA", "--json"],
-    )
+    key = ["--key", softhsm.uri("station-ca"), "--common-name", "Line CA", "--json"]
+    init = _json(capsys, ["--operator", "boss", "ca", "init", *key])
     assert init["key"]["extractable"] is False and "BEGIN CERTIFICATE REQUEST" in init["csr_pem"]
 
-    lab = _json(capsys, ["ca", "lab-root", "--json"])
+    # a technician is refused before the lab root is made, with the role needed
+    assert main(["--operator", "boss", "operator", "add", "tina", "--role", "technician"]) == 0
+    capsys.readouterr()
+    assert main(["--operator", "tina", "ca", "lab-root"]) == 1
+    assert "tina is technician; to sign the CA with a lab root you must be admin" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp / "data" / "ca" / "chain.pem").exists()
+    lab = _json(capsys, ["--operator", "boss", "ca", "lab-root", "--json"])
     assert lab["certificate"]["subject"] == "CN=Line CA"
 
     (tmp / "dev.csr").write_bytes(device_csr("dev-0001"))
@@ -107,11 +113,11 @@ def test_wrong_pin_file_gives_a_clear_cli_error(
 ) -> None:
     pin_file = station_cli / "ca.pin"
     pin_file.write_text("0000\n")
-    assert main(["ca", "init", "--key", softhsm.uri("station-ca")]) == 1
+    assert main(["--operator", "boss", "ca", "init", "--key", softhsm.uri("station-ca")]) == 1
     err = capsys.readouterr().err
     assert "refused the PIN" in err and "what to do" in err
     pin_file.chmod(0o644)
-    assert main(["ca", "init", "--key", softhsm.uri("station-ca")]) == 1
+    assert main(["--operator", "boss", "ca", "init", "--key", softhsm.uri("station-ca")]) == 1
     assert "chmod 600" in capsys.readouterr().err
 
 
@@ -157,9 +163,8 @@ def test_lab_root_never_silently_replaces_a_chain_a_real_root_signed(
 ) -> None:
     from tests.ca.test_lifecycle import OfflineRoot
 
-    _json(
-        capsys, ["ca", "init", "--key", softhsm.uri("station-ca"), "--common-name", "CA", "--json"]
-    )
+    init = ["ca", "init", "--key", softhsm.uri("station-ca"), "--common-name", "CA", "--json"]
+    _json(capsys, ["--operator", "boss", *init])
     csr = (station_cli / "data" / "ca" / "intermediate.csr").read_text()
     root = OfflineRoot()
     (station_cli / "ica.pem").write_bytes(root.sign_intermediate(csr))

@@ -332,3 +332,42 @@ def test_chain_lists_the_intermediate_then_the_root_without_opening_the_key(
     assert intermediate.subject == "O=ACME,CN=Line 3 CA" and intermediate.is_ca
     assert top.self_issued and intermediate.issuer == top.subject
     assert top.not_before <= intermediate.not_before < intermediate.not_after <= top.not_after
+
+
+def _token_objects(ca_rig: CaRig) -> dict[str, bytes]:
+    """The token's objects as SoftHSM2 stores them (one file each), by content."""
+    tokens = ca_rig.token.conf.parent / "tokens"
+    return {str(p.relative_to(tokens)): p.read_bytes() for p in sorted(tokens.rglob("*.object"))}
+
+
+def _ca_files(ca_rig: CaRig) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(ca_rig.ca_dir.rglob("*")) if p.is_file()}
+
+
+def test_only_an_admin_sets_up_the_ca_and_a_refusal_changes_nothing(ca_rig: CaRig) -> None:
+    from station.domain.errors import PermissionDeniedError
+
+    service = ca_rig.service
+    untouched = (_token_objects(ca_rig), _ca_files(ca_rig))
+    with pytest.raises(PermissionDeniedError) as refused:
+        service.init(ca_rig.key_uri(), common_name="CA", operator="tina")
+    assert refused.value.message == "tina is technician; to generate the CA key you must be admin"
+    assert (_token_objects(ca_rig), _ca_files(ca_rig)) == untouched
+    service.init(ca_rig.key_uri(), common_name="CA", operator="root")
+    root = OfflineRoot()
+    chain = root.sign_intermediate(_pending(ca_rig))
+    before = (_token_objects(ca_rig), _ca_files(ca_rig), list(ca_rig.store.audit.events()))
+    attempts = {
+        "import the CA chain": lambda: service.import_chain(chain, root.pem, operator="tina"),
+        "sign the CA with a lab root": lambda: service.lab_root(operator="tina"),
+    }
+    for action, attempt in attempts.items():
+        with pytest.raises(PermissionDeniedError) as refused:
+            attempt()
+        assert refused.value.message == f"tina is technician; to {action} you must be admin"
+        assert refused.value.details["role"] == "technician"
+        # no lab root key in the token, no chain installed, no audit event
+        assert (_token_objects(ca_rig), _ca_files(ca_rig), list(ca_rig.store.audit.events())) == (
+            before
+        )
+    assert service.lab_root(operator="root").certificate.subject == "CN=CA"

@@ -154,8 +154,9 @@ def test_the_lab_policy_chains_to_the_station_root_end_to_end(
 ) -> None:
     tmp = station_cli
     monkeypatch.setenv("STATION_PKCS11_PIN", softhsm.pin)
-    assert main(["ca", "init", "--key", softhsm.uri("station-ca"), "--json"]) == 0
-    assert main(["ca", "lab-root", "--json"]) == 0
+    ca = ["--operator", "boss", "ca"]
+    assert main([*ca, "init", "--key", softhsm.uri("station-ca"), "--json"]) == 0
+    assert main([*ca, "lab-root", "--json"]) == 0
     with LocalDps(DpsOptions(state_dir=tmp / "dps", retry_after_s=0.01)) as dps:
         dps.enable_certificate_management("lab-ns", softhsm.uri("adr-root"))
         dps.create_credential_policy("lab-policy", softhsm.uri("adr-ica"))

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import selectors
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -151,7 +152,15 @@ def _read_banner(process: subprocess.Popen[bytes], deadline_s: float = 60.0) -> 
                 key, _, value = line.decode().partition(": ")
                 lines[key] = value
     selector.close()
+    assert not [value for value in lines.values() if "SharedAccessKey" in value]  # no secret
     return lines
+
+
+def _connection(banner: dict[str, str]) -> str:
+    """The owner connection string, from the 0600 file the banner names (never from stdout)."""
+    path = Path(banner["connection string file"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    return path.read_text(encoding="utf-8").strip()
 
 
 def test_cli_serves_until_sigterm_and_resets(run_cli, tmp_path):
@@ -165,7 +174,8 @@ def test_cli_serves_until_sigterm_and_resets(run_cli, tmp_path):
     assert banner["device MQTT"].startswith("mqtts://127.0.0.1:")
     assert _listening_addresses(int(banner["device MQTT"].rsplit(":", 1)[1])) == {"0100007F"}
     assert banner["device MQTT over WebSocket"] == f"wss://127.0.0.1:{port}/$iothub/websocket"
-    connection = banner["connection string"]
+    assert banner["owner policy"].startswith("provisioningserviceowner ")
+    connection = _connection(banner)
     with DeviceProvisioningClient.from_connection_string(
         connection, connection_verify=banner["CA bundle"]
     ) as client:
@@ -175,11 +185,9 @@ def test_cli_serves_until_sigterm_and_resets(run_cli, tmp_path):
 
     process = run_cli("--state", str(state), "--reset")
     banner = _read_banner(process)
-    assert (
-        banner["connection string"].split(";")[1:] == connection.split(";")[1:]
-    )  # same policy key
+    assert _connection(banner).split(";")[1:] == connection.split(";")[1:]  # same policy key
     with DeviceProvisioningClient.from_connection_string(
-        banner["connection string"], connection_verify=banner["CA bundle"]
+        _connection(banner), connection_verify=banner["CA bundle"]
     ) as client:
         assert list(client.enrollment.query({"query": "SELECT *"})) == []
     process.send_signal(signal.SIGINT)

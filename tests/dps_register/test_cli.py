@@ -78,6 +78,7 @@ def _banner(
                 key, _, value = line.decode().partition(": ")
                 lines[key] = value
     selector.close()
+    assert not [value for value in lines.values() if "SharedAccessKey" in value]  # no secret
     return lines
 
 
@@ -93,7 +94,8 @@ def test_cli_prints_the_id_scope_and_devices_register_against_it(
     host = banner["lab DPS endpoint"].removeprefix("https://")
     key = base64.b64encode(os.urandom(32)).decode("ascii")
     with DeviceProvisioningClient.from_connection_string(
-        banner["connection string"], connection_verify=banner["CA bundle"]
+        Path(banner["connection string file"]).read_text().strip(),
+        connection_verify=banner["CA bundle"],
     ) as service:
         service.enrollment_group.create_or_update(
             id="cli-group",
@@ -126,7 +128,7 @@ def test_cli_runs_a_device_registry_with_a_credential_policy(
         assert banner["device registry lab-ns"] == "credential policies cli-policy (7 days, active)"
         key = base64.b64encode(os.urandom(32)).decode("ascii")
         with open_service_client(
-            banner["connection string"],
+            Path(banner["connection string file"]).read_text().strip(),
             api_version=STABLE_API_VERSION,
             connection_verify=banner["CA bundle"],
         ) as service:

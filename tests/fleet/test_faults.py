@@ -199,3 +199,18 @@ def test_a_slow_ledger_times_out_and_the_events_wait(
 
     assert done.error == "" and done.pending == 0
     assert ledger_events(sql, "line-a") == local_seqs(a.station)
+
+
+def test_a_connection_string_that_does_not_parse_is_reported_without_its_text() -> None:
+    from station.adapters.fleet.ledger import PostgresLedger
+    from station.domain.fleet import FleetNotConfiguredError
+
+    # a typo ('password:' for 'password='): libpq's own message would quote the password
+    ledger = PostgresLedger("host=127.0.0.1 port=1 user=line3 password:hunter2")
+    with pytest.raises(FleetNotConfiguredError) as refused:
+        ledger.acked("line3")
+    assert "does not parse" in refused.value.message
+    assert (
+        "hunter2" not in f"{refused.value.message} {refused.value.remedy} {refused.value.details}"
+    )
+    ledger.close()

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from station.bootstrap import Station
+from station.domain.enrollments import CREDENTIAL_POLICY_FIELD
+from station.domain.pushes import (
+    ReconcileItem,
+    ReconcileReport,
+    ReconcileStatus,
+    ReconcileSubject,
+)
+from station.gui.batches_view import BatchesView
 from tests.support.cloud import (  # noqa: F401 - fixtures
     client_limits,
     cloud,
@@ -59,3 +67,30 @@ def test_qa_seals_pushes_and_reconciles_a_batch_from_the_gui(
     qtbot.waitUntil(lambda: view.message.text() == "Clean.", timeout=WAIT_MS)
     assert all(line.endswith("equal") for line in view.results.toPlainText().splitlines()[1:])
     station.close()
+
+
+def test_reconcile_names_group_lines_and_says_what_to_do_about_a_missing_policy(
+    qtbot, lab_station: Station
+):
+    view = BatchesView(lab_station)
+    qtbot.addWidget(view)
+    report = ReconcileReport(
+        batch="WO-P",
+        items=(
+            ReconcileItem("dev-1", ReconcileStatus.DIFFERENT, (CREDENTIAL_POLICY_FIELD,)),
+            ReconcileItem(
+                "lab-opcert",
+                ReconcileStatus.DIFFERENT,
+                (CREDENTIAL_POLICY_FIELD,),
+                ReconcileSubject.GROUP,
+            ),
+        ),
+        credential_policy="lab-policy",
+    )
+    with qtbot.waitSignal(view.finished, timeout=WAIT_MS):
+        view._reconciled(report)
+    lines = view.results.toPlainText().splitlines()
+    assert lines[1] == "  dev-1: different (credentialPolicyName)"
+    assert lines[2] == "  enrollment group lab-opcert: different (credentialPolicyName)"
+    assert lines[-1] == report.policy_advice and "lab-policy" in lines[-1]
+    assert view.message.text() == "Differences found."

@@ -43,7 +43,7 @@ def test_a_board_registers_with_a_csr_and_keeps_its_operational_chain(power: Pow
     expiry = datetime.strptime(result.operational_not_after, "%Y-%m-%dT%H:%M:%SZ")
     left = expiry.replace(tzinfo=UTC) - datetime.now(UTC)
     assert timedelta(days=29, hours=23) < left <= timedelta(days=30)
-    assert "2025-07-01-preview" in result.client
+    assert "2026-04-01" in result.client
     pem = (board.state_dir / OPERATIONAL_CHAIN_FILE).read_bytes()
     leaf, issuing, root = x509.load_pem_x509_certificates(pem)
     assert leaf.subject.rfc4514_string() == f"CN={registration_id}"

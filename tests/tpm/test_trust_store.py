@@ -31,6 +31,7 @@ def station_dir(
     monkeypatch.setenv("STATION_CONFIG", str(config))
     # Only `init` creates a station database; every other command refuses a missing one.
     assert main(["init"]) == 0
+    monkeypatch.setenv("STATION_OPERATOR", "admin")  # the first admin: trust imports are theirs
     capsys.readouterr()
     yield tmp_path / "data"
 
@@ -165,7 +166,8 @@ def test_an_unwritable_trust_folder_is_an_error_with_a_remedy(
     monkeypatch.setenv("STATION_CONFIG", str(config))
     assert main(["init"]) == 0
     capsys.readouterr()
-    assert main(["tpm", "trust", "import", str(deviant.anchors / "root.pem")]) == 1
+    imported = ["--operator", "admin", "tpm", "trust", "import"]
+    assert main([*imported, str(deviant.anchors / "root.pem")]) == 1
     err = capsys.readouterr().err
     assert f"error: cannot write to the trust folder {blocked}" in err
     assert "what to do: Check that the folder" in err

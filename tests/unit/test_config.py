@@ -124,3 +124,32 @@ def test_the_fleet_section_is_off_by_default_and_checked(tmp_path: Path) -> None
     path.write_text("[fleet]\nbatch_size = 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="batch_size"):
         load_config(path, env={})
+
+
+@pytest.mark.parametrize(
+    "conninfo",
+    [
+        "host=ledger dbname=fleet user=line3 password=hunter2",
+        "host=ledger PASSWORD = hunter2",
+        "postgresql://line3:hunter2@ledger/fleet",
+    ],
+)
+def test_a_fleet_password_in_the_config_is_refused_without_echoing_it(
+    tmp_path: Path, conninfo: str
+) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text(f'[fleet]\nconninfo = "{conninfo}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, env={})
+    assert "holds a password" in refused.value.message
+    assert "conninfo_file" in refused.value.remedy
+    assert (
+        "hunter2" not in f"{refused.value.message} {refused.value.remedy} {refused.value.details}"
+    )
+
+
+def test_a_fleet_conninfo_without_a_password_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    text = "postgresql://line3@ledger/fleet?sslmode=verify-full&passfile=/p"
+    path.write_text(f'[fleet]\nconninfo = "{text}"\n', encoding="utf-8")
+    assert load_config(path, env={}).fleet.conninfo == text

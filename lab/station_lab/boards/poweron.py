@@ -21,9 +21,10 @@ The hook, lab-only and not part of the board protocol:
 3. it answers ``<state>/power-on/result.json`` with the request's ``id``.
 
 A board that holds an **operational key** (a product whose operational certificates come from
-DPS certificate management) sends a CSR for it with its registration: the device SDKs do not
-know api-version 2025-07-01-preview, so such a board registers with the lab's own HTTPS client
-(``station_lab.firstboot.DeviceRegistrationClient``), which puts ``csr`` in the register body.
+DPS certificate management) sends a CSR for it with its registration: the device SDKs know
+neither api-version 2026-04-01 nor 2025-07-01-preview, so such a board registers with the lab's
+own HTTPS client (``station_lab.firstboot.DeviceRegistrationClient``), which puts ``csr`` in the
+register body.
 The issued chain goes to ``<state>/operational-chain.pem`` (leaf, issuing CA, root); the result
 names its issuer and expiry.
 """

@@ -129,6 +129,7 @@ def dps(
     """Start the local DPS stand-in (HTTPS and MQTT on 127.0.0.1) and serve until interrupted."""
     # The lab may import anything; importing it here keeps `station --help` fast.
     from station_lab.dps import DEFAULT_ID_SCOPE, DpsOptions, FaultPlan, LinkedHub, LocalDps
+    from station_lab.dps.auth import OWNER_POLICY
 
     config = state.config()
     options = DpsOptions(
@@ -163,7 +164,9 @@ def dps(
             click.echo(f"device MQTT over WebSocket: {server.websocket_url}")
             map_host, map_port = server.port_map
             click.echo(f"port map (HTTP CONNECT to DPS ports 8883/443): {map_host}:{map_port}")
-            click.echo(f"connection string: {server.connection_string()}")
+            # the key stays in the 0600 file the station reads; stdout may end up in a log
+            click.echo(f"owner policy: {OWNER_POLICY} (its key is in the file below, not shown)")
+            click.echo(f"connection string file: {server.connection_file}")
             click.echo(f"ID scope: {server.id_scope}")
             linked = ", ".join(
                 f"{hub.host_name} ({hub.latency_ms:g} ms, weight {hub.weight})"

@@ -28,7 +28,7 @@ from station_lab.firstboot.credentials import (
 )
 
 DEVICE_API_VERSION: Final = "2021-10-01"
-CSR_API_VERSION: Final = "2025-07-01-preview"  # DPS certificate management (preview)
+CSR_API_VERSION: Final = "2026-04-01"  # the first stable api-version with certificate management
 DEFAULT_POLL_S: Final = 2.0  # the SDKs' default when Retry-After is absent
 TOKEN_TTL_S: Final = 3600
 INVALID_CERTIFICATE: Final = 401002  # what DPS reports for a certificate it does not accept
@@ -142,7 +142,7 @@ class DeviceRegistrationClient:
         """Register and poll until DPS has decided; return the assignment.
 
         With ``csr`` (PKCS#10 DER) the registration asks for an operational certificate: the
-        body carries it as ``csr`` (base64 DER) under api-version 2025-07-01-preview, and the
+        body carries it as ``csr`` (base64 DER) under api-version 2026-04-01, and the
         assignment's :attr:`Assignment.issued_chain` holds what DPS issued.
 
         Raises:

@@ -38,6 +38,7 @@ from station.domain.fleet import (
     FleetDevice,
     FleetError,
     FleetIdentity,
+    FleetNotConfiguredError,
     FleetQuery,
     FleetUnavailableError,
     IngestBatch,
@@ -86,6 +87,16 @@ class PostgresLedger:
             conn.close()
 
     def _connect(self) -> Connection:
+        try:
+            psycopg.conninfo.conninfo_to_dict(self._conninfo)
+        except psycopg.ProgrammingError:
+            # libpq quotes the fragment it cannot parse, which may be the password: say
+            # neither it nor libpq's text (this error ends in the outbox and on the terminal)
+            raise FleetNotConfiguredError(
+                "the fleet ledger connection string does not parse",
+                remedy="Check it is keyword=value pairs (host=... dbname=... user=...) or a "
+                "postgresql:// URI, in [fleet] conninfo or the conninfo_file.",
+            ) from None
         return psycopg.connect(
             self._conninfo,
             connect_timeout=self._connect_timeout_s,

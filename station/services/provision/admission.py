@@ -34,11 +34,8 @@ from station.domain.states import BatchStatus, DeviceStatus, JobState
 from station.ports import BoardLink, Clock, UnitOfWork
 from station.protocol.ops import BoardInfo as HelloInfo
 from station.protocol.ops import Capability
-from station.services.authz import require_role
 from station.services.identities import void_identity
 from station.services.provision.context import (
-    PROVISIONERS,
-    REWORKERS,
     Board,
     ProvisionPorts,
     read_optional,
@@ -143,11 +140,10 @@ class Admission:
     def connect(self, run: Run) -> Board:
         """The connect step: the board answers and fits the batch's product.
 
-        Nobody may start a board in the operator's name but a provisioner: a run without one
-        (a window locked while a board arrived) stops here, before the board is touched.
+        The run's operator was checked before (``ProvisionService.run``): a run without one
+        that may provision (a window locked while a board arrived) never gets here.
         """
         self._journal.begin(Step.CONNECT)
-        require_role(self._store, self._operator, PROVISIONERS, action="provision boards")
         hello = run.link.hello()
         recipe = recipe_for(self._store, self._p, run.request.batch)  # before asking anyone
         hello = _named(run, hello)
@@ -324,8 +320,7 @@ class Admission:
         if not live:
             return
         device = live[0]
-        if run.request.rework_reason:
-            require_role(self._store, self._operator, REWORKERS, action="rework a board")
+        if run.request.rework_reason:  # the run checked that its operator may rework
             self._rework(device.registration_id, run.request.rework_reason)
             return
         raise DuplicateIdentityError(

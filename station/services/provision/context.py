@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from station.domain.errors import BoardReportedError
 from station.domain.fleet import FleetIdentity
 from station.domain.products import ProductRecipe
-from station.domain.records import JobRecord, Role
+from station.domain.records import JobRecord
 from station.ports import (
     BoardLink,
     Clock,
@@ -26,15 +26,16 @@ from station.ports import (
 )
 from station.protocol.ops import BoardInfo as HelloInfo
 from station.protocol.ops import ObjectState
+from station.services.authz import Permission, roles_for
 from station.services.ca import CaService
 from station.services.provision.events import Journal
 from station.services.provision.model import Run
 from station.services.provision_jobs import JobLedger
 from station.services.tpm_identity import TpmIdentityService
 
-#: Who may provision; rework (voiding a recorded identity) is QA's or the admin's call.
-PROVISIONERS = frozenset({Role.TECHNICIAN, Role.QA, Role.ADMIN})
-REWORKERS = frozenset({Role.QA, Role.ADMIN})
+#: Who may provision and rework (the rows of station.services.authz.PERMISSIONS).
+PROVISIONERS = roles_for(Permission.PROVISION)
+REWORKERS = roles_for(Permission.REWORK)
 
 
 class LabelPrinting(Protocol):

@@ -37,16 +37,10 @@ from station.domain.provision_events import (
 )
 from station.domain.records import JobRecord
 from station.ports import BoardLink, Clock, OperatorPrompt
-from station.services.authz import require_role
+from station.services.authz import Permission, require
 from station.services.provision import steps_common
 from station.services.provision.admission import Admission, recipe_for
-from station.services.provision.context import (
-    PROVISIONERS,
-    REWORKERS,
-    LabelPrinting,
-    ProvisionPorts,
-    StepContext,
-)
+from station.services.provision.context import LabelPrinting, ProvisionPorts, StepContext
 from station.services.provision.events import Journal
 from station.services.provision.flows import FLOWS
 from station.services.provision.model import (
@@ -81,12 +75,7 @@ class ProvisionService:
         Raises:
             PermissionDeniedError: unknown, disabled or insufficient role.
         """
-        require_role(
-            self._store,
-            operator,
-            REWORKERS if rework else PROVISIONERS,
-            action="rework a board" if rework else "provision boards",
-        )
+        require(self._store, operator, Permission.REWORK if rework else Permission.PROVISION)
 
     def prepare(self, batch: str) -> ProductRecipe:
         """Get ready for the boards of ``batch`` before the first one arrives.
@@ -116,9 +105,9 @@ class ProvisionService:
             NotFoundError: no such job.
             TransitionError: the job already passed or was voided.
         """
+        require(self._store, operator, Permission.VOID_JOB)
         if not reason.strip():
             raise ValidationError("voiding a job needs a reason", remedy="Pass --reason TEXT.")
-        self.check_operator(operator)
         job = self._store.jobs.get(job_id)
         if job is None:
             raise NotFoundError(f"no provisioning job {job_id}", job=job_id)
@@ -140,11 +129,16 @@ class ProvisionService:
         next plug of the same board resumes it. ``prompt`` is asked for what only the operator
         knows (the serial printed on a board that reports none); without one such a board stops
         at connect.
+
+        An operator who may not provision (or, with a rework reason, rework) is refused before
+        the board is touched: the outcome says so, and only the refused attempt is recorded
+        (``job.failed``, code ``auth.permission_denied``).
         """
         run = Run(link=link, request=request, emit=emit, prompt=prompt)
         jobs = self._ledger(request.operator)
         journal = Journal(jobs, run)
         try:
+            self.check_operator(request.operator, rework=bool(request.rework_reason))
             ctx = self._drive(run, jobs, journal, cancel)
         except StationError as exc:
             return journal.failed(exc)
