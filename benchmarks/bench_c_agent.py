@@ -65,7 +65,30 @@ def start_board(
         process = subprocess.Popen([*command, "--timing"], stdout=subprocess.PIPE, stderr=err)
     assert process.stdout is not None
     hello = json.loads(process.stdout.readline())
+    wait_idle([process.pid] + ([hello["swtpm_pid"]] if hello.get("swtpm_pid") else []))
     return process, str(hello["port"]), log
+
+
+def _cpu_ticks(pid: int) -> int:
+    # utime + stime, the 14th and 15th fields of /proc/PID/stat (after the command's parentheses)
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_idle(pids: list[int], quiet_s: float = 0.05, limit_s: float = 10.0) -> None:
+    """Wait until a new board and its swtpm have used no CPU for ``quiet_s``.
+
+    A board announces its port before its swtpm has finished loading: that start-up is the
+    board's, and a first request sent into it would count it as the station's time.
+    """
+    deadline = time.monotonic() + limit_s
+    before = [_cpu_ticks(pid) for pid in pids]
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = [_cpu_ticks(pid) for pid in pids]
+        if now == before:
+            return
+        before = now
 
 
 def board_time(log: Path) -> tuple[float, int]:

@@ -20,8 +20,8 @@ from pathlib import Path
 from tpm2_pytss import ESAPI
 
 from station.adapters.board.session import BoardSession, open_session
-from station.adapters.tpm.tcti import BoardTcti
 from station_lab.boards.runner import LabBoards
+from tests.support.board_tcti import BoardTcti
 
 
 def _moved(session: BoardSession) -> int:

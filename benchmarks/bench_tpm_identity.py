@@ -3,12 +3,12 @@
 Run: .venv/bin/python benchmarks/bench_tpm_identity.py [--rounds N]
 
 Measured in the same run:
-* station: the identity steps through ESAPI -> BoardTcti -> board protocol -> lab board (real
-  process on a pty, UART pacing at 115200 baud) -> swtpm;
+* station: the identity steps through the station's TPM commands -> board protocol -> lab board
+  (real process on a pty, UART pacing at 115200 baud) -> swtpm;
 * TPM time: the same steps, same code, against swtpm directly over its unix socket (a copy of
   the board's TPM state): the time spent inside the raw TPM command round trips is the TPM
-  time; the whole step ("direct") adds the station's own software (ESAPI, MakeCredential,
-  X.509 checks) without any board link;
+  time; the whole step ("direct") adds the station's own software (command building and
+  parsing, MakeCredential, X.509 checks) without any board link;
 * wire time: the bytes the station moved on the link in each step, at 10 bits per byte.
 The floor is wire time + TPM time; the ratio says how much the station and the link protocol add.
 """

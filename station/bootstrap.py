@@ -223,7 +223,7 @@ class Station:
     def tpm_reader(self, link: BoardLink) -> TpmIdentityReader:
         """The TPM behind ``link`` (one per slot; use it only on the thread that asked for it).
 
-        Its ESAPI context is closed by :meth:`close`; the board link stays the caller's.
+        :meth:`close` closes it; the board link stays the caller's.
         """
         from station.adapters.tpm.identity import BoardTpmIdentityReader
 

@@ -12,11 +12,11 @@ from tpm2_pytss import ESAPI
 from tpm2_pytss.utils import NVReadEK, create_ek_template
 
 from station.adapters.board.session import BoardSession
-from station.adapters.tpm.tcti import BoardTcti
 from station.domain.errors import BoardReportedError
 from station.protocol.messages import Status
 from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LabBoards
+from tests.support.board_tcti import BoardTcti
 
 Connect = Callable[..., BoardSession]
 #: The session against both reference firmwares: the Python board and the C agent.

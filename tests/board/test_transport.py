@@ -11,8 +11,8 @@ import pytest
 
 from station.adapters.board.session import BoardSession, open_session
 from station.adapters.board.transport import SerialTransport
-from station.adapters.tpm.tcti import BoardTcti
 from station.domain.errors import BoardDisconnectedError, BoardProtocolError, BoardTimeoutError
+from tests.support.board_tcti import BoardTcti
 
 
 def test_loop_url_round_trip() -> None:

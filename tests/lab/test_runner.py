@@ -15,9 +15,9 @@ import pytest
 from tpm2_pytss import ESAPI
 
 from station.adapters.board.session import BoardSession
-from station.adapters.tpm.tcti import BoardTcti
 from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LAB_VID, LabBoards
+from tests.support.board_tcti import BoardTcti
 
 Connect = Callable[..., BoardSession]
 

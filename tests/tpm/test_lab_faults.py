@@ -12,7 +12,6 @@ from tpm2_pytss.constants import TPM2_CAP, TPM2_PT, TPMA_PERMANENT
 
 from station.adapters.board.session import BoardSession
 from station.adapters.tpm.identity import BoardTpmIdentityReader
-from station.adapters.tpm.tcti import BoardTcti
 from station.domain.errors import (
     TpmFailureModeError,
     TpmLockoutError,
@@ -22,6 +21,7 @@ from station.domain.errors import (
 from station.domain.products import EkCertificateResult
 from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LabBoards
+from tests.support.board_tcti import BoardTcti
 from tests.support.tpm import direct_swtpm, lab_ca_files, put_in_lockout, service_trusting
 
 Connect = Callable[..., BoardSession]
@@ -44,10 +44,10 @@ def test_truncated_tpm_response_is_reported_and_the_context_rebuilt(
     with caplog.at_level(logging.WARNING), pytest.raises(TpmMalformedResponseError) as caught:
         service.identify(reader)
     assert "cannot be decoded" in caught.value.message and caught.value.remedy
-    assert "bytes" in caught.value.message  # the original cause, not ESAPI's catch-all
+    assert "bytes" in caught.value.message  # the cause: what was wrong with the answer
     assert any("malformed TPM response" in r.getMessage() for r in caplog.records)
     assert reader.rebuilds == 1
-    # Same slot, same reader: the next attempt works on a fresh ESAPI context.
+    # Same slot, same reader: the next attempt works, the reader having forgotten its state.
     result = service.identify(reader)
     assert result.resident and result.ek_certificate.status is EkCertificateResult.VALID
 

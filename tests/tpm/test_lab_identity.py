@@ -17,7 +17,6 @@ from tpm2_pytss.constants import ESYS_TR
 from station.adapters.board.session import BoardSession
 from station.adapters.tpm.ek_certs import ek_spki
 from station.adapters.tpm.identity import BoardTpmIdentityReader
-from station.adapters.tpm.tcti import BoardTcti
 from station.domain.errors import (
     EkCertificateRejectedError,
     TpmEkAbsentError,
@@ -34,6 +33,7 @@ from station_lab.boards.faults import Faults
 from station_lab.boards.runner import LabBoards
 from station_lab.boards.tpm import install_ek_certificate
 from station_lab.boards.tpm_faults import LIE_EK_FILE
+from tests.support.board_tcti import BoardTcti
 from tests.support.deviant_certs import ek_leaf, make_ca, resign
 from tests.support.tpm import direct_swtpm, lab_ca_files, service_trusting, tpm2_readpublic
 

@@ -8,8 +8,9 @@ import threading
 import pytest
 
 from station.adapters.tpm.identity import BoardTpmIdentityReader
-from station.adapters.tpm.tcti import BoardTcti, check_response
+from station.adapters.tpm.wire import check_response
 from station.domain.errors import TpmMalformedResponseError
+from tests.support.board_tcti import BoardTcti
 
 
 class NeverCalled:

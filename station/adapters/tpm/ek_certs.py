@@ -37,6 +37,8 @@ from station.adapters.tpm.der import (
     find_oid_values,
     read_tlv,
 )
+from station.adapters.tpm.public import parse_public
+from station.adapters.tpm.wire import WireError
 from station.domain.products import EkCertificateResult
 from station.domain.tpm import EkCertificateCheck, vendor_name
 
@@ -328,13 +330,13 @@ def ek_spki(ek: bytes) -> bytes:
     Raises:
         ValueError: not a TPM2B_PUBLIC of an RSA or ECC key.
     """
-    from tpm2_pytss.types import TPM2B_PUBLIC
-
     try:
-        public, _ = TPM2B_PUBLIC.unmarshal(ek)
-        return bytes(public.publicArea.to_der())
-    except Exception as exc:  # tpm2-pytss raises assorted types on bad input
+        key = parse_public(ek).public_key()
+    except WireError as exc:
         raise ValueError(f"not a usable TPM2B_PUBLIC ({exc})") from exc
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def name_text(value: x509.Name) -> str:

@@ -1,8 +1,9 @@
 """A tpm2-pytss TCTI that reaches a board's TPM through the board protocol's ``tpm`` operation.
 
-``ESAPI(BoardTcti(session))`` drives the board's TPM with the full tpm2-pytss API; each TPM
-command travels as one ``tpm`` request (retried and checked by the session) and its response
-comes back whole.
+Tests and benchmarks use ``ESAPI(BoardTcti(session))`` to drive a lab board's TPM with the full
+tpm2-pytss API, independently of the station's own TPM commands
+(:mod:`station.adapters.tpm.commands`); each TPM command travels as one ``tpm`` request
+(retried and checked by the session) and its response comes back whole.
 
 ESAPI turns any exception raised in :meth:`BoardTcti.do_receive` into a generic
 ``TSS2_Exception`` without a cause, and the ESAPI context is unusable afterwards. So the TCTI
@@ -16,13 +17,13 @@ does not always notice a truncated response, and would then read past what the T
 from __future__ import annotations
 
 import logging
-import struct
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from tpm2_pytss.TCTI import PyTCTI
 
+from station.adapters.tpm.identity import TpmPassthrough
+from station.adapters.tpm.wire import check_response
 from station.domain.errors import (
     BoardError,
     StationError,
@@ -33,15 +34,6 @@ from station.domain.errors import (
 log = logging.getLogger(__name__)
 
 _HEADER = 10
-_RESPONSE_TAGS = (0x8001, 0x8002, 0x00C4)  # no sessions, sessions, TPM 1.2 style error
-
-
-class TpmPassthrough(Protocol):
-    """What the TCTI needs: a board link with the ``tpm`` operation."""
-
-    def tpm(self, command: bytes) -> bytes:
-        """Run one raw TPM command on the board; return the raw response."""
-        ...
 
 
 class BoardTcti(PyTCTI):  # type: ignore[misc]
@@ -117,15 +109,3 @@ class BoardTcti(PyTCTI):  # type: ignore[misc]
         except KeyboardInterrupt:
             self.interrupted = True
             raise RuntimeError("interrupted") from None
-
-
-def check_response(response: bytes) -> str:
-    """Return why ``response`` is not a well-framed TPM response ("" when it is)."""
-    if len(response) < _HEADER:
-        return f"{len(response)} bytes, shorter than a response header"
-    tag, size = struct.unpack(">HI", response[:6])
-    if tag not in _RESPONSE_TAGS:
-        return f"unknown response tag {tag:#06x}"
-    if size != len(response):
-        return f"header announces {size} bytes, {len(response)} arrived"
-    return ""
