@@ -72,10 +72,10 @@ class DetailView:
 def allowed_actions(role: Role | None, detail: DeviceDetail | None) -> frozenset[str]:
     """What ``role`` may do to the shown device now: ``print``, ``reprint``, ``rework``, ``void``.
 
-    ``None`` is nobody at the window (locked): nothing.
     A label is printed once for a provisioned device; further copies are reprints; a provisioned
     board may be reworked; open jobs may be voided with or without a device. Who may do each is
-    the services' permission table (they check it again).
+    the services' permission table (they check it again); ``None`` is nobody at the window
+    (locked), who may do nothing.
     """
     grants = OperatorService.permissions_of(role)
     actions = {"void"} if Permission.VOID_JOB in grants else set()

@@ -90,6 +90,7 @@ def test_actions_follow_the_role_and_the_device_state(make_manifest):
     # the permission table's: voiding a job is everyone's; reprint and rework are QA's
     assert allowed_actions(Role.TECHNICIAN, fresh) == {"print", "void"}
     assert allowed_actions(Role.TECHNICIAN, labelled) == {"void"}
+    assert allowed_actions(None, fresh) == set()  # locked: nobody acts
 
 
 def test_identity_rows_read_the_manifest(make_manifest):
