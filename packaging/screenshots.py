@@ -9,7 +9,9 @@ The shots are deterministic: seven boards, one cut off mid-provisioning, one tha
 its serial, and one **held** while the line and the lock screen are shot. Holding freezes the
 board's process (SIGSTOP) before its slot starts, so its tile stays RUNNING however fast the
 other boards finish; the station waits for its answer (the shots' ``[board] timeout_s`` is
-raised for that) and the board goes on when it is released. A second lab fills all sixteen slots.
+raised for that) and the board goes on when it is released. A second lab of four boards, with
+hot-plug off as the others, shows SWAP BOARD (Next board on a board that passed) and then, after
+the lock, WAITING tiles for the boards that arrive; a third lab fills all sixteen slots.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ if not os.environ.get("DISPLAY"):  # under xvfb-run (or a desktop) the real X11 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gui_lab import BATCH, PEOPLE, gui_lab
+from gui_lab import BATCH, PEOPLE, GuiLab, gui_lab
 from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -100,8 +102,12 @@ def log_in(shots: Shots, window: MainWindow, name: str) -> None:
 @contextmanager
 def lab_window(
     shots: Shots, boards: int, faults: dict[int, Faults]
-) -> Iterator[tuple[MainWindow, list[LabBoard], Station]]:
-    """The station window at 1366x768 on a fresh lab (nobody logged in), its boards, its station."""
+) -> Iterator[tuple[MainWindow, GuiLab, Station]]:
+    """The station window at 1366x768 on a fresh lab (nobody logged in), the lab, its station.
+
+    Hot-plug is off (as ``[gui] hotplug = false``): slots start by Start / Next board until a
+    shot calls ``window.start_hotplug()``.
+    """
     with (
         tempfile.TemporaryDirectory() as tmp,
         gui_lab(Path(tmp) / "lab", boards=boards, faults=faults) as lab,
@@ -114,7 +120,7 @@ def lab_window(
         window.resize(*SIZE)
         window.show()
         try:
-            yield window, lab.boards, station
+            yield window, lab, station
         finally:
             window.close()
             QThreadPool.globalInstance().waitForDone(60_000)
@@ -145,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(app, QApplication)
     shots = Shots(app, out)
     seven_slots(shots)
+    swap_and_wait(shots)
     sixteen_slots(shots)
     print(f"{len(shots.saved)} screenshots in {out}")
     return 0
@@ -153,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 def seven_slots(shots: Shots) -> None:
     """Login, the line with every result, the lock screen, then QA, batches and admin."""
     faults = {5: Faults(unplug_at="csr"), 6: Faults(no_serial=True)}
-    with lab_window(shots, 7, faults) as (window, boards, station):
+    with lab_window(shots, 7, faults) as (window, lab, station):
+        boards = lab.boards
         shots.shoot(window, "login")
         log_in(shots, window, "tina")
         choose_batch(shots, window)
@@ -236,10 +244,44 @@ def admin_view(shots: Shots, window: MainWindow, station: Station) -> None:
     shots.shoot(window, "admin-view")
 
 
+def swap_and_wait(shots: Shots) -> None:
+    """Next board on a board still in its slot (SWAP BOARD), then boards plugged while locked.
+
+    Four boards pass; Next board on slot-1 without swapping shows SWAP BOARD. Then the operator
+    locks the window, fresh boards go into slot-1 and slot-2 and hot-plug sees them arrive: their
+    tiles on the lock screen say WAITING (the boards of slot-3 and slot-4 were taken out).
+    """
+    with lab_window(shots, 4, {}) as (window, lab, _station):
+        log_in(shots, window, "tina")
+        choose_batch(shots, window)
+        line = window.line
+        tiles = line.tiles
+        for slot in tiles:
+            line.start_slot(slot)
+        shots.wait(lambda: all(t.result == "PASS" for t in tiles.values()), "every slot passes")
+        tiles["slot-1"].start_button.click()  # Next board, but the passed board is still there
+        shots.wait(lambda: tiles["slot-1"].result == "SWAP BOARD", "slot-1 says swap the board")
+        shots.wait(lambda: line.idle, "the line is idle")
+        shots.shoot(window, "line-swap-board")
+
+        window.lock()
+        for board in lab.boards[2:]:
+            lab.lab.unplug(board.index)
+        for board in lab.boards[:2]:
+            lab.lab.swap(board.index)  # the next units go in while nobody is at the window
+        window.start_hotplug()
+        summary = window.lock_screen.slots
+        shots.wait(
+            lambda: all(summary[s].result.text() == "WAITING" for s in ("slot-1", "slot-2")),
+            "the boards plugged in while locked wait",
+        )
+        shots.shoot(window, "lock-screen-waiting")
+
+
 def sixteen_slots(shots: Shots) -> None:
     """A full line at 1366x768: sixteen slots, one cut off, one waiting for a serial scan."""
     faults = {7: Faults(unplug_at="csr"), 12: Faults(no_serial=True)}
-    with lab_window(shots, 16, faults) as (window, _boards, _station):
+    with lab_window(shots, 16, faults) as (window, _lab, _station):
         log_in(shots, window, "tina")
         choose_batch(shots, window)
         line = window.line

@@ -2,9 +2,9 @@
 
 Every action runs the same batch service as ``station batch`` on a pool task; push progress comes
 back through a queued signal. The buttons follow the logged-in role and the selected batch's
-state (Seal and Void open jobs on an open batch; Export, Push and Reconcile once it is sealed), and
-the service checks the role again (QA or admin release batches). When sealing is refused because
-jobs are still open, **Void open jobs…** voids the ones whose boards will not come back.
+state (Seal and Void open jobs on an open batch; Export, Push and Reconcile once it is sealed), by
+the services' permission table, and the service checks the role again. When sealing is refused
+because jobs are still open, **Void open jobs…** voids the ones whose boards will not come back.
 """
 
 from __future__ import annotations
@@ -29,16 +29,17 @@ from PySide6.QtWidgets import (
 
 from station.bootstrap import Station
 from station.domain.errors import StationError, UnresolvedJobsError
+from station.domain.permissions import Permission
 from station.domain.pushes import PushSummary, ReconcileReport, ReconcileSubject
 from station.domain.records import OperatorRecord, Role, SealRecord
 from station.domain.states import BatchStatus
 from station.gui.tasks import TaskRunner, describe
 from station.gui.void_jobs import VoidJobsDialog
 from station.services.batches import BatchProgress, ExportResult
+from station.services.operators import OperatorService
 from station.services.push import PushProgress
 
 HEADERS = ("Batch", "Product", "Status", "Provisioned", "Size")
-RELEASERS = (Role.QA, Role.ADMIN)
 #: released batches: their devices are frozen, so they can be exported, pushed and reconciled
 RELEASED = frozenset(
     {BatchStatus.SEALED, BatchStatus.EXPORTED, BatchStatus.PUSHED, BatchStatus.RECONCILED}
@@ -66,13 +67,13 @@ class BatchesView(QWidget):
         self._tasks = TaskRunner(station)
         self._bridge = ProgressBridge()
         self._rows: list[BatchProgress] = []
-        self._role = Role.TECHNICIAN
+        self._grants: frozenset[Permission] = frozenset()
         self._operator = ""
         self.void_dialog: VoidJobsDialog | None = None
         self._init_elements()
         self._init_connections()
         self._init_layout()
-        self.set_role(Role.TECHNICIAN)
+        self.set_role(None)
 
     def _init_elements(self) -> None:
         self.table = QTableWidget(0, len(HEADERS))
@@ -143,24 +144,28 @@ class BatchesView(QWidget):
     def set_operator(self, record: OperatorRecord | None) -> None:
         """The logged-in operator (None when the window is locked): acts and role follow."""
         self._operator = record.name if record is not None else ""
-        self.set_role(record.role if record is not None else Role.TECHNICIAN)
+        self.set_role(record.role if record is not None else None)
 
-    def set_role(self, role: Role) -> None:
-        """Opening and releasing batches is QA's and the admin's."""
-        self._role = role
-        self.open_button.setEnabled(role in RELEASERS)
+    def set_role(self, role: Role | None) -> None:
+        """Enable what ``role`` may do by the services' permission table (None: nothing)."""
+        self._grants = OperatorService.permissions_of(role)
+        self.open_button.setEnabled(Permission.OPEN_BATCH in self._grants)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         """Enable what the role may do to the selected batch in its present state."""
-        allowed = self._role in RELEASERS
+        grants = self._grants
         status = self.selected_status()
         is_open = status is BatchStatus.OPEN
         released = status in RELEASED
-        self.seal_button.setEnabled(allowed and is_open)
-        self.void_button.setEnabled(allowed and is_open)
-        for button in (self.export_button, self.push_button, self.reconcile_button):
-            button.setEnabled(allowed and released)
+        self.seal_button.setEnabled(Permission.SEAL_BATCH in grants and is_open)
+        self.void_button.setEnabled(Permission.VOID_JOB in grants and is_open)
+        for button, permission in (
+            (self.export_button, Permission.EXPORT_BATCH),
+            (self.push_button, Permission.PUSH_BATCH),
+            (self.reconcile_button, Permission.RECONCILE_BATCH),
+        ):
+            button.setEnabled(permission in grants and released)
             button.setToolTip(
                 "Seal the batch first." if is_open else "" if released else "Select a batch."
             )

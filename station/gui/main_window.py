@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from station.bootstrap import Station
-from station.domain.records import OperatorRecord, Role
+from station.domain.permissions import Permission
+from station.domain.records import OperatorRecord
 from station.gui.admin_view import AdminView
 from station.gui.batches_view import BatchesView
 from station.gui.line_view import LineView
@@ -30,6 +31,7 @@ from station.gui.lock_screen import LockScreen
 from station.gui.login import LoginView
 from station.gui.qa_view import QaView
 from station.gui.session import Session
+from station.services.operators import OperatorService
 
 _INPUT_EVENTS = frozenset(
     {
@@ -66,6 +68,11 @@ class MainWindow(QMainWindow):
         self.qa = QaView(self._station)
         self.batches = BatchesView(self._station)
         self.admin = AdminView(self._station, slots)
+        self._views: tuple[tuple[QWidget, str, frozenset[Permission]], ...] = (
+            (self.qa, "QA", frozenset({Permission.REPRINT_LABEL, Permission.REWORK})),
+            (self.batches, "Batches", frozenset({Permission.OPEN_BATCH, Permission.SEAL_BATCH})),
+            (self.admin, "Admin", frozenset({Permission.MANAGE_OPERATORS})),
+        )
         for view in (self.line, self.qa, self.batches, self.admin):
             # owned by the window even while no tab shows them: a parentless widget would be
             # destroyed after QApplication at interpreter exit, which crashes Qt
@@ -127,11 +134,10 @@ class MainWindow(QMainWindow):
             self.line.start_waiting()
             return
         self._enter(record)
+        grants = OperatorService.permissions_of(record.role)
+        # the line is everyone's; another view shows when the role may do one of its actions
         views: list[tuple[QWidget, str]] = [(self.line, "Line")]
-        if record.role in (Role.QA, Role.ADMIN):
-            views += [(self.qa, "QA"), (self.batches, "Batches")]
-        if record.role is Role.ADMIN:
-            views.append((self.admin, "Admin"))
+        views += [(widget, title) for widget, title, needs in self._views if needs & grants]
         self.tabs.blockSignals(True)
         self.tabs.clear()
         for widget, title in views:

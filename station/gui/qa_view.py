@@ -39,6 +39,7 @@ from station.domain.audit import AuditEvent
 from station.domain.certificates import CertificateFacts
 from station.domain.errors import StationError
 from station.domain.fleet import FleetDeviceView
+from station.domain.permissions import Permission
 from station.domain.records import DeviceQuery, DeviceRecord, OperatorRecord, Role
 from station.domain.states import DeviceStatus
 from station.gui.devices_model import COLUMN_SAMPLES, DeviceTableModel, short_time
@@ -48,9 +49,10 @@ from station.gui.tasks import TaskRunner, describe
 from station.gui.void_jobs import VoidJobsDialog
 from station.services.devices import DeviceDetail
 from station.services.labels import PrintOutcome
+from station.services.operators import OperatorService
 
-#: roles that may reprint, rework and void jobs (the services check again)
-QA_ROLES = (Role.QA, Role.ADMIN)
+#: the actions that take the reason box's text
+_WITH_REASON = frozenset({Permission.REPRINT_LABEL, Permission.REWORK, Permission.VOID_JOB})
 
 
 @dataclass(frozen=True)
@@ -67,20 +69,23 @@ class DetailView:
     chain: tuple[CertificateFacts, ...] = ()
 
 
-def allowed_actions(role: Role, detail: DeviceDetail | None) -> frozenset[str]:
+def allowed_actions(role: Role | None, detail: DeviceDetail | None) -> frozenset[str]:
     """What ``role`` may do to the shown device now: ``print``, ``reprint``, ``rework``, ``void``.
 
-    A label is printed once for a provisioned device; further copies are reprints (QA); a
-    provisioned board may be reworked (QA). Voiding jobs is QA's, with or without a device.
+    A label is printed once for a provisioned device; further copies are reprints; a provisioned
+    board may be reworked; open jobs may be voided with or without a device. Who may do each is
+    the services' permission table (they check it again); ``None`` is nobody at the window
+    (locked), who may do nothing.
     """
-    qa = role in QA_ROLES
-    actions = {"void"} if qa else set()
+    grants = OperatorService.permissions_of(role)
+    actions = {"void"} if Permission.VOID_JOB in grants else set()
     if detail is not None and detail.device.status == DeviceStatus.PROVISIONED:
         if not detail.labels:
-            actions.add("print")
-        elif qa:
+            if Permission.PRINT_LABEL in grants:
+                actions.add("print")
+        elif Permission.REPRINT_LABEL in grants:
             actions.add("reprint")
-        if qa:
+        if Permission.REWORK in grants:
             actions.add("rework")
     return frozenset(actions)
 
@@ -96,13 +101,13 @@ class QaView(QWidget):
         self._tasks = TaskRunner(station)
         self._view: DetailView | None = None
         self._showing = ""  # the device whose detail is on its way (a late answer is dropped)
-        self._role = Role.TECHNICIAN
+        self._role: Role | None = None
         self._operator = ""
         self.void_dialog: VoidJobsDialog | None = None
         self._init_elements()
         self._init_connections()
         self._init_layout()
-        self.set_role(Role.TECHNICIAN)
+        self.set_role(None)
 
     # ------------------------------------------------------------------ construction
     def _init_elements(self) -> None:
@@ -238,12 +243,12 @@ class QaView(QWidget):
     def set_operator(self, record: OperatorRecord | None) -> None:
         """The logged-in operator (None when the window is locked): acts and role follow."""
         self._operator = record.name if record is not None else ""
-        self.set_role(record.role if record is not None else Role.TECHNICIAN)
+        self.set_role(record.role if record is not None else None)
 
-    def set_role(self, role: Role) -> None:
-        """Enable what ``role`` may do: reprint, rework and void are QA's and the admin's."""
+    def set_role(self, role: Role | None) -> None:
+        """Enable what ``role`` may do by the services' permission table (None: nothing)."""
         self._role = role
-        self.reason.setEnabled(role in QA_ROLES)
+        self.reason.setEnabled(bool(_WITH_REASON & OperatorService.permissions_of(role)))
         self._update_actions()
 
     def _update_actions(self) -> None:

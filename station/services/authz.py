@@ -9,42 +9,15 @@ that takes ``operator=`` against it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
 from types import MappingProxyType
 
 from station.domain.errors import PermissionDeniedError
+
+# Permission lives in the domain so that the window can name one (it may not import this
+# module); the services keep naming it from here.
+from station.domain.permissions import Permission as Permission
 from station.domain.records import OperatorRecord, Role
 from station.ports import UnitOfWork
-
-
-class Permission(StrEnum):
-    """An action that needs a role; the value is how messages and the admin guide name it."""
-
-    PROVISION = "provision boards"
-    VOID_JOB = "void a provisioning job"
-    REWORK = "rework a board"
-    PRINT_LABEL = "print a label"
-    VERIFY_LABEL = "verify a scanned label"
-    REPRINT_LABEL = "reprint a label"
-    OPEN_BATCH = "open a batch"
-    SEAL_BATCH = "seal a batch"
-    EXPORT_BATCH = "export a batch"
-    PUSH_GROUPS = "push enrollment groups"
-    PUSH_BATCH = "push a batch"
-    RECONCILE_BATCH = "reconcile a batch"
-    READ_DPS_GROUP_KEY = "read a group key from DPS"
-    CA_INIT = "generate the CA key"
-    CA_IMPORT = "import the CA chain"
-    CA_LAB_ROOT = "sign the CA with a lab root"
-    IMPORT_GROUP_KEY = "import a group key"
-    ISSUE_CERTIFICATE = "issue a certificate by hand (station ca issue)"
-    CERTIFY_MANIFEST_KEY = "certify the manifest signing key"
-    SIGN_ISSUING_CSR = "sign an issuing-CA CSR"
-    SIGN_VERIFICATION = "sign a verification certificate"
-    TRUST_EK_ISSUERS = "import TPM trust anchors"
-    MANAGE_OPERATORS = "manage operators"
-    SET_FLEET_QUOTA = "set a fleet quota"
-
 
 EVERYONE = frozenset(Role)
 QA_OR_ADMIN = frozenset({Role.QA, Role.ADMIN})
@@ -84,6 +57,11 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = MappingProxyType(
 def roles_for(permission: Permission) -> frozenset[Role]:
     """The roles that hold ``permission``."""
     return PERMISSIONS[permission]
+
+
+def permissions_of(role: Role) -> frozenset[Permission]:
+    """Everything ``role`` may do, by the same table."""
+    return frozenset(p for p, roles in PERMISSIONS.items() if role in roles)
 
 
 def require(

@@ -12,7 +12,7 @@ from station.domain.errors import NotFoundError, PermissionDeniedError, Validati
 from station.domain.records import OperatorRecord, Role
 from station.domain.secrets_hash import hash_secret, verify_secret
 from station.ports import Clock, UnitOfWork
-from station.services.authz import Permission, require
+from station.services.authz import Permission, permissions_of, require
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _PIN = re.compile(r"[0-9]{6,12}")
@@ -58,6 +58,15 @@ class OperatorService:
         self._clock = clock
         self._station = station_id
         self._random = random_bytes
+
+    @staticmethod
+    def permissions_of(role: Role | None) -> frozenset[Permission]:
+        """What ``role`` may do, from the one permission table (the services check the same).
+
+        ``None`` is nobody logged in: nothing. It reads no store, so the window asks it on its own
+        thread to enable what the operator at it may use.
+        """
+        return permissions_of(role) if role is not None else frozenset()
 
     def all(self) -> list[OperatorRecord]:
         """Every operator, by name."""

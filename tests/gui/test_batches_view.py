@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from station.bootstrap import Station
 from station.domain.enrollments import CREDENTIAL_POLICY_FIELD
+from station.domain.permissions import Permission
 from station.domain.pushes import (
     ReconcileItem,
     ReconcileReport,
     ReconcileStatus,
     ReconcileSubject,
 )
+from station.domain.records import Role
 from station.gui.batches_view import BatchesView
+from station.services import authz
 from tests.support.cloud import (  # noqa: F401 - fixtures
     client_limits,
     cloud,
@@ -94,3 +99,50 @@ def test_reconcile_names_group_lines_and_says_what_to_do_about_a_missing_policy(
     assert lines[2] == "  enrollment group lab-opcert: different (credentialPolicyName)"
     assert lines[-1] == report.policy_advice and "lab-policy" in lines[-1]
     assert view.message.text() == "Differences found."
+
+
+def _enabled(view: BatchesView) -> set[str]:
+    buttons = {
+        "open": view.open_button,
+        "seal": view.seal_button,
+        "void": view.void_button,
+        "export": view.export_button,
+        "push": view.push_button,
+        "reconcile": view.reconcile_button,
+    }
+    return {name for name, button in buttons.items() if button.isEnabled()}
+
+
+def test_the_buttons_follow_the_role_and_the_batch_state(qtbot, plain_station, monkeypatch):
+    plain_station.batches().open(name="WO-R", product="lab-sym", size=5, operator="boss")
+    view = BatchesView(plain_station)
+    qtbot.addWidget(view)
+    view.refresh()
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1, timeout=WAIT_MS)
+    view.select("WO-R")
+    expected_open = {
+        None: set(),  # locked: nobody acts
+        Role.TECHNICIAN: {"void"},  # voiding a job is everyone's; the batch is QA's
+        Role.QA: {"open", "seal", "void"},
+        Role.ADMIN: {"open", "seal", "void"},
+    }
+    for role, expected in expected_open.items():
+        view.set_role(role)
+        assert _enabled(view) == expected, role
+
+    plain_station.batches().seal("WO-R", operator="boss")
+    view.refresh()
+    qtbot.waitUntil(lambda: view.table.item(0, 2).text() == "sealed", timeout=WAIT_MS)
+    view.select("WO-R")
+    for role in (Role.QA, Role.ADMIN):
+        view.set_role(role)
+        assert _enabled(view) == {"open", "export", "push", "reconcile"}
+    view.set_role(Role.TECHNICIAN)
+    assert _enabled(view) == set()
+
+    # the view reads the services' table, not a copy of its own: a technician who may push
+    # gets the Push button
+    table = dict(authz.PERMISSIONS) | {Permission.PUSH_BATCH: frozenset(Role)}
+    monkeypatch.setattr(authz, "PERMISSIONS", MappingProxyType(table))
+    view.set_role(Role.TECHNICIAN)
+    assert _enabled(view) == {"push"}

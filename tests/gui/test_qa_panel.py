@@ -87,8 +87,10 @@ def test_actions_follow_the_role_and_the_device_state(make_manifest):
     assert allowed_actions(Role.QA, fresh) == {"print", "rework", "void"}
     assert allowed_actions(Role.ADMIN, labelled) == {"reprint", "rework", "void"}
     assert allowed_actions(Role.QA, voided) == {"void"}
-    assert allowed_actions(Role.TECHNICIAN, fresh) == {"print"}
-    assert allowed_actions(Role.TECHNICIAN, labelled) == set()
+    # the permission table's: voiding a job is everyone's; reprint and rework are QA's
+    assert allowed_actions(Role.TECHNICIAN, fresh) == {"print", "void"}
+    assert allowed_actions(Role.TECHNICIAN, labelled) == {"void"}
+    assert allowed_actions(None, fresh) == set()  # locked: nobody acts
 
 
 def test_identity_rows_read_the_manifest(make_manifest):
