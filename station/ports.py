@@ -48,6 +48,7 @@ from station.domain.products import CredentialPolicyRef, ProductRecipe
 from station.domain.prompts import OperatorQuestion
 from station.domain.pushes import BulkItemError, OutboxEntry, PushState
 from station.domain.records import (
+    BatchCounts,
     BatchRecord,
     CertificateRecord,
     CrossChecked,
@@ -347,6 +348,22 @@ class BatchRepository(Protocol):
 
     def iter_seals(self) -> Iterator[SealRecord]:
         """Every stored seal, by batch name."""
+        ...
+
+    def counts(self, name: str) -> BatchCounts:
+        """Batch ``name``'s provisioned devices and logged certificates, without counting rows.
+
+        Kept in the same transaction as every device and certificate write (zeros for a batch
+        with none).
+        """
+        ...
+
+    def iter_counts(self) -> Iterator[BatchCounts]:
+        """Every batch's kept counts, by batch name (for ``db verify``)."""
+        ...
+
+    def recount(self) -> Iterator[BatchCounts]:
+        """Every batch's counts as its rows say now, by batch name (for ``db verify``)."""
         ...
 
 

@@ -397,7 +397,7 @@ class CaService:
                     )
                 check_quota(
                     batch=batch,
-                    issued=self._store.certificates.count(batch=batch),
+                    issued=self._store.batches.counts(batch).certificates,
                     batch_size=record.size,
                     spare=self._quota_spare,
                 )

@@ -43,6 +43,7 @@ from station.domain.errors import ValidationError
 from station.domain.manifest import Attestation
 from station.domain.records import (
     DEVICE_EVENT_KINDS,
+    BatchCounts,
     CertificateRecord,
     CertificateStatus,
     DeviceRecord,
@@ -166,6 +167,7 @@ def verify_store(
         ("operators", lambda: _check_operators(store)),
         ("pin_failures", lambda: _check_pin_failures(store)),
         ("batches", lambda: _check_batches(store)),
+        ("batch_counts", lambda: _check_batch_counts(store)),
         ("device_keys", lambda: _check_device_keys(store)),
         ("labels", lambda: _check_labels(store)),
         ("jobs", lambda: _check_jobs(store)),
@@ -332,6 +334,25 @@ def _check_batches(store: UnitOfWork) -> list[Problem]:
     for seal in store.batches.iter_seals():
         if store.batches.get(seal.batch) is None:
             problems.append(Problem("batch_seals", seal.batch, "the seal of no recorded batch"))
+    return problems
+
+
+def _check_batch_counts(store: UnitOfWork) -> list[Problem]:
+    """Each batch's kept counts must equal its rows: the room check and the quota trust them."""
+    problems: list[Problem] = []
+    kept = {counts.batch: counts for counts in store.batches.iter_counts()}
+    recounted = {counts.batch: counts for counts in store.batches.recount()}
+    for name in sorted(set(kept) | set(recounted)):
+        have, rows = kept.get(name, BatchCounts(name)), recounted.get(name, BatchCounts(name))
+        if have != rows:
+            problems.append(
+                Problem(
+                    "batch_counts",
+                    name,
+                    f"kept counts say {have.provisioned} provisioned and {have.certificates} "
+                    f"certificates, the rows {rows.provisioned} and {rows.certificates}",
+                )
+            )
     return problems
 
 

@@ -7,6 +7,7 @@ the store promises it, and seals and the clone index as records of their own.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +15,10 @@ import pytest
 
 from station.domain.audit import EventDraft
 from station.domain.records import (
+    BatchCounts,
     BatchRecord,
     CertificateRecord,
+    CertificateStatus,
     DeviceQuery,
     DeviceRecord,
     JobRecord,
@@ -206,3 +209,37 @@ def test_a_row_edited_after_recording_is_never_vouched_for(uow: UnitOfWork, make
     assert not rows["dev-sn2"].consistent
     assert uow.devices.by_id(rows["dev-sn2"].id) == uow.devices.get("dev-sn2")
     assert uow.devices.by_id(10_000) is None
+
+
+def test_batch_counts_follow_devices_and_certificates_and_roll_back_with_them(
+    uow: UnitOfWork,
+) -> None:
+    def certificate(serial: str, batch: str) -> CertificateRecord:
+        return CertificateRecord(
+            serial, f"dev-{serial}", serial * 32, "pem", "a", "b", "p", "issued", "t", batch=batch
+        )
+
+    with uow:
+        for index in range(1, 4):
+            uow.devices.save(_device(index))
+        uow.devices.save(_device(4, status=DeviceStatus.PROVISIONING))
+        uow.devices.save(_device(5, batch="WO-2"))
+        uow.certificates.save(certificate("01", "WO-1"))
+        uow.certificates.save(certificate("02", "WO-1"))
+    assert uow.batches.counts("WO-1") == BatchCounts("WO-1", provisioned=3, certificates=2)
+    assert uow.batches.counts("WO-2") == BatchCounts("WO-2", provisioned=1, certificates=0)
+    assert uow.batches.counts("WO-9") == BatchCounts("WO-9")
+    # a device voided or finished, a certificate voided: counts move with the status
+    uow.devices.save(_device(2, status=DeviceStatus.VOIDED))
+    uow.devices.save(_device(4))
+    uow.certificates.save(
+        dataclasses.replace(certificate("02", "WO-1"), status=CertificateStatus.VOIDED)
+    )
+    assert uow.batches.counts("WO-1") == BatchCounts("WO-1", provisioned=3, certificates=2)
+    with pytest.raises(Boom), uow:
+        uow.devices.save(_device(6))
+        uow.certificates.save(certificate("03", "WO-1"))
+        raise Boom
+    assert uow.batches.counts("WO-1") == BatchCounts("WO-1", provisioned=3, certificates=2)
+    kept = {c.batch: c for c in uow.batches.iter_counts() if c.provisioned or c.certificates}
+    assert kept == {c.batch: c for c in uow.batches.recount()}

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from station.domain.audit import AuditEvent, EventDraft, chain
 from station.domain.errors import StoreError
 from station.domain.records import (
+    BatchCounts,
     BatchRecord,
     CertificateRecord,
     CrossChecked,
@@ -256,6 +257,24 @@ class FakeBatches(_Part):
 
     def iter_seals(self) -> Iterator[SealRecord]:
         return iter([self._s.seals[name] for name in sorted(self._s.seals)])
+
+    def counts(self, name: str) -> BatchCounts:
+        # the fake counts its rows; the SQLite store keeps the counts (same answers: contract)
+        provisioned = sum(
+            1
+            for d in self._s.devices.values()
+            if d.batch == name and d.status == DeviceStatus.PROVISIONED
+        )
+        certificates = sum(1 for c in self._s.certificates.values() if c.batch == name)
+        return BatchCounts(name, provisioned, certificates)
+
+    def iter_counts(self) -> Iterator[BatchCounts]:
+        return self.recount()
+
+    def recount(self) -> Iterator[BatchCounts]:
+        batches = {d.batch for d in self._s.devices.values()}
+        batches |= {c.batch for c in self._s.certificates.values()}
+        return iter([self.counts(name) for name in sorted(batches)])
 
 
 class FakeOperators(_Part):

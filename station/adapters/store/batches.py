@@ -1,11 +1,16 @@
-"""The :class:`~station.ports.BatchRepository` on ``batches`` and ``batch_seals``."""
+"""The :class:`~station.ports.BatchRepository` on ``batches``, ``batch_seals``, ``batch_counts``.
+
+``batch_counts`` is kept by triggers on ``devices`` and ``certificates`` (migration 0007), so
+no write path can forget it and it commits or rolls back with the row that changed it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from station.adapters.store.connection import Transactions
-from station.domain.records import BatchRecord, SealRecord
+from station.domain.records import BatchCounts, BatchRecord, SealRecord
+from station.domain.states import DeviceStatus
 
 _COLUMNS = "name, product, size, status, created_at, id"
 
@@ -63,3 +68,29 @@ class SqliteBatches:
             "SELECT batch, count, digest, sealed_at FROM batch_seals ORDER BY batch"
         ).fetchall()
         return iter([SealRecord(*row) for row in rows])
+
+    def counts(self, name: str) -> BatchCounts:
+        """Batch ``name``'s provisioned devices and logged certificates (one row, no count)."""
+        row = self._db.execute(
+            "SELECT batch, provisioned, certificates FROM batch_counts WHERE batch = ?", [name]
+        ).fetchone()
+        return BatchCounts(*row) if row else BatchCounts(name)
+
+    def recount(self) -> Iterator[BatchCounts]:
+        """Every batch's counts as its rows say now (one pass over each table's batch index)."""
+        rows = self._db.execute(
+            "SELECT batch, sum(provisioned), sum(certificates) FROM ("
+            " SELECT batch, count(*) AS provisioned, 0 AS certificates FROM devices"
+            " WHERE status = ? GROUP BY batch"
+            " UNION ALL SELECT batch, 0, count(*) FROM certificates GROUP BY batch"
+            ") GROUP BY batch ORDER BY batch",
+            [str(DeviceStatus.PROVISIONED)],
+        ).fetchall()
+        return iter([BatchCounts(*row) for row in rows])
+
+    def iter_counts(self) -> Iterator[BatchCounts]:
+        """Every batch's kept counts, by batch name."""
+        rows = self._db.execute(
+            "SELECT batch, provisioned, certificates FROM batch_counts ORDER BY batch"
+        ).fetchall()
+        return iter([BatchCounts(*row) for row in rows])

@@ -7,8 +7,12 @@ know was written by a newer station and is refused (see ``SqliteUnitOfWork.open`
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from station.domain.states import DeviceStatus
 
 MIGRATION_SET = "station"
 
@@ -16,10 +20,15 @@ migrations = Migrations(MIGRATION_SET)
 
 
 def _run(db: Database, statements: str) -> None:
-    # executescript() would commit the migration's transaction, so run statement by statement.
-    for statement in statements.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    # executescript() would commit the migration's transaction, so run statement by statement
+    # (a trigger's body holds semicolons: a statement ends where SQLite says it is complete).
+    pending = ""
+    for part in statements.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                db.execute(pending)
+            pending = ""
 
 
 @migrations(name="0001_core")
@@ -241,6 +250,71 @@ def m0006_fleet_outbox(db: Database) -> None:
             sent_at TEXT NOT NULL DEFAULT ''
         );
         CREATE INDEX fleet_outbox_pending ON fleet_outbox(seq) WHERE state = 'pending'
+        """,
+    )
+
+
+@migrations(name="0007_batch_counts")
+def m0007_batch_counts(db: Database) -> None:
+    """Each batch's provisioned devices and logged certificates, kept by triggers (#17).
+
+    The admission's room check and the CA's quota read them at every board; counting the rows
+    grew with the batch. Triggers keep them in the transaction of every device or certificate
+    write (an upsert's update fires the update trigger), whatever code path writes.
+    """
+    provisioned = f"'{DeviceStatus.PROVISIONED}'"
+    _run(
+        db,
+        f"""
+        CREATE TABLE batch_counts (
+            batch TEXT PRIMARY KEY,
+            provisioned INTEGER NOT NULL DEFAULT 0,
+            certificates INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO batch_counts (batch, provisioned, certificates)
+            SELECT batch, sum(provisioned), sum(certificates) FROM (
+                SELECT batch, count(*) AS provisioned, 0 AS certificates FROM devices
+                    WHERE status = {provisioned} GROUP BY batch
+                UNION ALL
+                SELECT batch, 0, count(*) FROM certificates GROUP BY batch
+            ) GROUP BY batch;
+        CREATE TRIGGER batch_counts_device_added AFTER INSERT ON devices
+            WHEN NEW.status = {provisioned}
+        BEGIN
+            INSERT INTO batch_counts (batch, provisioned) VALUES (NEW.batch, 1)
+                ON CONFLICT(batch) DO UPDATE SET provisioned = provisioned + 1;
+        END;
+        CREATE TRIGGER batch_counts_device_changed AFTER UPDATE OF status, batch ON devices
+            WHEN (OLD.status = {provisioned}) != (NEW.status = {provisioned})
+                OR (NEW.status = {provisioned} AND OLD.batch != NEW.batch)
+        BEGIN
+            UPDATE batch_counts SET provisioned = provisioned - 1
+                WHERE batch = OLD.batch AND OLD.status = {provisioned};
+            INSERT INTO batch_counts (batch, provisioned)
+                SELECT NEW.batch, 1 WHERE NEW.status = {provisioned}
+                ON CONFLICT(batch) DO UPDATE SET provisioned = provisioned + 1;
+        END;
+        CREATE TRIGGER batch_counts_device_removed AFTER DELETE ON devices
+            WHEN OLD.status = {provisioned}
+        BEGIN
+            UPDATE batch_counts SET provisioned = provisioned - 1 WHERE batch = OLD.batch;
+        END;
+        CREATE TRIGGER batch_counts_certificate_added AFTER INSERT ON certificates
+        BEGIN
+            INSERT INTO batch_counts (batch, certificates) VALUES (NEW.batch, 1)
+                ON CONFLICT(batch) DO UPDATE SET certificates = certificates + 1;
+        END;
+        CREATE TRIGGER batch_counts_certificate_moved AFTER UPDATE OF batch ON certificates
+            WHEN OLD.batch != NEW.batch
+        BEGIN
+            UPDATE batch_counts SET certificates = certificates - 1 WHERE batch = OLD.batch;
+            INSERT INTO batch_counts (batch, certificates) VALUES (NEW.batch, 1)
+                ON CONFLICT(batch) DO UPDATE SET certificates = certificates + 1;
+        END;
+        CREATE TRIGGER batch_counts_certificate_removed AFTER DELETE ON certificates
+        BEGIN
+            UPDATE batch_counts SET certificates = certificates - 1 WHERE batch = OLD.batch;
+        END
         """,
     )
 

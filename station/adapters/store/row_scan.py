@@ -57,6 +57,10 @@ SCHEMA: Final[dict[str, tuple[str, dict[str, _Kind]]]] = {
             "created_at": "text",
         },
     ),
+    "batch_counts": (
+        "batch",
+        {"batch": "text", "provisioned": "int", "certificates": "int"},
+    ),
     "devices": (
         "registration_id",
         {

@@ -351,9 +351,7 @@ class Admission:
     def _check_room(self, batch: str, serial: str) -> None:
         record = self._store.batches.get(batch)
         assert record is not None  # connect checked the batch is open
-        done = self._store.devices.count(
-            DeviceQuery(batch=batch, status=str(DeviceStatus.PROVISIONED))
-        )
+        done = self._store.batches.counts(batch).provisioned
         running = [j for j in self._store.jobs.open() if j.batch == batch]
         if done + len(running) >= record.size:
             raise BatchFullError(

@@ -8,6 +8,7 @@ from station.adapters.store import migrations as schema
 from station.adapters.store.unit_of_work import SqliteUnitOfWork
 from station.domain.audit import EventDraft
 from station.domain.errors import SchemaTooNewError
+from station.domain.records import BatchCounts
 
 
 def tables(path: Path) -> set[str]:
@@ -137,3 +138,54 @@ def test_pin_failure_counts_move_from_meta_into_their_own_table(db_path: Path, c
         assert store.settings.get("operators.badge_salt") == "c2FsdA=="  # a setting stays one
     finally:
         store.close()
+
+
+def test_batch_counts_start_from_the_rows_and_follow_every_write(db_path: Path, clock) -> None:
+    db_path.parent.mkdir(parents=True)
+    old = Database(db_path)
+    schema.migrations.apply(old, stop_before="0007_batch_counts")
+    device = (
+        "INSERT INTO devices (registration_id, serial, batch, product, attestation, status, "
+        "ek_sha256, cert_thumbprint, manifest, manifest_hash, event_seq, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'p', 'tpm', ?, '', '', '{}', '', 0, 't', 't')"
+    )
+    rows = [("a1", "WO-A", "provisioned"), ("a2", "WO-A", "provisioned"), ("a3", "WO-A", "voided")]
+    rows += [("b1", "WO-B", "provisioning")]
+    for rid, batch, status in rows:
+        old.execute(device, [rid, f"SN-{rid}", batch, status])
+    certificate = (
+        "INSERT INTO certificates (serial_number, registration_id, thumbprint_sha256, "
+        "certificate_pem, not_before, not_after, profile, status, issued_at, batch) "
+        "VALUES (?, ?, ?, '', '', '', 'device', ?, 't', ?)"
+    )
+    for serial, rid, status, batch in [
+        ("01", "a1", "installed", "WO-A"),
+        ("02", "a3", "voided", "WO-A"),
+        ("03", "b1", "issued", "WO-B"),
+    ]:
+        old.execute(certificate, [serial, rid, f"thumb-{serial}", status, batch])
+    old.conn.commit()
+    old.close()
+
+    store = SqliteUnitOfWork.open(db_path, clock=clock, backup_dir=db_path.parent / "backups")
+    try:
+        assert store.batches.counts("WO-A") == BatchCounts("WO-A", 2, 2)
+        assert store.batches.counts("WO-B") == BatchCounts("WO-B", 0, 1)
+        assert store.batches.counts("WO-NONE") == BatchCounts("WO-NONE", 0, 0)
+    finally:
+        store.close()
+    # every write moves the counts, whoever makes it (here by hand, as any tool could)
+    raw = sqlite3.connect(db_path)
+    raw.execute("UPDATE devices SET status = 'provisioned' WHERE registration_id = 'b1'")
+    raw.execute("UPDATE devices SET status = 'voided' WHERE registration_id = 'a1'")
+    raw.execute("UPDATE devices SET batch = 'WO-B' WHERE registration_id = 'a2'")
+    raw.execute("DELETE FROM certificates WHERE serial_number = '02'")
+    raw.execute(certificate, ["04", "b1", "thumb-04", "issued", "WO-B"])
+    raw.execute("UPDATE devices SET updated_at = 'later' WHERE registration_id = 'b1'")
+    raw.commit()
+    kept = dict(
+        (row[0], row[1:])
+        for row in raw.execute("SELECT batch, provisioned, certificates FROM batch_counts")
+    )
+    raw.close()
+    assert kept == {"WO-A": (0, 1), "WO-B": (2, 2)}

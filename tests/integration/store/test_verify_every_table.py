@@ -125,6 +125,7 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
         "jobs": "UPDATE jobs SET batch = 'WO-GONE'",
         "pushes": "UPDATE pushes SET registration_id = 'stranger'",
         "pins": "UPDATE pin_failures SET operator = 'ghost'",
+        "counts": "UPDATE batch_counts SET provisioned = provisioned + 5 WHERE batch = 'WO-V'",
     }
     expected = {
         "batches": "batches WO-V: row says product lab-sym size 99",
@@ -135,6 +136,7 @@ def test_batches_seals_clone_index_and_labels_are_checked(filled, tmp_path, cloc
         "jobs": "belongs to batch 'WO-GONE', not recorded",
         "pushes": "pushes WO-V/stranger: queued for DPS, but no such device",
         "pins": "pin_failures ghost: wrong PINs counted for an operator who is not recorded",
+        "counts": "batch_counts WO-V: kept counts say",
     }
     for name, sql in edits.items():
         copy = _copy(filled, tmp_path, name)
